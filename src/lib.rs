@@ -1,0 +1,27 @@
+//! upmsync: a declarative desired-state reconciler for Atlassian Data Center apps.
+//!
+//! The pipeline, in the order data flows through it:
+//!
+//! - [`cli`]: clap types; the `--help` text of every command.
+//! - [`manifest`]: reads `apps.yaml` and validates it into a [`model::Desired`], every problem at once.
+//! - [`model`]: plain data (`Desired`, `Live`, `Version`, `Secret`, ...), no IO.
+//! - [`version`]: plugin version ordering, as the Atlassian plugin framework does it.
+//! - [`upm`]: the only code that speaks UPM's REST API: reads live state, installs, licenses.
+//! - [`marketplace`]: the only code that speaks the Atlassian Marketplace API: resolves versions.
+//! - [`plan`]: `plan(&desired, &live, &artifacts) -> Plan`, pure and deterministic.
+//! - [`execute`]: carries out a plan on one instance, one change at a time, and reports.
+//! - [`render`]: plans and reports to text (with `similar`) or JSON, pure functions to `String`.
+//! - [`commands`]: one module per subcommand: load -> read -> plan -> render -> (apply).
+//! - [`sim`]: the UPM + Marketplace simulator behind `upmsync sim`, `upmsync demo` and the tests.
+
+pub mod cli;
+pub mod commands;
+pub mod execute;
+pub mod manifest;
+pub mod marketplace;
+pub mod model;
+pub mod plan;
+pub mod render;
+pub mod sim;
+pub mod upm;
+pub mod version;

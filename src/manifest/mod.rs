@@ -1,0 +1,1 @@
+//! Reads `apps.yaml` and validates it into a `Desired` (being written).

@@ -1,0 +1,392 @@
+//! Plain data that flows through the pipeline: desired state (from the manifest), live state (from UPM),
+//! secrets and license hashes. No IO here.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use url::Url;
+
+use crate::version;
+
+/// An app (plugin) key as UPM and the Marketplace know it, e.g. `com.onresolve.jira.groovy.groovyrunner`.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AppKey(String);
+
+impl AppKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AppKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for AppKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+/// A plugin version string, ordered exactly as the Atlassian plugin framework orders them
+/// (see [`crate::version`]). Equality follows that ordering: `1.0` equals `1.0.0`.
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Version(String);
+
+impl Version {
+    /// Wraps a version string, rejecting what the plugin framework would reject
+    /// (regex `[\d\w]+(?:[\.-][\d\w]+)*` after removing spaces).
+    pub fn parse(text: &str) -> Result<Self, version::InvalidVersion> {
+        version::validate(text)?;
+        Ok(Self(text.trim().to_string()))
+    }
+
+    /// Wraps a version reported by a server without validating it: UPM may report anything, and an
+    /// invalid live version must still be shown and compared (it sorts below every valid one).
+    pub fn from_server(text: &str) -> Self {
+        Self(text.to_string())
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Version {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:?}", self.0)
+    }
+}
+
+impl PartialEq for Version {
+    fn eq(&self, other: &Self) -> bool {
+        self.cmp(other) == Ordering::Equal
+    }
+}
+
+impl Eq for Version {}
+
+impl PartialOrd for Version {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Version {
+    fn cmp(&self, other: &Self) -> Ordering {
+        version::compare(&self.0, &other.0)
+    }
+}
+
+/// A secret value (password, token, license text, upm-token). `Debug` and `Display` never show it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+/// A short, stable fingerprint of a license, safe to print: the first 12 hex digits of the SHA-256
+/// of the license text with all whitespace removed.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct LicenseHash(String);
+
+impl LicenseHash {
+    /// Hashes a license text. Whitespace is ignored because license keys are line-wrapped
+    /// differently by different tools (the file, the env var, UPM's `rawLicense`) while meaning the
+    /// same key. [guess: UPM compares the raw strings; a whitespace-only difference would make UPM
+    /// replace the license, which is harmless, while we would report no change.]
+    pub fn of(license: &str) -> Self {
+        let compact: String = license.chars().filter(|c| !c.is_whitespace()).collect();
+        let digest = Sha256::digest(compact.as_bytes());
+        Self(format!("sha256:{}", &hex::encode(digest)[..12]))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for LicenseHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for LicenseHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The host product of an instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Product {
+    Jira,
+    Confluence,
+    Bitbucket,
+    Bamboo,
+}
+
+impl Product {
+    /// The Marketplace application key for this product.
+    pub fn marketplace_application(self) -> &'static str {
+        match self {
+            Product::Jira => "jira",
+            Product::Confluence => "confluence",
+            Product::Bitbucket => "bitbucket",
+            Product::Bamboo => "bamboo",
+        }
+    }
+}
+
+impl fmt::Display for Product {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.marketplace_application())
+    }
+}
+
+/// What to do with user-installed apps the manifest does not name.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum UnmanagedPolicy {
+    /// Leave them alone and say nothing.
+    #[default]
+    Ignore,
+    /// Leave them alone but list them in plan and drift output (drift counts them).
+    Report,
+    /// Plan their uninstall.
+    Uninstall,
+}
+
+/// How upmsync authenticates to an instance; the secrets come from environment variables.
+#[derive(Clone, Debug)]
+pub enum Credentials {
+    /// HTTP Basic.
+    Basic { username: String, password: Secret },
+    /// A Data Center personal access token, sent as `Authorization: Bearer`.
+    Bearer { token: Secret },
+}
+
+/// The whole desired state, as loaded and validated from the manifest.
+#[derive(Clone, Debug)]
+pub struct Desired {
+    /// The manifest file it came from.
+    pub manifest_path: PathBuf,
+    /// Marketplace base URL (default `https://marketplace.atlassian.com`).
+    pub marketplace_url: Url,
+    /// Instances in manifest order.
+    pub instances: Vec<DesiredInstance>,
+}
+
+/// One instance (Jira, Confluence, ...) and the apps wanted on it, top-level and per-instance lists merged.
+#[derive(Clone, Debug)]
+pub struct DesiredInstance {
+    pub name: String,
+    /// Base URL including any context path, always ending in `/` so joins keep the context path.
+    pub url: Url,
+    pub product: Product,
+    pub credentials: Credentials,
+    pub unmanaged: UnmanagedPolicy,
+    pub apps: BTreeMap<AppKey, DesiredApp>,
+}
+
+/// One app entry after merging.
+#[derive(Clone, Debug)]
+pub struct DesiredApp {
+    pub key: AppKey,
+    pub state: DesiredState,
+}
+
+#[derive(Clone, Debug)]
+pub enum DesiredState {
+    Present(PresentApp),
+    Absent,
+}
+
+#[derive(Clone, Debug)]
+pub struct PresentApp {
+    pub version: Version,
+    pub enabled: bool,
+    pub license: DesiredLicense,
+    pub source: Source,
+}
+
+/// The license the manifest asks for.
+#[derive(Clone, Debug)]
+pub enum DesiredLicense {
+    /// The manifest says nothing about the license: leave it alone and do not read it.
+    Unmanaged,
+    /// This license must be installed.
+    Present(License),
+    /// No license must be installed (`license: absent`).
+    Absent,
+}
+
+/// A license value and where it came from.
+#[derive(Clone, Debug)]
+pub struct License {
+    pub text: Secret,
+    pub hash: LicenseHash,
+    /// Where the text came from, for messages: `env SCRIPTRUNNER_LICENSE` or `file licenses/x.txt`.
+    pub origin: String,
+}
+
+impl License {
+    pub fn new(text: Secret, origin: impl Into<String>) -> Self {
+        let hash = LicenseHash::of(text.expose());
+        Self {
+            text,
+            hash,
+            origin: origin.into(),
+        }
+    }
+}
+
+/// Where an app's artifact comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// Resolved by key and version on the Marketplace, installed by URI.
+    Marketplace,
+    /// A local file (absolute, resolved against the manifest's folder), uploaded.
+    Path(PathBuf),
+    /// Installed by UPM from this URL.
+    Url(Url),
+}
+
+/// The live state of one instance, as read from UPM.
+#[derive(Clone, Debug, Default)]
+pub struct Live {
+    /// Every installed plugin, system ones included, by key.
+    pub apps: BTreeMap<AppKey, LiveApp>,
+}
+
+#[derive(Clone, Debug)]
+pub struct LiveApp {
+    pub key: AppKey,
+    pub name: String,
+    pub version: Version,
+    pub enabled: bool,
+    /// `false` for system (bundled) apps, which are never planned for.
+    pub user_installed: bool,
+    pub uninstallable: bool,
+    pub uses_licensing: bool,
+    pub license: LiveLicense,
+}
+
+/// What is known of an installed app's license.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum LiveLicense {
+    /// Not read, because the manifest does not manage this app's license.
+    NotRead,
+    /// Read: there is none.
+    None,
+    /// Read: this one is installed (only its hash is kept).
+    Present(LicenseHash),
+}
+
+/// How the executor gets an app's artifact to UPM.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum Artifact {
+    /// UPM downloads it (install by URI).
+    Uri { url: Url },
+    /// upmsync uploads the local file (multipart).
+    Upload { path: PathBuf },
+}
+
+impl fmt::Display for Artifact {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Artifact::Uri { url } => write!(f, "{}", crate::model::redact_url(url)),
+            Artifact::Upload { path } => write!(f, "upload {}", path.display()),
+        }
+    }
+}
+
+/// A URL as it may be printed: without user info (credentials) and without a query string, which
+/// may carry tokens (e.g. `?token=` or `?access-token=`).
+pub fn redact_url(url: &Url) -> String {
+    let mut shown = url.clone();
+    let _ = shown.set_username("");
+    let _ = shown.set_password(None);
+    if shown.query().is_some() {
+        shown.set_query(Some("..."));
+    }
+    shown.to_string()
+}
+
+/// Artifacts resolved for one instance: how to install each app that needs installing.
+pub type Artifacts = BTreeMap<AppKey, Artifact>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_never_formats_its_value() {
+        let secret = Secret::new("hunter2");
+        assert_eq!(format!("{secret}"), "[redacted]");
+        assert_eq!(format!("{secret:?}"), "[redacted]");
+        let credentials = Credentials::Basic {
+            username: "admin".into(),
+            password: secret,
+        };
+        assert!(!format!("{credentials:?}").contains("hunter2"));
+    }
+
+    #[test]
+    fn license_hash_ignores_whitespace_and_hides_text() {
+        let a = LicenseHash::of("AAAB\nCCCD==");
+        let b = LicenseHash::of("AAABCCCD==\n");
+        assert_eq!(a, b);
+        assert_ne!(a, LicenseHash::of("AAABCCCE=="));
+        assert!(a.as_str().starts_with("sha256:"));
+        assert_eq!(a.as_str().len(), "sha256:".len() + 12);
+    }
+
+    #[test]
+    fn redact_url_drops_credentials_and_query() {
+        let url = Url::parse("https://user:pw@host/rest/plugins/1.0/?token=123").unwrap();
+        assert_eq!(redact_url(&url), "https://host/rest/plugins/1.0/?...");
+    }
+}

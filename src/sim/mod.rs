@@ -1,0 +1,1 @@
+//! The UPM + Marketplace simulator (being written).
