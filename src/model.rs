@@ -329,7 +329,10 @@ pub enum LiveLicense {
 #[serde(tag = "kind", rename_all = "kebab-case")]
 pub enum Artifact {
     /// UPM downloads it (install by URI).
-    Uri { url: Url },
+    Uri {
+        #[serde(serialize_with = "serialize_redacted_url")]
+        url: Url,
+    },
     /// upmsync uploads the local file (multipart).
     Upload { path: PathBuf },
 }
@@ -353,6 +356,13 @@ pub fn redact_url(url: &Url) -> String {
         shown.set_query(Some("..."));
     }
     shown.to_string()
+}
+
+fn serialize_redacted_url<S: serde::Serializer>(
+    url: &Url,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    serializer.serialize_str(&redact_url(url))
 }
 
 /// Artifacts resolved for one instance: how to install each app that needs installing.

@@ -1,1 +1,700 @@
-//! (being written)
+//! The plan: a pure, deterministic function of one instance's desired state, its live state and the
+//! artifacts resolved for it. It carries everything the executor needs, so nothing is decided later.
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+use url::Url;
+
+use crate::model::{
+    AppKey, Artifact, Artifacts, DesiredInstance, DesiredLicense, DesiredState, LicenseHash, Live,
+    LiveApp, LiveLicense, Source, UnmanagedPolicy, Version,
+};
+
+/// What a change does, by the names the JSON output uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Action {
+    Uninstall,
+    Downgrade,
+    Upgrade,
+    Install,
+    LicenseRemove,
+    LicenseSet,
+    Enable,
+    Disable,
+}
+
+impl Action {
+    pub fn name(self) -> &'static str {
+        match self {
+            Action::Install => "install",
+            Action::Upgrade => "upgrade",
+            Action::Downgrade => "downgrade",
+            Action::Uninstall => "uninstall",
+            Action::Enable => "enable",
+            Action::Disable => "disable",
+            Action::LicenseSet => "license-set",
+            Action::LicenseRemove => "license-remove",
+        }
+    }
+
+    /// Whether the change installs an artifact.
+    pub fn installs(self) -> bool {
+        matches!(self, Action::Install | Action::Upgrade | Action::Downgrade)
+    }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One step on one app. Changes run in the order of the plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Change {
+    pub key: AppKey,
+    /// The app's display name, where UPM told it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub action: Action,
+    /// Installed version before the change (null when not installed).
+    pub from: Option<Version>,
+    /// Version after the change (null when uninstalled).
+    pub to: Option<Version>,
+    /// For installs: whether the app must end up enabled (checked and set after the install).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enabled: Option<bool>,
+    /// For installs: where the artifact comes from (absent when it was not resolved, as in `drift`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifact: Option<Artifact>,
+    /// For license changes: the short hashes before and after (never the license).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub license: Option<LicenseChange>,
+    /// Why the change needs care (downgrades).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct LicenseChange {
+    pub from: Option<LicenseHash>,
+    pub to: Option<LicenseHash>,
+}
+
+/// A user-installed app the manifest does not name, listed under `unmanaged: report`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct UnmanagedApp {
+    pub key: AppKey,
+    pub name: String,
+    pub version: Version,
+    pub enabled: bool,
+}
+
+/// The plan for one instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InstancePlan {
+    pub name: String,
+    pub url: Url,
+    pub changes: Vec<Change>,
+    pub unmanaged: Vec<UnmanagedApp>,
+}
+
+impl InstancePlan {
+    /// True when applying would change nothing and nothing is reported.
+    pub fn in_sync(&self) -> bool {
+        self.changes.is_empty() && self.unmanaged.is_empty()
+    }
+}
+
+/// The plans of every instance a command looked at; an instance that could not be read or planned
+/// carries its error instead, so the others still show.
+#[derive(Clone, Debug, Default)]
+pub struct Plan {
+    pub instances: Vec<PlannedInstance>,
+}
+
+#[derive(Clone, Debug)]
+pub struct PlannedInstance {
+    pub name: String,
+    pub url: Url,
+    pub result: Result<InstancePlan, String>,
+}
+
+impl Plan {
+    pub fn has_errors(&self) -> bool {
+        self.instances
+            .iter()
+            .any(|instance| instance.result.is_err())
+    }
+
+    pub fn has_changes(&self) -> bool {
+        self.instances.iter().any(|instance| {
+            instance
+                .result
+                .as_ref()
+                .is_ok_and(|plan| !plan.changes.is_empty())
+        })
+    }
+
+    /// Changes or reported unmanaged apps anywhere: what `drift` calls drift.
+    pub fn has_drift(&self) -> bool {
+        self.instances
+            .iter()
+            .any(|instance| instance.result.as_ref().is_ok_and(|plan| !plan.in_sync()))
+    }
+}
+
+/// Why an instance cannot be planned: the manifest asks for something that must not be done.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PlanError {
+    #[error("`{key}` is a system app (bundled with the product, `userInstalled: false`): upmsync never changes system apps\nhint: remove `{key}` from the manifest")]
+    SystemApp { key: AppKey },
+    #[error("`{key}` does not use licensing (UPM would answer 412), but the manifest manages its license\nhint: remove `license` from `{key}`")]
+    NotUsingLicensing { key: AppKey },
+}
+
+/// Which apps need an artifact to reach their desired state (present, and not installed at the
+/// wanted version): the commands resolve these before planning.
+pub fn needs_artifact<'a>(
+    desired: &'a DesiredInstance,
+    live: &Live,
+) -> Vec<(&'a AppKey, &'a Version, &'a Source)> {
+    desired
+        .apps
+        .values()
+        .filter_map(|app| match &app.state {
+            DesiredState::Present(present) => {
+                let installed = live.apps.get(&app.key);
+                let current = installed.is_some_and(|live_app| {
+                    live_app.user_installed && live_app.version == present.version
+                });
+                let system = installed.is_some_and(|live_app| !live_app.user_installed);
+                (!current && !system).then_some((&app.key, &present.version, &present.source))
+            }
+            DesiredState::Absent => None,
+        })
+        .collect()
+}
+
+/// Plans one instance. Changes come in a stable order: uninstalls, then installs (downgrades,
+/// upgrades, new apps), then license changes, then enable/disable; within each, by key.
+pub fn plan(
+    desired: &DesiredInstance,
+    live: &Live,
+    artifacts: &Artifacts,
+) -> Result<InstancePlan, Vec<PlanError>> {
+    let mut changes = Vec::new();
+    let mut errors = Vec::new();
+    let mut unmanaged = Vec::new();
+
+    for app in desired.apps.values() {
+        let installed = live.apps.get(&app.key);
+        if let Some(live_app) = installed.filter(|live_app| !live_app.user_installed) {
+            errors.push(PlanError::SystemApp {
+                key: live_app.key.clone(),
+            });
+            continue;
+        }
+        match &app.state {
+            DesiredState::Absent => {
+                if let Some(live_app) = installed {
+                    changes.push(uninstall(live_app));
+                }
+            }
+            DesiredState::Present(present) => {
+                let base = Change {
+                    key: app.key.clone(),
+                    name: installed.map(|live_app| live_app.name.clone()),
+                    action: Action::Install,
+                    from: installed.map(|live_app| live_app.version.clone()),
+                    to: Some(present.version.clone()),
+                    enabled: None,
+                    artifact: None,
+                    license: None,
+                    warning: None,
+                };
+                let install_action = match installed {
+                    None => Some(Action::Install),
+                    Some(live_app) if live_app.version < present.version => Some(Action::Upgrade),
+                    Some(live_app) if live_app.version > present.version => Some(Action::Downgrade),
+                    Some(_) => None,
+                };
+                if let Some(action) = install_action {
+                    changes.push(Change {
+                        action,
+                        enabled: Some(present.enabled),
+                        artifact: artifacts.get(&app.key).cloned(),
+                        warning: (action == Action::Downgrade).then(|| {
+                            "a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive".to_string()
+                        }),
+                        ..base.clone()
+                    });
+                } else if let Some(live_app) = installed {
+                    if live_app.enabled != present.enabled {
+                        changes.push(Change {
+                            action: if present.enabled {
+                                Action::Enable
+                            } else {
+                                Action::Disable
+                            },
+                            ..base.clone()
+                        });
+                    }
+                }
+                let current_license = installed.map(|live_app| &live_app.license);
+                if let Some(license) = license_change(&present.license, current_license) {
+                    let unlicensable = installed.is_some_and(|live_app| !live_app.uses_licensing);
+                    if unlicensable && install_action.is_none() && license.to.is_some() {
+                        errors.push(PlanError::NotUsingLicensing {
+                            key: app.key.clone(),
+                        });
+                        continue;
+                    }
+                    let action = if license.to.is_some() {
+                        Action::LicenseSet
+                    } else {
+                        Action::LicenseRemove
+                    };
+                    changes.push(Change {
+                        action,
+                        from: base.to.clone(),
+                        license: Some(license),
+                        ..base.clone()
+                    });
+                }
+            }
+        }
+    }
+
+    for live_app in live.apps.values() {
+        if !live_app.user_installed || desired.apps.contains_key(&live_app.key) {
+            continue;
+        }
+        match desired.unmanaged {
+            UnmanagedPolicy::Ignore => {}
+            UnmanagedPolicy::Uninstall if live_app.uninstallable => {
+                changes.push(uninstall(live_app))
+            }
+            UnmanagedPolicy::Report | UnmanagedPolicy::Uninstall => unmanaged.push(UnmanagedApp {
+                key: live_app.key.clone(),
+                name: live_app.name.clone(),
+                version: live_app.version.clone(),
+                enabled: live_app.enabled,
+            }),
+        }
+    }
+
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    changes.sort_by(|a, b| {
+        phase(a.action)
+            .cmp(&phase(b.action))
+            .then_with(|| a.key.cmp(&b.key))
+    });
+    Ok(InstancePlan {
+        name: desired.name.clone(),
+        url: desired.url.clone(),
+        changes,
+        unmanaged,
+    })
+}
+
+/// The order in which kinds of change run: removals free keys first; licenses follow installs so
+/// a new app can be licensed; enablement last.
+fn phase(action: Action) -> u8 {
+    match action {
+        Action::Uninstall => 0,
+        Action::Downgrade | Action::Upgrade | Action::Install => 1,
+        Action::LicenseRemove | Action::LicenseSet => 2,
+        Action::Enable | Action::Disable => 3,
+    }
+}
+
+fn uninstall(live_app: &LiveApp) -> Change {
+    Change {
+        key: live_app.key.clone(),
+        name: Some(live_app.name.clone()),
+        action: Action::Uninstall,
+        from: Some(live_app.version.clone()),
+        to: None,
+        enabled: None,
+        artifact: None,
+        license: None,
+        warning: None,
+    }
+}
+
+/// The license change needed, if any. An app not yet installed has no license to compare.
+fn license_change(wanted: &DesiredLicense, current: Option<&LiveLicense>) -> Option<LicenseChange> {
+    let current_hash = match current {
+        Some(LiveLicense::Present(hash)) => Some(hash.clone()),
+        _ => None,
+    };
+    match wanted {
+        DesiredLicense::Unmanaged => None,
+        DesiredLicense::Present(license) if current_hash.as_ref() == Some(&license.hash) => None,
+        DesiredLicense::Present(license) => Some(LicenseChange {
+            from: current_hash,
+            to: Some(license.hash.clone()),
+        }),
+        DesiredLicense::Absent => current_hash.map(|hash| LicenseChange {
+            from: Some(hash),
+            to: None,
+        }),
+    }
+}
+
+/// Counts of changes by action, for summaries.
+pub fn summary(changes: &[Change]) -> BTreeMap<Action, usize> {
+    let mut counts = BTreeMap::new();
+    for change in changes {
+        *counts.entry(change.action).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Credentials, DesiredApp, License, PresentApp, Product, Secret};
+
+    fn v(text: &str) -> Version {
+        Version::parse(text).unwrap()
+    }
+
+    fn instance(unmanaged: UnmanagedPolicy) -> DesiredInstance {
+        DesiredInstance {
+            name: "jira".into(),
+            url: Url::parse("http://jira.test/").unwrap(),
+            product: Product::Jira,
+            credentials: Credentials::Bearer {
+                token: Secret::new("t"),
+            },
+            unmanaged,
+            apps: BTreeMap::new(),
+        }
+    }
+
+    fn want(
+        instance: &mut DesiredInstance,
+        key: &str,
+        version: &str,
+        enabled: bool,
+        license: DesiredLicense,
+    ) {
+        instance.apps.insert(
+            AppKey::new(key),
+            DesiredApp {
+                key: AppKey::new(key),
+                state: DesiredState::Present(PresentApp {
+                    version: v(version),
+                    enabled,
+                    license,
+                    source: Source::Marketplace,
+                }),
+            },
+        );
+    }
+
+    fn want_absent(instance: &mut DesiredInstance, key: &str) {
+        instance.apps.insert(
+            AppKey::new(key),
+            DesiredApp {
+                key: AppKey::new(key),
+                state: DesiredState::Absent,
+            },
+        );
+    }
+
+    fn live_app(key: &str, version: &str) -> LiveApp {
+        LiveApp {
+            key: AppKey::new(key),
+            name: format!("{key} name"),
+            version: v(version),
+            enabled: true,
+            user_installed: true,
+            uninstallable: true,
+            uses_licensing: true,
+            license: LiveLicense::NotRead,
+        }
+    }
+
+    fn live(apps: Vec<LiveApp>) -> Live {
+        Live {
+            apps: apps.into_iter().map(|app| (app.key.clone(), app)).collect(),
+        }
+    }
+
+    fn license(text: &str) -> DesiredLicense {
+        DesiredLicense::Present(License::new(Secret::new(text), "env L"))
+    }
+
+    fn actions(plan: &InstancePlan) -> Vec<(String, Action)> {
+        plan.changes
+            .iter()
+            .map(|change| (change.key.to_string(), change.action))
+            .collect()
+    }
+
+    #[test]
+    fn unchanged_state_plans_nothing() {
+        let mut desired = instance(UnmanagedPolicy::Report);
+        want(&mut desired, "a", "1.0", true, license("LIC"));
+        let mut app = live_app("a", "1.0.0");
+        app.license = LiveLicense::Present(LicenseHash::of("LIC"));
+        let plan = plan(&desired, &live(vec![app]), &Artifacts::new()).unwrap();
+        assert!(plan.in_sync(), "{plan:?}");
+    }
+
+    #[test]
+    fn versions_decide_install_upgrade_and_downgrade() {
+        let mut desired = instance(UnmanagedPolicy::Ignore);
+        want(&mut desired, "new", "1.0", true, DesiredLicense::Unmanaged);
+        want(&mut desired, "up", "2.0", true, DesiredLicense::Unmanaged);
+        want(
+            &mut desired,
+            "down",
+            "1.0.0-beta",
+            true,
+            DesiredLicense::Unmanaged,
+        );
+        let artifacts: Artifacts = [(
+            AppKey::new("new"),
+            Artifact::Uri {
+                url: Url::parse("http://m/new.jar").unwrap(),
+            },
+        )]
+        .into();
+        let plan = plan(
+            &desired,
+            &live(vec![live_app("up", "1.9"), live_app("down", "1.0.0")]),
+            &artifacts,
+        )
+        .unwrap();
+        assert_eq!(
+            actions(&plan),
+            vec![
+                ("down".into(), Action::Downgrade),
+                ("new".into(), Action::Install),
+                ("up".into(), Action::Upgrade)
+            ]
+        );
+        let downgrade = &plan.changes[0];
+        assert_eq!(
+            (downgrade.from.clone(), downgrade.to.clone()),
+            (Some(v("1.0.0")), Some(v("1.0.0-beta")))
+        );
+        assert!(downgrade
+            .warning
+            .as_deref()
+            .unwrap()
+            .contains("may not survive"));
+        assert_eq!(
+            plan.changes[1].artifact,
+            artifacts.get(&AppKey::new("new")).cloned()
+        );
+        assert_eq!(plan.changes[1].from, None);
+    }
+
+    #[test]
+    fn enablement_is_part_of_an_install_and_separate_otherwise() {
+        let mut desired = instance(UnmanagedPolicy::Ignore);
+        want(
+            &mut desired,
+            "fresh",
+            "1.0",
+            false,
+            DesiredLicense::Unmanaged,
+        );
+        want(
+            &mut desired,
+            "stay",
+            "1.0",
+            false,
+            DesiredLicense::Unmanaged,
+        );
+        let mut disabled = live_app("other", "1.0");
+        disabled.enabled = false;
+        want(
+            &mut desired,
+            "other",
+            "1.0",
+            true,
+            DesiredLicense::Unmanaged,
+        );
+        let plan = plan(
+            &desired,
+            &live(vec![live_app("stay", "1.0"), disabled]),
+            &Artifacts::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            actions(&plan),
+            vec![
+                ("fresh".into(), Action::Install),
+                ("other".into(), Action::Enable),
+                ("stay".into(), Action::Disable)
+            ]
+        );
+        assert_eq!(plan.changes[0].enabled, Some(false));
+    }
+
+    #[test]
+    fn licenses_are_compared_by_hash() {
+        let mut desired = instance(UnmanagedPolicy::Ignore);
+        want(&mut desired, "set", "1.0", true, license("NEW"));
+        want(&mut desired, "remove", "1.0", true, DesiredLicense::Absent);
+        want(&mut desired, "fresh", "1.0", true, license("NEW"));
+        let mut set = live_app("set", "1.0");
+        set.license = LiveLicense::Present(LicenseHash::of("OLD"));
+        let mut remove = live_app("remove", "1.0");
+        remove.license = LiveLicense::Present(LicenseHash::of("OLD"));
+        let plan = plan(&desired, &live(vec![set, remove]), &Artifacts::new()).unwrap();
+        assert_eq!(
+            actions(&plan),
+            vec![
+                ("fresh".into(), Action::Install),
+                ("fresh".into(), Action::LicenseSet),
+                ("remove".into(), Action::LicenseRemove),
+                ("set".into(), Action::LicenseSet),
+            ]
+        );
+        let set = &plan.changes[3];
+        assert_eq!(
+            set.license,
+            Some(LicenseChange {
+                from: Some(LicenseHash::of("OLD")),
+                to: Some(LicenseHash::of("NEW"))
+            })
+        );
+        let shown = serde_json::to_string(&plan).unwrap();
+        assert!(!shown.contains("NEW\"") && !shown.contains("OLD\""));
+    }
+
+    #[test]
+    fn system_apps_are_errors_and_never_planned() {
+        let mut desired = instance(UnmanagedPolicy::Uninstall);
+        want(&mut desired, "sys", "2.0", true, DesiredLicense::Unmanaged);
+        want_absent(&mut desired, "sys2");
+        let mut sys = live_app("sys", "1.0");
+        sys.user_installed = false;
+        let mut sys2 = live_app("sys2", "1.0");
+        sys2.user_installed = false;
+        let mut untouched = live_app("bundled", "1.0");
+        untouched.user_installed = false;
+        let errors = plan(
+            &desired,
+            &live(vec![sys, sys2, untouched]),
+            &Artifacts::new(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            errors,
+            vec![
+                PlanError::SystemApp {
+                    key: AppKey::new("sys")
+                },
+                PlanError::SystemApp {
+                    key: AppKey::new("sys2")
+                }
+            ]
+        );
+        assert!(needs_artifact(&desired, &live(vec![]))
+            .iter()
+            .any(|(key, _, _)| key.as_str() == "sys"));
+    }
+
+    #[test]
+    fn unmanaged_policy_decides_extra_apps() {
+        let extra = || live(vec![live_app("extra", "1.0")]);
+        assert!(plan(
+            &instance(UnmanagedPolicy::Ignore),
+            &extra(),
+            &Artifacts::new()
+        )
+        .unwrap()
+        .in_sync());
+        let report = plan(
+            &instance(UnmanagedPolicy::Report),
+            &extra(),
+            &Artifacts::new(),
+        )
+        .unwrap();
+        assert!(report.changes.is_empty());
+        assert_eq!(report.unmanaged[0].key, AppKey::new("extra"));
+        let removal = plan(
+            &instance(UnmanagedPolicy::Uninstall),
+            &extra(),
+            &Artifacts::new(),
+        )
+        .unwrap();
+        assert_eq!(actions(&removal), vec![("extra".into(), Action::Uninstall)]);
+    }
+
+    #[test]
+    fn absent_apps_are_uninstalled_only_when_present() {
+        let mut desired = instance(UnmanagedPolicy::Ignore);
+        want_absent(&mut desired, "gone");
+        want_absent(&mut desired, "never");
+        let plan = plan(
+            &desired,
+            &live(vec![live_app("gone", "3.1")]),
+            &Artifacts::new(),
+        )
+        .unwrap();
+        assert_eq!(actions(&plan), vec![("gone".into(), Action::Uninstall)]);
+        assert_eq!(
+            (plan.changes[0].from.clone(), plan.changes[0].to.clone()),
+            (Some(v("3.1")), None)
+        );
+    }
+
+    #[test]
+    fn license_on_an_app_without_licensing_is_an_error() {
+        let mut desired = instance(UnmanagedPolicy::Ignore);
+        want(&mut desired, "free", "1.0", true, license("X"));
+        let mut free = live_app("free", "1.0");
+        free.uses_licensing = false;
+        free.license = LiveLicense::None;
+        let errors = plan(&desired, &live(vec![free]), &Artifacts::new()).unwrap_err();
+        assert_eq!(
+            errors,
+            vec![PlanError::NotUsingLicensing {
+                key: AppKey::new("free")
+            }]
+        );
+    }
+
+    #[test]
+    fn needs_artifact_lists_only_apps_to_install() {
+        let mut desired = instance(UnmanagedPolicy::Ignore);
+        want(
+            &mut desired,
+            "current",
+            "1.0",
+            true,
+            DesiredLicense::Unmanaged,
+        );
+        want(&mut desired, "old", "2.0", true, DesiredLicense::Unmanaged);
+        want(
+            &mut desired,
+            "missing",
+            "1.0",
+            true,
+            DesiredLicense::Unmanaged,
+        );
+        want_absent(&mut desired, "absent");
+        let keys: Vec<&str> = needs_artifact(
+            &desired,
+            &live(vec![live_app("current", "1.0"), live_app("old", "1.0")]),
+        )
+        .into_iter()
+        .map(|(key, _, _)| key.as_str())
+        .collect();
+        assert_eq!(keys, vec!["missing", "old"]);
+    }
+}

@@ -65,7 +65,10 @@ fn is_word_char(c: char) -> bool {
 }
 
 fn is_valid(text: &str) -> bool {
-    !text.is_empty() && text.split(['.', '-']).all(|part| !part.is_empty() && part.chars().all(is_word_char))
+    !text.is_empty()
+        && text
+            .split(['.', '-'])
+            .all(|part| !part.is_empty() && part.chars().all(is_word_char))
 }
 
 fn compare_valid(a: &str, b: &str) -> Ordering {
@@ -110,7 +113,9 @@ fn compare_component(a: &str, b: &str) -> Ordering {
 }
 
 fn leading_digits(text: &str) -> &str {
-    let end = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let end = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
     &text[..end]
 }
 
@@ -164,7 +169,10 @@ mod tests {
 
     #[test]
     fn huge_numbers_compare_without_overflow() {
-        assert_eq!(compare("99999999999999999999999.1", "99999999999999999999998.9"), Greater);
+        assert_eq!(
+            compare("99999999999999999999999.1", "99999999999999999999998.9"),
+            Greater
+        );
         assert_eq!(compare("007", "7"), Equal);
     }
 

@@ -1,1 +1,16 @@
-//! (being written)
+//! Plans and apply reports to text or JSON: pure functions to `String`. Licenses appear only as
+//! short hashes; URLs without credentials or query strings.
+
+mod json;
+mod text;
+
+pub use json::{drift_json, plan_json};
+pub use text::{apply_text, change_line, drift_text, plan_text};
+
+/// Output format of `plan` and `drift`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    #[default]
+    Text,
+    Json,
+}

@@ -1,0 +1,78 @@
+//! The JSON forms of plan and drift: `{"format_version": 1, "instances": [...]}`, a contract that
+//! monitoring and CI tooling parse.
+
+use serde::Serialize;
+use url::Url;
+
+use crate::model::redact_url;
+use crate::plan::{Change, Plan, UnmanagedApp};
+
+#[derive(Serialize)]
+struct Document<'a> {
+    format_version: u32,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    drift: Option<bool>,
+    instances: Vec<Instance<'a>>,
+}
+
+#[derive(Serialize)]
+struct Instance<'a> {
+    name: &'a str,
+    url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    in_sync: Option<bool>,
+    changes: &'a [Change],
+    unmanaged: &'a [UnmanagedApp],
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
+/// `upmsync plan --format json`.
+pub fn plan_json(plan: &Plan) -> String {
+    document(plan, false)
+}
+
+/// `upmsync drift --format json`: the plan's shape plus `drift` and per-instance `in_sync`.
+pub fn drift_json(plan: &Plan) -> String {
+    document(plan, true)
+}
+
+fn document(plan: &Plan, drift: bool) -> String {
+    let instances = plan
+        .instances
+        .iter()
+        .map(|instance| {
+            let (changes, unmanaged, error): (&[Change], &[UnmanagedApp], _) =
+                match &instance.result {
+                    Ok(planned) => (&planned.changes, &planned.unmanaged, None),
+                    Err(error) => (&[], &[], Some(error.as_str())),
+                };
+            Instance {
+                name: &instance.name,
+                url: shown_url(&instance.url),
+                in_sync: drift.then(|| {
+                    instance
+                        .result
+                        .as_ref()
+                        .is_ok_and(|planned| planned.in_sync())
+                }),
+                changes,
+                unmanaged,
+                error,
+            }
+        })
+        .collect();
+    let document = Document {
+        format_version: 1,
+        drift: drift.then(|| plan.has_drift()),
+        instances,
+    };
+    let mut text = serde_json::to_string_pretty(&document)
+        .unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"));
+    text.push('\n');
+    text
+}
+
+fn shown_url(url: &Url) -> String {
+    redact_url(url)
+}

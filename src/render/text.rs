@@ -1,0 +1,393 @@
+//! The human forms: a Terraform-like plan where each app shows a diff of its state (drawn with
+//! `similar`), a drift summary, and the apply report.
+
+use std::fmt::Write;
+
+use similar::{ChangeTag, TextDiff};
+
+use crate::execute::{ApplyReport, Outcome};
+use crate::model::redact_url;
+use crate::plan::{summary, Action, Change, InstancePlan, Plan};
+
+/// `upmsync plan` (and the plan `apply` shows before asking).
+pub fn plan_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for instance in &plan.instances {
+        let _ = writeln!(
+            out,
+            "Instance {} ({})",
+            instance.name,
+            redact_url(&instance.url)
+        );
+        match &instance.result {
+            Err(error) => {
+                let _ = writeln!(out, "  error: {}", indent(error, "  "));
+            }
+            Ok(planned) => instance_text(&mut out, planned),
+        }
+        out.push('\n');
+    }
+    out
+}
+
+fn instance_text(out: &mut String, planned: &InstancePlan) {
+    if planned.changes.is_empty() {
+        let _ = writeln!(out, "  No changes: the installed apps match the manifest.");
+    }
+    for group in group_by_app(&planned.changes) {
+        app_text(out, &group);
+    }
+    if !planned.unmanaged.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n  Not in the manifest (unmanaged: report), left alone:"
+        );
+        for app in &planned.unmanaged {
+            let state = if app.enabled { "" } else { ", disabled" };
+            let _ = writeln!(
+                out,
+                "    ? {} {} ({}{state})",
+                app.key, app.version, app.name
+            );
+        }
+    }
+    if !planned.changes.is_empty() {
+        let counts: Vec<String> = summary(&planned.changes)
+            .into_iter()
+            .map(|(action, count)| format!("{count} {action}"))
+            .collect();
+        let _ = writeln!(out, "\n  Plan for {}: {}.", planned.name, counts.join(", "));
+    }
+}
+
+/// Consecutive-or-not changes of one app, kept in the order the app first appears.
+fn group_by_app(changes: &[Change]) -> Vec<Vec<&Change>> {
+    let mut groups: Vec<Vec<&Change>> = Vec::new();
+    for change in changes {
+        match groups.iter_mut().find(|group| group[0].key == change.key) {
+            Some(group) => group.push(change),
+            None => groups.push(vec![change]),
+        }
+    }
+    groups
+}
+
+fn app_text(out: &mut String, changes: &[&Change]) {
+    let first = changes[0];
+    let symbol = match first.action {
+        Action::Install => "+",
+        Action::Uninstall => "-",
+        Action::Downgrade => "-/+",
+        _ => "~",
+    };
+    let actions: Vec<&str> = changes.iter().map(|change| change.action.name()).collect();
+    let name = first
+        .name
+        .as_deref()
+        .map(|name| format!("  {name}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "  {symbol} {}{name}  ({})",
+        first.key,
+        actions.join(", ")
+    );
+    let (before, after) = states(changes);
+    let diff = TextDiff::from_lines(&before, &after);
+    for line in diff.iter_all_changes() {
+        let sign = match line.tag() {
+            ChangeTag::Delete => "-",
+            ChangeTag::Insert => "+",
+            ChangeTag::Equal => " ",
+        };
+        let _ = write!(out, "      {sign} {}", line.value());
+        if line.missing_newline() {
+            out.push('\n');
+        }
+    }
+    for change in changes {
+        if let Some(artifact) = &change.artifact {
+            let _ = writeln!(out, "        from {artifact}");
+        }
+        if let Some(warning) = &change.warning {
+            let _ = writeln!(out, "      ! warning: {warning}");
+        }
+    }
+}
+
+/// The app's state before and after its changes, one `field: value` a line, for the diff.
+fn states(changes: &[&Change]) -> (String, String) {
+    let mut version = (None, None);
+    let mut enabled = (None, None);
+    let mut license = (None, None);
+    for change in changes {
+        match change.action {
+            Action::Install | Action::Upgrade | Action::Downgrade | Action::Uninstall => {
+                version = (
+                    change.from.as_ref().map(ToString::to_string),
+                    change.to.as_ref().map(ToString::to_string),
+                );
+                if change.action == Action::Install {
+                    enabled.1 = change.enabled;
+                } else if change.enabled == Some(false) {
+                    enabled = (None, Some(false));
+                }
+            }
+            Action::Enable | Action::Disable => {
+                let target = change.action == Action::Enable;
+                enabled = (Some(!target), Some(target));
+                version = (
+                    change.from.as_ref().map(ToString::to_string),
+                    change.to.as_ref().map(ToString::to_string),
+                );
+            }
+            Action::LicenseSet | Action::LicenseRemove => {
+                if let Some(hashes) = &change.license {
+                    license = (
+                        Some(
+                            hashes
+                                .from
+                                .as_ref()
+                                .map_or("none".to_string(), ToString::to_string),
+                        ),
+                        Some(
+                            hashes
+                                .to
+                                .as_ref()
+                                .map_or("none".to_string(), ToString::to_string),
+                        ),
+                    );
+                }
+                if version.0.is_none() && version.1.is_none() {
+                    version = (
+                        change.from.as_ref().map(ToString::to_string),
+                        change.to.as_ref().map(ToString::to_string),
+                    );
+                }
+            }
+        }
+    }
+    let mut before = String::new();
+    let mut after = String::new();
+    for (field, (old, new)) in [("version", version), ("license", license)] {
+        if let Some(old) = old {
+            let _ = writeln!(before, "{field}: {old}");
+        }
+        if let Some(new) = new {
+            let _ = writeln!(after, "{field}: {new}");
+        }
+    }
+    if let Some(old) = enabled.0 {
+        let _ = writeln!(before, "enabled: {old}");
+    }
+    if let Some(new) = enabled.1 {
+        let _ = writeln!(after, "enabled: {new}");
+    }
+    (before, after)
+}
+
+/// `upmsync drift` in text: one verdict line per instance, then the changes that would restore it.
+pub fn drift_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for instance in &plan.instances {
+        match &instance.result {
+            Err(error) => {
+                let _ = writeln!(out, "{}: error: {}", instance.name, indent(error, "  "));
+            }
+            Ok(planned) if planned.in_sync() => {
+                let _ = writeln!(out, "{}: in sync", instance.name);
+            }
+            Ok(planned) => {
+                let _ = writeln!(
+                    out,
+                    "{}: drift ({} change(s) needed, {} unmanaged app(s))",
+                    instance.name,
+                    planned.changes.len(),
+                    planned.unmanaged.len()
+                );
+                for change in &planned.changes {
+                    let _ = writeln!(out, "  {}", change_line(change));
+                }
+                for app in &planned.unmanaged {
+                    let _ = writeln!(out, "  unmanaged {} {}", app.key, app.version);
+                }
+            }
+        }
+    }
+    out
+}
+
+/// One change in one line, e.g. `upgrade com.x 1.0 -> 2.0`.
+pub fn change_line(change: &Change) -> String {
+    let from = change.from.as_ref().map(ToString::to_string);
+    let to = change.to.as_ref().map(ToString::to_string);
+    let detail = match change.action {
+        Action::Install => format!("{}", to.unwrap_or_default()),
+        Action::Upgrade | Action::Downgrade => {
+            format!("{} -> {}", from.unwrap_or_default(), to.unwrap_or_default())
+        }
+        Action::Uninstall => from.unwrap_or_default(),
+        Action::Enable | Action::Disable => String::new(),
+        Action::LicenseSet | Action::LicenseRemove => match &change.license {
+            Some(hashes) => format!(
+                "{} -> {}",
+                hashes
+                    .from
+                    .as_ref()
+                    .map_or("none".into(), ToString::to_string),
+                hashes
+                    .to
+                    .as_ref()
+                    .map_or("none".into(), ToString::to_string)
+            ),
+            None => String::new(),
+        },
+    };
+    format!("{} {} {}", change.action, change.key, detail)
+        .trim_end()
+        .to_string()
+}
+
+/// The apply report: what was done, what failed (and why), what was not started.
+pub fn apply_text(reports: &[ApplyReport]) -> String {
+    let mut out = String::new();
+    for report in reports {
+        let done = report
+            .changes
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Done))
+            .count();
+        let would = report
+            .changes
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::WouldDo))
+            .count();
+        let failed = report
+            .changes
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Failed { .. }))
+            .count();
+        let not_started = report
+            .changes
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::NotStarted))
+            .count();
+        let verdict = if would > 0
+            || (report.changes.is_empty() && report.error.is_none() && done == 0 && failed == 0)
+        {
+            if would > 0 {
+                format!("dry run, {would} change(s) would be made, nothing was changed")
+            } else {
+                "nothing to do".to_string()
+            }
+        } else {
+            format!("{done} done, {failed} failed, {not_started} not started")
+        };
+        let _ = writeln!(out, "{}: {verdict}", report.name);
+        if let Some(error) = &report.error {
+            let _ = writeln!(out, "  error: {}", indent(error, "    "));
+        }
+        for change in &report.changes {
+            let status = match &change.outcome {
+                Outcome::Done => "done       ".to_string(),
+                Outcome::WouldDo => "would do   ".to_string(),
+                Outcome::NotStarted => "not started".to_string(),
+                Outcome::Failed { .. } => "FAILED     ".to_string(),
+            };
+            let _ = writeln!(out, "  {status} {}", change_line(&change.change));
+            if let Outcome::Failed { error } = &change.outcome {
+                let _ = writeln!(out, "    error: {}", indent(error, "    "));
+            }
+        }
+    }
+    out
+}
+
+fn indent(text: &str, prefix: &str) -> String {
+    text.lines()
+        .collect::<Vec<_>>()
+        .join(&format!("\n{prefix}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{AppKey, LicenseHash, Version};
+    use crate::plan::{LicenseChange, PlannedInstance};
+    use url::Url;
+
+    fn change(key: &str, action: Action, from: Option<&str>, to: Option<&str>) -> Change {
+        Change {
+            key: AppKey::new(key),
+            name: Some("An App".into()),
+            action,
+            from: from.map(|v| Version::parse(v).unwrap()),
+            to: to.map(|v| Version::parse(v).unwrap()),
+            enabled: None,
+            artifact: None,
+            license: None,
+            warning: None,
+        }
+    }
+
+    #[test]
+    fn plan_text_shows_each_app_as_a_state_diff() {
+        let mut license = change("com.a", Action::LicenseSet, Some("2.0"), Some("2.0"));
+        license.license = Some(LicenseChange {
+            from: None,
+            to: Some(LicenseHash::of("SECRET-LICENSE")),
+        });
+        let planned = InstancePlan {
+            name: "jira".into(),
+            url: Url::parse("http://u:p@jira.test/jira/").unwrap(),
+            changes: vec![
+                change("com.a", Action::Upgrade, Some("1.0"), Some("2.0")),
+                license,
+            ],
+            unmanaged: vec![],
+        };
+        let plan = Plan {
+            instances: vec![PlannedInstance {
+                name: "jira".into(),
+                url: planned.url.clone(),
+                result: Ok(planned),
+            }],
+        };
+        let text = plan_text(&plan);
+        assert!(
+            text.contains("Instance jira (http://jira.test/jira/)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("~ com.a  An App  (upgrade, license-set)"),
+            "{text}"
+        );
+        assert!(text.contains("- version: 1.0\n"), "{text}");
+        assert!(text.contains("+ version: 2.0\n"), "{text}");
+        assert!(
+            text.contains(&format!("+ license: {}", LicenseHash::of("SECRET-LICENSE"))),
+            "{text}"
+        );
+        assert!(
+            text.contains("Plan for jira: 1 upgrade, 1 license-set."),
+            "{text}"
+        );
+        assert!(!text.contains("SECRET-LICENSE") && !text.contains("u:p"));
+    }
+
+    #[test]
+    fn change_line_names_versions() {
+        assert_eq!(
+            change_line(&change("k", Action::Downgrade, Some("2"), Some("1"))),
+            "downgrade k 2 -> 1"
+        );
+        assert_eq!(
+            change_line(&change("k", Action::Uninstall, Some("2"), None)),
+            "uninstall k 2"
+        );
+        assert_eq!(
+            change_line(&change("k", Action::Disable, Some("2"), Some("2"))),
+            "disable k"
+        );
+    }
+}

@@ -1,0 +1,165 @@
+//! UPM's JSON bodies and media types, as `/rest/plugins/1.0/` sends and takes them (upm-rest-api.md §3-§5).
+//! Tolerant of new fields: UPM versions differ.
+
+use serde::{Deserialize, Serialize};
+
+/// Media types from UPM's `MediaTypes.java` (upm-rest-api.md §3).
+pub mod media {
+    pub const INSTALLED: &str = "application/vnd.atl.plugins.installed+json";
+    pub const PLUGIN: &str = "application/vnd.atl.plugins.plugin+json";
+    pub const INSTALL_URI: &str = "application/vnd.atl.plugins.install.uri+json";
+    pub const GENERIC: &str = "application/vnd.atl.plugins+json";
+    pub const TASK_INSTALL_ERROR: &str = "application/vnd.atl.plugins.task.install.err+json";
+    pub const SAFE_MODE: &str = "application/vnd.atl.plugins.safe.mode.flag+json";
+}
+
+/// `GET /rest/plugins/1.0/`.
+#[derive(Debug, Deserialize)]
+pub struct PluginCollection {
+    #[serde(default)]
+    pub plugins: Vec<PluginSummary>,
+}
+
+/// One item of the plugin list, or the body of `GET /{key}-key` (the extra fields are ignored).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginSummary {
+    pub key: String,
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub version: Option<String>,
+    #[serde(default)]
+    pub enabled: bool,
+    #[serde(default)]
+    pub user_installed: bool,
+    /// Absent on some UPM versions (upm-rest-api.md §9); read as uninstallable when the app is user-installed.
+    #[serde(default)]
+    pub uninstallable: Option<bool>,
+    #[serde(default)]
+    pub uses_licensing: bool,
+}
+
+/// `GET /{key}-key/license`. Only the raw text is read; the rest is ignored.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PluginLicense {
+    #[serde(default)]
+    pub raw_license: Option<String>,
+}
+
+/// `PUT /{key}-key/license` body.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LicenseUpdate<'a> {
+    pub raw_license: &'a str,
+}
+
+/// `PUT /{key}-key` body: only `enabled` is read by UPM (§5.4).
+#[derive(Serialize)]
+pub struct EnabledUpdate {
+    pub enabled: bool,
+}
+
+/// `POST /?token=` install-by-URI body (§5.8).
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstallUri<'a> {
+    pub plugin_uri: &'a str,
+}
+
+/// The legacy pending-task representation (§5.9), answered by the install POST (202) and by
+/// `GET /pending/{id}` while running or after a failure.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingTask {
+    #[serde(default)]
+    pub ping_after: Option<u64>,
+    pub status: TaskStatus,
+    #[serde(default)]
+    pub links: TaskLinks,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskStatus {
+    #[serde(default)]
+    pub done: bool,
+    #[serde(default)]
+    pub content_type: Option<String>,
+    #[serde(default)]
+    pub sub_code: Option<String>,
+    #[serde(default)]
+    pub error_message: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TaskLinks {
+    #[serde(rename = "self", default)]
+    pub self_link: Option<String>,
+}
+
+/// UPM's error body `{"errorMessage"?, "subCode"?}` (§4).
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorBody {
+    #[serde(default)]
+    pub error_message: Option<String>,
+    #[serde(default)]
+    pub sub_code: Option<String>,
+}
+
+/// `GET /safe-mode` (§5.12).
+#[derive(Debug, Deserialize)]
+pub struct SafeMode {
+    #[serde(default)]
+    pub enabled: bool,
+}
+
+/// Removes UPM's `<textarea>` wrapping, which it adds to install responses when `Accept` contains
+/// `text/html` or `*` (§5.7). Harmless on plain JSON.
+pub fn strip_textarea(body: &str) -> &str {
+    let trimmed = body.trim();
+    trimmed
+        .strip_prefix("<textarea>")
+        .and_then(|rest| rest.strip_suffix("</textarea>"))
+        .unwrap_or(trimmed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_real_202_upload_body() {
+        let body = include_str!(
+            "../../tests/fixtures/upm/pending-task-upload-202-confluence-8.textarea.txt"
+        );
+        let task: PendingTask = serde_json::from_str(strip_textarea(body)).unwrap();
+        assert!(!task.status.done);
+        assert_eq!(task.ping_after, Some(100));
+        assert_eq!(
+            task.links.self_link.as_deref(),
+            Some("/rest/plugins/1.0/pending/52227753-1c3e-496f-a4f4-d52a8b3850dc")
+        );
+    }
+
+    #[test]
+    fn reads_the_real_cloud_pending_body() {
+        let body = include_str!(
+            "../../tests/fixtures/upm/pending-task-install-uri-downloading-confluence-cloud.json"
+        );
+        let task: PendingTask = serde_json::from_str(strip_textarea(body)).unwrap();
+        assert_eq!(task.ping_after, Some(300));
+        assert_eq!(
+            task.status.content_type.as_deref(),
+            Some("application/vnd.atl.plugins.install.downloading+json")
+        );
+    }
+
+    #[test]
+    fn strip_textarea_leaves_plain_json() {
+        assert_eq!(strip_textarea(" {\"a\":1} "), "{\"a\":1}");
+        assert_eq!(strip_textarea("<textarea>{}</textarea>\n"), "{}");
+    }
+}
