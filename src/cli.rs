@@ -1,1 +1,148 @@
-//! (being written)
+//! Command-line arguments. The doc comments are the `--help` text.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::render::Format;
+
+/// Manage Atlassian Data Center apps (UPM plugins) declaratively, from a YAML manifest
+///
+/// upmsync reads the apps you want on each instance from `apps.yaml`, reads what is installed from
+/// the Universal Plugin Manager, and plans and applies the difference.
+///
+/// Exit codes: 0 success (in sync), 1 error (bad input, unreachable server, failed change),
+/// 2 changes or drift found (`plan --detailed-exitcode`, `drift`).
+#[derive(Debug, Parser)]
+#[command(
+    name = "upmsync",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Show more diagnostics on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides
+    #[arg(short, long, action = clap::ArgAction::Count, global = true)]
+    pub verbose: u8,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Check the manifest offline: fields, versions, environment variables and files
+    Validate(ValidateArgs),
+    /// Show what apply would change, without changing anything
+    Plan(PlanArgs),
+    /// Apply the plan: install, upgrade, downgrade, uninstall, enable, disable and license apps
+    Apply(ApplyArgs),
+    /// Check whether the instances match the manifest, for monitoring (exit 0 in sync, 2 drift, 1 error)
+    Drift(DriftArgs),
+    /// Run the UPM + Marketplace simulator (a Jira with apps; user `admin`, password `admin`)
+    Sim(SimArgs),
+    /// Start the simulator in-process and run validate, plan, apply and drift on the example manifest
+    Demo,
+}
+
+#[derive(Debug, Args)]
+pub struct ManifestArgs {
+    /// The manifest file
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "FILE",
+        default_value = "apps.yaml"
+    )]
+    pub file: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SelectionArgs {
+    /// Only this instance (by its `name` in the manifest); repeat for several
+    #[arg(long = "instance", value_name = "NAME")]
+    pub instances: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct ValidateArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    /// Do not require the environment variables that hold credentials and licenses (for linting in CI)
+    #[arg(long)]
+    pub skip_secrets: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Exit 2 when there are changes (0 none, 1 error)
+    #[arg(long)]
+    pub detailed_exitcode: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ApplyArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    /// Check everything that can be checked without changing anything (no POST, PUT or DELETE)
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Apply without asking; required when there is no terminal to ask on (CI)
+    #[arg(long)]
+    pub auto_approve: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct SimArgs {
+    /// Address of the simulated Jira (UPM under `<context-path>/rest/plugins/1.0/`)
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2990")]
+    pub listen: SocketAddr,
+
+    /// Address of the simulated Marketplace
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2991")]
+    pub marketplace_listen: SocketAddr,
+
+    /// Context path of the simulated Jira
+    #[arg(long, value_name = "PATH", default_value = "/jira")]
+    pub context_path: String,
+
+    /// Accept this personal access token (Bearer) for user `admin`; read from the environment so it
+    /// does not show in the process list
+    #[arg(
+        long,
+        env = "UPMSYNC_SIM_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub token: Option<String>,
+}

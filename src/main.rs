@@ -1,1 +1,64 @@
-fn main() {}
+//! The `upmsync` binary: parse arguments, run the command, turn its outcome into an exit code.
+//! This is the only place that decides an exit code.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use tracing_subscriber::EnvFilter;
+use upmsync::cli::{Cli, Command};
+use upmsync::commands::{self, Exit};
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => {
+            let _ = error.print();
+            // Usage errors exit 1, never 2: 2 means drift or changes.
+            return if error.use_stderr() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_tracing(cli.verbose);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            commands::report_error_text(&format!("failed to start the async runtime: {error}"));
+            return ExitCode::from(1);
+        }
+    };
+    let exit = runtime.block_on(run(cli.command));
+    ExitCode::from(exit.code())
+}
+
+async fn run(command: Command) -> Exit {
+    match command {
+        Command::Validate(args) => commands::validate::run(&args),
+        Command::Plan(args) => commands::plan::run(&args).await,
+        Command::Apply(args) => commands::apply::run(&args).await,
+        Command::Drift(args) => commands::drift::run(&args).await,
+        Command::Sim(args) => commands::sim::run(&args).await,
+        Command::Demo => commands::demo::run().await,
+    }
+}
+
+/// Diagnostics go to stderr. `-v` levels apply to upmsync only; `RUST_LOG` overrides.
+fn init_tracing(verbose: u8) {
+    let default = match verbose {
+        0 => "warn",
+        1 => "warn,upmsync=info",
+        2 => "warn,upmsync=debug",
+        _ => "warn,upmsync=trace",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_target(false)
+        .try_init();
+}

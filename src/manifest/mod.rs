@@ -1,1 +1,275 @@
-//! Reads `apps.yaml` and validates it into a `Desired` (being written).
+//! Reads `apps.yaml` and validates it into a [`Desired`], reporting every problem at once.
+//!
+//! Three steps, one file each, all before any network request:
+//!
+//! - `tree` parses the YAML into nodes that remember their line and column (syntax errors,
+//!   duplicate mapping keys, alias and nesting limits);
+//! - `schema` reads those nodes into typed entries (unknown fields, types, allowed values,
+//!   required fields, versions, URLs), without IO;
+//! - `validate` checks what spans entries (duplicate names and keys), reads environment
+//!   variables and files, and merges per-instance app entries over the top-level ones.
+//!
+//! The format is documented field by field in `docs/manifest.md`.
+
+mod schema;
+mod tree;
+mod validate;
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::model::Desired;
+
+/// How strictly [`load`] treats secrets.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// Whether a missing or empty environment variable (credentials, license) is a problem.
+    ///
+    /// `false` serves `validate --skip-secrets`: such variables then read as empty secrets.
+    pub require_secrets: bool,
+}
+
+impl Default for LoadOptions {
+    fn default() -> Self {
+        Self {
+            require_secrets: true,
+        }
+    }
+}
+
+/// Loads and validates the manifest at `path`, reading secrets from the process environment.
+pub fn load(path: &Path, options: &LoadOptions) -> Result<Desired, ManifestError> {
+    load_with_env(path, options, &|name| std::env::var(name).ok())
+}
+
+/// Loads and validates the manifest at `path`, reading environment variables through `env`.
+///
+/// Tests and the demo inject `env` so they never touch the process environment.
+pub fn load_with_env(
+    path: &Path,
+    options: &LoadOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Desired, ManifestError> {
+    let bytes = std::fs::read(path).map_err(|source| ManifestError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    match String::from_utf8(bytes) {
+        Ok(text) => parse_str(&text, path, options, env),
+        Err(error) => {
+            let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
+            let line = valid.iter().filter(|&&byte| byte == b'\n').count() + 1;
+            let column = valid
+                .iter()
+                .rev()
+                .take_while(|&&byte| byte != b'\n')
+                .count()
+                + 1;
+            let mut problems = Problems::new(path);
+            problems.add(
+                Some(tree::Mark { line, column }),
+                "the manifest is not UTF-8 text",
+            );
+            Err(problems.into_error())
+        }
+    }
+}
+
+/// Validates manifest text into a [`Desired`].
+///
+/// `path` is where the text came from: it names the file in messages, and relative license and
+/// source paths resolve against its folder.
+pub fn parse_str(
+    text: &str,
+    path: &Path,
+    options: &LoadOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Desired, ManifestError> {
+    let mut problems = Problems::new(path);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let desired = tree::parse(text, &mut problems)
+        .and_then(|root| schema::read(&root, &mut problems))
+        .and_then(|manifest| validate::validate(&manifest, path, options, env, &mut problems));
+    match desired {
+        Some(desired) if problems.list.is_empty() => Ok(desired),
+        _ => Err(problems.into_error()),
+    }
+}
+
+/// Why the manifest could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    /// The file could not be read at all.
+    #[error("failed to read manifest `{}`", path.display())]
+    Read { path: PathBuf, source: io::Error },
+    /// The file was read but is not a valid manifest; `problems` lists every problem found.
+    #[error("{}", render_invalid(path, problems))]
+    Invalid {
+        path: PathBuf,
+        problems: Vec<Problem>,
+    },
+}
+
+impl ManifestError {
+    /// The problems found, empty for [`ManifestError::Read`].
+    pub fn problems(&self) -> &[Problem] {
+        match self {
+            ManifestError::Read { .. } => &[],
+            ManifestError::Invalid { problems, .. } => problems,
+        }
+    }
+}
+
+fn render_invalid(path: &Path, problems: &[Problem]) -> String {
+    let count = problems.len();
+    let noun = if count == 1 { "problem" } else { "problems" };
+    let mut text = format!("manifest `{}` has {count} {noun}", path.display());
+    for problem in problems {
+        text.push('\n');
+        text.push_str(&problem.to_string());
+    }
+    text
+}
+
+/// One thing wrong with the manifest, with the place it was written when YAML has one.
+///
+/// Displays as `apps.yaml:12:5: message`, followed by `  hint: ...` on its own line when there is
+/// a hint.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Problem {
+    /// The manifest file, as given to [`load`].
+    pub path: PathBuf,
+    /// 1-based line.
+    pub line: Option<usize>,
+    /// 1-based column (in characters).
+    pub column: Option<usize>,
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+impl Problem {
+    fn with_hint(&mut self, hint: impl Into<String>) -> &mut Self {
+        self.hint = Some(hint.into());
+        self
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.path.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+            if let Some(column) = self.column {
+                write!(f, ":{column}")?;
+            }
+        }
+        write!(f, ": {}", self.message)?;
+        if let Some(hint) = &self.hint {
+            write!(f, "\n  hint: {hint}")?;
+        }
+        Ok(())
+    }
+}
+
+/// Problems collected while loading one manifest.
+struct Problems {
+    path: PathBuf,
+    list: Vec<Problem>,
+}
+
+impl Problems {
+    fn new(path: &Path) -> Self {
+        Self {
+            path: path.to_path_buf(),
+            list: Vec::new(),
+        }
+    }
+
+    /// Records a problem at `mark` (or at no particular place) and returns it so a hint can be added.
+    fn add(&mut self, mark: Option<tree::Mark>, message: impl Into<String>) -> &mut Problem {
+        self.list.push(Problem {
+            path: self.path.clone(),
+            line: mark.map(|mark| mark.line),
+            column: mark.map(|mark| mark.column),
+            message: message.into(),
+            hint: None,
+        });
+        let last = self.list.len() - 1;
+        &mut self.list[last]
+    }
+
+    /// The problems in file order: whole-file problems first, then by line and column.
+    fn into_error(mut self) -> ManifestError {
+        if self.list.is_empty() {
+            // Every path that fails records a problem first; this keeps a bug from showing as
+            // "0 problems".
+            self.add(None, "the manifest could not be validated (internal error)");
+        }
+        self.list
+            .sort_by_key(|problem| (problem.line.is_some(), problem.line, problem.column));
+        self.list.dedup();
+        ManifestError::Invalid {
+            path: self.path,
+            problems: self.list,
+        }
+    }
+}
+
+/// A user value as it may appear in a message: at most 40 characters.
+fn shown(text: &str) -> String {
+    const LIMIT: usize = 40;
+    if text.chars().count() <= LIMIT {
+        text.to_string()
+    } else {
+        let mut cut: String = text.chars().take(LIMIT).collect();
+        cut.push('…');
+        cut
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn problem_display_has_place_message_and_hint() {
+        let mut problems = Problems::new(Path::new("apps.yaml"));
+        problems
+            .add(
+                Some(tree::Mark {
+                    line: 12,
+                    column: 5,
+                }),
+                "unknown field `verison`",
+            )
+            .with_hint("did you mean `version`?");
+        problems.add(None, "the manifest is empty");
+        let error = problems.into_error();
+        assert_eq!(
+            error.to_string(),
+            "manifest `apps.yaml` has 2 problems\n\
+             apps.yaml: the manifest is empty\n\
+             apps.yaml:12:5: unknown field `verison`\n  hint: did you mean `version`?"
+        );
+    }
+
+    #[test]
+    fn one_problem_is_singular() {
+        let mut problems = Problems::new(Path::new("a.yaml"));
+        problems.add(Some(tree::Mark { line: 1, column: 1 }), "x");
+        assert!(problems
+            .into_error()
+            .to_string()
+            .starts_with("manifest `a.yaml` has 1 problem\n"));
+    }
+
+    #[test]
+    fn shown_truncates_long_values() {
+        assert_eq!(shown("short"), "short");
+        let long = "x".repeat(100);
+        assert_eq!(shown(&long).chars().count(), 41);
+    }
+}

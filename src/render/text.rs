@@ -222,7 +222,7 @@ pub fn change_line(change: &Change) -> String {
     let from = change.from.as_ref().map(ToString::to_string);
     let to = change.to.as_ref().map(ToString::to_string);
     let detail = match change.action {
-        Action::Install => format!("{}", to.unwrap_or_default()),
+        Action::Install => to.unwrap_or_default(),
         Action::Upgrade | Action::Downgrade => {
             format!("{} -> {}", from.unwrap_or_default(), to.unwrap_or_default())
         }

@@ -1,1 +1,255 @@
-//! The UPM + Marketplace simulator (being written).
+//! The UPM + Marketplace simulator behind `upmsync sim`, the demo and the tests: a Jira whose
+//! Universal Plugin Manager REST API behaves like the real one, quirks included, and a Marketplace.
+//!
+//! Two listeners: the product (UPM under `{context}/rest/plugins/{1.0,latest}/`, plus `serverInfo`
+//! and the applinks manifest) and the Marketplace (`/rest/2/…`, `/download/apps/…`). The behaviour
+//! follows `shared/reference/upm-rest-api.md` and `marketplace-api.md`; where those are silent the
+//! code says `guess:`.
+//!
+//! ```no_run
+//! # async fn demo() -> anyhow::Result<()> {
+//! use upmsync::sim::{Sim, SimConfig};
+//! let any = "127.0.0.1:0".parse()?;
+//! let sim = Sim::start(SimConfig::jira_demo(), any, any).await?;
+//! println!("UPM at {}rest/plugins/1.0/", sim.upm_url());
+//! sim.shutdown().await;
+//! # Ok(())
+//! # }
+//! ```
+
+// Handlers return `Result<T, Response>`: the error *is* the HTTP answer, as with axum's own
+// rejections, so its size is not a concern on this path.
+#![allow(clippy::result_large_err)]
+
+mod auth;
+mod config;
+mod http;
+mod install;
+pub mod jar;
+mod license;
+mod marketplace;
+mod product;
+mod state;
+mod upm;
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::extract::DefaultBodyLimit;
+use axum::Router;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use url::Url;
+
+pub use config::{
+    SeedCompatibility, SeedMarketplaceApp, SeedMarketplaceVersion, SeedPlugin, SimConfig, UPM_KEY,
+};
+pub use state::SimPluginState;
+
+use state::Shared;
+
+/// Which listener received a request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SimServer {
+    Upm,
+    Marketplace,
+}
+
+/// One request as the simulator saw it, with the status it answered. Credentials are never kept:
+/// `auth_scheme` is only the first word of `Authorization`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordedRequest {
+    pub server: SimServer,
+    pub method: String,
+    /// The path as sent (still percent-encoded).
+    pub path: String,
+    pub query: Option<String>,
+    pub content_type: Option<String>,
+    pub accept: Option<String>,
+    /// `Basic`, `Bearer`, …
+    pub auth_scheme: Option<String>,
+    pub status: u16,
+}
+
+impl RecordedRequest {
+    /// Whether the request could change state (POST, PUT, DELETE, PATCH).
+    pub fn is_mutating(&self) -> bool {
+        matches!(self.method.as_str(), "POST" | "PUT" | "DELETE" | "PATCH")
+    }
+}
+
+/// A running simulator. Dropping it (or [`Sim::shutdown`]) stops both listeners.
+pub struct Sim {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    servers: Vec<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for Sim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sim")
+            .field("upm_url", &self.shared.upm_url.as_str())
+            .field("marketplace_url", &self.shared.marketplace_url.as_str())
+            .finish()
+    }
+}
+
+impl Sim {
+    /// Binds both listeners (port 0 picks a free one) and starts serving.
+    pub async fn start(
+        config: SimConfig,
+        upm_listen: SocketAddr,
+        marketplace_listen: SocketAddr,
+    ) -> anyhow::Result<Sim> {
+        let upm_listener = TcpListener::bind(upm_listen).await.with_context(|| {
+            format!("cannot listen on `{upm_listen}` for the simulated product")
+        })?;
+        let marketplace_listener =
+            TcpListener::bind(marketplace_listen)
+                .await
+                .with_context(|| {
+                    format!("cannot listen on `{marketplace_listen}` for the simulated Marketplace")
+                })?;
+        let upm_url = base_url(upm_listener.local_addr()?, &config.context_path)?;
+        let marketplace_url = base_url(marketplace_listener.local_addr()?, "")?;
+        // §5.8: UPM follows at most 6 redirects with 30 s connect/read timeouts. guess: no proxy
+        // from the environment, so downloads from the simulator's own Marketplace stay local.
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::limited(6))
+            .connect_timeout(Duration::from_secs(30))
+            .read_timeout(Duration::from_secs(30))
+            .no_proxy()
+            .user_agent("Atlassian UPM (upmsync simulator)")
+            .build()
+            .context("cannot build the simulator's HTTP client")?;
+        let shared = Arc::new(Shared::new(config, upm_url, marketplace_url, http));
+
+        let (stop, stopped) = watch::channel(false);
+        let upm_router = Router::new()
+            .fallback(upm::handle)
+            .layer(DefaultBodyLimit::max(upm::MAX_BODY))
+            .with_state(Arc::clone(&shared));
+        let marketplace_router = Router::new()
+            .fallback(marketplace::handle)
+            .with_state(Arc::clone(&shared));
+        let servers = vec![
+            serve(upm_listener, upm_router, stopped.clone()),
+            serve(marketplace_listener, marketplace_router, stopped),
+        ];
+        Ok(Sim {
+            shared,
+            stop,
+            servers,
+        })
+    }
+
+    /// The product base URL including the context path, always ending in `/`
+    /// (e.g. `http://127.0.0.1:41234/jira/`).
+    pub fn upm_url(&self) -> Url {
+        self.shared.upm_url.clone()
+    }
+
+    /// The Marketplace base URL, ending in `/`.
+    pub fn marketplace_url(&self) -> Url {
+        self.shared.marketplace_url.clone()
+    }
+
+    /// Every request both listeners received, in the order they were answered.
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.shared.requests()
+    }
+
+    pub fn clear_requests(&self) {
+        self.shared.clear_requests();
+    }
+
+    /// The installed plugins, by key.
+    pub fn plugins(&self) -> Vec<SimPluginState> {
+        self.shared.lock().plugins.values().cloned().collect()
+    }
+
+    pub fn plugin(&self, key: &str) -> Option<SimPluginState> {
+        self.shared.lock().plugins.get(key).cloned()
+    }
+
+    /// The raw license text stored for a plugin (kept across an uninstall, like UPM's storage).
+    pub fn license(&self, key: &str) -> Option<String> {
+        self.shared
+            .lock()
+            .licenses
+            .get(key)
+            .map(|license| license.raw.clone())
+    }
+
+    /// Turns the upload gate of modern DC (upm-rest-api.md §5.7) off (`false`: uploads get 403).
+    pub fn set_upload_enabled(&self, on: bool) {
+        self.shared.lock().upload_enabled = on;
+    }
+
+    /// Puts UPM in safe mode (installs and uninstalls get 409). Unlike `PUT /safe-mode`, this
+    /// only flips the gate and leaves the plugins' enabled states alone.
+    pub fn set_safe_mode(&self, on: bool) {
+        let mut state = self.shared.lock();
+        state.safe_mode = on;
+        state.safe_mode_saved = None;
+    }
+
+    /// Makes the next install task end as an error task with this `errorMessage`.
+    pub fn fail_next_install(&self, message: &str) {
+        self.shared.lock().fail_next_install = Some(message.to_string());
+    }
+
+    /// Stops both listeners and waits (briefly) for them to finish.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        for server in self.servers.drain(..) {
+            let abort = server.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), server)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        for server in &self.servers {
+            server.abort();
+        }
+    }
+}
+
+fn serve(
+    listener: TcpListener,
+    router: Router,
+    mut stopped: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let shutdown = async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        };
+        if let Err(error) = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown)
+            .await
+        {
+            tracing::warn!("simulator listener stopped: {error}");
+        }
+    })
+}
+
+/// `http://{addr}{context}/`; an unspecified bind address is reached through loopback.
+fn base_url(address: SocketAddr, context_path: &str) -> anyhow::Result<Url> {
+    let mut address = address;
+    if address.ip().is_unspecified() {
+        address.set_ip(IpAddr::V4(Ipv4Addr::LOCALHOST));
+    }
+    let text = format!("http://{address}{context_path}/");
+    Url::parse(&text).with_context(|| format!("`{text}` is not a valid base URL"))
+}

@@ -1,0 +1,150 @@
+//! `upmsync apply`: shows the plan, asks (or needs `--auto-approve`), then applies it instance by
+//! instance, one change at a time.
+
+use std::io::{BufRead, IsTerminal};
+
+use super::{data, load, read_and_plan, report_error_text, select, status, Exit, Resolve};
+use crate::cli::ApplyArgs;
+use crate::execute::{self, ApplyReport, Mode, Outcome};
+use crate::model::Desired;
+use crate::render;
+use crate::upm::UpmClient;
+
+/// How apply gets its go-ahead.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Approval {
+    /// Ask on the terminal; refuse when there is none.
+    Ask,
+    /// `--auto-approve`.
+    Given,
+}
+
+pub async fn run(args: &ApplyArgs) -> Exit {
+    let Some(desired) = load(&args.manifest.file, true) else {
+        return Exit::Failure;
+    };
+    let mode = if args.dry_run {
+        Mode::DryRun
+    } else {
+        Mode::Apply
+    };
+    let approval = if args.auto_approve {
+        Approval::Given
+    } else {
+        Approval::Ask
+    };
+    apply_desired(&desired, &args.selection.instances, mode, approval).await
+}
+
+pub async fn apply_desired(
+    desired: &Desired,
+    names: &[String],
+    mode: Mode,
+    approval: Approval,
+) -> Exit {
+    let instances = match select(desired, names) {
+        Ok(instances) => instances,
+        Err(error) => {
+            report_error_text(&error);
+            return Exit::Failure;
+        }
+    };
+    let plan = read_and_plan(desired, &instances, Resolve::Artifacts).await;
+    data(&render::plan_text(&plan));
+    if !plan.has_changes() {
+        status(if plan.has_errors() {
+            "Nothing to apply on the instances that could be planned."
+        } else {
+            "Nothing to apply: every instance matches the manifest."
+        });
+        return if plan.has_errors() {
+            Exit::Failure
+        } else {
+            Exit::Success
+        };
+    }
+    if mode == Mode::Apply && approval == Approval::Ask && !confirm() {
+        return Exit::Failure;
+    }
+
+    let mut reports: Vec<ApplyReport> = Vec::new();
+    for planned in &plan.instances {
+        let Ok(instance_plan) = &planned.result else {
+            continue;
+        };
+        if instance_plan.changes.is_empty() {
+            continue;
+        }
+        let Some(instance) = instances
+            .iter()
+            .find(|instance| instance.name == planned.name)
+        else {
+            continue;
+        };
+        let upm = match UpmClient::new(instance) {
+            Ok(upm) => upm,
+            Err(error) => {
+                report_error_text(&format!(
+                    "failed to set up an HTTP client for `{}`: {error}",
+                    instance.name
+                ));
+                return Exit::Failure;
+            }
+        };
+        let verb = if mode == Mode::DryRun {
+            "Checking"
+        } else {
+            "Applying"
+        };
+        status(&format!(
+            "{verb} {} change(s) on {}...",
+            instance_plan.changes.len(),
+            instance.name
+        ));
+        let mut progress = |change: &crate::plan::Change, outcome: &Outcome| {
+            let word = match outcome {
+                Outcome::Done => "done",
+                Outcome::WouldDo => "would do",
+                Outcome::Failed { .. } => "FAILED",
+                Outcome::NotStarted => return,
+            };
+            status(&format!(
+                "  {}: {word}: {}",
+                instance.name,
+                render::change_line(change)
+            ));
+        };
+        reports.push(execute::execute(instance_plan, instance, &upm, mode, &mut progress).await);
+    }
+    data(&format!("\n{}", render::apply_text(&reports)));
+    let all_applied = reports.iter().all(ApplyReport::succeeded);
+    if !all_applied {
+        report_error_text("not every change was applied (see the report above); run `upmsync apply` again once the cause is fixed: it plans from what is installed now");
+    }
+    if plan.has_errors() {
+        report_error_text(
+            "some instances could not be planned and were left unchanged (see above)",
+        );
+    }
+    if all_applied && !plan.has_errors() {
+        Exit::Success
+    } else {
+        Exit::Failure
+    }
+}
+
+/// Asks for `yes` on the terminal. Without a terminal, refuses: CI must say `--auto-approve`.
+fn confirm() -> bool {
+    let stdin = std::io::stdin();
+    if !stdin.is_terminal() {
+        report_error_text("refusing to apply without confirmation: there is no terminal to ask on\nhint: review the plan above and run again with `--auto-approve`");
+        return false;
+    }
+    status("Apply these changes? Only `yes` is accepted:");
+    let mut answer = String::new();
+    if stdin.lock().read_line(&mut answer).is_err() || answer.trim() != "yes" {
+        report_error_text("apply cancelled: nothing was changed");
+        return false;
+    }
+    true
+}

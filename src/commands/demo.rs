@@ -1,0 +1,143 @@
+//! `upmsync demo`: the whole tool in one command. Starts the simulator in-process, writes the
+//! example manifest (and the in-house jar it uploads) to a temporary folder, and runs validate,
+//! plan, apply and drift on it.
+
+use std::path::{Path, PathBuf};
+
+use super::{
+    apply, drift, plan, read_and_plan, report_error_text, status, validate, Exit, Resolve,
+};
+use crate::execute::Mode;
+use crate::manifest::{self, LoadOptions};
+use crate::model::Desired;
+use crate::render::Format;
+use crate::sim::{jar, Sim, SimConfig};
+
+/// The example manifest, as shipped at the repository root.
+const EXAMPLE: &str = include_str!("../../apps.yaml.example");
+/// Where the example expects the in-house app's jar, relative to the manifest.
+const INHOUSE_JAR: &str = "examples/artifacts/inhouse-2.0.0.jar";
+
+pub async fn run() -> Exit {
+    let local = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+    let sim = match Sim::start(SimConfig::jira_demo(), local, local).await {
+        Ok(sim) => sim,
+        Err(error) => {
+            report_error_text(&format!("failed to start the simulator: {error:#}"));
+            return Exit::Failure;
+        }
+    };
+    let folder = std::env::temp_dir().join(format!("upmsync-demo-{}", std::process::id()));
+    let exit = match write_example(&folder) {
+        Ok(manifest_path) => run_steps(&sim, &manifest_path).await,
+        Err(error) => {
+            report_error_text(&format!(
+                "failed to write the demo files to `{}`: {error}",
+                folder.display()
+            ));
+            Exit::Failure
+        }
+    };
+    let _ = std::fs::remove_dir_all(&folder);
+    sim.shutdown().await;
+    exit
+}
+
+fn write_example(folder: &Path) -> std::io::Result<PathBuf> {
+    let jar_path = folder.join(INHOUSE_JAR);
+    if let Some(parent) = jar_path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    std::fs::write(
+        &jar_path,
+        jar::build_plugin_jar("com.example.inhouse", "In-house Tools", "2.0.0", false),
+    )?;
+    let manifest_path = folder.join("apps.yaml.example");
+    std::fs::write(&manifest_path, EXAMPLE)?;
+    Ok(manifest_path)
+}
+
+/// The secrets the example names, as the demo's own environment: the process environment is not
+/// touched, and none of these is ever printed.
+fn demo_env(name: &str) -> Option<String> {
+    match name {
+        "JIRA_ADMIN_USER" => Some("admin".into()),
+        "JIRA_ADMIN_PASSWORD" => Some("admin".into()),
+        "SCRIPTRUNNER_LICENSE" => Some("AAABdemoScriptRunnerLicenseForTheSimulator==".into()),
+        _ => None,
+    }
+}
+
+async fn run_steps(sim: &Sim, manifest_path: &Path) -> Exit {
+    status(&format!(
+        "upmsync demo: a simulated Jira at {} and Marketplace at {}\n",
+        sim.upm_url(),
+        sim.marketplace_url()
+    ));
+    step("upmsync validate -f apps.yaml.example");
+    let mut desired = match manifest::load_with_env(
+        manifest_path,
+        &LoadOptions {
+            require_secrets: true,
+        },
+        &demo_env,
+    ) {
+        Ok(desired) => desired,
+        Err(error) => {
+            super::report_error(&error);
+            return Exit::Failure;
+        }
+    };
+    point_at(&mut desired, sim);
+    status(&validate::summary(&desired));
+
+    step("upmsync plan -f apps.yaml.example");
+    if plan::plan_desired(&desired, &[], Format::Text, false).await != Exit::Success {
+        return Exit::Failure;
+    }
+
+    step("upmsync apply -f apps.yaml.example --dry-run   (no POST, PUT or DELETE)");
+    if apply::apply_desired(&desired, &[], Mode::DryRun, apply::Approval::Given).await
+        != Exit::Success
+    {
+        return Exit::Failure;
+    }
+
+    step("upmsync apply -f apps.yaml.example --auto-approve");
+    if apply::apply_desired(&desired, &[], Mode::Apply, apply::Approval::Given).await
+        != Exit::Success
+    {
+        return Exit::Failure;
+    }
+
+    step("upmsync drift -f apps.yaml.example   (exit 0 in sync, 2 drift)");
+    let drift_exit = drift::drift_desired(&desired, &[], Format::Text).await;
+    status(&format!("drift exit code: {}", drift_exit.code()));
+
+    // The demo succeeded when apply left nothing to change; the example reports one app it does
+    // not manage (`unmanaged: report`), which drift rightly counts.
+    let after = read_and_plan(
+        &desired,
+        &desired.instances.iter().collect::<Vec<_>>(),
+        Resolve::Skip,
+    )
+    .await;
+    if after.has_errors() || after.has_changes() {
+        report_error_text("the instance does not match the manifest after apply");
+        return Exit::Failure;
+    }
+    status("\nDemo finished: the simulated Jira now matches apps.yaml.example. `com.example.sandbox` is reported\nbecause the example says `unmanaged: report`; drift exits 2 while such an app is installed.");
+    Exit::Success
+}
+
+fn step(title: &str) {
+    status(&format!("\n==> {title}"));
+}
+
+/// Points the example at the simulator's ephemeral ports.
+fn point_at(desired: &mut Desired, sim: &Sim) {
+    desired.marketplace_url = sim.marketplace_url();
+    for instance in &mut desired.instances {
+        instance.url = sim.upm_url();
+    }
+}

@@ -1,0 +1,34 @@
+//! `upmsync sim`: runs the UPM + Marketplace simulator until Ctrl-C.
+
+use super::{data, report_error_text, status, Exit};
+use crate::cli::SimArgs;
+use crate::sim::{Sim, SimConfig};
+
+pub async fn run(args: &SimArgs) -> Exit {
+    let mut config = SimConfig::jira_demo().context_path(&args.context_path);
+    if let Some(token) = &args.token {
+        config = config.personal_access_token(token, "admin");
+    }
+    let sim = match Sim::start(config, args.listen, args.marketplace_listen).await {
+        Ok(sim) => sim,
+        Err(error) => {
+            report_error_text(&format!(
+                "failed to start the simulator on {} and {}: {error:#}\nhint: is another process using these ports? choose others with --listen and --marketplace-listen",
+                args.listen, args.marketplace_listen
+            ));
+            return Exit::Failure;
+        }
+    };
+    data(&format!(
+        "UPM (Jira): {}\nMarketplace: {}\n",
+        sim.upm_url(),
+        sim.marketplace_url()
+    ));
+    status("Simulated Jira with apps; user `admin`, password `admin`. Press Ctrl-C to stop.");
+    if let Err(error) = tokio::signal::ctrl_c().await {
+        report_error_text(&format!("failed to wait for Ctrl-C: {error}"));
+    }
+    sim.shutdown().await;
+    status("Simulator stopped.");
+    Exit::Success
+}

@@ -1,0 +1,553 @@
+//! Checks what spans entries (duplicate names and keys), reads environment variables and files,
+//! and merges per-instance app entries over the top-level ones into a [`Desired`].
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use url::Url;
+
+use super::schema::{
+    App, Auth, EnvName, Field, Instance, LicenseSpec, Manifest, SourceSpec, State,
+};
+use super::tree::Mark;
+use super::{LoadOptions, Problems};
+use crate::model::{
+    AppKey, Credentials, Desired, DesiredApp, DesiredInstance, DesiredLicense, DesiredState,
+    License, PresentApp, Secret, Source,
+};
+
+const DEFAULT_MARKETPLACE: &str = "https://marketplace.atlassian.com/";
+
+/// A license is a few kilobytes; a file much larger than this was named by mistake.
+const MAX_LICENSE_BYTES: u64 = 64 * 1024;
+
+/// Validates across entries, resolves secrets and files, and merges. Returns `None` only if
+/// nothing can be built; the caller still refuses the result when any problem was recorded.
+pub(crate) fn validate(
+    manifest: &Manifest,
+    path: &Path,
+    options: &LoadOptions,
+    env: &dyn Fn(&str) -> Option<String>,
+    problems: &mut Problems,
+) -> Option<Desired> {
+    let mut validator = Validator {
+        base: base_directory(path),
+        options,
+        env,
+        problems,
+    };
+    validator.check_instance_names(&manifest.instances);
+    let top = validator.entries(&manifest.apps, "the top-level `apps`");
+    let mut instances = Vec::new();
+    for instance in &manifest.instances {
+        let own = validator.entries(&instance.apps, &format!("`apps` of {}", instance.label));
+        let credentials = instance
+            .auth
+            .as_ref()
+            .and_then(|auth| validator.credentials(auth));
+        let apps = validator.merge(&top, &own, &instance.label);
+        if let (
+            Some((name, _)),
+            Some(url),
+            Some(product),
+            Some(credentials),
+            Some(unmanaged),
+            Some(apps),
+        ) = (
+            &instance.name,
+            &instance.url,
+            instance.product,
+            credentials,
+            instance.unmanaged,
+            apps,
+        ) {
+            instances.push(DesiredInstance {
+                name: name.clone(),
+                url: url.clone(),
+                product,
+                credentials,
+                unmanaged,
+                apps,
+            });
+        }
+    }
+    let marketplace_url = match &manifest.marketplace_url {
+        Some(url) => url.clone(),
+        None => Url::parse(DEFAULT_MARKETPLACE).ok()?,
+    };
+    Some(Desired {
+        manifest_path: path.to_path_buf(),
+        marketplace_url,
+        instances,
+    })
+}
+
+/// The folder relative paths resolve against: the manifest's own, made absolute.
+fn base_directory(path: &Path) -> PathBuf {
+    let absolute = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    absolute.parent().map(Path::to_path_buf).unwrap_or_default()
+}
+
+/// An app entry with its license and source read.
+struct Resolved<'m> {
+    app: &'m App,
+    license: Field<DesiredLicense>,
+    source: Field<Source>,
+}
+
+struct Validator<'a> {
+    base: PathBuf,
+    options: &'a LoadOptions,
+    env: &'a dyn Fn(&str) -> Option<String>,
+    problems: &'a mut Problems,
+}
+
+impl<'m> Validator<'_> {
+    fn check_instance_names(&mut self, instances: &[Instance]) {
+        let mut first: HashMap<&str, Mark> = HashMap::new();
+        for (name, mark) in instances
+            .iter()
+            .filter_map(|instance| instance.name.as_ref())
+        {
+            if let Some(earlier) = first.get(name.as_str()) {
+                self.problems.add(
+                    Some(*mark),
+                    format!(
+                        "duplicate instance name `{name}` (first at line {})",
+                        earlier.line
+                    ),
+                );
+            } else {
+                first.insert(name, *mark);
+            }
+        }
+    }
+
+    /// One list's entries by key, duplicates reported and dropped, licenses and sources read.
+    fn entries(&mut self, apps: &'m [App], list: &str) -> BTreeMap<AppKey, Resolved<'m>> {
+        let mut entries: BTreeMap<AppKey, Resolved<'m>> = BTreeMap::new();
+        for app in apps {
+            let Some((key, mark)) = &app.key else {
+                continue;
+            };
+            if let Some(earlier) = entries.get(key) {
+                let line = earlier
+                    .app
+                    .key
+                    .as_ref()
+                    .map_or(earlier.app.mark.line, |(_, mark)| mark.line);
+                self.problems.add(
+                    Some(*mark),
+                    format!("duplicate app `{key}` in {list} (first at line {line})"),
+                );
+                continue;
+            }
+            // An absent entry's license and source were reported as meaningless; do not read them.
+            let absent = matches!(app.state, Field::Given(State::Absent, _));
+            let license = if absent {
+                Field::Missing
+            } else {
+                self.license(app)
+            };
+            let source = if absent {
+                Field::Missing
+            } else {
+                self.source(app)
+            };
+            entries.insert(
+                key.clone(),
+                Resolved {
+                    app,
+                    license,
+                    source,
+                },
+            );
+        }
+        entries
+    }
+
+    fn license(&mut self, app: &App) -> Field<DesiredLicense> {
+        match &app.license {
+            Field::Missing => Field::Missing,
+            Field::Invalid(mark) => Field::Invalid(*mark),
+            Field::Given(spec, mark) => {
+                let license = match spec {
+                    LicenseSpec::Absent => Some(DesiredLicense::Absent),
+                    LicenseSpec::Env(name) => self.secret(name, true).map(|text| {
+                        DesiredLicense::Present(License::new(
+                            Secret::new(text),
+                            format!("env {}", name.name),
+                        ))
+                    }),
+                    LicenseSpec::File { path, mark } => self.license_file(path, *mark, &app.label),
+                };
+                match license {
+                    Some(license) => Field::Given(license, *mark),
+                    None => Field::Invalid(*mark),
+                }
+            }
+        }
+    }
+
+    /// Reads a license file. Messages name the file and the OS error, never the content.
+    fn license_file(&mut self, written: &str, mark: Mark, owner: &str) -> Option<DesiredLicense> {
+        let full = self.base.join(written);
+        let what = format!("license file `{written}` of {owner}");
+        let place = full.display();
+        let metadata = match fs::metadata(&full) {
+            Ok(metadata) => metadata,
+            // License files are secrets too, often mounted only where apply runs: without
+            // `require_secrets` (validate --skip-secrets) a missing one is not a problem.
+            Err(error)
+                if !self.options.require_secrets
+                    && error.kind() == std::io::ErrorKind::NotFound =>
+            {
+                return Some(DesiredLicense::Present(License::new(
+                    Secret::new(""),
+                    format!("file {written}"),
+                )));
+            }
+            Err(error) => {
+                self.problems
+                    .add(
+                        Some(mark),
+                        format!("cannot read {what} (`{place}`): {error}"),
+                    )
+                    .with_hint("relative paths are relative to the manifest's folder");
+                return None;
+            }
+        };
+        if metadata.is_dir() {
+            self.problems
+                .add(Some(mark), format!("{what} is a directory (`{place}`)"));
+            return None;
+        }
+        if metadata.len() > MAX_LICENSE_BYTES {
+            self.problems.add(
+                Some(mark),
+                format!(
+                    "{what} is {} bytes, more than a license ({} KiB at most)",
+                    metadata.len(),
+                    MAX_LICENSE_BYTES / 1024
+                ),
+            );
+            return None;
+        }
+        let text = match fs::read_to_string(&full) {
+            Ok(text) => text,
+            Err(error) => {
+                self.problems.add(
+                    Some(mark),
+                    format!("cannot read {what} (`{place}`): {error}"),
+                );
+                return None;
+            }
+        };
+        let text = text.trim();
+        if text.is_empty() {
+            self.problems.add(Some(mark), format!("{what} is empty"));
+            return None;
+        }
+        Some(DesiredLicense::Present(License::new(
+            Secret::new(text),
+            format!("file {written}"),
+        )))
+    }
+
+    fn source(&mut self, app: &App) -> Field<Source> {
+        match &app.source {
+            Field::Missing => Field::Missing,
+            Field::Invalid(mark) => Field::Invalid(*mark),
+            Field::Given(SourceSpec::Url(url), mark) => {
+                Field::Given(Source::Url(url.clone()), *mark)
+            }
+            Field::Given(
+                SourceSpec::Path {
+                    path,
+                    mark: path_mark,
+                },
+                mark,
+            ) => match self.source_file(path, *path_mark, &app.label) {
+                Some(full) => Field::Given(Source::Path(full), *mark),
+                None => Field::Invalid(*mark),
+            },
+        }
+    }
+
+    /// Checks that an artifact exists and can be opened; it is read only when uploaded.
+    fn source_file(&mut self, written: &str, mark: Mark, owner: &str) -> Option<PathBuf> {
+        let full = self.base.join(written);
+        let what = format!("source file `{written}` of {owner}");
+        let place = full.display();
+        let opened = fs::metadata(&full).and_then(|metadata| {
+            if metadata.is_dir() {
+                Ok(false)
+            } else {
+                fs::File::open(&full).map(|_| true)
+            }
+        });
+        match opened {
+            Ok(true) => Some(full),
+            Ok(false) => {
+                self.problems
+                    .add(Some(mark), format!("{what} is a directory (`{place}`)"));
+                None
+            }
+            Err(error) => {
+                self.problems
+                    .add(
+                        Some(mark),
+                        format!("cannot read {what} (`{place}`): {error}"),
+                    )
+                    .with_hint("relative paths are relative to the manifest's folder");
+                None
+            }
+        }
+    }
+
+    fn credentials(&mut self, auth: &Auth) -> Option<Credentials> {
+        match auth {
+            Auth::Basic {
+                username_env,
+                password_env,
+            } => {
+                let username = self.secret(username_env, false);
+                let password = self.secret(password_env, false);
+                Some(Credentials::Basic {
+                    username: username?,
+                    password: Secret::new(password?),
+                })
+            }
+            Auth::Bearer { token_env } => Some(Credentials::Bearer {
+                token: Secret::new(self.secret(token_env, false)?),
+            }),
+        }
+    }
+
+    /// Reads an environment variable. Missing or blank is a problem unless secrets are not
+    /// required, when it reads as empty.
+    fn secret(&mut self, name: &EnvName, trim: bool) -> Option<String> {
+        let value = (self.env)(&name.name);
+        match value {
+            Some(value) if !value.trim().is_empty() => Some(if trim {
+                value.trim().to_string()
+            } else {
+                value
+            }),
+            _ if !self.options.require_secrets => Some(String::new()),
+            found => {
+                let state = if found.is_some() {
+                    "is empty"
+                } else {
+                    "is not set"
+                };
+                self.problems
+                    .add(
+                        Some(name.mark),
+                        format!(
+                            "environment variable `{}` {state} ({})",
+                            name.name, name.used_by
+                        ),
+                    )
+                    .with_hint(format!("export {}=… before running upmsync", name.name));
+                None
+            }
+        }
+    }
+
+    /// Merges one instance's entries over the top-level ones, field by field. `None` when some
+    /// app could not be built (each such app recorded a problem).
+    fn merge(
+        &mut self,
+        top: &BTreeMap<AppKey, Resolved<'_>>,
+        own: &BTreeMap<AppKey, Resolved<'_>>,
+        instance: &str,
+    ) -> Option<BTreeMap<AppKey, DesiredApp>> {
+        let keys: BTreeSet<&AppKey> = top.keys().chain(own.keys()).collect();
+        let mut apps = BTreeMap::new();
+        let mut complete = true;
+        for key in keys {
+            match self.merge_app(top.get(key), own.get(key), instance) {
+                Some(state) => {
+                    apps.insert(
+                        key.clone(),
+                        DesiredApp {
+                            key: key.clone(),
+                            state,
+                        },
+                    );
+                }
+                None => complete = false,
+            }
+        }
+        complete.then_some(apps)
+    }
+
+    fn merge_app(
+        &mut self,
+        top: Option<&Resolved<'_>>,
+        own: Option<&Resolved<'_>>,
+        instance: &str,
+    ) -> Option<DesiredState> {
+        let state = match pick(
+            own.map(|entry| &entry.app.state),
+            top.map(|entry| &entry.app.state),
+        ) {
+            Some(Field::Given(state, _)) => *state,
+            None | Some(Field::Missing) => State::Present,
+            Some(Field::Invalid(_)) => return None,
+        };
+        if state == State::Absent {
+            return self.absent(top, own, instance);
+        }
+        let version = match pick(
+            own.map(|entry| &entry.app.version),
+            top.map(|entry| &entry.app.version),
+        ) {
+            Some(Field::Given(version, _)) => version.clone(),
+            Some(Field::Invalid(_)) => return None,
+            None | Some(Field::Missing) => {
+                // A present top-level entry without a version was reported where it is written.
+                let reported = top.is_some_and(|entry| {
+                    !matches!(entry.app.state, Field::Given(State::Absent, _))
+                });
+                let typo = own.is_some_and(|own| own.app.typos.contains(&"version"));
+                if let (false, false, Some(own)) = (reported, typo, own) {
+                    let why = if top.is_some() {
+                        "the top-level entry is absent, so this entry needs its own `version`"
+                    } else {
+                        "the app is not in the top-level `apps`, so this entry needs its own `version`"
+                    };
+                    self.problems
+                        .add(
+                            Some(own.app.mark),
+                            format!("missing required field `version` in {}", own.app.label),
+                        )
+                        .with_hint(why);
+                }
+                return None;
+            }
+        };
+        let enabled = match pick(
+            own.map(|entry| &entry.app.enabled),
+            top.map(|entry| &entry.app.enabled),
+        ) {
+            Some(Field::Given(enabled, _)) => *enabled,
+            Some(Field::Invalid(_)) => return None,
+            None | Some(Field::Missing) => true,
+        };
+        let license = match pick(
+            own.map(|entry| &entry.license),
+            top.map(|entry| &entry.license),
+        ) {
+            Some(Field::Given(license, _)) => license.clone(),
+            Some(Field::Invalid(_)) => return None,
+            None | Some(Field::Missing) => DesiredLicense::Unmanaged,
+        };
+        let source = match pick(
+            own.map(|entry| &entry.source),
+            top.map(|entry| &entry.source),
+        ) {
+            Some(Field::Given(source, _)) => source.clone(),
+            Some(Field::Invalid(_)) => return None,
+            None | Some(Field::Missing) => Source::Marketplace,
+        };
+        Some(DesiredState::Present(PresentApp {
+            version,
+            enabled,
+            license,
+            source,
+        }))
+    }
+
+    /// An absent app. Fields inherited from the top level are dropped; fields written in an
+    /// instance entry that inherits `state: absent` are refused, since they suggest the writer
+    /// meant to install the app there.
+    fn absent(
+        &mut self,
+        top: Option<&Resolved<'_>>,
+        own: Option<&Resolved<'_>>,
+        instance: &str,
+    ) -> Option<DesiredState> {
+        let Some(own) = own.filter(|own| own.app.state.is_missing()) else {
+            return Some(DesiredState::Absent);
+        };
+        let top_line = top
+            .and_then(|entry| entry.app.state.mark())
+            .map_or(String::new(), |mark| format!(" (line {})", mark.line));
+        let written = [
+            ("version", own.app.version.mark()),
+            ("enabled", own.app.enabled.mark()),
+            ("license", own.app.license.mark()),
+            ("source", own.app.source.mark()),
+        ];
+        let mut meaningful = true;
+        for (name, mark) in written {
+            if let Some(mark) = mark {
+                meaningful = false;
+                self.problems
+                    .add(
+                        Some(mark),
+                        format!(
+                            "`{name}` has no meaning for an absent app: {} inherits `state: absent` from the top-level entry{top_line}",
+                            own.app.label
+                        ),
+                    )
+                    .with_hint(format!("add `state: present` to this entry to install the app on {instance}"));
+            }
+        }
+        meaningful.then_some(DesiredState::Absent)
+    }
+}
+
+/// The instance entry's field if written, else the top-level entry's: field-by-field merging.
+fn pick<'a, T>(own: Option<&'a Field<T>>, top: Option<&'a Field<T>>) -> Option<&'a Field<T>> {
+    match own {
+        Some(field) if !field.is_missing() => Some(field),
+        _ => top,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn given(value: u8, line: usize) -> Field<u8> {
+        Field::Given(value, Mark { line, column: 1 })
+    }
+
+    #[test]
+    fn pick_prefers_what_the_instance_entry_wrote() {
+        let own = given(1, 1);
+        let top = given(2, 2);
+        let missing = Field::Missing;
+        let invalid = Field::Invalid(Mark { line: 3, column: 1 });
+        assert!(matches!(
+            pick(Some(&own), Some(&top)),
+            Some(Field::Given(1, _))
+        ));
+        assert!(matches!(
+            pick(Some(&missing), Some(&top)),
+            Some(Field::Given(2, _))
+        ));
+        assert!(matches!(pick(None, Some(&top)), Some(Field::Given(2, _))));
+        // Written but wrong: nothing is inherited, the problem was reported.
+        assert!(matches!(
+            pick(Some(&invalid), Some(&top)),
+            Some(Field::Invalid(_))
+        ));
+        assert!(pick::<u8>(None, None).is_none());
+    }
+
+    #[test]
+    fn base_directory_is_the_absolute_folder_of_the_manifest() {
+        let base = base_directory(Path::new("config/apps.yaml"));
+        assert!(base.is_absolute());
+        assert!(base.ends_with("config"));
+        assert_eq!(
+            base_directory(Path::new("/etc/upmsync/apps.yaml")),
+            Path::new("/etc/upmsync")
+        );
+    }
+}

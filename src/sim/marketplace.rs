@@ -1,0 +1,752 @@
+//! The Marketplace listener: REST v2 app and app-version resources, a little of `applications`, and
+//! the artifact download (marketplace-api.md §1–§8, checklist §15).
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, Method, StatusCode};
+use axum::response::Response;
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use super::config::{SeedCompatibility, SeedMarketplaceApp, SeedMarketplaceVersion};
+use super::http;
+use super::jar;
+use super::state::Shared;
+use super::SimServer;
+
+const JSON: &str = "application/json";
+/// Default page size of collections (§7: 10 for `/rest/2/addons`; guess: the same for versions).
+const DEFAULT_LIMIT: usize = 10;
+/// The application key of the simulated product.
+const APPLICATION: &str = "jira";
+
+/// Entry point of the Marketplace listener: routes and records.
+pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, _body) = request.into_parts();
+    tracing::debug!(method = %parts.method, path = parts.uri.path(), "marketplace request");
+    let mut response = if parts.method == Method::GET || parts.method == Method::HEAD {
+        let query = http::query_pairs(parts.uri.query());
+        route(&shared, parts.uri.path(), &query)
+    } else {
+        http::method_not_allowed(&[Method::GET, Method::HEAD])
+    };
+    if parts.method == Method::HEAD {
+        *response.body_mut() = Body::empty();
+    }
+    shared.record(http::recorded(
+        SimServer::Marketplace,
+        &parts.method,
+        &parts.uri,
+        &parts.headers,
+        response.status(),
+    ));
+    response
+}
+
+fn route(shared: &Shared, path: &str, query: &[(String, String)]) -> Response {
+    let raw: Vec<&str> = path
+        .trim_start_matches('/')
+        .trim_end_matches('/')
+        .split('/')
+        .collect();
+    let Some(segments) = raw
+        .iter()
+        .map(|segment| http::percent_decode(segment))
+        .collect::<Option<Vec<String>>>()
+    else {
+        return not_found("malformed path");
+    };
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    let result = match segments.as_slice() {
+        ["rest", "2"] => Ok(root()),
+        ["rest", "2", "addons"] => addons(shared, query),
+        ["rest", "2", "addons", key] => app(shared, key).map(addon),
+        ["rest", "2", "addons", key, "versions"] => {
+            app(shared, key).and_then(|app| versions(shared, app, query))
+        }
+        ["rest", "2", "addons", key, "versions", "latest"] => {
+            app(shared, key).and_then(|app| latest(shared, app, query))
+        }
+        ["rest", "2", "addons", key, "versions", "name", name] => {
+            app(shared, key).and_then(|app| by_name(shared, app, name, query))
+        }
+        ["rest", "2", "addons", key, "versions", "build", build] => {
+            app(shared, key).and_then(|app| {
+                let version = build
+                    .parse::<u64>()
+                    .ok()
+                    .and_then(|build| {
+                        app.versions
+                            .iter()
+                            .find(|version| version.build_number == build)
+                    })
+                    .ok_or_else(|| not_found("no such version"))?;
+                Ok(version_body(shared, app, version))
+            })
+        }
+        ["rest", "2", "assets", asset] => asset_body(shared, asset),
+        ["rest", "2", "applications"] => Ok(applications()),
+        ["rest", "2", "applications", APPLICATION] => Ok(application()),
+        ["rest", "2", "applications", APPLICATION, "versions", "latest"] => {
+            Ok(application_version(shared))
+        }
+        ["rest", "2", "applications", APPLICATION, "versions", "name", name]
+            if *name == shared.product_version =>
+        {
+            Ok(application_version(shared))
+        }
+        ["rest", "2", "applications", APPLICATION, "versions", "build", build]
+            if *build == shared.product_build.to_string() =>
+        {
+            Ok(application_version(shared))
+        }
+        ["download", "apps", id, "version", build] => {
+            return download(shared, |app| app.id.to_string() == *id, build);
+        }
+        // The older download form (§6), still used as UPM `pluginUri` by some installers.
+        ["download", "plugins", key, "version", build] => {
+            return download(shared, |app| app.key == *key, build);
+        }
+        _ => Err(not_found("no such resource")),
+    };
+    match result {
+        Ok(body) => http::json(StatusCode::OK, JSON, &body),
+        Err(response) => response,
+    }
+}
+
+/// guess: Marketplace error bodies carry an `errors` array (§1); the field names are not confirmed.
+fn not_found(message: &str) -> Response {
+    http::json(
+        StatusCode::NOT_FOUND,
+        JSON,
+        &json!({"errors": [{"message": message}]}),
+    )
+}
+
+fn bad_request(message: &str) -> Response {
+    http::json(
+        StatusCode::BAD_REQUEST,
+        JSON,
+        &json!({"errors": [{"message": message}]}),
+    )
+}
+
+fn app<'a>(shared: &'a Shared, key: &str) -> Result<&'a SeedMarketplaceApp, Response> {
+    shared
+        .catalog
+        .iter()
+        .find(|app| app.key == key)
+        .ok_or_else(|| not_found("no such app"))
+}
+
+fn link(href: impl Into<String>) -> Value {
+    json!({"href": href.into()})
+}
+
+fn html_link(href: impl Into<String>) -> Value {
+    json!({"href": href.into(), "type": "text/html"})
+}
+
+fn template(href: impl Into<String>) -> Value {
+    json!({"href": href.into(), "templated": true})
+}
+
+/// `scriptrunner-for-jira` from `ScriptRunner for Jira`, as in `/apps/6820/scriptrunner-for-jira`.
+fn slug(name: &str) -> String {
+    let mut slug = String::new();
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            slug.push(c.to_ascii_lowercase());
+        } else if !slug.ends_with('-') {
+            slug.push('-');
+        }
+    }
+    slug.trim_matches('-').to_string()
+}
+
+/// `GET /rest/2` (the trimmed root of §2).
+fn root() -> Value {
+    json!({"_links": {
+        "self": link("/rest/2"),
+        "addons": link("/rest/2/addons"),
+        "applications": link("/rest/2/applications"),
+        "assets": link("/rest/2/assets"),
+        "licenseTypes": link("/rest/2/licenseTypes"),
+        "products": link("/rest/2/products"),
+        "vendors": link("/rest/2/vendors"),
+    }})
+}
+
+/// `offset` and `limit` of a collection request.
+fn paging(query: &[(String, String)]) -> Result<(usize, usize), Response> {
+    let number = |name: &str, default: usize| match http::query_value(query, name) {
+        None => Ok(default),
+        Some(text) => text
+            .trim()
+            .parse::<usize>()
+            .map_err(|_| bad_request(&format!("`{name}` must be a non-negative integer"))),
+    };
+    Ok((number("offset", 0)?, number("limit", DEFAULT_LIMIT)?))
+}
+
+/// `path?query` with `offset` replaced, for `next`/`prev` links.
+fn with_offset(path: &str, query: &[(String, String)], offset: usize) -> String {
+    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in query.iter().filter(|(name, _)| name != "offset") {
+        serializer.append_pair(name, value);
+    }
+    serializer.append_pair("offset", &offset.to_string());
+    format!("{path}?{}", serializer.finish())
+}
+
+fn self_href(path: &str, query: &[(String, String)]) -> String {
+    if query.is_empty() {
+        return path.to_string();
+    }
+    let mut serializer = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in query {
+        serializer.append_pair(name, value);
+    }
+    format!("{path}?{}", serializer.finish())
+}
+
+/// Adds `next` (and `prev`) links to a page (§7). guess: `next` is an array (the real addons search
+/// shape) when `array_next`, else a single link; `prev` is always an array.
+fn page_links(
+    links: &mut Map<String, Value>,
+    path: &str,
+    query: &[(String, String)],
+    (offset, limit): (usize, usize),
+    count: usize,
+    array_next: bool,
+) {
+    if limit > 0 && offset + limit < count {
+        let next = link(with_offset(path, query, offset + limit));
+        let next = if array_next {
+            json!([{"href": next["href"], "type": JSON}])
+        } else {
+            next
+        };
+        links.insert("next".into(), next);
+    }
+    if offset > 0 && limit > 0 {
+        links.insert(
+            "prev".into(),
+            json!([{"href": with_offset(path, query, offset.saturating_sub(limit)), "type": JSON}]),
+        );
+    }
+}
+
+/// `GET /rest/2/addons` (§2): templates, `count`, a page of app summaries.
+fn addons(shared: &Shared, query: &[(String, String)]) -> Result<Value, Response> {
+    let (offset, limit) = paging(query)?;
+    let path = "/rest/2/addons";
+    let mut links = Map::new();
+    links.insert("self".into(), link(self_href(path, query)));
+    links.insert("alternate".into(), html_link("/search"));
+    links.insert(
+        "query".into(),
+        template("/rest/2/addons{?application,applicationBuild,category*,cost,filter,forThisUser,hosting*,includeHidden,includePrivate,marketingLabel*,text,withVersion,storesPersonalData,offset,limit}"),
+    );
+    links.insert("byKey".into(), template("/rest/2/addons/{addonKey}"));
+    page_links(
+        &mut links,
+        path,
+        query,
+        (offset, limit),
+        shared.catalog.len(),
+        true,
+    );
+    let items: Vec<Value> = shared
+        .catalog
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|app| {
+            json!({
+                "_links": {"self": link(format!("/rest/2/addons/{}", http::percent_encode(&app.key))),
+                           "alternate": html_link(format!("/apps/{}/{}", app.id, slug(&app.name)))},
+                "id": app.id.to_string(),
+                "key": app.key,
+                "name": app.name,
+                "status": "public",
+            })
+        })
+        .collect();
+    Ok(json!({"_links": links, "_embedded": {"addons": items}, "count": shared.catalog.len()}))
+}
+
+/// `GET /rest/2/addons/{key}` (§2): `id` is a numeric string.
+fn addon(app: &SeedMarketplaceApp) -> Value {
+    let key = http::percent_encode(&app.key);
+    json!({
+        "_links": {
+            "self": link(format!("/rest/2/addons/{key}")),
+            "alternate": html_link(format!("/apps/{}/{}?hosting=datacenter&tab=overview", app.id, slug(&app.name))),
+            "versions": link(format!("/rest/2/addons/{key}/versions")),
+            "latestVersion": link(format!("/rest/2/addons/{key}/versions/latest")),
+        },
+        "id": app.id.to_string(),
+        "key": app.key,
+        "name": app.name,
+        "status": "public",
+        "summary": format!("{} (simulated Marketplace listing)", app.name),
+        "_embedded": {"distribution": {"bundled": false, "bundledCloud": false, "downloads": 1000, "totalInstalls": 100, "totalUsers": 1000}},
+    })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Hosting {
+    Any,
+    Server,
+    DataCenter,
+    Cloud,
+}
+
+/// The query filters of the versions collection and `latest` (§3, §5).
+struct Filter {
+    application: Option<String>,
+    application_build: Option<u64>,
+    hosting: Hosting,
+    /// Only builds above this one (`afterVersion` resolved to its build).
+    after_build: Option<u64>,
+    /// `afterVersion` named a version that does not exist: nothing matches. guess.
+    nothing: bool,
+}
+
+impl Filter {
+    fn parse(app: &SeedMarketplaceApp, query: &[(String, String)]) -> Result<Self, Response> {
+        let hosting = match http::query_value(query, "hosting")
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("" | "any") => Hosting::Any,
+            Some("server") => Hosting::Server,
+            Some("datacenter") => Hosting::DataCenter,
+            Some("cloud") => Hosting::Cloud,
+            Some(_) => {
+                return Err(bad_request(
+                    "`hosting` must be any, cloud, datacenter or server",
+                ))
+            }
+        };
+        let application_build = match http::query_value(query, "applicationBuild") {
+            None => None,
+            Some(text) => Some(
+                text.trim()
+                    .parse::<u64>()
+                    .map_err(|_| bad_request("`applicationBuild` must be an integer"))?,
+            ),
+        };
+        let mut after_build = None;
+        let mut nothing = false;
+        if let Some(after) = http::query_value(query, "afterVersion") {
+            match app.versions.iter().find(|version| version.name == after) {
+                Some(version) => after_build = Some(version.build_number),
+                None => nothing = true,
+            }
+        }
+        Ok(Self {
+            application: http::query_value(query, "application").map(str::to_ascii_lowercase),
+            application_build,
+            hosting,
+            after_build,
+            nothing,
+        })
+    }
+
+    /// §5: bounds are inclusive; `applicationBuild` only counts together with `application`.
+    fn matches(
+        &self,
+        shared: &Shared,
+        app: &SeedMarketplaceApp,
+        version: &SeedMarketplaceVersion,
+    ) -> bool {
+        if self.nothing || self.hosting == Hosting::Cloud {
+            return false;
+        }
+        if self
+            .after_build
+            .is_some_and(|after| version.build_number <= after)
+        {
+            return false;
+        }
+        match &self.application {
+            None => true,
+            Some(application) if application != APPLICATION => false,
+            Some(_) => self.application_build.is_none_or(|build| {
+                let range = compatibility(shared, app, version);
+                (range.min_build..=range.max_build).contains(&build)
+            }),
+        }
+    }
+}
+
+/// The app's versions matching `filter`, newest (highest build number) first.
+fn matching<'a>(
+    shared: &Shared,
+    app: &'a SeedMarketplaceApp,
+    filter: &Filter,
+) -> Vec<&'a SeedMarketplaceVersion> {
+    let mut versions: Vec<&SeedMarketplaceVersion> = app
+        .versions
+        .iter()
+        .filter(|version| filter.matches(shared, app, version))
+        .collect();
+    versions.sort_by_key(|version| std::cmp::Reverse(version.build_number));
+    versions
+}
+
+/// `GET /rest/2/addons/{key}/versions` (§3, §4, §7): AddonVersionSummary items, paged.
+fn versions(
+    shared: &Shared,
+    app: &SeedMarketplaceApp,
+    query: &[(String, String)],
+) -> Result<Value, Response> {
+    let filter = Filter::parse(app, query)?;
+    let (offset, limit) = paging(query)?;
+    let key = http::percent_encode(&app.key);
+    let path = format!("/rest/2/addons/{key}/versions");
+    let all = matching(shared, app, &filter);
+    let mut links = Map::new();
+    links.insert("self".into(), link(self_href(&path, query)));
+    links.insert(
+        "alternate".into(),
+        html_link(format!(
+            "/apps/{}/{}/version-history",
+            app.id,
+            slug(&app.name)
+        )),
+    );
+    links.insert(
+        "query".into(),
+        template(format!("{path}{{?afterVersion,application,applicationBuild,cost,hosting,includePrivate,offset,limit}}")),
+    );
+    links.insert(
+        "byBuild".into(),
+        template(format!("{path}/build/{{pluginBuildNumber}}")),
+    );
+    links.insert(
+        "byName".into(),
+        template(format!("{path}/name/{{name}}{{?hosting}}")),
+    );
+    links.insert(
+        "latest".into(),
+        template(format!("{path}/latest{{?afterVersion,application,applicationBuild,cost,hosting,includePrivate}}")),
+    );
+    page_links(&mut links, &path, query, (offset, limit), all.len(), false);
+    let items: Vec<Value> = all
+        .iter()
+        .skip(offset)
+        .take(limit)
+        .map(|version| version_summary(shared, app, version))
+        .collect();
+    Ok(json!({"_links": links, "_embedded": {"versions": items}, "count": all.len()}))
+}
+
+fn latest(
+    shared: &Shared,
+    app: &SeedMarketplaceApp,
+    query: &[(String, String)],
+) -> Result<Value, Response> {
+    let filter = Filter::parse(app, query)?;
+    let newest = matching(shared, app, &filter)
+        .into_iter()
+        .next()
+        .ok_or_else(|| not_found("no matching version"))?;
+    Ok(version_body(shared, app, newest))
+}
+
+/// `versions/name/{name}{?hosting}`: the display name exactly; no cloud versions exist here.
+fn by_name(
+    shared: &Shared,
+    app: &SeedMarketplaceApp,
+    name: &str,
+    query: &[(String, String)],
+) -> Result<Value, Response> {
+    let filter = Filter::parse(app, query)?;
+    let version = app
+        .versions
+        .iter()
+        .filter(|version| version.name == name && filter.hosting != Hosting::Cloud)
+        .max_by_key(|version| version.build_number)
+        .ok_or_else(|| not_found("no such version"))?;
+    Ok(version_body(shared, app, version))
+}
+
+fn compatibility(
+    shared: &Shared,
+    app: &SeedMarketplaceApp,
+    version: &SeedMarketplaceVersion,
+) -> SeedCompatibility {
+    shared
+        .compatibilities
+        .get(&(app.key.clone(), version.build_number))
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// guess: release dates a month apart in build order, the newest in 2025, so they are stable.
+fn release_date(app: &SeedMarketplaceApp, version: &SeedMarketplaceVersion) -> String {
+    let newer = app
+        .versions
+        .iter()
+        .filter(|other| other.build_number > version.build_number)
+        .count();
+    let months_back = newer % 60;
+    let (year, month) = (2025 - (months_back / 12) as i32, 12 - (months_back % 12));
+    format!("{year}-{month:02}-15")
+}
+
+fn file_name(app: &SeedMarketplaceApp, version: &SeedMarketplaceVersion) -> String {
+    format!("{}-{}.jar", app.key, version.name)
+}
+
+/// `/rest/2/assets/artifact%2F<uuid>%2F<file>`, with a uuid derived from key and build.
+fn asset_href(app: &SeedMarketplaceApp, version: &SeedMarketplaceVersion) -> String {
+    format!(
+        "/rest/2/assets/artifact%2F{}%2F{}",
+        asset_id(app, version),
+        http::percent_encode(&file_name(app, version))
+    )
+}
+
+fn asset_id(app: &SeedMarketplaceApp, version: &SeedMarketplaceVersion) -> String {
+    let digest = hex::encode(Sha256::digest(format!(
+        "{}:{}",
+        app.key, version.build_number
+    )));
+    format!(
+        "{}-{}-4{}-8{}-{}",
+        &digest[0..8],
+        &digest[8..12],
+        &digest[13..16],
+        &digest[17..20],
+        &digest[20..32]
+    )
+}
+
+fn binary_href(
+    shared: &Shared,
+    app: &SeedMarketplaceApp,
+    version: &SeedMarketplaceVersion,
+) -> String {
+    format!(
+        "{}download/apps/{}/version/{}",
+        shared.marketplace_url, app.id, version.build_number
+    )
+}
+
+/// Fields shared by AddonVersion and AddonVersionSummary.
+fn version_common(
+    shared: &Shared,
+    app: &SeedMarketplaceApp,
+    version: &SeedMarketplaceVersion,
+) -> Map<String, Value> {
+    let key = http::percent_encode(&app.key);
+    let asset = asset_href(app, version);
+    let license_key = if version.uses_licensing {
+        "commercial"
+    } else {
+        "commercial-free"
+    };
+    let body = json!({
+        "_links": {
+            "self": link(format!("/rest/2/addons/{key}/versions/build/{}", version.build_number)),
+            "alternate": html_link(format!("/apps/{}/{}/version-history#b{}", app.id, slug(&app.name), version.build_number)),
+            "artifact": link(asset.clone()),
+            "functionalCategories": [],
+            "license": link(format!("/rest/2/licenseTypes/{license_key}")),
+        },
+        "_embedded": {
+            "artifact": {"_links": {"self": link(asset), "binary": link(binary_href(shared, app, version))}},
+            "functionalCategories": [],
+            "highlights": [],
+            "screenshots": [],
+            "license": {"_links": {"self": link(format!("/rest/2/licenseTypes/{license_key}"))},
+                        "key": license_key,
+                        "name": if version.uses_licensing { "Commercial" } else { "Commercial - no charge" }},
+        },
+        "name": version.name,
+        "status": "public",
+        "paymentModel": if version.uses_licensing { "vendor" } else { "free" },
+        "release": {"date": release_date(app, version), "beta": false, "supported": true},
+        "vendorLinks": {},
+        "static": false,
+        "deployable": true,
+        "deployment": {"server": true, "cloud": false, "connect": false, "autoUpdateAllowed": false,
+                       "permissions": [], "dataCenter": true, "dataCenterStatus": "compatible"},
+    });
+    match body {
+        Value::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+/// A versions-list item: no `buildNumber`, no `compatibilities` (§4).
+fn version_summary(
+    shared: &Shared,
+    app: &SeedMarketplaceApp,
+    version: &SeedMarketplaceVersion,
+) -> Value {
+    Value::Object(version_common(shared, app, version))
+}
+
+/// A full AddonVersion, shaped like the real sample plus the Data Center fields (§4).
+fn version_body(
+    shared: &Shared,
+    app: &SeedMarketplaceApp,
+    version: &SeedMarketplaceVersion,
+) -> Value {
+    let mut body = version_common(shared, app, version);
+    let range = compatibility(shared, app, version);
+    let bounds = json!({
+        "min": {"build": range.min_build, "version": range.min_version},
+        "max": {"build": range.max_build, "version": range.max_version},
+    });
+    body.insert("buildNumber".into(), json!(version.build_number));
+    body.insert(
+        "compatibilities".into(),
+        json!([{"application": APPLICATION, "hosting": {"server": bounds, "dataCenter": bounds}}]),
+    );
+    body.insert(
+        "text".into(),
+        json!({"releaseSummary": format!("{} {}", app.name, version.name)}),
+    );
+    Value::Object(body)
+}
+
+/// `GET /rest/2/assets/artifact%2F…` (§6): the binary link and file info.
+fn asset_body(shared: &Shared, asset: &str) -> Result<Value, Response> {
+    for app in &shared.catalog {
+        for version in &app.versions {
+            let name = file_name(app, version);
+            if asset == format!("artifact/{}/{}", asset_id(app, version), name) {
+                return Ok(json!({
+                    "_links": {"self": link(asset_href(app, version)), "binary": link(binary_href(shared, app, version))},
+                    "fileInfo": {"logicalFileName": name, "size": artifact(app, version).len()},
+                }));
+            }
+        }
+    }
+    Err(not_found("no such asset"))
+}
+
+fn artifact(app: &SeedMarketplaceApp, version: &SeedMarketplaceVersion) -> Vec<u8> {
+    if version.corrupt_artifact {
+        return b"<html><body>This is not a plugin artifact.</body></html>\n".to_vec();
+    }
+    jar::build_plugin_jar(&app.key, &app.name, &version.name, version.uses_licensing)
+}
+
+/// `GET /download/apps/{id}/version/{build}`: the generated jar, byte-stable.
+fn download(shared: &Shared, which: impl Fn(&SeedMarketplaceApp) -> bool, build: &str) -> Response {
+    let found = shared
+        .catalog
+        .iter()
+        .filter(|app| which(app))
+        .find_map(|app| {
+            let version = app
+                .versions
+                .iter()
+                .find(|version| version.build_number.to_string() == build)?;
+            Some((app, version))
+        });
+    let Some((app, version)) = found else {
+        return not_found("no such artifact");
+    };
+    let mut response = http::bytes_response(
+        StatusCode::OK,
+        "application/java-archive",
+        artifact(app, version),
+    );
+    http::set_header(
+        &mut response,
+        header::CONTENT_DISPOSITION,
+        &format!("attachment; filename=\"{}\"", file_name(app, version)),
+    );
+    response
+}
+
+/// `GET /rest/2/applications` (sample `applications-collection-limit0.json`) with the one product.
+fn applications() -> Value {
+    json!({
+        "_links": {
+            "self": link("/rest/2/applications"),
+            "byKey": template("/rest/2/applications/{applicationKey}"),
+            "latestVersion": template("/rest/2/applications/{applicationKey}/versions/latest"),
+            "versionByBuild": template("/rest/2/applications/{applicationKey}/versions/build/{applicationBuildNumber}"),
+        },
+        "_embedded": {"applications": [{"_links": {"self": link(format!("/rest/2/applications/{APPLICATION}"))},
+                                         "key": APPLICATION, "name": "Jira"}]},
+    })
+}
+
+/// `GET /rest/2/applications/jira` (sample `application-jira.json`, trimmed).
+fn application() -> Value {
+    let base = format!("/rest/2/applications/{APPLICATION}");
+    json!({
+        "_links": {
+            "self": link(base.clone()),
+            "versions": template(format!("{base}/versions{{?afterBuildNumber,offset,limit}}")),
+            "latestVersion": link(format!("{base}/versions/latest")),
+            "versionByBuild": template(format!("{base}/versions/build/{{applicationBuildNumber}}")),
+            "versionByName": template(format!("{base}/versions/name/{{name}}")),
+            "addons": link(format!("/rest/2/addons?application={APPLICATION}")),
+        },
+        "name": "Jira",
+        "key": APPLICATION,
+        "keyAliases": [],
+        "status": "published",
+        "hostingSupport": {
+            "cloud": {"enabled": true, "customHamsKey": "jira-core.ondemand"},
+            "server": {"enabled": true, "customHamsKey": "jira-core"},
+            "dataCenter": {"enabled": true, "customHamsKey": "jira-data-center"},
+        },
+        "compatibilityMode": "micro",
+    })
+}
+
+/// The configured product version as an ApplicationVersion (sample `application-version-jira-8.6.0.json`).
+fn application_version(shared: &Shared) -> Value {
+    json!({
+        "_links": {
+            "self": link(format!("/rest/2/applications/{APPLICATION}/versions/build/{}", shared.product_build)),
+            "parent": link(format!("/rest/2/applications/{APPLICATION}")),
+        },
+        "buildNumber": shared.product_build,
+        "dataCenterCompatible": true,
+        "version": shared.product_version,
+        "releaseDate": "2024-11-06",
+        "status": "published",
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_look_like_marketplace_urls() {
+        assert_eq!(slug("ScriptRunner for Jira"), "scriptrunner-for-jira");
+        assert_eq!(
+            slug("Better PDF Exporter (for Jira)"),
+            "better-pdf-exporter-for-jira"
+        );
+    }
+
+    #[test]
+    fn next_link_keeps_other_parameters() {
+        let query = vec![
+            ("hosting".to_string(), "datacenter".to_string()),
+            ("offset".to_string(), "0".to_string()),
+        ];
+        assert_eq!(
+            with_offset("/rest/2/x", &query, 10),
+            "/rest/2/x?hosting=datacenter&offset=10"
+        );
+    }
+}

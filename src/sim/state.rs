@@ -1,0 +1,338 @@
+//! The simulator's mutable world: installed plugins, licenses, upm-tokens, install tasks, gates and
+//! the request log, shared by both servers and the background install tasks.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use url::Url;
+
+use super::config::{SeedCompatibility, SeedMarketplaceApp, SeedPlugin, SeedUser, SimConfig};
+use super::RecordedRequest;
+
+/// How long a upm-token lives (upm-rest-api.md §5.2: 300 000 ms).
+const TOKEN_LIFETIME: Duration = Duration::from_secs(300);
+
+/// One installed plugin as the simulator holds it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimPluginState {
+    pub key: String,
+    pub name: String,
+    pub version: String,
+    pub enabled: bool,
+    /// `false` for system (bundled) plugins.
+    pub user_installed: bool,
+    pub uninstallable: bool,
+    pub uses_licensing: bool,
+    /// Vendor name and URL.
+    pub vendor: Option<(String, String)>,
+}
+
+impl SimPluginState {
+    fn seeded(seed: &SeedPlugin, vendor: Option<(String, String)>) -> Self {
+        Self {
+            key: seed.key.clone(),
+            name: seed.name.clone(),
+            version: seed.version.clone(),
+            enabled: seed.enabled,
+            user_installed: seed.user_installed,
+            uninstallable: seed.uninstallable,
+            uses_licensing: seed.uses_licensing,
+            vendor,
+        }
+    }
+}
+
+/// An installed license: the raw text and when it was set (epoch ms).
+#[derive(Clone, Debug)]
+pub(crate) struct LicenseRecord {
+    pub raw: String,
+    pub set_at_ms: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum TaskKind {
+    Upload,
+    Uri,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum TaskStage {
+    Downloading,
+    Installing,
+    Succeeded {
+        key: String,
+    },
+    Failed {
+        sub_code: Option<String>,
+        message: Option<String>,
+    },
+}
+
+impl TaskStage {
+    pub fn is_done(&self) -> bool {
+        matches!(self, TaskStage::Succeeded { .. } | TaskStage::Failed { .. })
+    }
+}
+
+/// An install task (upm-rest-api.md §5.9).
+#[derive(Clone, Debug)]
+pub(crate) struct Task {
+    pub id: String,
+    pub user: String,
+    /// `status.source` / `status.name`: the file name or the URI's last segment.
+    pub source: String,
+    pub created_ms: u64,
+    pub stage: TaskStage,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct UpmToken {
+    value: i64,
+    created: Instant,
+}
+
+/// Everything that changes while the simulator runs.
+#[derive(Debug)]
+pub(crate) struct State {
+    pub plugins: BTreeMap<String, SimPluginState>,
+    /// Licenses by plugin key. guess: like UPM's plugin-settings storage, a license outlives an
+    /// uninstall of its plugin, but is shown only while the plugin is installed.
+    pub licenses: BTreeMap<String, LicenseRecord>,
+    upm_tokens: HashMap<String, UpmToken>,
+    /// In creation order.
+    pub tasks: Vec<Task>,
+    pub upload_enabled: bool,
+    pub safe_mode: bool,
+    /// Enabled flags of user-installed plugins before entering safe mode over REST.
+    pub safe_mode_saved: Option<BTreeMap<String, bool>>,
+    pub fail_next_install: Option<String>,
+}
+
+impl State {
+    /// Returns the user's current upm-token, minting one if there is none or it expired.
+    pub fn upm_token(&mut self, user: &str) -> i64 {
+        let now = Instant::now();
+        let entry = self
+            .upm_tokens
+            .entry(user.to_string())
+            .or_insert_with(|| UpmToken {
+                value: rand::random(),
+                created: now,
+            });
+        if now.duration_since(entry.created) >= TOKEN_LIFETIME {
+            *entry = UpmToken {
+                value: rand::random(),
+                created: now,
+            };
+        }
+        entry.value
+    }
+
+    /// Checks a presented upm-token: a match is consumed even when expired (then still refused);
+    /// a mismatch leaves the stored token alone (upm-rest-api.md §5.2).
+    pub fn consume_upm_token(&mut self, user: &str, presented: Option<&str>) -> bool {
+        let (Some(presented), Some(stored)) = (presented, self.upm_tokens.get(user).copied())
+        else {
+            return false;
+        };
+        if presented.trim() != stored.value.to_string() {
+            return false;
+        }
+        self.upm_tokens.remove(user);
+        stored.created.elapsed() < TOKEN_LIFETIME
+    }
+
+    /// Makes the user's token look older, for tests of expiry.
+    #[cfg(test)]
+    pub fn age_upm_token(&mut self, user: &str, by: Duration) {
+        if let Some(token) = self.upm_tokens.get_mut(user) {
+            token.created = token.created.checked_sub(by).unwrap_or(token.created);
+        }
+    }
+
+    pub fn task(&self, id: &str) -> Option<&Task> {
+        self.tasks.iter().find(|task| task.id == id)
+    }
+
+    pub fn task_mut(&mut self, id: &str) -> Option<&mut Task> {
+        self.tasks.iter_mut().find(|task| task.id == id)
+    }
+
+    /// The license shown for a plugin: only while the plugin is installed.
+    pub fn visible_license(&self, key: &str) -> Option<&LicenseRecord> {
+        self.plugins.get(key).and(self.licenses.get(key))
+    }
+}
+
+/// What both servers share: fixed configuration plus the locked [`State`].
+#[derive(Debug)]
+pub(crate) struct Shared {
+    /// `""` or `/jira` (no trailing slash).
+    pub context_path: String,
+    pub task_delay: Duration,
+    pub product_version: String,
+    pub product_build: u64,
+    pub users: Vec<SeedUser>,
+    /// Personal access tokens: (token, user).
+    pub access_tokens: Vec<(String, String)>,
+    pub catalog: Vec<SeedMarketplaceApp>,
+    /// Compatible product builds by (app key, build number); absent means the wide default.
+    pub compatibilities: BTreeMap<(String, u64), SeedCompatibility>,
+    /// Base URL of the product, ending in `/` (e.g. `http://127.0.0.1:1234/jira/`).
+    pub upm_url: Url,
+    /// Base URL of the Marketplace, ending in `/`.
+    pub marketplace_url: Url,
+    /// The client install-by-URI downloads with.
+    pub http: reqwest::Client,
+    state: Mutex<State>,
+    log: Mutex<Vec<RecordedRequest>>,
+    request_counter: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(
+        config: SimConfig,
+        upm_url: Url,
+        marketplace_url: Url,
+        http: reqwest::Client,
+    ) -> Self {
+        let now = now_ms();
+        let plugins = config
+            .plugins
+            .iter()
+            .map(|seed| {
+                let vendor = config.vendors.get(&seed.key).cloned();
+                (seed.key.clone(), SimPluginState::seeded(seed, vendor))
+            })
+            .collect();
+        let licenses = config
+            .plugins
+            .iter()
+            .filter_map(|seed| {
+                let raw = seed.license.clone()?;
+                Some((
+                    seed.key.clone(),
+                    LicenseRecord {
+                        raw,
+                        set_at_ms: now,
+                    },
+                ))
+            })
+            .collect();
+        Self {
+            context_path: config.context_path,
+            task_delay: config.task_delay,
+            product_version: config.product_version,
+            product_build: config.product_build,
+            users: config.users,
+            access_tokens: config.tokens,
+            catalog: config.marketplace,
+            compatibilities: config.compatibilities,
+            upm_url,
+            marketplace_url,
+            http,
+            state: Mutex::new(State {
+                plugins,
+                licenses,
+                upm_tokens: HashMap::new(),
+                tasks: Vec::new(),
+                upload_enabled: true,
+                safe_mode: false,
+                safe_mode_saved: None,
+                fail_next_install: None,
+            }),
+            log: Mutex::new(Vec::new()),
+            request_counter: AtomicU64::new(0),
+        }
+    }
+
+    /// Locks the state. A panic elsewhere never leaves it half-written (every change is a few
+    /// assignments), so a poisoned lock is still usable.
+    pub fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    pub fn record(&self, request: RecordedRequest) {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(request);
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+
+    pub fn clear_requests(&self) {
+        self.log
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clear();
+    }
+
+    /// The next request number, for `X-AREQUESTID`.
+    pub fn next_request_number(&self) -> u64 {
+        self.request_counter.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// `{context}/rest/plugins/1.0` — links always use `1.0`, whichever alias was requested
+    /// (upm-rest-api.md §1: the path is hard-coded in `UpmUriBuilder`).
+    pub fn upm_rest_path(&self) -> String {
+        format!("{}/rest/plugins/1.0", self.context_path)
+    }
+
+    /// An absolute URL under the product base URL, from a path relative to it (no leading `/`).
+    pub fn absolute(&self, relative: &str) -> String {
+        format!("{}{}", self.upm_url, relative.trim_start_matches('/'))
+    }
+}
+
+pub(crate) fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn state() -> State {
+        let shared = Shared::new(
+            SimConfig::empty(),
+            Url::parse("http://127.0.0.1/jira/").unwrap(),
+            Url::parse("http://127.0.0.1/").unwrap(),
+            reqwest::Client::new(),
+        );
+        shared.state.into_inner().unwrap()
+    }
+
+    #[test]
+    fn token_is_stable_per_user_and_single_use() {
+        let mut state = state();
+        let first = state.upm_token("admin");
+        assert_eq!(state.upm_token("admin"), first);
+        assert!(!state.consume_upm_token("admin", Some("not-it")));
+        assert!(!state.consume_upm_token("other", Some(&first.to_string())));
+        assert!(state.consume_upm_token("admin", Some(&first.to_string())));
+        assert!(!state.consume_upm_token("admin", Some(&first.to_string())));
+    }
+
+    #[test]
+    fn expired_token_is_consumed_and_refused() {
+        let mut state = state();
+        let token = state.upm_token("admin");
+        state.age_upm_token("admin", TOKEN_LIFETIME);
+        assert!(!state.consume_upm_token("admin", Some(&token.to_string())));
+        // Consumed: the next GET mints a fresh one.
+        assert!(!state.consume_upm_token("admin", Some(&token.to_string())));
+        let fresh = state.upm_token("admin");
+        assert!(state.consume_upm_token("admin", Some(&fresh.to_string())));
+    }
+}

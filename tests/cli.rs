@@ -1,0 +1,430 @@
+//! The real binary against the simulator: exit codes, stdout, stderr, and no secret in any output.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use common::*;
+use upmsync::sim::{jar, RecordedRequest, Sim};
+
+const LICENSE: &str = "AAABsecretLicenseTextThatMustNeverBePrinted==";
+const PASSWORD_VALUE: &str = "admin";
+
+struct Case {
+    sim: Sim,
+    folder: tempfile::TempDir,
+}
+
+impl Case {
+    async fn new() -> Self {
+        Self::with(small_jira()).await
+    }
+
+    async fn with(config: upmsync::sim::SimConfig) -> Self {
+        let sim = start(config).await;
+        let folder = tempfile::tempdir().unwrap();
+        Self { sim, folder }
+    }
+
+    /// Writes a manifest pointing at the simulator; `apps` is YAML for the top-level list.
+    fn manifest(&self, apps: &str, unmanaged: &str) -> PathBuf {
+        let text = format!(
+            "marketplace:\n  url: {marketplace}\ninstances:\n  - name: jira-test\n    url: {upm}\n    product: jira\n    auth:\n      username_env: TEST_JIRA_USER\n      password_env: TEST_JIRA_PASSWORD\n    unmanaged: {unmanaged}\napps:\n{apps}",
+            marketplace = self.sim.marketplace_url(),
+            upm = self.sim.upm_url(),
+        );
+        let path = self.folder.path().join("apps.yaml");
+        std::fs::write(&path, text).unwrap();
+        path
+    }
+
+    async fn run(&self, args: &[&str]) -> Output {
+        run_binary(args, self.folder.path(), &[]).await
+    }
+
+    async fn run_env(&self, args: &[&str], extra: &[(&str, &str)]) -> Output {
+        run_binary(args, self.folder.path(), extra).await
+    }
+
+    fn mutating(&self) -> Vec<RecordedRequest> {
+        self.sim
+            .requests()
+            .into_iter()
+            .filter(RecordedRequest::is_mutating)
+            .collect()
+    }
+}
+
+async fn run_binary(args: &[&str], dir: &Path, extra: &[(&str, &str)]) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let dir = dir.to_path_buf();
+    let extra: Vec<(String, String)> = extra
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
+            .args(&args)
+            .current_dir(&dir)
+            .env("TEST_JIRA_USER", "admin")
+            .env("TEST_JIRA_PASSWORD", PASSWORD_VALUE)
+            .env("TEST_LICENSE", LICENSE)
+            .env_remove("RUST_LOG")
+            .envs(extra)
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+fn code(output: &Output) -> i32 {
+    output.status.code().unwrap_or(-1)
+}
+
+/// The secrets of these tests: the license text and the `Authorization` values. (The password
+/// `admin` is also the user name, so it is checked through its Basic encoding.)
+fn assert_no_secret(output: &Output) {
+    let all = format!("{}{}", stdout(output), stderr(output));
+    assert!(!all.contains(LICENSE), "license text leaked:\n{all}");
+    assert!(
+        !all.contains("YWRtaW46YWRtaW4"),
+        "Basic credentials leaked:\n{all}"
+    );
+    assert!(!all.contains("pat-secret"), "token leaked:\n{all}");
+    assert!(!all.contains("token="), "a upm-token query leaked:\n{all}");
+}
+
+const APPS: &str = "  - key: com.vendor.alpha\n    version: 2.0.0\n    license:\n      env: TEST_LICENSE\n  - key: com.vendor.gamma\n    state: absent\n  - key: com.vendor.beta\n    version: 2.5.0\n    enabled: false\n";
+
+#[tokio::test(flavor = "multi_thread")]
+async fn validate_accepts_a_good_manifest_and_reports_every_problem_of_a_bad_one() {
+    let case = Case::new().await;
+    case.manifest(APPS, "ignore");
+    let output = case.run(&["validate", "-f", "apps.yaml"]).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(stderr(&output).contains("is valid"));
+
+    let bad = case.folder.path().join("bad.yaml");
+    std::fs::write(
+        &bad,
+        "instances:\n  - name: x\n    url: http://127.0.0.1:1/\n    product: jira\n    auth:\n      token_env: NOT_SET_ANYWHERE_42\napps:\n  - key: a\n    verison: 1.0\n  - key: b\n    version: 1.0+x\n",
+    )
+    .unwrap();
+    let output = case.run(&["validate", "-f", "bad.yaml"]).await;
+    assert_eq!(code(&output), 1);
+    let text = stderr(&output);
+    assert!(text.contains("bad.yaml:6"), "{text}");
+    assert!(text.contains("NOT_SET_ANYWHERE_42"), "{text}");
+    assert!(
+        text.contains("bad.yaml:9") && text.contains("verison"),
+        "{text}"
+    );
+    assert!(
+        text.contains("bad.yaml:11") && text.contains("1.0+x"),
+        "{text}"
+    );
+    assert!(case.sim.requests().is_empty(), "validate is offline");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn plan_json_and_detailed_exit_codes() {
+    let case = Case::new().await;
+    case.manifest(APPS, "ignore");
+    let output = case
+        .run(&[
+            "plan",
+            "-f",
+            "apps.yaml",
+            "--format",
+            "json",
+            "--detailed-exitcode",
+        ])
+        .await;
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    let json: serde_json::Value =
+        serde_json::from_str(&stdout(&output)).expect("stdout is JSON only");
+    assert_eq!(json["format_version"], 1);
+    let instance = &json["instances"][0];
+    assert_eq!(instance["name"], "jira-test");
+    let changes: Vec<(String, String, serde_json::Value, serde_json::Value)> = instance["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["key"].as_str().unwrap().into(),
+                c["action"].as_str().unwrap().into(),
+                c["from"].clone(),
+                c["to"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        changes,
+        vec![
+            (
+                "com.vendor.gamma".into(),
+                "uninstall".into(),
+                "1.0.0".into(),
+                serde_json::Value::Null
+            ),
+            (
+                "com.vendor.alpha".into(),
+                "upgrade".into(),
+                "1.0.0".into(),
+                "2.0.0".into()
+            ),
+            (
+                "com.vendor.alpha".into(),
+                "license-set".into(),
+                "2.0.0".into(),
+                "2.0.0".into()
+            ),
+            (
+                "com.vendor.beta".into(),
+                "disable".into(),
+                "2.5.0".into(),
+                "2.5.0".into()
+            ),
+        ]
+    );
+    assert!(instance["changes"][2]["license"]["to"]
+        .as_str()
+        .unwrap()
+        .starts_with("sha256:"));
+    assert_no_secret(&output);
+
+    let output = case.run(&["plan", "-f", "apps.yaml"]).await;
+    assert_eq!(
+        code(&output),
+        0,
+        "without --detailed-exitcode, changes exit 0"
+    );
+    assert!(
+        stdout(&output).contains("~ com.vendor.alpha"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(case.mutating().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_needs_approval_without_a_terminal_then_converges() {
+    let case = Case::new().await;
+    case.manifest(APPS, "ignore");
+    let output = case.run(&["apply", "-f", "apps.yaml"]).await;
+    assert_eq!(code(&output), 1);
+    assert!(
+        stderr(&output).contains("--auto-approve"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(case.mutating().is_empty(), "refused apply changed nothing");
+
+    let output = case.run(&["apply", "-f", "apps.yaml", "--dry-run"]).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert!(stdout(&output).contains("would do"), "{}", stdout(&output));
+    assert!(case.mutating().is_empty(), "dry run changed nothing");
+
+    let output = case.run(&["drift", "-f", "apps.yaml"]).await;
+    assert_eq!(code(&output), 2);
+    assert!(
+        stdout(&output).contains("jira-test: drift"),
+        "{}",
+        stdout(&output)
+    );
+
+    let output = case
+        .run(&["apply", "-f", "apps.yaml", "--auto-approve"])
+        .await;
+    assert_eq!(code(&output), 0, "{}\n{}", stdout(&output), stderr(&output));
+    assert!(
+        stdout(&output).contains("4 done, 0 failed, 0 not started"),
+        "{}",
+        stdout(&output)
+    );
+    assert_no_secret(&output);
+    assert_eq!(
+        case.sim.license("com.vendor.alpha").as_deref(),
+        Some(LICENSE)
+    );
+
+    let output = case
+        .run(&["drift", "-f", "apps.yaml", "--format", "json"])
+        .await;
+    assert_eq!(code(&output), 0, "{}", stdout(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(json["drift"], false);
+    assert_eq!(json["instances"][0]["in_sync"], true);
+
+    let output = case
+        .run(&["plan", "-f", "apps.yaml", "--detailed-exitcode"])
+        .await;
+    assert_eq!(code(&output), 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unmanaged_report_counts_as_drift_but_not_as_a_change() {
+    let case = Case::new().await;
+    case.manifest("  - key: com.vendor.alpha\n    version: 1.0.0\n  - key: com.vendor.beta\n    version: 2.5.0\n", "report");
+    let output = case
+        .run(&["plan", "-f", "apps.yaml", "--detailed-exitcode"])
+        .await;
+    assert_eq!(code(&output), 0, "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("? com.vendor.gamma 1.0.0"),
+        "{}",
+        stdout(&output)
+    );
+    let output = case.run(&["drift", "-f", "apps.yaml"]).await;
+    assert_eq!(code(&output), 2);
+    assert!(
+        stdout(&output).contains("unmanaged com.vendor.gamma"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn errors_exit_1_and_say_what_to_do() {
+    let case = Case::new().await;
+    case.manifest(APPS, "ignore");
+
+    let output = case
+        .run(&["plan", "-f", "apps.yaml", "--instance", "nope"])
+        .await;
+    assert_eq!(code(&output), 1);
+    assert!(
+        stderr(&output).contains("no instance named `nope`")
+            && stderr(&output).contains("jira-test")
+    );
+
+    let output = case.run(&["plan", "--no-such-flag"]).await;
+    assert_eq!(code(&output), 1, "usage errors exit 1, never 2");
+
+    let output = case.run(&["drift", "-f", "missing.yaml"]).await;
+    assert_eq!(code(&output), 1);
+    assert!(
+        stderr(&output).contains("missing.yaml"),
+        "{}",
+        stderr(&output)
+    );
+
+    let output = case
+        .run_env(
+            &["plan", "-f", "apps.yaml"],
+            &[("TEST_JIRA_PASSWORD", "wrong-password-value")],
+        )
+        .await;
+    assert_eq!(code(&output), 1);
+    assert!(stdout(&output).contains("401"), "{}", stdout(&output));
+    assert!(!format!("{}{}", stdout(&output), stderr(&output)).contains("wrong-password-value"));
+
+    let output = case.run(&["--help"]).await;
+    assert_eq!(code(&output), 0);
+    for command in ["validate", "plan", "apply", "drift", "sim", "demo"] {
+        assert!(stdout(&output).contains(command), "--help lists {command}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn unreachable_instance_exits_1_naming_it() {
+    let case = Case::new().await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let closed = listener.local_addr().unwrap();
+    drop(listener);
+    let path = case.manifest(APPS, "ignore");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        case.sim.upm_url().as_str(),
+        &format!("http://{closed}/jira/"),
+    );
+    std::fs::write(&path, text).unwrap();
+    let output = case.run(&["drift", "-f", "apps.yaml"]).await;
+    assert_eq!(code(&output), 1);
+    assert!(
+        stdout(&output).contains("jira-test: error")
+            && stdout(&output).contains("could not connect"),
+        "{}",
+        stdout(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn no_secret_in_any_output_at_any_log_level() {
+    let case = Case::with(small_jira().personal_access_token("pat-secret-456", "admin")).await;
+    let jar_path = case.folder.path().join("inhouse.jar");
+    std::fs::write(
+        &jar_path,
+        jar::build_plugin_jar("com.example.inhouse", "In-house", "1.0.0", false),
+    )
+    .unwrap();
+    let apps = format!("{APPS}  - key: com.example.inhouse\n    version: 1.0.0\n    source:\n      path: inhouse.jar\n");
+    case.manifest(&apps, "report");
+    for (args, env) in [
+        (vec!["validate", "-f", "apps.yaml"], vec![]),
+        (vec!["plan", "-f", "apps.yaml", "-vvv"], vec![]),
+        (
+            vec!["plan", "-f", "apps.yaml", "--format", "json"],
+            vec![("RUST_LOG", "trace")],
+        ),
+        (
+            vec!["apply", "-f", "apps.yaml", "--dry-run", "-vvv"],
+            vec![],
+        ),
+        (
+            vec!["apply", "-f", "apps.yaml", "--auto-approve"],
+            vec![("RUST_LOG", "trace")],
+        ),
+        (vec!["drift", "-f", "apps.yaml", "-vvv"], vec![]),
+    ] {
+        let output = case.run_env(&args, &env).await;
+        assert!(code(&output) <= 2, "{args:?}: {}", stderr(&output));
+        assert_no_secret(&output);
+    }
+    // And with a personal access token.
+    let path = case.folder.path().join("apps.yaml");
+    let text = std::fs::read_to_string(&path).unwrap().replace(
+        "      username_env: TEST_JIRA_USER\n      password_env: TEST_JIRA_PASSWORD\n",
+        "      token_env: TEST_PAT\n",
+    );
+    std::fs::write(&path, text).unwrap();
+    let output = case
+        .run_env(
+            &["plan", "-f", "apps.yaml", "-vvv"],
+            &[("TEST_PAT", "pat-secret-456"), ("RUST_LOG", "trace")],
+        )
+        .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_no_secret(&output);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn demo_runs_end_to_end() {
+    let output = run_binary(&["demo"], Path::new("."), &[]).await;
+    assert_eq!(code(&output), 0, "{}\n{}", stdout(&output), stderr(&output));
+    let all = format!("{}{}", stdout(&output), stderr(&output));
+    for step in [
+        "==> upmsync validate",
+        "==> upmsync plan",
+        "==> upmsync apply",
+        "==> upmsync drift",
+        "Demo finished",
+    ] {
+        assert!(all.contains(step), "missing {step}:\n{all}");
+    }
+    assert!(
+        !all.contains("AAABdemoScriptRunnerLicense"),
+        "demo license leaked"
+    );
+}

@@ -1,0 +1,148 @@
+//! Shared test support: a simulator on loopback and small builders for desired state.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use upmsync::model::{
+    AppKey, Credentials, Desired, DesiredApp, DesiredInstance, DesiredLicense, DesiredState,
+    License, PresentApp, Product, Secret, Source, UnmanagedPolicy, Version,
+};
+use upmsync::sim::{SeedMarketplaceApp, SeedMarketplaceVersion, SeedPlugin, Sim, SimConfig};
+
+pub const PASSWORD: &str = "admin";
+
+pub fn loopback() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+pub async fn start(config: SimConfig) -> Sim {
+    Sim::start(
+        config.task_delay(Duration::from_millis(30)),
+        loopback(),
+        loopback(),
+    )
+    .await
+    .expect("simulator starts on loopback")
+}
+
+/// A small Jira: two user apps, one system app, and a Marketplace with a few versions.
+pub fn small_jira() -> SimConfig {
+    SimConfig::empty()
+        .plugin(SeedPlugin::system(
+            "com.atlassian.jira.bundled",
+            "Bundled Thing",
+            "9.12.15",
+        ))
+        .plugin(
+            SeedPlugin::user("com.vendor.alpha", "Alpha", "1.0.0")
+                .licensing()
+                .license("ALPHA-OLD-LICENSE"),
+        )
+        .plugin(SeedPlugin::user("com.vendor.beta", "Beta", "2.5.0").licensing())
+        .plugin(SeedPlugin::user("com.vendor.gamma", "Gamma", "1.0.0"))
+        .marketplace_app(marketplace_app(
+            "com.vendor.alpha",
+            100,
+            &["1.0.0", "1.1.0", "2.0.0"],
+        ))
+        .marketplace_app(marketplace_app("com.vendor.beta", 200, &["2.0.0", "2.5.0"]))
+        .marketplace_app(marketplace_app(
+            "com.vendor.delta",
+            300,
+            &["0.9.0", "1.0.0"],
+        ))
+}
+
+pub fn marketplace_app(key: &str, id: u64, versions: &[&str]) -> SeedMarketplaceApp {
+    SeedMarketplaceApp {
+        key: key.into(),
+        name: format!("{key} app"),
+        id,
+        versions: versions
+            .iter()
+            .enumerate()
+            .map(|(index, name)| SeedMarketplaceVersion {
+                name: (*name).into(),
+                build_number: id * 1000 + index as u64 + 1,
+                uses_licensing: true,
+                corrupt_artifact: false,
+            })
+            .collect(),
+    }
+}
+
+pub fn present(key: &str, version: &str) -> DesiredApp {
+    DesiredApp {
+        key: AppKey::new(key),
+        state: DesiredState::Present(PresentApp {
+            version: Version::parse(version).unwrap(),
+            enabled: true,
+            license: DesiredLicense::Unmanaged,
+            source: Source::Marketplace,
+        }),
+    }
+}
+
+pub fn absent(key: &str) -> DesiredApp {
+    DesiredApp {
+        key: AppKey::new(key),
+        state: DesiredState::Absent,
+    }
+}
+
+pub fn with_license(mut app: DesiredApp, text: &str) -> DesiredApp {
+    if let DesiredState::Present(present) = &mut app.state {
+        present.license =
+            DesiredLicense::Present(License::new(Secret::new(text), "env TEST_LICENSE"));
+    }
+    app
+}
+
+pub fn without_license(mut app: DesiredApp) -> DesiredApp {
+    if let DesiredState::Present(present) = &mut app.state {
+        present.license = DesiredLicense::Absent;
+    }
+    app
+}
+
+pub fn disabled(mut app: DesiredApp) -> DesiredApp {
+    if let DesiredState::Present(present) = &mut app.state {
+        present.enabled = false;
+    }
+    app
+}
+
+pub fn from_path(mut app: DesiredApp, path: &Path) -> DesiredApp {
+    if let DesiredState::Present(present) = &mut app.state {
+        present.source = Source::Path(path.to_path_buf());
+    }
+    app
+}
+
+pub fn instance(sim: &Sim, apps: Vec<DesiredApp>) -> DesiredInstance {
+    DesiredInstance {
+        name: "jira-test".into(),
+        url: sim.upm_url(),
+        product: Product::Jira,
+        credentials: Credentials::Basic {
+            username: "admin".into(),
+            password: Secret::new(PASSWORD),
+        },
+        unmanaged: UnmanagedPolicy::Ignore,
+        apps: apps
+            .into_iter()
+            .map(|app| (app.key.clone(), app))
+            .collect::<BTreeMap<_, _>>(),
+    }
+}
+
+pub fn desired(sim: &Sim, instances: Vec<DesiredInstance>) -> Desired {
+    Desired {
+        manifest_path: "apps.yaml".into(),
+        marketplace_url: sim.marketplace_url(),
+        instances,
+    }
+}
