@@ -232,7 +232,10 @@ pub fn plan(
                         }),
                         ..base.clone()
                     });
-                } else if let Some(live_app) = installed {
+                }
+                // The install step already leaves the app as the manifest wants it; the separate
+                // change shows an admin that the enablement changes too (its PUT is then a no-op).
+                if let Some(live_app) = installed {
                     if live_app.enabled != present.enabled {
                         changes.push(Change {
                             action: if present.enabled {
@@ -538,6 +541,26 @@ mod tests {
                 ("fresh".into(), Action::Install),
                 ("other".into(), Action::Enable),
                 ("stay".into(), Action::Disable)
+            ]
+        );
+        assert_eq!(plan.changes[0].enabled, Some(false));
+    }
+
+    #[test]
+    fn an_upgrade_that_also_disables_shows_both() {
+        let mut desired = instance(UnmanagedPolicy::Ignore);
+        want(&mut desired, "app", "2.0", false, DesiredLicense::Unmanaged);
+        let plan = plan(
+            &desired,
+            &live(vec![live_app("app", "1.0")]),
+            &Artifacts::new(),
+        )
+        .unwrap();
+        assert_eq!(
+            actions(&plan),
+            vec![
+                ("app".into(), Action::Upgrade),
+                ("app".into(), Action::Disable)
             ]
         );
         assert_eq!(plan.changes[0].enabled, Some(false));

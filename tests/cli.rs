@@ -428,3 +428,21 @@ async fn demo_runs_end_to_end() {
         "demo license leaked"
     );
 }
+
+#[test]
+fn the_example_jar_is_the_builders_output() {
+    let committed = std::fs::read(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/artifacts/inhouse-2.0.0.jar"),
+    )
+    .unwrap();
+    let built = jar::build_plugin_jar("com.example.inhouse", "In-house Tools", "2.0.0", false);
+    assert!(
+        committed == built,
+        "run `cargo run --example make_artifacts` and commit the jar"
+    );
+    let descriptor = jar::read_descriptor(&committed).unwrap();
+    assert_eq!(
+        (descriptor.key.as_str(), descriptor.version.as_str()),
+        ("com.example.inhouse", "2.0.0")
+    );
+}

@@ -92,17 +92,19 @@ fn app_text(out: &mut String, changes: &[&Change]) {
         first.key,
         actions.join(", ")
     );
-    let (before, after) = states(changes);
-    let diff = TextDiff::from_lines(&before, &after);
-    for line in diff.iter_all_changes() {
-        let sign = match line.tag() {
-            ChangeTag::Delete => "-",
-            ChangeTag::Insert => "+",
-            ChangeTag::Equal => " ",
-        };
-        let _ = write!(out, "      {sign} {}", line.value());
-        if line.missing_newline() {
-            out.push('\n');
+    // One diff per field, so each field's old and new lines stand together.
+    for (before, after) in states(changes) {
+        let diff = TextDiff::from_lines(&before, &after);
+        for line in diff.iter_all_changes() {
+            let sign = match line.tag() {
+                ChangeTag::Delete => "-",
+                ChangeTag::Insert => "+",
+                ChangeTag::Equal => " ",
+            };
+            let _ = write!(out, "      {sign} {}", line.value());
+            if line.missing_newline() {
+                out.push('\n');
+            }
         }
     }
     for change in changes {
@@ -115,8 +117,9 @@ fn app_text(out: &mut String, changes: &[&Change]) {
     }
 }
 
-/// The app's state before and after its changes, one `field: value` a line, for the diff.
-fn states(changes: &[&Change]) -> (String, String) {
+/// The app's state before and after its changes: per field, its `field: value` line before and after
+/// (empty where the field has no value on that side).
+fn states(changes: &[&Change]) -> Vec<(String, String)> {
     let mut version = (None, None);
     let mut enabled = (None, None);
     let mut license = (None, None);
@@ -129,8 +132,6 @@ fn states(changes: &[&Change]) -> (String, String) {
                 );
                 if change.action == Action::Install {
                     enabled.1 = change.enabled;
-                } else if change.enabled == Some(false) {
-                    enabled = (None, Some(false));
                 }
             }
             Action::Enable | Action::Disable => {
@@ -167,23 +168,26 @@ fn states(changes: &[&Change]) -> (String, String) {
             }
         }
     }
-    let mut before = String::new();
-    let mut after = String::new();
-    for (field, (old, new)) in [("version", version), ("license", license)] {
-        if let Some(old) = old {
-            let _ = writeln!(before, "{field}: {old}");
-        }
-        if let Some(new) = new {
-            let _ = writeln!(after, "{field}: {new}");
-        }
-    }
-    if let Some(old) = enabled.0 {
-        let _ = writeln!(before, "enabled: {old}");
-    }
-    if let Some(new) = enabled.1 {
-        let _ = writeln!(after, "enabled: {new}");
-    }
-    (before, after)
+    let line = |field: &str, value: Option<String>| {
+        value
+            .map(|value| format!("{field}: {value}\n"))
+            .unwrap_or_default()
+    };
+    [
+        ("version", version),
+        (
+            "enabled",
+            (
+                enabled.0.map(|e: bool| e.to_string()),
+                enabled.1.map(|e: bool| e.to_string()),
+            ),
+        ),
+        ("license", license),
+    ]
+    .into_iter()
+    .map(|(field, (old, new))| (line(field, old), line(field, new)))
+    .filter(|(old, new)| !old.is_empty() || !new.is_empty())
+    .collect()
 }
 
 /// `upmsync drift` in text: one verdict line per instance, then the changes that would restore it.
