@@ -77,6 +77,7 @@ async fn apply_reaches_the_desired_state_and_the_next_plan_is_empty() {
             ("com.vendor.beta".into(), Action::Downgrade),
             ("com.vendor.delta".into(), Action::Install),
             ("com.vendor.alpha".into(), Action::LicenseSet),
+            ("com.vendor.beta".into(), Action::Disable),
         ]
     );
     sim.clear_requests();
