@@ -2,6 +2,8 @@
 //! UPM back. The first failure stops the instance; the report says what was done, what failed and
 //! what was not started.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+
 use serde::Serialize;
 use tracing::Instrument;
 
@@ -92,12 +94,15 @@ pub enum ChangeError {
     },
 }
 
-/// Applies (or dry-runs) a plan. `progress` is told of each change as it finishes.
+/// Applies (or dry-runs) a plan. `progress` is told of each change as it finishes. Once
+/// `interrupted` is set (Ctrl-C), the change under way finishes (both halves of a downgrade) and
+/// the rest are not started.
 pub async fn execute(
     plan: &InstancePlan,
     desired: &DesiredInstance,
     upm: &UpmClient,
     mode: Mode,
+    interrupted: &AtomicBool,
     progress: &mut dyn FnMut(&Change, &Outcome),
 ) -> ApplyReport {
     let span = tracing::info_span!("instance", name = %plan.name);
@@ -115,6 +120,10 @@ pub async fn execute(
         }
         let mut stopped = report.error.is_some();
         for change in &plan.changes {
+            if !stopped && interrupted.load(Ordering::SeqCst) {
+                stopped = true;
+                report.error = Some("interrupted (Ctrl-C): the changes not started were left alone".into());
+            }
             let outcome = if stopped {
                 Outcome::NotStarted
             } else {

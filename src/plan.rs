@@ -152,6 +152,8 @@ impl Plan {
 pub enum PlanError {
     #[error("`{key}` is a system app (bundled with the product, `userInstalled: false`): upmsync never changes system apps\nhint: remove `{key}` from the manifest")]
     SystemApp { key: AppKey },
+    #[error("`{key}` must be absent, but UPM says it cannot be uninstalled (`uninstallable: false`)\nhint: remove it by hand in the product, or drop `state: absent` for `{key}`")]
+    NotUninstallable { key: AppKey },
     #[error("`{key}` does not use licensing (UPM would answer 412), but the manifest manages its license\nhint: remove `license` from `{key}`")]
     NotUsingLicensing { key: AppKey },
 }
@@ -199,11 +201,15 @@ pub fn plan(
             continue;
         }
         match &app.state {
-            DesiredState::Absent => {
-                if let Some(live_app) = installed {
-                    changes.push(uninstall(live_app));
+            DesiredState::Absent => match installed {
+                Some(live_app) if !live_app.uninstallable => {
+                    errors.push(PlanError::NotUninstallable {
+                        key: live_app.key.clone(),
+                    });
                 }
-            }
+                Some(live_app) => changes.push(uninstall(live_app)),
+                None => {}
+            },
             DesiredState::Present(present) => {
                 let base = Change {
                     key: app.key.clone(),
@@ -281,7 +287,10 @@ pub fn plan(
             UnmanagedPolicy::Uninstall if live_app.uninstallable => {
                 changes.push(uninstall(live_app))
             }
-            UnmanagedPolicy::Report | UnmanagedPolicy::Uninstall => unmanaged.push(UnmanagedApp {
+            // UPM refuses to uninstall it (403 not.uninstallable): like a system app, it is left
+            // alone, and not reported, or drift would never clear.
+            UnmanagedPolicy::Uninstall => {}
+            UnmanagedPolicy::Report => unmanaged.push(UnmanagedApp {
                 key: live_app.key.clone(),
                 name: live_app.name.clone(),
                 version: live_app.version.clone(),
@@ -719,5 +728,30 @@ mod tests {
         .map(|(key, _, _)| key.as_str())
         .collect();
         assert_eq!(keys, vec!["missing", "old"]);
+    }
+
+    #[test]
+    fn apps_that_cannot_be_uninstalled() {
+        let mut stuck = live_app("stuck", "1.0");
+        stuck.uninstallable = false;
+        let mut desired = instance(UnmanagedPolicy::Ignore);
+        want_absent(&mut desired, "stuck");
+        let errors = plan(&desired, &live(vec![stuck.clone()]), &Artifacts::new()).unwrap_err();
+        assert_eq!(
+            errors,
+            vec![PlanError::NotUninstallable {
+                key: AppKey::new("stuck")
+            }]
+        );
+        let removal = plan(
+            &instance(UnmanagedPolicy::Uninstall),
+            &live(vec![stuck]),
+            &Artifacts::new(),
+        )
+        .unwrap();
+        assert!(
+            removal.in_sync(),
+            "left alone and not reported: {removal:?}"
+        );
     }
 }

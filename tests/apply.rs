@@ -3,6 +3,8 @@
 
 mod common;
 
+use std::sync::atomic::AtomicBool;
+
 use common::*;
 use upmsync::commands::{read_and_plan, Resolve};
 use upmsync::execute::{execute, ApplyReport, Mode, Outcome};
@@ -12,8 +14,7 @@ use upmsync::sim::{jar, RecordedRequest, SeedPlugin, Sim, SimServer};
 use upmsync::upm::UpmClient;
 
 async fn plan_one(desired: &Desired) -> InstancePlan {
-    let instances: Vec<_> = desired.instances.iter().collect();
-    let plan = read_and_plan(desired, &instances, Resolve::Artifacts).await;
+    let plan = read_and_plan(desired, Resolve::Artifacts).await;
     plan.instances
         .into_iter()
         .next()
@@ -26,7 +27,15 @@ async fn apply_one(desired: &Desired, mode: Mode) -> ApplyReport {
     let plan = plan_one(desired).await;
     let instance = &desired.instances[0];
     let upm = UpmClient::new(instance).unwrap();
-    execute(&plan, instance, &upm, mode, &mut |_, _| {}).await
+    execute(
+        &plan,
+        instance,
+        &upm,
+        mode,
+        &AtomicBool::new(false),
+        &mut |_, _| {},
+    )
+    .await
 }
 
 fn mutating(sim: &Sim) -> Vec<RecordedRequest> {
@@ -163,8 +172,7 @@ async fn plan_drift_and_dry_run_send_no_mutating_request() {
             ],
         )],
     );
-    let instances: Vec<_> = desired.instances.iter().collect();
-    let drift = read_and_plan(&desired, &instances, Resolve::Skip).await;
+    let drift = read_and_plan(&desired, Resolve::Skip).await;
     assert!(drift.has_drift());
     assert!(
         !sim.requests()
@@ -323,20 +331,14 @@ async fn system_apps_and_unknown_versions_fail_the_plan_before_any_change() {
             present("com.vendor.alpha", "9.9.9"),
         ],
     );
-    let instances: Vec<_> = desired.instances.iter().collect();
-    let plan = read_and_plan(&desired, &instances, Resolve::Artifacts).await;
+    let plan = read_and_plan(&desired, Resolve::Artifacts).await;
     let error = plan.instances[0].result.as_ref().unwrap_err();
     assert!(
         error.contains("`com.vendor.alpha` has no version `9.9.9`"),
         "{error}"
     );
     let desired = desired_with(&sim, vec![absent("com.atlassian.jira.bundled")]);
-    let plan = read_and_plan(
-        &desired,
-        &desired.instances.iter().collect::<Vec<_>>(),
-        Resolve::Artifacts,
-    )
-    .await;
+    let plan = read_and_plan(&desired, Resolve::Artifacts).await;
     let error = plan.instances[0].result.as_ref().unwrap_err();
     assert!(error.contains("is a system app"), "{error}");
     assert!(mutating(&sim).is_empty());
@@ -359,12 +361,7 @@ async fn bearer_tokens_authenticate_and_bad_credentials_are_explained() {
         username: "admin".into(),
         password: Secret::new("wrong-password"),
     };
-    let plan = read_and_plan(
-        &desired,
-        &desired.instances.iter().collect::<Vec<_>>(),
-        Resolve::Artifacts,
-    )
-    .await;
+    let plan = read_and_plan(&desired, Resolve::Artifacts).await;
     let error = plan.instances[0].result.as_ref().unwrap_err();
     assert!(
         error.contains("failed to read the installed apps of `jira-test`"),
@@ -383,12 +380,7 @@ async fn an_unreachable_instance_is_an_error_naming_it() {
     let closed = listener.local_addr().unwrap();
     drop(listener);
     desired.instances[0].url = format!("http://{closed}/jira/").parse().unwrap();
-    let plan = read_and_plan(
-        &desired,
-        &desired.instances.iter().collect::<Vec<_>>(),
-        Resolve::Artifacts,
-    )
-    .await;
+    let plan = read_and_plan(&desired, Resolve::Artifacts).await;
     let error = plan.instances[0].result.as_ref().unwrap_err();
     assert!(
         error.contains("`jira-test`") && error.contains("could not connect"),

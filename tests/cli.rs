@@ -328,7 +328,16 @@ async fn errors_exit_1_and_say_what_to_do() {
         )
         .await;
     assert_eq!(code(&output), 1);
-    assert!(stdout(&output).contains("401"), "{}", stdout(&output));
+    assert!(
+        stdout(&output).contains("jira-test") && stdout(&output).contains("details on stderr"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(
+        stderr(&output).contains("401") && stderr(&output).contains("hint: check the credentials"),
+        "{}",
+        stderr(&output)
+    );
     assert!(!format!("{}{}", stdout(&output), stderr(&output)).contains("wrong-password-value"));
 
     let output = case.run(&["--help"]).await;
@@ -353,10 +362,18 @@ async fn unreachable_instance_exits_1_naming_it() {
     let output = case.run(&["drift", "-f", "apps.yaml"]).await;
     assert_eq!(code(&output), 1);
     assert!(
-        stdout(&output).contains("jira-test: error")
-            && stdout(&output).contains("could not connect"),
+        stdout(&output).contains("jira-test: error"),
         "{}",
         stdout(&output)
+    );
+    let errors = stderr(&output);
+    assert!(
+        errors.contains("instance `jira-test`") && errors.contains("could not connect"),
+        "{errors}"
+    );
+    assert!(
+        !errors.contains("Caused by: client error"),
+        "reqwest internals are not shown:\n{errors}"
     );
 }
 
@@ -445,4 +462,92 @@ fn the_example_jar_is_the_builders_output() {
         (descriptor.key.as_str(), descriptor.version.as_str()),
         ("com.example.inhouse", "2.0.0")
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_stdout_write_is_an_error() {
+    let case = Case::new().await;
+    case.manifest(APPS, "ignore");
+    let dir = case.folder.path().to_path_buf();
+    let output = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
+            .args(["plan", "-f", "apps.yaml", "--format", "json"])
+            .current_dir(dir)
+            .env("TEST_JIRA_USER", "admin")
+            .env("TEST_JIRA_PASSWORD", PASSWORD_VALUE)
+            .env("TEST_LICENSE", LICENSE)
+            .stdout(std::fs::File::create("/dev/full").unwrap())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert_eq!(
+        code(&output),
+        1,
+        "a plan nobody could read is not a success"
+    );
+    assert!(
+        stderr(&output).contains("failed to write to stdout"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_finishes_the_change_under_way_and_reports_the_rest() {
+    let case = Case::with(small_jira().task_delay(std::time::Duration::from_millis(1500))).await;
+    case.manifest(
+        "  - key: com.vendor.alpha\n    version: 2.0.0\n  - key: com.vendor.delta\n    version: 1.0.0\n  - key: com.vendor.gamma\n    state: absent\n",
+        "ignore",
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
+        .args(["apply", "-f", "apps.yaml", "--auto-approve"])
+        .current_dir(case.folder.path())
+        .env("TEST_JIRA_USER", "admin")
+        .env("TEST_JIRA_PASSWORD", PASSWORD_VALUE)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until the first install is under way (its POST reached UPM), then interrupt.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !case.sim.requests().iter().any(|r| r.method == "POST") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "apply never started installing"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let (out, err) = (stdout(&output), stderr(&output));
+    assert_eq!(code(&output), 1, "{out}\n{err}");
+    assert!(err.contains("Interrupted"), "{err}");
+    // Changes run uninstall first: gamma was done before the interrupt, alpha's install was under
+    // way and finished, delta was never started.
+    assert!(
+        out.contains("done        uninstall com.vendor.gamma"),
+        "{out}"
+    );
+    assert!(
+        out.contains("done        upgrade com.vendor.alpha 1.0.0 -> 2.0.0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("not started install com.vendor.delta"),
+        "{out}"
+    );
+    assert_eq!(
+        case.sim.plugin("com.vendor.alpha").unwrap().version,
+        "2.0.0"
+    );
+    assert!(case.sim.plugin("com.vendor.delta").is_none());
 }

@@ -10,7 +10,10 @@ fn env(name: &str) -> Option<String> {
 }
 
 fn parse(text: &str, require_secrets: bool) {
-    let options = LoadOptions { require_secrets };
+    let options = LoadOptions {
+        require_secrets,
+        ..LoadOptions::default()
+    };
     match manifest::parse_str(text, Path::new("fuzz/apps.yaml"), &options, &env) {
         Ok(desired) => assert!(!desired.instances.is_empty()),
         Err(error) => {

@@ -266,6 +266,7 @@ apps:
 ";
     let options = LoadOptions {
         require_secrets: false,
+        ..LoadOptions::default()
     };
     let desired = manifest::parse_str(text, Path::new("apps.yaml"), &options, &|_| None).unwrap();
     let jira = &desired.instances[0];
@@ -358,4 +359,53 @@ fn read_errors_name_the_file_and_keep_the_cause() {
     );
     let source = std::error::Error::source(&error).expect("io error as the cause");
     assert!(source.to_string().contains("No such file"), "{source}");
+}
+
+#[test]
+fn selected_instances_need_only_their_own_secrets() {
+    let text = "\
+instances:
+  - name: staging
+    url: https://staging.example.com
+    product: jira
+    auth:
+      token_env: STAGING_PAT
+  - name: prod
+    url: https://prod.example.com
+    product: jira
+    auth:
+      token_env: PROD_PAT_NOT_SET
+    apps:
+      - key: com.prod.only
+        version: 1.0.0
+        license:
+          env: PROD_LICENSE_NOT_SET
+";
+    let env = |name: &str| (name == "STAGING_PAT").then(|| "staging-token".to_string());
+    let staging = LoadOptions {
+        instances: vec!["staging".into()],
+        ..LoadOptions::default()
+    };
+    let desired = manifest::parse_str(text, Path::new("apps.yaml"), &staging, &env).unwrap();
+    assert_eq!(desired.instances.len(), 1);
+    assert_eq!(desired.instances[0].name, "staging");
+
+    let error = manifest::parse_str(text, Path::new("apps.yaml"), &LoadOptions::default(), &env)
+        .unwrap_err();
+    assert!(error.to_string().contains("PROD_PAT_NOT_SET"), "{error}");
+    assert!(
+        error.to_string().contains("PROD_LICENSE_NOT_SET"),
+        "{error}"
+    );
+
+    let unknown = LoadOptions {
+        instances: vec!["nope".into()],
+        ..LoadOptions::default()
+    };
+    let error = manifest::parse_str(text, Path::new("apps.yaml"), &unknown, &env).unwrap_err();
+    let text = error.to_string();
+    assert!(
+        text.contains("no instance named `nope`") && text.contains("staging, prod"),
+        "{text}"
+    );
 }

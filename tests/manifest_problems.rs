@@ -665,6 +665,7 @@ apps:
     );
     let options = LoadOptions {
         require_secrets: false,
+        ..LoadOptions::default()
     };
     manifest::parse_str(text, Path::new("apps.yaml"), &options, &env).unwrap();
 }

@@ -1,9 +1,13 @@
 //! `upmsync apply`: shows the plan, asks (or needs `--auto-approve`), then applies it instance by
-//! instance, one change at a time.
+//! instance, one change at a time. Ctrl-C stops after the change under way and still reports.
 
 use std::io::{BufRead, IsTerminal};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
-use super::{data, load, read_and_plan, report_error_text, select, status, Exit, Resolve};
+use super::{
+    data, load, read_and_plan, report_error_text, report_instance_errors, status, Exit, Resolve,
+};
 use crate::cli::ApplyArgs;
 use crate::execute::{self, ApplyReport, Mode, Outcome};
 use crate::model::Desired;
@@ -20,7 +24,7 @@ pub enum Approval {
 }
 
 pub async fn run(args: &ApplyArgs) -> Exit {
-    let Some(desired) = load(&args.manifest.file, true) else {
+    let Some(desired) = load(&args.manifest.file, true, &args.selection.instances) else {
         return Exit::Failure;
     };
     let mode = if args.dry_run {
@@ -33,31 +37,22 @@ pub async fn run(args: &ApplyArgs) -> Exit {
     } else {
         Approval::Ask
     };
-    apply_desired(&desired, &args.selection.instances, mode, approval).await
+    apply_desired(&desired, mode, approval).await
 }
 
-pub async fn apply_desired(
-    desired: &Desired,
-    names: &[String],
-    mode: Mode,
-    approval: Approval,
-) -> Exit {
-    let instances = match select(desired, names) {
-        Ok(instances) => instances,
-        Err(error) => {
-            report_error_text(&error);
-            return Exit::Failure;
-        }
-    };
-    let plan = read_and_plan(desired, &instances, Resolve::Artifacts).await;
-    data(&render::plan_text(&plan));
+pub async fn apply_desired(desired: &Desired, mode: Mode, approval: Approval) -> Exit {
+    let plan = read_and_plan(desired, Resolve::Artifacts).await;
+    let plan_errors = report_instance_errors(&plan);
+    if !data(&render::plan_text(&plan)) {
+        return Exit::Failure;
+    }
     if !plan.has_changes() {
-        status(if plan.has_errors() {
+        status(if plan_errors {
             "Nothing to apply on the instances that could be planned."
         } else {
             "Nothing to apply: every instance matches the manifest."
         });
-        return if plan.has_errors() {
+        return if plan_errors {
             Exit::Failure
         } else {
             Exit::Success
@@ -67,6 +62,7 @@ pub async fn apply_desired(
         return Exit::Failure;
     }
 
+    let interrupted = watch_interrupts();
     let mut reports: Vec<ApplyReport> = Vec::new();
     for planned in &plan.instances {
         let Ok(instance_plan) = &planned.result else {
@@ -75,7 +71,8 @@ pub async fn apply_desired(
         if instance_plan.changes.is_empty() {
             continue;
         }
-        let Some(instance) = instances
+        let Some(instance) = desired
+            .instances
             .iter()
             .find(|instance| instance.name == planned.name)
         else {
@@ -114,23 +111,51 @@ pub async fn apply_desired(
                 render::change_line(change)
             ));
         };
-        reports.push(execute::execute(instance_plan, instance, &upm, mode, &mut progress).await);
-    }
-    data(&format!("\n{}", render::apply_text(&reports)));
-    let all_applied = reports.iter().all(ApplyReport::succeeded);
-    if !all_applied {
-        report_error_text("not every change was applied (see the report above); run `upmsync apply` again once the cause is fixed: it plans from what is installed now");
-    }
-    if plan.has_errors() {
-        report_error_text(
-            "some instances could not be planned and were left unchanged (see above)",
+        reports.push(
+            execute::execute(
+                instance_plan,
+                instance,
+                &upm,
+                mode,
+                &interrupted,
+                &mut progress,
+            )
+            .await,
         );
     }
-    if all_applied && !plan.has_errors() {
+    let written = data(&format!("\n{}", render::apply_text(&reports)));
+    let all_applied = reports.iter().all(ApplyReport::succeeded);
+    if !all_applied {
+        report_error_text("not every change was applied (see the report on stdout); run `upmsync apply` again once the cause is fixed: it plans from what is installed now");
+    }
+    if plan_errors {
+        report_error_text("some instances could not be planned and were left unchanged");
+    }
+    if all_applied && !plan_errors && written {
         Exit::Success
     } else {
         Exit::Failure
     }
+}
+
+/// Ctrl-C sets the flag: the change under way finishes, the rest are reported as not started. A
+/// second Ctrl-C ends the process at once.
+fn watch_interrupts() -> Arc<AtomicBool> {
+    let interrupted = Arc::new(AtomicBool::new(false));
+    let flag = Arc::clone(&interrupted);
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_err() {
+            return;
+        }
+        flag.store(true, Ordering::SeqCst);
+        status("\nInterrupted: finishing the change under way, then stopping (Ctrl-C again to stop at once, which may leave that change half-done).");
+        if tokio::signal::ctrl_c().await.is_ok() {
+            report_error_text("stopped at once by a second Ctrl-C: the change under way may be half-done; run `upmsync plan` to see the state");
+            // The user asked twice: this is the one place a signal ends the process directly.
+            std::process::exit(130);
+        }
+    });
+    interrupted
 }
 
 /// Asks for `yes` on the terminal. Without a terminal, refuses: CI must say `--auto-approve`.

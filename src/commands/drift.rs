@@ -1,33 +1,26 @@
 //! `upmsync drift`: a read-only check for monitoring. Exit 0 in sync, 2 drift, 1 error.
 
-use super::{data, load, read_and_plan, report_error_text, select, Exit, Resolve};
+use super::{data, load, read_and_plan, report_instance_errors, Exit, Resolve};
 use crate::cli::DriftArgs;
 use crate::model::Desired;
 use crate::render::{self, Format};
 
 pub async fn run(args: &DriftArgs) -> Exit {
-    let Some(desired) = load(&args.manifest.file, true) else {
+    let Some(desired) = load(&args.manifest.file, true, &args.selection.instances) else {
         return Exit::Failure;
     };
-    drift_desired(&desired, &args.selection.instances, args.format).await
+    drift_desired(&desired, args.format).await
 }
 
-pub async fn drift_desired(desired: &Desired, names: &[String], format: Format) -> Exit {
-    let instances = match select(desired, names) {
-        Ok(instances) => instances,
-        Err(error) => {
-            report_error_text(&error);
-            return Exit::Failure;
-        }
-    };
+pub async fn drift_desired(desired: &Desired, format: Format) -> Exit {
     // Drift needs no artifacts: the Marketplace is not asked, so monitoring works from hosts that
     // reach only the instances.
-    let plan = read_and_plan(desired, &instances, Resolve::Skip).await;
-    data(&match format {
+    let plan = read_and_plan(desired, Resolve::Skip).await;
+    let written = data(&match format {
         Format::Text => render::drift_text(&plan),
         Format::Json => render::drift_json(&plan),
     });
-    if plan.has_errors() {
+    if report_instance_errors(&plan) || !written {
         Exit::Failure
     } else if plan.has_drift() {
         Exit::Changes

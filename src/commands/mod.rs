@@ -43,11 +43,22 @@ impl Exit {
     }
 }
 
-/// Writes data to stdout. A closed pipe (`upmsync plan | head`) is not an error worth a panic.
-pub fn data(text: &str) {
+/// Writes data to stdout. A closed pipe (`upmsync plan | head`) is fine; any other failure (a full
+/// disk, a closed stdout) is reported and returns `false`, so a CI job never reads an empty plan
+/// as success.
+pub fn data(text: &str) -> bool {
     let mut stdout = std::io::stdout().lock();
-    let _ = stdout.write_all(text.as_bytes());
-    let _ = stdout.flush();
+    match stdout
+        .write_all(text.as_bytes())
+        .and_then(|()| stdout.flush())
+    {
+        Ok(()) => true,
+        Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => true,
+        Err(error) => {
+            report_error_text(&format!("failed to write to stdout: {error}"));
+            false
+        }
+    }
 }
 
 /// Writes a status line to stderr.
@@ -65,9 +76,18 @@ pub fn report_error_text(text: &str) {
     status(&format!("error: {text}"));
 }
 
-/// Loads the manifest from disk, reading secrets from the process environment.
-pub fn load(path: &std::path::Path, require_secrets: bool) -> Option<Desired> {
-    match manifest::load(path, &LoadOptions { require_secrets }) {
+/// Loads the manifest from disk, reading secrets from the process environment: only the selected
+/// instances (all when `instances` is empty) are kept, and only their secrets are required.
+pub fn load(
+    path: &std::path::Path,
+    require_secrets: bool,
+    instances: &[String],
+) -> Option<Desired> {
+    let options = LoadOptions {
+        require_secrets,
+        instances: instances.to_vec(),
+    };
+    match manifest::load(path, &options) {
         Ok(desired) => Some(desired),
         Err(error) => {
             report_error(&error);
@@ -76,40 +96,17 @@ pub fn load(path: &std::path::Path, require_secrets: bool) -> Option<Desired> {
     }
 }
 
-/// The instances a command works on: all, or those named with `--instance`. Unknown names are an error.
-pub fn select<'a>(
-    desired: &'a Desired,
-    names: &[String],
-) -> Result<Vec<&'a DesiredInstance>, String> {
-    if names.is_empty() {
-        return Ok(desired.instances.iter().collect());
+/// Prints the error of every instance that could not be read or planned to stderr (the data on
+/// stdout only marks them), and says whether there was any.
+pub fn report_instance_errors(plan: &Plan) -> bool {
+    let mut any = false;
+    for instance in &plan.instances {
+        if let Err(error) = &instance.result {
+            report_error_text(&format!("instance `{}`: {error}", instance.name));
+            any = true;
+        }
     }
-    let known: Vec<&str> = desired
-        .instances
-        .iter()
-        .map(|instance| instance.name.as_str())
-        .collect();
-    let unknown: Vec<&String> = names
-        .iter()
-        .filter(|name| !known.contains(&name.as_str()))
-        .collect();
-    if !unknown.is_empty() {
-        return Err(format!(
-            "no instance named {} in `{}`\nhint: the manifest has: {}",
-            unknown
-                .iter()
-                .map(|name| format!("`{name}`"))
-                .collect::<Vec<_>>()
-                .join(", "),
-            desired.manifest_path.display(),
-            known.join(", ")
-        ));
-    }
-    Ok(desired
-        .instances
-        .iter()
-        .filter(|instance| names.contains(&instance.name))
-        .collect())
+    any
 }
 
 /// Whether to ask the Marketplace for artifacts: `plan` and `apply` do; `drift` does not, so that
@@ -120,15 +117,11 @@ pub enum Resolve {
     Skip,
 }
 
-/// Reads every selected instance and plans it. Instances are read concurrently; so are the license
+/// Reads every instance of `desired` (the loader kept only the selected ones) and plans it. Instances are read concurrently; so are the license
 /// reads within one and the Marketplace lookups.
-pub async fn read_and_plan(
-    desired: &Desired,
-    instances: &[&DesiredInstance],
-    resolve: Resolve,
-) -> Plan {
+pub async fn read_and_plan(desired: &Desired, resolve: Resolve) -> Plan {
     let marketplace = MarketplaceClient::new(&desired.marketplace_url);
-    let planned = futures::future::join_all(instances.iter().map(|instance| {
+    let planned = futures::future::join_all(desired.instances.iter().map(|instance| {
         let marketplace = marketplace.as_ref();
         async move {
             let result = match marketplace {

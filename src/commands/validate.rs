@@ -5,7 +5,7 @@ use crate::cli::ValidateArgs;
 use crate::model::{Desired, DesiredState};
 
 pub fn run(args: &ValidateArgs) -> Exit {
-    match load(&args.manifest.file, !args.skip_secrets) {
+    match load(&args.manifest.file, !args.skip_secrets, &[]) {
         Some(desired) => {
             status(&summary(&desired));
             Exit::Success

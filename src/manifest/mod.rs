@@ -24,18 +24,22 @@ use serde::Serialize;
 use crate::model::Desired;
 
 /// How strictly [`load`] treats secrets.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct LoadOptions {
     /// Whether a missing or empty environment variable (credentials, license) is a problem.
     ///
     /// `false` serves `validate --skip-secrets`: such variables then read as empty secrets.
     pub require_secrets: bool,
+    /// Only these instances (by name) are loaded, and only their secrets are required; empty means
+    /// all. A name the manifest does not have is a problem.
+    pub instances: Vec<String>,
 }
 
 impl Default for LoadOptions {
     fn default() -> Self {
         Self {
             require_secrets: true,
+            instances: Vec::new(),
         }
     }
 }

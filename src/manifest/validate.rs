@@ -34,13 +34,25 @@ pub(crate) fn validate(
     let mut validator = Validator {
         base: base_directory(path),
         options,
+        secrets_required: options.require_secrets,
         env,
         problems,
     };
     validator.check_instance_names(&manifest.instances);
+    validator.check_selection(&manifest.instances);
     let top = validator.entries(&manifest.apps, "the top-level `apps`");
     let mut instances = Vec::new();
     for instance in &manifest.instances {
+        let selected = options.instances.is_empty()
+            || instance
+                .name
+                .as_ref()
+                .is_some_and(|(name, _)| options.instances.contains(name));
+        if !selected {
+            // Structure is still checked; the secrets of instances not selected are not needed
+            // (per-environment CI credentials), and the instance is left out of `Desired`.
+            validator.secrets_required = false;
+        }
         let own = validator.entries(&instance.apps, &format!("`apps` of {}", instance.label));
         let credentials = instance
             .auth
@@ -62,15 +74,18 @@ pub(crate) fn validate(
             instance.unmanaged,
             apps,
         ) {
-            instances.push(DesiredInstance {
-                name: name.clone(),
-                url: url.clone(),
-                product,
-                credentials,
-                unmanaged,
-                apps,
-            });
+            if selected {
+                instances.push(DesiredInstance {
+                    name: name.clone(),
+                    url: url.clone(),
+                    product,
+                    credentials,
+                    unmanaged,
+                    apps,
+                });
+            }
         }
+        validator.secrets_required = options.require_secrets;
     }
     let marketplace_url = match &manifest.marketplace_url {
         Some(url) => url.clone(),
@@ -99,11 +114,31 @@ struct Resolved<'m> {
 struct Validator<'a> {
     base: PathBuf,
     options: &'a LoadOptions,
+    /// Whether missing secrets are problems for what is being read now.
+    secrets_required: bool,
     env: &'a dyn Fn(&str) -> Option<String>,
     problems: &'a mut Problems,
 }
 
 impl<'m> Validator<'_> {
+    /// Every name given to `--instance` must be an instance of the manifest.
+    fn check_selection(&mut self, instances: &[Instance]) {
+        let known: Vec<&str> = instances
+            .iter()
+            .filter_map(|instance| instance.name.as_ref().map(|(name, _)| name.as_str()))
+            .collect();
+        for wanted in &self.options.instances {
+            if !known.contains(&wanted.as_str()) {
+                self.problems
+                    .add(
+                        None,
+                        format!("no instance named `{wanted}` (from `--instance`)"),
+                    )
+                    .with_hint(format!("the manifest has: {}", known.join(", ")));
+            }
+        }
+    }
+
     fn check_instance_names(&mut self, instances: &[Instance]) {
         let mut first: HashMap<&str, Mark> = HashMap::new();
         for (name, mark) in instances
@@ -200,8 +235,7 @@ impl<'m> Validator<'_> {
             // License files are secrets too, often mounted only where apply runs: without
             // `require_secrets` (validate --skip-secrets) a missing one is not a problem.
             Err(error)
-                if !self.options.require_secrets
-                    && error.kind() == std::io::ErrorKind::NotFound =>
+                if !self.secrets_required && error.kind() == std::io::ErrorKind::NotFound =>
             {
                 return Some(DesiredLicense::Present(License::new(
                     Secret::new(""),
@@ -335,7 +369,7 @@ impl<'m> Validator<'_> {
             } else {
                 value
             }),
-            _ if !self.options.require_secrets => Some(String::new()),
+            _ if !self.secrets_required => Some(String::new()),
             found => {
                 let state = if found.is_some() {
                     "is empty"

@@ -35,6 +35,12 @@ pub enum MarketplaceError {
         version: Version,
         hosting: String,
     },
+    #[error("the Marketplace answered version `{found}` when asked for `{version}` of `{key}`")]
+    WrongVersion {
+        key: AppKey,
+        version: Version,
+        found: String,
+    },
     #[error("version `{version}` of `{key}` has no downloadable artifact on the Marketplace (a listing-only or Connect version)")]
     NoArtifact { key: AppKey, version: Version },
 }
@@ -113,6 +119,19 @@ impl MarketplaceClient {
                 key: key.clone(),
                 version: version.clone(),
             })?;
+        if Version::from_server(&body.name) != *version {
+            return Err(MarketplaceError::WrongVersion {
+                key: key.clone(),
+                version: version.clone(),
+                found: body.name,
+            });
+        }
+        if !matches!(binary.scheme(), "http" | "https") {
+            return Err(MarketplaceError::NoArtifact {
+                key: key.clone(),
+                version: version.clone(),
+            });
+        }
         Ok(ResolvedVersion {
             name: body.name,
             build_number: body.build_number,
@@ -145,14 +164,7 @@ impl MarketplaceClient {
             .await
             .map_err(|error| MarketplaceError::Request {
                 url: shown.clone(),
-                reason: if error.is_timeout() {
-                    "the request timed out".into()
-                } else if error.is_connect() {
-                    "could not connect (is the Marketplace URL right and reachable from here?)"
-                        .into()
-                } else {
-                    error.without_url().to_string()
-                },
+                reason: crate::upm::transport_reason(&error),
             })?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND || status == StatusCode::NO_CONTENT {
@@ -163,7 +175,7 @@ impl MarketplaceClient {
             .await
             .map_err(|error| MarketplaceError::Request {
                 url: shown.clone(),
-                reason: error.without_url().to_string(),
+                reason: crate::upm::transport_reason(&error),
             })?;
         if !status.is_success() {
             return Err(MarketplaceError::Status {

@@ -21,7 +21,7 @@ pub fn plan_text(plan: &Plan) -> String {
         );
         match &instance.result {
             Err(error) => {
-                let _ = writeln!(out, "  error: {}", indent(error, "  "));
+                let _ = writeln!(out, "  error: {} (details on stderr)", first_line(error));
             }
             Ok(planned) => instance_text(&mut out, planned),
         }
@@ -196,7 +196,12 @@ pub fn drift_text(plan: &Plan) -> String {
     for instance in &plan.instances {
         match &instance.result {
             Err(error) => {
-                let _ = writeln!(out, "{}: error: {}", instance.name, indent(error, "  "));
+                let _ = writeln!(
+                    out,
+                    "{}: error: {} (details on stderr)",
+                    instance.name,
+                    first_line(error)
+                );
             }
             Ok(planned) if planned.in_sync() => {
                 let _ = writeln!(out, "{}: in sync", instance.name);
@@ -305,6 +310,10 @@ pub fn apply_text(reports: &[ApplyReport]) -> String {
         }
     }
     out
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or(text)
 }
 
 fn indent(text: &str, prefix: &str) -> String {

@@ -36,13 +36,20 @@ const BODY_EXCERPT: usize = 300;
 /// What went wrong talking to UPM. Every variant names the request without credentials or tokens.
 #[derive(Debug, thiserror::Error)]
 pub enum UpmError {
+    /// The request got no HTTP answer. `reason` already holds the useful part of reqwest's
+    /// error chain, so the chain itself is not repeated.
     #[error("{method} {url} failed: {reason}")]
     Request {
         method: Method,
         url: String,
         reason: String,
-        #[source]
-        source: reqwest::Error,
+    },
+    #[error("{method} {url} answered {status}, a redirect to {location}\nhint: UPM answers its API directly; a redirect usually means a login page (SSO) or a wrong base URL: check the instance's `url`, including the context path")]
+    Redirect {
+        method: Method,
+        url: String,
+        status: StatusCode,
+        location: String,
     },
     #[error("{method} {url} answered {status}: {body}\nhint: check the credentials in the environment variables the manifest names for this instance, and that the user is a system administrator")]
     Unauthorized {
@@ -79,6 +86,8 @@ pub enum UpmError {
         #[source]
         source: std::io::Error,
     },
+    #[error("UPM needs a product restart to finish the {what} of `{key}`\nhint: restart the instance, then run apply again")]
+    RestartRequired { key: AppKey, what: &'static str },
     #[error("`{key}` is not installed after the install task reported success")]
     MissingAfterInstall { key: AppKey },
 }
@@ -341,12 +350,17 @@ impl UpmClient {
                 &url,
             )
             .await?;
-        if response.status() == StatusCode::NOT_FOUND {
-            return Ok(());
+        match response.status() {
+            StatusCode::NOT_FOUND => Ok(()),
+            // 202 + the plugin: removal waits for a product restart (§5.5).
+            StatusCode::ACCEPTED => Err(UpmError::RestartRequired {
+                key: key.clone(),
+                what: "uninstall",
+            }),
+            _ => expect_success(response, &Method::DELETE, &url)
+                .await
+                .map(drop),
         }
-        expect_success(response, &Method::DELETE, &url)
-            .await
-            .map(drop)
     }
 
     /// `PUT /{key}-key/license` (§5.10). UPM answers 400 `invalid.update` when the very same license
@@ -539,20 +553,38 @@ async fn upload_part(path: &Path) -> Result<reqwest::multipart::Part, UpmError> 
 }
 
 fn request_error(method: &Method, url: &Url, error: reqwest::Error) -> UpmError {
-    let reason = if error.is_timeout() {
-        "the request timed out".to_string()
-    } else if error.is_connect() {
-        "could not connect (is the URL right and the server up?)".to_string()
-    } else {
-        error_chain(&error)
-    };
     UpmError::Request {
         method: method.clone(),
         url: redact_url(url),
-        reason,
-        // reqwest puts the URL (with the upm-token query) into its Display.
-        source: error.without_url(),
+        reason: transport_reason(&error),
     }
+}
+
+/// What went wrong below HTTP, in one line with a hint: reqwest's chain is long and internal
+/// ("client error (Connect)"); its innermost cause is what an admin can act on. reqwest puts the
+/// URL (with a upm-token query) into its own message, which is never shown.
+pub fn transport_reason(error: &reqwest::Error) -> String {
+    let root = root_cause(error);
+    let chain = error_chain(error).to_ascii_lowercase();
+    if error.is_timeout() {
+        "the request timed out (is the server overloaded, or a firewall dropping packets?)"
+            .to_string()
+    } else if chain.contains("certificate") || chain.contains("tls") || chain.contains("handshake")
+    {
+        format!("TLS failed: {root}\nhint: if the server uses a private CA, add it to the system trust store or point SSL_CERT_FILE at it")
+    } else if error.is_connect() {
+        format!("could not connect: {root} (is the URL right and the server up?)")
+    } else {
+        root
+    }
+}
+
+fn root_cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut current = error;
+    while let Some(cause) = current.source() {
+        current = cause;
+    }
+    current.to_string()
 }
 
 fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
@@ -586,6 +618,23 @@ async fn expect_success(
 
 async fn status_error(response: Response, method: &Method, url: &Url) -> UpmError {
     let status = response.status();
+    if status.is_redirection() {
+        let location = response
+            .headers()
+            .get(LOCATION)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| url.join(value).ok())
+            .map_or_else(
+                || "(no Location header)".to_string(),
+                |target| redact_url(&target),
+            );
+        return UpmError::Redirect {
+            method: method.clone(),
+            url: redact_url(url),
+            status,
+            location,
+        };
+    }
     let text = response.text().await.unwrap_or_default();
     let parsed: wire::ErrorBody =
         serde_json::from_str(wire::strip_textarea(&text)).unwrap_or_default();
