@@ -501,7 +501,7 @@ async fn ctrl_c_finishes_the_change_under_way_and_reports_the_rest() {
         "  - key: com.vendor.alpha\n    version: 2.0.0\n  - key: com.vendor.delta\n    version: 1.0.0\n  - key: com.vendor.gamma\n    state: absent\n",
         "ignore",
     );
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
         .args(["apply", "-f", "apps.yaml", "--auto-approve"])
         .current_dir(case.folder.path())
         .env("TEST_JIRA_USER", "admin")
