@@ -40,6 +40,10 @@ pub enum Command {
     Apply(ApplyArgs),
     /// Check whether the instances match the manifest, for monitoring (exit 0 in sync, 2 drift, 1 error)
     Drift(DriftArgs),
+    /// Resolve every app to an exact version and artifact (downloaded and hashed) and write `apps.lock`
+    Lock(LockArgs),
+    /// List, per instance and app: the installed version, the wanted one, and the newest compatible one
+    Outdated(OutdatedArgs),
     /// Run the UPM + Marketplace simulator (a Jira with apps; user `admin`, password `admin`)
     Sim(SimArgs),
     /// Start the simulator in-process and run validate, plan, apply and drift on the example manifest
@@ -107,10 +111,49 @@ pub struct ApplyArgs {
     /// Apply without asking; required when there is no terminal to ask on (CI)
     #[arg(long)]
     pub auto_approve: bool,
+
+    #[command(flatten)]
+    pub cache: CacheArgs,
 }
 
 #[derive(Debug, Args)]
 pub struct DriftArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+#[derive(Debug, Args)]
+pub struct CacheArgs {
+    /// Where downloaded artifacts are kept [default: the user's cache folder, e.g. ~/.cache/upmsync]
+    #[arg(long, value_name = "DIR", env = "UPMSYNC_CACHE_DIR")]
+    pub cache_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct LockArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    #[command(flatten)]
+    pub cache: CacheArgs,
+
+    /// Re-resolve every app, not only those the lock does not cover yet
+    #[arg(long)]
+    pub update: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct OutdatedArgs {
     #[command(flatten)]
     pub manifest: ManifestArgs,
 

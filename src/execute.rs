@@ -2,14 +2,20 @@
 //! UPM back. The first failure stops the instance; the report says what was done, what failed and
 //! what was not started.
 
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Serialize;
 use tracing::Instrument;
 
-use crate::model::{AppKey, DesiredInstance, DesiredLicense, DesiredState, Secret};
+use crate::artifact;
+use crate::marketplace::download::Cache;
+use crate::model::{
+    AppKey, Delivery, DesiredInstance, DesiredLicense, DesiredState, Location, Secret,
+};
 use crate::plan::{Action, Change, InstancePlan};
-use crate::upm::{UpmClient, UpmError};
+use crate::upm::{InstallFrom, UpmClient, UpmError};
 
 /// Whether changes are made or only checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,12 +92,6 @@ pub enum ChangeError {
     NoArtifact { key: AppKey },
     #[error("the manifest no longer holds the license for `{key}`")]
     NoLicense { key: AppKey },
-    #[error("`{}` cannot be read: {source}", path.display())]
-    Artifact {
-        path: std::path::PathBuf,
-        #[source]
-        source: std::io::Error,
-    },
 }
 
 /// Applies (or dry-runs) a plan. `progress` is told of each change as it finishes. Once
@@ -101,6 +101,7 @@ pub async fn execute(
     plan: &InstancePlan,
     desired: &DesiredInstance,
     upm: &UpmClient,
+    cache: &Cache,
     mode: Mode,
     interrupted: &AtomicBool,
     progress: &mut dyn FnMut(&Change, &Outcome),
@@ -112,12 +113,15 @@ pub async fn execute(
             changes: Vec::new(),
             error: None,
         };
-        if mode == Mode::DryRun && !plan.changes.is_empty() {
-            // HEAD is not a mutating request; a token proves the credentials are an admin's.
-            if let Err(error) = upm.token().await {
-                report.error = Some(format!("{error}"));
+        // Everything that can fail without changing anything fails here, before the first change:
+        // a downgrade never uninstalls an app whose replacement is not in hand.
+        let prepared = match prepare(plan, upm, cache, mode).await {
+            Ok(prepared) => prepared,
+            Err(error) => {
+                report.error = Some(error);
+                BTreeMap::new()
             }
-        }
+        };
         let mut stopped = report.error.is_some();
         for change in &plan.changes {
             if !stopped && interrupted.load(Ordering::SeqCst) {
@@ -128,10 +132,10 @@ pub async fn execute(
                 Outcome::NotStarted
             } else {
                 let result = match mode {
-                    Mode::Apply => apply_change(change, desired, upm)
+                    Mode::Apply => apply_change(change, desired, upm, &prepared)
                         .instrument(tracing::info_span!("change", key = %change.key, action = %change.action))
                         .await,
-                    Mode::DryRun => check_change(change, desired).await,
+                    Mode::DryRun => check_change(change, desired),
                 };
                 match result {
                     Ok(()) if mode == Mode::Apply => Outcome::Done,
@@ -154,25 +158,90 @@ pub async fn execute(
     .await
 }
 
+/// Checks made before any change: UPM not in safe mode (a token also proves admin rights in a dry
+/// run), and every artifact that is uploaded or pinned downloaded (once, into the cache), hashed
+/// and opened: its key and version must be the wanted ones. Returns the verified local files.
+async fn prepare(
+    plan: &InstancePlan,
+    upm: &UpmClient,
+    cache: &Cache,
+    mode: Mode,
+) -> Result<BTreeMap<AppKey, PathBuf>, String> {
+    let mut prepared = BTreeMap::new();
+    if plan.changes.is_empty() {
+        return Ok(prepared);
+    }
+    if mode == Mode::DryRun {
+        // HEAD is not a mutating request; a token proves the credentials are an admin's.
+        upm.token().await.map_err(|error| error_text(&error))?;
+    }
+    let changes_apps = plan
+        .changes
+        .iter()
+        .any(|change| change.action.installs() || change.action == Action::Uninstall);
+    if changes_apps && upm.safe_mode().await.map_err(|error| error_text(&error))? {
+        return Err(error_text(&UpmError::SafeMode));
+    }
+    let mut errors = Vec::new();
+    for change in plan
+        .changes
+        .iter()
+        .filter(|change| change.action.installs())
+    {
+        let (Some(artifact), Some(version)) = (&change.artifact, &change.to) else {
+            continue;
+        };
+        if !artifact.needs_verification() {
+            continue;
+        }
+        let verified = match &artifact.location {
+            Location::File(path) => {
+                artifact::verify_file(path, &change.key, version, artifact.sha256.as_ref())
+                    .map_err(|error| error_text(&error))
+            }
+            Location::Url(url) => match cache.fetch(url, artifact.sha256.as_ref()).await {
+                Ok(file) => artifact::verify_file(&file.path, &change.key, version, None)
+                    .map_err(|error| error_text(&error)),
+                Err(error) => Err(error_text(&error)),
+            },
+        };
+        match verified {
+            Ok(verified) => {
+                prepared.insert(change.key.clone(), verified.path);
+            }
+            Err(error) => errors.push(format!("`{}` {version}: {error}", change.key)),
+        }
+    }
+    if errors.is_empty() {
+        Ok(prepared)
+    } else {
+        Err(format!(
+            "artifacts failed verification, so nothing was changed on this instance:\n- {}",
+            errors.join("\n- ").replace('\n', "\n  ")
+        ))
+    }
+}
+
 async fn apply_change(
     change: &Change,
     desired: &DesiredInstance,
     upm: &UpmClient,
+    prepared: &BTreeMap<AppKey, PathBuf>,
 ) -> Result<(), ChangeError> {
     let key = &change.key;
     match change.action {
-        Action::Install | Action::Upgrade => install(change, upm).await,
+        Action::Install | Action::Upgrade => install(change, upm, prepared).await,
         Action::Downgrade => {
             // UPM refuses to downgrade in place (§5.6): uninstall, then install the older version.
             upm.uninstall(key).await?;
-            install(change, upm)
-                .await
-                .map_err(|source| ChangeError::DowngradeInstallFailed {
+            install(change, upm, prepared).await.map_err(|source| {
+                ChangeError::DowngradeInstallFailed {
                     key: key.clone(),
                     from: version_text(&change.from),
                     to: version_text(&change.to),
                     source: Box::new(source),
-                })
+                }
+            })
         }
         Action::Uninstall => Ok(upm.uninstall(key).await?),
         Action::Enable | Action::Disable => {
@@ -189,13 +258,22 @@ async fn apply_change(
 
 /// Installs, then reads the app back: the version must be the wanted one, and the enablement the
 /// one the plan asked for.
-async fn install(change: &Change, upm: &UpmClient) -> Result<(), ChangeError> {
+async fn install(
+    change: &Change,
+    upm: &UpmClient,
+    prepared: &BTreeMap<AppKey, PathBuf>,
+) -> Result<(), ChangeError> {
     let key = &change.key;
     let artifact = change
         .artifact
         .as_ref()
         .ok_or_else(|| ChangeError::NoArtifact { key: key.clone() })?;
-    let installed = upm.install(key, artifact).await?;
+    let from = match (&artifact.delivery, &artifact.location, prepared.get(key)) {
+        (Delivery::Upload, _, Some(path)) => InstallFrom::Upload(path),
+        (Delivery::Uri, Location::Url(url), _) => InstallFrom::Uri(url),
+        _ => return Err(ChangeError::NoArtifact { key: key.clone() }),
+    };
+    let installed = upm.install(key, from).await?;
     if let Some(wanted) = &change.to {
         if &installed.version != wanted {
             return Err(ChangeError::VersionMismatch {
@@ -224,22 +302,12 @@ async fn set_enabled(upm: &UpmClient, key: &AppKey, enabled: bool) -> Result<(),
     }
 }
 
-/// Dry run of one change: everything that can be checked without changing anything.
-async fn check_change(change: &Change, desired: &DesiredInstance) -> Result<(), ChangeError> {
+/// Dry run of one change, after `prepare` checked the artifacts: what is left to check.
+fn check_change(change: &Change, desired: &DesiredInstance) -> Result<(), ChangeError> {
     match change.action {
-        action if action.installs() => match &change.artifact {
-            None => Err(ChangeError::NoArtifact {
-                key: change.key.clone(),
-            }),
-            Some(crate::model::Artifact::Upload { path }) => tokio::fs::File::open(path)
-                .await
-                .map(drop)
-                .map_err(|source| ChangeError::Artifact {
-                    path: path.clone(),
-                    source,
-                }),
-            Some(crate::model::Artifact::Uri { .. }) => Ok(()),
-        },
+        action if action.installs() && change.artifact.is_none() => Err(ChangeError::NoArtifact {
+            key: change.key.clone(),
+        }),
         Action::LicenseSet => {
             license_text(desired, &change.key)
                 .map(drop)

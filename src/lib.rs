@@ -7,21 +7,27 @@
 //! - [`model`]: plain data (`Desired`, `Live`, `Version`, `Secret`, ...), no IO.
 //! - [`version`]: plugin version ordering, as the Atlassian plugin framework does it.
 //! - [`upm`]: the only code that speaks UPM's REST API: reads live state, installs, licenses.
-//! - [`marketplace`]: the only code that speaks the Atlassian Marketplace API: resolves versions.
+//! - [`marketplace`]: the only code that speaks the Atlassian Marketplace API: versions, downloads.
+//! - [`lock`]: the lock file, `apps.lock`: exact versions and artifacts, pinned by sha256.
+//! - [`resolve`]: wanted versions (exact, `latest`, constraints) to targets, from the lock or the Marketplace.
+//! - [`artifact`]: reads and verifies plugin jars and OBRs (key, version, sha256).
 //! - [`plan`]: `plan(&desired, &live, &artifacts) -> Plan`, pure and deterministic.
 //! - [`execute`]: carries out a plan on one instance, one change at a time, and reports.
 //! - [`render`]: plans and reports to text (with `similar`) or JSON, pure functions to `String`.
 //! - [`commands`]: one module per subcommand: load -> read -> plan -> render -> (apply).
 //! - [`sim`]: the UPM + Marketplace simulator behind `upmsync sim`, `upmsync demo` and the tests.
 
+pub mod artifact;
 pub mod cli;
 pub mod commands;
 pub mod execute;
+pub mod lock;
 pub mod manifest;
 pub mod marketplace;
 pub mod model;
 pub mod plan;
 pub mod render;
+pub mod resolve;
 pub mod sim;
 pub mod upm;
 pub mod version;

@@ -42,6 +42,8 @@ async fn run(command: Command) -> Exit {
         Command::Plan(args) => commands::plan::run(&args).await,
         Command::Apply(args) => commands::apply::run(&args).await,
         Command::Drift(args) => commands::drift::run(&args).await,
+        Command::Lock(args) => commands::lock::run(&args).await,
+        Command::Outdated(args) => commands::outdated::run(&args).await,
         Command::Sim(args) => commands::sim::run(&args).await,
         Command::Demo => commands::demo::run().await,
     }

@@ -7,10 +7,10 @@ use std::fmt;
 use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use sha2::{Digest, Sha256 as Sha256Hasher};
 use url::Url;
 
-use crate::version;
+use crate::version::{self, VersionSpec};
 
 /// An app (plugin) key as UPM and the Marketplace know it, e.g. `com.onresolve.jira.groovy.groovyrunner`.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -136,7 +136,7 @@ impl LicenseHash {
     /// replace the license, which is harmless, while we would report no change.]
     pub fn of(license: &str) -> Self {
         let compact: String = license.chars().filter(|c| !c.is_whitespace()).collect();
-        let digest = Sha256::digest(compact.as_bytes());
+        let digest = Sha256Hasher::digest(compact.as_bytes());
         Self(format!("sha256:{}", &hex::encode(digest)[..12]))
     }
 
@@ -225,6 +225,8 @@ pub struct DesiredInstance {
     /// Base URL including any context path, always ending in `/` so joins keep the context path.
     pub url: Url,
     pub product: Product,
+    /// Marketplace hosting type for this instance's artifacts (default `datacenter`).
+    pub hosting: Hosting,
     pub credentials: Credentials,
     pub unmanaged: UnmanagedPolicy,
     pub apps: BTreeMap<AppKey, DesiredApp>,
@@ -237,6 +239,8 @@ pub struct DesiredApp {
     pub state: DesiredState,
 }
 
+// One value per app in the manifest: the size difference between the variants costs nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug)]
 pub enum DesiredState {
     Present(PresentApp),
@@ -245,10 +249,90 @@ pub enum DesiredState {
 
 #[derive(Clone, Debug)]
 pub struct PresentApp {
-    pub version: Version,
+    /// An exact version, `latest`, or a constraint (`>=8.20, <9`, `~8.28`).
+    pub version: VersionSpec,
     pub enabled: bool,
     pub license: DesiredLicense,
     pub source: Source,
+    /// How the artifact reaches UPM.
+    pub install: InstallMethod,
+    /// The artifact's SHA-256, pinned in the manifest: it is then downloaded and checked before
+    /// anything changes.
+    pub sha256: Option<Sha256>,
+    /// Install even when the Marketplace says the version does not fit the instance's build.
+    pub allow_incompatible: bool,
+}
+
+/// How an artifact reaches UPM (`install:` in the manifest).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InstallMethod {
+    /// Marketplace and `url` sources install by URI, `path` sources upload.
+    #[default]
+    Auto,
+    /// UPM downloads the artifact itself.
+    Uri,
+    /// upmsync downloads (or reads) the artifact, verifies it, and uploads it.
+    Upload,
+}
+
+/// Which Marketplace hosting type an instance's artifacts and compatibility come from.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Hosting {
+    #[default]
+    Datacenter,
+    Server,
+}
+
+impl Hosting {
+    /// The query parameter value (marketplace-api.md §3).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Hosting::Datacenter => "datacenter",
+            Hosting::Server => "server",
+        }
+    }
+}
+
+/// A SHA-256 digest as 64 lowercase hex digits.
+#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Sha256(String);
+
+impl Sha256 {
+    /// Accepts 64 hex digits (any case), optionally prefixed `sha256:`.
+    pub fn parse(text: &str) -> Option<Self> {
+        let hex = text.trim().strip_prefix("sha256:").unwrap_or(text.trim());
+        (hex.len() == 64 && hex.chars().all(|c| c.is_ascii_hexdigit()))
+            .then(|| Self(hex.to_ascii_lowercase()))
+    }
+
+    /// The digest of some bytes.
+    pub fn of(bytes: &[u8]) -> Self {
+        Self(hex::encode(Sha256Hasher::digest(bytes)))
+    }
+
+    /// From a finished hasher.
+    pub fn from_digest(digest: &[u8]) -> Self {
+        Self(hex::encode(digest))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for Sha256 {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "sha256:{}", self.0)
+    }
 }
 
 /// The license the manifest asks for.
@@ -293,11 +377,54 @@ pub enum Source {
     Url(Url),
 }
 
-/// The live state of one instance, as read from UPM.
-#[derive(Clone, Debug, Default)]
+/// The live state of one instance, as read from UPM and the product.
+#[derive(Clone, Debug)]
 pub struct Live {
     /// Every installed plugin, system ones included, by key.
     pub apps: BTreeMap<AppKey, LiveApp>,
+    /// The product's version and build, or why it could not be read.
+    pub product: Result<ProductInfo, String>,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Self {
+            apps: BTreeMap::new(),
+            product: Err("the product version was not read".into()),
+        }
+    }
+}
+
+/// The product version and build number an instance reports (the build is what the Marketplace's
+/// compatibility ranges are written in).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProductInfo {
+    pub version: String,
+    pub build: u64,
+}
+
+/// A Marketplace compatibility range for one application and hosting, product builds inclusive.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Compatibility {
+    pub min_build: u64,
+    pub max_build: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_version: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_version: Option<String>,
+}
+
+impl fmt::Display for Compatibility {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (&self.min_version, &self.max_version) {
+            (Some(min), Some(max)) => write!(
+                f,
+                "{min} ({}) to {max} ({})",
+                self.min_build, self.max_build
+            ),
+            _ => write!(f, "builds {} to {}", self.min_build, self.max_build),
+        }
+    }
 }
 
 #[derive(Clone, Debug)]
@@ -324,27 +451,87 @@ pub enum LiveLicense {
     Present(LicenseHash),
 }
 
-/// How the executor gets an app's artifact to UPM.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-#[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Artifact {
+/// Where an artifact is, how it reaches UPM, and what it must hash to.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Artifact {
+    pub location: Location,
+    pub delivery: Delivery,
+    /// Pinned (manifest `sha256:` or the lock): the artifact is downloaded and checked before any
+    /// change on the instance.
+    pub sha256: Option<Sha256>,
+}
+
+impl Artifact {
+    /// Whether upmsync must have the artifact in hand, verified, before changing anything: it
+    /// uploads it, or its hash is pinned.
+    pub fn needs_verification(&self) -> bool {
+        self.delivery == Delivery::Upload || self.sha256.is_some()
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Location {
+    Url(Url),
+    File(PathBuf),
+}
+
+/// How the artifact reaches UPM.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Delivery {
     /// UPM downloads it (install by URI).
-    Uri {
-        #[serde(serialize_with = "serialize_redacted_url")]
-        url: Url,
-    },
-    /// upmsync uploads the local file (multipart).
-    Upload { path: PathBuf },
+    Uri,
+    /// upmsync uploads it (multipart).
+    Upload,
+}
+
+impl Serialize for Artifact {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = serializer.serialize_map(None)?;
+        match &self.location {
+            Location::Url(url) => map.serialize_entry("url", &redact_url(url))?,
+            Location::File(path) => map.serialize_entry("path", path)?,
+        }
+        map.serialize_entry("install", &self.delivery)?;
+        if let Some(sha256) = &self.sha256 {
+            map.serialize_entry("sha256", sha256)?;
+        }
+        map.end()
+    }
 }
 
 impl fmt::Display for Artifact {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Artifact::Uri { url } => write!(f, "{}", crate::model::redact_url(url)),
-            Artifact::Upload { path } => write!(f, "upload {}", path.display()),
+        let how = match self.delivery {
+            Delivery::Uri => "by URI",
+            Delivery::Upload => "upload",
+        };
+        match &self.location {
+            Location::Url(url) => write!(f, "{} ({how})", redact_url(url))?,
+            Location::File(path) => write!(f, "{} ({how})", path.display())?,
         }
+        if let Some(sha256) = &self.sha256 {
+            write!(f, " sha256 {}", &sha256.as_str()[..12])?;
+        }
+        Ok(())
     }
 }
+
+/// What an app resolves to on one instance: the exact version and, when it must be installed, its
+/// artifact.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Target {
+    pub version: Version,
+    pub artifact: Option<Artifact>,
+    /// The product builds this version supports, when known (Marketplace or lock).
+    pub compatibility: Vec<Compatibility>,
+    /// The Marketplace's build number of this app version, when known.
+    pub build_number: Option<u64>,
+}
+
+/// Targets for one instance, by app.
+pub type Targets = BTreeMap<AppKey, Target>;
 
 /// A URL as it may be printed: without user info (credentials) and without a query string, which
 /// may carry tokens (e.g. `?token=` or `?access-token=`).
@@ -357,16 +544,6 @@ pub fn redact_url(url: &Url) -> String {
     }
     shown.to_string()
 }
-
-fn serialize_redacted_url<S: serde::Serializer>(
-    url: &Url,
-    serializer: S,
-) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&redact_url(url))
-}
-
-/// Artifacts resolved for one instance: how to install each app that needs installing.
-pub type Artifacts = BTreeMap<AppKey, Artifact>;
 
 #[cfg(test)]
 mod tests {

@@ -7,9 +7,11 @@ use std::fmt;
 use serde::Serialize;
 use url::Url;
 
+use crate::version::VersionSpec;
+
 use crate::model::{
-    AppKey, Artifact, Artifacts, DesiredInstance, DesiredLicense, DesiredState, LicenseHash, Live,
-    LiveApp, LiveLicense, Source, UnmanagedPolicy, Version,
+    AppKey, Artifact, DesiredInstance, DesiredLicense, DesiredState, LicenseHash, Live, LiveApp,
+    LiveLicense, ProductInfo, Target, Targets, UnmanagedPolicy, Version,
 };
 
 /// What a change does, by the names the JSON output uses.
@@ -98,6 +100,9 @@ pub struct UnmanagedApp {
 pub struct InstancePlan {
     pub name: String,
     pub url: Url,
+    /// The product version and build the plan was made for, when they could be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub product: Option<ProductInfo>,
     pub changes: Vec<Change>,
     pub unmanaged: Vec<UnmanagedApp>,
 }
@@ -154,31 +159,10 @@ pub enum PlanError {
     SystemApp { key: AppKey },
     #[error("`{key}` must be absent, but UPM says it cannot be uninstalled (`uninstallable: false`)\nhint: remove it by hand in the product, or drop `state: absent` for `{key}`")]
     NotUninstallable { key: AppKey },
+    #[error("`{key}` wants version `{spec}`, which was not resolved (internal error: plan without resolution)")]
+    Unresolved { key: AppKey, spec: String },
     #[error("`{key}` does not use licensing (UPM would answer 412), but the manifest manages its license\nhint: remove `license` from `{key}`")]
     NotUsingLicensing { key: AppKey },
-}
-
-/// Which apps need an artifact to reach their desired state (present, and not installed at the
-/// wanted version): the commands resolve these before planning.
-pub fn needs_artifact<'a>(
-    desired: &'a DesiredInstance,
-    live: &Live,
-) -> Vec<(&'a AppKey, &'a Version, &'a Source)> {
-    desired
-        .apps
-        .values()
-        .filter_map(|app| match &app.state {
-            DesiredState::Present(present) => {
-                let installed = live.apps.get(&app.key);
-                let current = installed.is_some_and(|live_app| {
-                    live_app.user_installed && live_app.version == present.version
-                });
-                let system = installed.is_some_and(|live_app| !live_app.user_installed);
-                (!current && !system).then_some((&app.key, &present.version, &present.source))
-            }
-            DesiredState::Absent => None,
-        })
-        .collect()
 }
 
 /// Plans one instance. Changes come in a stable order: uninstalls, then installs (downgrades,
@@ -186,7 +170,7 @@ pub fn needs_artifact<'a>(
 pub fn plan(
     desired: &DesiredInstance,
     live: &Live,
-    artifacts: &Artifacts,
+    targets: &Targets,
 ) -> Result<InstancePlan, Vec<PlanError>> {
     let mut changes = Vec::new();
     let mut errors = Vec::new();
@@ -211,12 +195,28 @@ pub fn plan(
                 None => {}
             },
             DesiredState::Present(present) => {
+                let target = match (targets.get(&app.key), &present.version) {
+                    (Some(target), _) => target.clone(),
+                    (None, VersionSpec::Exact(version)) => Target {
+                        version: version.clone(),
+                        artifact: None,
+                        compatibility: Vec::new(),
+                        build_number: None,
+                    },
+                    (None, spec) => {
+                        errors.push(PlanError::Unresolved {
+                            key: app.key.clone(),
+                            spec: spec.to_string(),
+                        });
+                        continue;
+                    }
+                };
                 let base = Change {
                     key: app.key.clone(),
                     name: installed.map(|live_app| live_app.name.clone()),
                     action: Action::Install,
                     from: installed.map(|live_app| live_app.version.clone()),
-                    to: Some(present.version.clone()),
+                    to: Some(target.version.clone()),
                     enabled: None,
                     artifact: None,
                     license: None,
@@ -224,15 +224,15 @@ pub fn plan(
                 };
                 let install_action = match installed {
                     None => Some(Action::Install),
-                    Some(live_app) if live_app.version < present.version => Some(Action::Upgrade),
-                    Some(live_app) if live_app.version > present.version => Some(Action::Downgrade),
+                    Some(live_app) if live_app.version < target.version => Some(Action::Upgrade),
+                    Some(live_app) if live_app.version > target.version => Some(Action::Downgrade),
                     Some(_) => None,
                 };
                 if let Some(action) = install_action {
                     changes.push(Change {
                         action,
                         enabled: Some(present.enabled),
-                        artifact: artifacts.get(&app.key).cloned(),
+                        artifact: target.artifact.clone(),
                         warning: (action == Action::Downgrade).then(|| {
                             "a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive".to_string()
                         }),
@@ -310,6 +310,7 @@ pub fn plan(
     Ok(InstancePlan {
         name: desired.name.clone(),
         url: desired.url.clone(),
+        product: None,
         changes,
         unmanaged,
     })
@@ -372,7 +373,10 @@ pub fn summary(changes: &[Change]) -> BTreeMap<Action, usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{Credentials, DesiredApp, License, PresentApp, Product, Secret};
+    use crate::model::{
+        Credentials, Delivery, DesiredApp, Hosting, InstallMethod, License, Location, PresentApp,
+        Product, Secret, Source,
+    };
 
     fn v(text: &str) -> Version {
         Version::parse(text).unwrap()
@@ -383,6 +387,7 @@ mod tests {
             name: "jira".into(),
             url: Url::parse("http://jira.test/").unwrap(),
             product: Product::Jira,
+            hosting: Hosting::Datacenter,
             credentials: Credentials::Bearer {
                 token: Secret::new("t"),
             },
@@ -403,10 +408,13 @@ mod tests {
             DesiredApp {
                 key: AppKey::new(key),
                 state: DesiredState::Present(PresentApp {
-                    version: v(version),
+                    version: VersionSpec::Exact(v(version)),
                     enabled,
                     license,
                     source: Source::Marketplace,
+                    install: InstallMethod::Auto,
+                    sha256: None,
+                    allow_incompatible: false,
                 }),
             },
         );
@@ -438,6 +446,7 @@ mod tests {
     fn live(apps: Vec<LiveApp>) -> Live {
         Live {
             apps: apps.into_iter().map(|app| (app.key.clone(), app)).collect(),
+            ..Live::default()
         }
     }
 
@@ -458,7 +467,7 @@ mod tests {
         want(&mut desired, "a", "1.0", true, license("LIC"));
         let mut app = live_app("a", "1.0.0");
         app.license = LiveLicense::Present(LicenseHash::of("LIC"));
-        let plan = plan(&desired, &live(vec![app]), &Artifacts::new()).unwrap();
+        let plan = plan(&desired, &live(vec![app]), &Targets::new()).unwrap();
         assert!(plan.in_sync(), "{plan:?}");
     }
 
@@ -474,10 +483,18 @@ mod tests {
             true,
             DesiredLicense::Unmanaged,
         );
-        let artifacts: Artifacts = [(
+        let artifact = Artifact {
+            location: Location::Url(Url::parse("http://m/new.jar").unwrap()),
+            delivery: Delivery::Uri,
+            sha256: None,
+        };
+        let artifacts: Targets = [(
             AppKey::new("new"),
-            Artifact::Uri {
-                url: Url::parse("http://m/new.jar").unwrap(),
+            Target {
+                version: v("1.0"),
+                artifact: Some(artifact.clone()),
+                compatibility: vec![],
+                build_number: None,
             },
         )]
         .into();
@@ -507,7 +524,9 @@ mod tests {
             .contains("may not survive"));
         assert_eq!(
             plan.changes[1].artifact,
-            artifacts.get(&AppKey::new("new")).cloned()
+            artifacts
+                .get(&AppKey::new("new"))
+                .and_then(|target| target.artifact.clone())
         );
         assert_eq!(plan.changes[1].from, None);
     }
@@ -541,7 +560,7 @@ mod tests {
         let plan = plan(
             &desired,
             &live(vec![live_app("stay", "1.0"), disabled]),
-            &Artifacts::new(),
+            &Targets::new(),
         )
         .unwrap();
         assert_eq!(
@@ -562,7 +581,7 @@ mod tests {
         let plan = plan(
             &desired,
             &live(vec![live_app("app", "1.0")]),
-            &Artifacts::new(),
+            &Targets::new(),
         )
         .unwrap();
         assert_eq!(
@@ -585,7 +604,7 @@ mod tests {
         set.license = LiveLicense::Present(LicenseHash::of("OLD"));
         let mut remove = live_app("remove", "1.0");
         remove.license = LiveLicense::Present(LicenseHash::of("OLD"));
-        let plan = plan(&desired, &live(vec![set, remove]), &Artifacts::new()).unwrap();
+        let plan = plan(&desired, &live(vec![set, remove]), &Targets::new()).unwrap();
         assert_eq!(
             actions(&plan),
             vec![
@@ -618,12 +637,8 @@ mod tests {
         sys2.user_installed = false;
         let mut untouched = live_app("bundled", "1.0");
         untouched.user_installed = false;
-        let errors = plan(
-            &desired,
-            &live(vec![sys, sys2, untouched]),
-            &Artifacts::new(),
-        )
-        .unwrap_err();
+        let errors =
+            plan(&desired, &live(vec![sys, sys2, untouched]), &Targets::new()).unwrap_err();
         assert_eq!(
             errors,
             vec![
@@ -635,9 +650,6 @@ mod tests {
                 }
             ]
         );
-        assert!(needs_artifact(&desired, &live(vec![]))
-            .iter()
-            .any(|(key, _, _)| key.as_str() == "sys"));
     }
 
     #[test]
@@ -646,14 +658,14 @@ mod tests {
         assert!(plan(
             &instance(UnmanagedPolicy::Ignore),
             &extra(),
-            &Artifacts::new()
+            &Targets::new()
         )
         .unwrap()
         .in_sync());
         let report = plan(
             &instance(UnmanagedPolicy::Report),
             &extra(),
-            &Artifacts::new(),
+            &Targets::new(),
         )
         .unwrap();
         assert!(report.changes.is_empty());
@@ -661,7 +673,7 @@ mod tests {
         let removal = plan(
             &instance(UnmanagedPolicy::Uninstall),
             &extra(),
-            &Artifacts::new(),
+            &Targets::new(),
         )
         .unwrap();
         assert_eq!(actions(&removal), vec![("extra".into(), Action::Uninstall)]);
@@ -675,7 +687,7 @@ mod tests {
         let plan = plan(
             &desired,
             &live(vec![live_app("gone", "3.1")]),
-            &Artifacts::new(),
+            &Targets::new(),
         )
         .unwrap();
         assert_eq!(actions(&plan), vec![("gone".into(), Action::Uninstall)]);
@@ -692,7 +704,7 @@ mod tests {
         let mut free = live_app("free", "1.0");
         free.uses_licensing = false;
         free.license = LiveLicense::None;
-        let errors = plan(&desired, &live(vec![free]), &Artifacts::new()).unwrap_err();
+        let errors = plan(&desired, &live(vec![free]), &Targets::new()).unwrap_err();
         assert_eq!(
             errors,
             vec![PlanError::NotUsingLicensing {
@@ -702,41 +714,12 @@ mod tests {
     }
 
     #[test]
-    fn needs_artifact_lists_only_apps_to_install() {
-        let mut desired = instance(UnmanagedPolicy::Ignore);
-        want(
-            &mut desired,
-            "current",
-            "1.0",
-            true,
-            DesiredLicense::Unmanaged,
-        );
-        want(&mut desired, "old", "2.0", true, DesiredLicense::Unmanaged);
-        want(
-            &mut desired,
-            "missing",
-            "1.0",
-            true,
-            DesiredLicense::Unmanaged,
-        );
-        want_absent(&mut desired, "absent");
-        let keys: Vec<&str> = needs_artifact(
-            &desired,
-            &live(vec![live_app("current", "1.0"), live_app("old", "1.0")]),
-        )
-        .into_iter()
-        .map(|(key, _, _)| key.as_str())
-        .collect();
-        assert_eq!(keys, vec!["missing", "old"]);
-    }
-
-    #[test]
     fn apps_that_cannot_be_uninstalled() {
         let mut stuck = live_app("stuck", "1.0");
         stuck.uninstallable = false;
         let mut desired = instance(UnmanagedPolicy::Ignore);
         want_absent(&mut desired, "stuck");
-        let errors = plan(&desired, &live(vec![stuck.clone()]), &Artifacts::new()).unwrap_err();
+        let errors = plan(&desired, &live(vec![stuck.clone()]), &Targets::new()).unwrap_err();
         assert_eq!(
             errors,
             vec![PlanError::NotUninstallable {
@@ -746,12 +729,39 @@ mod tests {
         let removal = plan(
             &instance(UnmanagedPolicy::Uninstall),
             &live(vec![stuck]),
-            &Artifacts::new(),
+            &Targets::new(),
         )
         .unwrap();
         assert!(
             removal.in_sync(),
             "left alone and not reported: {removal:?}"
         );
+    }
+
+    #[test]
+    fn targets_decide_the_version_of_latest_and_constraints() {
+        let mut desired = instance(UnmanagedPolicy::Ignore);
+        want(&mut desired, "app", "1.0", true, DesiredLicense::Unmanaged);
+        if let DesiredState::Present(present) =
+            &mut desired.apps.get_mut(&AppKey::new("app")).unwrap().state
+        {
+            present.version = VersionSpec::Latest;
+        }
+        let live = live(vec![live_app("app", "1.0")]);
+        let errors = plan(&desired, &live, &Targets::new()).unwrap_err();
+        assert!(matches!(&errors[0], PlanError::Unresolved { spec, .. } if spec == "latest"));
+        let targets: Targets = [(
+            AppKey::new("app"),
+            Target {
+                version: v("1.5"),
+                artifact: None,
+                compatibility: vec![],
+                build_number: None,
+            },
+        )]
+        .into();
+        let plan = plan(&desired, &live, &targets).unwrap();
+        assert_eq!(actions(&plan), vec![("app".into(), Action::Upgrade)]);
+        assert_eq!(plan.changes[0].to, Some(v("1.5")));
     }
 }

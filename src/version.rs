@@ -11,6 +11,27 @@ pub struct InvalidVersion {
     pub reason: &'static str,
 }
 
+/// Whether `version` is `bound` (padded with zeros) followed by a qualifier: `9.0.0-DC` of `9`,
+/// `8.29.0-rc1` of `8.29`.
+fn is_qualified_build_of(version: &str, bound: &str) -> bool {
+    let version = normalize(version);
+    let bound = normalize(bound);
+    let parts: Vec<&str> = version.split(['.', '-']).collect();
+    let bound_parts: Vec<&str> = bound.split(['.', '-']).collect();
+    let Some(first_qualifier) = parts
+        .iter()
+        .position(|part| !part.chars().all(|c| c.is_ascii_digit()))
+    else {
+        return false;
+    };
+    let numeric = &parts[..first_qualifier];
+    numeric.len() >= bound_parts.len()
+        && (0..numeric.len()).all(|index| {
+            let bound_part = bound_parts.get(index).copied().unwrap_or("0");
+            compare_component(numeric[index], bound_part) == Ordering::Equal
+        })
+}
+
 /// Checks a version against the framework's pattern `[\d\w]+(?:[\.-][\d\w]+)*` (spaces removed).
 /// Unlike the framework, which reads an empty version as `0`, an empty version is refused: in a
 /// manifest it is always a mistake.
@@ -262,7 +283,11 @@ impl Constraint {
             match operator {
                 Operator::Greater => order == Ordering::Greater,
                 Operator::GreaterOrEqual => order != Ordering::Less,
-                Operator::Less => order == Ordering::Less,
+                // The framework orders `9.0.0-DC` and `9.0.0-beta-1` below `9`, but nobody who
+                // writes `<9` (or `~8.28`, `^8`) means a build of 9: such versions are excluded.
+                Operator::Less => {
+                    order == Ordering::Less && !is_qualified_build_of(version.as_str(), bound)
+                }
                 Operator::LessOrEqual => order != Ordering::Greater,
                 Operator::Equal => order == Ordering::Equal,
             }
@@ -350,6 +375,15 @@ mod tests {
         let caret = VersionSpec::parse("^8.2").unwrap();
         assert!(caret.matches(&v("8.99")) && !caret.matches(&v("9.0")));
         assert_eq!(tilde.to_string(), "~8.28");
+        // Qualified builds of an upper bound are not below it.
+        for excluded in ["9.0.0-DC", "9.0.0-beta-1", "9-rc1"] {
+            assert!(!range.matches(&v(excluded)), "{excluded}");
+        }
+        assert!(!tilde.matches(&v("8.29.0-rc1")));
+        assert!(
+            tilde.matches(&v("8.28.3-DC")),
+            "a qualified build inside the range still matches"
+        );
         for bad in [">=", ">= 8.2,", "~x.y", "!8", ">8+1", "8.2 <9"] {
             assert!(VersionSpec::parse(bad).is_err(), "{bad}");
         }

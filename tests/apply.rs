@@ -8,6 +8,7 @@ use std::sync::atomic::AtomicBool;
 use common::*;
 use upmsync::commands::{read_and_plan, Resolve};
 use upmsync::execute::{execute, ApplyReport, Mode, Outcome};
+use upmsync::marketplace::download::Cache;
 use upmsync::model::{AppKey, Credentials, Desired, Secret};
 use upmsync::plan::{Action, InstancePlan};
 use upmsync::sim::{jar, RecordedRequest, SeedPlugin, Sim, SimServer};
@@ -27,10 +28,13 @@ async fn apply_one(desired: &Desired, mode: Mode) -> ApplyReport {
     let plan = plan_one(desired).await;
     let instance = &desired.instances[0];
     let upm = UpmClient::new(instance).unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let cache = Cache::new(folder.path()).unwrap();
     execute(
         &plan,
         instance,
         &upm,
+        &cache,
         mode,
         &AtomicBool::new(false),
         &mut |_, _| {},
@@ -218,21 +222,15 @@ async fn licenses_are_read_concurrently_not_one_by_one() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_older_artifact_silently_ignored_by_upm_is_a_failure() {
     let sim = start(small_jira()).await;
-    let folder = tempfile::tempdir().unwrap();
-    let jar_path = folder.path().join("alpha.jar");
-    // The manifest says 3.0.0 but the jar really holds 0.5.0: UPM keeps 1.0.0 and reports success.
-    std::fs::write(
-        &jar_path,
-        jar::build_plugin_jar("com.vendor.alpha", "Alpha", "0.5.0", true),
-    )
-    .unwrap();
-    let desired = desired(
-        &sim,
-        vec![instance(
-            &sim,
-            vec![from_path(present("com.vendor.alpha", "3.0.0"), &jar_path)],
-        )],
-    );
+    // The manifest says 3.0.0 but the URL (installed by URI, so not verified by upmsync) really
+    // serves 0.5.0 of the installed app: UPM keeps 1.0.0 and reports success (§5.6).
+    let mut app = present("com.vendor.alpha", "3.0.0");
+    if let upmsync::model::DesiredState::Present(present) = &mut app.state {
+        let rebuilt = jar::build_plugin_jar("com.vendor.alpha", "Alpha", "0.5.0", true);
+        let url = serve_once(rebuilt).await;
+        present.source = upmsync::model::Source::Url(url);
+    }
+    let desired = desired(&sim, vec![instance(&sim, vec![app])]);
     let report = apply_one(&desired, Mode::Apply).await;
     assert!(!report.succeeded());
     let Outcome::Failed { error } = &report.changes[0].outcome else {
@@ -243,6 +241,20 @@ async fn an_older_artifact_silently_ignored_by_upm_is_a_failure() {
         "{error}"
     );
     assert_eq!(sim.plugin("com.vendor.alpha").unwrap().version, "1.0.0");
+}
+
+/// Serves `bytes` at a loopback URL (any path) for the rest of the test.
+async fn serve_once(bytes: Vec<u8>) -> url::Url {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(move || {
+        let bytes = bytes.clone();
+        async move { bytes }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{address}/alpha.jar").parse().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -7,8 +7,10 @@ use std::path::{Path, PathBuf};
 use upmsync::manifest::{self, LoadOptions, ManifestError};
 use upmsync::model::{
     AppKey, Credentials, Desired, DesiredApp, DesiredInstance, DesiredLicense, DesiredState,
-    LicenseHash, PresentApp, Product, Source, UnmanagedPolicy, Version,
+    Hosting, InstallMethod, LicenseHash, PresentApp, Product, Sha256, Source, UnmanagedPolicy,
+    Version,
 };
+use upmsync::version::VersionSpec;
 
 fn fixture_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/manifest/valid")
@@ -65,6 +67,14 @@ fn present<'d>(instance: &'d DesiredInstance, key: &str) -> &'d PresentApp {
     }
 }
 
+/// The exact version an app asks for, as written.
+fn exact(version: &VersionSpec) -> &str {
+    match version {
+        VersionSpec::Exact(version) => version.as_str(),
+        other => panic!("expected an exact version, found {other:?}"),
+    }
+}
+
 fn license_text(license: &DesiredLicense) -> (&str, &str) {
     match license {
         DesiredLicense::Present(license) => (license.text.expose(), license.origin.as_str()),
@@ -98,6 +108,7 @@ fn fixture_loads_with_instances_in_manifest_order() {
     let jira = instance(&desired, "jira-prod");
     assert_eq!(jira.url.as_str(), "https://jira.example.com/jira/");
     assert_eq!(jira.product, Product::Jira);
+    assert_eq!(jira.hosting, Hosting::Datacenter);
     assert_eq!(jira.unmanaged, UnmanagedPolicy::Report);
     match &jira.credentials {
         Credentials::Basic { username, password } => {
@@ -108,6 +119,7 @@ fn fixture_loads_with_instances_in_manifest_order() {
     }
     let confluence = instance(&desired, "confluence.test");
     assert_eq!(confluence.product, Product::Confluence);
+    assert_eq!(confluence.hosting, Hosting::Server);
     assert_eq!(confluence.unmanaged, UnmanagedPolicy::Uninstall);
     assert!(
         matches!(&confluence.credentials, Credentials::Bearer { token } if token.expose() == "pat-123")
@@ -123,7 +135,9 @@ fn per_instance_entries_merge_field_by_field() {
         keys,
         [
             "com.example.inhouse",
+            "com.example.newest",
             "com.example.prod-only",
+            "com.example.ranged",
             "com.example.retired",
             "com.onresolve.jira.groovy.groovyrunner",
             "is.origo.jira.tempo-plugin",
@@ -133,7 +147,7 @@ fn per_instance_entries_merge_field_by_field() {
     // `enabled: false` from the instance; version, license and source from the top level.
     let tempo = present(jira, "is.origo.jira.tempo-plugin");
     assert!(!tempo.enabled);
-    assert_eq!(tempo.version.as_str(), "17.2.0");
+    assert_eq!(exact(&tempo.version), "17.2.0");
     let (text, origin) = license_text(&tempo.license);
     assert_eq!(text, "AAABCCCDDD-fixture-license-1\n  wrapped-line-2==");
     assert_eq!(origin, "file licenses/scriptrunner.txt");
@@ -148,10 +162,21 @@ fn per_instance_entries_merge_field_by_field() {
 
     // Only in the instance list: stands alone with its own version, kept as written.
     let prod_only = present(jira, "com.example.prod-only");
-    assert_eq!(prod_only.version.as_str(), "1.10");
+    assert_eq!(exact(&prod_only.version), "1.10");
     assert!(prod_only.enabled);
     assert!(matches!(prod_only.license, DesiredLicense::Unmanaged));
     assert_eq!(prod_only.source, Source::Marketplace);
+
+    // Version forms, install method and compatibility opt-out merge field by field.
+    let ranged = present(jira, "com.example.ranged");
+    assert_eq!(ranged.version.to_string(), ">=3.1, <4");
+    assert!(matches!(ranged.version, VersionSpec::Constraint(_)));
+    assert_eq!(ranged.install, InstallMethod::Uri);
+    assert!(!ranged.allow_incompatible, "the instance entry wins");
+    let newest = present(jira, "com.example.newest");
+    assert_eq!(newest.version, VersionSpec::Latest);
+    assert_eq!(newest.install, InstallMethod::Auto);
+    assert_eq!(newest.sha256, None);
 
     // Absent in the instance entry: the top-level version is dropped, not an error.
     assert!(matches!(
@@ -169,7 +194,10 @@ fn per_instance_entries_merge_field_by_field() {
 
     let confluence = instance(&desired, "confluence.test");
     let groovy = present(confluence, "com.onresolve.jira.groovy.groovyrunner");
-    assert_eq!(groovy.version, Version::parse("8.29.0").unwrap());
+    assert_eq!(
+        groovy.version,
+        VersionSpec::Exact(Version::parse("8.29.0").unwrap())
+    );
     assert!(matches!(groovy.license, DesiredLicense::Absent));
     assert!(matches!(
         app(confluence, "is.origo.jira.tempo-plugin").state,
@@ -178,8 +206,11 @@ fn per_instance_entries_merge_field_by_field() {
     assert!(!confluence
         .apps
         .contains_key(&AppKey::new("com.example.prod-only")));
+    let ranged = present(confluence, "com.example.ranged");
+    assert_eq!(ranged.version.to_string(), "~3.2");
+    assert!(ranged.allow_incompatible);
     let retired = present(confluence, "com.example.retired");
-    assert_eq!(retired.version.as_str(), "1.0.0");
+    assert_eq!(exact(&retired.version), "1.0.0");
 }
 
 #[test]
@@ -189,7 +220,12 @@ fn source_paths_resolve_against_the_manifest_folder() {
     let expected = fixture_dir().join("artifacts/inhouse-2.0.0.jar");
     assert_eq!(inhouse.source, Source::Path(expected.clone()));
     assert!(expected.is_absolute());
-    assert_eq!(inhouse.version.as_str(), "2.0.0-beta-1");
+    assert_eq!(exact(&inhouse.version), "2.0.0-beta-1");
+    assert_eq!(inhouse.install, InstallMethod::Upload);
+    assert_eq!(
+        inhouse.sha256.as_ref().map(Sha256::as_str),
+        Some("9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08")
+    );
 }
 
 #[test]
@@ -205,10 +241,14 @@ fn defaults_apply_when_fields_are_left_out() {
     let jira = &desired.instances[0];
     assert_eq!(jira.url.as_str(), "https://jira.example.com/");
     assert_eq!(jira.unmanaged, UnmanagedPolicy::Ignore);
+    assert_eq!(jira.hosting, Hosting::Datacenter);
     let app = present(jira, "com.x");
     assert!(app.enabled);
     assert!(matches!(app.license, DesiredLicense::Unmanaged));
     assert_eq!(app.source, Source::Marketplace);
+    assert_eq!(app.install, InstallMethod::Auto);
+    assert_eq!(app.sha256, None);
+    assert!(!app.allow_incompatible);
 }
 
 #[test]
@@ -243,7 +283,7 @@ fn instance_can_make_a_top_level_absent_app_present() {
     );
     let desired = parse(&text).unwrap();
     assert_eq!(
-        present(&desired.instances[0], "com.x").version.as_str(),
+        exact(&present(&desired.instances[0], "com.x").version),
         "2.0.0"
     );
 }

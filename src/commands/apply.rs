@@ -6,10 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use super::{
-    data, load, read_and_plan, report_error_text, report_instance_errors, status, Exit, Resolve,
+    cache, data, load, read_and_plan, report_error_text, report_instance_errors, status, Exit,
+    Resolve,
 };
 use crate::cli::ApplyArgs;
 use crate::execute::{self, ApplyReport, Mode, Outcome};
+use crate::marketplace::download::Cache;
 use crate::model::Desired;
 use crate::render;
 use crate::upm::UpmClient;
@@ -37,10 +39,18 @@ pub async fn run(args: &ApplyArgs) -> Exit {
     } else {
         Approval::Ask
     };
-    apply_desired(&desired, mode, approval).await
+    let Some(cache) = cache(args.cache.cache_dir.as_deref()) else {
+        return Exit::Failure;
+    };
+    apply_desired(&desired, mode, approval, &cache).await
 }
 
-pub async fn apply_desired(desired: &Desired, mode: Mode, approval: Approval) -> Exit {
+pub async fn apply_desired(
+    desired: &Desired,
+    mode: Mode,
+    approval: Approval,
+    cache: &Cache,
+) -> Exit {
     let plan = read_and_plan(desired, Resolve::Artifacts).await;
     let plan_errors = report_instance_errors(&plan);
     if !data(&render::plan_text(&plan)) {
@@ -116,6 +126,7 @@ pub async fn apply_desired(desired: &Desired, mode: Mode, approval: Approval) ->
                 instance_plan,
                 instance,
                 &upm,
+                cache,
                 mode,
                 &interrupted,
                 &mut progress,

@@ -9,6 +9,7 @@ use super::{
 };
 use crate::execute::Mode;
 use crate::manifest::{self, LoadOptions};
+use crate::marketplace::download::Cache;
 use crate::model::Desired;
 use crate::render::Format;
 use crate::sim::{jar, Sim, SimConfig};
@@ -27,18 +28,34 @@ pub async fn run() -> Exit {
             return Exit::Failure;
         }
     };
-    let folder = std::env::temp_dir().join(format!("upmsync-demo-{}", std::process::id()));
-    let exit = match write_example(&folder) {
-        Ok(manifest_path) => run_steps(&sim, &manifest_path).await,
+    // A fresh, private folder (not a predictable name in /tmp), removed when dropped.
+    let exit = match tempfile::Builder::new().prefix("upmsync-demo-").tempdir() {
+        Ok(folder) => match (
+            write_example(folder.path()),
+            Cache::new(folder.path().join("cache")),
+        ) {
+            (Ok(manifest_path), Ok(cache)) => run_steps(&sim, &manifest_path, &cache).await,
+            (Err(error), _) => {
+                report_error_text(&format!(
+                    "failed to write the demo files to `{}`: {error}",
+                    folder.path().display()
+                ));
+                Exit::Failure
+            }
+            (_, Err(error)) => {
+                report_error_text(&format!(
+                    "failed to create the demo's download cache: {error}"
+                ));
+                Exit::Failure
+            }
+        },
         Err(error) => {
             report_error_text(&format!(
-                "failed to write the demo files to `{}`: {error}",
-                folder.display()
+                "failed to create a temporary folder for the demo: {error}"
             ));
             Exit::Failure
         }
     };
-    let _ = std::fs::remove_dir_all(&folder);
     sim.shutdown().await;
     exit
 }
@@ -68,7 +85,7 @@ fn demo_env(name: &str) -> Option<String> {
     }
 }
 
-async fn run_steps(sim: &Sim, manifest_path: &Path) -> Exit {
+async fn run_steps(sim: &Sim, manifest_path: &Path, cache: &Cache) -> Exit {
     status(&format!(
         "upmsync demo: a simulated Jira at {} and Marketplace at {}\n",
         sim.upm_url(),
@@ -92,12 +109,16 @@ async fn run_steps(sim: &Sim, manifest_path: &Path) -> Exit {
     }
 
     step("upmsync apply -f apps.yaml.example --dry-run   (no POST, PUT or DELETE)");
-    if apply::apply_desired(&desired, Mode::DryRun, apply::Approval::Given).await != Exit::Success {
+    if apply::apply_desired(&desired, Mode::DryRun, apply::Approval::Given, cache).await
+        != Exit::Success
+    {
         return Exit::Failure;
     }
 
     step("upmsync apply -f apps.yaml.example --auto-approve");
-    if apply::apply_desired(&desired, Mode::Apply, apply::Approval::Given).await != Exit::Success {
+    if apply::apply_desired(&desired, Mode::Apply, apply::Approval::Given, cache).await
+        != Exit::Success
+    {
         return Exit::Failure;
     }
 

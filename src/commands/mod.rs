@@ -4,6 +4,8 @@
 pub mod apply;
 pub mod demo;
 pub mod drift;
+pub mod lock;
+pub mod outdated;
 pub mod plan;
 pub mod sim;
 pub mod validate;
@@ -11,15 +13,13 @@ pub mod validate;
 use std::collections::BTreeSet;
 use std::io::Write;
 
-use futures::stream::{self, StreamExt};
-
 use crate::execute::error_text;
+use crate::lock::{self as lockfile, Lock, LockedInstance};
 use crate::manifest::{self, LoadOptions};
-use crate::marketplace::{MarketplaceClient, HOSTING_DATA_CENTER};
-use crate::model::{
-    AppKey, Artifact, Artifacts, Desired, DesiredInstance, DesiredLicense, DesiredState, Source,
-};
+use crate::marketplace::MarketplaceClient;
+use crate::model::{AppKey, Desired, DesiredInstance, DesiredLicense, DesiredState, Live};
 use crate::plan::{self as planner, Plan, PlannedInstance};
+use crate::resolve::{self as resolver, Depth};
 use crate::upm::UpmClient;
 
 /// How a command ended; `main` turns it into the process exit code.
@@ -96,6 +96,29 @@ pub fn load(
     }
 }
 
+/// The download cache: `--cache-dir`, else the user's cache folder.
+pub fn cache(dir: Option<&std::path::Path>) -> Option<crate::marketplace::download::Cache> {
+    use crate::marketplace::download::Cache;
+    let Some(dir) = dir
+        .map(std::path::Path::to_path_buf)
+        .or_else(Cache::default_dir)
+    else {
+        report_error_text("no cache folder: neither XDG_CACHE_HOME nor HOME is set\nhint: pass --cache-dir (or set UPMSYNC_CACHE_DIR)");
+        return None;
+    };
+    match Cache::new(&dir) {
+        Ok(cache) => Some(cache),
+        Err(error) => {
+            report_error_text(&format!(
+                "cannot use the cache folder `{}`: {}",
+                dir.display(),
+                error_text(&error)
+            ));
+            None
+        }
+    }
+}
+
 /// Prints the error of every instance that could not be read or planned to stderr (the data on
 /// stdout only marks them), and says whether there was any.
 pub fn report_instance_errors(plan: &Plan) -> bool {
@@ -109,24 +132,44 @@ pub fn report_instance_errors(plan: &Plan) -> bool {
     any
 }
 
-/// Whether to ask the Marketplace for artifacts: `plan` and `apply` do; `drift` does not, so that
-/// monitoring works where only the instances are reachable.
+/// How far `read_and_plan` goes: `plan` and `apply` resolve artifacts; `drift` only what versions
+/// mean (`latest`, constraints), so monitoring works where only the instances are reachable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Resolve {
     Artifacts,
     Skip,
 }
 
-/// Reads every instance of `desired` (the loader kept only the selected ones) and plans it. Instances are read concurrently; so are the license
-/// reads within one and the Marketplace lookups.
+/// Reads every instance of `desired` (the loader kept only the selected ones) and plans it.
+/// Instances are read concurrently; so are the license reads within one and the Marketplace
+/// lookups. With a lock file, the Marketplace is not asked; a lock that does not cover the
+/// manifest stops the instances it falls short for.
 pub async fn read_and_plan(desired: &Desired, resolve: Resolve) -> Plan {
+    let lock = Lock::load(&desired.manifest_path);
+    let gaps = match &lock {
+        Ok(Some(lock)) => lock.gaps(desired),
+        _ => Default::default(),
+    };
     let marketplace = MarketplaceClient::new(&desired.marketplace_url);
+    let base = lockfile::base_of(&desired.manifest_path);
     let planned = futures::future::join_all(desired.instances.iter().map(|instance| {
         let marketplace = marketplace.as_ref();
+        let lock = &lock;
+        let gaps = &gaps;
+        let base = &base;
         async move {
-            let result = match marketplace {
-                Ok(marketplace) => plan_instance(instance, marketplace, resolve).await,
-                Err(error) => Err(format!("failed to set up an HTTP client: {error}")),
+            let result = match (marketplace, lock) {
+                (Err(error), _) => Err(format!("failed to set up an HTTP client: {error}")),
+                (_, Err(error)) => Err(error_text(error)),
+                (Ok(_), Ok(Some(_))) if gaps.contains_key(&instance.name) => {
+                    Err(stale_lock(desired, &gaps[&instance.name]))
+                }
+                (Ok(marketplace), Ok(lock)) => {
+                    let locked = lock
+                        .as_ref()
+                        .and_then(|lock| lock.instances.get(&instance.name));
+                    plan_instance(instance, marketplace, locked, base, resolve).await
+                }
             };
             PlannedInstance {
                 name: instance.name.clone(),
@@ -139,32 +182,67 @@ pub async fn read_and_plan(desired: &Desired, resolve: Resolve) -> Plan {
     Plan { instances: planned }
 }
 
+fn stale_lock(desired: &Desired, gaps: &[String]) -> String {
+    let mut text = format!(
+        "the lock file `{}` does not cover the manifest:",
+        lockfile::path_for(&desired.manifest_path).display()
+    );
+    for gap in gaps {
+        text.push_str(&format!("\n- {gap}"));
+    }
+    text.push_str("\nhint: run `upmsync lock` to lock what changed (or `upmsync lock --update` to re-resolve everything)");
+    text
+}
+
+/// Reads one instance's live state: plugins, managed licenses, product version.
+pub async fn read_live(instance: &DesiredInstance) -> Result<Live, String> {
+    let upm = UpmClient::new(instance)
+        .map_err(|error| format!("failed to set up an HTTP client: {error}"))?;
+    upm.read_live(instance.product, &managed_license_keys(instance))
+        .await
+        .map_err(|error| {
+            format!(
+                "failed to read the installed apps of `{}`\nCaused by: {}",
+                instance.name,
+                error_text(&error)
+            )
+        })
+}
+
 async fn plan_instance(
     instance: &DesiredInstance,
     marketplace: &MarketplaceClient,
+    lock: Option<&LockedInstance>,
+    base: &std::path::Path,
     resolve: Resolve,
 ) -> Result<planner::InstancePlan, String> {
-    let upm = UpmClient::new(instance)
-        .map_err(|error| format!("failed to set up an HTTP client: {error}"))?;
-    let license_keys = managed_license_keys(instance);
-    let live = upm.read_live(&license_keys).await.map_err(|error| {
-        format!(
-            "failed to read the installed apps of `{}`\nCaused by: {}",
-            instance.name,
-            error_text(&error)
-        )
-    })?;
-    let artifacts = match resolve {
-        Resolve::Artifacts => resolve_artifacts(instance, &live, marketplace).await?,
-        Resolve::Skip => Artifacts::new(),
+    let live = read_live(instance).await?;
+    let depth = match resolve {
+        Resolve::Artifacts => Depth::Artifacts,
+        Resolve::Skip => Depth::Versions,
     };
-    planner::plan(instance, &live, &artifacts).map_err(|errors| {
-        let mut text = format!("cannot plan `{}`:", instance.name);
-        for error in errors {
-            text.push_str(&format!("\n- {error}"));
-        }
-        text
-    })
+    let targets = resolver::resolve(instance, &live, marketplace, lock, base, depth)
+        .await
+        .map_err(|errors| {
+            list_errors(
+                &format!("cannot resolve the versions of `{}`:", instance.name),
+                &errors,
+            )
+        })?;
+    let mut planned = planner::plan(instance, &live, &targets).map_err(|errors| {
+        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        list_errors(&format!("cannot plan `{}`:", instance.name), &errors)
+    })?;
+    planned.product = live.product.ok();
+    Ok(planned)
+}
+
+fn list_errors(title: &str, errors: &[String]) -> String {
+    let mut text = title.to_string();
+    for error in errors {
+        text.push_str(&format!("\n- {}", error.replace('\n', "\n  ")));
+    }
+    text
 }
 
 /// The apps whose license the manifest manages (a license or `license: absent`).
@@ -175,55 +253,4 @@ fn managed_license_keys(instance: &DesiredInstance) -> BTreeSet<AppKey> {
         .filter(|app| matches!(&app.state, DesiredState::Present(present) if !matches!(present.license, DesiredLicense::Unmanaged)))
         .map(|app| app.key.clone())
         .collect()
-}
-
-/// Finds how to install each app that needs installing. Every failure is reported, not just the first.
-async fn resolve_artifacts(
-    instance: &DesiredInstance,
-    live: &crate::model::Live,
-    marketplace: &MarketplaceClient,
-) -> Result<Artifacts, String> {
-    let wanted = planner::needs_artifact(instance, live);
-    let results: Vec<Result<(AppKey, Artifact), String>> = stream::iter(wanted)
-        .map(|(key, version, source)| async move {
-            let artifact = match source {
-                Source::Path(path) => Artifact::Upload { path: path.clone() },
-                Source::Url(url) => Artifact::Uri { url: url.clone() },
-                Source::Marketplace => {
-                    let resolved = marketplace
-                        .resolve(key, version, HOSTING_DATA_CENTER)
-                        .await
-                        .map_err(|error| error_text(&error))?;
-                    Artifact::Uri {
-                        url: resolved.binary,
-                    }
-                }
-            };
-            Ok((key.clone(), artifact))
-        })
-        .buffer_unordered(8)
-        .collect()
-        .await;
-    let mut artifacts = Artifacts::new();
-    let mut errors = Vec::new();
-    for result in results {
-        match result {
-            Ok((key, artifact)) => {
-                artifacts.insert(key, artifact);
-            }
-            Err(error) => errors.push(error),
-        }
-    }
-    if errors.is_empty() {
-        return Ok(artifacts);
-    }
-    errors.sort();
-    let mut text = format!(
-        "cannot plan `{}`: the Marketplace could not resolve every version",
-        instance.name
-    );
-    for error in errors {
-        text.push_str(&format!("\n- {}", error.replace('\n', "\n  ")));
-    }
-    Err(text)
 }

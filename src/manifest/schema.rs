@@ -5,13 +5,32 @@ use url::Url;
 
 use super::tree::{shown_key, Entry, Mark, Node, Value};
 use super::{shown, Problems};
-use crate::model::{AppKey, Product, UnmanagedPolicy, Version};
+use crate::model::{AppKey, Hosting, InstallMethod, Product, Sha256, UnmanagedPolicy};
+use crate::version::VersionSpec;
 
 const MANIFEST_FIELDS: &[&str] = &["marketplace", "instances", "apps"];
 const MARKETPLACE_FIELDS: &[&str] = &["url"];
-const INSTANCE_FIELDS: &[&str] = &["name", "url", "product", "auth", "unmanaged", "apps"];
+const INSTANCE_FIELDS: &[&str] = &[
+    "name",
+    "url",
+    "product",
+    "hosting",
+    "auth",
+    "unmanaged",
+    "apps",
+];
 const AUTH_FIELDS: &[&str] = &["username_env", "password_env", "token_env"];
-const APP_FIELDS: &[&str] = &["key", "version", "enabled", "license", "source", "state"];
+const APP_FIELDS: &[&str] = &[
+    "key",
+    "version",
+    "enabled",
+    "license",
+    "source",
+    "state",
+    "install",
+    "sha256",
+    "allow_incompatible",
+];
 const LICENSE_FIELDS: &[&str] = &["env", "file"];
 const SOURCE_FIELDS: &[&str] = &["path", "url"];
 
@@ -26,8 +45,22 @@ const UNMANAGED: &[(&str, UnmanagedPolicy)] = &[
     ("report", UnmanagedPolicy::Report),
     ("uninstall", UnmanagedPolicy::Uninstall),
 ];
+const HOSTINGS: &[(&str, Hosting)] = &[
+    ("datacenter", Hosting::Datacenter),
+    ("server", Hosting::Server),
+];
+const INSTALL_METHODS: &[(&str, InstallMethod)] = &[
+    ("uri", InstallMethod::Uri),
+    ("upload", InstallMethod::Upload),
+    ("auto", InstallMethod::Auto),
+];
 const STATES: &[(&str, State)] = &[("present", State::Present), ("absent", State::Absent)];
 const BOOLEANS: &[(&str, bool)] = &[("true", true), ("false", false)];
+
+/// The three forms of `version`, for hints.
+pub(crate) const VERSION_FORMS_HINT: &str =
+    "write an exact version (`8.28.1`), `latest`, or a constraint in quotes \
+     (`\">=8.20, <9\"`, `\"~8.28\"`, `\"^8.2\"`)";
 
 const AUTH_SECRET_HINT: &str =
     "secrets are never written in the manifest: name environment variables \
@@ -52,6 +85,7 @@ pub(crate) struct Instance {
     pub name: Option<(String, Mark)>,
     pub url: Option<Url>,
     pub product: Option<Product>,
+    pub hosting: Option<Hosting>,
     pub auth: Option<Auth>,
     pub unmanaged: Option<UnmanagedPolicy>,
     pub apps: Vec<App>,
@@ -122,10 +156,13 @@ pub(crate) struct App {
     pub mark: Mark,
     pub key: Option<(AppKey, Mark)>,
     pub state: Field<State>,
-    pub version: Field<Version>,
+    pub version: Field<VersionSpec>,
     pub enabled: Field<bool>,
     pub license: Field<LicenseSpec>,
     pub source: Field<SourceSpec>,
+    pub install: Field<InstallMethod>,
+    pub sha256: Field<Sha256>,
+    pub allow_incompatible: Field<bool>,
     /// Allowed fields that unknown fields of this entry were reported as typos of.
     pub typos: Vec<&'static str>,
 }
@@ -156,6 +193,7 @@ enum Context {
     Auth,
     App,
     License,
+    Source,
 }
 
 struct Reader<'p> {
@@ -280,6 +318,10 @@ impl Reader<'_> {
                 None
             }
         };
+        let hosting = match field(entries, "hosting") {
+            Some(entry) => self.choice(entry, &label, HOSTINGS),
+            None => Some(Hosting::Datacenter),
+        };
         let auth = match field(entries, "auth") {
             Some(entry) => self.auth(entry, &label),
             None => {
@@ -310,6 +352,7 @@ impl Reader<'_> {
             name,
             url,
             product,
+            hosting,
             auth,
             unmanaged,
             apps,
@@ -430,6 +473,15 @@ impl Reader<'_> {
         let source = self.app_field(entries, "source", |reader, entry| {
             reader.source(entry, &label)
         });
+        let install = self.app_field(entries, "install", |reader, entry| {
+            reader.choice(entry, &label, INSTALL_METHODS)
+        });
+        let sha256 = self.app_field(entries, "sha256", |reader, entry| {
+            reader.sha256(entry, &label)
+        });
+        let allow_incompatible = self.app_field(entries, "allow_incompatible", |reader, entry| {
+            reader.choice(entry, &label, BOOLEANS)
+        });
 
         if let Field::Given(State::Absent, state_mark) = state {
             let written = [
@@ -437,6 +489,9 @@ impl Reader<'_> {
                 ("enabled", enabled.mark()),
                 ("license", license.mark()),
                 ("source", source.mark()),
+                ("install", install.mark()),
+                ("sha256", sha256.mark()),
+                ("allow_incompatible", allow_incompatible.mark()),
             ];
             for (name, mark) in written {
                 if let Some(mark) = mark {
@@ -460,7 +515,7 @@ impl Reader<'_> {
             && matches!(state, Field::Missing | Field::Given(State::Present, _))
         {
             if let Some(problem) = self.missing(&typos, "version", &label, node.mark) {
-                problem.with_hint("versions are exact in this release, e.g. `version: 8.28.1`");
+                problem.with_hint(VERSION_FORMS_HINT);
             }
         }
 
@@ -473,6 +528,9 @@ impl Reader<'_> {
             enabled,
             license,
             source,
+            install,
+            sha256,
+            allow_incompatible,
             typos,
         })
     }
@@ -489,36 +547,67 @@ impl Reader<'_> {
         }
     }
 
-    fn version(&mut self, entry: &Entry, owner: &str) -> Option<Version> {
+    /// Reads `latest`, an exact version or a constraint. The text is read as written, so a plain
+    /// `1.10` stays `1.10`.
+    fn version(&mut self, entry: &Entry, owner: &str) -> Option<VersionSpec> {
         let text = self.text(entry, owner)?;
         let mark = Some(value_mark(entry));
-        if text.trim().eq_ignore_ascii_case("latest") {
+        let trimmed = text.trim();
+        if trimmed.eq_ignore_ascii_case("latest") && trimmed != "latest" {
+            // The plugin framework would take `Latest` as an exact version that never exists.
             self.problems
                 .add(
                     mark,
-                    format!("`version` of {owner} must be an exact version, found `latest`"),
+                    format!("`version` of {owner} is `{}`, not `latest`", shown(trimmed)),
                 )
-                .with_hint("`latest` is not supported yet: write the exact version, e.g. `8.28.1`");
+                .with_hint("write `latest` in lower case");
             return None;
         }
-        match Version::parse(&text) {
+        match VersionSpec::parse(&text) {
             Ok(version) => Some(version),
             Err(error) => {
-                let problem = self.problems.add(
-                    mark,
-                    format!(
-                        "invalid version `{}` of {owner}: {}",
-                        shown(&error.text),
-                        error.reason
-                    ),
-                );
-                if text.contains(['<', '>', '=', '^', '~', '*', ',', '|']) {
-                    problem
-                        .with_hint("version ranges are not supported yet: write the exact version");
-                }
+                let hint = if text.trim().is_empty() {
+                    // `version: >8` is an empty YAML block with indentation 8, not a constraint.
+                    format!("{VERSION_FORMS_HINT}; unquoted, `version: >8` is an empty YAML block")
+                } else {
+                    VERSION_FORMS_HINT.to_string()
+                };
+                self.problems
+                    .add(
+                        mark,
+                        format!(
+                            "invalid version `{}` of {owner}: {}",
+                            shown(&error.text),
+                            error.reason
+                        ),
+                    )
+                    .with_hint(hint);
                 None
             }
         }
+    }
+
+    /// Reads a SHA-256 digest: 64 hex digits, optionally prefixed `sha256:`.
+    fn sha256(&mut self, entry: &Entry, owner: &str) -> Option<Sha256> {
+        let text = self.text(entry, owner)?;
+        if let Some(digest) = Sha256::parse(&text) {
+            return Some(digest);
+        }
+        let digits = text.trim();
+        let digits = digits.strip_prefix("sha256:").unwrap_or(digits);
+        let found = match digits.chars().find(|c| !c.is_ascii_hexdigit()) {
+            Some(c) => format!("`{}`, which is not a hex digit", shown(&c.to_string())),
+            None => format!("{} hex digits", digits.chars().count()),
+        };
+        self.problems
+            .add(
+                Some(value_mark(entry)),
+                format!(
+                    "`sha256` of {owner} must be 64 hex digits, optionally prefixed `sha256:`; found {found}"
+                ),
+            )
+            .with_hint("the SHA-256 of the artifact file, as `sha256sum app.jar` prints it");
+        None
     }
 
     fn license(&mut self, entry: &Entry, owner: &str) -> Option<LicenseSpec> {
@@ -584,7 +673,7 @@ impl Reader<'_> {
     fn source(&mut self, entry: &Entry, owner: &str) -> Option<SourceSpec> {
         let label = format!("`source` of {owner}");
         let entries = self.mapping(entry, owner)?;
-        self.unknown_fields(entries, SOURCE_FIELDS, &label, Context::Plain);
+        self.unknown_fields(entries, SOURCE_FIELDS, &label, Context::Source);
         let path = field(entries, "path").map(|entry| {
             self.text(entry, &label).and_then(|path| {
                 if path.trim().is_empty() {
@@ -863,6 +952,8 @@ impl Reader<'_> {
             );
             if let Some(hint) = secret_hint(&entry.key, context) {
                 problem.with_hint(hint);
+            } else if let Some(hint) = misplaced_hint(&entry.key, context) {
+                problem.with_hint(hint);
             } else if let Some(near) = suggest(&entry.key, allowed.iter().copied()) {
                 problem.with_hint(format!("did you mean `{near}`?"));
                 typos.push(near);
@@ -900,10 +991,37 @@ fn secret_hint(name: &str, context: Context) -> Option<&'static str> {
     match context {
         Context::License => Some(LICENSE_SECRET_HINT),
         Context::App if license_like => Some(LICENSE_SECRET_HINT),
-        Context::Auth | Context::Instance | Context::App | Context::Plain if credential_like => {
+        Context::Auth | Context::Instance | Context::App | Context::Plain | Context::Source
+            if credential_like =>
+        {
             Some(AUTH_SECRET_HINT)
         }
         _ if license_like => Some(LICENSE_SECRET_HINT),
+        _ => None,
+    }
+}
+
+/// The hint for a field written one level off: an app field inside `source`, an instance field in
+/// an app entry, or an app field on an instance.
+fn misplaced_hint(name: &str, context: Context) -> Option<String> {
+    match context {
+        Context::Source if matches!(name, "sha256" | "install") => Some(format!(
+            "`{name}` is a field of the app entry, not of `source`: write it next to `source`"
+        )),
+        Context::App if name == "hosting" => Some(
+            "`hosting` is a field of the instance: write it next to the instance's `product`"
+                .to_string(),
+        ),
+        Context::Instance
+            if matches!(
+                name,
+                "version" | "install" | "sha256" | "allow_incompatible" | "enabled" | "license"
+            ) =>
+        {
+            Some(format!(
+                "`{name}` is a field of an app entry: write it under an entry of `apps`"
+            ))
+        }
         _ => None,
     }
 }

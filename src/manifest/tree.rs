@@ -97,10 +97,13 @@ pub(crate) fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
         let (event, marker) = match parser.next_token() {
             Ok(next) => next,
             Err(error) => {
-                builder.problems.add(
-                    Some(Mark::of(error.marker())),
-                    format!("invalid YAML: {}", error.info()),
-                );
+                let mark = Mark::of(error.marker());
+                let problem = builder
+                    .problems
+                    .add(Some(mark), format!("invalid YAML: {}", error.info()));
+                if let Some(hint) = block_scalar_hint(text, mark.line) {
+                    problem.with_hint(hint);
+                }
                 return None;
             }
         };
@@ -362,6 +365,16 @@ impl Builder<'_> {
 
 /// A mapping key for a message: in backticks when it looks like a field name, else not shown
 /// (a key that long may be a pasted secret).
+/// The hint for a YAML error on a line whose value starts with `>` or `|`: YAML reads those as the
+/// start of a block of text, which is what an unquoted constraint such as `>=8.20` becomes.
+fn block_scalar_hint(text: &str, line: usize) -> Option<&'static str> {
+    let written = text.lines().nth(line.checked_sub(1)?)?;
+    let (_, value) = written.split_once(": ")?;
+    value.trim_start().starts_with(['>', '|']).then_some(
+        "a value starting with `>` or `|` begins a YAML block of text: quote it, e.g. `version: \">=8.20, <9\"`",
+    )
+}
+
 pub(crate) fn shown_key(key: &str) -> String {
     let looks_like_name = !key.is_empty()
         && key.chars().count() <= 40

@@ -14,8 +14,9 @@ use super::tree::Mark;
 use super::{LoadOptions, Problems};
 use crate::model::{
     AppKey, Credentials, Desired, DesiredApp, DesiredInstance, DesiredLicense, DesiredState,
-    License, PresentApp, Secret, Source,
+    InstallMethod, License, PresentApp, Secret, Source,
 };
+use crate::version::VersionSpec;
 
 const DEFAULT_MARKETPLACE: &str = "https://marketplace.atlassian.com/";
 
@@ -63,6 +64,7 @@ pub(crate) fn validate(
             Some((name, _)),
             Some(url),
             Some(product),
+            Some(hosting),
             Some(credentials),
             Some(unmanaged),
             Some(apps),
@@ -70,6 +72,7 @@ pub(crate) fn validate(
             &instance.name,
             &instance.url,
             instance.product,
+            instance.hosting,
             credentials,
             instance.unmanaged,
             apps,
@@ -79,6 +82,7 @@ pub(crate) fn validate(
                     name: name.clone(),
                     url: url.clone(),
                     product,
+                    hosting,
                     credentials,
                     unmanaged,
                     apps,
@@ -435,10 +439,11 @@ impl<'m> Validator<'_> {
         if state == State::Absent {
             return self.absent(top, own, instance);
         }
-        let version = match pick(
+        let version_field = pick(
             own.map(|entry| &entry.app.version),
             top.map(|entry| &entry.app.version),
-        ) {
+        );
+        let version = match version_field {
             Some(Field::Given(version, _)) => version.clone(),
             Some(Field::Invalid(_)) => return None,
             None | Some(Field::Missing) => {
@@ -479,20 +484,147 @@ impl<'m> Validator<'_> {
             Some(Field::Invalid(_)) => return None,
             None | Some(Field::Missing) => DesiredLicense::Unmanaged,
         };
-        let source = match pick(
+        let source_field = pick(
             own.map(|entry| &entry.source),
             top.map(|entry| &entry.source),
-        ) {
+        );
+        let source = match source_field {
             Some(Field::Given(source, _)) => source.clone(),
             Some(Field::Invalid(_)) => return None,
             None | Some(Field::Missing) => Source::Marketplace,
         };
-        Some(DesiredState::Present(PresentApp {
+        let install_field = pick(
+            own.map(|entry| &entry.app.install),
+            top.map(|entry| &entry.app.install),
+        );
+        let install = match install_field {
+            Some(Field::Given(install, _)) => *install,
+            Some(Field::Invalid(_)) => return None,
+            None | Some(Field::Missing) => InstallMethod::Auto,
+        };
+        let sha256_field = pick(
+            own.map(|entry| &entry.app.sha256),
+            top.map(|entry| &entry.app.sha256),
+        );
+        let sha256 = match sha256_field {
+            Some(Field::Given(sha256, _)) => Some(sha256.clone()),
+            Some(Field::Invalid(_)) => return None,
+            None | Some(Field::Missing) => None,
+        };
+        let allow_incompatible = match pick(
+            own.map(|entry| &entry.app.allow_incompatible),
+            top.map(|entry| &entry.app.allow_incompatible),
+        ) {
+            Some(Field::Given(allow, _)) => *allow,
+            Some(Field::Invalid(_)) => return None,
+            None | Some(Field::Missing) => false,
+        };
+
+        let mut consistent = true;
+        if let (InstallMethod::Uri, Source::Path(_)) = (install, &source) {
+            consistent = false;
+            self.uri_install_of_a_path(top, own, install_field, source_field);
+        }
+        if sha256.is_some() {
+            consistent &=
+                self.sha256_pins_the_version(top, own, &version, version_field, sha256_field);
+        }
+        consistent.then_some(DesiredState::Present(PresentApp {
             version,
             enabled,
             license,
             source,
+            install,
+            sha256,
+            allow_incompatible,
         }))
+    }
+
+    /// `install: uri` with `source.path`: UPM cannot fetch a file on this machine. Reported at the
+    /// field the instance entry wrote, else at `install` (the same problem for every instance,
+    /// listed once).
+    fn uri_install_of_a_path(
+        &mut self,
+        top: Option<&Resolved<'_>>,
+        own: Option<&Resolved<'_>>,
+        install: Option<&Field<InstallMethod>>,
+        source: Option<&Field<Source>>,
+    ) {
+        let (Some(install_mark), Some(source_mark)) =
+            (install.and_then(Field::mark), source.and_then(Field::mark))
+        else {
+            return;
+        };
+        let own = own.filter(|own| !own.app.install.is_missing() || !own.source.is_missing());
+        let mark = match own {
+            Some(own) if own.app.install.is_missing() => source_mark,
+            _ => install_mark,
+        };
+        let label = own
+            .or(top)
+            .map_or(String::new(), |entry| entry.app.label.clone());
+        self.problems
+            .add(
+                Some(mark),
+                format!(
+                    "a local file cannot be installed by URI: {label} has `install: uri` (line {}) and `source.path` (line {})",
+                    install_mark.line, source_mark.line
+                ),
+            )
+            .with_hint("use `install: upload` or `auto` (a `source.path` is uploaded)");
+    }
+
+    /// A `sha256` pins one artifact, so it needs an exact version, written in the same entry (an
+    /// instance entry that changes the version must not inherit the top-level checksum).
+    fn sha256_pins_the_version(
+        &mut self,
+        top: Option<&Resolved<'_>>,
+        own: Option<&Resolved<'_>>,
+        version: &VersionSpec,
+        version_field: Option<&Field<VersionSpec>>,
+        sha256_field: Option<&Field<crate::model::Sha256>>,
+    ) -> bool {
+        let Some(sha256_mark) = sha256_field.and_then(Field::mark) else {
+            return true;
+        };
+        let sha256_from_top = own.is_none_or(|own| own.app.sha256.is_missing());
+        let sha256_label = if sha256_from_top { top } else { own }
+            .map_or(String::new(), |entry| entry.app.label.clone());
+        if !matches!(version, VersionSpec::Exact(_)) {
+            let version_line = version_field
+                .and_then(Field::mark)
+                .map_or(String::new(), |mark| format!(" (line {})", mark.line));
+            self.problems
+                .add(
+                    Some(sha256_mark),
+                    format!(
+                        "`sha256` pins one artifact, but the version of {sha256_label} is `{}`{version_line}, not an exact version",
+                        version
+                    ),
+                )
+                .with_hint("write an exact version, or leave `sha256` out: `upmsync lock` records the checksum of the version it resolves");
+            return false;
+        }
+        let (Some(own), Some(top)) = (own, top) else {
+            return true;
+        };
+        if let (true, Field::Given(own_version, own_mark), Field::Given(top_version, _)) =
+            (sha256_from_top, &own.app.version, &top.app.version)
+        {
+            if own_version != top_version {
+                self.problems
+                    .add(
+                        Some(*own_mark),
+                        format!(
+                            "{} sets `version: {own_version}` but inherits `sha256` from the top-level entry (line {}), which is the checksum of version {top_version}",
+                            own.app.label, sha256_mark.line
+                        ),
+                    )
+                    .with_hint("give this entry its own `sha256`, or move `sha256` from the top-level entry into the instance entries");
+                return false;
+            }
+        }
+        true
     }
 
     /// An absent app. Fields inherited from the top level are dropped; fields written in an
@@ -515,6 +647,9 @@ impl<'m> Validator<'_> {
             ("enabled", own.app.enabled.mark()),
             ("license", own.app.license.mark()),
             ("source", own.app.source.mark()),
+            ("install", own.app.install.mark()),
+            ("sha256", own.app.sha256.mark()),
+            ("allow_incompatible", own.app.allow_incompatible.mark()),
         ];
         let mut meaningful = true;
         for (name, mark) in written {

@@ -1,19 +1,20 @@
 //! The only code that speaks the Atlassian Marketplace REST API v2: resolves an app key and exact
 //! version to an installable artifact link (marketplace-api.md §3, §4, §10).
 
+pub mod download;
+
 use std::time::Duration;
 
 use reqwest::{header::ACCEPT, StatusCode};
 use serde::Deserialize;
 use url::Url;
 
-use crate::model::{redact_url, AppKey, Version};
+use crate::model::{redact_url, AppKey, Compatibility, Hosting, Version};
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Hosting type for Data Center targets, lower-case as the query parameter wants it (§3).
-pub const HOSTING_DATA_CENTER: &str = "datacenter";
+/// A bound on pagination, against a server whose `next` never ends.
+const MAX_PAGES: usize = 200;
 
 #[derive(Debug, thiserror::Error)]
 pub enum MarketplaceError {
@@ -35,6 +36,14 @@ pub enum MarketplaceError {
         version: Version,
         hosting: String,
     },
+    #[error("app `{key}` has no version matching `{wanted}` that is compatible with {application} build {build} ({hosting})\nhint: check the app's supported versions, or loosen the version in the manifest")]
+    NoCompatibleVersion {
+        key: AppKey,
+        wanted: String,
+        application: String,
+        build: u64,
+        hosting: String,
+    },
     #[error("the Marketplace answered version `{found}` when asked for `{version}` of `{key}`")]
     WrongVersion {
         key: AppKey,
@@ -53,6 +62,80 @@ pub struct ResolvedVersion {
     pub build_number: Option<u64>,
     /// `_embedded.artifact._links.binary.href`, absolute.
     pub binary: Url,
+    pub compatibilities: Vec<VersionCompatibility>,
+}
+
+impl ResolvedVersion {
+    /// The inclusive product build ranges this version supports for one application and hosting.
+    pub fn ranges(&self, application: &str, hosting: Hosting) -> Vec<Compatibility> {
+        self.compatibilities
+            .iter()
+            .filter(|compatibility| compatibility.application == application)
+            .filter_map(|compatibility| match hosting {
+                Hosting::Datacenter => compatibility.hosting.data_center.as_ref(),
+                Hosting::Server => compatibility.hosting.server.as_ref(),
+            })
+            .map(|range| Compatibility {
+                min_build: range.min.build,
+                max_build: range.max.build,
+                min_version: range.min.version.clone(),
+                max_version: range.max.version.clone(),
+            })
+            .collect()
+    }
+}
+
+/// What the Marketplace is asked about one instance (§3 query parameters).
+#[derive(Debug, Clone, Copy)]
+pub struct Criteria<'a> {
+    pub application: &'a str,
+    pub build: u64,
+    pub hosting: Hosting,
+}
+
+impl Criteria<'_> {
+    fn append_to(&self, url: &mut Url) {
+        url.query_pairs_mut()
+            .append_pair("application", self.application)
+            .append_pair("applicationBuild", &self.build.to_string())
+            .append_pair("hosting", self.hosting.as_str());
+    }
+}
+
+/// Whether `build` lies in one of `ranges` (bounds inclusive, build numbers only: §5).
+pub fn is_compatible(ranges: &[Compatibility], build: u64) -> bool {
+    ranges
+        .iter()
+        .any(|range| range.min_build <= build && build <= range.max_build)
+}
+
+/// `compatibilities[]` of an AddonVersion (§4).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct VersionCompatibility {
+    pub application: String,
+    #[serde(default)]
+    pub hosting: CompatibilityHosting,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct CompatibilityHosting {
+    #[serde(default)]
+    pub server: Option<BuildRange>,
+    #[serde(rename = "dataCenter", default)]
+    pub data_center: Option<BuildRange>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct BuildRange {
+    pub min: BuildBound,
+    pub max: BuildBound,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct BuildBound {
+    pub build: u64,
+    #[serde(default)]
+    pub version: Option<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -90,35 +173,14 @@ impl MarketplaceClient {
         }
         url.query_pairs_mut().append_pair("hosting", hosting);
         let Some(body) = self.get::<AddonVersion>(&url).await? else {
-            return Err(
-                if self
-                    .get::<serde_json::Value>(&self.addon_url(key))
-                    .await?
-                    .is_none()
-                {
-                    MarketplaceError::UnknownApp {
-                        key: key.clone(),
-                        marketplace: redact_url(&self.base),
-                    }
-                } else {
-                    MarketplaceError::UnknownVersion {
-                        key: key.clone(),
-                        version: version.clone(),
-                        hosting: hosting.to_string(),
-                    }
-                },
-            );
+            return Err(self
+                .not_found(key, || MarketplaceError::UnknownVersion {
+                    key: key.clone(),
+                    version: version.clone(),
+                    hosting: hosting.to_string(),
+                })
+                .await?);
         };
-        let binary = body
-            .embedded
-            .and_then(|embedded| embedded.artifact)
-            .and_then(|artifact| artifact.links.binary)
-            .and_then(|link| link.href())
-            .and_then(|href| self.base.join(&href).ok())
-            .ok_or_else(|| MarketplaceError::NoArtifact {
-                key: key.clone(),
-                version: version.clone(),
-            })?;
         if Version::from_server(&body.name) != *version {
             return Err(MarketplaceError::WrongVersion {
                 key: key.clone(),
@@ -126,16 +188,119 @@ impl MarketplaceClient {
                 found: body.name,
             });
         }
-        if !matches!(binary.scheme(), "http" | "https") {
-            return Err(MarketplaceError::NoArtifact {
+        self.resolved(key, body)
+    }
+
+    /// The newest version compatible with `application` at `build` for `hosting`:
+    /// `GET /rest/2/addons/{key}/versions/latest?application=…&applicationBuild=…&hosting=…` (§10).
+    pub async fn latest(
+        &self,
+        key: &AppKey,
+        criteria: &Criteria<'_>,
+    ) -> Result<ResolvedVersion, MarketplaceError> {
+        let mut url = self.addon_url(key);
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.extend(["versions", "latest"]);
+        }
+        criteria.append_to(&mut url);
+        let Some(body) = self.get::<AddonVersion>(&url).await? else {
+            return Err(self
+                .not_found(key, || MarketplaceError::NoCompatibleVersion {
+                    key: key.clone(),
+                    wanted: "latest".into(),
+                    application: criteria.application.to_string(),
+                    build: criteria.build,
+                    hosting: criteria.hosting.as_str().to_string(),
+                })
+                .await?);
+        };
+        self.resolved(key, body)
+    }
+
+    /// The names of every version compatible with `criteria`, following `_links.next` (§7). List
+    /// items are brief (no build numbers or compatibility), so only names are taken.
+    pub async fn compatible_version_names(
+        &self,
+        key: &AppKey,
+        criteria: &Criteria<'_>,
+    ) -> Result<Vec<String>, MarketplaceError> {
+        let mut url = self.addon_url(key);
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push("versions");
+        }
+        criteria.append_to(&mut url);
+        url.query_pairs_mut().append_pair("limit", "50");
+        let mut names = Vec::new();
+        let mut next = Some(url);
+        let mut pages = 0;
+        while let Some(page_url) = next.take() {
+            pages += 1;
+            if pages > MAX_PAGES {
+                break;
+            }
+            let Some(page) = self.get::<VersionCollection>(&page_url).await? else {
+                return Err(self
+                    .not_found(key, || MarketplaceError::UnknownApp {
+                        key: key.clone(),
+                        marketplace: redact_url(&self.base),
+                    })
+                    .await?);
+            };
+            names.extend(page.embedded.versions.into_iter().map(|item| item.name));
+            next = page
+                .links
+                .next
+                .and_then(Link::href)
+                .and_then(|href| self.base.join(&href).ok())
+                .filter(|next_url| next_url.origin() == self.base.origin());
+        }
+        Ok(names)
+    }
+
+    /// After a 404: the app itself unknown, or else `otherwise`.
+    async fn not_found(
+        &self,
+        key: &AppKey,
+        otherwise: impl FnOnce() -> MarketplaceError,
+    ) -> Result<MarketplaceError, MarketplaceError> {
+        Ok(
+            if self
+                .get::<serde_json::Value>(&self.addon_url(key))
+                .await?
+                .is_none()
+            {
+                MarketplaceError::UnknownApp {
+                    key: key.clone(),
+                    marketplace: redact_url(&self.base),
+                }
+            } else {
+                otherwise()
+            },
+        )
+    }
+
+    fn resolved(
+        &self,
+        key: &AppKey,
+        body: AddonVersion,
+    ) -> Result<ResolvedVersion, MarketplaceError> {
+        let version = Version::from_server(&body.name);
+        let binary = body
+            .embedded
+            .and_then(|embedded| embedded.artifact)
+            .and_then(|artifact| artifact.links.binary)
+            .and_then(|link| link.href())
+            .and_then(|href| self.base.join(&href).ok())
+            .filter(|binary| matches!(binary.scheme(), "http" | "https"))
+            .ok_or_else(|| MarketplaceError::NoArtifact {
                 key: key.clone(),
                 version: version.clone(),
-            });
-        }
+            })?;
         Ok(ResolvedVersion {
             name: body.name,
             build_number: body.build_number,
             binary,
+            compatibilities: body.compatibilities,
         })
     }
 
@@ -201,6 +366,34 @@ struct AddonVersion {
     build_number: Option<u64>,
     #[serde(rename = "_embedded", default)]
     embedded: Option<Embedded>,
+    #[serde(default)]
+    compatibilities: Vec<VersionCompatibility>,
+}
+
+/// A page of `/versions` (§7): brief items, maybe a `next` link.
+#[derive(Debug, Deserialize)]
+struct VersionCollection {
+    #[serde(rename = "_links", default)]
+    links: CollectionLinks,
+    #[serde(rename = "_embedded", default)]
+    embedded: VersionItems,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct CollectionLinks {
+    #[serde(default)]
+    next: Option<Link>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct VersionItems {
+    #[serde(default)]
+    versions: Vec<VersionItem>,
+}
+
+#[derive(Debug, Deserialize)]
+struct VersionItem {
+    name: String,
 }
 
 #[derive(Debug, Deserialize)]

@@ -4,7 +4,7 @@
 use serde::Serialize;
 use url::Url;
 
-use crate::model::redact_url;
+use crate::model::{redact_url, ProductInfo};
 use crate::plan::{Change, Plan, UnmanagedApp};
 
 #[derive(Serialize)]
@@ -19,6 +19,8 @@ struct Document<'a> {
 struct Instance<'a> {
     name: &'a str,
     url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    product: Option<&'a ProductInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     in_sync: Option<bool>,
     changes: &'a [Change],
@@ -50,6 +52,11 @@ fn document(plan: &Plan, drift: bool) -> String {
             Instance {
                 name: &instance.name,
                 url: shown_url(&instance.url),
+                product: instance
+                    .result
+                    .as_ref()
+                    .ok()
+                    .and_then(|planned| planned.product.as_ref()),
                 in_sync: drift.then(|| {
                     instance
                         .result

@@ -13,9 +13,16 @@ use crate::plan::{summary, Action, Change, InstancePlan, Plan};
 pub fn plan_text(plan: &Plan) -> String {
     let mut out = String::new();
     for instance in &plan.instances {
+        let product = instance
+            .result
+            .as_ref()
+            .ok()
+            .and_then(|planned| planned.product.as_ref())
+            .map(|product| format!(", product {} build {}", product.version, product.build))
+            .unwrap_or_default();
         let _ = writeln!(
             out,
-            "Instance {} ({})",
+            "Instance {} ({}{product})",
             instance.name,
             redact_url(&instance.url)
         );
@@ -351,6 +358,7 @@ mod tests {
             to: Some(LicenseHash::of("SECRET-LICENSE")),
         });
         let planned = InstancePlan {
+            product: None,
             name: "jira".into(),
             url: Url::parse("http://u:p@jira.test/jira/").unwrap(),
             changes: vec![

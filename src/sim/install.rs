@@ -29,6 +29,8 @@ const INSTALLING: &str = "application/vnd.atl.plugins.install.installing+json";
 const COMPLETE: &str = "application/vnd.atl.plugins.install.complete+json";
 const INSTALL_ERROR: &str = "application/vnd.atl.plugins.task.install.err+json";
 const PENDING_TASKS: &str = "application/vnd.atl.plugins.pending-tasks+json";
+/// The refusal text of UPM 8's app signature check (upm-rest-api.md §5.7).
+const SIGNATURE_CHECK_FAILED: &str = "Signature check failed!";
 /// `pingAfter` / `pollDelay` in ms (§5.9 default).
 const POLL_DELAY_MS: u64 = 100;
 
@@ -118,6 +120,27 @@ pub(crate) async fn post(shared: &Arc<Shared>, call: &Call, body: Body) -> Respo
             Err(response) => return response,
         },
     };
+    // UPM 8's signature check (§5.7): the simulator's uploads are unsigned jars, so with the check
+    // on every upload is refused; Marketplace artifacts are signed, so installs by URI from the
+    // (simulated) Marketplace pass and any other URI fails once its task has downloaded it.
+    let unsigned_uri = {
+        let state = shared.lock();
+        if kind == TaskKind::Upload && state.signature_check {
+            // guess: the exact status and body; §5.7 only reports "Signature check failed!" with a
+            // 403 seen, so the body is that text, like the upload gate above.
+            return http::text(
+                StatusCode::FORBIDDEN,
+                "text/plain;charset=UTF-8",
+                SIGNATURE_CHECK_FAILED,
+            );
+        }
+        match &payload {
+            Payload::Uri(uri) => {
+                state.signature_check && uri.origin() != shared.marketplace_url.origin()
+            }
+            Payload::Bytes(_) => false,
+        }
+    };
     let task = Task {
         id: uuid::Uuid::new_v4().to_string(),
         user,
@@ -131,7 +154,12 @@ pub(crate) async fn post(shared: &Arc<Shared>, call: &Call, body: Body) -> Respo
     let forced_failure = {
         let mut state = shared.lock();
         state.tasks.push(task.clone());
-        state.fail_next_install.take()
+        if unsigned_uri {
+            // guess: reported as a failed install task with the same text.
+            Some(SIGNATURE_CHECK_FAILED.to_string())
+        } else {
+            state.fail_next_install.take()
+        }
     };
     tokio::spawn(run(
         Arc::clone(shared),

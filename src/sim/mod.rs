@@ -189,6 +189,14 @@ impl Sim {
         self.shared.lock().upload_enabled = on;
     }
 
+    /// Turns UPM 8's app signature check on (default off, as on UPM before 8). When on, uploads are
+    /// refused with 403 "Signature check failed!" (upm-rest-api.md §5.7) because the simulator's jars
+    /// are unsigned; installs by URI from the simulated Marketplace still work (Marketplace artifacts
+    /// are signed), while a URI elsewhere fails inside its install task.
+    pub fn set_signature_check(&self, on: bool) {
+        self.shared.lock().signature_check = on;
+    }
+
     /// Puts UPM in safe mode (installs and uninstalls get 409). Unlike `PUT /safe-mode`, this
     /// only flips the gate and leaves the plugins' enabled states alone.
     pub fn set_safe_mode(&self, on: bool) {

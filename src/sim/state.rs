@@ -104,6 +104,8 @@ pub(crate) struct State {
     /// In creation order.
     pub tasks: Vec<Task>,
     pub upload_enabled: bool,
+    /// UPM 8's app signature check (upm-rest-api.md §5.7): unsigned uploads are refused.
+    pub signature_check: bool,
     pub safe_mode: bool,
     /// Enabled flags of user-installed plugins before entering safe mode over REST.
     pub safe_mode_saved: Option<BTreeMap<String, bool>>,
@@ -239,6 +241,7 @@ impl Shared {
                 upm_tokens: HashMap::new(),
                 tasks: Vec::new(),
                 upload_enabled: true,
+                signature_check: false,
                 safe_mode: false,
                 safe_mode_saved: None,
                 fail_next_install: None,

@@ -15,8 +15,8 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::model::{
-    redact_url, AppKey, Artifact, Credentials, DesiredInstance, LicenseHash, Live, LiveApp,
-    LiveLicense, Secret, Version,
+    redact_url, AppKey, Credentials, DesiredInstance, LicenseHash, Live, LiveApp, LiveLicense,
+    Product, ProductInfo, Secret, Version,
 };
 use wire::media;
 
@@ -88,6 +88,12 @@ pub enum UpmError {
     },
     #[error("UPM needs a product restart to finish the {what} of `{key}`\nhint: restart the instance, then run apply again")]
     RestartRequired { key: AppKey, what: &'static str },
+    #[error("UPM refuses uploads: {body}\nhint: uploads are disabled by default since 2024 (`upm.plugin.upload.enabled`): install by URI instead (`install: uri` or `auto` for Marketplace and `url` sources), or start the product with `-Dupm.plugin.upload.enabled=true`")]
+    UploadDisabled { body: String },
+    #[error("UPM refused the artifact's signature: {body}\nhint: UPM 8 checks app signatures: install signed artifacts (Marketplace ones are), or start the product with `-Datlassian.upm.signature.check.disabled=true`")]
+    SignatureCheck { body: String },
+    #[error("UPM is in safe mode, so it cannot install or uninstall apps\nhint: exit safe mode on the Manage apps page (or `PUT /rest/plugins/1.0/safe-mode?keepState=true` with `{{\"enabled\":false}}`), then run apply again")]
+    SafeMode,
     #[error("`{key}` is not installed after the install task reported success")]
     MissingAfterInstall { key: AppKey },
 }
@@ -106,6 +112,8 @@ impl UpmError {
 #[derive(Clone)]
 pub struct UpmClient {
     http: reqwest::Client,
+    /// The instance's base URL (with context path and trailing slash).
+    base: Url,
     /// `{base}/rest/plugins/1.0/`, with the trailing slash the collection needs (§1).
     api: Url,
     credentials: Credentials,
@@ -132,6 +140,9 @@ impl UpmClient {
         let api = api_url(&instance.url);
         Ok(Self {
             http,
+            base: api
+                .join("../../../")
+                .unwrap_or_else(|_| instance.url.clone()),
             api,
             credentials: instance.credentials.clone(),
         })
@@ -139,9 +150,18 @@ impl UpmClient {
 
     /// Reads every installed plugin and, concurrently, the licenses of the installed user apps in
     /// `license_keys` (the apps whose license the manifest manages).
-    pub async fn read_live(&self, license_keys: &BTreeSet<AppKey>) -> Result<Live, UpmError> {
-        let plugins = self.list_plugins().await?;
-        let mut live = Live::default();
+    pub async fn read_live(
+        &self,
+        product: Product,
+        license_keys: &BTreeSet<AppKey>,
+    ) -> Result<Live, UpmError> {
+        let (plugins, product_info) =
+            futures::join!(self.list_plugins(), self.product_info(product));
+        let plugins = plugins?;
+        let mut live = Live {
+            product: product_info.map_err(|error| error.to_string()),
+            ..Live::default()
+        };
         for plugin in plugins {
             let app = live_app(plugin);
             live.apps.insert(app.key.clone(), app);
@@ -244,12 +264,12 @@ impl UpmClient {
     /// Installs an artifact (by URI or upload), waits for UPM's task to finish, and returns the
     /// plugin as UPM then reports it. The caller checks the version: UPM silently keeps a newer
     /// installed version when given an older one (§5.6).
-    pub async fn install(&self, key: &AppKey, artifact: &Artifact) -> Result<LiveApp, UpmError> {
+    pub async fn install(&self, key: &AppKey, from: InstallFrom<'_>) -> Result<LiveApp, UpmError> {
         let token = self.token().await?;
         let mut url = self.api.clone();
         url.query_pairs_mut().append_pair("token", token.expose());
-        let request = match artifact {
-            Artifact::Uri { url: plugin_uri } => self
+        let request = match from {
+            InstallFrom::Uri(plugin_uri) => self
                 .request(Method::POST, url.clone(), "application/json")
                 .header(CONTENT_TYPE, media::INSTALL_URI)
                 .body(
@@ -258,7 +278,7 @@ impl UpmClient {
                     })
                     .unwrap_or_default(),
                 ),
-            Artifact::Upload { path } => {
+            InstallFrom::Upload(path) => {
                 let form = reqwest::multipart::Form::new().part("plugin", upload_part(path).await?);
                 self.request(Method::POST, url.clone(), "application/json")
                     .timeout(UPLOAD_TIMEOUT)
@@ -267,7 +287,10 @@ impl UpmClient {
         };
         let response = self.send(request, &Method::POST, &url).await?;
         if response.status() != StatusCode::ACCEPTED {
-            return Err(status_error(response, &Method::POST, &url).await);
+            return Err(install_refusal(
+                status_error(response, &Method::POST, &url).await,
+                from,
+            ));
         }
         let task_url = self.task_url(response.headers(), None)?;
         let task: wire::PendingTask = read_json(response, &Method::POST, &url).await?;
@@ -407,6 +430,66 @@ impl UpmClient {
             .map(drop)
     }
 
+    /// Whether UPM is in safe mode (§5.12): then installs and uninstalls fail, so apply checks
+    /// before its first change.
+    pub async fn safe_mode(&self) -> Result<bool, UpmError> {
+        let url = self
+            .api
+            .join("safe-mode")
+            .unwrap_or_else(|_| self.api.clone());
+        let flag: wire::SafeMode = self
+            .json(
+                self.request(Method::GET, url.clone(), media::SAFE_MODE),
+                Method::GET,
+                &url,
+            )
+            .await?;
+        Ok(flag.enabled)
+    }
+
+    /// The product's version and build number (upm-rest-api.md §7, marketplace-api.md §12): Jira's
+    /// `serverInfo`, Bitbucket's `application-properties`, and the applinks manifest for
+    /// Confluence, Bamboo, and as the fallback for all.
+    pub async fn product_info(&self, product: Product) -> Result<ProductInfo, UpmError> {
+        let own = match product {
+            Product::Jira => Some("rest/api/2/serverInfo"),
+            Product::Bitbucket => Some("rest/api/1.0/application-properties"),
+            Product::Confluence | Product::Bamboo => None,
+        };
+        if let Some(path) = own {
+            match self.product_endpoint(path).await {
+                Ok(info) => return Ok(info),
+                Err(error) => {
+                    tracing::debug!(%error, "product endpoint failed, trying the applinks manifest")
+                }
+            }
+        }
+        self.product_endpoint("rest/applinks/1.0/manifest").await
+    }
+
+    async fn product_endpoint(&self, path: &str) -> Result<ProductInfo, UpmError> {
+        let url = self.base.join(path).unwrap_or_else(|_| self.base.clone());
+        let info: wire::ProductInfo = self
+            .json(
+                self.request(Method::GET, url.clone(), "application/json"),
+                Method::GET,
+                &url,
+            )
+            .await?;
+        let build = info.build_number.as_u64().ok_or_else(|| UpmError::Decode {
+            method: Method::GET,
+            url: redact_url(&url),
+            reason: format!(
+                "`buildNumber` is not a build number: {}",
+                info.build_number.text()
+            ),
+        })?;
+        Ok(ProductInfo {
+            version: info.version,
+            build,
+        })
+    }
+
     fn plugin_url(&self, key: &AppKey, rest: &[&str]) -> Url {
         let mut url = self.api.clone();
         if let Ok(mut segments) = url.path_segments_mut() {
@@ -489,6 +572,44 @@ impl UpmClient {
         let response = expect_success(response, &method, url).await?;
         read_json(response, &method, url).await
     }
+}
+
+/// Where an install comes from, as UPM takes it.
+#[derive(Clone, Copy, Debug)]
+pub enum InstallFrom<'a> {
+    /// UPM downloads the URL (install by URI).
+    Uri(&'a Url),
+    /// upmsync uploads the file.
+    Upload(&'a Path),
+}
+
+/// Names the platform gates of modern Data Center (upm-rest-api.md §5.7) when UPM refuses an
+/// install, and safe mode (§4: 409). [guess: the exact bodies are only known from prose.]
+fn install_refusal(error: UpmError, from: InstallFrom<'_>) -> UpmError {
+    let UpmError::Status {
+        status,
+        body,
+        sub_code,
+        ..
+    } = &error
+    else {
+        return error;
+    };
+    let text = body.to_ascii_lowercase();
+    if *status == StatusCode::FORBIDDEN && text.contains("cannot be installed via upload") {
+        return UpmError::UploadDisabled { body: body.clone() };
+    }
+    if *status == StatusCode::FORBIDDEN && text.contains("signature") {
+        return UpmError::SignatureCheck { body: body.clone() };
+    }
+    if *status == StatusCode::CONFLICT
+        && (text.contains("safe mode")
+            || sub_code.as_deref().is_some_and(|c| c.contains("safe.mode")))
+    {
+        return UpmError::SafeMode;
+    }
+    let _ = from;
+    error
 }
 
 /// `{base}/rest/plugins/1.0/` from an instance base URL that ends in `/`.

@@ -109,6 +109,38 @@ pub struct ErrorBody {
     pub sub_code: Option<String>,
 }
 
+/// Jira `serverInfo`, Bitbucket `application-properties` or the applinks manifest (§7): all have
+/// `version` and `buildNumber`, a number in some and a string in others.
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProductInfo {
+    pub version: String,
+    pub build_number: BuildNumber,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum BuildNumber {
+    Number(u64),
+    Text(String),
+}
+
+impl BuildNumber {
+    pub fn as_u64(&self) -> Option<u64> {
+        match self {
+            BuildNumber::Number(number) => Some(*number),
+            BuildNumber::Text(text) => text.trim().parse().ok(),
+        }
+    }
+
+    pub fn text(&self) -> String {
+        match self {
+            BuildNumber::Number(number) => number.to_string(),
+            BuildNumber::Text(text) => format!("`{text}`"),
+        }
+    }
+}
+
 /// `GET /safe-mode` (§5.12).
 #[derive(Debug, Deserialize)]
 pub struct SafeMode {
@@ -155,6 +187,20 @@ mod tests {
             task.status.content_type.as_deref(),
             Some("application/vnd.atl.plugins.install.downloading+json")
         );
+    }
+
+    #[test]
+    fn reads_the_real_jira_server_info_and_string_build_numbers() {
+        let body =
+            include_str!("../../tests/fixtures/marketplace/jira-serverinfo-issues.redhat.com.json");
+        let info: ProductInfo = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            (info.version.as_str(), info.build_number.as_u64()),
+            ("9.12.15", Some(9120015))
+        );
+        let bitbucket: ProductInfo =
+            serde_json::from_str(r#"{"version":"9.4.22","buildNumber":"9004022","buildDate":"1783935727556","displayName":"Bitbucket"}"#).unwrap();
+        assert_eq!(bitbucket.build_number.as_u64(), Some(9004022));
     }
 
     #[test]

@@ -8,9 +8,10 @@ use std::time::Duration;
 
 use upmsync::model::{
     AppKey, Credentials, Desired, DesiredApp, DesiredInstance, DesiredLicense, DesiredState,
-    License, PresentApp, Product, Secret, Source, UnmanagedPolicy, Version,
+    Hosting, InstallMethod, License, PresentApp, Product, Secret, Source, UnmanagedPolicy,
 };
 use upmsync::sim::{SeedMarketplaceApp, SeedMarketplaceVersion, SeedPlugin, Sim, SimConfig};
+use upmsync::version::VersionSpec;
 
 pub const PASSWORD: &str = "admin";
 
@@ -78,10 +79,13 @@ pub fn present(key: &str, version: &str) -> DesiredApp {
     DesiredApp {
         key: AppKey::new(key),
         state: DesiredState::Present(PresentApp {
-            version: Version::parse(version).unwrap(),
+            version: VersionSpec::parse(version).unwrap(),
             enabled: true,
             license: DesiredLicense::Unmanaged,
             source: Source::Marketplace,
+            install: InstallMethod::Auto,
+            sha256: None,
+            allow_incompatible: false,
         }),
     }
 }
@@ -127,6 +131,7 @@ pub fn instance(sim: &Sim, apps: Vec<DesiredApp>) -> DesiredInstance {
         name: "jira-test".into(),
         url: sim.upm_url(),
         product: Product::Jira,
+        hosting: Hosting::Datacenter,
         credentials: Credentials::Basic {
             username: "admin".into(),
             password: Secret::new(PASSWORD),
@@ -145,4 +150,27 @@ pub fn desired(sim: &Sim, instances: Vec<DesiredInstance>) -> Desired {
         marketplace_url: sim.marketplace_url(),
         instances,
     }
+}
+
+/// Changes how an app's artifact reaches UPM.
+pub fn installed_by(mut app: DesiredApp, install: InstallMethod) -> DesiredApp {
+    if let DesiredState::Present(present) = &mut app.state {
+        present.install = install;
+    }
+    app
+}
+
+/// Pins an app's artifact hash.
+pub fn pinned(mut app: DesiredApp, sha256: &str) -> DesiredApp {
+    if let DesiredState::Present(present) = &mut app.state {
+        present.sha256 = Some(upmsync::model::Sha256::parse(sha256).unwrap());
+    }
+    app
+}
+
+pub fn allow_incompatible(mut app: DesiredApp) -> DesiredApp {
+    if let DesiredState::Present(present) = &mut app.state {
+        present.allow_incompatible = true;
+    }
+    app
 }

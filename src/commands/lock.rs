@@ -1,0 +1,176 @@
+//! `upmsync lock`: resolves every app of every selected instance to an exact version and artifact,
+//! downloads and verifies each artifact to record its sha256, and writes `apps.lock`.
+
+use std::collections::BTreeMap;
+
+use super::{cache, load, read_live, report_error_text, status, Exit};
+use crate::artifact;
+use crate::cli::LockArgs;
+use crate::execute::error_text;
+use crate::lock::{self, Lock, LockedApp, LockedInstance, LOCK_VERSION};
+use crate::marketplace::download::Cache;
+use crate::marketplace::MarketplaceClient;
+use crate::model::{Desired, DesiredInstance, DesiredState, Location};
+use crate::resolve::{self, Depth};
+
+pub async fn run(args: &LockArgs) -> Exit {
+    let Some(desired) = load(&args.manifest.file, true, &args.selection.instances) else {
+        return Exit::Failure;
+    };
+    let Some(cache) = cache(args.cache.cache_dir.as_deref()) else {
+        return Exit::Failure;
+    };
+    lock_desired(&desired, &cache, args.update).await
+}
+
+pub async fn lock_desired(desired: &Desired, cache: &Cache, update: bool) -> Exit {
+    let previous = match Lock::load(&desired.manifest_path) {
+        Ok(previous) => previous.unwrap_or_default(),
+        Err(error) => {
+            if !update {
+                report_error_text(&error_text(&error));
+                return Exit::Failure;
+            }
+            Lock::default()
+        }
+    };
+    let marketplace = match MarketplaceClient::new(&desired.marketplace_url) {
+        Ok(marketplace) => marketplace,
+        Err(error) => {
+            report_error_text(&format!("failed to set up an HTTP client: {error}"));
+            return Exit::Failure;
+        }
+    };
+    let base = lock::base_of(&desired.manifest_path);
+    // Instances not selected keep their entries; selected ones are written anew.
+    let mut next = Lock {
+        lock_version: LOCK_VERSION,
+        instances: previous.instances.clone(),
+    };
+    let mut failed = false;
+    for instance in &desired.instances {
+        let kept = if update {
+            None
+        } else {
+            previous.instances.get(&instance.name)
+        };
+        match lock_instance(instance, kept, &marketplace, cache, &base).await {
+            Ok(locked) => {
+                status(&format!(
+                    "{}: locked {} app(s)",
+                    instance.name,
+                    locked.apps.len()
+                ));
+                next.instances.insert(instance.name.clone(), locked);
+            }
+            Err(error) => {
+                report_error_text(&format!("instance `{}`: {error}", instance.name));
+                failed = true;
+            }
+        }
+    }
+    if failed {
+        report_error_text("the lock file was not written");
+        return Exit::Failure;
+    }
+    match next.write(&desired.manifest_path) {
+        Ok(path) => {
+            status(&format!("wrote `{}`", path.display()));
+            Exit::Success
+        }
+        Err(error) => {
+            report_error_text(&error_text(&error));
+            Exit::Failure
+        }
+    }
+}
+
+async fn lock_instance(
+    instance: &DesiredInstance,
+    kept: Option<&LockedInstance>,
+    marketplace: &MarketplaceClient,
+    cache: &Cache,
+    base: &std::path::Path,
+) -> Result<LockedInstance, String> {
+    let live = read_live(instance).await?;
+    // Entries that still answer the manifest are kept as they are; the others are resolved.
+    let mut kept_apps = BTreeMap::new();
+    let mut to_resolve = instance.clone();
+    if let Some(kept) = kept.filter(|kept| kept.hosting == instance.hosting) {
+        for app in instance.apps.values() {
+            if let (DesiredState::Present(present), Some(entry)) =
+                (&app.state, kept.apps.get(&app.key))
+            {
+                if entry.covers(present, base) {
+                    kept_apps.insert(app.key.clone(), entry.clone());
+                    to_resolve.apps.remove(&app.key);
+                }
+            }
+        }
+    }
+    let targets = resolve::resolve(&to_resolve, &live, marketplace, None, base, Depth::Lock)
+        .await
+        .map_err(|errors| format!("cannot resolve:\n- {}", errors.join("\n- ")))?;
+    let mut apps = kept_apps;
+    let mut errors = Vec::new();
+    for app in to_resolve.apps.values() {
+        let DesiredState::Present(present) = &app.state else {
+            continue;
+        };
+        let Some(target) = targets.get(&app.key) else {
+            continue;
+        };
+        let Some(artifact) = &target.artifact else {
+            continue;
+        };
+        // Every locked artifact is downloaded (or read) once, hashed and opened here.
+        let verified = match &artifact.location {
+            Location::File(path) => {
+                artifact::verify_file(path, &app.key, &target.version, artifact.sha256.as_ref())
+                    .map_err(|error| error_text(&error))
+            }
+            Location::Url(url) => match cache.fetch(url, artifact.sha256.as_ref()).await {
+                Ok(file) => artifact::verify_file(&file.path, &app.key, &target.version, None)
+                    .map_err(|error| error_text(&error)),
+                Err(error) => Err(error_text(&error)),
+            },
+        };
+        let verified = match verified {
+            Ok(verified) => verified,
+            Err(error) => {
+                errors.push(format!("`{}` {}: {error}", app.key, target.version));
+                continue;
+            }
+        };
+        let (url, path) = match &artifact.location {
+            Location::Url(url) => (Some(url.clone()), None),
+            Location::File(path) => (None, Some(lock::relative(path, base))),
+        };
+        apps.insert(
+            app.key.clone(),
+            LockedApp {
+                requested: present.version.to_string(),
+                source: lock::source_text(&present.source, base),
+                install: present.install,
+                version: target.version.to_string(),
+                build_number: target.build_number,
+                delivery: artifact.delivery,
+                url,
+                path,
+                sha256: verified.sha256,
+                compatibility: target.compatibility.clone(),
+            },
+        );
+    }
+    if !errors.is_empty() {
+        return Err(format!(
+            "artifacts failed verification:\n- {}",
+            errors.join("\n- ")
+        ));
+    }
+    Ok(LockedInstance {
+        hosting: instance.hosting,
+        product_build: live.product.ok().map(|product| product.build),
+        apps,
+    })
+}

@@ -1,0 +1,229 @@
+//! The lock file (`apps.lock` beside `apps.yaml`): for each instance and app, the exact version,
+//! Marketplace build number, artifact location and sha256 that `upmsync lock` resolved. Plan and
+//! apply use it instead of asking the Marketplace; a manifest change it does not cover stops them.
+//! Deterministic (sorted maps, no timestamps) and free of secrets.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::model::{
+    AppKey, Artifact, Compatibility, Delivery, Desired, DesiredState, Hosting, InstallMethod,
+    Location, PresentApp, Sha256, Source, Target, Version,
+};
+
+/// The lock format's version; a file with another is refused.
+pub const LOCK_VERSION: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    #[error("failed to read the lock file `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the lock file `{}` is not valid: {reason}\nhint: run `upmsync lock --update` to write it anew", path.display())]
+    Invalid { path: PathBuf, reason: String },
+    #[error("failed to write the lock file `{}`", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lock {
+    pub lock_version: u32,
+    pub instances: BTreeMap<String, LockedInstance>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedInstance {
+    pub hosting: Hosting,
+    /// The product build the versions were resolved for (informational: compatibility is checked
+    /// against the build the instance reports at plan time).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub product_build: Option<u64>,
+    pub apps: BTreeMap<AppKey, LockedApp>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LockedApp {
+    /// What the manifest asked for (`8.28.1`, `latest`, `>=8.20, <9`), to tell when it changed.
+    pub requested: String,
+    /// `marketplace`, or the `url`/`path` the manifest gave (paths relative to the manifest).
+    pub source: String,
+    /// The manifest's `install` (`auto`, `uri`, `upload`).
+    pub install: InstallMethod,
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub build_number: Option<u64>,
+    /// How the artifact reaches UPM.
+    pub delivery: Delivery,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<Url>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    pub sha256: Sha256,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub compatibility: Vec<Compatibility>,
+}
+
+impl LockedApp {
+    /// The target this entry pins: the artifact is always verified against its sha256.
+    pub fn target(&self, base: &Path) -> Target {
+        let location = match (&self.url, &self.path) {
+            (Some(url), _) => Location::Url(url.clone()),
+            (None, Some(path)) => Location::File(base.join(path)),
+            (None, None) => Location::File(PathBuf::new()),
+        };
+        Target {
+            version: Version::from_server(&self.version),
+            artifact: Some(Artifact {
+                location,
+                delivery: self.delivery,
+                sha256: Some(self.sha256.clone()),
+            }),
+            compatibility: self.compatibility.clone(),
+            build_number: self.build_number,
+        }
+    }
+
+    /// Whether this entry still answers what the manifest asks.
+    pub fn covers(&self, present: &PresentApp, base: &Path) -> bool {
+        self.requested == present.version.to_string()
+            && self.source == source_text(&present.source, base)
+            && self.install == present.install
+            && present
+                .sha256
+                .as_ref()
+                .is_none_or(|pinned| pinned == &self.sha256)
+    }
+}
+
+/// The lock file of a manifest: `apps.yaml` -> `apps.lock`, beside it.
+pub fn path_for(manifest: &Path) -> PathBuf {
+    let stem = manifest
+        .file_stem()
+        .map(|stem| stem.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "apps".into());
+    manifest.with_file_name(format!("{stem}.lock"))
+}
+
+/// How a source is written in the lock (paths relative to the manifest folder, so the lock is the
+/// same on every machine).
+pub fn source_text(source: &Source, base: &Path) -> String {
+    match source {
+        Source::Marketplace => "marketplace".into(),
+        Source::Url(url) => format!("url {url}"),
+        Source::Path(path) => format!("path {}", relative(path, base)),
+    }
+}
+
+pub fn relative(path: &Path, base: &Path) -> String {
+    path.strip_prefix(base)
+        .unwrap_or(path)
+        .to_string_lossy()
+        .replace('\\', "/")
+}
+
+impl Lock {
+    /// Reads the lock beside a manifest; `None` when there is none.
+    pub fn load(manifest: &Path) -> Result<Option<Lock>, LockError> {
+        let path = path_for(manifest);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(source) => return Err(LockError::Read { path, source }),
+        };
+        let lock: Lock = serde_yaml::from_str(&text).map_err(|error| LockError::Invalid {
+            path: path.clone(),
+            reason: error.to_string(),
+        })?;
+        if lock.lock_version != LOCK_VERSION {
+            return Err(LockError::Invalid {
+                path,
+                reason: format!("lock_version {} is not {LOCK_VERSION}", lock.lock_version),
+            });
+        }
+        Ok(Some(lock))
+    }
+
+    /// The same bytes for the same content.
+    pub fn to_text(&self) -> String {
+        let body = serde_yaml::to_string(self).unwrap_or_default();
+        format!("# Written by `upmsync lock`: the exact versions and artifacts the manifest resolved to.\n# Do not edit; run `upmsync lock` (or `upmsync lock --update`) again.\n{body}")
+    }
+
+    pub fn write(&self, manifest: &Path) -> Result<PathBuf, LockError> {
+        let path = path_for(manifest);
+        let temporary = path.with_extension("lock.tmp");
+        std::fs::write(&temporary, self.to_text())
+            .and_then(|()| std::fs::rename(&temporary, &path))
+            .map_err(|source| LockError::Write {
+                path: path.clone(),
+                source,
+            })?;
+        Ok(path)
+    }
+
+    /// Every way the lock falls short of the manifest (for the selected instances), as messages.
+    pub fn gaps(&self, desired: &Desired) -> BTreeMap<String, Vec<String>> {
+        let base = base_of(&desired.manifest_path);
+        let mut gaps = BTreeMap::new();
+        for instance in &desired.instances {
+            let mut missing = Vec::new();
+            match self.instances.get(&instance.name) {
+                None => missing.push("the instance is not in the lock".to_string()),
+                Some(locked) => {
+                    if locked.hosting != instance.hosting {
+                        missing.push(format!(
+                            "the hosting changed to `{}`",
+                            instance.hosting.as_str()
+                        ));
+                    }
+                    for app in instance.apps.values() {
+                        let DesiredState::Present(present) = &app.state else {
+                            continue;
+                        };
+                        match locked.apps.get(&app.key) {
+                            None => missing.push(format!("`{}` is not locked", app.key)),
+                            Some(entry) if !entry.covers(present, &base) => missing.push(format!(
+                                "`{}` changed (locked: `{}` from {})",
+                                app.key, entry.requested, entry.source
+                            )),
+                            Some(_) => {}
+                        }
+                    }
+                }
+            }
+            if !missing.is_empty() {
+                gaps.insert(instance.name.clone(), missing);
+            }
+        }
+        gaps
+    }
+}
+
+/// The folder relative paths in the manifest (and the lock) resolve against.
+pub fn base_of(manifest: &Path) -> PathBuf {
+    let parent = manifest.parent().unwrap_or(Path::new("."));
+    let parent = if parent.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        parent
+    };
+    std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf())
+}
+
+/// A target of an instance with its lock base: relative paths in the lock resolve against the manifest.
+pub fn locked_target(locked: &LockedApp, manifest: &Path) -> Target {
+    locked.target(&base_of(manifest))
+}

@@ -1,0 +1,349 @@
+//! The download cache: fetches artifacts (Marketplace binaries and `url` sources) once, streamed to
+//! disk while hashing, and keeps them by sha256 (marketplace-api.md §6, §13).
+//!
+//! Layout under the cache directory:
+//!
+//! ```text
+//! sha256/<hex>.jar|.obr   the artifacts, named by the sha256 of their content
+//! urls/<sha256 of url>    the content sha256 a URL gave last time (the URL itself is not stored)
+//! tmp/                    downloads in progress; renamed into sha256/ only when complete and checked
+//! ```
+
+use std::fs::File;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use sha2::{Digest, Sha256 as Sha256Hasher};
+use tokio::io::AsyncWriteExt;
+use url::Url;
+
+use crate::artifact;
+use crate::model::{redact_url, Sha256};
+
+/// Like the other clients: 10 s to connect.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// A whole download, body included (reqwest's `timeout` covers reading the body).
+const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+/// guess: no plugin artifact comes near this; it keeps a misbehaving server from filling the disk.
+const MAX_DOWNLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+/// How much of an error body is shown.
+const BODY_SHOWN: usize = 300;
+
+/// Why an artifact could not be downloaded into the cache. URLs are shown without credentials
+/// or query string ([`redact_url`]).
+#[derive(Debug, thiserror::Error)]
+pub enum DownloadError {
+    #[error("cannot use the download cache at `{}`\nhint: check its permissions, or choose another one with `--cache-dir`", path.display())]
+    Cache {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot build the HTTP client for downloads: {reason}")]
+    Client { reason: String },
+    #[error("GET {url} failed: {reason}")]
+    Request { url: String, reason: String },
+    #[error("GET {url} answered {status}: {body}{}", status_hint(*.status))]
+    Status {
+        url: String,
+        status: StatusCode,
+        body: String,
+    },
+    #[error("GET {url} sent more than {} MiB\nhint: this is not a plugin artifact; check the URL", limit / (1024 * 1024))]
+    TooLarge { url: String, limit: u64 },
+    #[error("cannot store the download of {url} at `{}`\nhint: check free space and permissions of the cache directory (`--cache-dir`)", path.display())]
+    Write {
+        url: String,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("the download of {url} has sha256 `{found}`, expected `{expected}`\nhint: the artifact changed or the pinned sha256 is wrong; check the source before changing `sha256:` (or run `upmsync lock --update`)")]
+    Sha256Mismatch {
+        url: String,
+        expected: Sha256,
+        found: Sha256,
+    },
+}
+
+fn status_hint(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        404 | 410 => "\nhint: check that this version exists and that the URL is right",
+        401 | 403 => "\nhint: upmsync downloads anonymously and this artifact is not public; download it yourself and give the app a `path` source",
+        429 | 500..=599 => "\nhint: the server is busy or failing; try again later",
+        _ => "",
+    }
+}
+
+/// A file in the cache whose content has the sha256 `sha256`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CachedFile {
+    pub path: PathBuf,
+    pub sha256: Sha256,
+}
+
+/// The download cache.
+#[derive(Clone, Debug)]
+pub struct Cache {
+    dir: PathBuf,
+    http: reqwest::Client,
+}
+
+impl Cache {
+    /// Opens the cache in `dir`, creating it (and its sub-folders) if needed.
+    pub fn new(dir: impl Into<PathBuf>) -> Result<Self, DownloadError> {
+        let dir = dir.into();
+        for sub in ["sha256", "urls", "tmp"] {
+            let path = dir.join(sub);
+            std::fs::create_dir_all(&path)
+                .map_err(|source| DownloadError::Cache { path, source })?;
+        }
+        // Anonymous (marketplace-api.md §6): no credentials are ever configured on this client, so
+        // none can follow a redirect. Redirects are followed (the Marketplace sends files via a CDN).
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::limited(10))
+            .connect_timeout(CONNECT_TIMEOUT)
+            .timeout(DOWNLOAD_TIMEOUT)
+            .user_agent(concat!("upmsync/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|error| DownloadError::Client {
+                reason: crate::upm::transport_reason(&error),
+            })?;
+        Ok(Self { dir, http })
+    }
+
+    /// The user's cache directory: `$XDG_CACHE_HOME/upmsync`, else `$HOME/.cache/upmsync`; `None`
+    /// when neither variable holds an absolute path.
+    pub fn default_dir() -> Option<PathBuf> {
+        default_dir_from(
+            std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from),
+            std::env::var_os("HOME").map(PathBuf::from),
+        )
+    }
+
+    /// The cache directory.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Downloads `url` once.
+    ///
+    /// The body is streamed to a temporary file in the cache while being hashed (never held whole
+    /// in memory), then renamed atomically to `sha256/<hex>.jar` (`.obr` for an OBR), and the URL
+    /// is remembered so the next call makes no request. With `expected`, a cached file with that
+    /// hash is returned without any request; a download with another hash is an error naming URL,
+    /// expected and found, and is not kept.
+    pub async fn fetch(
+        &self,
+        url: &Url,
+        expected: Option<&Sha256>,
+    ) -> Result<CachedFile, DownloadError> {
+        if let Some(expected) = expected {
+            if let Some(cached) = self.cached(expected).await? {
+                tracing::debug!(url = %redact_url(url), sha256 = %expected, "artifact already cached");
+                return Ok(cached);
+            }
+        }
+        if let Some(known) = self.indexed(url).await {
+            // A URL whose last content is not the expected one is downloaded again: it may have
+            // been fixed since, and if not, the mismatch is reported from fresh bytes.
+            if expected.is_none_or(|expected| *expected == known) {
+                if let Some(cached) = self.cached(&known).await? {
+                    tracing::debug!(url = %redact_url(url), sha256 = %known, "artifact already cached");
+                    return Ok(cached);
+                }
+            }
+        }
+        self.download(url, expected).await
+    }
+
+    /// The cached file with this content hash, if there is one and it still has that hash (a file
+    /// damaged on disk is removed and treated as missing).
+    async fn cached(&self, sha256: &Sha256) -> Result<Option<CachedFile>, DownloadError> {
+        for extension in ["jar", "obr"] {
+            let path = self.artifact_path(sha256, extension);
+            if !path.is_file() {
+                continue;
+            }
+            let hashed = path.clone();
+            let found = tokio::task::spawn_blocking(move || {
+                File::open(&hashed).and_then(|mut file| artifact::hash_reader(&mut file))
+            })
+            .await
+            .map_err(|error| DownloadError::Cache {
+                path: path.clone(),
+                source: io::Error::other(error),
+            })?
+            .map_err(|source| DownloadError::Cache {
+                path: path.clone(),
+                source,
+            })?;
+            if found == *sha256 {
+                return Ok(Some(CachedFile {
+                    path,
+                    sha256: found,
+                }));
+            }
+            tracing::warn!(path = %path.display(), "cached artifact is damaged, removing it");
+            let _ = tokio::fs::remove_file(&path).await;
+        }
+        Ok(None)
+    }
+
+    /// The content hash this URL gave last time.
+    async fn indexed(&self, url: &Url) -> Option<Sha256> {
+        let text = tokio::fs::read_to_string(self.index_path(url)).await.ok()?;
+        Sha256::parse(&text)
+    }
+
+    async fn download(
+        &self,
+        url: &Url,
+        expected: Option<&Sha256>,
+    ) -> Result<CachedFile, DownloadError> {
+        let shown = redact_url(url);
+        tracing::info!(url = %shown, "downloading artifact");
+        let request_failed = |error: reqwest::Error| DownloadError::Request {
+            url: shown.clone(),
+            reason: crate::upm::transport_reason(&error),
+        };
+        let mut response = self
+            .http
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(request_failed)?;
+        let status = response.status();
+        if !status.is_success() {
+            let body = response.text().await.unwrap_or_default();
+            return Err(DownloadError::Status {
+                url: shown,
+                status,
+                body: body.trim().chars().take(BODY_SHOWN).collect(),
+            });
+        }
+
+        let tmp = self.dir.join("tmp");
+        let write_failed = |path: &Path| {
+            let url = shown.clone();
+            let path = path.to_path_buf();
+            move |source| DownloadError::Write { url, path, source }
+        };
+        let temp = tempfile::Builder::new()
+            .prefix("download-")
+            .suffix(".part")
+            .tempfile_in(&tmp)
+            .map_err(write_failed(&tmp))?;
+        let mut file = tokio::fs::File::from_std(temp.reopen().map_err(write_failed(temp.path()))?);
+        let mut hasher = Sha256Hasher::new();
+        let mut size: u64 = 0;
+        while let Some(chunk) = response.chunk().await.map_err(request_failed)? {
+            size += chunk.len() as u64;
+            if size > MAX_DOWNLOAD_BYTES {
+                return Err(DownloadError::TooLarge {
+                    url: shown,
+                    limit: MAX_DOWNLOAD_BYTES,
+                });
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk)
+                .await
+                .map_err(write_failed(temp.path()))?;
+        }
+        file.flush().await.map_err(write_failed(temp.path()))?;
+        file.sync_all().await.map_err(write_failed(temp.path()))?;
+        drop(file);
+
+        let found = Sha256::from_digest(&hasher.finalize());
+        if let Some(expected) = expected {
+            if *expected != found {
+                // Dropping `temp` deletes the bad file.
+                return Err(DownloadError::Sha256Mismatch {
+                    url: shown,
+                    expected: expected.clone(),
+                    found,
+                });
+            }
+        }
+        // UPM tells an OBR from a jar by content, not by name (upm-rest-api.md §5.7); so does the cache.
+        let is_obr = File::open(temp.path())
+            .map(|file| artifact::is_obr(io::BufReader::new(file)))
+            .unwrap_or(false);
+        let path = self.artifact_path(&found, if is_obr { "obr" } else { "jar" });
+        temp.persist(&path)
+            .map_err(|error| write_failed(&path)(error.error))?;
+        self.write_index(url, &found)
+            .map_err(|(path, source)| write_failed(&path)(source))?;
+        tracing::debug!(url = %shown, sha256 = %found, size, "artifact cached");
+        Ok(CachedFile {
+            path,
+            sha256: found,
+        })
+    }
+
+    /// Remembers `url` → `sha256`, atomically (a temporary file renamed over the entry).
+    fn write_index(&self, url: &Url, sha256: &Sha256) -> Result<(), (PathBuf, io::Error)> {
+        let path = self.index_path(url);
+        let tmp = self.dir.join("tmp");
+        let mut temp = tempfile::NamedTempFile::new_in(&tmp).map_err(|error| (tmp, error))?;
+        io::Write::write_all(&mut temp, format!("{sha256}\n").as_bytes())
+            .map_err(|error| (temp.path().to_path_buf(), error))?;
+        temp.persist(&path)
+            .map_err(|error| (path.clone(), error.error))?;
+        Ok(())
+    }
+
+    fn artifact_path(&self, sha256: &Sha256, extension: &str) -> PathBuf {
+        self.dir
+            .join("sha256")
+            .join(format!("{}.{extension}", sha256.as_str()))
+    }
+
+    /// The index entry of a URL, named by the URL's sha256 so that no token in a query string ends
+    /// up in a file name.
+    fn index_path(&self, url: &Url) -> PathBuf {
+        let digest = Sha256Hasher::digest(url.as_str().as_bytes());
+        self.dir.join("urls").join(hex::encode(digest))
+    }
+}
+
+fn default_dir_from(xdg_cache_home: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
+    // The XDG base directory specification says relative paths are to be ignored.
+    let absolute = |path: Option<PathBuf>| path.filter(|path| path.is_absolute());
+    absolute(xdg_cache_home)
+        .map(|cache| cache.join("upmsync"))
+        .or_else(|| absolute(home).map(|home| home.join(".cache").join("upmsync")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_dir_prefers_xdg_and_ignores_relative_paths() {
+        assert_eq!(
+            default_dir_from(Some("/x/cache".into()), Some("/home/u".into())),
+            Some(PathBuf::from("/x/cache/upmsync"))
+        );
+        assert_eq!(
+            default_dir_from(Some("relative".into()), Some("/home/u".into())),
+            Some(PathBuf::from("/home/u/.cache/upmsync"))
+        );
+        assert_eq!(default_dir_from(None, Some("".into())), None);
+    }
+
+    #[test]
+    fn status_errors_name_url_status_and_a_hint() {
+        let error = DownloadError::Status {
+            url: "https://m/download/apps/1/version/2".into(),
+            status: StatusCode::NOT_FOUND,
+            body: "nope".into(),
+        };
+        assert_eq!(
+            error.to_string(),
+            "GET https://m/download/apps/1/version/2 answered 404 Not Found: nope\nhint: check that this version exists and that the URL is right"
+        );
+    }
+}

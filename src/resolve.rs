@@ -1,0 +1,264 @@
+//! Resolution: turns each wanted app (exact version, `latest`, or a constraint) into a [`Target`]:
+//! the exact version, its artifact and its compatibility, from the lock file when there is one, else
+//! from the Marketplace (through [`crate::marketplace`], the only code that asks it). Every failure
+//! is reported, not only the first.
+
+use std::path::Path;
+
+use futures::stream::{self, StreamExt};
+
+use crate::lock::LockedInstance;
+use crate::marketplace::{self, Criteria, MarketplaceClient, ResolvedVersion};
+use crate::model::{
+    AppKey, Artifact, Compatibility, Delivery, DesiredInstance, DesiredState, InstallMethod, Live,
+    Location, PresentApp, ProductInfo, Source, Target, Targets,
+};
+use crate::version::VersionSpec;
+
+/// How much to resolve.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Depth {
+    /// Every app that must be installed gets its artifact (plan, apply, lock).
+    Artifacts,
+    /// Only what versions mean (`latest`, constraints); exact versions need no question (drift).
+    Versions,
+    /// Everything, installed apps included, for the lock file.
+    Lock,
+}
+
+/// Resolves every present app of an instance. With a lock, nothing is asked of the Marketplace.
+pub async fn resolve(
+    instance: &DesiredInstance,
+    live: &Live,
+    marketplace: &MarketplaceClient,
+    lock: Option<&LockedInstance>,
+    base: &Path,
+    depth: Depth,
+) -> Result<Targets, Vec<String>> {
+    let product = live.product.clone();
+    let wanted: Vec<(&AppKey, &PresentApp)> = instance
+        .apps
+        .values()
+        .filter_map(|app| match &app.state {
+            DesiredState::Present(present) => Some((&app.key, present)),
+            DesiredState::Absent => None,
+        })
+        .collect();
+    let results: Vec<Result<Option<(AppKey, Target)>, String>> = stream::iter(wanted)
+        .map(|(key, present)| {
+            let product = product.clone();
+            async move {
+                let installed = live
+                    .apps
+                    .get(key)
+                    .filter(|app| app.user_installed)
+                    .map(|app| &app.version);
+                let target = match lock.and_then(|lock| lock.apps.get(key)) {
+                    Some(locked) => Some(locked.target(base)),
+                    None => resolve_app(
+                        instance,
+                        key,
+                        present,
+                        installed,
+                        product.as_ref().ok(),
+                        marketplace,
+                        depth,
+                    )
+                    .await
+                    .map_err(|error| format!("`{key}`: {error}"))?,
+                };
+                if let Some(target) = &target {
+                    let installs = installed != Some(&target.version);
+                    if installs && !present.allow_incompatible {
+                        check_compatible(instance, key, target, &product)?;
+                    }
+                }
+                Ok(target.map(|target| (key.clone(), target)))
+            }
+        })
+        .buffer_unordered(8)
+        .collect()
+        .await;
+    let mut targets = Targets::new();
+    let mut errors = Vec::new();
+    for result in results {
+        match result {
+            Ok(Some((key, target))) => {
+                targets.insert(key, target);
+            }
+            Ok(None) => {}
+            Err(error) => errors.push(error),
+        }
+    }
+    errors.sort();
+    if errors.is_empty() {
+        Ok(targets)
+    } else {
+        Err(errors)
+    }
+}
+
+/// One app without a lock. `None` when nothing needs asking (an exact version, installed, or at
+/// `Depth::Versions`): the planner then uses the exact version as is.
+async fn resolve_app(
+    instance: &DesiredInstance,
+    key: &AppKey,
+    present: &PresentApp,
+    installed: Option<&crate::model::Version>,
+    product: Option<&ProductInfo>,
+    marketplace: &MarketplaceClient,
+    depth: Depth,
+) -> Result<Option<Target>, String> {
+    let exact = match &present.version {
+        VersionSpec::Exact(version) => Some(version),
+        _ => None,
+    };
+    if let Some(version) = exact {
+        if depth == Depth::Versions || (installed == Some(version) && depth != Depth::Lock) {
+            return Ok(None);
+        }
+    }
+    match (&present.source, exact) {
+        (Source::Path(path), Some(version)) => Ok(Some(Target {
+            version: version.clone(),
+            artifact: Some(Artifact {
+                location: Location::File(path.clone()),
+                delivery: Delivery::Upload,
+                sha256: present.sha256.clone(),
+            }),
+            compatibility: Vec::new(),
+            build_number: None,
+        })),
+        (Source::Url(url), Some(version)) => Ok(Some(Target {
+            version: version.clone(),
+            artifact: Some(Artifact {
+                location: Location::Url(url.clone()),
+                delivery: delivery(present.install, Delivery::Uri),
+                sha256: present.sha256.clone(),
+            }),
+            compatibility: Vec::new(),
+            build_number: None,
+        })),
+        (Source::Path(_) | Source::Url(_), None) => Err(format!(
+            "version `{}` needs the Marketplace to mean anything, but the app's source is a file or URL\nhint: give an exact version",
+            present.version
+        )),
+        (Source::Marketplace, _) => {
+            let resolved = marketplace_version(instance, key, present, product, marketplace).await?;
+            let compatibility = resolved.ranges(instance.product.marketplace_application(), instance.hosting);
+            Ok(Some(Target {
+                version: crate::model::Version::from_server(&resolved.name),
+                artifact: Some(Artifact {
+                    location: Location::Url(resolved.binary),
+                    delivery: delivery(present.install, Delivery::Uri),
+                    sha256: present.sha256.clone(),
+                }),
+                compatibility,
+                build_number: resolved.build_number,
+            }))
+        }
+    }
+}
+
+async fn marketplace_version(
+    instance: &DesiredInstance,
+    key: &AppKey,
+    present: &PresentApp,
+    product: Option<&ProductInfo>,
+    marketplace: &MarketplaceClient,
+) -> Result<ResolvedVersion, String> {
+    let text = |error: marketplace::MarketplaceError| crate::execute::error_text(&error);
+    if let VersionSpec::Exact(version) = &present.version {
+        return marketplace
+            .resolve(key, version, instance.hosting.as_str())
+            .await
+            .map_err(text);
+    }
+    let product = product.ok_or_else(|| {
+        format!(
+            "version `{}` depends on the product build, which could not be read: {}",
+            present.version, "see the product version error of this instance"
+        )
+    })?;
+    let criteria = Criteria {
+        application: instance.product.marketplace_application(),
+        build: product.build,
+        hosting: instance.hosting,
+    };
+    match &present.version {
+        VersionSpec::Latest => marketplace.latest(key, &criteria).await.map_err(text),
+        spec => {
+            // The list is filtered by the Marketplace to compatible versions; the constraint is
+            // applied here with the plugin framework's ordering.
+            let names = marketplace
+                .compatible_version_names(key, &criteria)
+                .await
+                .map_err(text)?;
+            let best = names
+                .iter()
+                .map(|name| crate::model::Version::from_server(name))
+                .filter(|version| spec.matches(version))
+                .max()
+                .ok_or_else(|| {
+                    text(marketplace::MarketplaceError::NoCompatibleVersion {
+                        key: key.clone(),
+                        wanted: spec.to_string(),
+                        application: criteria.application.to_string(),
+                        build: criteria.build,
+                        hosting: criteria.hosting.as_str().to_string(),
+                    })
+                })?;
+            marketplace
+                .resolve(key, &best, instance.hosting.as_str())
+                .await
+                .map_err(text)
+        }
+    }
+}
+
+/// `install: auto` takes the source's natural delivery.
+fn delivery(method: InstallMethod, natural: Delivery) -> Delivery {
+    match method {
+        InstallMethod::Auto => natural,
+        InstallMethod::Uri => Delivery::Uri,
+        InstallMethod::Upload => Delivery::Upload,
+    }
+}
+
+/// A version about to be installed must support the instance's build (marketplace-api.md §5),
+/// unless the app says `allow_incompatible: true`. Apps without Marketplace data (files, URLs)
+/// are not checked.
+fn check_compatible(
+    instance: &DesiredInstance,
+    key: &AppKey,
+    target: &Target,
+    product: &Result<ProductInfo, String>,
+) -> Result<(), String> {
+    if target.compatibility.is_empty() && target.build_number.is_none() {
+        return Ok(());
+    }
+    let product = product.as_ref().map_err(|error| {
+        format!("`{key}`: cannot check compatibility, the product build is unknown: {error}")
+    })?;
+    if marketplace::is_compatible(&target.compatibility, product.build) {
+        return Ok(());
+    }
+    let ranges = if target.compatibility.is_empty() {
+        format!(
+            "no {} {} range at all",
+            instance.product,
+            instance.hosting.as_str()
+        )
+    } else {
+        target
+            .compatibility
+            .iter()
+            .map(Compatibility::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Err(format!(
+        "`{key}` {} is not compatible with {} {} (build {}) on `{}`: the Marketplace lists {ranges}\nhint: choose a compatible version (`upmsync outdated` lists the newest), or set `allow_incompatible: true` on the app",
+        target.version, instance.product, product.version, product.build, instance.name
+    ))
+}
