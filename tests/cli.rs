@@ -551,3 +551,112 @@ async fn ctrl_c_finishes_the_change_under_way_and_reports_the_rest() {
     );
     assert!(case.sim.plugin("com.vendor.delta").is_none());
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outdated_lock_and_plan_from_the_lock() {
+    let case = Case::new().await;
+    let cache = case.folder.path().join("cache");
+    let cache = cache.to_str().unwrap();
+    case.manifest("  - key: com.vendor.alpha\n    version: latest\n  - key: com.vendor.beta\n    version: \"~2.0\"\n", "ignore");
+
+    let output = case
+        .run(&["outdated", "-f", "apps.yaml", "--format", "json"])
+        .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let apps = &json["instances"][0]["apps"];
+    let alpha = apps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|app| app["key"] == "com.vendor.alpha")
+        .unwrap();
+    assert_eq!(
+        (
+            alpha["installed"].as_str(),
+            alpha["wanted"].as_str(),
+            alpha["newest_compatible"].as_str()
+        ),
+        (Some("1.0.0"), Some("2.0.0"), Some("2.0.0"))
+    );
+    let beta = apps
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|app| app["key"] == "com.vendor.beta")
+        .unwrap();
+    assert_eq!(
+        (beta["requested"].as_str(), beta["wanted"].as_str()),
+        (Some("~2.0"), Some("2.0.0"))
+    );
+    assert_eq!(json["instances"][0]["product"]["build"], 9120015);
+
+    let output = case
+        .run(&["lock", "-f", "apps.yaml", "--cache-dir", cache])
+        .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let lock = std::fs::read_to_string(case.folder.path().join("apps.lock")).unwrap();
+    assert!(
+        lock.contains("requested: latest") && lock.contains("version: 2.0.0"),
+        "{lock}"
+    );
+
+    case.sim.clear_requests();
+    let output = case
+        .run(&["plan", "-f", "apps.yaml", "--detailed-exitcode"])
+        .await;
+    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert!(
+        stdout(&output).contains("product 9.12.15 build 9120015"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(!case
+        .sim
+        .requests()
+        .iter()
+        .any(|r| r.server == upmsync::sim::SimServer::Marketplace));
+
+    case.manifest("  - key: com.vendor.alpha\n    version: 1.1.0\n  - key: com.vendor.beta\n    version: \"~2.0\"\n", "ignore");
+    let output = case.run(&["plan", "-f", "apps.yaml"]).await;
+    assert_eq!(code(&output), 1);
+    assert!(
+        stderr(&output).contains("does not cover")
+            && stderr(&output).contains("run `upmsync lock`"),
+        "{}",
+        stderr(&output)
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_signature_check_refusal_names_the_cause_and_the_fix() {
+    let case = Case::new().await;
+    case.sim.set_signature_check(true);
+    let jar_path = case.folder.path().join("inhouse.jar");
+    std::fs::write(
+        &jar_path,
+        jar::build_plugin_jar("com.example.inhouse", "In-house", "1.0.0", false),
+    )
+    .unwrap();
+    case.manifest(
+        "  - key: com.example.inhouse\n    version: 1.0.0\n    source:\n      path: inhouse.jar\n",
+        "ignore",
+    );
+    let cache = case.folder.path().join("cache");
+    let output = case
+        .run(&[
+            "apply",
+            "-f",
+            "apps.yaml",
+            "--auto-approve",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(code(&output), 1);
+    let out = stdout(&output);
+    assert!(
+        out.contains("signature") && out.contains("atlassian.upm.signature.check.disabled"),
+        "{out}"
+    );
+}
