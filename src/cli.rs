@@ -28,6 +28,18 @@ pub struct Cli {
     /// Show more diagnostics on stderr (-v info, -vv debug, -vvv trace); RUST_LOG overrides
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
+
+    /// Retry a failed read (connection error, timeout, 429, 5xx) up to this many times
+    #[arg(long, global = true, value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+
+    /// Start no retry later than this many seconds after the first attempt
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
+    pub retry_max_seconds: u64,
+
+    /// Stop an instance when an install task runs longer than this (the error names the task URL)
+    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 600)]
+    pub task_timeout: u64,
 }
 
 #[derive(Debug, Subcommand)]

@@ -12,7 +12,8 @@ use tracing::Instrument;
 use crate::artifact;
 use crate::marketplace::download::Cache;
 use crate::model::{
-    AppKey, Delivery, DesiredInstance, DesiredLicense, DesiredState, Location, Secret,
+    AppKey, Artifact, Delivery, DesiredInstance, DesiredLicense, DesiredState, LicenseHash,
+    Location, Secret,
 };
 use crate::plan::{Action, Change, InstancePlan};
 use crate::upm::{InstallFrom, UpmClient, UpmError};
@@ -67,6 +68,35 @@ impl ApplyReport {
     }
 }
 
+/// Gets an artifact in hand and checks it: a local file is read in place, a URL downloaded once
+/// into the cache (streamed, hashed); then its sha256 (when pinned), key and version must match.
+pub async fn fetch_and_verify(
+    cache: &Cache,
+    key: &AppKey,
+    version: &crate::model::Version,
+    artifact: &Artifact,
+) -> Result<artifact::Verified, String> {
+    match &artifact.location {
+        Location::File(path) => artifact::verify_file(path, key, version, artifact.sha256.as_ref())
+            .map_err(|error| error_text(&error)),
+        Location::Url(url) => {
+            let file = cache
+                .fetch(url, artifact.sha256.as_ref())
+                .await
+                .map_err(|error| error_text(&error))?;
+            artifact::verify_file(&file.path, key, version, None)
+                .map_err(|error| error_text(&error))
+        }
+    }
+}
+
+/// Local files verified before the first change: targets to upload, and versions to restore.
+#[derive(Debug, Default)]
+struct Prepared {
+    targets: BTreeMap<AppKey, PathBuf>,
+    restores: BTreeMap<AppKey, PathBuf>,
+}
+
 /// Why a change failed, said so that an admin knows the state it left behind.
 #[derive(Debug, thiserror::Error)]
 pub enum ChangeError {
@@ -78,8 +108,17 @@ pub enum ChangeError {
         wanted: String,
         found: String,
     },
-    #[error("`{key}` was uninstalled (it was at {from}) but installing {to} failed, so the app is now missing: {source}\nhint: fix the cause and run apply again, or reinstall {from} by hand")]
+    #[error("`{key}` was uninstalled (it was at {from}) but installing {to} failed, and restoring {from} failed too ({restore}), so the app is now missing: {source}\nhint: fix the cause and run apply again, or reinstall {from} by hand")]
     DowngradeInstallFailed {
+        key: AppKey,
+        from: String,
+        to: String,
+        #[source]
+        source: Box<ChangeError>,
+        restore: String,
+    },
+    #[error("installing {to} of `{key}` failed after it was uninstalled, so {from} was installed again (restored): {source}")]
+    DowngradeRestored {
         key: AppKey,
         from: String,
         to: String,
@@ -119,7 +158,7 @@ pub async fn execute(
             Ok(prepared) => prepared,
             Err(error) => {
                 report.error = Some(error);
-                BTreeMap::new()
+                Prepared::default()
             }
         };
         let mut stopped = report.error.is_some();
@@ -166,8 +205,8 @@ async fn prepare(
     upm: &UpmClient,
     cache: &Cache,
     mode: Mode,
-) -> Result<BTreeMap<AppKey, PathBuf>, String> {
-    let mut prepared = BTreeMap::new();
+) -> Result<Prepared, String> {
+    let mut prepared = Prepared::default();
     if plan.changes.is_empty() {
         return Ok(prepared);
     }
@@ -188,28 +227,27 @@ async fn prepare(
         .iter()
         .filter(|change| change.action.installs())
     {
-        let (Some(artifact), Some(version)) = (&change.artifact, &change.to) else {
-            continue;
-        };
-        if !artifact.needs_verification() {
-            continue;
-        }
-        let verified = match &artifact.location {
-            Location::File(path) => {
-                artifact::verify_file(path, &change.key, version, artifact.sha256.as_ref())
-                    .map_err(|error| error_text(&error))
+        // The target, and for a downgrade the version to restore if the install fails: both
+        // are in hand before the uninstall.
+        for (artifact, version, restore) in [
+            (&change.artifact, &change.to, false),
+            (&change.restore, &change.from, true),
+        ] {
+            let (Some(artifact), Some(version)) = (artifact, version) else {
+                continue;
+            };
+            if !artifact.needs_verification() {
+                continue;
             }
-            Location::Url(url) => match cache.fetch(url, artifact.sha256.as_ref()).await {
-                Ok(file) => artifact::verify_file(&file.path, &change.key, version, None)
-                    .map_err(|error| error_text(&error)),
-                Err(error) => Err(error_text(&error)),
-            },
-        };
-        match verified {
-            Ok(verified) => {
-                prepared.insert(change.key.clone(), verified.path);
+            match fetch_and_verify(cache, &change.key, version, artifact).await {
+                Ok(verified) if restore => {
+                    prepared.restores.insert(change.key.clone(), verified.path);
+                }
+                Ok(verified) => {
+                    prepared.targets.insert(change.key.clone(), verified.path);
+                }
+                Err(error) => errors.push(format!("`{}` {version}: {error}", change.key)),
             }
-            Err(error) => errors.push(format!("`{}` {version}: {error}", change.key)),
         }
     }
     if errors.is_empty() {
@@ -226,55 +264,137 @@ async fn apply_change(
     change: &Change,
     desired: &DesiredInstance,
     upm: &UpmClient,
-    prepared: &BTreeMap<AppKey, PathBuf>,
+    prepared: &Prepared,
 ) -> Result<(), ChangeError> {
     let key = &change.key;
     match change.action {
-        Action::Install | Action::Upgrade => install(change, upm, prepared).await,
+        Action::Install | Action::Upgrade => {
+            install(
+                change,
+                change.artifact.as_ref(),
+                change.to.as_ref(),
+                upm,
+                &prepared.targets,
+            )
+            .await
+        }
         Action::Downgrade => {
             // UPM refuses to downgrade in place (§5.6): uninstall, then install the older version.
-            upm.uninstall(key).await?;
-            install(change, upm, prepared).await.map_err(|source| {
-                ChangeError::DowngradeInstallFailed {
+            uninstall(upm, key).await?;
+            let Err(source) = install(
+                change,
+                change.artifact.as_ref(),
+                change.to.as_ref(),
+                upm,
+                &prepared.targets,
+            )
+            .await
+            else {
+                return Ok(());
+            };
+            // Nothing lost: put back the version that was there, from what was kept for it.
+            let restored = match &change.restore {
+                Some(restore) => {
+                    install(
+                        change,
+                        Some(restore),
+                        change.from.as_ref(),
+                        upm,
+                        &prepared.restores,
+                    )
+                    .await
+                }
+                None => Err(ChangeError::NoArtifact { key: key.clone() }),
+            };
+            Err(match restored {
+                Ok(()) => ChangeError::DowngradeRestored {
                     key: key.clone(),
                     from: version_text(&change.from),
                     to: version_text(&change.to),
                     source: Box::new(source),
-                }
+                },
+                Err(restore_error) => ChangeError::DowngradeInstallFailed {
+                    key: key.clone(),
+                    from: version_text(&change.from),
+                    to: version_text(&change.to),
+                    source: Box::new(source),
+                    restore: error_text(&restore_error),
+                },
             })
         }
-        Action::Uninstall => Ok(upm.uninstall(key).await?),
+        Action::Uninstall => uninstall(upm, key).await,
         Action::Enable | Action::Disable => {
             set_enabled(upm, key, change.action == Action::Enable).await
         }
         Action::LicenseSet => {
             let license = license_text(desired, key)
                 .ok_or_else(|| ChangeError::NoLicense { key: key.clone() })?;
-            Ok(upm.set_license(key, license).await?)
+            let outcome = upm.set_license(key, license).await;
+            settle(outcome, || async {
+                Ok(upm.license(key).await? == Some(LicenseHash::of(license.expose())))
+            })
+            .await
         }
-        Action::LicenseRemove => Ok(upm.remove_license(key).await?),
+        Action::LicenseRemove => {
+            let outcome = upm.remove_license(key).await;
+            settle(outcome, || async { Ok(upm.license(key).await?.is_none()) }).await
+        }
     }
 }
 
-/// Installs, then reads the app back: the version must be the wanted one, and the enablement the
-/// one the plan asked for.
+/// A mutating request whose answer was lost (timeout, reset) may or may not have happened: the
+/// state is read again and decides. Any other outcome stands.
+async fn settle<F, Fut>(outcome: Result<(), UpmError>, happened: F) -> Result<(), ChangeError>
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, UpmError>>,
+{
+    match outcome {
+        Ok(()) => Ok(()),
+        Err(error) if error.is_lost_answer() => match happened().await {
+            Ok(true) => {
+                tracing::warn!("the answer was lost, but UPM shows the change was made: {error}");
+                Ok(())
+            }
+            _ => Err(error.into()),
+        },
+        Err(error) => Err(error.into()),
+    }
+}
+
+async fn uninstall(upm: &UpmClient, key: &AppKey) -> Result<(), ChangeError> {
+    let outcome = upm.uninstall(key).await;
+    settle(outcome, || async { Ok(upm.plugin(key).await?.is_none()) }).await
+}
+
+/// Installs `artifact`, then reads the app back: the version must be `version`, and the enablement
+/// the one the plan asked for. After a lost answer, waits for UPM's tasks to end and reads back.
 async fn install(
     change: &Change,
+    artifact: Option<&Artifact>,
+    version: Option<&crate::model::Version>,
     upm: &UpmClient,
     prepared: &BTreeMap<AppKey, PathBuf>,
 ) -> Result<(), ChangeError> {
     let key = &change.key;
-    let artifact = change
-        .artifact
-        .as_ref()
-        .ok_or_else(|| ChangeError::NoArtifact { key: key.clone() })?;
+    let artifact = artifact.ok_or_else(|| ChangeError::NoArtifact { key: key.clone() })?;
     let from = match (&artifact.delivery, &artifact.location, prepared.get(key)) {
         (Delivery::Upload, _, Some(path)) => InstallFrom::Upload(path),
         (Delivery::Uri, Location::Url(url), _) => InstallFrom::Uri(url),
         _ => return Err(ChangeError::NoArtifact { key: key.clone() }),
     };
-    let installed = upm.install(key, from).await?;
-    if let Some(wanted) = &change.to {
+    let installed = match upm.install(key, from).await {
+        Ok(installed) => installed,
+        Err(error) if error.is_lost_answer() => {
+            upm.wait_until_idle().await?;
+            match upm.plugin(key).await? {
+                Some(installed) => installed,
+                None => return Err(error.into()),
+            }
+        }
+        Err(error) => return Err(error.into()),
+    };
+    if let Some(wanted) = version {
         if &installed.version != wanted {
             return Err(ChangeError::VersionMismatch {
                 key: key.clone(),
@@ -292,7 +412,14 @@ async fn install(
 }
 
 async fn set_enabled(upm: &UpmClient, key: &AppKey, enabled: bool) -> Result<(), ChangeError> {
-    upm.set_enabled(key, enabled).await?;
+    let outcome = upm.set_enabled(key, enabled).await;
+    settle(outcome, || async {
+        Ok(upm
+            .plugin(key)
+            .await?
+            .is_some_and(|app| app.enabled == enabled))
+    })
+    .await?;
     match upm.plugin(key).await? {
         Some(app) if app.enabled == enabled => Ok(()),
         _ => Err(ChangeError::EnablementMismatch {

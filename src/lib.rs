@@ -11,6 +11,7 @@
 //! - [`lock`]: the lock file, `apps.lock`: exact versions and artifacts, pinned by sha256.
 //! - [`resolve`]: wanted versions (exact, `latest`, constraints) to targets, from the lock or the Marketplace.
 //! - [`artifact`]: reads and verifies plugin jars and OBRs (key, version, sha256).
+//! - [`retry`]: when to try a read again: bounded backoff with jitter, honouring `Retry-After`.
 //! - [`plan`]: `plan(&desired, &live, &artifacts) -> Plan`, pure and deterministic.
 //! - [`execute`]: carries out a plan on one instance, one change at a time, and reports.
 //! - [`render`]: plans and reports to text (with `similar`) or JSON, pure functions to `String`.
@@ -28,6 +29,7 @@ pub mod model;
 pub mod plan;
 pub mod render;
 pub mod resolve;
+pub mod retry;
 pub mod sim;
 pub mod upm;
 pub mod version;

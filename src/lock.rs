@@ -93,6 +93,7 @@ impl LockedApp {
             }),
             compatibility: self.compatibility.clone(),
             build_number: self.build_number,
+            restore: None,
         }
     }
 

@@ -22,6 +22,14 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(cli.verbose);
+    upmsync::upm::set_process_options(upmsync::upm::ClientOptions {
+        retry: upmsync::retry::RetryPolicy {
+            attempts: cli.retries.saturating_add(1),
+            max_total: std::time::Duration::from_secs(cli.retry_max_seconds),
+            ..upmsync::retry::RetryPolicy::default()
+        },
+        task_timeout: std::time::Duration::from_secs(cli.task_timeout),
+    });
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -528,6 +528,9 @@ pub struct Target {
     pub compatibility: Vec<Compatibility>,
     /// The Marketplace's build number of this app version, when known.
     pub build_number: Option<u64>,
+    /// For a downgrade: the installed version's artifact, to reinstall if the install fails after
+    /// the uninstall.
+    pub restore: Option<Artifact>,
 }
 
 /// Targets for one instance, by app.

@@ -75,6 +75,9 @@ pub struct Change {
     /// For license changes: the short hashes before and after (never the license).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub license: Option<LicenseChange>,
+    /// For a downgrade: what reinstalls the current version if the install fails.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore: Option<Artifact>,
     /// Why the change needs care (downgrades).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
@@ -202,6 +205,7 @@ pub fn plan(
                         artifact: None,
                         compatibility: Vec::new(),
                         build_number: None,
+                        restore: None,
                     },
                     (None, spec) => {
                         errors.push(PlanError::Unresolved {
@@ -220,6 +224,7 @@ pub fn plan(
                     enabled: None,
                     artifact: None,
                     license: None,
+                    restore: None,
                     warning: None,
                 };
                 let install_action = match installed {
@@ -233,6 +238,7 @@ pub fn plan(
                         action,
                         enabled: Some(present.enabled),
                         artifact: target.artifact.clone(),
+                        restore: (action == Action::Downgrade).then(|| target.restore.clone()).flatten(),
                         warning: (action == Action::Downgrade).then(|| {
                             "a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive".to_string()
                         }),
@@ -337,6 +343,7 @@ fn uninstall(live_app: &LiveApp) -> Change {
         enabled: None,
         artifact: None,
         license: None,
+        restore: None,
         warning: None,
     }
 }
@@ -495,6 +502,7 @@ mod tests {
                 artifact: Some(artifact.clone()),
                 compatibility: vec![],
                 build_number: None,
+                restore: None,
             },
         )]
         .into();
@@ -757,6 +765,7 @@ mod tests {
                 artifact: None,
                 compatibility: vec![],
                 build_number: None,
+                restore: None,
             },
         )]
         .into();

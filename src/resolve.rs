@@ -128,6 +128,7 @@ async fn resolve_app(
             }),
             compatibility: Vec::new(),
             build_number: None,
+            restore: None,
         })),
         (Source::Url(url), Some(version)) => Ok(Some(Target {
             version: version.clone(),
@@ -138,6 +139,7 @@ async fn resolve_app(
             }),
             compatibility: Vec::new(),
             build_number: None,
+            restore: None,
         })),
         (Source::Path(_) | Source::Url(_), None) => Err(format!(
             "version `{}` needs the Marketplace to mean anything, but the app's source is a file or URL\nhint: give an exact version",
@@ -146,8 +148,23 @@ async fn resolve_app(
         (Source::Marketplace, _) => {
             let resolved = marketplace_version(instance, key, present, product, marketplace).await?;
             let compatibility = resolved.ranges(instance.product.marketplace_application(), instance.hosting);
+            let version = crate::model::Version::from_server(&resolved.name);
+            // A downgrade uninstalls first: find the installed version's artifact now, to put it
+            // back if the install fails. Not on the Marketplace (any more): no restore possible.
+            let restore = match installed.filter(|installed| **installed > version) {
+                Some(installed) => marketplace
+                    .resolve(key, installed, instance.hosting.as_str())
+                    .await
+                    .ok()
+                    .map(|old| Artifact {
+                        location: Location::Url(old.binary),
+                        delivery: delivery(present.install, Delivery::Uri),
+                        sha256: None,
+                    }),
+                None => None,
+            };
             Ok(Some(Target {
-                version: crate::model::Version::from_server(&resolved.name),
+                version,
                 artifact: Some(Artifact {
                     location: Location::Url(resolved.binary),
                     delivery: delivery(present.install, Delivery::Uri),
@@ -155,6 +172,7 @@ async fn resolve_app(
                 }),
                 compatibility,
                 build_number: resolved.build_number,
+                restore,
             }))
         }
     }

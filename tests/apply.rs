@@ -289,22 +289,34 @@ async fn a_failure_stops_the_instance_and_reports_what_was_not_started() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_failed_downgrade_install_says_the_app_is_missing() {
+async fn a_failed_downgrade_install_restores_the_previous_version() {
     let sim = start(small_jira()).await;
     sim.fail_next_install("simulated failure");
     let desired = desired(
         &sim,
         vec![instance(&sim, vec![present("com.vendor.beta", "2.0.0")])],
     );
+    let plan = plan_one(&desired).await;
+    assert!(
+        plan.changes[0].restore.is_some(),
+        "the installed version's artifact is found before the uninstall"
+    );
     let report = apply_one(&desired, Mode::Apply).await;
+    assert!(!report.succeeded());
     let Outcome::Failed { error } = &report.changes[0].outcome else {
         panic!("{report:#?}")
     };
     assert!(
-        error.contains("was uninstalled (it was at 2.5.0)"),
+        error.contains("installing 2.0.0 of `com.vendor.beta` failed")
+            && error.contains("2.5.0 was installed again (restored)"),
         "{error}"
     );
-    assert!(error.contains("now missing"), "{error}");
+    assert!(error.contains("simulated failure"), "{error}");
+    assert_eq!(
+        sim.plugin("com.vendor.beta").unwrap().version,
+        "2.5.0",
+        "nothing lost"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

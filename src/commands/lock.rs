@@ -4,9 +4,8 @@
 use std::collections::BTreeMap;
 
 use super::{cache, load, read_live, report_error_text, status, Exit};
-use crate::artifact;
 use crate::cli::LockArgs;
-use crate::execute::error_text;
+use crate::execute::{self, error_text};
 use crate::lock::{self, Lock, LockedApp, LockedInstance, LOCK_VERSION};
 use crate::marketplace::download::Cache;
 use crate::marketplace::MarketplaceClient;
@@ -124,17 +123,7 @@ async fn lock_instance(
             continue;
         };
         // Every locked artifact is downloaded (or read) once, hashed and opened here.
-        let verified = match &artifact.location {
-            Location::File(path) => {
-                artifact::verify_file(path, &app.key, &target.version, artifact.sha256.as_ref())
-                    .map_err(|error| error_text(&error))
-            }
-            Location::Url(url) => match cache.fetch(url, artifact.sha256.as_ref()).await {
-                Ok(file) => artifact::verify_file(&file.path, &app.key, &target.version, None)
-                    .map_err(|error| error_text(&error)),
-                Err(error) => Err(error_text(&error)),
-            },
-        };
+        let verified = execute::fetch_and_verify(cache, &app.key, &target.version, artifact).await;
         let verified = match verified {
             Ok(verified) => verified,
             Err(error) => {

@@ -10,6 +10,7 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::model::{redact_url, AppKey, Compatibility, Hosting, Version};
+use crate::retry::RetryPolicy;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -142,6 +143,7 @@ pub struct BuildBound {
 pub struct MarketplaceClient {
     http: reqwest::Client,
     base: Url,
+    retry: RetryPolicy,
 }
 
 impl MarketplaceClient {
@@ -156,7 +158,17 @@ impl MarketplaceClient {
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
         }
-        Ok(Self { http, base })
+        Ok(Self {
+            http,
+            base,
+            retry: crate::upm::process_options().retry,
+        })
+    }
+
+    /// Sets the retry bounds for reads.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
     }
 
     /// `GET /rest/2/addons/{key}/versions/name/{version}?hosting=…` (§10 step 2). A 404 is told apart
@@ -321,11 +333,11 @@ impl MarketplaceClient {
     ) -> Result<Option<T>, MarketplaceError> {
         tracing::debug!(url = %redact_url(url), "marketplace request");
         let shown = redact_url(url);
-        let response = self
+        let request = self
             .http
             .get(url.clone())
-            .header(ACCEPT, "application/json")
-            .send()
+            .header(ACCEPT, "application/json");
+        let response = crate::upm::send_read(request, &self.retry, url)
             .await
             .map_err(|error| MarketplaceError::Request {
                 url: shown.clone(),

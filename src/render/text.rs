@@ -118,6 +118,9 @@ fn app_text(out: &mut String, changes: &[&Change]) {
         if let Some(artifact) = &change.artifact {
             let _ = writeln!(out, "        from {artifact}");
         }
+        if let Some(restore) = &change.restore {
+            let _ = writeln!(out, "        restores from {restore} if the install fails");
+        }
         if let Some(warning) = &change.warning {
             let _ = writeln!(out, "      ! warning: {warning}");
         }
@@ -346,6 +349,7 @@ mod tests {
             enabled: None,
             artifact: None,
             license: None,
+            restore: None,
             warning: None,
         }
     }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
-use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, LOCATION};
+use reqwest::header::{HeaderMap, ACCEPT, CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{Method, RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
@@ -18,6 +18,7 @@ use crate::model::{
     redact_url, AppKey, Credentials, DesiredInstance, LicenseHash, Live, LiveApp, LiveLicense,
     Product, ProductInfo, Secret, Version,
 };
+use crate::retry::{self, RetryPolicy};
 use wire::media;
 
 /// How long one request may take before it is abandoned.
@@ -25,9 +26,37 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Uploads carry a whole artifact.
 const UPLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long an install task may run. UPM's own download timeout is 30 s per read, but installing a
-/// large app on a busy node takes minutes. (Configurable in a later release.)
-const TASK_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long an install task may run by default. UPM's own download timeout is 30 s per read, but
+/// installing a large app on a busy node takes minutes.
+pub const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// Retry bounds and the install-task timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientOptions {
+    pub retry: RetryPolicy,
+    pub task_timeout: Duration,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            task_timeout: DEFAULT_TASK_TIMEOUT,
+        }
+    }
+}
+
+/// The options every client of this process starts with: set once by `main` from the command
+/// line (`--retries`, `--retry-max-seconds`, `--task-timeout`), the defaults otherwise.
+static PROCESS_OPTIONS: std::sync::OnceLock<ClientOptions> = std::sync::OnceLock::new();
+
+pub fn set_process_options(options: ClientOptions) {
+    let _ = PROCESS_OPTIONS.set(options);
+}
+
+pub fn process_options() -> ClientOptions {
+    PROCESS_OPTIONS.get().copied().unwrap_or_default()
+}
 /// How many license reads run at once.
 const READ_CONCURRENCY: usize = 8;
 /// How much of an error body is shown.
@@ -99,6 +128,12 @@ pub enum UpmError {
 }
 
 impl UpmError {
+    /// The request got no HTTP answer (timeout, reset): for a mutating request it may or may not
+    /// have happened, so the state must be read again before deciding anything.
+    pub fn is_lost_answer(&self) -> bool {
+        matches!(self, UpmError::Request { .. })
+    }
+
     /// The UPM `subCode` of an error answer, if any.
     pub fn sub_code(&self) -> Option<&str> {
         match self {
@@ -112,6 +147,7 @@ impl UpmError {
 #[derive(Clone)]
 pub struct UpmClient {
     http: reqwest::Client,
+    options: ClientOptions,
     /// The instance's base URL (with context path and trailing slash).
     base: Url,
     /// `{base}/rest/plugins/1.0/`, with the trailing slash the collection needs (§1).
@@ -140,12 +176,19 @@ impl UpmClient {
         let api = api_url(&instance.url);
         Ok(Self {
             http,
+            options: process_options(),
             base: api
                 .join("../../../")
                 .unwrap_or_else(|_| instance.url.clone()),
             api,
             credentials: instance.credentials.clone(),
         })
+    }
+
+    /// Sets retry bounds and the install-task timeout.
+    pub fn with_options(mut self, options: ClientOptions) -> Self {
+        self.options = options;
+        self
     }
 
     /// Reads every installed plugin and, concurrently, the licenses of the installed user apps in
@@ -209,6 +252,14 @@ impl UpmClient {
         }
         let summary: wire::PluginSummary = read_json(response, &Method::GET, &url).await?;
         Ok(Some(live_app(summary)))
+    }
+
+    /// The hash of an app's installed license, if any.
+    pub async fn license(&self, key: &AppKey) -> Result<Option<LicenseHash>, UpmError> {
+        Ok(match self.license_hash(key).await? {
+            LiveLicense::Present(hash) => Some(hash),
+            _ => None,
+        })
     }
 
     /// Reads an app's license and keeps only its hash (§5.10: always 200, `rawLicense` absent when none).
@@ -343,10 +394,10 @@ impl UpmClient {
                 }
                 _ => return Err(status_error(response, &Method::GET, task_url).await),
             }
-            if started.elapsed() > TASK_TIMEOUT {
+            if started.elapsed() > self.options.task_timeout {
                 return Err(UpmError::TaskTimeout {
                     url: redact_url(task_url),
-                    timeout: TASK_TIMEOUT,
+                    timeout: self.options.task_timeout,
                 });
             }
         }
@@ -428,6 +479,41 @@ impl UpmClient {
         expect_success(response, &Method::DELETE, &url)
             .await
             .map(drop)
+    }
+
+    /// How many install tasks UPM is running (`GET /pending`, §5.9: ongoing tasks only).
+    pub async fn pending_tasks(&self) -> Result<usize, UpmError> {
+        let url = self
+            .api
+            .join("pending")
+            .unwrap_or_else(|_| self.api.clone());
+        let pending: wire::PendingTasks = self
+            .json(
+                self.request(Method::GET, url.clone(), "*/*"),
+                Method::GET,
+                &url,
+            )
+            .await?;
+        Ok(pending.tasks.len())
+    }
+
+    /// Waits (polling every second, within the task timeout) until UPM runs no install task.
+    pub async fn wait_until_idle(&self) -> Result<(), UpmError> {
+        let started = Instant::now();
+        while self.pending_tasks().await? > 0 {
+            if started.elapsed() > self.options.task_timeout {
+                let url = self
+                    .api
+                    .join("pending")
+                    .unwrap_or_else(|_| self.api.clone());
+                return Err(UpmError::TaskTimeout {
+                    url: redact_url(&url),
+                    timeout: self.options.task_timeout,
+                });
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        Ok(())
     }
 
     /// Whether UPM is in safe mode (§5.12): then installs and uninstalls fail, so apply checks
@@ -544,10 +630,7 @@ impl UpmClient {
         url: &Url,
     ) -> Result<Response, UpmError> {
         tracing::debug!(%method, url = %redact_url(url), "upm request");
-        let response = request
-            .send()
-            .await
-            .map_err(|error| request_error(method, url, error))?;
+        let response = self.send_with_retries(request, method, url).await?;
         tracing::debug!(status = %response.status(), "upm response");
         // 401 is the product refusing the credentials, or UPM refusing a permission (§2); 403s
         // are UPM's own refusals (token, system app, upload gate) and carry a body worth showing.
@@ -562,6 +645,23 @@ impl UpmClient {
         Ok(response)
     }
 
+    /// Sends once, or, for reads (GET, HEAD: they change nothing), with retries. A mutating request
+    /// is never repeated here: after a lost answer the caller re-reads the state and decides (see
+    /// `execute`).
+    async fn send_with_retries(
+        &self,
+        request: RequestBuilder,
+        method: &Method,
+        url: &Url,
+    ) -> Result<Response, UpmError> {
+        let result = if matches!(*method, Method::GET | Method::HEAD) {
+            send_read(request, &self.options.retry, url).await
+        } else {
+            request.send().await
+        };
+        result.map_err(|error| request_error(method, url, error))
+    }
+
     async fn json<T: DeserializeOwned>(
         &self,
         request: RequestBuilder,
@@ -571,6 +671,53 @@ impl UpmClient {
         let response = self.send(request, &method, url).await?;
         let response = expect_success(response, &method, url).await?;
         read_json(response, &method, url).await
+    }
+}
+
+/// Sends a read (a request that changes nothing), again after connection errors, timeouts, 429 and
+/// 5xx, within `policy`: backoff with jitter, honouring `Retry-After`. The last answer or error is
+/// returned. Used by the UPM and Marketplace clients.
+pub(crate) async fn send_read(
+    request: RequestBuilder,
+    policy: &RetryPolicy,
+    url: &Url,
+) -> Result<Response, reqwest::Error> {
+    let started = Instant::now();
+    let mut attempt = 1;
+    loop {
+        let Some(this_try) = request.try_clone() else {
+            return request.send().await;
+        };
+        let outcome = this_try.send().await;
+        let retry_after = match &outcome {
+            Ok(response) if retry::is_retryable_status(response.status().as_u16()) => Some(
+                response
+                    .headers()
+                    .get(RETRY_AFTER)
+                    .and_then(|value| value.to_str().ok())
+                    .and_then(retry::parse_retry_after),
+            ),
+            Ok(_) => None,
+            Err(_) => Some(None),
+        };
+        let Some(retry_after) = retry_after else {
+            return outcome;
+        };
+        let Some(wait) = policy.delay(
+            attempt,
+            started.elapsed(),
+            retry_after,
+            &mut rand::thread_rng(),
+        ) else {
+            return outcome;
+        };
+        let why = match &outcome {
+            Ok(response) => response.status().to_string(),
+            Err(error) => transport_reason(error),
+        };
+        tracing::warn!(url = %redact_url(url), attempt, wait_ms = wait.as_millis() as u64, "retrying a read after: {why}");
+        tokio::time::sleep(wait).await;
+        attempt += 1;
     }
 }
 

@@ -141,6 +141,13 @@ impl BuildNumber {
     }
 }
 
+/// `GET /pending` (§5.9): the ongoing tasks.
+#[derive(Debug, Deserialize)]
+pub struct PendingTasks {
+    #[serde(default)]
+    pub tasks: Vec<serde_json::Value>,
+}
+
 /// `GET /safe-mode` (§5.12).
 #[derive(Debug, Deserialize)]
 pub struct SafeMode {
