@@ -488,12 +488,13 @@ pub enum Delivery {
 impl Serialize for Artifact {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
+        // `kind` is how it reaches UPM, as in format_version 1 since the first release.
         let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("kind", &self.delivery)?;
         match &self.location {
             Location::Url(url) => map.serialize_entry("url", &redact_url(url))?,
             Location::File(path) => map.serialize_entry("path", path)?,
         }
-        map.serialize_entry("install", &self.delivery)?;
         if let Some(sha256) = &self.sha256 {
             map.serialize_entry("sha256", sha256)?;
         }

@@ -128,6 +128,8 @@ pub struct Plan {
 pub struct PlannedInstance {
     pub name: String,
     pub url: Url,
+    /// What was read from the instance, when it could be read.
+    pub live: Option<Live>,
     pub result: Result<InstancePlan, String>,
 }
 

@@ -60,7 +60,7 @@ pub async fn resolve(
                         key,
                         present,
                         installed,
-                        product.as_ref().ok(),
+                        product.as_ref(),
                         marketplace,
                         depth,
                     )
@@ -105,7 +105,7 @@ async fn resolve_app(
     key: &AppKey,
     present: &PresentApp,
     installed: Option<&crate::model::Version>,
-    product: Option<&ProductInfo>,
+    product: Result<&ProductInfo, &String>,
     marketplace: &MarketplaceClient,
     depth: Depth,
 ) -> Result<Option<Target>, String> {
@@ -147,6 +147,20 @@ async fn resolve_app(
         )),
         (Source::Marketplace, _) => {
             let resolved = marketplace_version(instance, key, present, product, marketplace).await?;
+            // `latest` or a constraint never downgrades an installed version that still fits it
+            // (newer than the newest compatible one, e.g. installed by hand).
+            if exact.is_none() {
+                let newest = crate::model::Version::from_server(&resolved.name);
+                if let Some(installed) = installed.filter(|installed| **installed > newest && present.version.matches(installed)) {
+                    return Ok(Some(Target {
+                        version: installed.clone(),
+                        artifact: None,
+                        compatibility: Vec::new(),
+                        build_number: None,
+                        restore: None,
+                    }));
+                }
+            }
             let compatibility = resolved.ranges(instance.product.marketplace_application(), instance.hosting);
             let version = crate::model::Version::from_server(&resolved.name);
             // A downgrade uninstalls first: find the installed version's artifact now, to put it
@@ -182,7 +196,7 @@ async fn marketplace_version(
     instance: &DesiredInstance,
     key: &AppKey,
     present: &PresentApp,
-    product: Option<&ProductInfo>,
+    product: Result<&ProductInfo, &String>,
     marketplace: &MarketplaceClient,
 ) -> Result<ResolvedVersion, String> {
     let text = |error: marketplace::MarketplaceError| crate::execute::error_text(&error);
@@ -192,10 +206,10 @@ async fn marketplace_version(
             .await
             .map_err(text);
     }
-    let product = product.ok_or_else(|| {
+    let product = product.map_err(|error| {
         format!(
-            "version `{}` depends on the product build, which could not be read: {}",
-            present.version, "see the product version error of this instance"
+            "version `{}` depends on the instance's product build, which could not be read: {error}\nhint: give an exact version, or make the product version endpoints readable (a proxy blocking `/rest/api` or `/rest/applinks`?)",
+            present.version
         )
     })?;
     let criteria = Criteria {

@@ -660,3 +660,16 @@ async fn a_signature_check_refusal_names_the_cause_and_the_fix() {
         "{out}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outdated_reports_what_cannot_be_resolved() {
+    let case = Case::new().await;
+    case.manifest("  - key: com.vendor.alpha\n    version: 99.0.0\n", "ignore");
+    let output = case.run(&["outdated", "-f", "apps.yaml"]).await;
+    assert_eq!(code(&output), 1, "{}", stdout(&output));
+    assert!(
+        stderr(&output).contains("no version `99.0.0`"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -312,7 +312,10 @@ async fn the_lock_round_trips_and_a_stale_lock_is_refused() {
         )],
     );
     desired.manifest_path = folder.path().join("apps.yaml");
-    assert_eq!(lock_desired(&desired, &cache, false).await, Exit::Success);
+    assert_eq!(
+        lock_desired(&desired, &cache, false, false).await,
+        Exit::Success
+    );
     let lock_path = folder.path().join("apps.lock");
     let first = std::fs::read_to_string(&lock_path).unwrap();
     assert!(
@@ -324,9 +327,15 @@ async fn the_lock_round_trips_and_a_stale_lock_is_refused() {
     assert!(!first.contains("admin"), "no secret in the lock");
 
     // Same inputs, same bytes, with or without --update.
-    assert_eq!(lock_desired(&desired, &cache, false).await, Exit::Success);
+    assert_eq!(
+        lock_desired(&desired, &cache, false, false).await,
+        Exit::Success
+    );
     assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), first);
-    assert_eq!(lock_desired(&desired, &cache, true).await, Exit::Success);
+    assert_eq!(
+        lock_desired(&desired, &cache, true, false).await,
+        Exit::Success
+    );
     assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), first);
 
     // With the lock, plan never asks the Marketplace.
@@ -365,7 +374,10 @@ async fn the_lock_round_trips_and_a_stale_lock_is_refused() {
             && error.contains("upmsync lock"),
         "{error}"
     );
-    assert_eq!(lock_desired(&changed, &cache, false).await, Exit::Success);
+    assert_eq!(
+        lock_desired(&changed, &cache, false, false).await,
+        Exit::Success
+    );
     assert!(plan_one(&changed).await.is_ok());
 }
 
@@ -442,4 +454,52 @@ async fn a_sha256_from_the_manifest_is_checked_against_the_download() {
     let report = apply_one(&desired, &cache).await;
     assert!(report.succeeded(), "{report:#?}");
     assert_eq!(sim.plugin("com.vendor.beta").unwrap().version, "2.0.0");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn constraints_follow_pagination_across_pages() {
+    let names: Vec<String> = (0..60).map(|minor| format!("3.{minor}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let sim =
+        start(small_jira().marketplace_app(marketplace_app("com.vendor.many", 600, &names))).await;
+    let desired = desired(
+        &sim,
+        vec![instance(&sim, vec![present("com.vendor.many", "<3.55")])],
+    );
+    let plan = plan_one(&desired).await.unwrap();
+    assert_eq!(target_of(&plan, "com.vendor.many").1, "3.54");
+    let pages = sim
+        .requests()
+        .iter()
+        .filter(|r| r.path.ends_with("/com.vendor.many/versions"))
+        .count();
+    assert!(pages >= 2, "60 versions take more than one page: {pages}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn latest_never_downgrades_a_newer_install() {
+    let sim = start(
+        small_jira()
+            .plugin(upmsync::sim::SeedPlugin::user(
+                "com.vendor.omega",
+                "Omega",
+                "1.9.0",
+            ))
+            .marketplace_app(marketplace_app(
+                "com.vendor.omega",
+                400,
+                &["1.0.0", "1.2.0"],
+            )),
+    )
+    .await;
+    let desired = desired(
+        &sim,
+        vec![instance(&sim, vec![present("com.vendor.omega", "latest")])],
+    );
+    let plan = plan_one(&desired).await.unwrap();
+    assert!(
+        plan.changes.is_empty(),
+        "1.9.0 is newer than the newest compatible 1.2.0: {:?}",
+        plan.changes
+    );
 }

@@ -19,10 +19,18 @@ pub async fn run(args: &LockArgs) -> Exit {
     let Some(cache) = cache(args.cache.cache_dir.as_deref()) else {
         return Exit::Failure;
     };
-    lock_desired(&desired, &cache, args.update).await
+    let keep_others = !args.selection.instances.is_empty();
+    lock_desired(&desired, &cache, args.update, keep_others).await
 }
 
-pub async fn lock_desired(desired: &Desired, cache: &Cache, update: bool) -> Exit {
+/// Locks the instances of `desired`. `keep_others` (with `--instance`) keeps the entries of other
+/// instances; otherwise the lock holds exactly the manifest's instances.
+pub async fn lock_desired(
+    desired: &Desired,
+    cache: &Cache,
+    update: bool,
+    keep_others: bool,
+) -> Exit {
     let previous = match Lock::load(&desired.manifest_path) {
         Ok(previous) => previous.unwrap_or_default(),
         Err(error) => {
@@ -41,10 +49,15 @@ pub async fn lock_desired(desired: &Desired, cache: &Cache, update: bool) -> Exi
         }
     };
     let base = lock::base_of(&desired.manifest_path);
-    // Instances not selected keep their entries; selected ones are written anew.
+    // With `--instance`, the others keep their entries; otherwise instances gone from the
+    // manifest leave the lock, so the same manifest always gives the same lock.
     let mut next = Lock {
         lock_version: LOCK_VERSION,
-        instances: previous.instances.clone(),
+        instances: if keep_others {
+            previous.instances.clone()
+        } else {
+            Default::default()
+        },
     };
     let mut failed = false;
     for instance in &desired.instances {

@@ -158,22 +158,34 @@ pub async fn read_and_plan(desired: &Desired, resolve: Resolve) -> Plan {
         let gaps = &gaps;
         let base = &base;
         async move {
-            let result = match (marketplace, lock) {
-                (Err(error), _) => Err(format!("failed to set up an HTTP client: {error}")),
-                (_, Err(error)) => Err(error_text(error)),
+            let (live, result) = match (marketplace, lock) {
+                (Err(error), _) => (
+                    None,
+                    Err(format!("failed to set up an HTTP client: {error}")),
+                ),
+                (_, Err(error)) => (None, Err(error_text(error))),
                 (Ok(_), Ok(Some(_))) if gaps.contains_key(&instance.name) => {
-                    Err(stale_lock(desired, &gaps[&instance.name]))
+                    (None, Err(stale_lock(desired, &gaps[&instance.name])))
                 }
                 (Ok(marketplace), Ok(lock)) => {
                     let locked = lock
                         .as_ref()
                         .and_then(|lock| lock.instances.get(&instance.name));
-                    plan_instance(instance, marketplace, locked, base, resolve).await
+                    match read_live(instance).await {
+                        Ok(live) => {
+                            let result =
+                                plan_instance(instance, &live, marketplace, locked, base, resolve)
+                                    .await;
+                            (Some(live), result)
+                        }
+                        Err(error) => (None, Err(error)),
+                    }
                 }
             };
             PlannedInstance {
                 name: instance.name.clone(),
                 url: instance.url.clone(),
+                live,
                 result,
             }
         }
@@ -211,17 +223,17 @@ pub async fn read_live(instance: &DesiredInstance) -> Result<Live, String> {
 
 async fn plan_instance(
     instance: &DesiredInstance,
+    live: &Live,
     marketplace: &MarketplaceClient,
     lock: Option<&LockedInstance>,
     base: &std::path::Path,
     resolve: Resolve,
 ) -> Result<planner::InstancePlan, String> {
-    let live = read_live(instance).await?;
     let depth = match resolve {
         Resolve::Artifacts => Depth::Artifacts,
         Resolve::Skip => Depth::Versions,
     };
-    let targets = resolver::resolve(instance, &live, marketplace, lock, base, depth)
+    let targets = resolver::resolve(instance, live, marketplace, lock, base, depth)
         .await
         .map_err(|errors| {
             list_errors(
@@ -229,11 +241,11 @@ async fn plan_instance(
                 &errors,
             )
         })?;
-    let mut planned = planner::plan(instance, &live, &targets).map_err(|errors| {
+    let mut planned = planner::plan(instance, live, &targets).map_err(|errors| {
         let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
         list_errors(&format!("cannot plan `{}`:", instance.name), &errors)
     })?;
-    planned.product = live.product.ok();
+    planned.product = live.product.clone().ok();
     Ok(planned)
 }
 

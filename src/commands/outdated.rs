@@ -3,11 +3,12 @@
 
 use serde::Serialize;
 
-use super::{data, load, read_and_plan, read_live, report_error_text, Exit, Resolve};
+use super::{data, load, read_and_plan, report_error_text, Exit, Resolve};
 use crate::cli::OutdatedArgs;
 use crate::execute::error_text;
 use crate::marketplace::{Criteria, MarketplaceClient};
 use crate::model::{Desired, DesiredInstance, DesiredState, ProductInfo, Source};
+use crate::plan::PlannedInstance;
 use crate::render::Format;
 
 #[derive(Serialize)]
@@ -58,19 +59,8 @@ pub async fn outdated_desired(desired: &Desired, format: Format) -> Exit {
     // The wanted versions come from the same resolution `plan` does (lock included).
     let plan = read_and_plan(desired, Resolve::Artifacts).await;
     let mut rows = Vec::new();
-    for instance in &desired.instances {
-        let planned = plan
-            .instances
-            .iter()
-            .find(|planned| planned.name == instance.name);
-        rows.push(
-            instance_row(
-                instance,
-                planned.and_then(|p| p.result.as_ref().ok()),
-                &marketplace,
-            )
-            .await,
-        );
+    for (instance, planned) in desired.instances.iter().zip(&plan.instances) {
+        rows.push(instance_row(instance, planned, &marketplace).await);
     }
     let failed = rows
         .iter()
@@ -99,22 +89,22 @@ pub async fn outdated_desired(desired: &Desired, format: Format) -> Exit {
     }
 }
 
+/// One instance, from the plan's single read: the plan's error (a version that does not exist, an
+/// incompatible pin, a stale lock) is the row's error.
 async fn instance_row(
     instance: &DesiredInstance,
-    planned: Option<&crate::plan::InstancePlan>,
+    planned: &PlannedInstance,
     marketplace: &MarketplaceClient,
 ) -> InstanceRow {
-    let live = match read_live(instance).await {
-        Ok(live) => live,
-        Err(error) => {
-            return InstanceRow {
-                name: instance.name.clone(),
-                product: None,
-                apps: Vec::new(),
-                error: Some(error),
-            }
-        }
+    let Some(live) = &planned.live else {
+        return InstanceRow {
+            name: instance.name.clone(),
+            product: None,
+            apps: Vec::new(),
+            error: planned.result.as_ref().err().cloned(),
+        };
     };
+    let planned_ok = planned.result.as_ref().ok();
     let product = live.product.as_ref().ok().cloned();
     let mut apps = Vec::new();
     for app in instance.apps.values() {
@@ -126,7 +116,7 @@ async fn instance_row(
             .get(&app.key)
             .map(|live_app| live_app.version.to_string());
         // The plan's change for this app holds the resolved version; no change means the installed one.
-        let wanted = match planned {
+        let wanted = match planned_ok {
             Some(plan) => plan
                 .changes
                 .iter()
@@ -162,7 +152,7 @@ async fn instance_row(
         name: instance.name.clone(),
         product,
         apps,
-        error: None,
+        error: planned.result.as_ref().err().cloned(),
     }
 }
 

@@ -45,6 +45,8 @@ pub enum MarketplaceError {
         build: u64,
         hosting: String,
     },
+    #[error("listing versions at {url} stopped: {reason}")]
+    Pagination { url: String, reason: String },
     #[error("the Marketplace answered version `{found}` when asked for `{version}` of `{key}`")]
     WrongVersion {
         key: AppKey,
@@ -248,7 +250,10 @@ impl MarketplaceClient {
         while let Some(page_url) = next.take() {
             pages += 1;
             if pages > MAX_PAGES {
-                break;
+                return Err(MarketplaceError::Pagination {
+                    url: redact_url(&page_url),
+                    reason: format!("more than {MAX_PAGES} pages"),
+                });
             }
             let Some(page) = self.get::<VersionCollection>(&page_url).await? else {
                 return Err(self
@@ -259,12 +264,18 @@ impl MarketplaceClient {
                     .await?);
             };
             names.extend(page.embedded.versions.into_iter().map(|item| item.name));
-            next = page
-                .links
-                .next
-                .and_then(Link::href)
-                .and_then(|href| self.base.join(&href).ok())
-                .filter(|next_url| next_url.origin() == self.base.origin());
+            next = match page.links.next.and_then(Link::href) {
+                None => None,
+                Some(href) => match self.base.join(&href) {
+                    Ok(next_url) if next_url.origin() == self.base.origin() => Some(next_url),
+                    _ => {
+                        return Err(MarketplaceError::Pagination {
+                            url: redact_url(&page_url),
+                            reason: format!("its `next` link `{href}` leaves the Marketplace"),
+                        })
+                    }
+                },
+            };
         }
         Ok(names)
     }

@@ -375,6 +375,7 @@ mod tests {
             instances: vec![PlannedInstance {
                 name: "jira".into(),
                 url: planned.url.clone(),
+                live: None,
                 result: Ok(planned),
             }],
         };

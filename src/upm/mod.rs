@@ -117,6 +117,8 @@ pub enum UpmError {
     },
     #[error("UPM needs a product restart to finish the {what} of `{key}`\nhint: restart the instance, then run apply again")]
     RestartRequired { key: AppKey, what: &'static str },
+    #[error("the product version could not be read: {errors}")]
+    ProductInfo { errors: String },
     #[error("UPM refuses uploads: {body}\nhint: uploads are disabled by default since 2024 (`upm.plugin.upload.enabled`): install by URI instead (`install: uri` or `auto` for Marketplace and `url` sources), or start the product with `-Dupm.plugin.upload.enabled=true`")]
     UploadDisabled { body: String },
     #[error("UPM refused the artifact's signature: {body}\nhint: UPM 8 checks app signatures: install signed artifacts (Marketplace ones are), or start the product with `-Datlassian.upm.signature.check.disabled=true`")]
@@ -542,15 +544,21 @@ impl UpmClient {
             Product::Bitbucket => Some("rest/api/1.0/application-properties"),
             Product::Confluence | Product::Bamboo => None,
         };
+        let mut errors = Vec::new();
         if let Some(path) = own {
             match self.product_endpoint(path).await {
                 Ok(info) => return Ok(info),
-                Err(error) => {
-                    tracing::debug!(%error, "product endpoint failed, trying the applinks manifest")
-                }
+                Err(error) => errors.push(error.to_string()),
             }
         }
-        self.product_endpoint("rest/applinks/1.0/manifest").await
+        self.product_endpoint("rest/applinks/1.0/manifest")
+            .await
+            .map_err(|error| {
+                errors.push(error.to_string());
+                UpmError::ProductInfo {
+                    errors: errors.join("; "),
+                }
+            })
     }
 
     async fn product_endpoint(&self, path: &str) -> Result<ProductInfo, UpmError> {
