@@ -124,6 +124,10 @@ pub struct ApplyArgs {
     #[arg(long)]
     pub auto_approve: bool,
 
+    /// Also write the report (every change: done, failed with the reason, or not started) as JSON
+    #[arg(long, value_name = "FILE")]
+    pub report: Option<PathBuf>,
+
     #[command(flatten)]
     pub cache: CacheArgs,
 }
@@ -190,6 +194,11 @@ pub struct SimArgs {
     /// Context path of the simulated Jira
     #[arg(long, value_name = "PATH", default_value = "/jira")]
     pub context_path: String,
+
+    /// Inject faults (errors, latency, dropped connections, failing or hanging install tasks, slow
+    /// downloads) as described in this YAML file (see docs/simulator.md)
+    #[arg(long, value_name = "FILE")]
+    pub faults: Option<PathBuf>,
 
     /// Accept this personal access token (Bearer) for user `admin`; read from the environment so it
     /// does not show in the process list

@@ -18,6 +18,9 @@ use crate::model::{
 use crate::plan::{Action, Change, InstancePlan};
 use crate::upm::{InstallFrom, UpmClient, UpmError};
 
+/// How long apply waits for install tasks it did not start before refusing.
+const PENDING_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 /// Whether changes are made or only checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Mode {
@@ -59,6 +62,22 @@ pub struct ApplyReport {
 }
 
 impl ApplyReport {
+    /// An instance none of whose changes started, and why.
+    pub fn not_started(plan: &InstancePlan, error: String) -> Self {
+        Self {
+            name: plan.name.clone(),
+            changes: plan
+                .changes
+                .iter()
+                .map(|change| ChangeReport {
+                    change: change.clone(),
+                    outcome: Outcome::NotStarted,
+                })
+                .collect(),
+            error: Some(error),
+        }
+    }
+
     pub fn succeeded(&self) -> bool {
         self.error.is_none()
             && self
@@ -220,6 +239,26 @@ async fn prepare(
         .any(|change| change.action.installs() || change.action == Action::Uninstall);
     if changes_apps && upm.safe_mode().await.map_err(|error| error_text(&error))? {
         return Err(error_text(&UpmError::SafeMode));
+    }
+    // One apply at a time: install tasks already running (someone else's apply, the UPM page)
+    // are waited for, within a bound, before anything starts.
+    let waited = std::time::Instant::now();
+    loop {
+        let running = upm
+            .pending_tasks()
+            .await
+            .map_err(|error| error_text(&error))?;
+        if running == 0 {
+            break;
+        }
+        if waited.elapsed() > PENDING_WAIT {
+            return Err(format!(
+                "UPM is still running {running} install task(s) started elsewhere after {} seconds: nothing was changed\nhint: wait for them to finish (see the Manage apps page), then run apply again",
+                PENDING_WAIT.as_secs()
+            ));
+        }
+        tracing::warn!(running, "waiting for UPM install tasks started elsewhere");
+        tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }
     let mut errors = Vec::new();
     for change in plan

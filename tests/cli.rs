@@ -673,3 +673,91 @@ async fn outdated_reports_what_cannot_be_resolved() {
         stderr(&output)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn apply_writes_a_json_report_and_honours_local_locks() {
+    let case = Case::new().await;
+    case.manifest(APPS, "ignore");
+    let cache = case.folder.path().join("cache");
+    let cache_arg = cache.to_str().unwrap();
+    let locks = cache.join("locks");
+    std::fs::create_dir_all(&locks).unwrap();
+
+    // A lock held by a running process (this test) blocks the instance; nothing changes.
+    std::fs::write(
+        locks.join("jira-test.lock"),
+        format!("{}\n", std::process::id()),
+    )
+    .unwrap();
+    let output = case
+        .run(&[
+            "apply",
+            "-f",
+            "apps.yaml",
+            "--auto-approve",
+            "--cache-dir",
+            cache_arg,
+        ])
+        .await;
+    assert_eq!(code(&output), 1);
+    assert!(
+        stdout(&output).contains("another upmsync apply"),
+        "{}",
+        stdout(&output)
+    );
+    assert!(case.mutating().is_empty());
+
+    // A stale lock (its process is gone) is reported with how to clear it.
+    std::fs::write(locks.join("jira-test.lock"), "999999999\n").unwrap();
+    let output = case
+        .run(&[
+            "apply",
+            "-f",
+            "apps.yaml",
+            "--auto-approve",
+            "--cache-dir",
+            cache_arg,
+        ])
+        .await;
+    assert_eq!(code(&output), 1);
+    assert!(
+        stdout(&output).contains("stale lock") && stdout(&output).contains("rm "),
+        "{}",
+        stdout(&output)
+    );
+    assert!(case.mutating().is_empty());
+    std::fs::remove_file(locks.join("jira-test.lock")).unwrap();
+
+    let output = case
+        .run(&[
+            "apply",
+            "-f",
+            "apps.yaml",
+            "--auto-approve",
+            "--cache-dir",
+            cache_arg,
+            "--report",
+            "report.json",
+        ])
+        .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(case.folder.path().join("report.json")).unwrap(),
+    )
+    .unwrap();
+    let changes = report["instances"][0]["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 4);
+    assert!(
+        changes.iter().all(|change| change["status"] == "done"),
+        "{report:#}"
+    );
+    assert!(
+        !locks.join("jira-test.lock").exists(),
+        "the lock is released"
+    );
+    assert!(
+        !std::fs::read_to_string(case.folder.path().join("report.json"))
+            .unwrap()
+            .contains(LICENSE)
+    );
+}

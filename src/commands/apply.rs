@@ -2,6 +2,7 @@
 //! instance, one change at a time. Ctrl-C stops after the change under way and still reports.
 
 use std::io::{BufRead, IsTerminal};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -42,14 +43,16 @@ pub async fn run(args: &ApplyArgs) -> Exit {
     let Some(cache) = cache(args.cache.cache_dir.as_deref()) else {
         return Exit::Failure;
     };
-    apply_desired(&desired, mode, approval, &cache).await
+    apply_desired(&desired, mode, approval, &cache, args.report.as_deref()).await
 }
 
+/// Plans and applies. `report` is where to also write the report as JSON, if anywhere.
 pub async fn apply_desired(
     desired: &Desired,
     mode: Mode,
     approval: Approval,
     cache: &Cache,
+    report: Option<&Path>,
 ) -> Exit {
     let plan = read_and_plan(desired, Resolve::Artifacts).await;
     let plan_errors = report_instance_errors(&plan);
@@ -98,6 +101,17 @@ pub async fn apply_desired(
                 return Exit::Failure;
             }
         };
+        // Two applies from this runner must not interleave on one instance.
+        let _guard = match mode {
+            Mode::Apply => match InstanceLock::acquire(cache.dir(), &instance.name) {
+                Ok(guard) => Some(guard),
+                Err(error) => {
+                    reports.push(ApplyReport::not_started(instance_plan, error));
+                    continue;
+                }
+            },
+            Mode::DryRun => None,
+        };
         let verb = if mode == Mode::DryRun {
             "Checking"
         } else {
@@ -134,7 +148,16 @@ pub async fn apply_desired(
             .await,
         );
     }
-    let written = data(&format!("\n{}", render::apply_text(&reports)));
+    let mut written = data(&format!("\n{}", render::apply_text(&reports)));
+    if let Some(path) = report {
+        if let Err(error) = write_report(path, &reports) {
+            report_error_text(&format!(
+                "failed to write the report `{}`: {error}",
+                path.display()
+            ));
+            written = false;
+        }
+    }
     let all_applied = reports.iter().all(ApplyReport::succeeded);
     if !all_applied {
         report_error_text("not every change was applied (see the report on stdout); run `upmsync apply` again once the cause is fixed: it plans from what is installed now");
@@ -183,4 +206,80 @@ fn confirm() -> bool {
         return false;
     }
     true
+}
+
+/// `--report`: the same report as JSON, written whole (temporary file, then rename).
+fn write_report(path: &Path, reports: &[ApplyReport]) -> std::io::Result<()> {
+    #[derive(serde::Serialize)]
+    struct Document<'a> {
+        format_version: u32,
+        instances: &'a [ApplyReport],
+    }
+    let mut text = serde_json::to_string_pretty(&Document {
+        format_version: 1,
+        instances: reports,
+    })
+    .map_err(std::io::Error::other)?;
+    text.push('\n');
+    let temporary = path.with_extension("tmp");
+    std::fs::write(&temporary, text)?;
+    std::fs::rename(&temporary, path)
+}
+
+/// A local advisory lock per instance: a file holding the process id, created exclusively, removed
+/// when dropped. A lock left by a process that no longer runs is reported with how to clear it.
+struct InstanceLock {
+    path: PathBuf,
+}
+
+impl InstanceLock {
+    fn acquire(cache_dir: &Path, instance: &str) -> Result<Self, String> {
+        let folder = cache_dir.join("locks");
+        let path = folder.join(format!("{}.lock", instance.replace(['/', '\\'], "_")));
+        std::fs::create_dir_all(&folder).map_err(|error| {
+            format!(
+                "cannot create the lock folder `{}`: {error}",
+                folder.display()
+            )
+        })?;
+        let created = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path);
+        match created {
+            Ok(mut file) => {
+                use std::io::Write;
+                let _ = writeln!(file, "{}", std::process::id());
+                Ok(Self { path })
+            }
+            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
+                let holder = std::fs::read_to_string(&path).unwrap_or_default();
+                let pid = holder.trim();
+                let running = !pid.is_empty() && Path::new("/proc").join(pid).exists();
+                Err(if running {
+                    format!(
+                        "another upmsync apply (process {pid}) is changing `{instance}`: nothing was changed\nhint: wait for it to finish (its lock is `{}`)",
+                        path.display()
+                    )
+                } else {
+                    format!(
+                        "a stale lock `{}` from process {} (no longer running) blocks `{instance}`: nothing was changed\nhint: that apply was killed; check its report, then remove the lock (`rm {}`) and run apply again",
+                        path.display(),
+                        if pid.is_empty() { "?" } else { pid },
+                        path.display()
+                    )
+                })
+            }
+            Err(error) => Err(format!(
+                "cannot create the lock `{}`: {error}",
+                path.display()
+            )),
+        }
+    }
+}
+
+impl Drop for InstanceLock {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
 }

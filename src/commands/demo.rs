@@ -109,14 +109,14 @@ async fn run_steps(sim: &Sim, manifest_path: &Path, cache: &Cache) -> Exit {
     }
 
     step("upmsync apply -f apps.yaml.example --dry-run   (no POST, PUT or DELETE)");
-    if apply::apply_desired(&desired, Mode::DryRun, apply::Approval::Given, cache).await
+    if apply::apply_desired(&desired, Mode::DryRun, apply::Approval::Given, cache, None).await
         != Exit::Success
     {
         return Exit::Failure;
     }
 
     step("upmsync apply -f apps.yaml.example --auto-approve");
-    if apply::apply_desired(&desired, Mode::Apply, apply::Approval::Given, cache).await
+    if apply::apply_desired(&desired, Mode::Apply, apply::Approval::Given, cache, None).await
         != Exit::Success
     {
         return Exit::Failure;

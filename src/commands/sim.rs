@@ -2,10 +2,19 @@
 
 use super::{data, report_error_text, status, Exit};
 use crate::cli::SimArgs;
-use crate::sim::{Sim, SimConfig};
+use crate::sim::{FaultPlan, Sim, SimConfig};
 
 pub async fn run(args: &SimArgs) -> Exit {
     let mut config = SimConfig::jira_demo().context_path(&args.context_path);
+    if let Some(path) = &args.faults {
+        match FaultPlan::load(path) {
+            Ok(plan) => config = config.faults(plan),
+            Err(error) => {
+                report_error_text(&format!("{error:#}"));
+                return Exit::Failure;
+            }
+        }
+    }
     if let Some(token) = &args.token {
         config = config.personal_access_token(token, "admin");
     }

@@ -3,6 +3,8 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use super::faults::FaultPlan;
+
 /// The key UPM itself is installed under.
 pub const UPM_KEY: &str = "com.atlassian.upm.atlassian-universal-plugin-manager-plugin";
 
@@ -21,6 +23,7 @@ pub struct SimConfig {
     pub(crate) vendors: BTreeMap<String, (String, String)>,
     /// Compatible product builds by (app key, version build number); the default is wide.
     pub(crate) compatibilities: BTreeMap<(String, u64), SeedCompatibility>,
+    pub(crate) faults: FaultPlan,
 }
 
 #[derive(Clone, Debug)]
@@ -59,6 +62,7 @@ impl SimConfig {
             product_build: 9_120_015,
             vendors: BTreeMap::from([(UPM_KEY.to_string(), atlassian())]),
             compatibilities: BTreeMap::new(),
+            faults: FaultPlan::default(),
         }
     }
 
@@ -221,6 +225,12 @@ impl SimConfig {
     ) -> Self {
         self.compatibilities
             .insert((key.into(), build_number), compatibility);
+        self
+    }
+
+    /// Sets the fault plan in force from the start (default: no faults); see [`FaultPlan`].
+    pub fn faults(mut self, plan: FaultPlan) -> Self {
+        self.faults = plan;
         self
     }
 

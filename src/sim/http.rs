@@ -174,12 +174,13 @@ pub fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a 
 }
 
 /// The log entry for one exchange; only the scheme of `Authorization` is kept, never the credential.
+/// `status` is 0 when no answer was sent (a dropped connection).
 pub fn recorded(
     server: SimServer,
     method: &Method,
     uri: &axum::http::Uri,
     headers: &HeaderMap,
-    status: StatusCode,
+    status: u16,
 ) -> RecordedRequest {
     RecordedRequest {
         server,
@@ -191,7 +192,7 @@ pub fn recorded(
         auth_scheme: header_text(headers, header::AUTHORIZATION)
             .and_then(|value| value.split_whitespace().next())
             .map(str::to_string),
-        status: status.as_u16(),
+        status,
     }
 }
 

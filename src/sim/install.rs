@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::auth;
+use super::faults::TaskFault;
 use super::http;
 use super::jar;
 use super::state::{now_ms, Shared, SimPluginState, Task, TaskKind, TaskStage};
@@ -151,23 +152,27 @@ pub(crate) async fn post(shared: &Arc<Shared>, call: &Call, body: Body) -> Respo
             TaskKind::Uri => TaskStage::Downloading,
         },
     };
+    let task_fault = call.extensions.get::<TaskFault>().cloned();
     let forced_failure = {
         let mut state = shared.lock();
         state.tasks.push(task.clone());
-        if unsigned_uri {
+        match &task_fault {
+            Some(TaskFault::Fail(message)) => Some(message.clone()),
             // guess: reported as a failed install task with the same text.
-            Some(SIGNATURE_CHECK_FAILED.to_string())
-        } else {
-            state.fail_next_install.take()
+            _ if unsigned_uri => Some(SIGNATURE_CHECK_FAILED.to_string()),
+            _ => state.fail_next_install.take(),
         }
     };
-    tokio::spawn(run(
-        Arc::clone(shared),
-        task.id.clone(),
-        payload,
-        sysadmin,
-        forced_failure,
-    ));
+    // A hanging task (fault injection) is never run, so it stays in its first stage.
+    if !matches!(task_fault, Some(TaskFault::Hang)) {
+        tokio::spawn(run(
+            Arc::clone(shared),
+            task.id.clone(),
+            payload,
+            sysadmin,
+            forced_failure,
+        ));
+    }
 
     let (content_type, body) = legacy(shared, &task);
     let mut response = if kind == TaskKind::Upload && http::wants_textarea(call.accept()) {

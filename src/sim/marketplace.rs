@@ -14,7 +14,6 @@ use super::config::{SeedCompatibility, SeedMarketplaceApp, SeedMarketplaceVersio
 use super::http;
 use super::jar;
 use super::state::Shared;
-use super::SimServer;
 
 const JSON: &str = "application/json";
 /// Default page size of collections (§7: 10 for `/rest/2/addons`; guess: the same for versions).
@@ -22,7 +21,7 @@ const DEFAULT_LIMIT: usize = 10;
 /// The application key of the simulated product.
 const APPLICATION: &str = "jira";
 
-/// Entry point of the Marketplace listener: routes and records.
+/// Entry point of the Marketplace listener: routes.
 pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, _body) = request.into_parts();
     tracing::debug!(method = %parts.method, path = parts.uri.path(), "marketplace request");
@@ -35,13 +34,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
     if parts.method == Method::HEAD {
         *response.body_mut() = Body::empty();
     }
-    shared.record(http::recorded(
-        SimServer::Marketplace,
-        &parts.method,
-        &parts.uri,
-        &parts.headers,
-        response.status(),
-    ));
+    // Recorded by the fault layer in front of this handler (faults.rs).
     response
 }
 

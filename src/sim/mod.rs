@@ -4,7 +4,8 @@
 //! Two listeners: the product (UPM under `{context}/rest/plugins/{1.0,latest}/`, plus `serverInfo`
 //! and the applinks manifest) and the Marketplace (`/rest/2/…`, `/download/apps/…`). The behaviour
 //! follows `shared/reference/upm-rest-api.md` and `marketplace-api.md`; where those are silent the
-//! code says `guess:`.
+//! code says `guess:`. A [`FaultPlan`] in front of both listeners makes chosen requests fail, stall,
+//! lose their answer or slow down.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -23,6 +24,7 @@
 
 mod auth;
 mod config;
+mod faults;
 mod http;
 mod install;
 pub mod jar;
@@ -38,6 +40,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
+use axum::middleware;
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -47,19 +50,21 @@ use url::Url;
 pub use config::{
     SeedCompatibility, SeedMarketplaceApp, SeedMarketplaceVersion, SeedPlugin, SimConfig, UPM_KEY,
 };
+pub use faults::{Fault, FaultPlan, FaultRule};
 pub use state::SimPluginState;
 
 use state::Shared;
 
-/// Which listener received a request.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which listener received a request (`upm` or `marketplace` in a fault plan).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum SimServer {
     Upm,
     Marketplace,
 }
 
-/// One request as the simulator saw it, with the status it answered. Credentials are never kept:
-/// `auth_scheme` is only the first word of `Authorization`.
+/// One request as the simulator saw it, with the status it answered (0 when a fault dropped the
+/// answer). Credentials are never kept: `auth_scheme` is only the first word of `Authorization`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RecordedRequest {
     pub server: SimServer,
@@ -128,12 +133,21 @@ impl Sim {
         let shared = Arc::new(Shared::new(config, upm_url, marketplace_url, http));
 
         let (stop, stopped) = watch::channel(false);
+        // The fault layer is outermost: it sees every request first and records every exchange.
         let upm_router = Router::new()
             .fallback(upm::handle)
             .layer(DefaultBodyLimit::max(upm::MAX_BODY))
+            .layer(middleware::from_fn_with_state(
+                (Arc::clone(&shared), SimServer::Upm),
+                faults::layer,
+            ))
             .with_state(Arc::clone(&shared));
         let marketplace_router = Router::new()
             .fallback(marketplace::handle)
+            .layer(middleware::from_fn_with_state(
+                (Arc::clone(&shared), SimServer::Marketplace),
+                faults::layer,
+            ))
             .with_state(Arc::clone(&shared));
         let servers = vec![
             serve(upm_listener, upm_router, stopped.clone()),
@@ -203,6 +217,17 @@ impl Sim {
         let mut state = self.shared.lock();
         state.safe_mode = on;
         state.safe_mode_saved = None;
+    }
+
+    /// Replaces the fault plan in force (see [`FaultPlan`]); `first` counts and [`Sim::fault_hits`]
+    /// start again from zero.
+    pub fn set_faults(&self, plan: FaultPlan) {
+        *self.shared.faults() = faults::ActiveFaults::new(plan);
+    }
+
+    /// How many requests a fault was applied to under the current plan.
+    pub fn fault_hits(&self) -> u64 {
+        self.shared.faults().hits()
     }
 
     /// Makes the next install task end as an error task with this `errorMessage`.

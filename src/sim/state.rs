@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use url::Url;
 
 use super::config::{SeedCompatibility, SeedMarketplaceApp, SeedPlugin, SeedUser, SimConfig};
+use super::faults::ActiveFaults;
 use super::RecordedRequest;
 
 /// How long a upm-token lives (upm-rest-api.md §5.2: 300 000 ms).
@@ -189,6 +190,7 @@ pub(crate) struct Shared {
     /// The client install-by-URI downloads with.
     pub http: reqwest::Client,
     state: Mutex<State>,
+    faults: Mutex<ActiveFaults>,
     log: Mutex<Vec<RecordedRequest>>,
     request_counter: AtomicU64,
 }
@@ -246,6 +248,7 @@ impl Shared {
                 safe_mode_saved: None,
                 fail_next_install: None,
             }),
+            faults: Mutex::new(ActiveFaults::new(config.faults)),
             log: Mutex::new(Vec::new()),
             request_counter: AtomicU64::new(0),
         }
@@ -255,6 +258,11 @@ impl Shared {
     /// assignments), so a poisoned lock is still usable.
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Locks the fault plan in force (poisoning ignored, as for [`Shared::lock`]).
+    pub fn faults(&self) -> MutexGuard<'_, ActiveFaults> {
+        self.faults.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn record(&self, request: RecordedRequest) {

@@ -15,7 +15,7 @@ use super::auth::{self, Identity};
 use super::config::UPM_KEY;
 use super::http;
 use super::state::{now_ms, Shared, SimPluginState};
-use super::{install, license, product, SimServer};
+use super::{install, license, product};
 
 pub(crate) const INSTALLED: &str = "application/vnd.atl.plugins.installed+json";
 pub(crate) const PLUGIN: &str = "application/vnd.atl.plugins.plugin+json";
@@ -89,7 +89,7 @@ impl Call {
     }
 }
 
-/// Entry point of the product listener: authenticates, routes, adds Jira's headers, records.
+/// Entry point of the product listener: authenticates, routes, adds Jira's headers.
 pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let identity = auth::identify(&shared, &parts.headers);
@@ -111,13 +111,7 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
     if parts.method == Method::HEAD {
         *response.body_mut() = Body::empty();
     }
-    shared.record(http::recorded(
-        SimServer::Upm,
-        &parts.method,
-        &parts.uri,
-        &parts.headers,
-        response.status(),
-    ));
+    // Recorded by the fault layer in front of this handler (faults.rs).
     response
 }
 
