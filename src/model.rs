@@ -198,6 +198,18 @@ pub enum UnmanagedPolicy {
     Uninstall,
 }
 
+/// TLS and plain-HTTP settings of an instance (manifest `ca_file`, `insecure_skip_tls_verify`,
+/// `allow_http`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Transport {
+    /// Extra CA certificates (PEM) trusted for this instance, beside the system's.
+    pub ca_file: Option<PathBuf>,
+    /// Do not verify the server's certificate (a warning is printed on every run).
+    pub insecure_skip_tls_verify: bool,
+    /// Allow sending credentials over plain `http://` to a host that is not loopback.
+    pub allow_http: bool,
+}
+
 /// How upmsync authenticates to an instance; the secrets come from environment variables.
 #[derive(Clone, Debug)]
 pub enum Credentials {
@@ -228,6 +240,8 @@ pub struct DesiredInstance {
     /// Marketplace hosting type for this instance's artifacts (default `datacenter`).
     pub hosting: Hosting,
     pub credentials: Credentials,
+    /// How the connection to the instance is secured.
+    pub transport: Transport,
     pub unmanaged: UnmanagedPolicy,
     pub apps: BTreeMap<AppKey, DesiredApp>,
 }

@@ -397,6 +397,7 @@ mod tests {
             url: Url::parse("http://jira.test/").unwrap(),
             product: Product::Jira,
             hosting: Hosting::Datacenter,
+            transport: Default::default(),
             credentials: Credentials::Bearer {
                 token: Secret::new("t"),
             },

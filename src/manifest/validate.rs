@@ -83,6 +83,7 @@ pub(crate) fn validate(
                     url: url.clone(),
                     product,
                     hosting,
+                    transport: crate::model::Transport::default(),
                     credentials,
                     unmanaged,
                     apps,

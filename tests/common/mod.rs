@@ -132,6 +132,7 @@ pub fn instance(sim: &Sim, apps: Vec<DesiredApp>) -> DesiredInstance {
         url: sim.upm_url(),
         product: Product::Jira,
         hosting: Hosting::Datacenter,
+        transport: Default::default(),
         credentials: Credentials::Basic {
             username: "admin".into(),
             password: Secret::new(PASSWORD),
