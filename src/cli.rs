@@ -106,10 +106,19 @@ pub struct PlanArgs {
     /// Exit 2 when there are changes (0 none, 1 error)
     #[arg(long)]
     pub detailed_exitcode: bool,
+
+    /// Save the plan, with fingerprints of the manifest, lock and live state, for `upmsync apply FILE`
+    #[arg(long, value_name = "FILE")]
+    pub out: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
 pub struct ApplyArgs {
+    /// A plan saved with `upmsync plan --out`: applied exactly, without asking, after checking that
+    /// the manifest, lock and live state are still those it was made from (else nothing changes)
+    #[arg(value_name = "PLAN")]
+    pub plan: Option<PathBuf>,
+
     #[command(flatten)]
     pub manifest: ManifestArgs,
 

@@ -761,3 +761,83 @@ async fn apply_writes_a_json_report_and_honours_local_locks() {
             .contains(LICENSE)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn saved_plans_apply_exactly_or_not_at_all() {
+    let case = Case::new().await;
+    case.manifest(APPS, "ignore");
+    let cache = case.folder.path().join("cache");
+    let cache = cache.to_str().unwrap();
+
+    let output = case
+        .run(&["plan", "-f", "apps.yaml", "--out", "plan.json"])
+        .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let saved = std::fs::read_to_string(case.folder.path().join("plan.json")).unwrap();
+    assert!(
+        !saved.contains(LICENSE) && !saved.contains("YWRtaW46YWRtaW4"),
+        "no secret in a plan file"
+    );
+    assert!(
+        saved.contains("live_sha256") && saved.contains("manifest_sha256"),
+        "{saved}"
+    );
+
+    // A different license at apply time than at plan time: the plan is stale.
+    case.sim.clear_requests();
+    let output = case
+        .run_env(
+            &["apply", "plan.json", "--cache-dir", cache],
+            &[("TEST_LICENSE", "AAABanotherLicense==")],
+        )
+        .await;
+    assert_eq!(code(&output), 1);
+    assert!(
+        stderr(&output).contains("stale")
+            && stderr(&output).contains("no longer those of the plan"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(case.mutating().is_empty());
+
+    // The live state changed since the plan (someone disabled an app): stale, nothing changes.
+    let client = reqwest::Client::new();
+    let url = format!(
+        "{}rest/plugins/1.0/com.vendor.gamma-key",
+        case.sim.upm_url()
+    );
+    let response = client
+        .put(url)
+        .basic_auth("admin", Some(PASSWORD_VALUE))
+        .header("Content-Type", "application/vnd.atl.plugins.plugin+json")
+        .body(r#"{"enabled":false}"#)
+        .send()
+        .await
+        .unwrap();
+    assert!(response.status().is_success());
+    case.sim.clear_requests();
+    let output = case
+        .run(&["apply", "plan.json", "--cache-dir", cache])
+        .await;
+    assert_eq!(code(&output), 1);
+    assert!(
+        stderr(&output).contains("installed apps of `jira-test` changed"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(case.mutating().is_empty());
+
+    // A fresh plan applies exactly, without a terminal and without --auto-approve.
+    let output = case
+        .run(&["plan", "-f", "apps.yaml", "--out", "plan.json"])
+        .await;
+    assert_eq!(code(&output), 0);
+    let output = case
+        .run(&["apply", "plan.json", "--cache-dir", cache])
+        .await;
+    assert_eq!(code(&output), 0, "{}\n{}", stdout(&output), stderr(&output));
+    let output = case
+        .run(&["plan", "-f", "apps.yaml", "--detailed-exitcode"])
+        .await;
+    assert_eq!(code(&output), 0, "converged");
+}

@@ -15,6 +15,7 @@ use crate::execute::{self, ApplyReport, Mode, Outcome};
 use crate::marketplace::download::Cache;
 use crate::model::Desired;
 use crate::render;
+use crate::saved::{self, SavedPlan};
 use crate::upm::UpmClient;
 
 /// How apply gets its go-ahead.
@@ -27,7 +28,24 @@ pub enum Approval {
 }
 
 pub async fn run(args: &ApplyArgs) -> Exit {
-    let Some(desired) = load(&args.manifest.file, true, &args.selection.instances) else {
+    let saved = match &args.plan {
+        Some(path) => match SavedPlan::read(path) {
+            Ok(saved) => Some((path.clone(), saved)),
+            Err(error) => {
+                report_error_text(&crate::execute::error_text(&error));
+                return Exit::Failure;
+            }
+        },
+        None => None,
+    };
+    let (manifest, instances) = match &saved {
+        Some((path, saved)) => (
+            saved.manifest_path(path),
+            saved.instances.iter().map(|i| i.name.clone()).collect(),
+        ),
+        None => (args.manifest.file.clone(), args.selection.instances.clone()),
+    };
+    let Some(desired) = load(&manifest, true, &instances) else {
         return Exit::Failure;
     };
     let mode = if args.dry_run {
@@ -35,7 +53,8 @@ pub async fn run(args: &ApplyArgs) -> Exit {
     } else {
         Mode::Apply
     };
-    let approval = if args.auto_approve {
+    // A saved plan was reviewed when it was made: it is its own approval.
+    let approval = if args.auto_approve || saved.is_some() {
         Approval::Given
     } else {
         Approval::Ask
@@ -43,7 +62,16 @@ pub async fn run(args: &ApplyArgs) -> Exit {
     let Some(cache) = cache(args.cache.cache_dir.as_deref()) else {
         return Exit::Failure;
     };
-    apply_desired(&desired, mode, approval, &cache, args.report.as_deref()).await
+    let expected = saved.as_ref().map(|(_, saved)| saved);
+    apply_desired_checked(
+        &desired,
+        mode,
+        approval,
+        &cache,
+        args.report.as_deref(),
+        expected,
+    )
+    .await
 }
 
 /// Plans and applies. `report` is where to also write the report as JSON, if anywhere.
@@ -54,7 +82,30 @@ pub async fn apply_desired(
     cache: &Cache,
     report: Option<&Path>,
 ) -> Exit {
+    apply_desired_checked(desired, mode, approval, cache, report, None).await
+}
+
+/// As `apply_desired`; with `expected` (a saved plan), refuses unless the manifest, the lock, every
+/// instance's live state and the recomputed changes are exactly those the plan was saved with.
+pub async fn apply_desired_checked(
+    desired: &Desired,
+    mode: Mode,
+    approval: Approval,
+    cache: &Cache,
+    report: Option<&Path>,
+    expected: Option<&SavedPlan>,
+) -> Exit {
     let plan = read_and_plan(desired, Resolve::Artifacts).await;
+    if let Some(expected) = expected {
+        let stale = stale_reasons(desired, &plan, expected);
+        if !stale.is_empty() {
+            report_error_text(&format!(
+                "the saved plan is stale, so nothing was changed:\n- {}\nhint: make a new plan with `upmsync plan --out`, review it, and apply that",
+                stale.join("\n- ")
+            ));
+            return Exit::Failure;
+        }
+    }
     let plan_errors = report_instance_errors(&plan);
     if !data(&render::plan_text(&plan)) {
         return Exit::Failure;
@@ -282,4 +333,51 @@ impl Drop for InstanceLock {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.path);
     }
+}
+
+/// Every way the world differs from what a saved plan was made from.
+fn stale_reasons(desired: &Desired, plan: &crate::plan::Plan, expected: &SavedPlan) -> Vec<String> {
+    let mut reasons = Vec::new();
+    match saved::file_sha256(&desired.manifest_path) {
+        Ok(Some(hash)) if hash == expected.manifest_sha256 => {}
+        _ => reasons.push(format!(
+            "the manifest `{}` changed",
+            desired.manifest_path.display()
+        )),
+    }
+    let lock_path = crate::lock::path_for(&desired.manifest_path);
+    match saved::file_sha256(&lock_path) {
+        Ok(hash) if hash == expected.lock_sha256 => {}
+        _ => reasons.push(format!("the lock file `{}` changed", lock_path.display())),
+    }
+    let changes = saved::changes_of(plan);
+    for saved_instance in &expected.instances {
+        let Some(planned) = plan
+            .instances
+            .iter()
+            .find(|planned| planned.name == saved_instance.name)
+        else {
+            reasons.push(format!(
+                "instance `{}` is gone from the manifest",
+                saved_instance.name
+            ));
+            continue;
+        };
+        match &planned.live {
+            Some(live) if saved::live_fingerprint(live) == saved_instance.live_sha256 => {}
+            Some(_) => reasons.push(format!(
+                "the installed apps of `{}` changed since the plan",
+                saved_instance.name
+            )),
+            None => reasons.push(format!("`{}` could not be read", saved_instance.name)),
+        }
+        match changes.iter().find(|(name, _)| name == &saved_instance.name) {
+            Some((_, now)) if *now == saved_instance.changes => {}
+            _ => reasons.push(format!(
+                "the changes for `{}` are no longer those of the plan (a license, the Marketplace or the lock differ)",
+                saved_instance.name
+            )),
+        }
+    }
+    reasons
 }

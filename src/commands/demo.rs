@@ -104,7 +104,7 @@ async fn run_steps(sim: &Sim, manifest_path: &Path, cache: &Cache) -> Exit {
     status(&validate::summary(&desired));
 
     step("upmsync plan -f apps.yaml.example");
-    if plan::plan_desired(&desired, Format::Text, false).await != Exit::Success {
+    if plan::plan_desired(&desired, Format::Text, false, None).await != Exit::Success {
         return Exit::Failure;
     }
 

@@ -1,19 +1,53 @@
 //! `upmsync plan`: reads live state, resolves versions and shows what apply would change.
 
-use super::{data, load, read_and_plan, report_instance_errors, Exit, Resolve};
+use std::path::Path;
+
+use super::{
+    data, load, read_and_plan, report_error_text, report_instance_errors, status, Exit, Resolve,
+};
 use crate::cli::PlanArgs;
 use crate::model::Desired;
+use crate::plan::Plan;
 use crate::render::{self, Format};
+use crate::saved::{self, SavedInstance, SavedPlan};
 
 pub async fn run(args: &PlanArgs) -> Exit {
     let Some(desired) = load(&args.manifest.file, true, &args.selection.instances) else {
         return Exit::Failure;
     };
-    plan_desired(&desired, args.format, args.detailed_exitcode).await
+    plan_desired(
+        &desired,
+        args.format,
+        args.detailed_exitcode,
+        args.out.as_deref(),
+    )
+    .await
 }
 
-pub async fn plan_desired(desired: &Desired, format: Format, detailed_exitcode: bool) -> Exit {
+pub async fn plan_desired(
+    desired: &Desired,
+    format: Format,
+    detailed_exitcode: bool,
+    out: Option<&Path>,
+) -> Exit {
     let plan = read_and_plan(desired, Resolve::Artifacts).await;
+    if let Some(out) = out {
+        if plan.has_errors() {
+            report_error_text(&format!(
+                "the plan has errors, so it was not saved to `{}`",
+                out.display()
+            ));
+        } else if let Err(error) = save(desired, &plan, out) {
+            report_error_text(&error);
+            return Exit::Failure;
+        } else {
+            status(&format!(
+                "Saved the plan to `{}`; apply exactly it with `upmsync apply {}`.",
+                out.display(),
+                out.display()
+            ));
+        }
+    }
     let written = data(&match format {
         Format::Text => render::plan_text(&plan),
         Format::Json => render::plan_json(&plan),
@@ -25,4 +59,39 @@ pub async fn plan_desired(desired: &Desired, format: Format, detailed_exitcode: 
     } else {
         Exit::Success
     }
+}
+
+/// Writes the saved plan: the changes and the fingerprints they were computed from.
+fn save(desired: &Desired, plan: &Plan, out: &Path) -> Result<(), String> {
+    let manifest_sha256 = saved::file_sha256(&desired.manifest_path)
+        .map_err(|error| format!("cannot read `{}`: {error}", desired.manifest_path.display()))?
+        .unwrap_or_default();
+    let lock_path = crate::lock::path_for(&desired.manifest_path);
+    let lock_sha256 = saved::file_sha256(&lock_path)
+        .map_err(|error| format!("cannot read `{}`: {error}", lock_path.display()))?;
+    let changes = saved::changes_of(plan);
+    let instances = plan
+        .instances
+        .iter()
+        .zip(changes)
+        .map(|(instance, (_, changes))| SavedInstance {
+            name: instance.name.clone(),
+            live_sha256: instance
+                .live
+                .as_ref()
+                .map(saved::live_fingerprint)
+                .unwrap_or_default(),
+            changes,
+        })
+        .collect();
+    let saved = SavedPlan {
+        saved_plan_version: saved::SAVED_PLAN_VERSION,
+        manifest: saved::relative_manifest(&desired.manifest_path, out),
+        manifest_sha256,
+        lock_sha256,
+        instances,
+    };
+    saved
+        .write(out)
+        .map_err(|error| crate::execute::error_text(&error))
 }

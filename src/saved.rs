@@ -1,0 +1,157 @@
+//! Saved plans (`plan --out plan.json`, `apply plan.json`): the changes a reviewer saw, with
+//! fingerprints of what they were computed from (the manifest, the lock, each instance's installed
+//! user apps). Applying re-reads everything and refuses when any fingerprint or the recomputed plan
+//! differs: nobody's unreviewed plan is ever applied. Holds no secret: licenses appear as hashes and
+//! are re-read from their variables or files at apply time.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::model::{Live, LiveLicense};
+use crate::plan::Plan;
+
+/// The saved plan format's version; another is refused.
+pub const SAVED_PLAN_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedPlan {
+    pub saved_plan_version: u32,
+    /// The manifest, relative to the plan file's folder when it can be.
+    pub manifest: PathBuf,
+    pub manifest_sha256: String,
+    /// The lock file's hash, or null when there was none.
+    pub lock_sha256: Option<String>,
+    pub instances: Vec<SavedInstance>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SavedInstance {
+    pub name: String,
+    /// Fingerprint of the installed user apps: key, version, enabled, license hash.
+    pub live_sha256: String,
+    /// The changes exactly as `plan --format json` shows them.
+    pub changes: serde_json::Value,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SavedPlanError {
+    #[error("failed to read the plan file `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("`{}` is not an upmsync plan file: {reason}", path.display())]
+    Invalid { path: PathBuf, reason: String },
+    #[error("failed to write the plan file `{}`", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// A fingerprint of an instance's installed user apps (system apps never change through upmsync).
+pub fn live_fingerprint(live: &Live) -> String {
+    let mut hasher = Sha256::new();
+    for app in live.apps.values().filter(|app| app.user_installed) {
+        let license = match &app.license {
+            LiveLicense::NotRead => "-".to_string(),
+            LiveLicense::None => "none".to_string(),
+            LiveLicense::Present(hash) => hash.to_string(),
+        };
+        hasher.update(
+            format!("{}\t{}\t{}\t{license}\n", app.key, app.version, app.enabled).as_bytes(),
+        );
+    }
+    hex::encode(hasher.finalize())
+}
+
+/// The hash of a file's bytes, or `None` when it does not exist.
+pub fn file_sha256(path: &Path) -> std::io::Result<Option<String>> {
+    match std::fs::read(path) {
+        Ok(bytes) => Ok(Some(hex::encode(Sha256::digest(&bytes)))),
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(error) => Err(error),
+    }
+}
+
+/// The changes of each instance as JSON values, for saving and comparing.
+pub fn changes_of(plan: &Plan) -> Vec<(String, serde_json::Value)> {
+    plan.instances
+        .iter()
+        .filter_map(|instance| {
+            let planned = instance.result.as_ref().ok()?;
+            Some((
+                instance.name.clone(),
+                serde_json::to_value(&planned.changes).unwrap_or_default(),
+            ))
+        })
+        .collect()
+}
+
+impl SavedPlan {
+    pub fn read(path: &Path) -> Result<Self, SavedPlanError> {
+        let text = std::fs::read_to_string(path).map_err(|source| SavedPlanError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let plan: SavedPlan =
+            serde_json::from_str(&text).map_err(|error| SavedPlanError::Invalid {
+                path: path.to_path_buf(),
+                reason: error.to_string(),
+            })?;
+        if plan.saved_plan_version != SAVED_PLAN_VERSION {
+            return Err(SavedPlanError::Invalid {
+                path: path.to_path_buf(),
+                reason: format!(
+                    "saved_plan_version {} is not {SAVED_PLAN_VERSION}",
+                    plan.saved_plan_version
+                ),
+            });
+        }
+        Ok(plan)
+    }
+
+    pub fn write(&self, path: &Path) -> Result<(), SavedPlanError> {
+        let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
+        text.push('\n');
+        let temporary = path.with_extension("tmp");
+        std::fs::write(&temporary, text)
+            .and_then(|()| std::fs::rename(&temporary, path))
+            .map_err(|source| SavedPlanError::Write {
+                path: path.to_path_buf(),
+                source,
+            })
+    }
+
+    /// The manifest path as seen from the current folder.
+    pub fn manifest_path(&self, plan_file: &Path) -> PathBuf {
+        if self.manifest.is_absolute() {
+            return self.manifest.clone();
+        }
+        plan_file.parent().map_or_else(
+            || self.manifest.clone(),
+            |folder| folder.join(&self.manifest),
+        )
+    }
+}
+
+/// `manifest` as written in a plan file saved at `plan_file`: relative to the plan's folder when both
+/// are under it, so a checkout can move.
+pub fn relative_manifest(manifest: &Path, plan_file: &Path) -> PathBuf {
+    let absolute = |path: &Path| std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let manifest = absolute(manifest);
+    let folder = absolute(plan_file)
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default();
+    manifest
+        .strip_prefix(&folder)
+        .map(Path::to_path_buf)
+        .unwrap_or(manifest)
+}
