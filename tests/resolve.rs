@@ -503,3 +503,60 @@ async fn latest_never_downgrades_a_newer_install() {
         plan.changes
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_instances_hosting_decides_compatibility() {
+    // 1.2.0 supports Jira 9.12 on Server, but on Data Center only Jira 10.
+    let sim = start(
+        small_jira()
+            .marketplace_app(marketplace_app(
+                "com.vendor.sigma",
+                700,
+                &["1.0.0", "1.1.0", "1.2.0"],
+            ))
+            .version_compatibility(
+                "com.vendor.sigma",
+                700_003,
+                SeedCompatibility {
+                    min_build: 10_000_000,
+                    min_version: "10.0.0".into(),
+                    max_build: 10_999_999,
+                    max_version: "10.9.9".into(),
+                },
+            )
+            .server_compatibility("com.vendor.sigma", 700_003, SeedCompatibility::default()),
+    )
+    .await;
+    let data_center = desired(
+        &sim,
+        vec![instance(&sim, vec![present("com.vendor.sigma", "latest")])],
+    );
+    assert_eq!(
+        target_of(&plan_one(&data_center).await.unwrap(), "com.vendor.sigma").1,
+        "1.1.0"
+    );
+    let mut server = data_center.clone();
+    server.instances[0].hosting = upmsync::model::Hosting::Server;
+    assert_eq!(
+        target_of(&plan_one(&server).await.unwrap(), "com.vendor.sigma").1,
+        "1.2.0"
+    );
+    let asked: Vec<String> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/latest"))
+        .filter_map(|r| r.query)
+        .collect();
+    assert!(
+        asked.iter().any(|q| q.contains("hosting=datacenter"))
+            && asked.iter().any(|q| q.contains("hosting=server")),
+        "{asked:?}"
+    );
+    // A pin of 1.2.0 is refused on Data Center, naming the Data Center range.
+    let pinned = desired(
+        &sim,
+        vec![instance(&sim, vec![present("com.vendor.sigma", "1.2.0")])],
+    );
+    let error = plan_one(&pinned).await.unwrap_err();
+    assert!(error.contains("10.0.0 (10000000)"), "{error}");
+}

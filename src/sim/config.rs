@@ -23,6 +23,8 @@ pub struct SimConfig {
     pub(crate) vendors: BTreeMap<String, (String, String)>,
     /// Compatible product builds by (app key, version build number); the default is wide.
     pub(crate) compatibilities: BTreeMap<(String, u64), SeedCompatibility>,
+    /// Server-hosting ranges that differ from the Data Center ones.
+    pub(crate) server_compatibilities: BTreeMap<(String, u64), SeedCompatibility>,
     pub(crate) faults: FaultPlan,
 }
 
@@ -62,6 +64,7 @@ impl SimConfig {
             product_build: 9_120_015,
             vendors: BTreeMap::from([(UPM_KEY.to_string(), atlassian())]),
             compatibilities: BTreeMap::new(),
+            server_compatibilities: BTreeMap::new(),
             faults: FaultPlan::default(),
         }
     }
@@ -231,6 +234,19 @@ impl SimConfig {
     /// Sets the fault plan in force from the start (default: no faults); see [`FaultPlan`].
     pub fn faults(mut self, plan: FaultPlan) -> Self {
         self.faults = plan;
+        self
+    }
+
+    /// Sets a Server-hosting range different from the Data Center one for a Marketplace version
+    /// (`hosting=server` filters on it; `hosting=datacenter` on the other).
+    pub fn server_compatibility(
+        mut self,
+        key: &str,
+        build_number: u64,
+        compatibility: SeedCompatibility,
+    ) -> Self {
+        self.server_compatibilities
+            .insert((key.into(), build_number), compatibility);
         self
     }
 

@@ -370,9 +370,18 @@ impl Filter {
         match &self.application {
             None => true,
             Some(application) if application != APPLICATION => false,
+            // Inclusive build ranges of the asked hosting (§5); `any` takes either.
             Some(_) => self.application_build.is_none_or(|build| {
-                let range = compatibility(shared, app, version);
-                (range.min_build..=range.max_build).contains(&build)
+                let within =
+                    |range: SeedCompatibility| (range.min_build..=range.max_build).contains(&build);
+                match self.hosting {
+                    Hosting::Server => within(server_compatibility(shared, app, version)),
+                    Hosting::DataCenter => within(compatibility(shared, app, version)),
+                    _ => {
+                        within(compatibility(shared, app, version))
+                            || within(server_compatibility(shared, app, version))
+                    }
+                }
             }),
         }
     }
@@ -480,6 +489,19 @@ fn compatibility(
         .get(&(app.key.clone(), version.build_number))
         .cloned()
         .unwrap_or_default()
+}
+
+/// The Server range: its own when seeded, else the same as Data Center.
+fn server_compatibility(
+    shared: &Shared,
+    app: &SeedMarketplaceApp,
+    version: &SeedMarketplaceVersion,
+) -> SeedCompatibility {
+    shared
+        .server_compatibilities
+        .get(&(app.key.clone(), version.build_number))
+        .cloned()
+        .unwrap_or_else(|| compatibility(shared, app, version))
 }
 
 /// guess: release dates a month apart in build order, the newest in 2025, so they are stable.
@@ -595,15 +617,19 @@ fn version_body(
     version: &SeedMarketplaceVersion,
 ) -> Value {
     let mut body = version_common(shared, app, version);
-    let range = compatibility(shared, app, version);
-    let bounds = json!({
-        "min": {"build": range.min_build, "version": range.min_version},
-        "max": {"build": range.max_build, "version": range.max_version},
-    });
+    let bounds = |range: SeedCompatibility| {
+        json!({
+            "min": {"build": range.min_build, "version": range.min_version},
+            "max": {"build": range.max_build, "version": range.max_version},
+        })
+    };
     body.insert("buildNumber".into(), json!(version.build_number));
     body.insert(
         "compatibilities".into(),
-        json!([{"application": APPLICATION, "hosting": {"server": bounds, "dataCenter": bounds}}]),
+        json!([{"application": APPLICATION, "hosting": {
+            "server": bounds(server_compatibility(shared, app, version)),
+            "dataCenter": bounds(compatibility(shared, app, version)),
+        }}]),
     );
     body.insert(
         "text".into(),

@@ -183,6 +183,7 @@ pub(crate) struct Shared {
     pub catalog: Vec<SeedMarketplaceApp>,
     /// Compatible product builds by (app key, build number); absent means the wide default.
     pub compatibilities: BTreeMap<(String, u64), SeedCompatibility>,
+    pub server_compatibilities: BTreeMap<(String, u64), SeedCompatibility>,
     /// Base URL of the product, ending in `/` (e.g. `http://127.0.0.1:1234/jira/`).
     pub upm_url: Url,
     /// Base URL of the Marketplace, ending in `/`.
@@ -234,6 +235,7 @@ impl Shared {
             access_tokens: config.tokens,
             catalog: config.marketplace,
             compatibilities: config.compatibilities,
+            server_compatibilities: config.server_compatibilities,
             upm_url,
             marketplace_url,
             http,
