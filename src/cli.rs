@@ -204,6 +204,22 @@ pub struct SimArgs {
     #[arg(long, value_name = "PATH", default_value = "/jira")]
     pub context_path: String,
 
+    /// Product version and build number the simulated Jira reports, as VERSION:BUILD
+    #[arg(long, value_name = "VERSION:BUILD", value_parser = parse_product_build)]
+    pub product_build: Option<(String, u64)>,
+
+    /// Refuse uploads as modern Data Center does by default (`upm.plugin.upload.enabled` off)
+    #[arg(long)]
+    pub upload_disabled: bool,
+
+    /// Refuse unsigned uploads as UPM 8 does (app signature checking on)
+    #[arg(long)]
+    pub signature_check: bool,
+
+    /// Start in UPM safe mode
+    #[arg(long)]
+    pub safe_mode: bool,
+
     /// Inject faults (errors, latency, dropped connections, failing or hanging install tasks, slow
     /// downloads) as described in this YAML file (see docs/simulator.md)
     #[arg(long, value_name = "FILE")]
@@ -218,4 +234,16 @@ pub struct SimArgs {
         value_name = "TOKEN"
     )]
     pub token: Option<String>,
+}
+
+/// `9.12.15:9120015` -> (`9.12.15`, 9120015).
+fn parse_product_build(text: &str) -> Result<(String, u64), String> {
+    let (version, build) = text
+        .split_once(':')
+        .ok_or_else(|| "expected VERSION:BUILD, e.g. 9.12.15:9120015".to_string())?;
+    let build = build
+        .trim()
+        .parse::<u64>()
+        .map_err(|_| format!("`{build}` is not a build number"))?;
+    Ok((version.trim().to_string(), build))
 }

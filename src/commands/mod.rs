@@ -99,13 +99,11 @@ pub fn load(
 /// The download cache: `--cache-dir`, else the user's cache folder.
 pub fn cache(dir: Option<&std::path::Path>) -> Option<crate::marketplace::download::Cache> {
     use crate::marketplace::download::Cache;
-    let Some(dir) = dir
+    // Without a home (some CI containers), a folder under the system's temporary directory serves.
+    let dir = dir
         .map(std::path::Path::to_path_buf)
         .or_else(Cache::default_dir)
-    else {
-        report_error_text("no cache folder: neither XDG_CACHE_HOME nor HOME is set\nhint: pass --cache-dir (or set UPMSYNC_CACHE_DIR)");
-        return None;
-    };
+        .unwrap_or_else(|| std::env::temp_dir().join("upmsync-cache"));
     match Cache::new(&dir) {
         Ok(cache) => Some(cache),
         Err(error) => {

@@ -15,6 +15,9 @@ pub async fn run(args: &SimArgs) -> Exit {
             }
         }
     }
+    if let Some((version, build)) = &args.product_build {
+        config = config.product_build(version, *build);
+    }
     if let Some(token) = &args.token {
         config = config.personal_access_token(token, "admin");
     }
@@ -28,6 +31,9 @@ pub async fn run(args: &SimArgs) -> Exit {
             return Exit::Failure;
         }
     };
+    sim.set_upload_enabled(!args.upload_disabled);
+    sim.set_signature_check(args.signature_check);
+    sim.set_safe_mode(args.safe_mode);
     data(&format!(
         "UPM (Jira): {}\nMarketplace: {}\n",
         sim.upm_url(),
