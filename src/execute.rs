@@ -307,28 +307,11 @@ async fn apply_change(
 ) -> Result<(), ChangeError> {
     let key = &change.key;
     match change.action {
-        Action::Install | Action::Upgrade => {
-            install(
-                change,
-                change.artifact.as_ref(),
-                change.to.as_ref(),
-                upm,
-                &prepared.targets,
-            )
-            .await
-        }
+        Action::Install | Action::Upgrade => install_target(change, upm, prepared).await,
         Action::Downgrade => {
             // UPM refuses to downgrade in place (§5.6): uninstall, then install the older version.
             uninstall(upm, key).await?;
-            let Err(source) = install(
-                change,
-                change.artifact.as_ref(),
-                change.to.as_ref(),
-                upm,
-                &prepared.targets,
-            )
-            .await
-            else {
+            let Err(source) = install_target(change, upm, prepared).await else {
                 return Ok(());
             };
             // Nothing lost: put back the version that was there, from what was kept for it.
@@ -379,6 +362,22 @@ async fn apply_change(
             settle(outcome, || async { Ok(upm.license(key).await?.is_none()) }).await
         }
     }
+}
+
+/// Installs the change's target version.
+async fn install_target(
+    change: &Change,
+    upm: &UpmClient,
+    prepared: &Prepared,
+) -> Result<(), ChangeError> {
+    install(
+        change,
+        change.artifact.as_ref(),
+        change.to.as_ref(),
+        upm,
+        &prepared.targets,
+    )
+    .await
 }
 
 /// A mutating request whose answer was lost (timeout, reset) may or may not have happened: the
