@@ -242,7 +242,11 @@ pub fn plan(
                         artifact: target.artifact.clone(),
                         restore: (action == Action::Downgrade).then(|| target.restore.clone()).flatten(),
                         warning: (action == Action::Downgrade).then(|| {
-                            "a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive".to_string()
+                            let mut warning = "a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive".to_string();
+                            if target.restore.is_none() {
+                                warning.push_str("; and no artifact of the installed version was found (it is not on the Marketplace), so the app cannot be restored if the install fails");
+                            }
+                            warning
                         }),
                         ..base.clone()
                     });
@@ -533,6 +537,14 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("may not survive"));
+        assert!(
+            downgrade
+                .warning
+                .as_deref()
+                .unwrap()
+                .contains("cannot be restored"),
+            "no restore artifact is said"
+        );
         assert_eq!(
             plan.changes[1].artifact,
             artifacts
