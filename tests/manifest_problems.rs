@@ -219,7 +219,7 @@ apps:
         (1, "unknown field `colour` in the manifest, expected one of `marketplace`, `instances`, `apps`"),
         (4, "unknown field `proxy` in `marketplace`, expected one of `url`"),
         (9, "unknown field `realm` in `auth` of instance `jira`, expected one of `username_env`, `password_env`, `token_env`"),
-        (10, "unknown field `timeout` in instance `jira`, expected one of `name`, `url`, `product`, `hosting`, `auth`, `unmanaged`, `apps`"),
+        (10, "unknown field `timeout` in instance `jira`, expected one of `name`, `url`, `product`, `hosting`, `auth`, `unmanaged`, `ca_file`, `insecure_skip_tls_verify`, `allow_http`, `apps`"),
         (14, "unknown field `enable` in app `com.y` of instance `jira`, expected one of `key`, `version`, `enabled`, `license`, `source`, `state`, `install`, `sha256`, `allow_incompatible`"),
         (18, "unknown field `format` in `license` of app `com.x`, expected one of `env`, `file`"),
         (19, "unknown field `checksum` in `source` of app `com.x`, expected one of `path`, `url`"),

@@ -208,6 +208,7 @@ fn stale_lock(desired: &Desired, gaps: &[String]) -> String {
 pub async fn read_live(instance: &DesiredInstance) -> Result<Live, String> {
     let upm = UpmClient::new(instance)
         .map_err(|error| format!("failed to set up an HTTP client: {error}"))?;
+    warn_if_insecure(instance);
     upm.read_live(instance.product, &managed_license_keys(instance))
         .await
         .map_err(|error| {
@@ -217,6 +218,25 @@ pub async fn read_live(instance: &DesiredInstance) -> Result<Live, String> {
                 error_text(&error)
             )
         })
+}
+
+/// Warns on stderr, once per process and instance, that the instance's certificate is not
+/// checked (`insecure_skip_tls_verify: true`), so the risk is seen on every run, not only when
+/// the manifest is written.
+fn warn_if_insecure(instance: &DesiredInstance) {
+    static WARNED: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+    if !instance.transport.insecure_skip_tls_verify {
+        return;
+    }
+    let first = WARNED
+        .lock()
+        .map_or(true, |mut warned| warned.insert(instance.name.clone()));
+    if first {
+        status(&format!(
+            "warning: TLS verification is off for instance `{}` (insecure_skip_tls_verify); anyone on the network path can read its credentials",
+            instance.name
+        ));
+    }
 }
 
 async fn plan_instance(

@@ -5,7 +5,8 @@ use url::Url;
 
 use super::tree::{shown_key, Entry, Mark, Node, Value};
 use super::{shown, Problems};
-use crate::model::{AppKey, Hosting, InstallMethod, Product, Sha256, UnmanagedPolicy};
+use crate::model::{AppKey, Hosting, InstallMethod, Product, Sha256, Transport, UnmanagedPolicy};
+use crate::upm::transport::is_plain_http_refused;
 use crate::version::VersionSpec;
 
 const MANIFEST_FIELDS: &[&str] = &["marketplace", "instances", "apps"];
@@ -17,6 +18,9 @@ const INSTANCE_FIELDS: &[&str] = &[
     "hosting",
     "auth",
     "unmanaged",
+    "ca_file",
+    "insecure_skip_tls_verify",
+    "allow_http",
     "apps",
 ];
 const AUTH_FIELDS: &[&str] = &["username_env", "password_env", "token_env"];
@@ -88,6 +92,12 @@ pub(crate) struct Instance {
     pub hosting: Option<Hosting>,
     pub auth: Option<Auth>,
     pub unmanaged: Option<UnmanagedPolicy>,
+    /// `ca_file` as written and the mark of its value; `validate` reads it.
+    pub ca_file: Option<(String, Mark)>,
+    /// `None` when invalid (reported); `false` when not written.
+    pub insecure_skip_tls_verify: Option<bool>,
+    /// `None` when invalid (reported); `false` when not written.
+    pub allow_http: Option<bool>,
     pub apps: Vec<App>,
 }
 
@@ -304,7 +314,8 @@ impl Reader<'_> {
             self.missing(&typos, "name", &label, node.mark);
         }
 
-        let url = match field(entries, "url") {
+        let url_entry = field(entries, "url");
+        let url = match url_entry {
             Some(entry) => self.url(entry, &label, &["http", "https"], true),
             None => {
                 self.missing(&typos, "url", &label, node.mark);
@@ -337,6 +348,28 @@ impl Reader<'_> {
             Some(entry) => self.choice(entry, &label, UNMANAGED),
             None => Some(UnmanagedPolicy::Ignore),
         };
+        let ca_file = field(entries, "ca_file").and_then(|entry| {
+            let path = self.text(entry, &label)?;
+            if path.trim().is_empty() {
+                self.problems.add(
+                    Some(value_mark(entry)),
+                    format!("`ca_file` of {label} is empty"),
+                );
+                return None;
+            }
+            Some((path, entry.value.mark))
+        });
+        let insecure_skip_tls_verify = match field(entries, "insecure_skip_tls_verify") {
+            Some(entry) => self.choice(entry, &label, BOOLEANS),
+            None => Some(false),
+        };
+        let allow_http = match field(entries, "allow_http") {
+            Some(entry) => self.choice(entry, &label, BOOLEANS),
+            None => Some(false),
+        };
+        if let (Some(url), Some(url_entry), Some(allow_http)) = (&url, url_entry, allow_http) {
+            self.plain_http(url, url_entry, allow_http, &label);
+        }
         let apps = field(entries, "apps")
             .and_then(|entry| self.list(entry, &label))
             .unwrap_or_default()
@@ -355,8 +388,31 @@ impl Reader<'_> {
             hosting,
             auth,
             unmanaged,
+            ca_file,
+            insecure_skip_tls_verify,
+            allow_http,
             apps,
         })
+    }
+
+    /// Credentials never go over plain `http://` to a host that is not loopback, unless the
+    /// instance says `allow_http: true`: anyone on the network path could read them.
+    fn plain_http(&mut self, url: &Url, entry: &Entry, allow_http: bool, owner: &str) {
+        let transport = Transport {
+            allow_http,
+            ..Transport::default()
+        };
+        if is_plain_http_refused(url, &transport) {
+            self.problems
+                .add(
+                    Some(value_mark(entry)),
+                    format!(
+                        "`url` of {owner} uses plain `http://` to `{}`, which is not loopback: the credentials would cross the network unencrypted",
+                        shown(url.host_str().unwrap_or_default())
+                    ),
+                )
+                .with_hint("use an `https://` URL, or add `allow_http: true` to the instance if you accept that risk");
+        }
     }
 
     fn auth(&mut self, entry: &Entry, owner: &str) -> Option<Auth> {
@@ -1012,6 +1068,11 @@ fn misplaced_hint(name: &str, context: Context) -> Option<String> {
             "`hosting` is a field of the instance: write it next to the instance's `product`"
                 .to_string(),
         ),
+        Context::App if matches!(name, "ca_file" | "insecure_skip_tls_verify" | "allow_http") => {
+            Some(format!(
+                "`{name}` is a field of the instance: write it next to the instance's `url`"
+            ))
+        }
         Context::Instance
             if matches!(
                 name,

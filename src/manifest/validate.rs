@@ -14,8 +14,9 @@ use super::tree::Mark;
 use super::{LoadOptions, Problems};
 use crate::model::{
     AppKey, Credentials, Desired, DesiredApp, DesiredInstance, DesiredLicense, DesiredState,
-    InstallMethod, License, PresentApp, Secret, Source,
+    InstallMethod, License, PresentApp, Secret, Source, Transport,
 };
+use crate::upm::transport::{self, CaFileError};
 use crate::version::VersionSpec;
 
 const DEFAULT_MARKETPLACE: &str = "https://marketplace.atlassian.com/";
@@ -60,6 +61,7 @@ pub(crate) fn validate(
             .as_ref()
             .and_then(|auth| validator.credentials(auth));
         let apps = validator.merge(&top, &own, &instance.label);
+        let transport = validator.transport(instance);
         if let (
             Some((name, _)),
             Some(url),
@@ -68,6 +70,7 @@ pub(crate) fn validate(
             Some(credentials),
             Some(unmanaged),
             Some(apps),
+            Some(transport),
         ) = (
             &instance.name,
             &instance.url,
@@ -76,6 +79,7 @@ pub(crate) fn validate(
             credentials,
             instance.unmanaged,
             apps,
+            transport,
         ) {
             if selected {
                 instances.push(DesiredInstance {
@@ -83,7 +87,7 @@ pub(crate) fn validate(
                     url: url.clone(),
                     product,
                     hosting,
-                    transport: crate::model::Transport::default(),
+                    transport,
                     credentials,
                     unmanaged,
                     apps,
@@ -340,6 +344,50 @@ impl<'m> Validator<'_> {
                         format!("cannot read {what} (`{place}`): {error}"),
                     )
                     .with_hint("relative paths are relative to the manifest's folder");
+                None
+            }
+        }
+    }
+
+    /// An instance's TLS and plain-HTTP settings, with its `ca_file` read and checked. `None`
+    /// when some setting was invalid (each recorded a problem).
+    fn transport(&mut self, instance: &Instance) -> Option<Transport> {
+        let ca_file = match &instance.ca_file {
+            Some((written, mark)) => Some(self.ca_file(written, *mark, &instance.label)?),
+            None => None,
+        };
+        Some(Transport {
+            ca_file,
+            insecure_skip_tls_verify: instance.insecure_skip_tls_verify?,
+            allow_http: instance.allow_http?,
+        })
+    }
+
+    /// Checks that a CA file can be read and holds at least one PEM certificate. Its content is
+    /// public, so the reason may quote what the parser says.
+    fn ca_file(&mut self, written: &str, mark: Mark, owner: &str) -> Option<PathBuf> {
+        let full = self.base.join(written);
+        match transport::read_ca_file(&full) {
+            Ok(_) => Some(full),
+            Err(error) => {
+                let problem = self.problems.add(
+                    Some(mark),
+                    format!(
+                        "cannot use `ca_file` `{written}` of {owner} (`{}`): {error}",
+                        full.display()
+                    ),
+                );
+                match error {
+                    CaFileError::Read(_) | CaFileError::Directory => {
+                        problem.with_hint("relative paths are relative to the manifest's folder");
+                    }
+                    CaFileError::NoCertificate | CaFileError::Invalid(_) => {
+                        problem.with_hint(
+                            "name a PEM file with the CA certificates that signed the instance's certificate",
+                        );
+                    }
+                    CaFileError::TooLarge(_) => {}
+                }
                 None
             }
         }

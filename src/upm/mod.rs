@@ -2,6 +2,7 @@
 //! uninstalls, enables, disables and licenses apps, following the protocol as it really is
 //! (upm-rest-api.md).
 
+pub(crate) mod transport;
 pub mod wire;
 
 use std::collections::BTreeSet;
@@ -169,12 +170,12 @@ impl UpmClient {
     /// Builds a client for an instance. Redirects are never followed: UPM answers a finished task
     /// with 303, and a redirect must never carry credentials to another host.
     pub fn new(instance: &DesiredInstance) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
+        let builder = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("upmsync/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+            .user_agent(concat!("upmsync/", env!("CARGO_PKG_VERSION")));
+        let http = transport::secure(builder, &instance.url, &instance.transport).build()?;
         let api = api_url(&instance.url);
         Ok(Self {
             http,
