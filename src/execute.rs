@@ -424,6 +424,7 @@ async fn install(
     let installed = match upm.install(key, from).await {
         Ok(installed) => installed,
         Err(error) if error.is_lost_answer() => {
+            tracing::warn!("the answer to the install of `{key}` was lost ({error}); reading UPM's state to decide");
             upm.wait_until_idle().await?;
             match upm.plugin(key).await? {
                 Some(installed) => installed,
