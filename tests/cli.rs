@@ -841,3 +841,29 @@ async fn saved_plans_apply_exactly_or_not_at_all() {
         .await;
     assert_eq!(code(&output), 0, "converged");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lock_and_outdated_do_not_need_license_secrets() {
+    let case = Case::new().await;
+    case.manifest("  - key: com.vendor.alpha\n    version: latest\n    license:\n      env: LICENSE_NOT_SET_FOR_LOCK\n", "ignore");
+    let cache = case.folder.path().join("cache");
+    let output = case
+        .run(&[
+            "lock",
+            "-f",
+            "apps.yaml",
+            "--cache-dir",
+            cache.to_str().unwrap(),
+        ])
+        .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let output = case.run(&["outdated", "-f", "apps.yaml"]).await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let output = case.run(&["plan", "-f", "apps.yaml"]).await;
+    assert_eq!(code(&output), 1, "plan sends licenses, so it needs them");
+    assert!(
+        stderr(&output).contains("LICENSE_NOT_SET_FOR_LOCK"),
+        "{}",
+        stderr(&output)
+    );
+}

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{cache, load, read_live, report_error_text, status, Exit};
+use super::{cache, load_without_licenses, read_live, report_error_text, status, Exit};
 use crate::cli::LockArgs;
 use crate::execute::{self, error_text};
 use crate::lock::{self, Lock, LockedApp, LockedInstance, LOCK_VERSION};
@@ -13,7 +13,8 @@ use crate::model::{Desired, DesiredInstance, DesiredState, Location};
 use crate::resolve::{self, Depth};
 
 pub async fn run(args: &LockArgs) -> Exit {
-    let Some(desired) = load(&args.manifest.file, true, &args.selection.instances) else {
+    let Some(desired) = load_without_licenses(&args.manifest.file, &args.selection.instances)
+    else {
         return Exit::Failure;
     };
     let Some(cache) = cache(args.cache.cache_dir.as_deref()) else {

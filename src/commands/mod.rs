@@ -83,10 +83,29 @@ pub fn load(
     require_secrets: bool,
     instances: &[String],
 ) -> Option<Desired> {
-    let options = LoadOptions {
-        require_secrets,
-        instances: instances.to_vec(),
-    };
+    load_with(
+        path,
+        LoadOptions {
+            require_secrets,
+            instances: instances.to_vec(),
+            ..LoadOptions::default()
+        },
+    )
+}
+
+/// Loads for a command that reads instances but never sends a license (`lock`, `outdated`).
+pub fn load_without_licenses(path: &std::path::Path, instances: &[String]) -> Option<Desired> {
+    load_with(
+        path,
+        LoadOptions {
+            instances: instances.to_vec(),
+            require_licenses: false,
+            ..LoadOptions::default()
+        },
+    )
+}
+
+fn load_with(path: &std::path::Path, options: LoadOptions) -> Option<Desired> {
     match manifest::load(path, &options) {
         Ok(desired) => Some(desired),
         Err(error) => {

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{data, load, read_and_plan, report_error_text, Exit, Resolve};
+use super::{data, load_without_licenses, read_and_plan, report_error_text, Exit, Resolve};
 use crate::cli::OutdatedArgs;
 use crate::execute::error_text;
 use crate::marketplace::{Criteria, MarketplaceClient};
@@ -42,7 +42,8 @@ struct AppRow {
 }
 
 pub async fn run(args: &OutdatedArgs) -> Exit {
-    let Some(desired) = load(&args.manifest.file, true, &args.selection.instances) else {
+    let Some(desired) = load_without_licenses(&args.manifest.file, &args.selection.instances)
+    else {
         return Exit::Failure;
     };
     outdated_desired(&desired, args.format).await

@@ -33,6 +33,9 @@ pub struct LoadOptions {
     /// Only these instances (by name) are loaded, and only their secrets are required; empty means
     /// all. A name the manifest does not have is a problem.
     pub instances: Vec<String>,
+    /// Whether license variables and files must be present (with `require_secrets`). `lock` and
+    /// `outdated` never send a license and set this to `false`.
+    pub require_licenses: bool,
 }
 
 impl Default for LoadOptions {
@@ -40,6 +43,7 @@ impl Default for LoadOptions {
         Self {
             require_secrets: true,
             instances: Vec::new(),
+            require_licenses: true,
         }
     }
 }
