@@ -116,7 +116,7 @@ pub struct PlanArgs {
 pub struct ApplyArgs {
     /// A plan saved with `upmsync plan --out`: applied exactly, without asking, after checking that
     /// the manifest, lock and live state are still those it was made from (else nothing changes)
-    #[arg(value_name = "PLAN")]
+    #[arg(value_name = "PLAN", conflicts_with_all = ["file", "instances"])]
     pub plan: Option<PathBuf>,
 
     #[command(flatten)]

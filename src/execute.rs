@@ -275,7 +275,9 @@ async fn prepare(
             let (Some(artifact), Some(version)) = (artifact, version) else {
                 continue;
             };
-            if !artifact.needs_verification() {
+            // A downgrade uninstalls first: both its versions must be in hand, verified, before
+            // that, even when UPM will download them itself.
+            if !artifact.needs_verification() && change.action != Action::Downgrade {
                 continue;
             }
             match fetch_and_verify(cache, &change.key, version, artifact).await {
@@ -316,16 +318,7 @@ async fn apply_change(
             };
             // Nothing lost: put back the version that was there, from what was kept for it.
             let restored = match &change.restore {
-                Some(restore) => {
-                    install(
-                        change,
-                        Some(restore),
-                        change.from.as_ref(),
-                        upm,
-                        &prepared.restores,
-                    )
-                    .await
-                }
+                Some(restore) => restore_previous(change, restore, upm, prepared).await,
                 None => Err(ChangeError::NoArtifact { key: key.clone() }),
             };
             Err(match restored {
@@ -361,6 +354,43 @@ async fn apply_change(
             let outcome = upm.remove_license(key).await;
             settle(outcome, || async { Ok(upm.license(key).await?.is_none()) }).await
         }
+    }
+}
+
+/// Reinstalls the version a failed downgrade removed: as planned (by URI), and if UPM cannot get
+/// it that way, by uploading the copy verified before the uninstall.
+async fn restore_previous(
+    change: &Change,
+    restore: &Artifact,
+    upm: &UpmClient,
+    prepared: &Prepared,
+) -> Result<(), ChangeError> {
+    let first = install(
+        change,
+        Some(restore),
+        change.from.as_ref(),
+        upm,
+        &prepared.restores,
+    )
+    .await;
+    match (first, prepared.restores.get(&change.key)) {
+        (Ok(()), _) => Ok(()),
+        (Err(error), Some(_)) if restore.delivery == Delivery::Uri => {
+            tracing::warn!("restoring `{}` by URI failed ({error}); uploading the copy kept before the uninstall", change.key);
+            let upload = Artifact {
+                delivery: Delivery::Upload,
+                ..restore.clone()
+            };
+            install(
+                change,
+                Some(&upload),
+                change.from.as_ref(),
+                upm,
+                &prepared.restores,
+            )
+            .await
+        }
+        (Err(error), _) => Err(error),
     }
 }
 

@@ -158,3 +158,101 @@ async fn a_hanging_install_task_stops_at_the_task_timeout_naming_the_task() {
     );
     assert_eq!(report.changes[1].outcome, Outcome::NotStarted);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_downgrade_whose_downloads_fail_after_the_uninstall_is_restored_from_the_kept_copy() {
+    let sim = start(small_jira()).await;
+    let desired = desired(
+        &sim,
+        vec![instance(&sim, vec![present("com.vendor.beta", "2.0.0")])],
+    );
+    let plan = read_and_plan(&desired, Resolve::Artifacts)
+        .await
+        .instances
+        .remove(0)
+        .result
+        .unwrap();
+    // upmsync's own two downloads (target and restore, before the uninstall) get through; every
+    // later download (UPM's, by URI) fails.
+    sim.set_faults(plan_of(vec![
+        FaultRule::new(Fault::Latency { millis: 0 })
+            .server(SimServer::Marketplace)
+            .path("/download/")
+            .first(2),
+        FaultRule::new(Fault::Status {
+            status: 503,
+            retry_after: None,
+        })
+        .server(SimServer::Marketplace)
+        .path("/download/"),
+    ]));
+    let folder = tempfile::tempdir().unwrap();
+    let cache = Cache::new(folder.path()).unwrap();
+    let upm = UpmClient::new(&desired.instances[0]).unwrap();
+    let report = execute(
+        &plan,
+        &desired.instances[0],
+        &upm,
+        &cache,
+        Mode::Apply,
+        &AtomicBool::new(false),
+        &mut |_, _| {},
+    )
+    .await;
+    let Outcome::Failed { error } = &report.changes[0].outcome else {
+        panic!("{report:#?}")
+    };
+    assert!(
+        error.contains("2.5.0 was installed again (restored)"),
+        "{error}"
+    );
+    assert_eq!(
+        sim.plugin("com.vendor.beta").unwrap().version,
+        "2.5.0",
+        "nothing lost"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_downgrade_is_refused_before_the_uninstall_when_its_artifacts_cannot_be_had() {
+    let sim = start(small_jira()).await;
+    let desired = desired(
+        &sim,
+        vec![instance(&sim, vec![present("com.vendor.beta", "2.0.0")])],
+    );
+    let plan = read_and_plan(&desired, Resolve::Artifacts)
+        .await
+        .instances
+        .remove(0)
+        .result
+        .unwrap();
+    sim.set_faults(plan_of(vec![FaultRule::new(Fault::Status {
+        status: 404,
+        retry_after: None,
+    })
+    .server(SimServer::Marketplace)
+    .path("/download/")]));
+    let folder = tempfile::tempdir().unwrap();
+    let cache = Cache::new(folder.path()).unwrap();
+    let upm = UpmClient::new(&desired.instances[0]).unwrap();
+    let report = execute(
+        &plan,
+        &desired.instances[0],
+        &upm,
+        &cache,
+        Mode::Apply,
+        &AtomicBool::new(false),
+        &mut |_, _| {},
+    )
+    .await;
+    assert!(
+        report
+            .error
+            .as_deref()
+            .unwrap_or("")
+            .contains("nothing was changed"),
+        "{report:#?}"
+    );
+    assert!(!sim.requests().iter().any(|r| r.method == "DELETE"));
+    assert_eq!(sim.plugin("com.vendor.beta").unwrap().version, "2.5.0");
+}

@@ -95,6 +95,20 @@ pub async fn apply_desired_checked(
     report: Option<&Path>,
     expected: Option<&SavedPlan>,
 ) -> Exit {
+    // Two applies from this runner must not interleave on one instance: the locks are taken before
+    // anything is read, so what is planned (and a saved plan's fingerprints) holds while applying.
+    let mut locks = Vec::new();
+    let mut lock_errors = std::collections::BTreeMap::new();
+    if mode == Mode::Apply {
+        for instance in &desired.instances {
+            match InstanceLock::acquire(cache.dir(), &instance.name) {
+                Ok(lock) => locks.push(lock),
+                Err(error) => {
+                    lock_errors.insert(instance.name.clone(), error);
+                }
+            }
+        }
+    }
     let plan = read_and_plan(desired, Resolve::Artifacts).await;
     if let Some(expected) = expected {
         let stale = stale_reasons(desired, &plan, expected);
@@ -153,16 +167,10 @@ pub async fn apply_desired_checked(
             }
         };
         // Two applies from this runner must not interleave on one instance.
-        let _guard = match mode {
-            Mode::Apply => match InstanceLock::acquire(cache.dir(), &instance.name) {
-                Ok(guard) => Some(guard),
-                Err(error) => {
-                    reports.push(ApplyReport::not_started(instance_plan, error));
-                    continue;
-                }
-            },
-            Mode::DryRun => None,
-        };
+        if let Some(error) = lock_errors.get(&instance.name) {
+            reports.push(ApplyReport::not_started(instance_plan, error.clone()));
+            continue;
+        }
         let verb = if mode == Mode::DryRun {
             "Checking"
         } else {

@@ -209,10 +209,9 @@ impl Cache {
             url: shown.clone(),
             reason: crate::upm::transport_reason(&error),
         };
-        let mut response = self
-            .http
-            .get(url.clone())
-            .send()
+        // A download is a read: retried like the other reads (a CDN's 503, a reset).
+        let retry = crate::upm::process_options().retry;
+        let mut response = crate::upm::send_read(self.http.get(url.clone()), &retry, url)
             .await
             .map_err(request_failed)?;
         let status = response.status();

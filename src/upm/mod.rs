@@ -134,7 +134,14 @@ impl UpmError {
     /// The request got no HTTP answer (timeout, reset): for a mutating request it may or may not
     /// have happened, so the state must be read again before deciding anything.
     pub fn is_lost_answer(&self) -> bool {
-        matches!(self, UpmError::Request { .. })
+        match self {
+            UpmError::Request { .. } => true,
+            // A load balancer's 502/503/504 may come after the node made the change.
+            UpmError::Status { method, status, .. } => {
+                *method != Method::GET && matches!(status.as_u16(), 502..=504)
+            }
+            _ => false,
+        }
     }
 
     /// The UPM `subCode` of an error answer, if any.
