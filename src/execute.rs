@@ -253,11 +253,13 @@ async fn prepare(
         }
         if waited.elapsed() > PENDING_WAIT {
             return Err(format!(
-                "UPM is still running {running} install task(s) started elsewhere after {} seconds: nothing was changed\nhint: wait for them to finish (see the Manage apps page), then run apply again",
+                "UPM is still running {running} install task(s) after {} seconds: nothing was changed\nhint: wait for them to finish (see the Manage apps page), then run apply again; a task that never finishes clears only when the product restarts",
                 PENDING_WAIT.as_secs()
             ));
         }
-        tracing::warn!(running, "waiting for UPM install tasks started elsewhere");
+        if waited.elapsed() < std::time::Duration::from_secs(2) {
+            tracing::warn!(running, "waiting for UPM install tasks already running");
+        }
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }
     let mut errors = Vec::new();

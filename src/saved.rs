@@ -35,6 +35,10 @@ pub struct SavedInstance {
     pub live_sha256: String,
     /// The changes exactly as `plan --format json` shows them.
     pub changes: serde_json::Value,
+    /// The sha256 of every local file the changes upload (by app key), so a jar rebuilt after the
+    /// review is not applied.
+    #[serde(default)]
+    pub files: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -78,6 +82,27 @@ pub fn file_sha256(path: &Path) -> std::io::Result<Option<String>> {
         Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
         Err(error) => Err(error),
     }
+}
+
+/// The sha256 of the local files an instance's changes upload, by app key ("missing" when gone).
+pub fn file_fingerprints(
+    planned: &crate::plan::InstancePlan,
+) -> std::collections::BTreeMap<String, String> {
+    planned
+        .changes
+        .iter()
+        .filter_map(|change| {
+            let artifact = change.artifact.as_ref()?;
+            let crate::model::Location::File(path) = &artifact.location else {
+                return None;
+            };
+            let hash = file_sha256(path)
+                .ok()
+                .flatten()
+                .unwrap_or_else(|| "missing".into());
+            Some((change.key.to_string(), hash))
+        })
+        .collect()
 }
 
 /// The changes of each instance as JSON values, for saving and comparing.

@@ -867,3 +867,39 @@ async fn lock_and_outdated_do_not_need_license_secrets() {
         stderr(&output)
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_saved_plan_refuses_a_rebuilt_upload() {
+    let case = Case::new().await;
+    let jar_path = case.folder.path().join("inhouse.jar");
+    std::fs::write(
+        &jar_path,
+        jar::build_plugin_jar("com.example.inhouse", "In-house", "1.0.0", false),
+    )
+    .unwrap();
+    case.manifest(
+        "  - key: com.example.inhouse\n    version: 1.0.0\n    source:\n      path: inhouse.jar\n",
+        "ignore",
+    );
+    let output = case
+        .run(&["plan", "-f", "apps.yaml", "--out", "plan.json"])
+        .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    // Same key and version, other bytes: not what was reviewed.
+    std::fs::write(
+        &jar_path,
+        jar::build_plugin_jar("com.example.inhouse", "In-house (rebuilt)", "1.0.0", false),
+    )
+    .unwrap();
+    let cache = case.folder.path().join("cache");
+    let output = case
+        .run(&["apply", "plan.json", "--cache-dir", cache.to_str().unwrap()])
+        .await;
+    assert_eq!(code(&output), 1);
+    assert!(
+        stderr(&output).contains("changed since the plan"),
+        "{}",
+        stderr(&output)
+    );
+    assert!(case.mutating().is_empty());
+}

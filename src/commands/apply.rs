@@ -379,6 +379,14 @@ fn stale_reasons(desired: &Desired, plan: &crate::plan::Plan, expected: &SavedPl
             )),
             None => reasons.push(format!("`{}` could not be read", saved_instance.name)),
         }
+        if let Ok(planned) = &planned.result {
+            if saved::file_fingerprints(planned) != saved_instance.files {
+                reasons.push(format!(
+                    "a file `{}` uploads changed since the plan",
+                    saved_instance.name
+                ));
+            }
+        }
         match changes.iter().find(|(name, _)| name == &saved_instance.name) {
             Some((_, now)) if *now == saved_instance.changes => {}
             _ => reasons.push(format!(

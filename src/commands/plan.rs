@@ -82,6 +82,11 @@ fn save(desired: &Desired, plan: &Plan, out: &Path) -> Result<(), String> {
                 .map(saved::live_fingerprint)
                 .unwrap_or_default(),
             changes,
+            files: instance
+                .result
+                .as_ref()
+                .map(saved::file_fingerprints)
+                .unwrap_or_default(),
         })
         .collect();
     let saved = SavedPlan {
