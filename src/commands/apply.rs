@@ -167,6 +167,13 @@ pub async fn apply_desired_checked(
             }
         };
         // Two applies from this runner must not interleave on one instance.
+        if interrupted.load(Ordering::SeqCst) {
+            reports.push(ApplyReport::not_started(
+                instance_plan,
+                "interrupted (Ctrl-C) before this instance started".into(),
+            ));
+            continue;
+        }
         if let Some(error) = lock_errors.get(&instance.name) {
             reports.push(ApplyReport::not_started(instance_plan, error.clone()));
             continue;
