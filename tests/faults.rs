@@ -8,10 +8,33 @@ use std::time::Duration;
 
 use common::*;
 use upmsync::commands::{read_and_plan, Resolve};
-use upmsync::execute::{execute, Mode, Outcome};
+use upmsync::execute::{execute, ApplyReport, Mode, Outcome};
 use upmsync::marketplace::download::Cache;
 use upmsync::sim::{Fault, FaultPlan, FaultRule, SimServer};
 use upmsync::upm::{ClientOptions, UpmClient};
+
+/// Applies `plan` to the first instance of `desired`, with a fresh download cache.
+async fn apply_plan(
+    desired: &upmsync::model::Desired,
+    plan: &upmsync::plan::InstancePlan,
+    options: ClientOptions,
+) -> ApplyReport {
+    let folder = tempfile::tempdir().unwrap();
+    let cache = Cache::new(folder.path()).unwrap();
+    let upm = UpmClient::new(&desired.instances[0])
+        .unwrap()
+        .with_options(options);
+    execute(
+        plan,
+        &desired.instances[0],
+        &upm,
+        &cache,
+        Mode::Apply,
+        &AtomicBool::new(false),
+        &mut |_, _| {},
+    )
+    .await
+}
 
 fn plan_of(rules: Vec<FaultRule>) -> FaultPlan {
     FaultPlan {
@@ -86,19 +109,7 @@ async fn a_lost_answer_to_a_change_is_settled_by_reading_the_state() {
         FaultRule::new(Fault::DropAfter).method("PUT").first(1),
         FaultRule::new(Fault::DropAfter).method("DELETE").first(1),
     ]));
-    let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
-    let upm = UpmClient::new(&desired.instances[0]).unwrap();
-    let report = execute(
-        &plan,
-        &desired.instances[0],
-        &upm,
-        &cache,
-        Mode::Apply,
-        &AtomicBool::new(false),
-        &mut |_, _| {},
-    )
-    .await;
+    let report = apply_plan(&desired, &plan, ClientOptions::default()).await;
     assert!(report.succeeded(), "{report:#?}");
     assert_eq!(sim.fault_hits(), 3);
     assert_eq!(sim.plugin("com.vendor.alpha").unwrap().version, "2.0.0");
@@ -131,24 +142,11 @@ async fn a_hanging_install_task_stops_at_the_task_timeout_naming_the_task() {
         .remove(0)
         .result
         .unwrap();
-    let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
-    let upm = UpmClient::new(&desired.instances[0])
-        .unwrap()
-        .with_options(ClientOptions {
-            task_timeout: Duration::from_millis(600),
-            ..ClientOptions::default()
-        });
-    let report = execute(
-        &plan,
-        &desired.instances[0],
-        &upm,
-        &cache,
-        Mode::Apply,
-        &AtomicBool::new(false),
-        &mut |_, _| {},
-    )
-    .await;
+    let options = ClientOptions {
+        task_timeout: Duration::from_millis(600),
+        ..ClientOptions::default()
+    };
+    let report = apply_plan(&desired, &plan, options).await;
     let Outcome::Failed { error } = &report.changes[0].outcome else {
         panic!("{report:#?}")
     };
@@ -186,19 +184,7 @@ async fn a_downgrade_whose_downloads_fail_after_the_uninstall_is_restored_from_t
         .server(SimServer::Marketplace)
         .path("/download/"),
     ]));
-    let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
-    let upm = UpmClient::new(&desired.instances[0]).unwrap();
-    let report = execute(
-        &plan,
-        &desired.instances[0],
-        &upm,
-        &cache,
-        Mode::Apply,
-        &AtomicBool::new(false),
-        &mut |_, _| {},
-    )
-    .await;
+    let report = apply_plan(&desired, &plan, ClientOptions::default()).await;
     let Outcome::Failed { error } = &report.changes[0].outcome else {
         panic!("{report:#?}")
     };
@@ -232,19 +218,7 @@ async fn a_downgrade_is_refused_before_the_uninstall_when_its_artifacts_cannot_b
     })
     .server(SimServer::Marketplace)
     .path("/download/")]));
-    let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
-    let upm = UpmClient::new(&desired.instances[0]).unwrap();
-    let report = execute(
-        &plan,
-        &desired.instances[0],
-        &upm,
-        &cache,
-        Mode::Apply,
-        &AtomicBool::new(false),
-        &mut |_, _| {},
-    )
-    .await;
+    let report = apply_plan(&desired, &plan, ClientOptions::default()).await;
     assert!(
         report
             .error
