@@ -3,15 +3,14 @@
 
 mod common;
 
-use std::sync::atomic::AtomicBool;
-
 use common::*;
 use upmsync::commands::{read_and_plan, Resolve};
-use upmsync::execute::{execute, ApplyReport, Mode, Outcome};
+use upmsync::execute::{ApplyReport, Mode, Outcome};
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{AppKey, Credentials, Desired, Secret};
 use upmsync::plan::{Action, InstancePlan};
-use upmsync::sim::{jar, RecordedRequest, SeedPlugin, Sim, SimServer};
+use upmsync::sim::{jar, SeedPlugin, Sim, SimServer};
+use upmsync::upm::ClientOptions;
 use upmsync::upm::UpmClient;
 
 async fn plan_one(desired: &Desired) -> InstancePlan {
@@ -26,27 +25,9 @@ async fn plan_one(desired: &Desired) -> InstancePlan {
 
 async fn apply_one(desired: &Desired, mode: Mode) -> ApplyReport {
     let plan = plan_one(desired).await;
-    let instance = &desired.instances[0];
-    let upm = UpmClient::new(instance).unwrap();
     let folder = tempfile::tempdir().unwrap();
     let cache = Cache::new(folder.path()).unwrap();
-    execute(
-        &plan,
-        instance,
-        &upm,
-        &cache,
-        mode,
-        &AtomicBool::new(false),
-        &mut |_, _| {},
-    )
-    .await
-}
-
-fn mutating(sim: &Sim) -> Vec<RecordedRequest> {
-    sim.requests()
-        .into_iter()
-        .filter(RecordedRequest::is_mutating)
-        .collect()
+    execute_plan(desired, &plan, &cache, mode, ClientOptions::default()).await
 }
 
 fn actions(plan: &InstancePlan) -> Vec<(String, Action)> {

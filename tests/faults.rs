@@ -3,15 +3,14 @@
 
 mod common;
 
-use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use common::*;
 use upmsync::commands::{read_and_plan, Resolve};
-use upmsync::execute::{execute, ApplyReport, Mode, Outcome};
+use upmsync::execute::{ApplyReport, Mode, Outcome};
 use upmsync::marketplace::download::Cache;
 use upmsync::sim::{Fault, FaultPlan, FaultRule, SimServer};
-use upmsync::upm::{ClientOptions, UpmClient};
+use upmsync::upm::ClientOptions;
 
 /// Applies `plan` to the first instance of `desired`, with a fresh download cache.
 async fn apply_plan(
@@ -21,19 +20,7 @@ async fn apply_plan(
 ) -> ApplyReport {
     let folder = tempfile::tempdir().unwrap();
     let cache = Cache::new(folder.path()).unwrap();
-    let upm = UpmClient::new(&desired.instances[0])
-        .unwrap()
-        .with_options(options);
-    execute(
-        plan,
-        &desired.instances[0],
-        &upm,
-        &cache,
-        Mode::Apply,
-        &AtomicBool::new(false),
-        &mut |_, _| {},
-    )
-    .await
+    execute_plan(desired, plan, &cache, Mode::Apply, options).await
 }
 
 fn plan_of(rules: Vec<FaultRule>) -> FaultPlan {

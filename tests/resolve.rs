@@ -3,19 +3,16 @@
 
 mod common;
 
-use std::sync::atomic::AtomicBool;
-
 use common::*;
 use upmsync::commands::{lock::lock_desired, read_and_plan, Exit, Resolve};
-use upmsync::execute::{execute, ApplyReport, Mode};
+use upmsync::execute::{ApplyReport, Mode};
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{Desired, InstallMethod, Sha256};
 use upmsync::plan::{Action, InstancePlan};
 use upmsync::sim::{
-    jar, RecordedRequest, SeedCompatibility, SeedMarketplaceVersion, SeedPlugin, Sim, SimConfig,
-    SimServer,
+    jar, SeedCompatibility, SeedMarketplaceVersion, SeedPlugin, Sim, SimConfig, SimServer,
 };
-use upmsync::upm::UpmClient;
+use upmsync::upm::ClientOptions;
 
 /// Jira 9.12.15 (build 9120015). `com.vendor.alpha` 1.0.0 is installed; the Marketplace has 1.0.0,
 /// 1.1.0, 1.2.0 (compatible) and 2.0.0 (Jira 10+ only).
@@ -50,25 +47,7 @@ async fn plan_one(desired: &Desired) -> Result<InstancePlan, String> {
 
 async fn apply_one(desired: &Desired, cache: &Cache) -> ApplyReport {
     let plan = plan_one(desired).await.expect("plans");
-    let instance = &desired.instances[0];
-    let upm = UpmClient::new(instance).unwrap();
-    execute(
-        &plan,
-        instance,
-        &upm,
-        cache,
-        Mode::Apply,
-        &AtomicBool::new(false),
-        &mut |_, _| {},
-    )
-    .await
-}
-
-fn mutating(sim: &Sim) -> Vec<RecordedRequest> {
-    sim.requests()
-        .into_iter()
-        .filter(RecordedRequest::is_mutating)
-        .collect()
+    execute_plan(desired, &plan, cache, Mode::Apply, ClientOptions::default()).await
 }
 
 fn target_of(plan: &InstancePlan, key: &str) -> (Action, String) {

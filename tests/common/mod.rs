@@ -175,3 +175,36 @@ pub fn allow_incompatible(mut app: DesiredApp) -> DesiredApp {
     }
     app
 }
+
+/// The requests that could change something (POST, PUT, DELETE) the simulator received.
+pub fn mutating(sim: &Sim) -> Vec<upmsync::sim::RecordedRequest> {
+    sim.requests()
+        .into_iter()
+        .filter(upmsync::sim::RecordedRequest::is_mutating)
+        .collect()
+}
+
+/// Carries out `plan` on the first instance of `desired`, with the given cache and client options.
+pub async fn execute_plan(
+    desired: &Desired,
+    plan: &upmsync::plan::InstancePlan,
+    cache: &upmsync::marketplace::download::Cache,
+    mode: upmsync::execute::Mode,
+    options: upmsync::upm::ClientOptions,
+) -> upmsync::execute::ApplyReport {
+    let instance = &desired.instances[0];
+    let upm = upmsync::upm::UpmClient::new(instance)
+        .unwrap()
+        .with_options(options);
+    let interrupted = std::sync::atomic::AtomicBool::new(false);
+    upmsync::execute::execute(
+        plan,
+        instance,
+        &upm,
+        cache,
+        mode,
+        &interrupted,
+        &mut |_, _| {},
+    )
+    .await
+}
