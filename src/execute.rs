@@ -1,6 +1,9 @@
-//! Carries out one instance's plan: one change at a time, in plan order, each verified by reading
-//! UPM back. The first failure stops the instance; the report says what was done, what failed and
-//! what was not started.
+//! Carries out one instance's plan: one change at a time, in plan order, each checked against the
+//! state the plan assumed right before it runs and verified by reading UPM back afterwards. The
+//! first failure (or a stale precondition) stops the instance; an install that leaves its app
+//! disabled waits for the later installs of the run (its dependencies) before it counts as
+//! failed. The report says what was done, what waits for a restart, what failed and what was not
+//! started.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -13,10 +16,10 @@ use crate::artifact;
 use crate::marketplace::download::Cache;
 use crate::model::{
     AppKey, Artifact, Delivery, DesiredInstance, DesiredLicense, DesiredState, LicenseHash,
-    Location, Secret,
+    LiveLicense, Location, Secret, Version,
 };
-use crate::plan::{Action, Change, InstancePlan};
-use crate::upm::{InstallFrom, UpmClient, UpmError};
+use crate::plan::{Action, Assumed, Change, InstancePlan};
+use crate::upm::{InstallFrom, Removal, UpmClient, UpmError};
 
 /// How long apply waits for install tasks it did not start before refusing.
 const PENDING_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
@@ -35,9 +38,20 @@ pub enum Mode {
 #[serde(tag = "status", rename_all = "kebab-case")]
 pub enum Outcome {
     Done,
+    /// UPM accepted the change, but it takes effect only after the product restarts (UPM keeps
+    /// the old state until then, `restartState`, upm-rest-api.md §5.1). Not a failure: the plan
+    /// and `drift` show it as pending until the restart.
+    PendingRestart {
+        note: String,
+    },
     /// Dry run: checked, and would be done.
     WouldDo,
     Failed {
+        error: String,
+    },
+    /// Not done: the app is no longer as the plan assumed (another runner or an admin changed
+    /// it), so the instance stopped here without touching it.
+    Stale {
         error: String,
     },
     NotStarted,
@@ -80,10 +94,19 @@ impl ApplyReport {
 
     pub fn succeeded(&self) -> bool {
         self.error.is_none()
-            && self
-                .changes
-                .iter()
-                .all(|report| matches!(report.outcome, Outcome::Done | Outcome::WouldDo))
+            && self.changes.iter().all(|report| {
+                matches!(
+                    report.outcome,
+                    Outcome::Done | Outcome::WouldDo | Outcome::PendingRestart { .. }
+                )
+            })
+    }
+
+    /// Whether some change waits for a restart of the product.
+    pub fn restart_required(&self) -> bool {
+        self.changes
+            .iter()
+            .any(|report| matches!(report.outcome, Outcome::PendingRestart { .. }))
     }
 }
 
@@ -146,6 +169,23 @@ pub enum ChangeError {
     },
     #[error("UPM reports `{key}` as {} after the change", if *enabled { "enabled" } else { "disabled" })]
     EnablementMismatch { key: AppKey, enabled: bool },
+    #[error("installed `{key}` {version}, but UPM could not enable it, so the app is DOWN (installed and disabled): {reason}\nhint: an app that imports another app's packages cannot be enabled before that app is installed and enabled: list it after its dependencies, or name them in `requires:`; otherwise see the product's log (atlassian-jira.log, atlassian-confluence.log) for why the plugin system refused it, then run apply again")]
+    InstalledDisabled {
+        key: AppKey,
+        version: String,
+        reason: String,
+    },
+    #[error("`{key}` changed since the plan was made: {differences}; another runner or an admin changed it, so nothing more was changed on this instance\nhint: run `upmsync plan` again to see the instance as it is now")]
+    Stale { key: AppKey, differences: String },
+    #[error("`{key}` was uninstalled (it was at {from}) but installing {to} failed: {source}; `{key}` is installed again now, at {found}, not by this apply, so it was not restored over\nhint: run `upmsync plan` to see the instance as it is now")]
+    DowngradeOvertaken {
+        key: AppKey,
+        from: String,
+        to: String,
+        found: String,
+        #[source]
+        source: Box<ChangeError>,
+    },
     #[error("no artifact was resolved for `{key}` (internal error: plan without resolution)")]
     NoArtifact { key: AppKey },
     #[error("the manifest no longer holds the license for `{key}`")]
@@ -181,39 +221,272 @@ pub async fn execute(
             }
         };
         let mut stopped = report.error.is_some();
-        for change in &plan.changes {
+        let mut run = Run::default();
+        for (index, change) in plan.changes.iter().enumerate() {
             if !stopped && interrupted.load(Ordering::SeqCst) {
                 stopped = true;
                 report.error = Some("interrupted (Ctrl-C): the changes not started were left alone".into());
             }
             let outcome = if stopped {
-                Outcome::NotStarted
+                Some(Outcome::NotStarted)
             } else {
-                let result = match mode {
-                    Mode::Apply => apply_change(change, desired, upm, &prepared)
-                        .instrument(tracing::info_span!("change", key = %change.key, action = %change.action))
-                        .await,
-                    Mode::DryRun => check_change(change, desired),
-                };
-                match result {
-                    Ok(()) if mode == Mode::Apply => Outcome::Done,
-                    Ok(()) => Outcome::WouldDo,
-                    Err(error) => {
-                        stopped = true;
-                        Outcome::Failed { error: error_text(&error) }
+                match mode {
+                    Mode::Apply => {
+                        let later_installs = plan.changes[index + 1..]
+                            .iter()
+                            .any(|later| later.action.installs());
+                        run.apply(change, index, later_installs, &plan.name, desired, upm, &prepared)
+                            .instrument(tracing::info_span!("change", key = %change.key, action = %change.action))
+                            .await
                     }
+                    Mode::DryRun => Some(match check_change(change, desired) {
+                        Ok(()) => Outcome::WouldDo,
+                        Err(error) => Outcome::Failed { error: error_text(&error) },
+                    }),
                 }
             };
-            progress(change, &outcome);
+            if matches!(outcome, Some(Outcome::Failed { .. } | Outcome::Stale { .. })) {
+                stopped = true;
+            }
+            if let Some(outcome) = &outcome {
+                progress(change, outcome);
+            }
             report.changes.push(ChangeReport {
                 change: change.clone(),
-                outcome,
+                outcome: outcome.unwrap_or(Outcome::NotStarted),
             });
+            // An app left disabled by its install is enabled as soon as a later install (its
+            // dependency) makes that possible.
+            if mode == Mode::Apply && change.action.installs() {
+                for (deferred, outcome) in run.retry_deferred(upm).await {
+                    progress(&plan.changes[deferred], &outcome);
+                    report.changes[deferred].outcome = outcome;
+                }
+            }
+        }
+        // What is still disabled at the end has failed: the app is down.
+        for (deferred, error) in std::mem::take(&mut run.deferred) {
+            let outcome = Outcome::Failed { error: error_text(&error) };
+            progress(&plan.changes[deferred], &outcome);
+            report.changes[deferred].outcome = outcome;
         }
         report
     }
     .instrument(span)
     .await
+}
+
+/// What the executor knows while it runs one instance's plan.
+#[derive(Default)]
+struct Run {
+    /// The state each app must be in before its next change: the plan's assumption at first,
+    /// then what this run's own changes left. `None`: not checked (a change waits for a restart).
+    expected: BTreeMap<AppKey, Option<Assumed>>,
+    /// Installs that left their app disabled, by change index, with the error they would report.
+    deferred: Vec<(usize, ChangeError)>,
+}
+
+/// What a change achieved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Applied {
+    Done,
+    /// UPM accepted it, but it takes effect after a product restart.
+    AfterRestart,
+}
+
+impl Run {
+    /// Checks the change's precondition and applies it. Returns `None` when the outcome is
+    /// decided later (an install that left its app disabled while later installs may fix it).
+    #[allow(clippy::too_many_arguments)]
+    async fn apply(
+        &mut self,
+        change: &Change,
+        index: usize,
+        later_installs: bool,
+        instance: &str,
+        desired: &DesiredInstance,
+        upm: &UpmClient,
+        prepared: &Prepared,
+    ) -> Option<Outcome> {
+        let expected = self
+            .expected
+            .get(&change.key)
+            .cloned()
+            .unwrap_or_else(|| Some(change.assumed.clone()));
+        let checked = match &expected {
+            Some(expected) => check_precondition(&change.key, expected, upm).await,
+            None => Ok(()),
+        };
+        let result = match checked {
+            Ok(()) => apply_change(change, desired, upm, prepared).await,
+            Err(error) => Err(error),
+        };
+        match result {
+            Ok(Applied::Done) => {
+                self.expected
+                    .insert(change.key.clone(), Some(after(change, expected)));
+                Some(Outcome::Done)
+            }
+            Ok(Applied::AfterRestart) => {
+                self.expected.insert(change.key.clone(), None);
+                Some(Outcome::PendingRestart {
+                    note: format!("done, takes effect after a restart of {instance}"),
+                })
+            }
+            Err(error @ ChangeError::InstalledDisabled { .. }) if later_installs => {
+                tracing::warn!("{error}; trying again after the later installs of this run");
+                let mut left = after(change, expected);
+                left.enabled = Some(false);
+                self.expected.insert(change.key.clone(), Some(left));
+                self.deferred.push((index, error));
+                None
+            }
+            Err(error @ ChangeError::Stale { .. }) => Some(Outcome::Stale {
+                error: error_text(&error),
+            }),
+            Err(error) => {
+                // What this run did to the app is no longer known for sure: later changes to it
+                // are not started anyway (the instance stops).
+                self.expected.insert(change.key.clone(), None);
+                Some(Outcome::Failed {
+                    error: error_text(&error),
+                })
+            }
+        }
+    }
+
+    /// Tries again to enable the apps whose install left them disabled; returns the outcomes of
+    /// those that are now enabled.
+    async fn retry_deferred(&mut self, upm: &UpmClient) -> Vec<(usize, Outcome)> {
+        let mut resolved = Vec::new();
+        let mut still = Vec::new();
+        for (index, error) in std::mem::take(&mut self.deferred) {
+            let ChangeError::InstalledDisabled { key, .. } = &error else {
+                still.push((index, error));
+                continue;
+            };
+            match set_enabled(upm, key, true).await {
+                Ok(()) => {
+                    tracing::info!(
+                        "enabled `{key}` now that the apps installed after it are there"
+                    );
+                    if let Some(Some(expected)) = self.expected.get_mut(key) {
+                        expected.enabled = Some(true);
+                    }
+                    resolved.push((index, Outcome::Done));
+                }
+                Err(_) => still.push((index, error)),
+            }
+        }
+        self.deferred = still;
+        resolved
+    }
+}
+
+/// The state an app is in after `change` succeeded, from the state before it.
+fn after(change: &Change, before: Option<Assumed>) -> Assumed {
+    let before = before.unwrap_or_default();
+    match change.action {
+        Action::Install | Action::Upgrade | Action::Downgrade => Assumed {
+            version: change.to.clone(),
+            enabled: change.enabled.or(before.enabled),
+            // guess: UPM keeps a license in its storage across an uninstall, so what a new
+            // install shows is not known in advance: not checked.
+            license: if change.action == Action::Upgrade {
+                before.license
+            } else {
+                LiveLicense::NotRead
+            },
+        },
+        Action::Uninstall => Assumed::default(),
+        Action::Enable | Action::Disable => Assumed {
+            enabled: Some(change.action == Action::Enable),
+            ..before
+        },
+        Action::LicenseSet | Action::LicenseRemove => Assumed {
+            license: match change
+                .license
+                .as_ref()
+                .and_then(|license| license.to.clone())
+            {
+                Some(hash) => LiveLicense::Present(hash),
+                None => LiveLicense::None,
+            },
+            ..before
+        },
+    }
+}
+
+/// Reads the app right before a change and compares it with what the plan (or this run's own
+/// earlier changes) left: installed version, enabled state and, when it was read, the license.
+/// Two runners applying to one instance thus never undo each other: the second stops as stale.
+async fn check_precondition(
+    key: &AppKey,
+    expected: &Assumed,
+    upm: &UpmClient,
+) -> Result<(), ChangeError> {
+    let now = upm.plugin(key).await?;
+    let mut differences = Vec::new();
+    let shown = |version: Option<&Version>| {
+        version.map_or_else(
+            || "not installed".to_string(),
+            |version| format!("at {version}"),
+        )
+    };
+    let version_now = now.as_ref().map(|app| &app.version);
+    if version_now != expected.version.as_ref() {
+        differences.push(format!(
+            "it is {} (the plan assumed {})",
+            shown(version_now),
+            shown(expected.version.as_ref())
+        ));
+    }
+    if let (Some(app), Some(enabled)) = (&now, expected.enabled) {
+        if app.enabled != enabled && expected.version.is_some() {
+            differences.push(format!(
+                "it is {} (the plan assumed {})",
+                enabled_text(app.enabled),
+                enabled_text(enabled)
+            ));
+        }
+    }
+    if now.is_some() && expected.license != LiveLicense::NotRead {
+        let license_now = match upm.license(key).await? {
+            Some(hash) => LiveLicense::Present(hash),
+            None => LiveLicense::None,
+        };
+        if license_now != expected.license {
+            differences.push(format!(
+                "its license is {} (the plan assumed {})",
+                license_text_of(&license_now),
+                license_text_of(&expected.license)
+            ));
+        }
+    }
+    if differences.is_empty() {
+        Ok(())
+    } else {
+        Err(ChangeError::Stale {
+            key: key.clone(),
+            differences: differences.join(", "),
+        })
+    }
+}
+
+fn enabled_text(enabled: bool) -> &'static str {
+    if enabled {
+        "enabled"
+    } else {
+        "disabled"
+    }
+}
+
+fn license_text_of(license: &LiveLicense) -> String {
+    match license {
+        LiveLicense::Present(hash) => hash.to_string(),
+        LiveLicense::None => "none".into(),
+        LiveLicense::NotRead => "not read".into(),
+    }
 }
 
 /// Checks made before any change: UPM not in safe mode (a token also proves admin rights in a dry
@@ -308,23 +581,40 @@ async fn apply_change(
     desired: &DesiredInstance,
     upm: &UpmClient,
     prepared: &Prepared,
-) -> Result<(), ChangeError> {
+) -> Result<Applied, ChangeError> {
     let key = &change.key;
     match change.action {
         Action::Install | Action::Upgrade => install_target(change, upm, prepared).await,
         Action::Downgrade => {
             // UPM refuses to downgrade in place (§5.6): uninstall, then install the older version.
-            uninstall(upm, key).await?;
-            let Err(source) = install_target(change, upm, prepared).await else {
-                return Ok(());
+            if uninstall(upm, key).await? == Applied::AfterRestart {
+                // The old version stays until the restart; an older one sent now would be
+                // discarded (§5.6). The install happens on the next apply after the restart.
+                return Ok(Applied::AfterRestart);
+            }
+            let source = match install_target(change, upm, prepared).await {
+                Ok(applied) => return Ok(applied),
+                Err(source) => source,
             };
-            // Nothing lost: put back the version that was there, from what was kept for it.
+            // Nothing lost: put back the version that was there, from what was kept for it, but
+            // never over a version someone else installed meanwhile.
+            if let Some(found) = upm.plugin(key).await? {
+                if change.to.as_ref() != Some(&found.version) {
+                    return Err(ChangeError::DowngradeOvertaken {
+                        key: key.clone(),
+                        from: version_text(&change.from),
+                        to: version_text(&change.to),
+                        found: found.version.to_string(),
+                        source: Box::new(source),
+                    });
+                }
+            }
             let restored = match &change.restore {
                 Some(restore) => restore_previous(change, restore, upm, prepared).await,
                 None => Err(ChangeError::NoArtifact { key: key.clone() }),
             };
             Err(match restored {
-                Ok(()) => ChangeError::DowngradeRestored {
+                Ok(_) => ChangeError::DowngradeRestored {
                     key: key.clone(),
                     from: version_text(&change.from),
                     to: version_text(&change.to),
@@ -341,7 +631,8 @@ async fn apply_change(
         }
         Action::Uninstall => uninstall(upm, key).await,
         Action::Enable | Action::Disable => {
-            set_enabled(upm, key, change.action == Action::Enable).await
+            set_enabled(upm, key, change.action == Action::Enable).await?;
+            Ok(Applied::Done)
         }
         Action::LicenseSet => {
             let license = license_text(desired, key)
@@ -350,11 +641,13 @@ async fn apply_change(
             settle(outcome, || async {
                 Ok(upm.license(key).await? == Some(LicenseHash::of(license.expose())))
             })
-            .await
+            .await?;
+            Ok(Applied::Done)
         }
         Action::LicenseRemove => {
             let outcome = upm.remove_license(key).await;
-            settle(outcome, || async { Ok(upm.license(key).await?.is_none()) }).await
+            settle(outcome, || async { Ok(upm.license(key).await?.is_none()) }).await?;
+            Ok(Applied::Done)
         }
     }
 }
@@ -366,7 +659,7 @@ async fn restore_previous(
     restore: &Artifact,
     upm: &UpmClient,
     prepared: &Prepared,
-) -> Result<(), ChangeError> {
+) -> Result<Applied, ChangeError> {
     let first = install(
         change,
         Some(restore),
@@ -376,7 +669,7 @@ async fn restore_previous(
     )
     .await;
     match (first, prepared.restores.get(&change.key)) {
-        (Ok(()), _) => Ok(()),
+        (Ok(applied), _) => Ok(applied),
         (Err(error), Some(_)) if restore.delivery == Delivery::Uri => {
             tracing::warn!("restoring `{}` by URI failed ({error}); uploading the copy kept before the uninstall", change.key);
             let upload = Artifact {
@@ -401,7 +694,7 @@ async fn install_target(
     change: &Change,
     upm: &UpmClient,
     prepared: &Prepared,
-) -> Result<(), ChangeError> {
+) -> Result<Applied, ChangeError> {
     install(
         change,
         change.artifact.as_ref(),
@@ -432,20 +725,32 @@ where
     }
 }
 
-async fn uninstall(upm: &UpmClient, key: &AppKey) -> Result<(), ChangeError> {
-    let outcome = upm.uninstall(key).await;
-    settle(outcome, || async { Ok(upm.plugin(key).await?.is_none()) }).await
+/// Uninstalls; a lost answer is settled by reading the app back, and a 202 means the removal
+/// waits for a restart (§5.5).
+async fn uninstall(upm: &UpmClient, key: &AppKey) -> Result<Applied, ChangeError> {
+    match upm.uninstall(key).await {
+        Ok(Removal::Done) => Ok(Applied::Done),
+        Ok(Removal::AfterRestart) => Ok(Applied::AfterRestart),
+        Err(error) => settle(Err(error), || async {
+            Ok(upm.plugin(key).await?.is_none())
+        })
+        .await
+        .map(|()| Applied::Done),
+    }
 }
 
-/// Installs `artifact`, then reads the app back: the version must be `version`, and the enablement
-/// the one the plan asked for. After a lost answer, waits for UPM's tasks to end and reads back.
+/// Installs `artifact`, then reads the app back: its key, the version must be `version`, and the
+/// enablement the one the plan asked for. A change UPM keeps for a restart (`restartState`, or
+/// listed under `/requires-restart`) is [`Applied::AfterRestart`]. An app that installed but
+/// cannot be enabled is [`ChangeError::InstalledDisabled`]. After a lost answer, waits for UPM's
+/// tasks to end and reads back.
 async fn install(
     change: &Change,
     artifact: Option<&Artifact>,
     version: Option<&crate::model::Version>,
     upm: &UpmClient,
     prepared: &BTreeMap<AppKey, PathBuf>,
-) -> Result<(), ChangeError> {
+) -> Result<Applied, ChangeError> {
     let key = &change.key;
     let artifact = artifact.ok_or_else(|| ChangeError::NoArtifact { key: key.clone() })?;
     let from = match (&artifact.delivery, &artifact.location, prepared.get(key)) {
@@ -460,13 +765,23 @@ async fn install(
             upm.wait_until_idle().await?;
             match upm.plugin(key).await? {
                 Some(installed) => installed,
+                None if waits_for_restart(upm, key).await => return Ok(Applied::AfterRestart),
                 None => return Err(error.into()),
             }
         }
+        Err(UpmError::MissingAfterInstall { .. }) if waits_for_restart(upm, key).await => {
+            return Ok(Applied::AfterRestart);
+        }
         Err(error) => return Err(error.into()),
     };
+    if installed.restart.is_some() {
+        return Ok(Applied::AfterRestart);
+    }
     if let Some(wanted) = version {
         if &installed.version != wanted {
+            if waits_for_restart(upm, key).await {
+                return Ok(Applied::AfterRestart);
+            }
             return Err(ChangeError::VersionMismatch {
                 key: key.clone(),
                 wanted: wanted.to_string(),
@@ -474,12 +789,29 @@ async fn install(
             });
         }
     }
-    if let Some(enabled) = change.enabled {
-        if installed.enabled != enabled {
-            set_enabled(upm, key, enabled).await?;
+    match change.enabled {
+        Some(true) if !installed.enabled => {
+            // UPM installed the app but the plugin system left it disabled (or it came up
+            // disabled): try to enable it; when that fails the app is down, and says so.
+            set_enabled(upm, key, true)
+                .await
+                .map_err(|error| ChangeError::InstalledDisabled {
+                    key: key.clone(),
+                    version: installed.version.to_string(),
+                    reason: error_text(&error),
+                })?;
         }
+        Some(false) if installed.enabled => set_enabled(upm, key, false).await?,
+        _ => {}
     }
-    Ok(())
+    Ok(Applied::Done)
+}
+
+/// Whether UPM lists a change of `key` that waits for a restart (`/requires-restart`, §1).
+async fn waits_for_restart(upm: &UpmClient, key: &AppKey) -> bool {
+    upm.changes_requiring_restart()
+        .await
+        .is_ok_and(|changes| changes.contains_key(key))
 }
 
 async fn set_enabled(upm: &UpmClient, key: &AppKey, enabled: bool) -> Result<(), ChangeError> {

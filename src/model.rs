@@ -398,6 +398,9 @@ pub struct Live {
     pub apps: BTreeMap<AppKey, LiveApp>,
     /// The product's version and build, or why it could not be read.
     pub product: Result<ProductInfo, String>,
+    /// Changes UPM accepted that wait for a product restart, by app (upm-rest-api.md §1
+    /// `/requires-restart`, §5.1 `restartState`): until the restart, UPM still runs the old state.
+    pub pending_restart: BTreeMap<AppKey, RestartAction>,
 }
 
 impl Default for Live {
@@ -405,6 +408,7 @@ impl Default for Live {
         Self {
             apps: BTreeMap::new(),
             product: Err("the product version was not read".into()),
+            pending_restart: BTreeMap::new(),
         }
     }
 }
@@ -415,6 +419,46 @@ impl Default for Live {
 pub struct ProductInfo {
     pub version: String,
     pub build: u64,
+    /// The base URL the product is configured with (Jira `serverInfo.baseUrl`, the applinks
+    /// manifest's `url`), when it says. UPM builds its task links from it (upm-rest-api.md §1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+}
+
+/// A change UPM accepted that waits for a product restart (`restartState`, upm-rest-api.md §5.1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RestartAction {
+    Install,
+    Upgrade,
+    Remove,
+}
+
+impl RestartAction {
+    /// Reads UPM's `restartState` / `action` value (`install`, `upgrade`, `remove`; absent or
+    /// `none` when nothing waits).
+    pub fn from_upm(text: &str) -> Option<Self> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "install" => Some(Self::Install),
+            "upgrade" => Some(Self::Upgrade),
+            "remove" | "uninstall" => Some(Self::Remove),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Install => "install",
+            Self::Upgrade => "upgrade",
+            Self::Remove => "remove",
+        }
+    }
+}
+
+impl fmt::Display for RestartAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
 }
 
 /// A Marketplace compatibility range for one application and hosting, product builds inclusive.
@@ -452,12 +496,15 @@ pub struct LiveApp {
     pub uninstallable: bool,
     pub uses_licensing: bool,
     pub license: LiveLicense,
+    /// A change to this app that waits for a product restart (`restartState`).
+    pub restart: Option<RestartAction>,
 }
 
 /// What is known of an installed app's license.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum LiveLicense {
     /// Not read, because the manifest does not manage this app's license.
+    #[default]
     NotRead,
     /// Read: there is none.
     None,

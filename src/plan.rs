@@ -11,7 +11,7 @@ use crate::version::VersionSpec;
 
 use crate::model::{
     AppKey, Artifact, DesiredInstance, DesiredLicense, DesiredState, LicenseHash, Live, LiveApp,
-    LiveLicense, ProductInfo, Target, Targets, UnmanagedPolicy, Version,
+    LiveLicense, ProductInfo, RestartAction, Target, Targets, UnmanagedPolicy, Version,
 };
 
 /// What a change does, by the names the JSON output uses.
@@ -81,6 +81,47 @@ pub struct Change {
     /// Why the change needs care (downgrades).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub warning: Option<String>,
+    /// The app as the plan saw it. The executor reads the app again right before the change and
+    /// stops the instance as stale when it differs: another runner or an admin changed it.
+    #[serde(skip)]
+    pub assumed: Assumed,
+}
+
+/// What the planner saw of one app: whether it was installed and at which version, whether it
+/// was enabled, and its license when that was read.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Assumed {
+    /// The installed version; `None` when the app was not installed.
+    pub version: Option<Version>,
+    /// `None` when the app was not installed.
+    pub enabled: Option<bool>,
+    /// [`LiveLicense::NotRead`] when the manifest does not manage the license (it is not checked).
+    pub license: LiveLicense,
+}
+
+impl Assumed {
+    /// The state of `app` as read (`None`: not installed).
+    pub fn of(app: Option<&LiveApp>) -> Self {
+        match app {
+            Some(app) => Self {
+                version: Some(app.version.clone()),
+                enabled: Some(app.enabled),
+                license: app.license.clone(),
+            },
+            None => Self::default(),
+        }
+    }
+}
+
+/// An app with a change UPM accepted that waits for a product restart: nothing is planned for it
+/// until then (planning it again would repeat the same change).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PendingRestart {
+    pub key: AppKey,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// `install`, `upgrade` or `remove`.
+    pub action: RestartAction,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -108,12 +149,15 @@ pub struct InstancePlan {
     pub product: Option<ProductInfo>,
     pub changes: Vec<Change>,
     pub unmanaged: Vec<UnmanagedApp>,
+    /// Apps whose last change waits for a product restart; they are drift until the restart.
+    pub pending_restart: Vec<PendingRestart>,
 }
 
 impl InstancePlan {
-    /// True when applying would change nothing and nothing is reported.
+    /// True when applying would change nothing, nothing is reported and no change waits for a
+    /// restart.
     pub fn in_sync(&self) -> bool {
-        self.changes.is_empty() && self.unmanaged.is_empty()
+        self.changes.is_empty() && self.unmanaged.is_empty() && self.pending_restart.is_empty()
     }
 }
 
@@ -180,9 +224,18 @@ pub fn plan(
     let mut changes = Vec::new();
     let mut errors = Vec::new();
     let mut unmanaged = Vec::new();
+    let mut pending_restart = Vec::new();
 
     for app in desired.apps.values() {
         let installed = live.apps.get(&app.key);
+        if let Some(action) = live.pending_restart.get(&app.key) {
+            pending_restart.push(PendingRestart {
+                key: app.key.clone(),
+                name: installed.map(|live_app| live_app.name.clone()),
+                action: *action,
+            });
+            continue;
+        }
         if let Some(live_app) = installed.filter(|live_app| !live_app.user_installed) {
             errors.push(PlanError::SystemApp {
                 key: live_app.key.clone(),
@@ -228,6 +281,7 @@ pub fn plan(
                     license: None,
                     restore: None,
                     warning: None,
+                    assumed: Assumed::of(installed),
                 };
                 let install_action = match installed {
                     None => Some(Action::Install),
@@ -291,7 +345,10 @@ pub fn plan(
     }
 
     for live_app in live.apps.values() {
-        if !live_app.user_installed || desired.apps.contains_key(&live_app.key) {
+        if !live_app.user_installed
+            || desired.apps.contains_key(&live_app.key)
+            || live.pending_restart.contains_key(&live_app.key)
+        {
             continue;
         }
         match desired.unmanaged {
@@ -325,6 +382,7 @@ pub fn plan(
         product: None,
         changes,
         unmanaged,
+        pending_restart,
     })
 }
 
@@ -351,6 +409,7 @@ fn uninstall(live_app: &LiveApp) -> Change {
         license: None,
         restore: None,
         warning: None,
+        assumed: Assumed::of(Some(live_app)),
     }
 }
 
@@ -454,6 +513,7 @@ mod tests {
             uninstallable: true,
             uses_licensing: true,
             license: LiveLicense::NotRead,
+            restart: None,
         }
     }
 

@@ -33,6 +33,7 @@ async fn run(sim: &Sim, dir: &std::path::Path, args: &[&str]) -> Output {
 fn filtered(sim: &Sim, output: &Output) -> String {
     let text = String::from_utf8_lossy(&output.stdout);
     text.replace(sim.upm_url().as_str(), "[SIM]/")
+        .replace(sim.upm_url().as_str().trim_end_matches('/'), "[SIM]")
         .replace(sim.marketplace_url().as_str(), "[MARKETPLACE]/")
 }
 

@@ -191,8 +191,10 @@ pub async fn apply_desired_checked(
         let mut progress = |change: &crate::plan::Change, outcome: &Outcome| {
             let word = match outcome {
                 Outcome::Done => "done",
+                Outcome::PendingRestart { .. } => "done, takes effect after a restart",
                 Outcome::WouldDo => "would do",
                 Outcome::Failed { .. } => "FAILED",
+                Outcome::Stale { .. } => "STALE, not done",
                 Outcome::NotStarted => return,
             };
             status(&format!(
@@ -225,6 +227,12 @@ pub async fn apply_desired_checked(
         }
     }
     let all_applied = reports.iter().all(ApplyReport::succeeded);
+    for report in reports.iter().filter(|report| report.restart_required()) {
+        status(&format!(
+            "warning: some changes on {} take effect only after a restart of the product: restart {} (every node of a cluster); until then `upmsync plan` and `drift` show them as pending",
+            report.name, report.name
+        ));
+    }
     if !all_applied {
         report_error_text("not every change was applied (see the report on stdout); run `upmsync apply` again once the cause is fixed: it plans from what is installed now");
     }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use url::Url;
 
 use crate::model::{redact_url, ProductInfo};
-use crate::plan::{Change, Plan, UnmanagedApp};
+use crate::plan::{Change, PendingRestart, Plan, UnmanagedApp};
 
 #[derive(Serialize)]
 struct Document<'a> {
@@ -25,6 +25,8 @@ struct Instance<'a> {
     in_sync: Option<bool>,
     changes: &'a [Change],
     unmanaged: &'a [UnmanagedApp],
+    #[serde(skip_serializing_if = "<[PendingRestart]>::is_empty")]
+    pending_restart: &'a [PendingRestart],
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<&'a str>,
 }
@@ -44,11 +46,20 @@ fn document(plan: &Plan, drift: bool) -> String {
         .instances
         .iter()
         .map(|instance| {
-            let (changes, unmanaged, error): (&[Change], &[UnmanagedApp], _) =
-                match &instance.result {
-                    Ok(planned) => (&planned.changes, &planned.unmanaged, None),
-                    Err(error) => (&[], &[], Some(error.as_str())),
-                };
+            let (changes, unmanaged, pending_restart, error): (
+                &[Change],
+                &[UnmanagedApp],
+                &[PendingRestart],
+                _,
+            ) = match &instance.result {
+                Ok(planned) => (
+                    &planned.changes,
+                    &planned.unmanaged,
+                    &planned.pending_restart,
+                    None,
+                ),
+                Err(error) => (&[], &[], &[], Some(error.as_str())),
+            };
             Instance {
                 name: &instance.name,
                 url: shown_url(&instance.url),
@@ -65,6 +76,7 @@ fn document(plan: &Plan, drift: bool) -> String {
                 }),
                 changes,
                 unmanaged,
+                pending_restart,
                 error,
             }
         })

@@ -30,16 +30,49 @@ pub fn plan_text(plan: &Plan) -> String {
             Err(error) => {
                 let _ = writeln!(out, "  error: {} (details on stderr)", first_line(error));
             }
-            Ok(planned) => instance_text(&mut out, planned),
+            Ok(planned) => {
+                if let Some(note) = base_url_note(planned) {
+                    let _ = writeln!(out, "  note: {note}");
+                }
+                instance_text(&mut out, planned)
+            }
         }
         out.push('\n');
     }
     out
 }
 
+/// Says when the product's configured base URL is not the manifest's `url`: UPM builds its task
+/// links from the former (upm-rest-api.md §1), upmsync follows them under the latter.
+pub fn base_url_note(planned: &InstancePlan) -> Option<String> {
+    let reported = planned.product.as_ref()?.base_url.as_deref()?;
+    let normal = |text: &str| text.trim().trim_end_matches('/').to_ascii_lowercase();
+    let ours = redact_url(&planned.url);
+    if normal(reported) == normal(&ours) {
+        return None;
+    }
+    Some(format!(
+        "the product's base URL is {reported}, not the manifest's url: UPM builds its links from it; upmsync follows them under {ours} (check the base URL in the product's general configuration if it is wrong)"
+    ))
+}
+
 fn instance_text(out: &mut String, planned: &InstancePlan) {
-    if planned.changes.is_empty() {
+    if planned.changes.is_empty() && planned.pending_restart.is_empty() {
         let _ = writeln!(out, "  No changes: the installed apps match the manifest.");
+    } else if planned.changes.is_empty() {
+        let _ = writeln!(out, "  No changes to make now.");
+    }
+    for pending in &planned.pending_restart {
+        let name = pending
+            .name
+            .as_deref()
+            .map(|name| format!("  {name}"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "  ! {}{name}  ({} accepted by UPM, takes effect after a restart of {})",
+            pending.key, pending.action, planned.name
+        );
     }
     for group in group_by_app(&planned.changes) {
         app_text(out, &group);
@@ -217,13 +250,28 @@ pub fn drift_text(plan: &Plan) -> String {
                 let _ = writeln!(out, "{}: in sync", instance.name);
             }
             Ok(planned) => {
+                let restart = if planned.pending_restart.is_empty() {
+                    String::new()
+                } else {
+                    format!(
+                        ", {} change(s) waiting for a restart",
+                        planned.pending_restart.len()
+                    )
+                };
                 let _ = writeln!(
                     out,
-                    "{}: drift ({} change(s) needed, {} unmanaged app(s))",
+                    "{}: drift ({} change(s) needed, {} unmanaged app(s){restart})",
                     instance.name,
                     planned.changes.len(),
                     planned.unmanaged.len()
                 );
+                for pending in &planned.pending_restart {
+                    let _ = writeln!(
+                        out,
+                        "  {} {} waits for a restart of {}",
+                        pending.action, pending.key, instance.name
+                    );
+                }
                 for change in &planned.changes {
                     let _ = writeln!(out, "  {}", change_line(change));
                 }
@@ -276,6 +324,16 @@ pub fn apply_text(reports: &[ApplyReport]) -> String {
             .iter()
             .filter(|c| matches!(c.outcome, Outcome::Done))
             .count();
+        let restart = report
+            .changes
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::PendingRestart { .. }))
+            .count();
+        let stale = report
+            .changes
+            .iter()
+            .filter(|c| matches!(c.outcome, Outcome::Stale { .. }))
+            .count();
         let would = report
             .changes
             .iter()
@@ -300,7 +358,16 @@ pub fn apply_text(reports: &[ApplyReport]) -> String {
                 "nothing to do".to_string()
             }
         } else {
-            format!("{done} done, {failed} failed, {not_started} not started")
+            let mut verdict = format!("{done} done");
+            if restart > 0 {
+                verdict.push_str(&format!(", {restart} waiting for a restart"));
+            }
+            verdict.push_str(&format!(", {failed} failed"));
+            if stale > 0 {
+                verdict.push_str(&format!(", {stale} stale"));
+            }
+            verdict.push_str(&format!(", {not_started} not started"));
+            verdict
         };
         let _ = writeln!(out, "{}: {verdict}", report.name);
         if let Some(error) = &report.error {
@@ -308,14 +375,22 @@ pub fn apply_text(reports: &[ApplyReport]) -> String {
         }
         for change in &report.changes {
             let status = match &change.outcome {
-                Outcome::Done => "done       ".to_string(),
-                Outcome::WouldDo => "would do   ".to_string(),
-                Outcome::NotStarted => "not started".to_string(),
-                Outcome::Failed { .. } => "FAILED     ".to_string(),
+                Outcome::Done => "done       ",
+                Outcome::PendingRestart { .. } => "RESTART    ",
+                Outcome::WouldDo => "would do   ",
+                Outcome::NotStarted => "not started",
+                Outcome::Failed { .. } => "FAILED     ",
+                Outcome::Stale { .. } => "STALE      ",
             };
             let _ = writeln!(out, "  {status} {}", change_line(&change.change));
-            if let Outcome::Failed { error } = &change.outcome {
-                let _ = writeln!(out, "    error: {}", indent(error, "    "));
+            match &change.outcome {
+                Outcome::Failed { error } | Outcome::Stale { error } => {
+                    let _ = writeln!(out, "    error: {}", indent(error, "    "));
+                }
+                Outcome::PendingRestart { note } => {
+                    let _ = writeln!(out, "    {note}");
+                }
+                _ => {}
             }
         }
     }
@@ -351,6 +426,7 @@ mod tests {
             license: None,
             restore: None,
             warning: None,
+            assumed: Default::default(),
         }
     }
 
@@ -363,6 +439,7 @@ mod tests {
         });
         let planned = InstancePlan {
             product: None,
+            pending_restart: Vec::new(),
             name: "jira".into(),
             url: Url::parse("http://u:p@jira.test/jira/").unwrap(),
             changes: vec![

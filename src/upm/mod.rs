@@ -5,8 +5,9 @@
 pub(crate) mod transport;
 pub mod wire;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use futures::stream::{self, StreamExt, TryStreamExt};
@@ -17,7 +18,7 @@ use url::Url;
 
 use crate::model::{
     redact_url, AppKey, Credentials, DesiredInstance, LicenseHash, Live, LiveApp, LiveLicense,
-    Product, ProductInfo, Secret, Version,
+    Product, ProductInfo, RestartAction, Secret, Version,
 };
 use crate::retry::{self, RetryPolicy};
 use wire::media;
@@ -60,8 +61,12 @@ pub fn process_options() -> ClientOptions {
 }
 /// How many license reads run at once.
 const READ_CONCURRENCY: usize = 8;
-/// How much of an error body is shown.
+/// How much of an error body is shown, in characters.
 const BODY_EXCERPT: usize = 300;
+/// UPM's refusal of a missing, wrong or expired upm-token (upm-rest-api.md §5.2).
+const INVALID_TOKEN: &str = "upm.error.invalid.token";
+/// UPM's refusal when WebSudo (a secure administrator session) is demanded (upm-rest-api.md §2).
+const WEBSUDO: &str = "upm.websudo.error";
 
 /// What went wrong talking to UPM. Every variant names the request without credentials or tokens.
 #[derive(Debug, thiserror::Error)]
@@ -74,14 +79,61 @@ pub enum UpmError {
         url: String,
         reason: String,
     },
-    #[error("{method} {url} answered {status}, a redirect to {location}\nhint: UPM answers its API directly; a redirect usually means a login page (SSO) or a wrong base URL: check the instance's `url`, including the context path")]
+    #[error(
+        "{method} {url} answered {status}, a redirect to {location}\nhint: {}",
+        redirect_hint(url, location)
+    )]
     Redirect {
         method: Method,
         url: String,
         status: StatusCode,
         location: String,
     },
-    #[error("{method} {url} answered {status}: {body}\nhint: check the credentials in the environment variables the manifest names for this instance, and that the user is a system administrator")]
+    #[error("{method} {url} answered {status} with a web page ({}{}) instead of UPM's JSON\nhint: {}", kind.name(), title.as_ref().map(|title| format!(": \"{title}\"")).unwrap_or_default(), kind.hint())]
+    WebPage {
+        method: Method,
+        url: String,
+        status: StatusCode,
+        kind: WebPageKind,
+        /// The page's `<title>` (or a short excerpt of its text), never the whole page.
+        title: Option<String>,
+    },
+    #[error("{method} {url} answered {status}: UPM demands a secure administrator session (WebSudo, `upm.websudo.error`)\nhint: scripts cannot open a WebSudo session: use a personal access token (Data Center), or switch secure administrator sessions off for the product (Jira: `-Djira.websudo.is.disabled=true`; Confluence: Security Configuration > Secure administrator sessions)")]
+    WebSudo {
+        method: Method,
+        url: String,
+        status: StatusCode,
+    },
+    #[error("{method} {url} answered {status}: {body}\nhint: the credentials work but the user lacks the permission: installing by upload and uninstalling need a system administrator, the other changes an administrator")]
+    Permission {
+        method: Method,
+        url: String,
+        status: StatusCode,
+        body: String,
+    },
+    #[error("{method} {url} answered 403: UPM refused the upm-token (`upm.error.invalid.token`), also a fresh one\nhint: on a Data Center cluster the token is node-local: the load balancer must keep a client on one node (sticky sessions; upmsync keeps its session and affinity cookies). Check the balancer's session affinity, or point `url` at one node")]
+    InvalidToken { method: Method, url: String },
+    #[error("{method} {url} answered 413 Request Entity Too Large{}: something in front of UPM (a reverse proxy) refuses a body this large\nhint: raise the proxy's body limit (nginx `client_max_body_size`, Apache `LimitRequestBody`), or install by URI (`install: uri`) so UPM downloads the artifact itself", size.map(|bytes| format!(" for {bytes} bytes")).unwrap_or_default())]
+    TooLarge {
+        method: Method,
+        url: String,
+        /// The size of the body sent, in bytes, when known.
+        size: Option<u64>,
+    },
+    #[error("{method} {url} answered 404: there is no UPM REST API at this URL{}\nhint: {}", found.as_ref().map(|found| format!(", but there is one at {found}")).unwrap_or_default(), no_upm_hint(found.as_deref()))]
+    NoUpm {
+        method: Method,
+        url: String,
+        /// A base URL with a context path where UPM did answer, when one was found.
+        found: Option<String>,
+    },
+    #[error("{method} {url} answered 429 Too Many Requests{}: the instance rate-limits REST calls\nhint: upmsync waits as `Retry-After` asks within `--retry-max-seconds` (and `--retries`); raise them, or ask an admin to exempt the upmsync user from rate limiting", retry_after.map(|seconds| format!(" (Retry-After: {seconds} s)")).unwrap_or_default())]
+    RateLimited {
+        method: Method,
+        url: String,
+        retry_after: Option<u64>,
+    },
+    #[error("{method} {url} answered {status}: {body}\nhint: check the credentials in the environment variables the manifest names for this instance (newer products refuse Basic auth on REST: use a personal access token, `token_env`), and that the user is an administrator")]
     Unauthorized {
         method: Method,
         url: String,
@@ -105,10 +157,28 @@ pub enum UpmError {
     #[error("UPM did not send an `upm-token` header on HEAD {url}")]
     MissingToken { url: String },
     #[error("the install task at {url} failed: {message}")]
-    TaskFailed { url: String, message: String },
+    TaskFailed {
+        url: String,
+        message: String,
+        /// The task's `subCode`, when it had one.
+        sub_code: Option<String>,
+    },
+    #[error("UPM could not download the artifact {artifact} itself: the install task at {url} failed: {message}\nhint: UPM fetches install-by-URI artifacts from the product's own server: if that cannot reach `{host}` (a firewall, or no outbound proxy set for the product: `-Dhttps.proxyHost`/`-Dhttps.proxyPort`), use `install: upload` so upmsync downloads, verifies and uploads the artifact")]
+    DownloadFailed {
+        url: String,
+        artifact: String,
+        host: String,
+        message: String,
+    },
+    #[error("the artifact for `{wanted}` installed app `{found}`{}: it is another app\nhint: check the artifact's URL or file; `{found}` is now installed on the instance", version.as_ref().map(|version| format!(" {version}")).unwrap_or_default())]
+    WrongApp {
+        wanted: AppKey,
+        found: AppKey,
+        version: Option<String>,
+    },
     #[error("the install task at {url} did not finish within {} seconds", timeout.as_secs())]
     TaskTimeout { url: String, timeout: Duration },
-    #[error("UPM answered the install with a task link to another server ({url}); refusing to send credentials there")]
+    #[error("UPM answered the install with a task link to another server ({url}) that is not under its REST API; refusing to send credentials there")]
     ForeignTaskLink { url: String },
     #[error("failed to read `{}` for upload", path.display())]
     ReadArtifact {
@@ -116,8 +186,6 @@ pub enum UpmError {
         #[source]
         source: std::io::Error,
     },
-    #[error("UPM needs a product restart to finish the {what} of `{key}`\nhint: restart the instance, then run apply again")]
-    RestartRequired { key: AppKey, what: &'static str },
     #[error("the product version could not be read: {errors}")]
     ProductInfo { errors: String },
     #[error("UPM refuses uploads: {body}\nhint: uploads are disabled by default since 2024 (`upm.plugin.upload.enabled`): install by URI instead (`install: uri` or `auto` for Marketplace and `url` sources), or start the product with `-Dupm.plugin.upload.enabled=true`")]
@@ -176,8 +244,14 @@ impl std::fmt::Debug for UpmClient {
 impl UpmClient {
     /// Builds a client for an instance. Redirects are never followed: UPM answers a finished task
     /// with 303, and a redirect must never carry credentials to another host.
+    ///
+    /// Every client of one instance in this process shares one cookie jar, so the session and
+    /// load-balancer affinity cookies hold for the whole run: on a Data Center cluster the
+    /// upm-token is node-local, and only a sticky session brings the install to the node that
+    /// issued it (upm-rest-api.md §5.2; field-reports.md, smartics `install_plugins.sh`).
     pub fn new(instance: &DesiredInstance) -> Result<Self, reqwest::Error> {
         let builder = reqwest::Client::builder()
+            .cookie_provider(cookie_jar(instance))
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
@@ -208,15 +282,22 @@ impl UpmClient {
         product: Product,
         license_keys: &BTreeSet<AppKey>,
     ) -> Result<Live, UpmError> {
-        let (plugins, product_info) =
-            futures::join!(self.list_plugins(), self.product_info(product));
+        let (plugins, product_info, restarts) = futures::join!(
+            self.list_plugins(),
+            self.product_info(product),
+            self.changes_requiring_restart()
+        );
         let plugins = plugins?;
         let mut live = Live {
             product: product_info.map_err(|error| error.to_string()),
+            pending_restart: restarts?,
             ..Live::default()
         };
         for plugin in plugins {
             let app = live_app(plugin);
+            if let Some(action) = app.restart {
+                live.pending_restart.insert(app.key.clone(), action);
+            }
             live.apps.insert(app.key.clone(), app);
         }
         let wanted: Vec<AppKey> = license_keys
@@ -240,11 +321,82 @@ impl UpmClient {
         Ok(live)
     }
 
-    /// `GET /rest/plugins/1.0/` (§5.1).
+    /// `GET /rest/plugins/1.0/` (§5.1). A 404 here means the URL is not UPM's (usually a missing
+    /// context path, field-reports.md: pluploader #64): the error says so, and names a context
+    /// path where UPM does answer when one of the product's usual ones does.
     pub async fn list_plugins(&self) -> Result<Vec<wire::PluginSummary>, UpmError> {
         let request = self.request(Method::GET, self.api.clone(), media::INSTALLED);
-        let collection: wire::PluginCollection = self.json(request, Method::GET, &self.api).await?;
-        Ok(collection.plugins)
+        match self
+            .json::<wire::PluginCollection>(request, Method::GET, &self.api)
+            .await
+        {
+            Ok(collection) => Ok(collection.plugins),
+            Err(error) => Err(self.explain_not_found(error).await),
+        }
+    }
+
+    /// The apps whose changes wait for a product restart: `GET /requires-restart` (§1). An
+    /// instance that does not serve it (404) has none to tell.
+    pub async fn changes_requiring_restart(
+        &self,
+    ) -> Result<BTreeMap<AppKey, RestartAction>, UpmError> {
+        let url = self
+            .api
+            .join("requires-restart")
+            .unwrap_or_else(|_| self.api.clone());
+        let response = self
+            .send(
+                self.request(Method::GET, url.clone(), "*/*"),
+                &Method::GET,
+                &url,
+            )
+            .await?;
+        if response.status() == StatusCode::NOT_FOUND {
+            return Ok(BTreeMap::new());
+        }
+        let response = expect_success(response, &Method::GET, &url).await?;
+        let changes: wire::ChangesRequiringRestart =
+            read_json(response, &Method::GET, &url).await?;
+        Ok(changes
+            .changes
+            .into_iter()
+            .filter_map(|change| {
+                let action = RestartAction::from_upm(change.action.as_deref().unwrap_or_default())?;
+                Some((AppKey::new(change.key), action))
+            })
+            .collect())
+    }
+
+    /// Turns a 404 from UPM's collection or token request into [`UpmError::NoUpm`], after
+    /// looking for UPM under the context paths products use by default.
+    async fn explain_not_found(&self, error: UpmError) -> UpmError {
+        let (method, url) = match &error {
+            UpmError::Status {
+                method,
+                url,
+                status,
+                ..
+            } if *status == StatusCode::NOT_FOUND => (method.clone(), url.clone()),
+            _ => return error,
+        };
+        let mut found = None;
+        for context in ["jira/", "confluence/", "wiki/", "bitbucket/", "bamboo/"] {
+            let Ok(base) = self.base.join(&format!("/{context}")) else {
+                continue;
+            };
+            let api = api_url(&base);
+            let request = self
+                .request(Method::HEAD, api.clone(), media::INSTALLED)
+                .timeout(Duration::from_secs(10));
+            // A probe: one try each, and only on the instance's own origin.
+            if let Ok(response) = request.send().await {
+                if response.status().is_success() && response.headers().contains_key("upm-token") {
+                    found = Some(redact_url(&base));
+                    break;
+                }
+            }
+        }
+        UpmError::NoUpm { method, url, found }
     }
 
     /// `GET /{key}-key` (§5.3); `None` when UPM answers 404.
@@ -311,7 +463,10 @@ impl UpmClient {
                 &url,
             )
             .await?;
-        let response = expect_success(response, &Method::HEAD, &url).await?;
+        let response = match expect_success(response, &Method::HEAD, &url).await {
+            Ok(response) => response,
+            Err(error) => return Err(self.explain_not_found(error).await),
+        };
         response
             .headers()
             .get("upm-token")
@@ -324,12 +479,87 @@ impl UpmClient {
 
     /// Installs an artifact (by URI or upload), waits for UPM's task to finish, and returns the
     /// plugin as UPM then reports it. The caller checks the version: UPM silently keeps a newer
-    /// installed version when given an older one (§5.6).
+    /// installed version when given an older one (§5.6), and a change that waits for a restart
+    /// keeps the old version with `restartState` set (§5.1).
+    ///
+    /// A refused upm-token (403 `upm.error.invalid.token`: the install was not processed) is
+    /// fetched again once and the install sent again (§5.2: UPM's own UI does the same). When the
+    /// finished task names another app than `key` (its 303 points at the plugin it installed),
+    /// the error is [`UpmError::WrongApp`] with the real key.
     pub async fn install(&self, key: &AppKey, from: InstallFrom<'_>) -> Result<LiveApp, UpmError> {
-        let token = self.token().await?;
-        let mut url = self.api.clone();
-        url.query_pairs_mut().append_pair("token", token.expose());
-        let request = match from {
+        let mut fresh_token = false;
+        let (response, url) = loop {
+            let token = self.token().await?;
+            let mut url = self.api.clone();
+            url.query_pairs_mut().append_pair("token", token.expose());
+            let response = self
+                .send_change(|| self.install_request(&url, from), &Method::POST, &url)
+                .await?;
+            if response.status() == StatusCode::ACCEPTED {
+                break (response, url);
+            }
+            let error = install_refusal(status_error(response, &Method::POST, &url).await, from);
+            match error {
+                UpmError::InvalidToken { .. } if !fresh_token => {
+                    tracing::warn!("UPM refused the upm-token (on a cluster another node may have answered); fetching a fresh one and sending the install again");
+                    fresh_token = true;
+                }
+                error => return Err(error),
+            }
+        };
+        let task_url = self.task_url(response.headers(), None)?;
+        let task: wire::PendingTask = read_json(response, &Method::POST, &url).await?;
+        let task_url = match task_url {
+            Some(found) => found,
+            None => self
+                .task_url(&HeaderMap::new(), task.links.self_link.as_deref())?
+                .ok_or_else(|| UpmError::Decode {
+                    method: Method::POST,
+                    url: redact_url(&url),
+                    reason: "a 202 without a `Location` header or task link".into(),
+                })?,
+        };
+        let installed_key = match self.wait_for_task(&task_url, task.ping_after).await {
+            Ok(installed_key) => installed_key,
+            Err(UpmError::TaskFailed {
+                url,
+                message,
+                sub_code,
+            }) if matches!(from, InstallFrom::Uri(_))
+                && sub_code.as_deref().is_some_and(is_download_failure) =>
+            {
+                let InstallFrom::Uri(artifact) = from else {
+                    unreachable!("matched above")
+                };
+                return Err(UpmError::DownloadFailed {
+                    url,
+                    artifact: redact_url(artifact),
+                    host: artifact.host_str().unwrap_or_default().to_string(),
+                    message,
+                });
+            }
+            Err(error) => return Err(error),
+        };
+        if let Some(found) = installed_key.filter(|found| found != key) {
+            let version = self.plugin(&found).await.ok().flatten();
+            return Err(UpmError::WrongApp {
+                wanted: key.clone(),
+                found,
+                version: version.map(|app| app.version.to_string()),
+            });
+        }
+        self.plugin(key)
+            .await?
+            .ok_or_else(|| UpmError::MissingAfterInstall { key: key.clone() })
+    }
+
+    /// The install POST: JSON for install by URI (§5.8), multipart for uploads (§5.7).
+    async fn install_request(
+        &self,
+        url: &Url,
+        from: InstallFrom<'_>,
+    ) -> Result<RequestBuilder, UpmError> {
+        Ok(match from {
             InstallFrom::Uri(plugin_uri) => self
                 .request(Method::POST, url.clone(), "application/json")
                 .header(CONTENT_TYPE, media::INSTALL_URI)
@@ -345,34 +575,17 @@ impl UpmClient {
                     .timeout(UPLOAD_TIMEOUT)
                     .multipart(form)
             }
-        };
-        let response = self.send(request, &Method::POST, &url).await?;
-        if response.status() != StatusCode::ACCEPTED {
-            return Err(install_refusal(
-                status_error(response, &Method::POST, &url).await,
-                from,
-            ));
-        }
-        let task_url = self.task_url(response.headers(), None)?;
-        let task: wire::PendingTask = read_json(response, &Method::POST, &url).await?;
-        let task_url = match task_url {
-            Some(found) => found,
-            None => self
-                .task_url(&HeaderMap::new(), task.links.self_link.as_deref())?
-                .ok_or_else(|| UpmError::Decode {
-                    method: Method::POST,
-                    url: redact_url(&url),
-                    reason: "a 202 without a `Location` header or task link".into(),
-                })?,
-        };
-        self.wait_for_task(&task_url, task.ping_after).await?;
-        self.plugin(key)
-            .await?
-            .ok_or_else(|| UpmError::MissingAfterInstall { key: key.clone() })
+        })
     }
 
     /// Polls a legacy pending task (§5.9) until it redirects (303, done) or reports an error.
-    async fn wait_for_task(&self, task_url: &Url, ping_after: Option<u64>) -> Result<(), UpmError> {
+    /// Returns the key of the plugin the task installed, from the 303's `Location`
+    /// (`…/{key}-key`), when it names one.
+    async fn wait_for_task(
+        &self,
+        task_url: &Url,
+        ping_after: Option<u64>,
+    ) -> Result<Option<AppKey>, UpmError> {
         let started = Instant::now();
         let mut delay = ping_delay(ping_after);
         loop {
@@ -385,7 +598,13 @@ impl UpmClient {
                 )
                 .await?;
             match response.status() {
-                StatusCode::SEE_OTHER => return Ok(()),
+                StatusCode::SEE_OTHER => {
+                    return Ok(response
+                        .headers()
+                        .get(LOCATION)
+                        .and_then(|value| value.to_str().ok())
+                        .and_then(plugin_key_of_link));
+                }
                 status if status.is_success() => {
                     let task: wire::PendingTask =
                         read_json(response, &Method::GET, task_url).await?;
@@ -393,12 +612,13 @@ impl UpmClient {
                         return Err(UpmError::TaskFailed {
                             url: redact_url(task_url),
                             message,
+                            sub_code: task.status.sub_code.clone(),
                         });
                     }
                     if task.status.done {
                         // Done without an error and without the 303: treat as success, the
-                        // version read-back decides.
-                        return Ok(());
+                        // read-back decides.
+                        return Ok(None);
                     }
                     delay = ping_delay(task.ping_after);
                 }
@@ -416,34 +636,52 @@ impl UpmClient {
     /// `PUT /{key}-key` `{"enabled": …}` (§5.4).
     pub async fn set_enabled(&self, key: &AppKey, enabled: bool) -> Result<(), UpmError> {
         let url = self.plugin_url(key, &[]);
-        let request = self
-            .request(Method::PUT, url.clone(), media::PLUGIN)
-            .header(CONTENT_TYPE, media::PLUGIN)
-            .body(serde_json::to_vec(&wire::EnabledUpdate { enabled }).unwrap_or_default());
-        let response = self.send(request, &Method::PUT, &url).await?;
+        let body = serde_json::to_vec(&wire::EnabledUpdate { enabled }).unwrap_or_default();
+        let response = self
+            .send_change(
+                || async {
+                    Ok(self
+                        .request(Method::PUT, url.clone(), media::PLUGIN)
+                        .header(CONTENT_TYPE, media::PLUGIN)
+                        .body(body.clone()))
+                },
+                &Method::PUT,
+                &url,
+            )
+            .await?;
         expect_success(response, &Method::PUT, &url).await.map(drop)
     }
 
-    /// `DELETE /{key}-key` (§5.5): 204 when gone; 404 means already gone, which is what was wanted.
-    pub async fn uninstall(&self, key: &AppKey) -> Result<(), UpmError> {
+    /// `DELETE /{key}-key` (§5.5): 204 when gone. A 404 is only taken for "already gone" once the
+    /// plugin list confirms it (a proxy's 404 is not UPM's); a 202 means the removal waits for a
+    /// product restart.
+    pub async fn uninstall(&self, key: &AppKey) -> Result<Removal, UpmError> {
         let url = self.plugin_url(key, &[]);
         let response = self
-            .send(
-                self.request(Method::DELETE, url.clone(), "*/*"),
+            .send_change(
+                || async { Ok(self.request(Method::DELETE, url.clone(), "*/*")) },
                 &Method::DELETE,
                 &url,
             )
             .await?;
         match response.status() {
-            StatusCode::NOT_FOUND => Ok(()),
-            // 202 + the plugin: removal waits for a product restart (§5.5).
-            StatusCode::ACCEPTED => Err(UpmError::RestartRequired {
-                key: key.clone(),
-                what: "uninstall",
-            }),
+            StatusCode::NOT_FOUND => {
+                let listed = self
+                    .list_plugins()
+                    .await?
+                    .iter()
+                    .any(|plugin| plugin.key == key.as_str());
+                if listed {
+                    Err(status_error(response, &Method::DELETE, &url).await)
+                } else {
+                    Ok(Removal::Done)
+                }
+            }
+            // 202 + the plugin with `restartState: remove` (§4, §5.5).
+            StatusCode::ACCEPTED => Ok(Removal::AfterRestart),
             _ => expect_success(response, &Method::DELETE, &url)
                 .await
-                .map(drop),
+                .map(|_| Removal::Done),
         }
     }
 
@@ -455,11 +693,18 @@ impl UpmClient {
             raw_license: license.expose(),
         })
         .unwrap_or_default();
-        let request = self
-            .request(Method::PUT, url.clone(), media::GENERIC)
-            .header(CONTENT_TYPE, media::GENERIC)
-            .body(body);
-        let response = self.send(request, &Method::PUT, &url).await?;
+        let response = self
+            .send_change(
+                || async {
+                    Ok(self
+                        .request(Method::PUT, url.clone(), media::GENERIC)
+                        .header(CONTENT_TYPE, media::GENERIC)
+                        .body(body.clone()))
+                },
+                &Method::PUT,
+                &url,
+            )
+            .await?;
         match expect_success(response, &Method::PUT, &url).await {
             Ok(_) => Ok(()),
             Err(error) if error.sub_code() == Some("upm.plugin.license.error.invalid.update") => {
@@ -480,8 +725,8 @@ impl UpmClient {
     pub async fn remove_license(&self, key: &AppKey) -> Result<(), UpmError> {
         let url = self.plugin_url(key, &["license"]);
         let response = self
-            .send(
-                self.request(Method::DELETE, url.clone(), media::GENERIC),
+            .send_change(
+                || async { Ok(self.request(Method::DELETE, url.clone(), media::GENERIC)) },
                 &Method::DELETE,
                 &url,
             )
@@ -589,6 +834,7 @@ impl UpmClient {
         Ok(ProductInfo {
             version: info.version,
             build,
+            base_url: info.base_url.filter(|url| !url.trim().is_empty()),
         })
     }
 
@@ -604,8 +850,13 @@ impl UpmClient {
         url
     }
 
-    /// The absolute URL of a task: the `Location` header, else the body's relative `links.self`.
-    /// It must be on the instance's own origin: credentials go nowhere else.
+    /// The URL of a task, from the `Location` header, else the body's relative `links.self`.
+    ///
+    /// UPM builds both from the product's configured base URL (upm-rest-api.md §1), which need not
+    /// be the `url` the manifest reaches the instance by (a node addressed directly, an internal
+    /// name, a proxy that maps another context path). So the link is followed by its path under
+    /// UPM's REST root (`rest/plugins/…`), joined to the instance's own URL: credentials never go
+    /// to another host. A link with no such path is refused.
     fn task_url(
         &self,
         headers: &HeaderMap,
@@ -618,15 +869,29 @@ impl UpmClient {
         let Some(candidate) = candidate else {
             return Ok(None);
         };
-        let Ok(url) = self.api.join(candidate) else {
+        let Ok(link) = self.api.join(candidate) else {
             return Ok(None);
         };
-        if url.origin() != self.api.origin() {
+        let path = link.path();
+        if let Some(index) = path.find("/rest/plugins/") {
+            let mut url =
+                self.base
+                    .join(&path[index + 1..])
+                    .map_err(|_| UpmError::ForeignTaskLink {
+                        url: redact_url(&link),
+                    })?;
+            url.set_query(link.query());
+            if url != link {
+                tracing::debug!(link = %redact_url(&link), followed = %redact_url(&url), "following UPM's task link under the instance's own URL");
+            }
+            return Ok(Some(url));
+        }
+        if link.origin() != self.api.origin() {
             return Err(UpmError::ForeignTaskLink {
-                url: redact_url(&url),
+                url: redact_url(&link),
             });
         }
-        Ok(Some(url))
+        Ok(Some(link))
     }
 
     fn request(&self, method: Method, url: Url, accept: &str) -> RequestBuilder {
@@ -648,17 +913,63 @@ impl UpmClient {
         tracing::debug!(%method, url = %redact_url(url), "upm request");
         let response = self.send_with_retries(request, method, url).await?;
         tracing::debug!(status = %response.status(), "upm response");
-        // 401 is the product refusing the credentials, or UPM refusing a permission (§2); 403s
-        // are UPM's own refusals (token, system app, upload gate) and carry a body worth showing.
+        // UPM answers JSON (or JSON in a `<textarea>`, §5.7). A web page comes from something
+        // else: a login or SSO page, a setup or upgrade screen, a proxy's maintenance page
+        // (field-reports.md). Whatever its status, it is not UPM's answer.
+        let response = match web_page(response, method, url).await {
+            Ok(response) => response,
+            Err(error) => return Err(*error),
+        };
+        // 401 is the product refusing the credentials, UPM refusing a permission, or WebSudo
+        // (§2); 403s are UPM's own refusals (token, system app, upload gate), classified later.
         if response.status() == StatusCode::UNAUTHORIZED {
-            return Err(UpmError::Unauthorized {
-                method: method.clone(),
-                url: redact_url(url),
-                status: response.status(),
-                body: excerpt(&response.text().await.unwrap_or_default()),
-            });
+            return Err(status_error(response, method, url).await);
         }
         Ok(response)
+    }
+
+    /// Sends a change (POST, PUT, DELETE). A 429, or a 503 with `Retry-After`, means the request
+    /// was not processed (rate limiting, upm-rest-api.md §6; field-reports.md): it is sent again
+    /// after the wait the server asks for, within the retry bounds (`--retries`,
+    /// `--retry-max-seconds`). Any other answer is returned as it is: a change is never repeated
+    /// blindly. `build` makes the request anew for each try (an upload's body is a stream).
+    async fn send_change<F, Fut>(
+        &self,
+        build: F,
+        method: &Method,
+        url: &Url,
+    ) -> Result<Response, UpmError>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<RequestBuilder, UpmError>>,
+    {
+        let started = Instant::now();
+        let mut attempt = 1;
+        loop {
+            let response = self.send(build().await?, method, url).await?;
+            let status = response.status();
+            let retry_after = response
+                .headers()
+                .get(RETRY_AFTER)
+                .and_then(|value| value.to_str().ok())
+                .and_then(retry::parse_retry_after);
+            let not_processed = status == StatusCode::TOO_MANY_REQUESTS
+                || (status == StatusCode::SERVICE_UNAVAILABLE && retry_after.is_some());
+            if !not_processed {
+                return Ok(response);
+            }
+            let Some(wait) = self.options.retry.delay(
+                attempt,
+                started.elapsed(),
+                retry_after,
+                &mut rand::thread_rng(),
+            ) else {
+                return Ok(response);
+            };
+            tracing::warn!(url = %redact_url(url), attempt, wait_ms = wait.as_millis() as u64, "{method} was not processed ({status}); sending it again after the wait the server asked for");
+            tokio::time::sleep(wait).await;
+            attempt += 1;
+        }
     }
 
     /// Sends once, or, for reads (GET, HEAD: they change nothing), with retries. A mutating request
@@ -737,6 +1048,210 @@ pub(crate) async fn send_read(
     }
 }
 
+/// What became of an uninstall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// The app is gone.
+    Done,
+    /// UPM accepted it, but the app stays until the product restarts (202, §5.5).
+    AfterRestart,
+}
+
+/// The cookie jar of an instance (by name and URL) for this process: shared by every client of
+/// that instance, so session and load-balancer affinity cookies hold for the whole run.
+fn cookie_jar(instance: &DesiredInstance) -> Arc<reqwest::cookie::Jar> {
+    static JARS: Mutex<BTreeMap<String, Arc<reqwest::cookie::Jar>>> = Mutex::new(BTreeMap::new());
+    let mut jars = JARS.lock().unwrap_or_else(PoisonError::into_inner);
+    Arc::clone(
+        jars.entry(format!("{}\n{}", instance.name, instance.url))
+            .or_default(),
+    )
+}
+
+/// The kind of web page a product or proxy answered instead of UPM's JSON (field-reports.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebPageKind {
+    /// The product's login page (Seraph): credentials refused, or a product upgrade waiting for
+    /// an admin to log in once (field report: pluploader #91).
+    Login,
+    /// The product's setup wizard: the instance is not set up.
+    Setup,
+    /// An upgrade (or database upgrade) screen.
+    Upgrade,
+    /// A maintenance page, usually from a proxy while the node is down.
+    Maintenance,
+    /// Anything else: another application, a proxy's page.
+    Other,
+}
+
+impl WebPageKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Login => "a login page",
+            Self::Setup => "the product's setup wizard",
+            Self::Upgrade => "an upgrade screen",
+            Self::Maintenance => "a maintenance page",
+            Self::Other => "not UPM",
+        }
+    }
+
+    fn hint(self) -> &'static str {
+        match self {
+            Self::Login => "the product did not accept the credentials for its REST API and showed its login page: check the user and password (or use a personal access token); after a product upgrade REST calls get this page until an admin logs in once in a browser",
+            Self::Setup => "the product is not set up yet: finish its setup wizard, or check that `url` names the right instance",
+            Self::Upgrade => "the product is upgrading, or waits for an admin to finish an upgrade: wait until it is done (log in once in a browser), then run again",
+            Self::Maintenance => "the product, or a proxy in front of it, shows a maintenance page: the node is down or being maintained; run again when it is back",
+            Self::Other => "this is not UPM: `url` may name a proxy's page or another application; check it, including the product's context path (e.g. `/jira`, `/wiki`)",
+        }
+    }
+
+    /// Classifies a page by the login header Jira sends and the page's words.
+    fn of(status: StatusCode, headers: &HeaderMap, text: &str) -> Self {
+        let login_reason = headers
+            .get("x-seraph-loginreason")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default()
+            .to_ascii_uppercase();
+        let head: String = text.chars().take(20_000).collect::<String>().to_lowercase();
+        let title = page_title(text).unwrap_or_default().to_lowercase();
+        if login_reason.contains("DENIED") || login_reason.contains("FAILED") {
+            return Self::Login;
+        }
+        if status == StatusCode::SERVICE_UNAVAILABLE || title.contains("maintenance") {
+            return Self::Maintenance;
+        }
+        if title.contains("set up") || title.contains("setup") || head.contains("setup wizard") {
+            return Self::Setup;
+        }
+        if title.contains("upgrad") || head.contains("upgrade in progress") {
+            return Self::Upgrade;
+        }
+        if title.contains("log in")
+            || title.contains("login")
+            || head.contains("os_username")
+            || head.contains("login-form")
+        {
+            return Self::Login;
+        }
+        if head.contains("maintenance") {
+            return Self::Maintenance;
+        }
+        Self::Other
+    }
+}
+
+/// Passes a response through unless it is a web page (`text/html` that is not UPM's
+/// `<textarea>`-wrapped JSON, §5.7); a page becomes [`UpmError::WebPage`], with its title only.
+async fn web_page(
+    response: Response,
+    method: &Method,
+    url: &Url,
+) -> Result<Response, Box<UpmError>> {
+    let is_html = response
+        .headers()
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| value.to_ascii_lowercase().contains("html"));
+    if !is_html || response.status().is_redirection() {
+        return Ok(response);
+    }
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.unwrap_or_default();
+    if text.trim_start().starts_with("<textarea>") {
+        let mut rebuilt = http::Response::new(text);
+        *rebuilt.status_mut() = status;
+        *rebuilt.headers_mut() = headers;
+        return Ok(Response::from(rebuilt));
+    }
+    Err(Box::new(UpmError::WebPage {
+        method: method.clone(),
+        url: redact_url(url),
+        status,
+        kind: WebPageKind::of(status, &headers, &text),
+        title: page_title(&text).or_else(|| {
+            let shown = excerpt(&text);
+            (shown != "(empty body)").then(|| shown.chars().take(120).collect())
+        }),
+    }))
+}
+
+/// The text of a page's `<title>`, whitespace collapsed and control characters escaped.
+fn page_title(text: &str) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    let start = lower.find("<title")?;
+    let open_end = start + lower[start..].find('>')? + 1;
+    let close = open_end + lower[open_end..].find("</title")?;
+    let title = collapse(&text[open_end..close]);
+    (!title.is_empty()).then(|| title.chars().take(120).collect())
+}
+
+/// The key in a plugin link `…/rest/plugins/1.0/{key}-key` (§1: percent-encoded, `-key` suffix).
+fn plugin_key_of_link(link: &str) -> Option<AppKey> {
+    let path = link.split(['?', '#']).next()?;
+    let segment = path.trim_end_matches('/').rsplit('/').next()?;
+    let decoded = percent_encoding_decode(segment)?;
+    let key = decoded.strip_suffix("-key")?;
+    (!key.is_empty()).then(|| AppKey::new(key))
+}
+
+fn percent_encoding_decode(segment: &str) -> Option<String> {
+    let bytes = segment.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        if bytes[index] == b'%' {
+            let hex = segment.get(index + 1..index + 3)?;
+            decoded.push(u8::from_str_radix(hex, 16).ok()?);
+            index += 3;
+        } else {
+            decoded.push(bytes[index]);
+            index += 1;
+        }
+    }
+    String::from_utf8(decoded).ok()
+}
+
+/// Task errors that mean UPM could not fetch an install-by-URI artifact itself (§4, §5.8).
+fn is_download_failure(sub_code: &str) -> bool {
+    matches!(
+        sub_code,
+        "upm.pluginInstall.error.response.exception"
+            | "upm.pluginInstall.error.file.not.found"
+            | "upm.pluginInstall.error.access.denied"
+            | "upm.pluginInstall.error.unsupported.protocol"
+    )
+}
+
+fn redirect_hint(url: &str, location: &str) -> String {
+    let host = |text: &str| {
+        Url::parse(text)
+            .ok()
+            .and_then(|url| url.host_str().map(str::to_string))
+    };
+    let same_host = host(url) == host(location);
+    let lower = location.to_ascii_lowercase();
+    if !same_host
+        || lower.contains("saml")
+        || lower.contains("sso")
+        || lower.contains("oauth")
+        || lower.contains("openid")
+    {
+        "the product sends the request to a login or single sign-on page: with SAML/OIDC SSO, let REST calls with Basic auth or a personal access token bypass the identity provider (Atlassian KB \"Bypass SAML authentication for Jira Data Center\"), and check the credentials".into()
+    } else if url.starts_with("http://") && location.starts_with("https://") {
+        "the server redirects to https: use the `https://` URL in the manifest".into()
+    } else {
+        "UPM answers its API directly; a redirect usually means a login page or a wrong base URL: check the instance's `url`, including the context path".into()
+    }
+}
+
+fn no_upm_hint(found: Option<&str>) -> String {
+    match found {
+        Some(found) => format!("set the instance's `url` to `{found}`: the product runs under a context path"),
+        None => "the instance's `url` probably lacks the product's context path (e.g. `/jira`, `/confluence`, `/wiki`), or names a proxy path that does not lead to the product; open the URL in a browser and use the address the product's pages have".into(),
+    }
+}
+
 /// Where an install comes from, as UPM takes it.
 #[derive(Clone, Copy, Debug)]
 pub enum InstallFrom<'a> {
@@ -756,7 +1271,7 @@ fn install_refusal(error: UpmError, from: InstallFrom<'_>) -> UpmError {
         ..
     } = &error
     else {
-        return error;
+        return install_refusal_size(error, from);
     };
     let text = body.to_ascii_lowercase();
     if *status == StatusCode::FORBIDDEN && text.contains("cannot be installed via upload") {
@@ -771,7 +1286,18 @@ fn install_refusal(error: UpmError, from: InstallFrom<'_>) -> UpmError {
     {
         return UpmError::SafeMode;
     }
-    let _ = from;
+    error
+}
+
+/// Names the size of an upload a proxy refused (413).
+fn install_refusal_size(error: UpmError, from: InstallFrom<'_>) -> UpmError {
+    if let (UpmError::TooLarge { method, url, .. }, InstallFrom::Upload(path)) = (&error, from) {
+        return UpmError::TooLarge {
+            method: method.clone(),
+            url: url.clone(),
+            size: std::fs::metadata(path).ok().map(|metadata| metadata.len()),
+        };
+    }
     error
 }
 
@@ -794,6 +1320,10 @@ fn live_app(plugin: wire::PluginSummary) -> LiveApp {
         user_installed: plugin.user_installed,
         uses_licensing: plugin.uses_licensing,
         license: LiveLicense::NotRead,
+        restart: plugin
+            .restart_state
+            .as_deref()
+            .and_then(RestartAction::from_upm),
     }
 }
 
@@ -919,16 +1449,68 @@ async fn status_error(response: Response, method: &Method, url: &Url) -> UpmErro
             location,
         };
     }
+    let retry_after = response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.trim().parse::<u64>().ok());
     let text = response.text().await.unwrap_or_default();
     let parsed: wire::ErrorBody =
         serde_json::from_str(wire::strip_textarea(&text)).unwrap_or_default();
     let body = parsed
         .error_message
-        .clone()
+        .as_deref()
+        .map(collapse)
         .unwrap_or_else(|| excerpt(&text));
+    let (method, url) = (method.clone(), redact_url(url));
+    let lower = text.to_ascii_lowercase();
+    match (status.as_u16(), parsed.sub_code.as_deref()) {
+        (401 | 403, Some(WEBSUDO)) => {
+            return UpmError::WebSudo {
+                method,
+                url,
+                status,
+            }
+        }
+        (403, Some(INVALID_TOKEN)) => return UpmError::InvalidToken { method, url },
+        (401 | 403 | 409, None)
+            if lower.contains("must have permission")
+                || lower.contains("cannot access this resource") =>
+        {
+            return UpmError::Permission {
+                method,
+                url,
+                status,
+                body,
+            }
+        }
+        (401, _) => {
+            return UpmError::Unauthorized {
+                method,
+                url,
+                status,
+                body,
+            }
+        }
+        (413, _) => {
+            return UpmError::TooLarge {
+                method,
+                url,
+                size: None,
+            }
+        }
+        (429, _) => {
+            return UpmError::RateLimited {
+                method,
+                url,
+                retry_after,
+            }
+        }
+        _ => {}
+    }
     UpmError::Status {
-        method: method.clone(),
-        url: redact_url(url),
+        method,
+        url,
         status,
         sub_code: parsed.sub_code,
         body,
@@ -951,15 +1533,81 @@ async fn read_json<T: DeserializeOwned>(
     })
 }
 
+/// A short, printable excerpt of a body: markup (XML, HTML) is reduced to its text, whitespace
+/// collapsed, control characters escaped, at most [`BODY_EXCERPT`] characters.
 fn excerpt(text: &str) -> String {
     let text = text.trim();
     if text.is_empty() {
         return "(empty body)".into();
     }
-    match text.char_indices().nth(BODY_EXCERPT) {
-        Some((index, _)) => format!("{}…", &text[..index]),
-        None => text.to_string(),
+    let plain = if text.starts_with('<') {
+        strip_tags(text)
+    } else {
+        text.to_string()
+    };
+    let plain = collapse(&plain);
+    match plain.char_indices().nth(BODY_EXCERPT) {
+        Some((index, _)) => format!("{}…", &plain[..index]),
+        None => plain,
     }
+}
+
+/// The text between the tags of XML or HTML (`<status><message>m</message></status>` -> `m`),
+/// without scripts and styles.
+fn strip_tags(markup: &str) -> String {
+    let mut text = String::new();
+    let mut rest = markup;
+    let lower_skip = ["<script", "<style"];
+    while let Some(open) = rest.find('<') {
+        text.push_str(&rest[..open]);
+        text.push(' ');
+        let after = &rest[open..];
+        let lower: String = after
+            .chars()
+            .take(8)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if let Some(tag) = lower_skip.iter().find(|tag| lower.starts_with(**tag)) {
+            let closing = format!("</{}", &tag[1..]);
+            match after.to_ascii_lowercase().find(&closing) {
+                Some(end) => rest = &after[end + closing.len()..],
+                None => return text,
+            }
+            if let Some(close) = rest.find('>') {
+                rest = &rest[close + 1..];
+            }
+            continue;
+        }
+        match after.find('>') {
+            Some(close) => rest = &after[close + 1..],
+            None => return text,
+        }
+    }
+    text.push_str(rest);
+    text
+}
+
+/// Collapses runs of whitespace to one space and escapes other control characters, so a body
+/// cannot move the cursor or hide a line of output.
+fn collapse(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.trim().chars() {
+        if c.is_whitespace() {
+            if !space {
+                out.push(' ');
+            }
+            space = true;
+            continue;
+        }
+        space = false;
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

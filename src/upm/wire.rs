@@ -11,6 +11,8 @@ pub mod media {
     pub const GENERIC: &str = "application/vnd.atl.plugins+json";
     pub const TASK_INSTALL_ERROR: &str = "application/vnd.atl.plugins.task.install.err+json";
     pub const SAFE_MODE: &str = "application/vnd.atl.plugins.safe.mode.flag+json";
+    pub const CHANGES_REQUIRING_RESTART: &str =
+        "application/vnd.atl.plugins.changes.requiring.restart+json";
 }
 
 /// `GET /rest/plugins/1.0/`.
@@ -38,6 +40,24 @@ pub struct PluginSummary {
     pub uninstallable: Option<bool>,
     #[serde(default)]
     pub uses_licensing: bool,
+    /// `install`, `upgrade` or `remove` while a change waits for a product restart; absent otherwise (§5.1).
+    #[serde(default)]
+    pub restart_state: Option<String>,
+}
+
+/// `GET /requires-restart` (§1): `{"links": {...}, "changes": [{"key", "name", "action", "links"}]}`,
+/// as UPM's `ChangesRequiringRestartRepresentation` writes it.
+#[derive(Debug, Default, Deserialize)]
+pub struct ChangesRequiringRestart {
+    #[serde(default)]
+    pub changes: Vec<ChangeRequiringRestart>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ChangeRequiringRestart {
+    pub key: String,
+    #[serde(default)]
+    pub action: Option<String>,
 }
 
 /// `GET /{key}-key/license`. Only the raw text is read; the rest is ignored.
@@ -116,6 +136,10 @@ pub struct ErrorBody {
 pub struct ProductInfo {
     pub version: String,
     pub build_number: BuildNumber,
+    /// Jira `serverInfo.baseUrl`; the applinks manifest calls it `url`; Bitbucket's
+    /// application-properties has none.
+    #[serde(default, alias = "url")]
+    pub base_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
