@@ -1,0 +1,297 @@
+//! Real Data Center, not the ideal one (issue 7): rate limits on changes, a second runner, 404s
+//! that are not UPM's, artifacts that turn out to be another app, a URL without the context path.
+//! Each test reproduces the fault on the simulator and checks what upmsync does about it.
+
+mod common;
+
+use common::*;
+use upmsync::commands::{read_and_plan, Resolve};
+use upmsync::execute::{ApplyReport, Mode, Outcome};
+use upmsync::marketplace::download::Cache;
+use upmsync::model::{Desired, DesiredState, Source};
+use upmsync::plan::{Action, InstancePlan};
+use upmsync::sim::{jar, Fault, FaultPlan, FaultRule, SimConfig, SimServer};
+use upmsync::upm::ClientOptions;
+
+async fn plan_one(desired: &Desired) -> InstancePlan {
+    let plan = read_and_plan(desired, Resolve::Artifacts).await;
+    plan.instances[0]
+        .result
+        .clone()
+        .expect("the instance plans")
+}
+
+async fn execute(desired: &Desired, plan: &InstancePlan) -> ApplyReport {
+    let folder = tempfile::tempdir().unwrap();
+    let cache = Cache::new(folder.path()).unwrap();
+    execute_plan(desired, plan, &cache, Mode::Apply, ClientOptions::default()).await
+}
+
+fn faults(rules: Vec<FaultRule>) -> FaultPlan {
+    FaultPlan {
+        seed: Some(7),
+        rules,
+    }
+}
+
+fn failure(report: &ApplyReport, index: usize) -> String {
+    match &report.changes[index].outcome {
+        Outcome::Failed { error } | Outcome::Stale { error } => error.clone(),
+        other => panic!("change {index} was {other:?}: {report:#?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn changes_refused_with_429_are_sent_again_after_retry_after() {
+    let sim = start(small_jira()).await;
+    // Rate limiting answers before UPM sees the request: nothing was processed (§6).
+    sim.set_faults(faults(vec![
+        FaultRule::new(Fault::Status {
+            status: 429,
+            retry_after: Some(1),
+        })
+        .server(SimServer::Upm)
+        .method("POST")
+        .first(1),
+        FaultRule::new(Fault::Status {
+            status: 503,
+            retry_after: Some(1),
+        })
+        .server(SimServer::Upm)
+        .method("PUT")
+        .first(1),
+        FaultRule::new(Fault::Status {
+            status: 429,
+            retry_after: None,
+        })
+        .server(SimServer::Upm)
+        .method("DELETE")
+        .first(1),
+    ]));
+    let desired = desired(
+        &sim,
+        vec![instance(
+            &sim,
+            vec![
+                present("com.vendor.alpha", "2.0.0"),
+                disabled(present("com.vendor.beta", "2.5.0")),
+                absent("com.vendor.gamma"),
+            ],
+        )],
+    );
+    let plan = plan_one(&desired).await;
+    let report = execute(&desired, &plan).await;
+    assert!(report.succeeded(), "{report:#?}");
+    assert_eq!(sim.fault_hits(), 3, "each kind of change met its 429/503");
+    assert_eq!(sim.plugin("com.vendor.alpha").unwrap().version, "2.0.0");
+    assert!(!sim.plugin("com.vendor.beta").unwrap().enabled);
+    assert!(sim.plugin("com.vendor.gamma").is_none());
+    let limited: Vec<_> = mutating(&sim)
+        .into_iter()
+        .filter(|request| request.status == 429 || request.status == 503)
+        .collect();
+    assert_eq!(limited.len(), 3, "{limited:#?}");
+    assert!(plan_one(&desired).await.changes.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_rate_limit_longer_than_the_retry_bound_is_explained_and_changes_nothing() {
+    let sim = start(small_jira()).await;
+    sim.set_faults(faults(vec![FaultRule::new(Fault::Status {
+        status: 429,
+        retry_after: Some(3600),
+    })
+    .server(SimServer::Upm)
+    .method("PUT")]));
+    let desired = desired(
+        &sim,
+        vec![instance(
+            &sim,
+            vec![disabled(present("com.vendor.beta", "2.5.0"))],
+        )],
+    );
+    let plan = plan_one(&desired).await;
+    let report = execute(&desired, &plan).await;
+    let error = failure(&report, 0);
+    assert!(error.contains("429 Too Many Requests"), "{error}");
+    assert!(error.contains("Retry-After: 3600 s"), "{error}");
+    assert!(error.contains("--retry-max-seconds"), "{error}");
+    assert!(sim.plugin("com.vendor.beta").unwrap().enabled);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_second_runner_that_changed_an_app_stops_the_first_as_stale() {
+    let sim = start(small_jira()).await;
+    let wanted = desired(
+        &sim,
+        vec![instance(
+            &sim,
+            vec![
+                present("com.vendor.alpha", "2.0.0"),
+                present("com.vendor.beta", "2.0.0"),
+            ],
+        )],
+    );
+    let plan = plan_one(&wanted).await;
+    assert_eq!(plan.changes[0].key.as_str(), "com.vendor.alpha");
+    // Meanwhile another pipeline, with another manifest, upgrades alpha to 1.1.0.
+    let other = desired(
+        &sim,
+        vec![instance(&sim, vec![present("com.vendor.alpha", "1.1.0")])],
+    );
+    let other_plan = plan_one(&other).await;
+    assert!(execute(&other, &other_plan).await.succeeded());
+    sim.clear_requests();
+
+    let report = execute(&wanted, &plan).await;
+    assert!(!report.succeeded());
+    let error = failure(&report, 0);
+    assert!(matches!(report.changes[0].outcome, Outcome::Stale { .. }));
+    assert!(
+        error.contains("it is at 1.1.0 (the plan assumed at 1.0.0)"),
+        "{error}"
+    );
+    assert!(error.contains("upmsync plan"), "{error}");
+    assert!(report.changes[1..]
+        .iter()
+        .all(|change| change.outcome == Outcome::NotStarted));
+    assert!(mutating(&sim).is_empty(), "nothing was changed");
+    assert_eq!(sim.plugin("com.vendor.alpha").unwrap().version, "1.1.0");
+    assert_eq!(sim.plugin("com.vendor.beta").unwrap().version, "2.5.0");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_enable_state_changed_meanwhile_is_stale_too() {
+    let sim = start(small_jira()).await;
+    let wanted = desired(
+        &sim,
+        vec![instance(
+            &sim,
+            vec![disabled(present("com.vendor.gamma", "1.0.0"))],
+        )],
+    );
+    let plan = plan_one(&wanted).await;
+    assert_eq!(plan.changes[0].action, Action::Disable);
+    // Meanwhile an admin disables it on the Manage apps page.
+    let other = desired(
+        &sim,
+        vec![instance(
+            &sim,
+            vec![disabled(present("com.vendor.gamma", "1.0.0"))],
+        )],
+    );
+    assert!(execute(&other, &plan_one(&other).await).await.succeeded());
+    let report = execute(&wanted, &plan).await;
+    let error = failure(&report, 0);
+    assert!(
+        error.contains("it is disabled (the plan assumed enabled)"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_removed_meanwhile_is_stale() {
+    let sim = start(small_jira()).await;
+    let wanted = desired(
+        &sim,
+        vec![instance(&sim, vec![present("com.vendor.gamma", "1.0.0")])],
+    );
+    let mut with_license = wanted.clone();
+    with_license.instances[0].apps.insert(
+        upmsync::model::AppKey::new("com.vendor.alpha"),
+        with_license(present("com.vendor.alpha", "1.0.0"), "ALPHA-NEW"),
+    );
+    let plan = plan_one(&with_license).await;
+    assert_eq!(plan.changes[0].action, Action::LicenseSet);
+    let other = desired(&sim, vec![instance(&sim, vec![absent("com.vendor.alpha")])]);
+    assert!(execute(&other, &plan_one(&other).await).await.succeeded());
+    let report = execute(&with_license, &plan).await;
+    let error = failure(&report, 0);
+    assert!(
+        error.contains("it is not installed (the plan assumed at 1.0.0)"),
+        "{error}"
+    );
+    assert!(sim
+        .license("com.vendor.alpha")
+        .is_some_and(|text| text != "ALPHA-NEW"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_404_to_an_uninstall_counts_only_once_the_list_confirms_it() {
+    let sim = start(small_jira()).await;
+    // A proxy answers 404 to the DELETE; UPM never saw it.
+    sim.set_faults(faults(vec![FaultRule::new(Fault::Status {
+        status: 404,
+        retry_after: None,
+    })
+    .server(SimServer::Upm)
+    .method("DELETE")
+    .first(1)]));
+    let desired = desired(&sim, vec![instance(&sim, vec![absent("com.vendor.gamma")])]);
+    let plan = plan_one(&desired).await;
+    let report = execute(&desired, &plan).await;
+    let error = failure(&report, 0);
+    assert!(error.contains("answered 404"), "{error}");
+    assert!(sim.plugin("com.vendor.gamma").is_some());
+    // The next apply converges.
+    let report = execute(&desired, &plan_one(&desired).await).await;
+    assert!(report.succeeded(), "{report:#?}");
+    assert!(sim.plugin("com.vendor.gamma").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_artifact_that_is_another_app_is_reported_by_its_real_key() {
+    let sim = start(small_jira()).await;
+    let mut app = present("com.vendor.delta", "1.0.0");
+    if let DesiredState::Present(present) = &mut app.state {
+        // The URL really serves another app (installed by URI, so not verified by upmsync).
+        let other = jar::build_plugin_jar("com.vendor.epsilon", "Epsilon", "1.0.0", false);
+        present.source = Source::Url(serve(other).await);
+    }
+    let desired = desired(&sim, vec![instance(&sim, vec![app])]);
+    let report = execute(&desired, &plan_one(&desired).await).await;
+    let error = failure(&report, 0);
+    assert!(
+        error.contains("installed app `com.vendor.epsilon` 1.0.0"),
+        "{error}"
+    );
+    assert!(
+        error.contains("not") || error.contains("another app"),
+        "{error}"
+    );
+    assert!(sim.plugin("com.vendor.epsilon").is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_url_without_the_context_path_is_diagnosed_with_the_one_that_works() {
+    let sim = start(SimConfig::empty()).await;
+    let mut desired = desired(&sim, vec![instance(&sim, vec![])]);
+    let root = sim.upm_url().join("/").unwrap();
+    desired.instances[0].url = root.clone();
+    let plan = read_and_plan(&desired, Resolve::Artifacts).await;
+    let error = plan.instances[0].result.clone().unwrap_err();
+    assert!(error.contains("answered 404"), "{error}");
+    assert!(error.contains("no UPM REST API at this URL"), "{error}");
+    assert!(
+        error.contains(&format!("{root}rest/plugins/1.0/")),
+        "names what was tried: {error}"
+    );
+    assert!(
+        error.contains(&format!("`{}`", sim.upm_url())),
+        "names the URL that works: {error}"
+    );
+}
+
+/// Serves `bytes` at a loopback URL (any path) for the rest of the test.
+async fn serve(bytes: Vec<u8>) -> url::Url {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(move || {
+        let bytes = bytes.clone();
+        async move { bytes }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{address}/app.jar").parse().unwrap()
+}
