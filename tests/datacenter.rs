@@ -196,16 +196,16 @@ async fn an_app_removed_meanwhile_is_stale() {
         &sim,
         vec![instance(&sim, vec![present("com.vendor.gamma", "1.0.0")])],
     );
-    let mut with_license = wanted.clone();
-    with_license.instances[0].apps.insert(
+    let mut licensed = wanted.clone();
+    licensed.instances[0].apps.insert(
         upmsync::model::AppKey::new("com.vendor.alpha"),
         with_license(present("com.vendor.alpha", "1.0.0"), "ALPHA-NEW"),
     );
-    let plan = plan_one(&with_license).await;
+    let plan = plan_one(&licensed).await;
     assert_eq!(plan.changes[0].action, Action::LicenseSet);
     let other = desired(&sim, vec![instance(&sim, vec![absent("com.vendor.alpha")])]);
     assert!(execute(&other, &plan_one(&other).await).await.succeeded());
-    let report = execute(&with_license, &plan).await;
+    let report = execute(&licensed, &plan).await;
     let error = failure(&report, 0);
     assert!(
         error.contains("it is not installed (the plan assumed at 1.0.0)"),
