@@ -1649,6 +1649,121 @@ mod tests {
         assert_eq!(task_failure(&running), None);
     }
 
+    fn client(url: &str) -> UpmClient {
+        let instance = DesiredInstance {
+            name: "jira".into(),
+            url: Url::parse(url).unwrap(),
+            product: Product::Jira,
+            hosting: Default::default(),
+            credentials: Credentials::Basic {
+                username: "admin".into(),
+                password: Secret::new("pw"),
+            },
+            transport: Default::default(),
+            unmanaged: Default::default(),
+            apps: Default::default(),
+        };
+        UpmClient::new(&instance).unwrap()
+    }
+
+    #[test]
+    fn task_links_are_followed_by_their_path_under_the_instance_url() {
+        let upm = client("http://node1.internal:8080/jira/");
+        let mut headers = HeaderMap::new();
+        // UPM built the link from the configured base URL: another host, and a proxy that maps
+        // the product to the root.
+        headers.insert(
+            LOCATION,
+            "https://jira.example.com/rest/plugins/1.0/pending/42?x=1"
+                .parse()
+                .unwrap(),
+        );
+        let url = upm.task_url(&headers, None).unwrap().unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://node1.internal:8080/jira/rest/plugins/1.0/pending/42?x=1"
+        );
+        let relative = upm
+            .task_url(&HeaderMap::new(), Some("/jira/rest/plugins/1.0/pending/7"))
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            relative.as_str(),
+            "http://node1.internal:8080/jira/rest/plugins/1.0/pending/7"
+        );
+        let mut foreign = HeaderMap::new();
+        foreign.insert(LOCATION, "https://evil.example/steal".parse().unwrap());
+        assert!(matches!(
+            upm.task_url(&foreign, None),
+            Err(UpmError::ForeignTaskLink { .. })
+        ));
+    }
+
+    #[test]
+    fn plugin_keys_are_read_from_links() {
+        assert_eq!(
+            plugin_key_of_link("http://h/jira/rest/plugins/1.0/com.a.b%20c-key"),
+            Some(AppKey::new("com.a.b c"))
+        );
+        assert_eq!(
+            plugin_key_of_link("/rest/plugins/1.0/x-key-key/"),
+            Some(AppKey::new("x-key"))
+        );
+        assert_eq!(plugin_key_of_link("/rest/plugins/1.0/pending/1"), None);
+    }
+
+    #[test]
+    fn web_pages_are_classified_by_what_they_say() {
+        let headers = HeaderMap::new();
+        let page =
+            |title: &str| format!("<html><head><title>{title}</title></head><body>x</body></html>");
+        assert_eq!(
+            WebPageKind::of(StatusCode::OK, &headers, &page("Log in - Jira")),
+            WebPageKind::Login
+        );
+        assert_eq!(
+            WebPageKind::of(StatusCode::OK, &headers, &page("Set up Jira")),
+            WebPageKind::Setup
+        );
+        assert_eq!(
+            WebPageKind::of(StatusCode::OK, &headers, &page("Jira is upgrading")),
+            WebPageKind::Upgrade
+        );
+        assert_eq!(
+            WebPageKind::of(StatusCode::SERVICE_UNAVAILABLE, &headers, &page("Oops")),
+            WebPageKind::Maintenance
+        );
+        assert_eq!(
+            WebPageKind::of(StatusCode::OK, &headers, &page("Welcome to nginx")),
+            WebPageKind::Other
+        );
+        let mut denied = HeaderMap::new();
+        denied.insert(
+            "x-seraph-loginreason",
+            "AUTHENTICATION_DENIED".parse().unwrap(),
+        );
+        assert_eq!(
+            WebPageKind::of(StatusCode::OK, &denied, &page("Dashboard")),
+            WebPageKind::Login
+        );
+        assert_eq!(
+            page_title("<HTML><TITLE>\n  Down for\tmaintenance </TITLE>").as_deref(),
+            Some("Down for maintenance")
+        );
+    }
+
+    #[test]
+    fn excerpts_show_the_text_of_markup_and_escape_control_characters() {
+        let xml = "<?xml version=\"1.0\"?><status><status-code>401</status-code><message>Client must be authenticated to access this resource.</message></status>";
+        assert_eq!(
+            excerpt(xml),
+            "401 Client must be authenticated to access this resource."
+        );
+        let html = "<html><head><style>body{}</style><script>var a = '<b>';</script></head><body><h1>Hello</h1></body></html>";
+        assert_eq!(excerpt(html), "Hello");
+        assert_eq!(excerpt("bad\u{1b}[2Jthing"), "bad\\u{1b}[2Jthing");
+    }
+
     #[test]
     fn excerpt_truncates_long_bodies_on_char_boundaries() {
         let long = "é".repeat(1000);
