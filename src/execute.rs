@@ -177,7 +177,7 @@ pub enum ChangeError {
     },
     #[error("`{key}` changed since the plan was made: {differences}; another runner or an admin changed it, so nothing more was changed on this instance\nhint: run `upmsync plan` again to see the instance as it is now")]
     Stale { key: AppKey, differences: String },
-    #[error("`{key}` was uninstalled (it was at {from}) but installing {to} failed: {source}; `{key}` is installed again now, at {found}, not by this apply, so it was not restored over\nhint: run `upmsync plan` to see the instance as it is now")]
+    #[error("`{key}` was uninstalled (it was at {from}) but installing {to} failed: {source}\n`{key}` is installed now, at {found} (from that install, or another runner's), so {from} was not restored over it\nhint: run `upmsync plan` to see the instance as it is now")]
     DowngradeOvertaken {
         key: AppKey,
         from: String,
@@ -599,15 +599,17 @@ async fn apply_change(
             // Nothing lost: put back the version that was there, from what was kept for it, but
             // never over a version someone else installed meanwhile.
             if let Some(found) = upm.plugin(key).await? {
-                if change.to.as_ref() != Some(&found.version) {
-                    return Err(ChangeError::DowngradeOvertaken {
-                        key: key.clone(),
-                        from: version_text(&change.from),
-                        to: version_text(&change.to),
-                        found: found.version.to_string(),
-                        source: Box::new(source),
-                    });
+                if change.to.as_ref() == Some(&found.version) {
+                    // The install happened (say, the app was left disabled): nothing is missing.
+                    return Err(source);
                 }
+                return Err(ChangeError::DowngradeOvertaken {
+                    key: key.clone(),
+                    from: version_text(&change.from),
+                    to: version_text(&change.to),
+                    found: found.version.to_string(),
+                    source: Box::new(source),
+                });
             }
             let restored = match &change.restore {
                 Some(restore) => restore_previous(change, restore, upm, prepared).await,

@@ -282,6 +282,65 @@ async fn a_url_without_the_context_path_is_diagnosed_with_the_one_that_works() {
     );
 }
 
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_downgrade_never_restores_over_a_version_another_runner_installed() {
+    let sim = start(small_jira()).await;
+    // The downgrade's install task fails, and its first poll is slow: time for another runner.
+    sim.set_faults(faults(vec![
+        FaultRule::new(Fault::TaskFail {
+            message: "Failed to install beta".into(),
+        })
+        .server(SimServer::Upm)
+        .method("POST")
+        .first(1),
+        FaultRule::new(Fault::Latency { millis: 1500 })
+            .server(SimServer::Upm)
+            .method("GET")
+            .path("/pending/")
+            .first(1),
+    ]));
+    let desired = desired(
+        &sim,
+        vec![instance(&sim, vec![present("com.vendor.beta", "2.0.0")])],
+    );
+    let plan = plan_one(&desired).await;
+    assert_eq!(plan.changes[0].action, Action::Downgrade);
+    assert!(plan.changes[0].restore.is_some());
+    // The other runner installs 2.5.0 again as soon as this run's install was accepted.
+    let upm = upmsync::upm::UpmClient::new(&desired.instances[0]).unwrap();
+    let url = sim
+        .marketplace_url()
+        .join("download/apps/200/version/200002")
+        .unwrap();
+    let other = async {
+        while !sim
+            .requests()
+            .iter()
+            .any(|request| request.method == "POST" && request.status == 202)
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        let key = upmsync::model::AppKey::new("com.vendor.beta");
+        upm.install(&key, upmsync::upm::InstallFrom::Uri(&url))
+            .await
+            .map(|app| app.version.to_string())
+    };
+    let (report, other) = tokio::join!(execute(&desired, &plan), other);
+    assert_eq!(other.unwrap(), "2.5.0");
+    let error = failure(&report, 0);
+    assert!(error.contains("Failed to install beta"), "{error}");
+    assert!(error.contains("is installed now, at 2.5.0"), "{error}");
+    assert!(error.contains("2.5.0 was not restored over it"), "{error}");
+    let installs = mutating(&sim)
+        .into_iter()
+        .filter(|request| request.method == "POST")
+        .count();
+    assert_eq!(
+        installs, 2,
+        "the failed install and the other runner's; no restore"
+    );
+}
+
 /// Serves `bytes` at a loopback URL (any path) for the rest of the test.
 async fn serve(bytes: Vec<u8>) -> url::Url {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1152,10 +1152,17 @@ async fn web_page(
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .is_some_and(|value| value.to_ascii_lowercase().contains("html"));
-    if !is_html || response.status().is_redirection() {
+    let status = response.status();
+    // Answers whose status says more than their page: redirects, a proxy's 413, rate limits
+    // (a 429, or a 503 with `Retry-After`) are explained by their status, later.
+    let explained_by_status = status.is_redirection()
+        || status == StatusCode::PAYLOAD_TOO_LARGE
+        || status == StatusCode::TOO_MANY_REQUESTS
+        || (status == StatusCode::SERVICE_UNAVAILABLE
+            && response.headers().contains_key(RETRY_AFTER));
+    if !is_html || explained_by_status {
         return Ok(response);
     }
-    let status = response.status();
     let headers = response.headers().clone();
     let text = response.text().await.unwrap_or_default();
     if text.trim_start().starts_with("<textarea>") {
