@@ -504,3 +504,90 @@ async fn collection_without_its_trailing_slash_is_404() {
         assert!(response.headers().get("upm-token").is_none());
     }
 }
+
+// --- The `upmsync sim` flags -----------------------------------------------------------------
+
+/// Runs `upmsync sim` on free loopback ports with `flags`; returns the child and the product URL.
+async fn run_sim(flags: &[&str]) -> (tokio::process::Child, url::Url) {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
+        .args([
+            "sim",
+            "--listen",
+            "127.0.0.1:0",
+            "--marketplace-listen",
+            "127.0.0.1:0",
+        ])
+        .args(flags)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stdout).lines();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        if let Some(url) = line.strip_prefix("UPM (Jira): ") {
+            return (child, url::Url::parse(url.trim()).unwrap());
+        }
+    }
+    panic!("`upmsync sim` printed no UPM address");
+}
+
+#[tokio::test]
+async fn sim_flags_switch_the_foreign_answers_on() {
+    let (mut child, url) = run_sim(&["--web-page", "maintenance"]).await;
+    let response = client()
+        .get(url.join("rest/plugins/1.0/").unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    child.kill().await.unwrap();
+
+    let (mut child, url) = run_sim(&[
+        "--websudo",
+        "--rate-limit-changes",
+        "1",
+        "--rate-limit-retry-after",
+        "4",
+        "--proxy-max-body",
+        "100",
+        "--no-outbound",
+    ])
+    .await;
+    let put = |body: String| {
+        client()
+            .put(
+                url.join("rest/plugins/1.0/com.example.sandbox-key")
+                    .unwrap(),
+            )
+            .basic_auth("admin", Some("admin"))
+            .header(CONTENT_TYPE, PLUGIN)
+            .body(body)
+            .send()
+    };
+    let response = put(" ".repeat(200)).await.unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let response = put(r#"{"enabled":false}"#.into()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(header(&response, RETRY_AFTER.as_str()), "4");
+    let response = put(r#"{"enabled":false}"#.into()).await.unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["subCode"], "upm.websudo.error");
+    child.kill().await.unwrap();
+}
+
+#[tokio::test]
+async fn sim_refuses_an_unknown_web_page() {
+    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
+        .args(["sim", "--web-page", "lunch"])
+        .output()
+        .await
+        .unwrap();
+    assert!(!output.status.success());
+    let errors = String::from_utf8_lossy(&output.stderr);
+    assert!(errors.contains("lunch"), "{errors}");
+    assert!(errors.contains("maintenance"), "{errors}");
+}
