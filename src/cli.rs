@@ -3,9 +3,11 @@
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 
 use crate::render::Format;
+use crate::sim::WebPage;
 
 /// Manage Atlassian Data Center apps (UPM plugins) declaratively, from a YAML manifest
 ///
@@ -224,6 +226,38 @@ pub struct SimArgs {
     /// downloads) as described in this YAML file (see docs/simulator.md)
     #[arg(long, value_name = "FILE")]
     pub faults: Option<PathBuf>,
+
+    /// Demand a WebSudo (secure administrator) session: UPM answers 401 `upm.websudo.error` except
+    /// for the upm-token HEAD and `/tasks`
+    #[arg(long)]
+    pub websudo: bool,
+
+    /// Answer every request to the simulated Jira with this web page instead of its REST API: a
+    /// login page, an SSO redirect, the setup wizard, the upgrade page or a proxy's maintenance page
+    #[arg(
+        long,
+        value_name = "KIND",
+        value_parser = clap::builder::PossibleValuesParser::new(WebPage::ALL.map(WebPage::name))
+            .try_map(|name| name.parse::<WebPage>())
+    )]
+    pub web_page: Option<WebPage>,
+
+    /// Put a reverse proxy in front of the simulated Jira that answers 413 to bodies over BYTES
+    #[arg(long, value_name = "BYTES")]
+    pub proxy_max_body: Option<u64>,
+
+    /// Cut UPM off from the internet: installs by URI fail while downloading (uploads still work)
+    #[arg(long)]
+    pub no_outbound: bool,
+
+    /// Answer the first N changes (POST, PUT, DELETE) to the simulated Jira with 429, as Jira's rate
+    /// limiting does
+    #[arg(long, value_name = "N")]
+    pub rate_limit_changes: Option<u32>,
+
+    /// The `Retry-After` of the 429s of --rate-limit-changes, in seconds
+    #[arg(long, value_name = "SECONDS", default_value_t = 1)]
+    pub rate_limit_retry_after: u64,
 
     /// Accept this personal access token (Bearer) for user `admin`; read from the environment so it
     /// does not show in the process list

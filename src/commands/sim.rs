@@ -21,6 +21,16 @@ pub async fn run(args: &SimArgs) -> Exit {
     if let Some(token) = &args.token {
         config = config.personal_access_token(token, "admin");
     }
+    config = config.websudo(args.websudo).no_outbound(args.no_outbound);
+    if let Some(page) = args.web_page {
+        config = config.web_page(page);
+    }
+    if let Some(bytes) = args.proxy_max_body {
+        config = config.proxy_max_body(bytes);
+    }
+    if let Some(first) = args.rate_limit_changes {
+        config = config.rate_limit_changes(first, args.rate_limit_retry_after);
+    }
     let sim = match Sim::start(config, args.listen, args.marketplace_listen).await {
         Ok(sim) => sim,
         Err(error) => {

@@ -4,6 +4,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::faults::FaultPlan;
+use super::front::Front;
 
 /// The key UPM itself is installed under.
 pub const UPM_KEY: &str = "com.atlassian.upm.atlassian-universal-plugin-manager-plugin";
@@ -26,6 +27,8 @@ pub struct SimConfig {
     /// Server-hosting ranges that differ from the Data Center ones.
     pub(crate) server_compatibilities: BTreeMap<(String, u64), SeedCompatibility>,
     pub(crate) faults: FaultPlan,
+    /// WebSudo, web pages, proxy limit, rate limit, outbound access (builders in `front.rs`).
+    pub(crate) front: Front,
 }
 
 #[derive(Clone, Debug)]
@@ -66,6 +69,7 @@ impl SimConfig {
             compatibilities: BTreeMap::new(),
             server_compatibilities: BTreeMap::new(),
             faults: FaultPlan::default(),
+            front: Front::default(),
         }
     }
 

@@ -341,8 +341,9 @@ pub(crate) async fn layer(
     response
 }
 
-/// The answer of a `status` fault: what a load balancer or an overloaded node sends.
-fn status_response(status: u16, retry_after: Option<u64>) -> Response {
+/// The answer of a `status` fault: what a load balancer or an overloaded node sends. A 429 carries
+/// the headers of Jira/Confluence Data Center rate limiting (upm-rest-api.md §6).
+pub(crate) fn status_response(status: u16, retry_after: Option<u64>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let mut response = http::text(
         status,
@@ -353,6 +354,19 @@ fn status_response(status: u16, retry_after: Option<u64>) -> Response {
         response
             .headers_mut()
             .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+    }
+    if status == StatusCode::TOO_MANY_REQUESTS {
+        // guess: the bucket of Jira's default limit (10 tokens a second, at most 100), empty; the
+        // interval follows `Retry-After` so the two agree.
+        let interval = retry_after.unwrap_or(1).max(1);
+        for (name, value) in [
+            ("x-ratelimit-limit", 100),
+            ("x-ratelimit-remaining", 0),
+            ("x-ratelimit-interval-seconds", interval),
+            ("x-ratelimit-fillrate", 10),
+        ] {
+            http::set_named_header(&mut response, name, &value.to_string());
+        }
     }
     response
 }

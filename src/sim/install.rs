@@ -18,6 +18,7 @@ use url::Url;
 
 use super::auth;
 use super::faults::TaskFault;
+use super::front;
 use super::http;
 use super::jar;
 use super::state::{now_ms, Shared, SimPluginState, Task, TaskKind, TaskStage};
@@ -375,6 +376,14 @@ fn apply(plugins: &mut BTreeMap<String, SimPluginState>, descriptor: jar::Plugin
 async fn download(shared: &Shared, uri: &Url) -> Result<Bytes, Failure> {
     match uri.scheme() {
         "http" | "https" => {
+            // Without a route out (field report bitbucket-webhooks-plugin #70) the connection fails,
+            // whatever the host. guess: `file:` URIs still read local files.
+            if let Some(message) = front::unreachable_message(shared, uri) {
+                return Err(Failure {
+                    sub_code: Some("upm.pluginInstall.error.response.exception"),
+                    message: Some(message),
+                });
+            }
             let response = shared
                 .http
                 .get(uri.clone())

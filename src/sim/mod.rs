@@ -5,7 +5,8 @@
 //! and the applinks manifest) and the Marketplace (`/rest/2/…`, `/download/apps/…`). The behaviour
 //! follows `shared/reference/upm-rest-api.md` and `marketplace-api.md`; where those are silent the
 //! code says `guess:`. A [`FaultPlan`] in front of both listeners makes chosen requests fail, stall,
-//! lose their answer or slow down.
+//! lose their answer or slow down; behind it, the product listener can answer as real deployments
+//! do when something stands in the way (WebSudo, a [`WebPage`], a proxy's body limit, rate limits).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -25,6 +26,7 @@
 mod auth;
 mod config;
 mod faults;
+mod front;
 mod http;
 mod install;
 pub mod jar;
@@ -51,6 +53,7 @@ pub use config::{
     SeedCompatibility, SeedMarketplaceApp, SeedMarketplaceVersion, SeedPlugin, SimConfig, UPM_KEY,
 };
 pub use faults::{Fault, FaultPlan, FaultRule};
+pub use front::WebPage;
 pub use state::SimPluginState;
 
 use state::Shared;
@@ -137,6 +140,10 @@ impl Sim {
         let upm_router = Router::new()
             .fallback(upm::handle)
             .layer(DefaultBodyLimit::max(upm::MAX_BODY))
+            .layer(middleware::from_fn_with_state(
+                Arc::clone(&shared),
+                front::layer,
+            ))
             .layer(middleware::from_fn_with_state(
                 (Arc::clone(&shared), SimServer::Upm),
                 faults::layer,

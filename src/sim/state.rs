@@ -10,6 +10,7 @@ use url::Url;
 
 use super::config::{SeedCompatibility, SeedMarketplaceApp, SeedPlugin, SeedUser, SimConfig};
 use super::faults::ActiveFaults;
+use super::front::Front;
 use super::RecordedRequest;
 
 /// How long a upm-token lives (upm-rest-api.md §5.2: 300 000 ms).
@@ -192,6 +193,7 @@ pub(crate) struct Shared {
     pub http: reqwest::Client,
     state: Mutex<State>,
     faults: Mutex<ActiveFaults>,
+    front: Mutex<Front>,
     log: Mutex<Vec<RecordedRequest>>,
     request_counter: AtomicU64,
 }
@@ -251,6 +253,7 @@ impl Shared {
                 fail_next_install: None,
             }),
             faults: Mutex::new(ActiveFaults::new(config.faults)),
+            front: Mutex::new(config.front),
             log: Mutex::new(Vec::new()),
             request_counter: AtomicU64::new(0),
         }
@@ -265,6 +268,11 @@ impl Shared {
     /// Locks the fault plan in force (poisoning ignored, as for [`Shared::lock`]).
     pub fn faults(&self) -> MutexGuard<'_, ActiveFaults> {
         self.faults.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Locks the switches of the layer in front of the product (poisoning ignored, as above).
+    pub fn front(&self) -> MutexGuard<'_, Front> {
+        self.front.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     pub fn record(&self, request: RecordedRequest) {
