@@ -74,6 +74,10 @@ pub struct LockedApp {
     pub sha256: Sha256,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compatibility: Vec<Compatibility>,
+    /// The app's own `hosting` when it differs from the instance's (absent otherwise, and in lock
+    /// files written before apps had one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosting: Option<Hosting>,
 }
 
 impl LockedApp {
@@ -102,6 +106,7 @@ impl LockedApp {
         self.requested == present.version.to_string()
             && self.source == source_text(&present.source, base)
             && self.install == present.install
+            && self.hosting == present.hosting
             && present
                 .sha256
                 .as_ref()

@@ -162,6 +162,7 @@ async fn lock_instance(
                 path,
                 sha256: verified.sha256,
                 compatibility: target.compatibility.clone(),
+                hosting: present.hosting,
             },
         );
     }
