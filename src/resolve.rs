@@ -336,7 +336,7 @@ fn check_compatible(
     };
     let hint = match server_ranges.filter(|ranges| marketplace::is_compatible(ranges, product.build)) {
         Some(_) => format!(
-            "the Marketplace lists {} for {} {} on Server: if the app runs on your Data Center instance, set `hosting: server` on the app; or set `allow_incompatible: true` on the app, or choose a compatible version (`upmsync outdated` lists the newest)",
+            "the Marketplace lists {} as compatible with {} {} for Server: if the app runs on Data Center anyway, set `hosting: server` on the app to use its Server listing; or set `allow_incompatible: true` on the app, or choose a compatible version (`upmsync outdated` lists the newest)",
             target.version, instance.product, product.version
         ),
         None => "choose a compatible version (`upmsync outdated` lists the newest), or set `allow_incompatible: true` on the app".to_string(),

@@ -616,14 +616,13 @@ impl Reader<'_> {
             self.problems
                 .add(
                     Some(mark),
+                    // In full, unlike most values: cut at 40 characters, the suffix would not show.
                     format!(
-                        "{what} `{}` ends in `-key`, the suffix UPM adds to a key in its REST paths",
-                        shown(key)
+                        "{what} `{key}` ends in `-key`, the suffix UPM adds to a key in its REST paths"
                     ),
                 )
                 .with_hint(format!(
-                    "write the plugin key without the suffix: `{}`",
-                    shown(stem)
+                    "write the plugin key without the suffix: `{stem}`"
                 ));
             return None;
         }
