@@ -233,3 +233,38 @@ pub fn base_of(manifest: &Path) -> PathBuf {
 pub fn locked_target(locked: &LockedApp, manifest: &Path) -> Target {
     locked.target(&base_of(manifest))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::version::VersionSpec;
+
+    fn present(hosting: Option<Hosting>) -> PresentApp {
+        PresentApp {
+            version: VersionSpec::Latest,
+            enabled: true,
+            license: crate::model::DesiredLicense::Unmanaged,
+            source: Source::Marketplace,
+            install: InstallMethod::Auto,
+            sha256: None,
+            allow_incompatible: false,
+            hosting,
+        }
+    }
+
+    /// A lock entry written before apps had a `hosting` still reads, and covers an app without one.
+    #[test]
+    fn an_apps_own_hosting_is_part_of_what_the_lock_covers() {
+        let text = "requested: latest\nsource: marketplace\ninstall: auto\nversion: 1.2.0\ndelivery: uri\nurl: https://m.example/a.jar\nsha256: 0000000000000000000000000000000000000000000000000000000000000000\n";
+        let mut entry: LockedApp = serde_yaml::from_str(text).unwrap();
+        assert_eq!(entry.hosting, None);
+        let base = Path::new("/");
+        assert!(entry.covers(&present(None), base));
+        assert!(!entry.covers(&present(Some(Hosting::Server)), base));
+        entry.hosting = Some(Hosting::Server);
+        assert!(entry.covers(&present(Some(Hosting::Server)), base));
+        assert!(!entry.covers(&present(None), base));
+        let written = serde_yaml::to_string(&entry).unwrap();
+        assert!(written.contains("hosting: server"), "{written}");
+    }
+}

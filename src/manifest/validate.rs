@@ -576,11 +576,12 @@ impl<'m> Validator<'_> {
         }
         for cycle in cycles(graph, keys) {
             fine = false;
-            let (first, mark) = (cycle[0], cycle[1]);
+            // Marked where the cycle's first app (in manifest order) requires the next one.
+            let (first, next) = (cycle[0], cycle[1]);
             let Some(mark) = graph
                 .iter()
                 .find(|app| app.key == first)
-                .and_then(|app| app.requires.iter().find(|(key, _)| key == mark))
+                .and_then(|app| app.requires.iter().find(|(key, _)| key == next))
                 .map(|(_, mark)| *mark)
             else {
                 continue;
@@ -881,9 +882,9 @@ fn in_list_order<'k>(entries: &'k BTreeMap<AppKey, Resolved<'_>>) -> Vec<&'k App
     keys.into_iter().map(|(key, _)| key).collect()
 }
 
-/// Every cycle of `requires` once, each as the keys along it starting and ending with the app that
-/// comes first in manifest order (`a -> b -> a`). Self-requirements and unknown keys are left out
-/// (reported on their own).
+/// Cycles of `requires` (at least one for each group of apps that require each other), each once,
+/// as the keys along it starting and ending with the app that comes first in manifest order
+/// (`a -> b -> a`). Self-requirements and unknown keys are left out (reported on their own).
 fn cycles<'a>(graph: &[Requiring<'a>], keys: &[&'a AppKey]) -> Vec<Vec<&'a AppKey>> {
     let edges: BTreeMap<&AppKey, Vec<&AppKey>> = graph
         .iter()
