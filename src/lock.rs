@@ -78,6 +78,10 @@ pub struct LockedApp {
     /// files written before apps had one).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hosting: Option<Hosting>,
+    /// The manifest's `allow_incompatible` for a `latest` or constraint (it changes what they
+    /// resolve to); absent when `false`, and for exact versions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_incompatible: bool,
 }
 
 impl LockedApp {
@@ -107,11 +111,17 @@ impl LockedApp {
             && self.source == source_text(&present.source, base)
             && self.install == present.install
             && self.hosting == present.hosting
+            && self.allow_incompatible == locks_allow_incompatible(present)
             && present
                 .sha256
                 .as_ref()
                 .is_none_or(|pinned| pinned == &self.sha256)
     }
+}
+
+/// What a lock entry records as `allow_incompatible`: it matters only where it chooses the version.
+pub fn locks_allow_incompatible(present: &PresentApp) -> bool {
+    present.allow_incompatible && !matches!(present.version, crate::version::VersionSpec::Exact(_))
 }
 
 /// The lock file of a manifest: `apps.yaml` -> `apps.lock`, beside it.
@@ -264,6 +274,12 @@ mod tests {
         entry.hosting = Some(Hosting::Server);
         assert!(entry.covers(&present(Some(Hosting::Server)), base));
         assert!(!entry.covers(&present(None), base));
+        // `allow_incompatible` changes what `latest` means.
+        let mut allowing = present(Some(Hosting::Server));
+        allowing.allow_incompatible = true;
+        assert!(!entry.covers(&allowing, base));
+        entry.allow_incompatible = true;
+        assert!(entry.covers(&allowing, base));
         let written = serde_yaml::to_string(&entry).unwrap();
         assert!(written.contains("hosting: server"), "{written}");
     }

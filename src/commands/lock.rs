@@ -163,6 +163,7 @@ async fn lock_instance(
                 sha256: verified.sha256,
                 compatibility: target.compatibility.clone(),
                 hosting: present.hosting,
+                allow_incompatible: lock::locks_allow_incompatible(present),
             },
         );
     }
