@@ -513,3 +513,36 @@ fn unknown_fields_stay_errors_and_list_the_new_ones() {
         ],
     );
 }
+
+#[test]
+fn a_plan_from_the_manifest_installs_in_its_order() {
+    let desired = load(&with_apps(
+        "  - key: com.vendor.c-addon
+    version: 1.0.0
+    requires: [com.vendor.a-base]
+  - key: com.vendor.b-other
+    version: 1.0.0
+  - key: com.vendor.a-base
+    version: 1.0.0
+",
+    ));
+    let plan = upmsync::plan::plan(
+        &desired.instances[0],
+        &upmsync::model::Live::default(),
+        &upmsync::model::Targets::new(),
+    )
+    .unwrap();
+    let keys: Vec<&str> = plan
+        .changes
+        .iter()
+        .map(|change| change.key.as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        vec![
+            "com.vendor.b-other",
+            "com.vendor.a-base",
+            "com.vendor.c-addon"
+        ]
+    );
+}
