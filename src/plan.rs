@@ -331,6 +331,8 @@ pub fn plan(
             // Unmanaged uninstalls: by key, before those of apps the manifest names.
             None => (phase, 0, 0, change.key.clone()),
             // Removals go dependents first: the reverse of the install order.
+            // guess: field reports only say dependents are installed and enabled after what they
+            // import; disabling and uninstalling them first is the mirror image of that.
             Some(index) if matches!(change.action, Action::Uninstall | Action::Disable) => {
                 (phase, 1, usize::MAX - index, change.key.clone())
             }

@@ -257,6 +257,8 @@ impl MarketplaceClient {
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.push("versions");
         }
+        // guess: without `application`, the list is filtered by hosting only (marketplace-api.md
+        // §3 lists the parameters as optional filters; the simulator does the same).
         url.query_pairs_mut()
             .append_pair("hosting", hosting.as_str());
         self.version_names_at(key, url).await
