@@ -74,6 +74,14 @@ pub struct LockedApp {
     pub sha256: Sha256,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub compatibility: Vec<Compatibility>,
+    /// The app's own `hosting` when it differs from the instance's (absent otherwise, and in lock
+    /// files written before apps had one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hosting: Option<Hosting>,
+    /// The manifest's `allow_incompatible` for a `latest` or constraint (it changes what they
+    /// resolve to); absent when `false`, and for exact versions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_incompatible: bool,
 }
 
 impl LockedApp {
@@ -102,11 +110,18 @@ impl LockedApp {
         self.requested == present.version.to_string()
             && self.source == source_text(&present.source, base)
             && self.install == present.install
+            && self.hosting == present.hosting
+            && self.allow_incompatible == locks_allow_incompatible(present)
             && present
                 .sha256
                 .as_ref()
                 .is_none_or(|pinned| pinned == &self.sha256)
     }
+}
+
+/// What a lock entry records as `allow_incompatible`: it matters only where it chooses the version.
+pub fn locks_allow_incompatible(present: &PresentApp) -> bool {
+    present.allow_incompatible && !matches!(present.version, crate::version::VersionSpec::Exact(_))
 }
 
 /// The lock file of a manifest: `apps.yaml` -> `apps.lock`, beside it.
@@ -227,4 +242,45 @@ pub fn base_of(manifest: &Path) -> PathBuf {
 /// A target of an instance with its lock base: relative paths in the lock resolve against the manifest.
 pub fn locked_target(locked: &LockedApp, manifest: &Path) -> Target {
     locked.target(&base_of(manifest))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::version::VersionSpec;
+
+    fn present(hosting: Option<Hosting>) -> PresentApp {
+        PresentApp {
+            version: VersionSpec::Latest,
+            enabled: true,
+            license: crate::model::DesiredLicense::Unmanaged,
+            source: Source::Marketplace,
+            install: InstallMethod::Auto,
+            sha256: None,
+            allow_incompatible: false,
+            hosting,
+        }
+    }
+
+    /// A lock entry written before apps had a `hosting` still reads, and covers an app without one.
+    #[test]
+    fn an_apps_own_hosting_is_part_of_what_the_lock_covers() {
+        let text = "requested: latest\nsource: marketplace\ninstall: auto\nversion: 1.2.0\ndelivery: uri\nurl: https://m.example/a.jar\nsha256: 0000000000000000000000000000000000000000000000000000000000000000\n";
+        let mut entry: LockedApp = serde_yaml::from_str(text).unwrap();
+        assert_eq!(entry.hosting, None);
+        let base = Path::new("/");
+        assert!(entry.covers(&present(None), base));
+        assert!(!entry.covers(&present(Some(Hosting::Server)), base));
+        entry.hosting = Some(Hosting::Server);
+        assert!(entry.covers(&present(Some(Hosting::Server)), base));
+        assert!(!entry.covers(&present(None), base));
+        // `allow_incompatible` changes what `latest` means.
+        let mut allowing = present(Some(Hosting::Server));
+        allowing.allow_incompatible = true;
+        assert!(!entry.covers(&allowing, base));
+        entry.allow_incompatible = true;
+        assert!(entry.covers(&allowing, base));
+        let written = serde_yaml::to_string(&entry).unwrap();
+        assert!(written.contains("hosting: server"), "{written}");
+    }
 }

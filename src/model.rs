@@ -243,7 +243,71 @@ pub struct DesiredInstance {
     /// How the connection to the instance is secured.
     pub transport: Transport,
     pub unmanaged: UnmanagedPolicy,
+    /// The apps by key. Their order is not the map's: see [`DesiredApp::position`],
+    /// [`DesiredApp::requires`] and [`DesiredInstance::install_order`].
     pub apps: BTreeMap<AppKey, DesiredApp>,
+}
+
+impl DesiredInstance {
+    /// The order in which the apps are installed (and enabled): every app after the apps it
+    /// `requires`; among the apps whose requirements are met, the first in manifest order
+    /// ([`DesiredApp::position`]; the key breaks a tie between equal positions, which only
+    /// hand-built instances have). With no `requires`, this is manifest order.
+    ///
+    /// Absent apps are in it too: uninstalls of named apps run in the reverse of this order, so an
+    /// app is removed before the apps it requires. A `requires` naming a key the instance does not
+    /// have is ignored here, and apps in a cycle follow the others in manifest order (the manifest
+    /// loader refuses both).
+    pub fn install_order(&self) -> Vec<AppKey> {
+        use std::collections::{BTreeSet, HashMap};
+        let rank = |app: &DesiredApp| (app.position, app.key.clone());
+        // Requirements not yet placed, per app; and who waits on each app.
+        let mut waiting_on: HashMap<&AppKey, usize> = HashMap::new();
+        let mut dependents: HashMap<&AppKey, Vec<&DesiredApp>> = HashMap::new();
+        let mut ready: BTreeSet<(usize, AppKey)> = BTreeSet::new();
+        for app in self.apps.values() {
+            let required: BTreeSet<&AppKey> = app
+                .requires
+                .iter()
+                .filter(|key| **key != app.key && self.apps.contains_key(*key))
+                .collect();
+            for key in &required {
+                dependents.entry(*key).or_default().push(app);
+            }
+            if required.is_empty() {
+                ready.insert(rank(app));
+            }
+            waiting_on.insert(&app.key, required.len());
+        }
+        let mut order = Vec::with_capacity(self.apps.len());
+        while let Some((_, key)) = ready.pop_first() {
+            for dependent in dependents.get(&key).into_iter().flatten() {
+                if let Some(count) = waiting_on.get_mut(&dependent.key) {
+                    *count -= 1;
+                    if *count == 0 {
+                        ready.insert(rank(dependent));
+                    }
+                }
+            }
+            order.push(key);
+        }
+        if order.len() < self.apps.len() {
+            let mut rest: Vec<&DesiredApp> = self
+                .apps
+                .values()
+                .filter(|app| !order.contains(&app.key))
+                .collect();
+            rest.sort_by_key(|app| rank(app));
+            order.extend(rest.into_iter().map(|app| app.key.clone()));
+        }
+        order
+    }
+
+    /// The hosting an app's Marketplace lookups and compatibility use: its own `hosting`, else the
+    /// instance's.
+    pub fn hosting_of(&self, app: &PresentApp) -> Hosting {
+        app.hosting.unwrap_or(self.hosting)
+    }
 }
 
 /// One app entry after merging.
@@ -251,6 +315,15 @@ pub struct DesiredInstance {
 pub struct DesiredApp {
     pub key: AppKey,
     pub state: DesiredState,
+    /// Where the app comes in the manifest, 0-based, counted over the instance's merged list: the
+    /// top-level `apps` in their order, then the instance's own entries that are not in the
+    /// top-level list, in theirs. An instance entry that overrides a top-level one keeps the
+    /// top-level entry's position.
+    pub position: usize,
+    /// Apps of the same instance that must be installed (and enabled) before this one, as written
+    /// (`requires:`; an instance entry's list replaces the top-level one). For an absent app: apps
+    /// it is uninstalled before.
+    pub requires: Vec<AppKey>,
 }
 
 // One value per app in the manifest: the size difference between the variants costs nothing.
@@ -273,8 +346,14 @@ pub struct PresentApp {
     /// The artifact's SHA-256, pinned in the manifest: it is then downloaded and checked before
     /// anything changes.
     pub sha256: Option<Sha256>,
-    /// Install even when the Marketplace says the version does not fit the instance's build.
+    /// Install even when the Marketplace says the version does not fit the instance's build. With
+    /// `latest` or a constraint, the version is chosen among every version listed for the hosting,
+    /// compatible or not.
     pub allow_incompatible: bool,
+    /// The app's own Marketplace hosting (`hosting:` on the app entry), overriding the instance's
+    /// for this app's lookups and compatibility; `None` when the app does not set one or sets the
+    /// instance's. See [`DesiredInstance::hosting_of`].
+    pub hosting: Option<Hosting>,
 }
 
 /// How an artifact reaches UPM (`install:` in the manifest).

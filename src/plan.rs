@@ -214,8 +214,12 @@ pub enum PlanError {
     NotUsingLicensing { key: AppKey },
 }
 
-/// Plans one instance. Changes come in a stable order: uninstalls, then installs (downgrades,
-/// upgrades, new apps), then license changes, then enable/disable; within each, by key.
+/// Plans one instance. Changes come in phases: uninstalls, then installs (downgrades, upgrades, new
+/// apps), then license changes, then enable/disable. Within a phase they follow
+/// [`DesiredInstance::install_order`] (manifest order, each app after the apps it `requires`),
+/// except what removes: uninstalls of unmanaged apps come first, by key, then uninstalls of named
+/// apps in reverse install order (dependents first); disables come before enables, also in reverse
+/// install order.
 pub fn plan(
     desired: &DesiredInstance,
     live: &Live,
@@ -371,10 +375,26 @@ pub fn plan(
     if !errors.is_empty() {
         return Err(errors);
     }
-    changes.sort_by(|a, b| {
-        phase(a.action)
-            .cmp(&phase(b.action))
-            .then_with(|| a.key.cmp(&b.key))
+    let order: BTreeMap<AppKey, usize> = desired
+        .install_order()
+        .into_iter()
+        .enumerate()
+        .map(|(index, key)| (key, index))
+        .collect();
+    // `sort_by_key` is stable: an app's install keeps coming before its disable.
+    changes.sort_by_key(|change| {
+        let phase = phase(change.action);
+        match order.get(&change.key) {
+            // Unmanaged uninstalls: by key, before those of apps the manifest names.
+            None => (phase, 0, 0, change.key.clone()),
+            // Removals go dependents first: the reverse of the install order.
+            // guess: field reports only say dependents are installed and enabled after what they
+            // import; disabling and uninstalling them first is the mirror image of that.
+            Some(index) if matches!(change.action, Action::Uninstall | Action::Disable) => {
+                (phase, 1, usize::MAX - index, change.key.clone())
+            }
+            Some(index) => (phase, 2, *index, change.key.clone()),
+        }
     });
     Ok(InstancePlan {
         name: desired.name.clone(),
@@ -476,6 +496,7 @@ mod tests {
         enabled: bool,
         license: DesiredLicense,
     ) {
+        let position = instance.apps.len();
         instance.apps.insert(
             AppKey::new(key),
             DesiredApp {
@@ -488,19 +509,30 @@ mod tests {
                     install: InstallMethod::Auto,
                     sha256: None,
                     allow_incompatible: false,
+                    hosting: None,
                 }),
+                position,
+                requires: Vec::new(),
             },
         );
     }
 
     fn want_absent(instance: &mut DesiredInstance, key: &str) {
+        let position = instance.apps.len();
         instance.apps.insert(
             AppKey::new(key),
             DesiredApp {
                 key: AppKey::new(key),
                 state: DesiredState::Absent,
+                position,
+                requires: Vec::new(),
             },
         );
+    }
+
+    fn require(instance: &mut DesiredInstance, key: &str, required: &[&str]) {
+        let app = instance.apps.get_mut(&AppKey::new(key)).unwrap();
+        app.requires = required.iter().map(|key| AppKey::new(*key)).collect();
     }
 
     fn live_app(key: &str, version: &str) -> LiveApp {
@@ -582,12 +614,13 @@ mod tests {
         assert_eq!(
             actions(&plan),
             vec![
-                ("down".into(), Action::Downgrade),
                 ("new".into(), Action::Install),
-                ("up".into(), Action::Upgrade)
-            ]
+                ("up".into(), Action::Upgrade),
+                ("down".into(), Action::Downgrade)
+            ],
+            "manifest order"
         );
-        let downgrade = &plan.changes[0];
+        let downgrade = &plan.changes[2];
         assert_eq!(
             (downgrade.from.clone(), downgrade.to.clone()),
             (Some(v("1.0.0")), Some(v("1.0.0-beta")))
@@ -606,12 +639,12 @@ mod tests {
             "no restore artifact is said"
         );
         assert_eq!(
-            plan.changes[1].artifact,
+            plan.changes[0].artifact,
             artifacts
                 .get(&AppKey::new("new"))
                 .and_then(|target| target.artifact.clone())
         );
-        assert_eq!(plan.changes[1].from, None);
+        assert_eq!(plan.changes[0].from, None);
     }
 
     #[test]
@@ -650,9 +683,10 @@ mod tests {
             actions(&plan),
             vec![
                 ("fresh".into(), Action::Install),
-                ("other".into(), Action::Enable),
-                ("stay".into(), Action::Disable)
-            ]
+                ("stay".into(), Action::Disable),
+                ("other".into(), Action::Enable)
+            ],
+            "disables before enables"
         );
         assert_eq!(plan.changes[0].enabled, Some(false));
     }
@@ -692,12 +726,12 @@ mod tests {
             actions(&plan),
             vec![
                 ("fresh".into(), Action::Install),
-                ("fresh".into(), Action::LicenseSet),
-                ("remove".into(), Action::LicenseRemove),
                 ("set".into(), Action::LicenseSet),
+                ("remove".into(), Action::LicenseRemove),
+                ("fresh".into(), Action::LicenseSet),
             ]
         );
-        let set = &plan.changes[3];
+        let set = &plan.changes[1];
         assert_eq!(
             set.license,
             Some(LicenseChange {
@@ -847,5 +881,205 @@ mod tests {
         let plan = plan(&desired, &live, &targets).unwrap();
         assert_eq!(actions(&plan), vec![("app".into(), Action::Upgrade)]);
         assert_eq!(plan.changes[0].to, Some(v("1.5")));
+    }
+
+    #[test]
+    fn every_phase_follows_manifest_order_not_keys() {
+        let mut desired = instance(UnmanagedPolicy::Ignore);
+        for key in ["zeta", "alpha", "mu"] {
+            want(&mut desired, key, "2.0", true, license("NEW"));
+        }
+        let mut installed = Vec::new();
+        for key in ["zeta", "alpha", "mu"] {
+            let mut app = live_app(key, "1.0");
+            app.enabled = false;
+            installed.push(app);
+        }
+        let plan = plan(&desired, &live(installed), &Targets::new()).unwrap();
+        assert_eq!(
+            actions(&plan),
+            vec![
+                ("zeta".into(), Action::Upgrade),
+                ("alpha".into(), Action::Upgrade),
+                ("mu".into(), Action::Upgrade),
+                ("zeta".into(), Action::LicenseSet),
+                ("alpha".into(), Action::LicenseSet),
+                ("mu".into(), Action::LicenseSet),
+                ("zeta".into(), Action::Enable),
+                ("alpha".into(), Action::Enable),
+                ("mu".into(), Action::Enable),
+            ]
+        );
+    }
+
+    #[test]
+    fn requires_orders_across_the_list() {
+        let mut desired = instance(UnmanagedPolicy::Ignore);
+        want(
+            &mut desired,
+            "addon",
+            "1.0",
+            true,
+            DesiredLicense::Unmanaged,
+        );
+        want(
+            &mut desired,
+            "other",
+            "1.0",
+            true,
+            DesiredLicense::Unmanaged,
+        );
+        want(&mut desired, "base", "1.0", true, DesiredLicense::Unmanaged);
+        require(&mut desired, "addon", &["base"]);
+        assert_eq!(
+            desired.install_order(),
+            vec![
+                AppKey::new("other"),
+                AppKey::new("base"),
+                AppKey::new("addon")
+            ],
+            "`addon` waits for `base`; `other` keeps its place before `base`"
+        );
+        let plan = plan(&desired, &live(vec![]), &Targets::new()).unwrap();
+        assert_eq!(
+            actions(&plan),
+            vec![
+                ("other".into(), Action::Install),
+                ("base".into(), Action::Install),
+                ("addon".into(), Action::Install),
+            ]
+        );
+    }
+
+    #[test]
+    fn manifest_order_breaks_ties_between_apps_that_are_ready() {
+        let mut desired = instance(UnmanagedPolicy::Ignore);
+        for key in ["second", "first", "core", "third"] {
+            want(&mut desired, key, "1.0", true, DesiredLicense::Unmanaged);
+        }
+        require(&mut desired, "second", &["core"]);
+        require(&mut desired, "first", &["core"]);
+        require(&mut desired, "third", &["first", "core"]);
+        let order: Vec<String> = desired
+            .install_order()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(order, vec!["core", "second", "first", "third"]);
+        // A chain written backwards comes out forwards.
+        let mut chain = instance(UnmanagedPolicy::Ignore);
+        for key in ["c", "b", "a"] {
+            want(&mut chain, key, "1.0", true, DesiredLicense::Unmanaged);
+        }
+        require(&mut chain, "c", &["b"]);
+        require(&mut chain, "b", &["a"]);
+        let order: Vec<String> = chain
+            .install_order()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(order, vec!["a", "b", "c"]);
+    }
+
+    #[test]
+    fn install_order_survives_what_the_loader_refuses() {
+        let mut desired = instance(UnmanagedPolicy::Ignore);
+        for key in ["x", "y", "z"] {
+            want(&mut desired, key, "1.0", true, DesiredLicense::Unmanaged);
+        }
+        require(&mut desired, "x", &["y", "missing", "x"]);
+        require(&mut desired, "y", &["x"]);
+        let order: Vec<String> = desired
+            .install_order()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            order,
+            vec!["z", "x", "y"],
+            "the cycle follows, in manifest order"
+        );
+    }
+
+    #[test]
+    fn uninstalls_unmanaged_by_key_then_dependents_first() {
+        let mut desired = instance(UnmanagedPolicy::Uninstall);
+        want_absent(&mut desired, "base");
+        want_absent(&mut desired, "plugin");
+        want_absent(&mut desired, "library");
+        want_absent(&mut desired, "extension");
+        // `library` requires `extension` (written after it): `library` goes first.
+        require(&mut desired, "library", &["extension"]);
+        let installed = [
+            "base",
+            "plugin",
+            "library",
+            "extension",
+            "zz-extra",
+            "aa-extra",
+        ]
+        .into_iter()
+        .map(|key| live_app(key, "1.0"))
+        .collect();
+        let plan = plan(&desired, &live(installed), &Targets::new()).unwrap();
+        assert_eq!(
+            actions(&plan),
+            vec![
+                ("aa-extra".into(), Action::Uninstall),
+                ("zz-extra".into(), Action::Uninstall),
+                ("library".into(), Action::Uninstall),
+                ("extension".into(), Action::Uninstall),
+                ("plugin".into(), Action::Uninstall),
+                ("base".into(), Action::Uninstall),
+            ]
+        );
+    }
+
+    #[test]
+    fn disables_go_dependents_first_and_enables_after_their_requirements() {
+        let mut desired = instance(UnmanagedPolicy::Ignore);
+        want(
+            &mut desired,
+            "addon",
+            "1.0",
+            false,
+            DesiredLicense::Unmanaged,
+        );
+        want(
+            &mut desired,
+            "base",
+            "1.0",
+            false,
+            DesiredLicense::Unmanaged,
+        );
+        want(
+            &mut desired,
+            "plugin",
+            "1.0",
+            true,
+            DesiredLicense::Unmanaged,
+        );
+        want(&mut desired, "core", "1.0", true, DesiredLicense::Unmanaged);
+        require(&mut desired, "addon", &["base"]);
+        require(&mut desired, "plugin", &["core"]);
+        let mut installed: Vec<LiveApp> = ["addon", "base"]
+            .into_iter()
+            .map(|key| live_app(key, "1.0"))
+            .collect();
+        for key in ["plugin", "core"] {
+            let mut app = live_app(key, "1.0");
+            app.enabled = false;
+            installed.push(app);
+        }
+        let plan = plan(&desired, &live(installed), &Targets::new()).unwrap();
+        assert_eq!(
+            actions(&plan),
+            vec![
+                ("addon".into(), Action::Disable),
+                ("base".into(), Action::Disable),
+                ("core".into(), Action::Enable),
+                ("plugin".into(), Action::Enable),
+            ]
+        );
     }
 }

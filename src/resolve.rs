@@ -10,8 +10,8 @@ use futures::stream::{self, StreamExt};
 use crate::lock::LockedInstance;
 use crate::marketplace::{self, Criteria, MarketplaceClient, ResolvedVersion};
 use crate::model::{
-    AppKey, Artifact, Compatibility, Delivery, DesiredInstance, DesiredState, InstallMethod, Live,
-    Location, PresentApp, ProductInfo, Source, Target, Targets,
+    AppKey, Artifact, Compatibility, Delivery, DesiredInstance, DesiredState, Hosting,
+    InstallMethod, Live, Location, PresentApp, ProductInfo, Source, Target, Targets,
 };
 use crate::version::VersionSpec;
 
@@ -53,8 +53,8 @@ pub async fn resolve(
                     .get(key)
                     .filter(|app| app.user_installed)
                     .map(|app| &app.version);
-                let target = match lock.and_then(|lock| lock.apps.get(key)) {
-                    Some(locked) => Some(locked.target(base)),
+                let resolved = match lock.and_then(|lock| lock.apps.get(key)) {
+                    Some(locked) => Some((locked.target(base), None)),
                     None => resolve_app(
                         instance,
                         key,
@@ -67,13 +67,21 @@ pub async fn resolve(
                     .await
                     .map_err(|error| format!("`{key}`: {error}"))?,
                 };
-                if let Some(target) = &target {
+                if let Some((target, server_ranges)) = &resolved {
                     let installs = installed != Some(&target.version);
                     if installs && !present.allow_incompatible {
-                        check_compatible(instance, key, target, &product)?;
+                        let hosting = instance.hosting_of(present);
+                        check_compatible(
+                            instance,
+                            hosting,
+                            key,
+                            target,
+                            server_ranges.as_deref(),
+                            &product,
+                        )?;
                     }
                 }
-                Ok(target.map(|target| (key.clone(), target)))
+                Ok(resolved.map(|(target, _)| (key.clone(), target)))
             }
         })
         .buffer_unordered(8)
@@ -98,6 +106,10 @@ pub async fn resolve(
     }
 }
 
+/// A target and, for a Marketplace app looked up for Data Center, the Server compatibility of the
+/// same version (to say when `hosting: server` would fit).
+type Resolution = (Target, Option<Vec<Compatibility>>);
+
 /// One app without a lock. `None` when nothing needs asking (an exact version, installed, or at
 /// `Depth::Versions`): the planner then uses the exact version as is.
 async fn resolve_app(
@@ -108,7 +120,8 @@ async fn resolve_app(
     product: Result<&ProductInfo, &String>,
     marketplace: &MarketplaceClient,
     depth: Depth,
-) -> Result<Option<Target>, String> {
+) -> Result<Option<Resolution>, String> {
+    let hosting = instance.hosting_of(present);
     let exact = match &present.version {
         VersionSpec::Exact(version) => Some(version),
         _ => None,
@@ -119,7 +132,7 @@ async fn resolve_app(
         }
     }
     match (&present.source, exact) {
-        (Source::Path(path), Some(version)) => Ok(Some(Target {
+        (Source::Path(path), Some(version)) => Ok(Some((Target {
             version: version.clone(),
             artifact: Some(Artifact {
                 location: Location::File(path.clone()),
@@ -129,8 +142,8 @@ async fn resolve_app(
             compatibility: Vec::new(),
             build_number: None,
             restore: None,
-        })),
-        (Source::Url(url), Some(version)) => Ok(Some(Target {
+        }, None))),
+        (Source::Url(url), Some(version)) => Ok(Some((Target {
             version: version.clone(),
             artifact: Some(Artifact {
                 location: Location::Url(url.clone()),
@@ -140,7 +153,7 @@ async fn resolve_app(
             compatibility: Vec::new(),
             build_number: None,
             restore: None,
-        })),
+        }, None))),
         (Source::Path(_) | Source::Url(_), None) => Err(format!(
             "version `{}` needs the Marketplace to mean anything, but the app's source is a file or URL\nhint: give an exact version",
             present.version
@@ -152,22 +165,25 @@ async fn resolve_app(
             if exact.is_none() {
                 let newest = crate::model::Version::from_server(&resolved.name);
                 if let Some(installed) = installed.filter(|installed| **installed > newest && present.version.matches(installed)) {
-                    return Ok(Some(Target {
+                    return Ok(Some((Target {
                         version: installed.clone(),
                         artifact: None,
                         compatibility: Vec::new(),
                         build_number: None,
                         restore: None,
-                    }));
+                    }, None)));
                 }
             }
-            let compatibility = resolved.ranges(instance.product.marketplace_application(), instance.hosting);
+            let application = instance.product.marketplace_application();
+            let compatibility = resolved.ranges(application, hosting);
+            let server_ranges = (hosting == Hosting::Datacenter)
+                .then(|| resolved.ranges(application, Hosting::Server));
             let version = crate::model::Version::from_server(&resolved.name);
             // A downgrade uninstalls first: find the installed version's artifact now, to put it
             // back if the install fails. Not on the Marketplace (any more): no restore possible.
             let restore = match installed.filter(|installed| **installed > version) {
                 Some(installed) => marketplace
-                    .resolve(key, installed, instance.hosting.as_str())
+                    .resolve(key, installed, hosting.as_str())
                     .await
                     .ok()
                     // By URI whatever `install` says: the upload gate and UPM 8's signature check
@@ -179,7 +195,7 @@ async fn resolve_app(
                     }),
                 None => None,
             };
-            Ok(Some(Target {
+            Ok(Some((Target {
                 version,
                 artifact: Some(Artifact {
                     location: Location::Url(resolved.binary),
@@ -189,11 +205,14 @@ async fn resolve_app(
                 compatibility,
                 build_number: resolved.build_number,
                 restore,
-            }))
+            }, server_ranges)))
         }
     }
 }
 
+/// The Marketplace version an app's `version` means, for the app's hosting. With
+/// `allow_incompatible`, `latest` and constraints choose among every version listed for the
+/// hosting, not only those compatible with the instance's build.
 async fn marketplace_version(
     instance: &DesiredInstance,
     key: &AppKey,
@@ -202,9 +221,33 @@ async fn marketplace_version(
     marketplace: &MarketplaceClient,
 ) -> Result<ResolvedVersion, String> {
     let text = |error: marketplace::MarketplaceError| crate::execute::error_text(&error);
+    let hosting = instance.hosting_of(present);
     if let VersionSpec::Exact(version) = &present.version {
         return marketplace
-            .resolve(key, version, instance.hosting.as_str())
+            .resolve(key, version, hosting.as_str())
+            .await
+            .map_err(text);
+    }
+    if present.allow_incompatible {
+        // Every version of the hosting, newest matching first; no product build is needed.
+        let names = marketplace
+            .version_names(key, hosting)
+            .await
+            .map_err(text)?;
+        let best = names
+            .iter()
+            .map(|name| crate::model::Version::from_server(name))
+            .filter(|version| present.version.matches(version))
+            .max()
+            .ok_or_else(|| {
+                format!(
+                    "app `{key}` has no version matching `{}` for {} on the Marketplace (compatible or not)\nhint: check the app's version history, or loosen the version in the manifest",
+                    present.version,
+                    hosting.as_str()
+                )
+            })?;
+        return marketplace
+            .resolve(key, &best, hosting.as_str())
             .await
             .map_err(text);
     }
@@ -217,7 +260,7 @@ async fn marketplace_version(
     let criteria = Criteria {
         application: instance.product.marketplace_application(),
         build: product.build,
-        hosting: instance.hosting,
+        hosting,
     };
     match &present.version {
         VersionSpec::Latest => marketplace.latest(key, &criteria).await.map_err(text),
@@ -243,7 +286,7 @@ async fn marketplace_version(
                     })
                 })?;
             marketplace
-                .resolve(key, &best, instance.hosting.as_str())
+                .resolve(key, &best, hosting.as_str())
                 .await
                 .map_err(text)
         }
@@ -259,13 +302,17 @@ fn delivery(method: InstallMethod, natural: Delivery) -> Delivery {
     }
 }
 
-/// A version about to be installed must support the instance's build (marketplace-api.md §5),
-/// unless the app says `allow_incompatible: true`. Apps without Marketplace data (files, URLs)
-/// are not checked.
+/// A version about to be installed must support the instance's build (marketplace-api.md §5) for
+/// the app's `hosting`, unless the app says `allow_incompatible: true`. Apps without Marketplace
+/// data (files, URLs) are not checked. `server_ranges` are the version's Server ranges when it was
+/// looked up for Data Center: when they fit, the hint offers `hosting: server` (field reports:
+/// apps that run on Data Center but are listed for Server only).
 fn check_compatible(
     instance: &DesiredInstance,
+    hosting: Hosting,
     key: &AppKey,
     target: &Target,
+    server_ranges: Option<&[Compatibility]>,
     product: &Result<ProductInfo, String>,
 ) -> Result<(), String> {
     if target.compatibility.is_empty() && target.build_number.is_none() {
@@ -278,11 +325,7 @@ fn check_compatible(
         return Ok(());
     }
     let ranges = if target.compatibility.is_empty() {
-        format!(
-            "no {} {} range at all",
-            instance.product,
-            instance.hosting.as_str()
-        )
+        format!("no {} {} range at all", instance.product, hosting.as_str())
     } else {
         target
             .compatibility
@@ -291,8 +334,20 @@ fn check_compatible(
             .collect::<Vec<_>>()
             .join(", ")
     };
+    let hint = match server_ranges.filter(|ranges| marketplace::is_compatible(ranges, product.build)) {
+        Some(_) => format!(
+            "the Marketplace lists {} as compatible with {} {} for Server: if the app runs on Data Center anyway, set `hosting: server` on the app to use its Server listing; or set `allow_incompatible: true` on the app, or choose a compatible version (`upmsync outdated` lists the newest)",
+            target.version, instance.product, product.version
+        ),
+        None => "choose a compatible version (`upmsync outdated` lists the newest), or set `allow_incompatible: true` on the app".to_string(),
+    };
     Err(format!(
-        "`{key}` {} is not compatible with {} {} (build {}) on `{}`: the Marketplace lists {ranges}\nhint: choose a compatible version (`upmsync outdated` lists the newest), or set `allow_incompatible: true` on the app",
-        target.version, instance.product, product.version, product.build, instance.name
+        "`{key}` {} is not compatible with {} {} (build {}) on `{}` ({}): the Marketplace lists {ranges}\nhint: {hint}",
+        target.version,
+        instance.product,
+        product.version,
+        product.build,
+        instance.name,
+        hosting.as_str()
     ))
 }

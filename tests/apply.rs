@@ -62,14 +62,15 @@ async fn apply_reaches_the_desired_state_and_the_next_plan_is_empty() {
     );
 
     let plan = plan_one(&desired).await;
+    // Within each phase, in the order the apps are listed.
     assert_eq!(
         actions(&plan),
         vec![
             ("com.vendor.gamma".into(), Action::Uninstall),
-            ("com.example.inhouse".into(), Action::Install),
             ("com.vendor.alpha".into(), Action::Upgrade),
             ("com.vendor.beta".into(), Action::Downgrade),
             ("com.vendor.delta".into(), Action::Install),
+            ("com.example.inhouse".into(), Action::Install),
             ("com.vendor.alpha".into(), Action::LicenseSet),
             ("com.vendor.beta".into(), Action::Disable),
         ]

@@ -119,7 +119,7 @@ apps:
         (8, 21, "environment variable `UNSET_JIRA_USER` is not set (`auth.username_env` of instance `jira-prod`)"),
         (10, 5, "duplicate instance name `jira-prod` (first at line 4)"),
         (14, 16, "`unmanaged` of instance `jira-prod` must be one of `ignore`, `report`, `uninstall`, found `all`"),
-        (17, 5, "unknown field `verison` in app `com.onresolve.jira.groovy.groovyrunner`, expected one of `key`, `version`, `enabled`, `license`, `source`, `state`, `install`, `sha256`, `allow_incompatible`"),
+        (17, 5, "unknown field `verison` in app `com.onresolve.jira.groovy.groovyrunner`, expected one of `key`, `version`, `enabled`, `license`, `source`, `state`, `install`, `sha256`, `allow_incompatible`, `hosting`, `requires`"),
         (19, 14, "invalid version `1.0+build` of app `com.example.inhouse`"),
         (22, 5, "`enabled` has no meaning for an absent app"),
         (23, 5, "duplicate app `com.onresolve.jira.groovy.groovyrunner` in the top-level `apps` (first at line 16)"),
@@ -220,7 +220,7 @@ apps:
         (4, "unknown field `proxy` in `marketplace`, expected one of `url`"),
         (9, "unknown field `realm` in `auth` of instance `jira`, expected one of `username_env`, `password_env`, `token_env`"),
         (10, "unknown field `timeout` in instance `jira`, expected one of `name`, `url`, `product`, `hosting`, `auth`, `unmanaged`, `ca_file`, `insecure_skip_tls_verify`, `allow_http`, `apps`"),
-        (14, "unknown field `enable` in app `com.y` of instance `jira`, expected one of `key`, `version`, `enabled`, `license`, `source`, `state`, `install`, `sha256`, `allow_incompatible`"),
+        (14, "unknown field `enable` in app `com.y` of instance `jira`, expected one of `key`, `version`, `enabled`, `license`, `source`, `state`, `install`, `sha256`, `allow_incompatible`, `hosting`, `requires`"),
         (18, "unknown field `format` in `license` of app `com.x`, expected one of `env`, `file`"),
         (19, "unknown field `checksum` in `source` of app `com.x`, expected one of `path`, `url`"),
     ];

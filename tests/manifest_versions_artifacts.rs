@@ -633,10 +633,11 @@ fn fields_written_one_level_off_say_where_they_belong() {
         ],
     );
 
+    // `hosting` is an app field too (it overrides the instance's); `ca_file` is not.
     let problem = only(&with_apps(
-        "  - key: com.x\n    version: 1.0.0\n    hosting: server\n",
+        "  - key: com.x\n    version: 1.0.0\n    ca_file: ca.pem\n",
     ));
-    assert_contains(&problem, &["`hosting` is a field of the instance"]);
+    assert_contains(&problem, &["`ca_file` is a field of the instance"]);
 
     let problem = only(&BASE.replace("    auth:", "    allow_incompatible: true\n    auth:"));
     assert_contains(&problem, &["is a field of an app entry"]);

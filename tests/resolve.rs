@@ -7,7 +7,7 @@ use common::*;
 use upmsync::commands::{lock::lock_desired, read_and_plan, Exit, Resolve};
 use upmsync::execute::{ApplyReport, Mode};
 use upmsync::marketplace::download::Cache;
-use upmsync::model::{Desired, InstallMethod, Sha256};
+use upmsync::model::{Desired, Hosting, InstallMethod, Sha256};
 use upmsync::plan::{Action, InstancePlan};
 use upmsync::sim::{
     jar, SeedCompatibility, SeedMarketplaceVersion, SeedPlugin, Sim, SimConfig, SimServer,
@@ -538,4 +538,187 @@ async fn the_instances_hosting_decides_compatibility() {
     );
     let error = plan_one(&pinned).await.unwrap_err();
     assert!(error.contains("10.0.0 (10000000)"), "{error}");
+}
+
+/// Sets an app's own `hosting`.
+fn hosted(mut app: upmsync::model::DesiredApp, hosting: Hosting) -> upmsync::model::DesiredApp {
+    if let upmsync::model::DesiredState::Present(present) = &mut app.state {
+        present.hosting = Some(hosting);
+    }
+    app
+}
+
+/// `com.vendor.sigma` 1.2.0 supports Jira 9.12 on Server, but on Data Center only Jira 10 (the
+/// field reports' apps that run on Data Center but are listed for Server only).
+fn jira_with_a_server_only_listing() -> SimConfig {
+    small_jira()
+        .marketplace_app(marketplace_app(
+            "com.vendor.sigma",
+            700,
+            &["1.0.0", "1.1.0", "1.2.0"],
+        ))
+        .version_compatibility(
+            "com.vendor.sigma",
+            700_003,
+            SeedCompatibility {
+                min_build: 10_000_000,
+                min_version: "10.0.0".into(),
+                max_build: 10_999_999,
+                max_version: "10.9.9".into(),
+            },
+        )
+        .server_compatibility("com.vendor.sigma", 700_003, SeedCompatibility::default())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_apps_hosting_overrides_the_instances() {
+    let sim = start(jira_with_a_server_only_listing()).await;
+    // The instance is Data Center; only this app is looked up as Server.
+    let desired = desired(
+        &sim,
+        vec![instance(
+            &sim,
+            vec![
+                hosted(present("com.vendor.sigma", "latest"), Hosting::Server),
+                present("com.vendor.delta", "latest"),
+            ],
+        )],
+    );
+    let plan = plan_one(&desired).await.unwrap();
+    assert_eq!(target_of(&plan, "com.vendor.sigma").1, "1.2.0");
+    assert_eq!(target_of(&plan, "com.vendor.delta").1, "1.0.0");
+    let asked: Vec<String> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/latest"))
+        .map(|r| format!("{} {}", r.path, r.query.unwrap_or_default()))
+        .collect();
+    assert!(
+        asked
+            .iter()
+            .any(|q| q.contains("com.vendor.sigma") && q.contains("hosting=server"))
+            && asked
+                .iter()
+                .any(|q| q.contains("com.vendor.delta") && q.contains("hosting=datacenter"))
+            && !asked
+                .iter()
+                .any(|q| q.contains("com.vendor.sigma") && q.contains("hosting=datacenter")),
+        "{asked:?}"
+    );
+
+    // A pin of 1.2.0 with `hosting: server` is compatible, and installs.
+    let pinned = desired_with(
+        &sim,
+        hosted(present("com.vendor.sigma", "1.2.0"), Hosting::Server),
+    );
+    let plan = plan_one(&pinned).await.unwrap();
+    assert_eq!(
+        target_of(&plan, "com.vendor.sigma"),
+        (Action::Install, "1.2.0".into())
+    );
+    let artifact = plan.changes[0].artifact.as_ref().map(ToString::to_string);
+    assert!(
+        artifact
+            .as_deref()
+            .is_some_and(|artifact| artifact.contains("/700003")),
+        "the artifact of build 700003 (1.2.0): {artifact:?}"
+    );
+}
+
+fn desired_with(sim: &Sim, app: upmsync::model::DesiredApp) -> Desired {
+    desired(sim, vec![instance(sim, vec![app])])
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_compatibility_error_offers_hosting_server_only_when_it_fits() {
+    let sim = start(jira_with_a_server_only_listing()).await;
+    let error = plan_one(&desired_with(&sim, present("com.vendor.sigma", "1.2.0")))
+        .await
+        .unwrap_err();
+    for part in [
+        "`com.vendor.sigma` 1.2.0 is not compatible with jira 9.12.15 (build 9120015) on `jira-test` (datacenter)",
+        "lists 1.2.0 as compatible with jira 9.12.15 for Server",
+        "`hosting: server`",
+        "`allow_incompatible: true`",
+    ] {
+        assert!(error.contains(part), "missing {part}: {error}");
+    }
+    // omega 2.0.0 is Jira 10 only on Server too: no `hosting: server` to offer.
+    let sim = start(jira_with_an_incompatible_newest()).await;
+    let error = plan_one(&desired_with(&sim, present("com.vendor.omega", "2.0.0")))
+        .await
+        .unwrap_err();
+    assert!(error.contains("`allow_incompatible: true`"), "{error}");
+    assert!(!error.contains("hosting: server"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn allow_incompatible_with_latest_and_constraints_picks_among_every_version() {
+    let sim = start(jira_with_an_incompatible_newest()).await;
+    let allowed = |version: &str| {
+        desired_with(
+            &sim,
+            allow_incompatible(present("com.vendor.omega", version)),
+        )
+    };
+    // Without it, the newest compatible: 1.2.0 (see above); with it, the newest of all.
+    let plan = plan_one(&allowed("latest")).await.unwrap();
+    assert_eq!(
+        target_of(&plan, "com.vendor.omega"),
+        (Action::Install, "2.0.0".into())
+    );
+    let plan = plan_one(&allowed(">=1.1")).await.unwrap();
+    assert_eq!(target_of(&plan, "com.vendor.omega").1, "2.0.0");
+    let plan = plan_one(&allowed("<2")).await.unwrap();
+    assert_eq!(target_of(&plan, "com.vendor.omega").1, "1.2.0");
+    let plan = plan_one(&desired_with(&sim, present("com.vendor.omega", ">=1.1")))
+        .await
+        .unwrap();
+    assert_eq!(
+        target_of(&plan, "com.vendor.omega").1,
+        "1.2.0",
+        "not allowed: compatible only"
+    );
+    // The list was asked for the hosting alone, without the product build.
+    let listed: Vec<String> = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.path.ends_with("/com.vendor.omega/versions"))
+        .filter_map(|r| r.query)
+        .collect();
+    assert!(
+        listed
+            .iter()
+            .any(|q| q.contains("hosting=datacenter") && !q.contains("applicationBuild")),
+        "{listed:?}"
+    );
+    // Nothing matches: said, with the hosting.
+    let error = plan_one(&allowed(">=3")).await.unwrap_err();
+    assert!(
+        error.contains("no version matching `>=3` for datacenter"),
+        "{error}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn allow_incompatible_latest_never_downgrades_a_newer_install() {
+    let sim = start(
+        jira_with_an_incompatible_newest().plugin(upmsync::sim::SeedPlugin::user(
+            "com.vendor.omega",
+            "Omega",
+            "2.5.0",
+        )),
+    )
+    .await;
+    let plan = plan_one(&desired_with(
+        &sim,
+        allow_incompatible(present("com.vendor.omega", "latest")),
+    ))
+    .await
+    .unwrap();
+    assert!(
+        plan.changes.is_empty(),
+        "2.5.0 is newer than every listed version: {:?}",
+        plan.changes
+    );
 }

@@ -162,6 +162,8 @@ async fn lock_instance(
                 path,
                 sha256: verified.sha256,
                 compatibility: target.compatibility.clone(),
+                hosting: present.hosting,
+                allow_incompatible: lock::locks_allow_incompatible(present),
             },
         );
     }

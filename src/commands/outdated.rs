@@ -131,7 +131,7 @@ async fn instance_row(
                 let criteria = Criteria {
                     application: instance.product.marketplace_application(),
                     build: product.build,
-                    hosting: instance.hosting,
+                    hosting: instance.hosting_of(present),
                 };
                 match marketplace.latest(&app.key, &criteria).await {
                     Ok(latest) => (Some(latest.name), None),

@@ -34,6 +34,8 @@ const APP_FIELDS: &[&str] = &[
     "install",
     "sha256",
     "allow_incompatible",
+    "hosting",
+    "requires",
 ];
 const LICENSE_FIELDS: &[&str] = &["env", "file"];
 const SOURCE_FIELDS: &[&str] = &["path", "url"];
@@ -173,6 +175,11 @@ pub(crate) struct App {
     pub install: Field<InstallMethod>,
     pub sha256: Field<Sha256>,
     pub allow_incompatible: Field<bool>,
+    /// The app's own Marketplace hosting, overriding the instance's.
+    pub hosting: Field<Hosting>,
+    /// Keys of apps to install before this one, each with the mark of its value; duplicates were
+    /// reported and dropped.
+    pub requires: Field<Vec<(AppKey, Mark)>>,
     /// Allowed fields that unknown fields of this entry were reported as typos of.
     pub typos: Vec<&'static str>,
 }
@@ -487,22 +494,8 @@ impl Reader<'_> {
         let entries = self.mapping_node(node, &fallback)?;
         let key = field(entries, "key").and_then(|entry| {
             let key = self.text(entry, &fallback)?;
-            let problem = if key.trim().is_empty() {
-                Some("an app key must not be empty")
-            } else if key.chars().any(char::is_whitespace) {
-                Some("an app key must not contain whitespace")
-            } else if key.contains('/') {
-                Some("an app key must not contain `/`")
-            } else {
-                None
-            };
-            if let Some(problem) = problem {
-                self.problems
-                    .add(Some(value_mark(entry)), format!("{problem}, found `{}`", shown(&key)))
-                    .with_hint("the key is the app's plugin key, e.g. `com.onresolve.jira.groovy.groovyrunner`");
-                return None;
-            }
-            Some((AppKey::new(key), entry.key_mark))
+            let key = self.app_key(&key, value_mark(entry), "an app key")?;
+            Some((key, entry.key_mark))
         });
         let label = match (&key, owner) {
             (Some((key, _)), Some(owner)) => format!("app `{key}` of {owner}"),
@@ -538,6 +531,12 @@ impl Reader<'_> {
         let allow_incompatible = self.app_field(entries, "allow_incompatible", |reader, entry| {
             reader.choice(entry, &label, BOOLEANS)
         });
+        let hosting = self.app_field(entries, "hosting", |reader, entry| {
+            reader.choice(entry, &label, HOSTINGS)
+        });
+        let requires = self.app_field(entries, "requires", |reader, entry| {
+            reader.requires(entry, &label)
+        });
 
         if let Field::Given(State::Absent, state_mark) = state {
             let written = [
@@ -548,6 +547,7 @@ impl Reader<'_> {
                 ("install", install.mark()),
                 ("sha256", sha256.mark()),
                 ("allow_incompatible", allow_incompatible.mark()),
+                ("hosting", hosting.mark()),
             ];
             for (name, mark) in written {
                 if let Some(mark) = mark {
@@ -587,8 +587,103 @@ impl Reader<'_> {
             install,
             sha256,
             allow_incompatible,
+            hosting,
+            requires,
             typos,
         })
+    }
+
+    /// Checks an app key as written in `key` or `requires` (`what` names which, for messages).
+    fn app_key(&mut self, key: &str, mark: Mark, what: &str) -> Option<AppKey> {
+        let problem = if key.trim().is_empty() {
+            Some(format!("{what} must not be empty"))
+        } else if key.chars().any(char::is_whitespace) {
+            Some(format!("{what} must not contain whitespace"))
+        } else if key.contains('/') {
+            Some(format!("{what} must not contain `/`"))
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            self.problems
+                .add(Some(mark), format!("{problem}, found `{}`", shown(key)))
+                .with_hint(
+                    "the key is the app's plugin key, e.g. `com.onresolve.jira.groovy.groovyrunner`",
+                );
+            return None;
+        }
+        if let Some(stem) = upm_path_key(key) {
+            self.problems
+                .add(
+                    Some(mark),
+                    // In full, unlike most values: cut at 40 characters, the suffix would not show.
+                    format!(
+                        "{what} `{key}` ends in `-key`, the suffix UPM adds to a key in its REST paths"
+                    ),
+                )
+                .with_hint(format!(
+                    "write the plugin key without the suffix: `{stem}`"
+                ));
+            return None;
+        }
+        Some(AppKey::new(key))
+    }
+
+    /// `requires`: a list of app keys, each at most once.
+    fn requires(&mut self, entry: &Entry, owner: &str) -> Option<Vec<(AppKey, Mark)>> {
+        let nodes = match &entry.value.value {
+            _ if entry.value.is_null() => return Some(Vec::new()),
+            Value::Sequence(nodes) => nodes,
+            _ => {
+                let problem = self.problems.add(
+                    Some(value_mark(entry)),
+                    format!(
+                        "`requires` of {owner} must be a list of app keys, found {}",
+                        entry.value.kind()
+                    ),
+                );
+                if matches!(entry.value.value, Value::Scalar { .. }) {
+                    problem
+                        .with_hint("write a list, even of one key: `requires: [com.example.base]`");
+                }
+                return None;
+            }
+        };
+        let mut keys: Vec<(AppKey, Mark)> = Vec::new();
+        let mut valid = true;
+        for node in nodes {
+            let text = match &node.value {
+                Value::Scalar { text, .. } if !node.is_null() => text,
+                _ => {
+                    self.problems.add(
+                        Some(node.mark),
+                        format!(
+                            "an entry of `requires` of {owner} must be an app key, found {}",
+                            node.kind()
+                        ),
+                    );
+                    valid = false;
+                    continue;
+                }
+            };
+            let Some(key) = self.app_key(text, node.mark, "a key in `requires`") else {
+                valid = false;
+                continue;
+            };
+            if let Some((_, first)) = keys.iter().find(|(earlier, _)| *earlier == key) {
+                self.problems.add(
+                    Some(node.mark),
+                    format!(
+                        "`requires` of {owner} names `{key}` twice (first at line {}, column {})",
+                        first.line, first.column
+                    ),
+                );
+                valid = false;
+                continue;
+            }
+            keys.push((key, node.mark));
+        }
+        valid.then_some(keys)
     }
 
     fn app_field<T>(
@@ -1032,6 +1127,16 @@ fn field<'n>(entries: &'n [Entry], name: &str) -> Option<&'n Entry> {
     entries.iter().find(|entry| entry.key == name)
 }
 
+/// The key without UPM's `-key` path suffix, when `key` looks like one pasted from a UPM URL
+/// (`/rest/plugins/1.0/com.example.app-key`): it ends in `-key` and what comes before looks like a
+/// full plugin key (it has a `.`).
+// guess: no Marketplace app key is known to end in `-key`; a real one with a `.` before the suffix
+// cannot be managed (refusing the common mistake is worth more). `my-key` (no `.`) is taken as is.
+fn upm_path_key(key: &str) -> Option<&str> {
+    key.strip_suffix("-key")
+        .filter(|stem| stem.contains('.') && !stem.ends_with('.') && !stem.starts_with('.'))
+}
+
 /// The hint for an unknown field that looks like someone wrote a secret into the manifest.
 fn secret_hint(name: &str, context: Context) -> Option<&'static str> {
     let name = name.to_ascii_lowercase();
@@ -1064,10 +1169,6 @@ fn misplaced_hint(name: &str, context: Context) -> Option<String> {
         Context::Source if matches!(name, "sha256" | "install") => Some(format!(
             "`{name}` is a field of the app entry, not of `source`: write it next to `source`"
         )),
-        Context::App if name == "hosting" => Some(
-            "`hosting` is a field of the instance: write it next to the instance's `product`"
-                .to_string(),
-        ),
         Context::App if matches!(name, "ca_file" | "insecure_skip_tls_verify" | "allow_http") => {
             Some(format!(
                 "`{name}` is a field of the instance: write it next to the instance's `url`"

@@ -14,7 +14,7 @@ use super::tree::Mark;
 use super::{LoadOptions, Problems};
 use crate::model::{
     AppKey, Credentials, Desired, DesiredApp, DesiredInstance, DesiredLicense, DesiredState,
-    InstallMethod, License, PresentApp, Secret, Source, Transport,
+    Hosting, InstallMethod, License, PresentApp, Secret, Source, Transport,
 };
 use crate::upm::transport::{self, CaFileError};
 use crate::version::VersionSpec;
@@ -60,7 +60,7 @@ pub(crate) fn validate(
             .auth
             .as_ref()
             .and_then(|auth| validator.credentials(auth));
-        let apps = validator.merge(&top, &own, &instance.label);
+        let apps = validator.merge(&top, &own, &instance.label, instance.hosting);
         let transport = validator.transport(instance);
         if let (
             Some((name, _)),
@@ -449,32 +449,156 @@ impl<'m> Validator<'_> {
         }
     }
 
-    /// Merges one instance's entries over the top-level ones, field by field. `None` when some
-    /// app could not be built (each such app recorded a problem).
+    /// Merges one instance's entries over the top-level ones, field by field, and checks their
+    /// `requires`. `None` when some app could not be built (each such app recorded a problem).
+    ///
+    /// Positions count the top-level entries in their order, then the instance's own entries that
+    /// are not in the top-level list, in theirs.
     fn merge(
         &mut self,
         top: &BTreeMap<AppKey, Resolved<'_>>,
         own: &BTreeMap<AppKey, Resolved<'_>>,
         instance: &str,
+        hosting: Option<Hosting>,
     ) -> Option<BTreeMap<AppKey, DesiredApp>> {
-        let keys: BTreeSet<&AppKey> = top.keys().chain(own.keys()).collect();
+        let mut keys: Vec<&AppKey> = in_list_order(top);
+        keys.extend(
+            in_list_order(own)
+                .into_iter()
+                .filter(|key| !top.contains_key(*key)),
+        );
         let mut apps = BTreeMap::new();
         let mut complete = true;
-        for key in keys {
-            match self.merge_app(top.get(key), own.get(key), instance) {
+        let mut graph = Vec::new();
+        for (position, key) in keys.iter().enumerate() {
+            let (top, own) = (top.get(*key), own.get(*key));
+            let requires = pick(
+                own.map(|entry| &entry.app.requires),
+                top.map(|entry| &entry.app.requires),
+            );
+            let requires = match requires {
+                Some(Field::Given(requires, _)) => {
+                    let label = match own.filter(|own| !own.app.requires.is_missing()) {
+                        Some(own) => own.app.label.clone(),
+                        None => top.map_or(String::new(), |top| top.app.label.clone()),
+                    };
+                    graph.push(Requiring {
+                        key,
+                        label,
+                        requires,
+                    });
+                    requires.iter().map(|(key, _)| key.clone()).collect()
+                }
+                Some(Field::Invalid(_)) => {
+                    complete = false;
+                    Vec::new()
+                }
+                None | Some(Field::Missing) => Vec::new(),
+            };
+            match self.merge_app(top, own, instance, hosting) {
                 Some(state) => {
                     apps.insert(
-                        key.clone(),
+                        (*key).clone(),
                         DesiredApp {
-                            key: key.clone(),
+                            key: (*key).clone(),
                             state,
+                            position,
+                            requires,
                         },
                     );
                 }
                 None => complete = false,
             }
         }
+        let absent: BTreeSet<&AppKey> = keys
+            .iter()
+            .copied()
+            .filter(|key| {
+                let state = pick(
+                    own.get(*key).map(|entry| &entry.app.state),
+                    top.get(*key).map(|entry| &entry.app.state),
+                );
+                matches!(state, Some(Field::Given(State::Absent, _)))
+            })
+            .collect();
+        complete &= self.check_requires(&graph, &keys, &absent, instance);
         complete.then_some(apps)
+    }
+
+    /// Every `requires` names another app of the instance (after merging) that is not absent, and
+    /// no app requires itself through others. Returns whether all is well.
+    fn check_requires(
+        &mut self,
+        graph: &[Requiring<'_>],
+        keys: &[&AppKey],
+        absent: &BTreeSet<&AppKey>,
+        instance: &str,
+    ) -> bool {
+        let known: BTreeSet<&AppKey> = keys.iter().copied().collect();
+        let mut fine = true;
+        for app in graph {
+            for (required, mark) in app.requires {
+                if required == app.key {
+                    fine = false;
+                    self.problems
+                        .add(Some(*mark), format!("{} requires itself", app.label))
+                        .with_hint("`requires` names other apps, to be installed before this one");
+                } else if !known.contains(required) {
+                    fine = false;
+                    let hint = match keys.iter().find(|key| key.as_str().eq_ignore_ascii_case(required.as_str())) {
+                        Some(near) => format!("did you mean `{near}`? Keys are case-sensitive"),
+                        None => format!("add an entry for `{required}` to the top-level `apps` or to the `apps` of {instance}, or remove it from `requires`"),
+                    };
+                    self.problems
+                        .add(
+                            Some(*mark),
+                            format!(
+                                "{} requires `{required}`, which is not an app of {instance}",
+                                app.label
+                            ),
+                        )
+                        .with_hint(hint);
+                } else if absent.contains(required) && !absent.contains(app.key) {
+                    fine = false;
+                    self.problems
+                        .add(
+                            Some(*mark),
+                            format!(
+                                "{} requires `{required}`, which has `state: absent` on {instance}",
+                                app.label
+                            ),
+                        )
+                        .with_hint(format!(
+                            "install `{required}` too, or remove it from `requires`"
+                        ));
+                }
+            }
+        }
+        for cycle in cycles(graph, keys) {
+            fine = false;
+            // Marked where the cycle's first app (in manifest order) requires the next one.
+            let (first, next) = (cycle[0], cycle[1]);
+            let Some(mark) = graph
+                .iter()
+                .find(|app| app.key == first)
+                .and_then(|app| app.requires.iter().find(|(key, _)| key == next))
+                .map(|(_, mark)| *mark)
+            else {
+                continue;
+            };
+            let path = cycle
+                .iter()
+                .map(|key| key.as_str())
+                .collect::<Vec<_>>()
+                .join(" -> ");
+            self.problems
+                .add(
+                    Some(mark),
+                    format!("`requires` makes a cycle: {path}"),
+                )
+                .with_hint("no order installs each of these after the others: remove one of the `requires`");
+        }
+        fine
     }
 
     fn merge_app(
@@ -482,6 +606,7 @@ impl<'m> Validator<'_> {
         top: Option<&Resolved<'_>>,
         own: Option<&Resolved<'_>>,
         instance: &str,
+        instance_hosting: Option<Hosting>,
     ) -> Option<DesiredState> {
         let state = match pick(
             own.map(|entry| &entry.app.state),
@@ -574,6 +699,18 @@ impl<'m> Validator<'_> {
             Some(Field::Invalid(_)) => return None,
             None | Some(Field::Missing) => false,
         };
+        // Kept only where it differs from the instance's, so the lock sees no change when an app
+        // writes the instance's hosting.
+        let hosting = match pick(
+            own.map(|entry| &entry.app.hosting),
+            top.map(|entry| &entry.app.hosting),
+        ) {
+            Some(Field::Given(hosting, _)) => {
+                Some(*hosting).filter(|hosting| Some(*hosting) != instance_hosting)
+            }
+            Some(Field::Invalid(_)) => return None,
+            None | Some(Field::Missing) => None,
+        };
 
         let mut consistent = true;
         if let (InstallMethod::Uri, Source::Path(_)) = (install, &source) {
@@ -592,6 +729,7 @@ impl<'m> Validator<'_> {
             install,
             sha256,
             allow_incompatible,
+            hosting,
         }))
     }
 
@@ -705,6 +843,7 @@ impl<'m> Validator<'_> {
             ("install", own.app.install.mark()),
             ("sha256", own.app.sha256.mark()),
             ("allow_incompatible", own.app.allow_incompatible.mark()),
+            ("hosting", own.app.hosting.mark()),
         ];
         let mut meaningful = true;
         for (name, mark) in written {
@@ -723,6 +862,98 @@ impl<'m> Validator<'_> {
         }
         meaningful.then_some(DesiredState::Absent)
     }
+}
+
+/// An app whose merged entry has `requires`, for the checks across apps.
+struct Requiring<'a> {
+    key: &'a AppKey,
+    /// The entry that wrote the `requires` in effect, for messages.
+    label: String,
+    requires: &'a [(AppKey, Mark)],
+}
+
+/// The keys of one list's entries in the order they are written.
+fn in_list_order<'k>(entries: &'k BTreeMap<AppKey, Resolved<'_>>) -> Vec<&'k AppKey> {
+    let mut keys: Vec<(&AppKey, Mark)> = entries
+        .iter()
+        .map(|(key, entry)| (key, entry.app.mark))
+        .collect();
+    keys.sort_by_key(|(_, mark)| (mark.line, mark.column));
+    keys.into_iter().map(|(key, _)| key).collect()
+}
+
+/// Cycles of `requires` (at least one for each group of apps that require each other), each once,
+/// as the keys along it starting and ending with the app that comes first in manifest order
+/// (`a -> b -> a`). Self-requirements and unknown keys are left out (reported on their own).
+fn cycles<'a>(graph: &[Requiring<'a>], keys: &[&'a AppKey]) -> Vec<Vec<&'a AppKey>> {
+    let edges: BTreeMap<&AppKey, Vec<&AppKey>> = graph
+        .iter()
+        .map(|app| {
+            let targets = app
+                .requires
+                .iter()
+                .map(|(key, _)| key)
+                .filter(|key| *key != app.key && keys.contains(key))
+                .collect();
+            (app.key, targets)
+        })
+        .collect();
+    let position = |key: &AppKey| {
+        keys.iter()
+            .position(|known| *known == key)
+            .unwrap_or(usize::MAX)
+    };
+    let mut found: Vec<Vec<&AppKey>> = Vec::new();
+    let mut done: BTreeSet<&AppKey> = BTreeSet::new();
+    for start in keys {
+        let mut stack: Vec<&AppKey> = Vec::new();
+        walk(
+            start,
+            &edges,
+            &mut stack,
+            &mut done,
+            &mut |cycle: &[&'a AppKey]| {
+                // Rotate to start at the app first in manifest order, so each cycle is found once.
+                let Some(first) = (0..cycle.len()).min_by_key(|index| position(cycle[*index]))
+                else {
+                    return;
+                };
+                let mut rotated: Vec<&AppKey> = cycle[first..]
+                    .iter()
+                    .chain(&cycle[..first])
+                    .copied()
+                    .collect();
+                rotated.push(rotated[0]);
+                if !found.contains(&rotated) {
+                    found.push(rotated);
+                }
+            },
+        );
+    }
+    found
+}
+
+/// Depth-first search from `key`, calling `cycle` with the keys of each cycle met (back edges).
+fn walk<'a>(
+    key: &'a AppKey,
+    edges: &BTreeMap<&'a AppKey, Vec<&'a AppKey>>,
+    stack: &mut Vec<&'a AppKey>,
+    done: &mut BTreeSet<&'a AppKey>,
+    cycle: &mut dyn FnMut(&[&'a AppKey]),
+) {
+    if done.contains(key) {
+        return;
+    }
+    if let Some(index) = stack.iter().position(|on| *on == key) {
+        cycle(&stack[index..]);
+        return;
+    }
+    stack.push(key);
+    for next in edges.get(key).into_iter().flatten() {
+        walk(next, edges, stack, done, cycle);
+    }
+    stack.pop();
+    done.insert(key);
 }
 
 /// The instance entry's field if written, else the top-level entry's: field-by-field merging.

@@ -243,6 +243,33 @@ impl MarketplaceClient {
             segments.push("versions");
         }
         criteria.append_to(&mut url);
+        self.version_names_at(key, url).await
+    }
+
+    /// The names of every version listed for `hosting`, compatible with any product build or none
+    /// (for `allow_incompatible` with `latest` or a constraint), following `_links.next` (§7).
+    pub async fn version_names(
+        &self,
+        key: &AppKey,
+        hosting: Hosting,
+    ) -> Result<Vec<String>, MarketplaceError> {
+        let mut url = self.addon_url(key);
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.push("versions");
+        }
+        // guess: without `application`, the list is filtered by hosting only (marketplace-api.md
+        // §3 lists the parameters as optional filters; the simulator does the same).
+        url.query_pairs_mut()
+            .append_pair("hosting", hosting.as_str());
+        self.version_names_at(key, url).await
+    }
+
+    /// Follows the pages of a version list from `url`.
+    async fn version_names_at(
+        &self,
+        key: &AppKey,
+        mut url: Url,
+    ) -> Result<Vec<String>, MarketplaceError> {
         url.query_pairs_mut().append_pair("limit", "50");
         let mut names = Vec::new();
         let mut next = Some(url);

@@ -86,7 +86,10 @@ pub fn present(key: &str, version: &str) -> DesiredApp {
             install: InstallMethod::Auto,
             sha256: None,
             allow_incompatible: false,
+            hosting: None,
         }),
+        position: 0,
+        requires: Vec::new(),
     }
 }
 
@@ -94,6 +97,8 @@ pub fn absent(key: &str) -> DesiredApp {
     DesiredApp {
         key: AppKey::new(key),
         state: DesiredState::Absent,
+        position: 0,
+        requires: Vec::new(),
     }
 }
 
@@ -138,9 +143,11 @@ pub fn instance(sim: &Sim, apps: Vec<DesiredApp>) -> DesiredInstance {
             password: Secret::new(PASSWORD),
         },
         unmanaged: UnmanagedPolicy::Ignore,
+        // Manifest order is the order of the list.
         apps: apps
             .into_iter()
-            .map(|app| (app.key.clone(), app))
+            .enumerate()
+            .map(|(position, app)| (app.key.clone(), DesiredApp { position, ..app }))
             .collect::<BTreeMap<_, _>>(),
     }
 }
