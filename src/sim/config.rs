@@ -1,7 +1,9 @@
 //! What a simulator starts with: context path, users, installed plugins, the Marketplace catalog.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+
+use url::Url;
 
 use super::faults::FaultPlan;
 
@@ -26,6 +28,16 @@ pub struct SimConfig {
     /// Server-hosting ranges that differ from the Data Center ones.
     pub(crate) server_compatibilities: BTreeMap<(String, u64), SeedCompatibility>,
     pub(crate) faults: FaultPlan,
+    /// Product nodes behind the load balancer (cluster.rs; builder there).
+    pub(crate) nodes: usize,
+    /// The product's configured base URL (builder in cluster.rs); `None`: the listener's own URL.
+    pub(crate) base_url: Option<Url>,
+    /// Apps whose changes need a product restart (restart.rs).
+    pub(crate) requires_restart: BTreeSet<String>,
+    /// App → the apps it needs (enablement.rs).
+    pub(crate) dependencies: BTreeMap<String, BTreeSet<String>>,
+    /// Apps that fail to enable (enablement.rs).
+    pub(crate) enable_fails: BTreeSet<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -66,6 +78,11 @@ impl SimConfig {
             compatibilities: BTreeMap::new(),
             server_compatibilities: BTreeMap::new(),
             faults: FaultPlan::default(),
+            nodes: 1,
+            base_url: None,
+            requires_restart: BTreeSet::new(),
+            dependencies: BTreeMap::new(),
+            enable_fails: BTreeSet::new(),
         }
     }
 

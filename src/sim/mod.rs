@@ -23,7 +23,9 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod cluster;
 mod config;
+mod enablement;
 mod faults;
 mod http;
 mod install;
@@ -31,6 +33,7 @@ pub mod jar;
 mod license;
 mod marketplace;
 mod product;
+mod restart;
 mod state;
 mod upm;
 
@@ -51,6 +54,7 @@ pub use config::{
     SeedCompatibility, SeedMarketplaceApp, SeedMarketplaceVersion, SeedPlugin, SimConfig, UPM_KEY,
 };
 pub use faults::{Fault, FaultPlan, FaultRule};
+pub use restart::SimRestartState;
 pub use state::SimPluginState;
 
 use state::Shared;
@@ -77,6 +81,9 @@ pub struct RecordedRequest {
     /// `Basic`, `Bearer`, …
     pub auth_scheme: Option<String>,
     pub status: u16,
+    /// The product node (1-based, `X-ANODEID: node{n}`) that answered; `None` for the Marketplace
+    /// and for requests a fault answered before they reached a node.
+    pub node: Option<usize>,
 }
 
 impl RecordedRequest {
@@ -137,6 +144,12 @@ impl Sim {
         let upm_router = Router::new()
             .fallback(upm::handle)
             .layer(DefaultBodyLimit::max(upm::MAX_BODY))
+            // The load balancer in front of the product nodes, behind the faults (a fault's
+            // status answer is the balancer's or a proxy's, from no node).
+            .layer(middleware::from_fn_with_state(
+                Arc::clone(&shared),
+                cluster::layer,
+            ))
             .layer(middleware::from_fn_with_state(
                 (Arc::clone(&shared), SimServer::Upm),
                 faults::layer,
@@ -164,6 +177,17 @@ impl Sim {
     /// (e.g. `http://127.0.0.1:41234/jira/`).
     pub fn upm_url(&self) -> Url {
         self.shared.upm_url.clone()
+    }
+
+    /// The product's configured base URL, ending in `/`: [`SimConfig::base_url`], or else the
+    /// same as [`Sim::upm_url`].
+    pub fn base_url(&self) -> Url {
+        self.shared.base_url.clone()
+    }
+
+    /// How many product nodes answer behind the load balancer ([`SimConfig::nodes`]).
+    pub fn nodes(&self) -> usize {
+        self.shared.balancer.nodes()
     }
 
     /// The Marketplace base URL, ending in `/`.
