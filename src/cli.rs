@@ -242,8 +242,8 @@ pub struct SimArgs {
 
     /// The product's configured base URL, when clients reach it by another host or path than the
     /// listen address (a proxy); UPM builds its `Location` headers and links from it
-    #[arg(long, value_name = "URL")]
-    pub base_url: Option<url::Url>,
+    #[arg(long, value_name = "URL", value_parser = parse_base_url)]
+    pub base_url: Option<Box<url::Url>>,
 
     /// Make installs, upgrades and uninstalls of this app wait for a product restart (SIGHUP
     /// restarts); repeat for more apps
@@ -264,6 +264,15 @@ fn parse_nodes(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
         Ok(nodes) if nodes >= 1 => Ok(nodes),
         _ => Err(format!("`{text}` is not a number of nodes (1 or more)")),
+    }
+}
+
+/// `https://jira.example.com/jira` -> the URL (boxed: it is large and rarely given).
+fn parse_base_url(text: &str) -> Result<Box<url::Url>, String> {
+    match url::Url::parse(text.trim()) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(Box::new(url)),
+        Ok(_) => Err(format!("`{text}` is not an http or https URL")),
+        Err(error) => Err(format!("`{text}` is not a URL: {error}")),
     }
 }
 

@@ -23,7 +23,7 @@ pub async fn run(args: &SimArgs) -> Exit {
     }
     config = config.nodes(args.nodes);
     if let Some(url) = &args.base_url {
-        config = config.base_url(url.clone());
+        config = config.base_url(url.as_ref().clone());
     }
     for key in &args.requires_restart {
         config = config.requires_restart(key);
