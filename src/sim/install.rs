@@ -154,15 +154,17 @@ pub(crate) async fn post(shared: &Arc<Shared>, call: &Call, body: Body) -> Respo
         },
     };
     let task_fault = call.extensions.get::<TaskFault>().cloned();
-    let forced_failure = {
+    let (generation, forced_failure) = {
         let mut state = shared.lock();
         state.tasks.push(task.clone());
-        match &task_fault {
+        let generation = state.generation;
+        let forced_failure = match &task_fault {
             Some(TaskFault::Fail(message)) => Some(message.clone()),
             // guess: reported as a failed install task with the same text.
             _ if unsigned_uri => Some(SIGNATURE_CHECK_FAILED.to_string()),
             _ => state.fail_next_install.take(),
-        }
+        };
+        (generation, forced_failure)
     };
     // A hanging task (fault injection) is never run, so it stays in its first stage.
     if !matches!(task_fault, Some(TaskFault::Hang)) {
@@ -172,6 +174,7 @@ pub(crate) async fn post(shared: &Arc<Shared>, call: &Call, body: Body) -> Respo
             payload,
             sysadmin,
             forced_failure,
+            generation,
         ));
     }
 
@@ -295,9 +298,10 @@ async fn run(
     payload: Payload,
     sysadmin: bool,
     forced_failure: Option<String>,
+    // The product restart count when the task was created (a restart abandons the task).
+    generation: u64,
 ) {
     let started = Instant::now();
-    let generation = shared.lock().generation;
     let artifact = match payload {
         Payload::Bytes(bytes) => Ok(bytes),
         // §2: install-by-URI needs sysadmin, checked inside the task.

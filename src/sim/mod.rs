@@ -5,7 +5,9 @@
 //! and the applinks manifest) and the Marketplace (`/rest/2/…`, `/download/apps/…`). The behaviour
 //! follows `shared/reference/upm-rest-api.md` and `marketplace-api.md`; where those are silent the
 //! code says `guess:`. A [`FaultPlan`] in front of both listeners makes chosen requests fail, stall,
-//! lose their answer or slow down.
+//! lose their answer or slow down. Behind it, a load balancer spreads product requests over
+//! [`SimConfig::nodes`] nodes with node-local upm-tokens (`cluster.rs`); apps can need a restart
+//! (`restart.rs`), other apps (`enablement.rs`) or fail to enable.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
