@@ -268,6 +268,56 @@ pub struct SimArgs {
         value_name = "TOKEN"
     )]
     pub token: Option<String>,
+
+    /// Run N product nodes behind one round-robin load balancer; upm-tokens are per node, so a
+    /// client must keep the `ATL_AFFINITY` or `JSESSIONID` cookie the first answer sets
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_nodes)]
+    pub nodes: usize,
+
+    /// The product's configured base URL, when clients reach it by another host or path than the
+    /// listen address (a proxy); UPM builds its `Location` headers and links from it
+    #[arg(long, value_name = "URL", value_parser = parse_base_url)]
+    pub base_url: Option<Box<url::Url>>,
+
+    /// Make installs, upgrades and uninstalls of this app wait for a product restart (SIGHUP
+    /// restarts); repeat for more apps
+    #[arg(long = "requires-restart", value_name = "KEY")]
+    pub requires_restart: Vec<String>,
+
+    /// Make app APP need app DEP installed and enabled before it can be enabled; repeat for more
+    #[arg(long = "requires", value_name = "APP=DEP", value_parser = parse_dependency)]
+    pub requires: Vec<(String, String)>,
+
+    /// Make this app fail to enable: it installs but stays disabled; repeat for more apps
+    #[arg(long = "enable-fails", value_name = "KEY")]
+    pub enable_fails: Vec<String>,
+}
+
+/// `2` -> 2; at least one node.
+fn parse_nodes(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(nodes) if nodes >= 1 => Ok(nodes),
+        _ => Err(format!("`{text}` is not a number of nodes (1 or more)")),
+    }
+}
+
+/// `https://jira.example.com/jira` -> the URL (boxed: it is large and rarely given).
+fn parse_base_url(text: &str) -> Result<Box<url::Url>, String> {
+    match url::Url::parse(text.trim()) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(Box::new(url)),
+        Ok(_) => Err(format!("`{text}` is not an http or https URL")),
+        Err(error) => Err(format!("`{text}` is not a URL: {error}")),
+    }
+}
+
+/// `com.app=com.dep` -> (`com.app`, `com.dep`).
+fn parse_dependency(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((app, needs)) if !app.trim().is_empty() && !needs.trim().is_empty() => {
+            Ok((app.trim().to_string(), needs.trim().to_string()))
+        }
+        _ => Err("expected APP=DEP, e.g. com.example.app=com.example.library".to_string()),
+    }
 }
 
 /// `9.12.15:9120015` -> (`9.12.15`, 9120015).

@@ -31,6 +31,19 @@ pub async fn run(args: &SimArgs) -> Exit {
     if let Some(first) = args.rate_limit_changes {
         config = config.rate_limit_changes(first, args.rate_limit_retry_after);
     }
+    config = config.nodes(args.nodes);
+    if let Some(url) = &args.base_url {
+        config = config.base_url(url.as_ref().clone());
+    }
+    for key in &args.requires_restart {
+        config = config.requires_restart(key);
+    }
+    for (app, needs) in &args.requires {
+        config = config.dependency(app, needs);
+    }
+    for key in &args.enable_fails {
+        config = config.enable_fails(key);
+    }
     let sim = match Sim::start(config, args.listen, args.marketplace_listen).await {
         Ok(sim) => sim,
         Err(error) => {
@@ -49,11 +62,45 @@ pub async fn run(args: &SimArgs) -> Exit {
         sim.upm_url(),
         sim.marketplace_url()
     ));
-    status("Simulated Jira with apps; user `admin`, password `admin`. Press Ctrl-C to stop.");
-    if let Err(error) = tokio::signal::ctrl_c().await {
-        report_error_text(&format!("failed to wait for Ctrl-C: {error}"));
+    if sim.base_url() != sim.upm_url() {
+        status(&format!("Configured base URL: {}", sim.base_url()));
     }
+    if sim.nodes() > 1 {
+        status(&format!(
+            "{} nodes behind a round-robin load balancer (affinity cookies `ATL_AFFINITY`, `JSESSIONID`).",
+            sim.nodes()
+        ));
+    }
+    status("Simulated Jira with apps; user `admin`, password `admin`. Press Ctrl-C to stop.");
+    wait_for_stop(&sim).await;
     sim.shutdown().await;
     status("Simulator stopped.");
     Exit::Success
+}
+
+/// Waits for Ctrl-C; on Unix, each SIGHUP restarts the simulated product meanwhile.
+async fn wait_for_stop(sim: &Sim) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut hangup) = signal(SignalKind::hangup()) {
+            loop {
+                tokio::select! {
+                    stopped = tokio::signal::ctrl_c() => {
+                        if let Err(error) = stopped {
+                            report_error_text(&format!("failed to wait for Ctrl-C: {error}"));
+                        }
+                        return;
+                    }
+                    _ = hangup.recv() => {
+                        sim.restart();
+                        status("Product restarted: pending changes applied, tasks and upm-tokens cleared.");
+                    }
+                }
+            }
+        }
+    }
+    if let Err(error) = tokio::signal::ctrl_c().await {
+        report_error_text(&format!("failed to wait for Ctrl-C: {error}"));
+    }
 }

@@ -1,7 +1,9 @@
 //! What a simulator starts with: context path, users, installed plugins, the Marketplace catalog.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
+
+use url::Url;
 
 use super::faults::FaultPlan;
 use super::front::Front;
@@ -29,6 +31,16 @@ pub struct SimConfig {
     pub(crate) faults: FaultPlan,
     /// WebSudo, web pages, proxy limit, rate limit, outbound access (builders in `front.rs`).
     pub(crate) front: Front,
+    /// Product nodes behind the load balancer (cluster.rs; builder there).
+    pub(crate) nodes: usize,
+    /// The product's configured base URL (builder in cluster.rs); `None`: the listener's own URL.
+    pub(crate) base_url: Option<Url>,
+    /// Apps whose changes need a product restart (restart.rs).
+    pub(crate) requires_restart: BTreeSet<String>,
+    /// App → the apps it needs (enablement.rs).
+    pub(crate) dependencies: BTreeMap<String, BTreeSet<String>>,
+    /// Apps that fail to enable (enablement.rs).
+    pub(crate) enable_fails: BTreeSet<String>,
 }
 
 #[derive(Clone, Debug)]
@@ -70,6 +82,11 @@ impl SimConfig {
             server_compatibilities: BTreeMap::new(),
             faults: FaultPlan::default(),
             front: Front::default(),
+            nodes: 1,
+            base_url: None,
+            requires_restart: BTreeSet::new(),
+            dependencies: BTreeMap::new(),
+            enable_fails: BTreeSet::new(),
         }
     }
 

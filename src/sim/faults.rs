@@ -18,6 +18,7 @@ use bytes::Bytes;
 use serde::de::{self, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
+use super::cluster::Node;
 use super::http;
 use super::state::Shared;
 use super::SimServer;
@@ -317,8 +318,12 @@ pub(crate) async fn layer(
         }
         Some(Fault::Drop) => dropped(),
         Some(Fault::DropAfter) => {
-            let _lost = next.run(request).await;
-            dropped()
+            let lost = next.run(request).await;
+            let mut response = dropped();
+            if let Some(node) = lost.extensions().get::<Node>() {
+                response.extensions_mut().insert(*node);
+            }
+            response
         }
         Some(Fault::TaskFail { message }) => {
             request.extensions_mut().insert(TaskFault::Fail(message));
@@ -337,7 +342,9 @@ pub(crate) async fn layer(
     } else {
         response.status().as_u16()
     };
-    shared.record(http::recorded(server, &method, &uri, &headers, status));
+    let mut entry = http::recorded(server, &method, &uri, &headers, status);
+    entry.node = response.extensions().get::<Node>().map(|node| node.0);
+    shared.record(entry);
     response
 }
 

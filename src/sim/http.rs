@@ -193,6 +193,7 @@ pub fn recorded(
             .and_then(|value| value.split_whitespace().next())
             .map(str::to_string),
         status,
+        node: None,
     }
 }
 

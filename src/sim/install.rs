@@ -23,6 +23,7 @@ use super::http;
 use super::jar;
 use super::state::{now_ms, Shared, SimPluginState, Task, TaskKind, TaskStage};
 use super::upm::{self, Call, GENERIC, TASK_ERROR};
+use super::{enablement, restart};
 use crate::version;
 
 pub(crate) const INSTALL_URI: &str = "application/vnd.atl.plugins.install.uri+json";
@@ -86,7 +87,7 @@ pub(crate) async fn post(shared: &Arc<Shared>, call: &Call, body: Body) -> Respo
         return auth::permission_denied(StatusCode::UNAUTHORIZED);
     }
     let token = http::query_value(&call.query, "token");
-    if !shared.lock().consume_upm_token(&user, token) {
+    if !shared.lock().consume_upm_token(call.node(), &user, token) {
         let body = json!({"errorMessage": "invalid token", "subCode": "upm.error.invalid.token"});
         return if kind == TaskKind::Upload && http::wants_textarea(call.accept()) {
             http::textarea(StatusCode::FORBIDDEN, &body)
@@ -154,15 +155,17 @@ pub(crate) async fn post(shared: &Arc<Shared>, call: &Call, body: Body) -> Respo
         },
     };
     let task_fault = call.extensions.get::<TaskFault>().cloned();
-    let forced_failure = {
+    let (generation, forced_failure) = {
         let mut state = shared.lock();
         state.tasks.push(task.clone());
-        match &task_fault {
+        let generation = state.generation;
+        let forced_failure = match &task_fault {
             Some(TaskFault::Fail(message)) => Some(message.clone()),
             // guess: reported as a failed install task with the same text.
             _ if unsigned_uri => Some(SIGNATURE_CHECK_FAILED.to_string()),
             _ => state.fail_next_install.take(),
-        }
+        };
+        (generation, forced_failure)
     };
     // A hanging task (fault injection) is never run, so it stays in its first stage.
     if !matches!(task_fault, Some(TaskFault::Hang)) {
@@ -172,6 +175,7 @@ pub(crate) async fn post(shared: &Arc<Shared>, call: &Call, body: Body) -> Respo
             payload,
             sysadmin,
             forced_failure,
+            generation,
         ));
     }
 
@@ -295,6 +299,8 @@ async fn run(
     payload: Payload,
     sysadmin: bool,
     forced_failure: Option<String>,
+    // The product restart count when the task was created (a restart abandons the task).
+    generation: u64,
 ) {
     let started = Instant::now();
     let artifact = match payload {
@@ -315,6 +321,11 @@ async fn run(
         tokio::time::sleep(remaining).await;
     }
     let mut state = shared.lock();
+    if state.generation != generation {
+        // The product restarted while the task ran: the task is gone and its result with it.
+        tracing::debug!(task = %id, "install task abandoned by a restart");
+        return;
+    }
     let source = state
         .task(&id)
         .map(|task| task.source.clone())
@@ -327,7 +338,12 @@ async fn run(
     let stage = match outcome {
         Ok(descriptor) => {
             let key = descriptor.key.clone();
-            apply(&mut state.plugins, descriptor);
+            if shared.requires_restart.contains(&key) {
+                // The task succeeds; the change waits for a restart (restart.rs).
+                restart::stage(&mut state, descriptor);
+            } else if apply(&mut state.plugins, descriptor) {
+                enablement::after_install(&mut state, &shared.dependencies, &key);
+            }
             TaskStage::Succeeded { key }
         }
         Err(failure) => TaskStage::Failed {
@@ -342,16 +358,21 @@ async fn run(
 }
 
 /// The plugin framework's rule (§5.6): a version `>=` the installed one replaces it; a lower one is
-/// discarded while the task still succeeds.
-fn apply(plugins: &mut BTreeMap<String, SimPluginState>, descriptor: jar::PluginDescriptor) {
+/// discarded while the task still succeeds. Returns whether the plugin was installed or replaced.
+fn apply(
+    plugins: &mut BTreeMap<String, SimPluginState>,
+    descriptor: jar::PluginDescriptor,
+) -> bool {
     match plugins.get_mut(&descriptor.key) {
         Some(existing) => {
-            if version::compare(&descriptor.version, &existing.version) != Ordering::Less {
-                // guess: an upgrade keeps the enabled state and the user-installed/uninstallable flags.
-                existing.version = descriptor.version;
-                existing.name = descriptor.name;
-                existing.uses_licensing = descriptor.uses_licensing;
+            if version::compare(&descriptor.version, &existing.version) == Ordering::Less {
+                return false;
             }
+            // guess: an upgrade keeps the enabled state and the user-installed/uninstallable flags.
+            existing.version = descriptor.version;
+            existing.name = descriptor.name;
+            existing.uses_licensing = descriptor.uses_licensing;
+            true
         }
         None => {
             plugins.insert(
@@ -365,8 +386,10 @@ fn apply(plugins: &mut BTreeMap<String, SimPluginState>, descriptor: jar::Plugin
                     uninstallable: true,
                     uses_licensing: descriptor.uses_licensing,
                     vendor: None,
+                    restart_state: None,
                 },
             );
+            true
         }
     }
 }
@@ -640,6 +663,7 @@ mod tests {
             uninstallable: true,
             uses_licensing: false,
             vendor: None,
+            restart_state: None,
         }
     }
 
@@ -656,7 +680,7 @@ mod tests {
     fn equal_or_higher_replaces_and_keeps_enabled_state() {
         for version in ["1.0", "1.0.0", "1.1"] {
             let mut plugins = BTreeMap::from([("k".to_string(), plugin("1.0.0"))]);
-            apply(&mut plugins, descriptor(version));
+            assert!(apply(&mut plugins, descriptor(version)));
             assert_eq!(plugins["k"].version, version);
             assert_eq!(plugins["k"].name, "New");
             assert!(!plugins["k"].enabled);
@@ -666,7 +690,7 @@ mod tests {
     #[test]
     fn lower_version_is_discarded() {
         let mut plugins = BTreeMap::from([("k".to_string(), plugin("2.0.0"))]);
-        apply(&mut plugins, descriptor("1.9.9"));
+        assert!(!apply(&mut plugins, descriptor("1.9.9")));
         assert_eq!(plugins["k"].version, "2.0.0");
         assert_eq!(plugins["k"].name, "Old");
     }

@@ -5,8 +5,11 @@
 //! and the applinks manifest) and the Marketplace (`/rest/2/…`, `/download/apps/…`). The behaviour
 //! follows `shared/reference/upm-rest-api.md` and `marketplace-api.md`; where those are silent the
 //! code says `guess:`. A [`FaultPlan`] in front of both listeners makes chosen requests fail, stall,
-//! lose their answer or slow down; behind it, the product listener can answer as real deployments
-//! do when something stands in the way (WebSudo, a [`WebPage`], a proxy's body limit, rate limits).
+//! lose their answer or slow down. Behind it, the product listener can answer as real deployments
+//! do when something stands in the way (WebSudo, a [`WebPage`], a proxy's body limit, rate limits),
+//! and a load balancer spreads product requests over [`SimConfig::nodes`] nodes with node-local
+//! upm-tokens (`cluster.rs`); apps can need a restart (`restart.rs`), other apps
+//! (`enablement.rs`) or fail to enable.
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -24,7 +27,9 @@
 #![allow(clippy::result_large_err)]
 
 mod auth;
+mod cluster;
 mod config;
+mod enablement;
 mod faults;
 mod front;
 mod http;
@@ -33,6 +38,7 @@ pub mod jar;
 mod license;
 mod marketplace;
 mod product;
+mod restart;
 mod state;
 mod upm;
 
@@ -54,6 +60,7 @@ pub use config::{
 };
 pub use faults::{Fault, FaultPlan, FaultRule};
 pub use front::WebPage;
+pub use restart::SimRestartState;
 pub use state::SimPluginState;
 
 use state::Shared;
@@ -80,6 +87,9 @@ pub struct RecordedRequest {
     /// `Basic`, `Bearer`, …
     pub auth_scheme: Option<String>,
     pub status: u16,
+    /// The product node (1-based, `X-ANODEID: node{n}`) that answered; `None` for the Marketplace
+    /// and for requests a fault answered before they reached a node.
+    pub node: Option<usize>,
 }
 
 impl RecordedRequest {
@@ -140,6 +150,12 @@ impl Sim {
         let upm_router = Router::new()
             .fallback(upm::handle)
             .layer(DefaultBodyLimit::max(upm::MAX_BODY))
+            // The load balancer in front of the product nodes, behind the faults (a fault's
+            // status answer is the balancer's or a proxy's, from no node).
+            .layer(middleware::from_fn_with_state(
+                Arc::clone(&shared),
+                cluster::layer,
+            ))
             .layer(middleware::from_fn_with_state(
                 Arc::clone(&shared),
                 front::layer,
@@ -171,6 +187,17 @@ impl Sim {
     /// (e.g. `http://127.0.0.1:41234/jira/`).
     pub fn upm_url(&self) -> Url {
         self.shared.upm_url.clone()
+    }
+
+    /// The product's configured base URL, ending in `/`: [`SimConfig::base_url`], or else the
+    /// same as [`Sim::upm_url`].
+    pub fn base_url(&self) -> Url {
+        self.shared.base_url.clone()
+    }
+
+    /// How many product nodes answer behind the load balancer ([`SimConfig::nodes`]).
+    pub fn nodes(&self) -> usize {
+        self.shared.balancer.nodes()
     }
 
     /// The Marketplace base URL, ending in `/`.

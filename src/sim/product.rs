@@ -70,7 +70,7 @@ pub(crate) fn applinks_manifest(shared: &Shared, call: &Call) -> Response {
     http::text(StatusCode::OK, "application/xml;charset=UTF-8", &xml)
 }
 
-/// The base URL without its trailing slash, as Jira reports it.
+/// The configured base URL without its trailing slash, as Jira reports it.
 fn base_url(shared: &Shared) -> String {
-    shared.upm_url.as_str().trim_end_matches('/').to_string()
+    shared.base_url.as_str().trim_end_matches('/').to_string()
 }

@@ -1,16 +1,18 @@
 //! The simulator's mutable world: installed plugins, licenses, upm-tokens, install tasks, gates and
 //! the request log, shared by both servers and the background install tasks.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use url::Url;
 
+use super::cluster::Balancer;
 use super::config::{SeedCompatibility, SeedMarketplaceApp, SeedPlugin, SeedUser, SimConfig};
 use super::faults::ActiveFaults;
 use super::front::Front;
+use super::restart::SimRestartState;
 use super::RecordedRequest;
 
 /// How long a upm-token lives (upm-rest-api.md §5.2: 300 000 ms).
@@ -29,6 +31,8 @@ pub struct SimPluginState {
     pub uses_licensing: bool,
     /// Vendor name and URL.
     pub vendor: Option<(String, String)>,
+    /// The change waiting for a product restart (`restartState`, upm-rest-api.md §5.1), if any.
+    pub restart_state: Option<SimRestartState>,
 }
 
 impl SimPluginState {
@@ -42,6 +46,7 @@ impl SimPluginState {
             uninstallable: seed.uninstallable,
             uses_licensing: seed.uses_licensing,
             vendor,
+            restart_state: None,
         }
     }
 }
@@ -102,7 +107,8 @@ pub(crate) struct State {
     /// Licenses by plugin key. guess: like UPM's plugin-settings storage, a license outlives an
     /// uninstall of its plugin, but is shown only while the plugin is installed.
     pub licenses: BTreeMap<String, LicenseRecord>,
-    upm_tokens: HashMap<String, UpmToken>,
+    /// By (node, user): tokens are node-local on a cluster (upm-rest-api.md §5.2).
+    upm_tokens: HashMap<(usize, String), UpmToken>,
     /// In creation order.
     pub tasks: Vec<Task>,
     pub upload_enabled: bool,
@@ -112,15 +118,21 @@ pub(crate) struct State {
     /// Enabled flags of user-installed plugins before entering safe mode over REST.
     pub safe_mode_saved: Option<BTreeMap<String, bool>>,
     pub fail_next_install: Option<String>,
+    /// The new versions of upgrades waiting for a restart, by key (restart.rs).
+    pub staged: BTreeMap<String, SimPluginState>,
+    /// Apps whose enabling fails inside the plugin system (enablement.rs).
+    pub enable_fails: BTreeSet<String>,
+    /// Counts product restarts; an install task started before one does not apply its result.
+    pub generation: u64,
 }
 
 impl State {
-    /// Returns the user's current upm-token, minting one if there is none or it expired.
-    pub fn upm_token(&mut self, user: &str) -> i64 {
+    /// Returns the user's current upm-token on a node, minting one if there is none or it expired.
+    pub fn upm_token(&mut self, node: usize, user: &str) -> i64 {
         let now = Instant::now();
         let entry = self
             .upm_tokens
-            .entry(user.to_string())
+            .entry((node, user.to_string()))
             .or_insert_with(|| UpmToken {
                 value: rand::random(),
                 created: now,
@@ -134,26 +146,32 @@ impl State {
         entry.value
     }
 
-    /// Checks a presented upm-token: a match is consumed even when expired (then still refused);
-    /// a mismatch leaves the stored token alone (upm-rest-api.md §5.2).
-    pub fn consume_upm_token(&mut self, user: &str, presented: Option<&str>) -> bool {
-        let (Some(presented), Some(stored)) = (presented, self.upm_tokens.get(user).copied())
+    /// Checks a upm-token presented to a node: a match is consumed even when expired (then still
+    /// refused); a mismatch leaves the stored token alone (upm-rest-api.md §5.2).
+    pub fn consume_upm_token(&mut self, node: usize, user: &str, presented: Option<&str>) -> bool {
+        let slot = (node, user.to_string());
+        let (Some(presented), Some(stored)) = (presented, self.upm_tokens.get(&slot).copied())
         else {
             return false;
         };
         if presented.trim() != stored.value.to_string() {
             return false;
         }
-        self.upm_tokens.remove(user);
+        self.upm_tokens.remove(&slot);
         stored.created.elapsed() < TOKEN_LIFETIME
     }
 
     /// Makes the user's token look older, for tests of expiry.
     #[cfg(test)]
     pub fn age_upm_token(&mut self, user: &str, by: Duration) {
-        if let Some(token) = self.upm_tokens.get_mut(user) {
+        if let Some(token) = self.upm_tokens.get_mut(&(1, user.to_string())) {
             token.created = token.created.checked_sub(by).unwrap_or(token.created);
         }
+    }
+
+    /// Forgets every upm-token on every node (a product restart, §5.2: tokens live in memory).
+    pub fn clear_upm_tokens(&mut self) {
+        self.upm_tokens.clear();
     }
 
     pub fn task(&self, id: &str) -> Option<&Task> {
@@ -185,8 +203,17 @@ pub(crate) struct Shared {
     /// Compatible product builds by (app key, build number); absent means the wide default.
     pub compatibilities: BTreeMap<(String, u64), SeedCompatibility>,
     pub server_compatibilities: BTreeMap<(String, u64), SeedCompatibility>,
-    /// Base URL of the product, ending in `/` (e.g. `http://127.0.0.1:1234/jira/`).
+    /// Base URL of the product listener, ending in `/` (e.g. `http://127.0.0.1:1234/jira/`).
     pub upm_url: Url,
+    /// The product's configured base URL, ending in `/`: what UPM builds links from (§1). The
+    /// listener's own URL unless [`SimConfig::base_url`] set another (a proxy, another host name).
+    pub base_url: Url,
+    /// The nodes behind the product listener (cluster.rs).
+    pub balancer: Balancer,
+    /// Apps whose installs, upgrades and uninstalls need a product restart (restart.rs).
+    pub requires_restart: BTreeSet<String>,
+    /// The apps each app needs installed and enabled before it can be enabled (enablement.rs).
+    pub dependencies: BTreeMap<String, BTreeSet<String>>,
     /// Base URL of the Marketplace, ending in `/`.
     pub marketplace_url: Url,
     /// The client install-by-URI downloads with.
@@ -228,7 +255,32 @@ impl Shared {
                 ))
             })
             .collect();
+        let base_url = config
+            .base_url
+            .clone()
+            .map(normalized_base_url)
+            .unwrap_or_else(|| upm_url.clone());
+        let mut state = State {
+            plugins,
+            licenses,
+            upm_tokens: HashMap::new(),
+            tasks: Vec::new(),
+            upload_enabled: true,
+            signature_check: false,
+            safe_mode: false,
+            safe_mode_saved: None,
+            fail_next_install: None,
+            staged: BTreeMap::new(),
+            enable_fails: config.enable_fails.clone(),
+            generation: 0,
+        };
+        // The product starts like after a restart: an app that cannot be enabled is disabled.
+        super::enablement::boot(&mut state, &config.dependencies);
         Self {
+            base_url,
+            balancer: Balancer::new(config.nodes),
+            requires_restart: config.requires_restart.clone(),
+            dependencies: config.dependencies.clone(),
             context_path: config.context_path,
             task_delay: config.task_delay,
             product_version: config.product_version,
@@ -241,17 +293,7 @@ impl Shared {
             upm_url,
             marketplace_url,
             http,
-            state: Mutex::new(State {
-                plugins,
-                licenses,
-                upm_tokens: HashMap::new(),
-                tasks: Vec::new(),
-                upload_enabled: true,
-                signature_check: false,
-                safe_mode: false,
-                safe_mode_saved: None,
-                fail_next_install: None,
-            }),
+            state: Mutex::new(state),
             faults: Mutex::new(ActiveFaults::new(config.faults)),
             front: Mutex::new(config.front),
             log: Mutex::new(Vec::new()),
@@ -263,6 +305,14 @@ impl Shared {
     /// assignments), so a poisoned lock is still usable.
     pub fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The state itself, for unit tests of code that works on a locked [`State`].
+    #[cfg(test)]
+    pub fn into_state(self) -> State {
+        self.state
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Locks the fault plan in force (poisoning ignored, as for [`Shared::lock`]).
@@ -302,15 +352,30 @@ impl Shared {
     }
 
     /// `{context}/rest/plugins/1.0` — links always use `1.0`, whichever alias was requested
-    /// (upm-rest-api.md §1: the path is hard-coded in `UpmUriBuilder`).
+    /// (upm-rest-api.md §1: the path is hard-coded in `UpmUriBuilder`), and the context path is
+    /// the one of the configured base URL, which a proxy may make differ from the listener's.
     pub fn upm_rest_path(&self) -> String {
-        format!("{}/rest/plugins/1.0", self.context_path)
+        format!(
+            "{}/rest/plugins/1.0",
+            self.base_url.path().trim_end_matches('/')
+        )
     }
 
-    /// An absolute URL under the product base URL, from a path relative to it (no leading `/`).
+    /// An absolute URL under the configured base URL, from a path relative to it (no leading `/`).
     pub fn absolute(&self, relative: &str) -> String {
-        format!("{}{}", self.upm_url, relative.trim_start_matches('/'))
+        format!("{}{}", self.base_url, relative.trim_start_matches('/'))
     }
+}
+
+/// A base URL as UPM keeps it: no query or fragment, the path ending in `/`.
+fn normalized_base_url(mut url: Url) -> Url {
+    url.set_query(None);
+    url.set_fragment(None);
+    if !url.path().ends_with('/') {
+        let path = format!("{}/", url.path());
+        url.set_path(&path);
+    }
+    url
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -337,23 +402,35 @@ mod tests {
     #[test]
     fn token_is_stable_per_user_and_single_use() {
         let mut state = state();
-        let first = state.upm_token("admin");
-        assert_eq!(state.upm_token("admin"), first);
-        assert!(!state.consume_upm_token("admin", Some("not-it")));
-        assert!(!state.consume_upm_token("other", Some(&first.to_string())));
-        assert!(state.consume_upm_token("admin", Some(&first.to_string())));
-        assert!(!state.consume_upm_token("admin", Some(&first.to_string())));
+        let first = state.upm_token(1, "admin");
+        assert_eq!(state.upm_token(1, "admin"), first);
+        assert!(!state.consume_upm_token(1, "admin", Some("not-it")));
+        assert!(!state.consume_upm_token(1, "other", Some(&first.to_string())));
+        assert!(state.consume_upm_token(1, "admin", Some(&first.to_string())));
+        assert!(!state.consume_upm_token(1, "admin", Some(&first.to_string())));
+    }
+
+    #[test]
+    fn tokens_are_node_local() {
+        let mut state = state();
+        let on_one = state.upm_token(1, "admin");
+        let on_two = state.upm_token(2, "admin");
+        assert_ne!(on_one, on_two, "each node mints its own");
+        // Node 2 refuses node 1's token and keeps its own.
+        assert!(!state.consume_upm_token(2, "admin", Some(&on_one.to_string())));
+        assert!(state.consume_upm_token(2, "admin", Some(&on_two.to_string())));
+        assert!(state.consume_upm_token(1, "admin", Some(&on_one.to_string())));
     }
 
     #[test]
     fn expired_token_is_consumed_and_refused() {
         let mut state = state();
-        let token = state.upm_token("admin");
+        let token = state.upm_token(1, "admin");
         state.age_upm_token("admin", TOKEN_LIFETIME);
-        assert!(!state.consume_upm_token("admin", Some(&token.to_string())));
+        assert!(!state.consume_upm_token(1, "admin", Some(&token.to_string())));
         // Consumed: the next GET mints a fresh one.
-        assert!(!state.consume_upm_token("admin", Some(&token.to_string())));
-        let fresh = state.upm_token("admin");
-        assert!(state.consume_upm_token("admin", Some(&fresh.to_string())));
+        assert!(!state.consume_upm_token(1, "admin", Some(&token.to_string())));
+        let fresh = state.upm_token(1, "admin");
+        assert!(state.consume_upm_token(1, "admin", Some(&fresh.to_string())));
     }
 }

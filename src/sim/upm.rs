@@ -12,10 +12,11 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::auth::{self, Identity};
+use super::cluster::Node;
 use super::config::UPM_KEY;
 use super::http;
 use super::state::{now_ms, Shared, SimPluginState};
-use super::{install, license, product};
+use super::{enablement, install, license, product, restart};
 
 pub(crate) const INSTALLED: &str = "application/vnd.atl.plugins.installed+json";
 pub(crate) const PLUGIN: &str = "application/vnd.atl.plugins.plugin+json";
@@ -32,7 +33,6 @@ pub(crate) const MAX_BODY: usize = 256 * 1024 * 1024;
 const UNSIMULATED: &[&str] = &[
     "installed-marketplace",
     "enablement-state",
-    "requires-restart",
     "uninstall",
     "product-updates",
     "notifications",
@@ -80,6 +80,11 @@ impl Call {
         Ok(())
     }
 
+    /// The cluster node answering this request (1 on a single node; cluster.rs).
+    pub fn node(&self) -> usize {
+        self.extensions.get::<Node>().map_or(1, |node| node.0)
+    }
+
     /// The authenticated user (name, sysadmin), or the 401 of a resource that is not anonymous.
     pub fn require_user(&self) -> Result<(&str, bool), Response> {
         match &self.identity {
@@ -124,7 +129,7 @@ fn decorate(shared: &Shared, identity: &Identity, response: &mut Response) {
         "x-arequestid",
         &format!("{minute_of_day}x{number}x1"),
     );
-    http::set_named_header(response, "x-anodeid", "node1");
+    // `X-ANODEID` is set by the load balancer layer, which knows the node (cluster.rs).
     match identity {
         Identity::User { name, .. } => {
             http::set_named_header(response, "x-ausername", name);
@@ -194,6 +199,11 @@ async fn route_upm(shared: &Arc<Shared>, call: &Call, upm_path: &str, body: Body
             M::PUT => safe_mode_put(shared, call, body).await,
             _ => http::method_not_allowed(&[M::GET, M::HEAD, M::PUT]),
         },
+        ["requires-restart"] => only_get(&method, || restart::changes(shared, call)),
+        ["requires-restart", segment] => match method {
+            M::DELETE => restart::cancel(shared, call, segment),
+            _ => http::method_not_allowed(&[M::DELETE]),
+        },
         [name] if UNSIMULATED.contains(name) => http::empty(StatusCode::NOT_FOUND),
         [segment] => match method {
             M::GET | M::PUT | M::DELETE => {
@@ -260,7 +270,7 @@ fn collection(shared: &Shared, call: &Call) -> Response {
     };
     let base = shared.upm_rest_path();
     let mut state = shared.lock();
-    let token = state.upm_token(user);
+    let token = state.upm_token(call.node(), user);
     let mut plugins: Vec<&SimPluginState> = state.plugins.values().collect();
     // Sorted by name (UPM uses a locale collator; case-insensitive is close enough).
     plugins.sort_by(|a, b| {
@@ -338,6 +348,8 @@ pub(crate) struct PluginSummary {
     #[serde(rename = "static")]
     is_static: bool,
     unloadable: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    restart_state: Option<&'static str>,
     key: String,
     uses_licensing: bool,
     remotable: bool,
@@ -365,6 +377,12 @@ impl PluginSummary {
         if !is_upm {
             links.insert("modify", self_link.clone());
         }
+        if plugin.restart_state.is_some() {
+            links.insert(
+                "change-requiring-restart",
+                restart::change_link(shared, &plugin.key),
+            );
+        }
         // §5.1: `delete` only for sysadmins and plugins that may be uninstalled.
         if sysadmin && plugin.user_installed && plugin.uninstallable && !is_upm {
             links.insert("delete", self_link);
@@ -379,6 +397,7 @@ impl PluginSummary {
             optional: !is_upm,
             is_static: false,
             unloadable: false,
+            restart_state: plugin.restart_state.map(|change| change.as_str()),
             key: plugin.key.clone(),
             uses_licensing: plugin.uses_licensing,
             remotable: false,
@@ -516,7 +535,19 @@ async fn put_plugin(shared: &Shared, key: &str, sysadmin: bool, body: Body) -> R
     let Some(enabled) = request.get("enabled").and_then(Value::as_bool) else {
         return http::empty(StatusCode::INTERNAL_SERVER_ERROR);
     };
-    plugin.enabled = enabled;
+    // A no-op when the state already matches (§5.4); otherwise the plugin system may refuse to
+    // enable (missing dependency, enable failure), and disabling takes dependents down too.
+    let was_enabled = plugin.enabled;
+    if enabled && !was_enabled && !enablement::can_enable(&state, &shared.dependencies, key) {
+        return enablement::failed_to_enable();
+    }
+    if let Some(plugin) = state.plugins.get_mut(key) {
+        plugin.enabled = enabled;
+    }
+    enablement::settle(&mut state, &shared.dependencies);
+    let Some(plugin) = state.plugins.get(key) else {
+        return http::empty(StatusCode::NOT_FOUND);
+    };
     let body = plugin_body(shared, plugin, sysadmin);
     http::json(StatusCode::OK, PLUGIN, &body)
 }
@@ -567,7 +598,20 @@ fn delete_plugin(shared: &Shared, key: &str, sysadmin: bool) -> Response {
             &json!({"subCode": "upm.pluginUninstall.error.safe.mode"}),
         );
     }
+    if shared.requires_restart.contains(key) {
+        // §4/§5.5: 202 with the plugin, `restartState: "remove"`, listed until the restart.
+        restart::stage_removal(&mut state, key);
+        return match state.plugins.get(key) {
+            Some(plugin) => http::json(
+                StatusCode::ACCEPTED,
+                PLUGIN,
+                &plugin_body(shared, plugin, sysadmin),
+            ),
+            None => http::empty(StatusCode::NOT_FOUND),
+        };
+    }
     state.plugins.remove(key);
+    enablement::settle(&mut state, &shared.dependencies);
     http::empty(StatusCode::NO_CONTENT)
 }
 
