@@ -354,3 +354,276 @@ async fn serve(bytes: Vec<u8>) -> url::Url {
     });
     format!("http://{address}/app.jar").parse().unwrap()
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_full_plan_applies_through_a_three_node_cluster() {
+    let sim = start(small_jira().nodes(3)).await;
+    let desired = desired(
+        &sim,
+        vec![instance(
+            &sim,
+            vec![
+                with_license(present("com.vendor.alpha", "2.0.0"), "ALPHA-NEW"),
+                present("com.vendor.beta", "2.0.0"),
+                disabled(present("com.vendor.delta", "1.0.0")),
+                absent("com.vendor.gamma"),
+            ],
+        )],
+    );
+    let plan = plan_one(&desired).await;
+    let actions: Vec<Action> = plan.changes.iter().map(|change| change.action).collect();
+    for action in [
+        Action::Upgrade,
+        Action::Downgrade,
+        Action::Install,
+        Action::Uninstall,
+        Action::LicenseSet,
+    ] {
+        assert!(actions.contains(&action), "{actions:?}");
+    }
+    let report = execute(&desired, &plan).await;
+    assert!(report.succeeded(), "{report:#?}");
+    let requests = sim.requests();
+    assert!(
+        !requests.iter().any(|request| request.status == 403),
+        "no install met another node's token: {requests:#?}"
+    );
+    // The first reads run at once, before any affinity cookie: they spread over the nodes. From
+    // then on the session stays on one node.
+    let all: std::collections::BTreeSet<usize> =
+        requests.iter().filter_map(|request| request.node).collect();
+    assert_eq!(all.len(), 3, "the balancer spread the first reads: {all:?}");
+    let changes: std::collections::BTreeSet<usize> = mutating(&sim)
+        .iter()
+        .filter_map(|request| request.node)
+        .collect();
+    assert_eq!(
+        changes.len(),
+        1,
+        "the changes stayed on one node: {changes:?}"
+    );
+    assert_eq!(sim.plugin("com.vendor.alpha").unwrap().version, "2.0.0");
+    assert_eq!(sim.plugin("com.vendor.beta").unwrap().version, "2.0.0");
+    assert!(!sim.plugin("com.vendor.delta").unwrap().enabled);
+    assert!(sim.plugin("com.vendor.gamma").is_none());
+    assert_eq!(
+        sim.license("com.vendor.alpha").as_deref(),
+        Some("ALPHA-NEW")
+    );
+    assert!(plan_one(&desired).await.changes.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_token_taken_by_another_runner_is_fetched_again_once() {
+    let sim = start(small_jira()).await;
+    // This run's install is slow to reach UPM; meanwhile another runner with the same account
+    // takes the same upm-token (one per user, §5.2) and uses it up.
+    sim.set_faults(faults(vec![FaultRule::new(Fault::Latency { millis: 800 })
+        .server(SimServer::Upm)
+        .method("POST")
+        .first(1)]));
+    let desired = desired(
+        &sim,
+        vec![instance(&sim, vec![present("com.vendor.alpha", "2.0.0")])],
+    );
+    let plan = plan_one(&desired).await;
+    sim.clear_requests();
+    let upm = upmsync::upm::UpmClient::new(&desired.instances[0]).unwrap();
+    let url = sim
+        .marketplace_url()
+        .join("download/apps/300/version/300002")
+        .unwrap();
+    let other = async {
+        while !sim
+            .requests()
+            .iter()
+            .any(|request| request.method == "HEAD")
+        {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        let key = upmsync::model::AppKey::new("com.vendor.delta");
+        upm.install(&key, upmsync::upm::InstallFrom::Uri(&url))
+            .await
+            .map(|app| app.version.to_string())
+    };
+    let (report, other) = tokio::join!(execute(&desired, &plan), other);
+    assert_eq!(other.unwrap(), "1.0.0");
+    assert!(report.succeeded(), "{report:#?}");
+    let posts: Vec<u16> = mutating(&sim)
+        .into_iter()
+        .filter(|request| request.method == "POST")
+        .map(|request| request.status)
+        .collect();
+    assert!(
+        posts.contains(&403),
+        "the token was refused once: {posts:?}"
+    );
+    assert_eq!(posts.iter().filter(|status| **status == 202).count(), 2);
+    assert_eq!(sim.plugin("com.vendor.alpha").unwrap().version, "2.0.0");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn task_links_built_from_another_base_url_are_followed_under_the_manifest_url() {
+    let base: url::Url = "https://jira.example.com/".parse().unwrap();
+    let sim = start(small_jira().base_url(base)).await;
+    let desired = desired(
+        &sim,
+        vec![instance(&sim, vec![present("com.vendor.alpha", "2.0.0")])],
+    );
+    let plan = read_and_plan(&desired, Resolve::Artifacts).await;
+    let text = upmsync::render::plan_text(&plan);
+    assert!(
+        text.contains("note: the product's base URL is https://jira.example.com"),
+        "{text}"
+    );
+    let plan = plan.instances[0].result.clone().unwrap();
+    let report = execute(&desired, &plan).await;
+    assert!(report.succeeded(), "{report:#?}");
+    assert_eq!(sim.plugin("com.vendor.alpha").unwrap().version, "2.0.0");
+    assert!(sim
+        .requests()
+        .iter()
+        .any(|request| request.path.starts_with("/jira/rest/plugins/1.0/pending/")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_change_waiting_for_a_restart_is_reported_as_such_and_not_planned_again() {
+    let sim = start(small_jira().requires_restart("com.vendor.alpha")).await;
+    let desired = desired(
+        &sim,
+        vec![instance(
+            &sim,
+            vec![
+                present("com.vendor.alpha", "2.0.0"),
+                disabled(present("com.vendor.beta", "2.5.0")),
+            ],
+        )],
+    );
+    let plan = plan_one(&desired).await;
+    let report = execute(&desired, &plan).await;
+    assert!(
+        report.succeeded(),
+        "a restart is not a failure: {report:#?}"
+    );
+    assert!(report.restart_required());
+    let alpha = report
+        .changes
+        .iter()
+        .find(|change| change.change.key.as_str() == "com.vendor.alpha")
+        .unwrap();
+    assert_eq!(
+        alpha.outcome,
+        Outcome::PendingRestart {
+            note: "done, takes effect after a restart of jira-test".into()
+        }
+    );
+    assert_eq!(sim.plugin("com.vendor.alpha").unwrap().version, "1.0.0");
+    // The next plan shows the pending restart and does not install the same thing again.
+    let again = plan_one(&desired).await;
+    assert!(again.changes.is_empty(), "{:#?}", again.changes);
+    assert_eq!(again.pending_restart.len(), 1);
+    assert!(!again.in_sync(), "drift until the restart");
+    sim.restart();
+    let after = plan_one(&desired).await;
+    assert!(after.in_sync(), "{after:#?}");
+    assert_eq!(sim.plugin("com.vendor.alpha").unwrap().version, "2.0.0");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_uninstall_waiting_for_a_restart_is_not_a_failure() {
+    let sim = start(small_jira().requires_restart("com.vendor.gamma")).await;
+    let desired = desired(&sim, vec![instance(&sim, vec![absent("com.vendor.gamma")])]);
+    let report = execute(&desired, &plan_one(&desired).await).await;
+    assert!(report.succeeded(), "{report:#?}");
+    assert!(matches!(
+        report.changes[0].outcome,
+        Outcome::PendingRestart { .. }
+    ));
+    assert!(plan_one(&desired).await.changes.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_app_whose_dependency_comes_later_is_enabled_once_it_is_installed() {
+    // delta needs beta's packages; the manifest lists delta first and beta is not installed.
+    let config = small_jira()
+        .dependency("com.vendor.delta", "com.vendor.beta")
+        .plugin(upmsync::sim::SeedPlugin::user(
+            "com.vendor.gamma",
+            "Gamma",
+            "1.0.0",
+        ));
+    let sim = start(config).await;
+    // Remove beta first so both must be installed in this run.
+    let setup = desired(&sim, vec![instance(&sim, vec![absent("com.vendor.beta")])]);
+    assert!(execute(&setup, &plan_one(&setup).await).await.succeeded());
+    let desired = desired(
+        &sim,
+        vec![instance(
+            &sim,
+            vec![
+                present("com.vendor.delta", "1.0.0"),
+                present("com.vendor.beta", "2.5.0"),
+            ],
+        )],
+    );
+    let plan = plan_one(&desired).await;
+    let keys: Vec<&str> = plan
+        .changes
+        .iter()
+        .map(|change| change.key.as_str())
+        .collect();
+    assert_eq!(
+        keys,
+        ["com.vendor.delta", "com.vendor.beta"],
+        "manifest order"
+    );
+    let mut seen = Vec::new();
+    let folder = tempfile::tempdir().unwrap();
+    let cache = Cache::new(folder.path()).unwrap();
+    let upm = upmsync::upm::UpmClient::new(&desired.instances[0]).unwrap();
+    let report = upmsync::execute::execute(
+        &plan,
+        &desired.instances[0],
+        &upm,
+        &cache,
+        Mode::Apply,
+        &std::sync::atomic::AtomicBool::new(false),
+        &mut |change, outcome| seen.push((change.key.to_string(), outcome.clone())),
+    )
+    .await;
+    assert!(report.succeeded(), "{report:#?}");
+    assert!(sim.plugin("com.vendor.delta").unwrap().enabled);
+    assert!(sim.plugin("com.vendor.beta").unwrap().enabled);
+    assert_eq!(
+        seen.iter().map(|(key, _)| key.as_str()).collect::<Vec<_>>(),
+        ["com.vendor.beta", "com.vendor.delta"],
+        "delta is reported once it is enabled"
+    );
+    assert!(
+        plan_one(&desired).await.changes.is_empty(),
+        "the first apply converged"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_install_that_cannot_be_enabled_says_the_app_is_down() {
+    let sim = start(small_jira().enable_fails("com.vendor.delta")).await;
+    let desired = desired(
+        &sim,
+        vec![instance(&sim, vec![present("com.vendor.delta", "1.0.0")])],
+    );
+    let report = execute(&desired, &plan_one(&desired).await).await;
+    let error = failure(&report, 0);
+    assert!(
+        error.starts_with("installed `com.vendor.delta` 1.0.0, but UPM could not enable it"),
+        "{error}"
+    );
+    assert!(error.contains("DOWN"), "{error}");
+    assert!(
+        error.contains("upm.plugin.error.failed.to.enable"),
+        "{error}"
+    );
+    assert!(!error.contains("FAILED upgrade"), "{error}");
+    let delta = sim.plugin("com.vendor.delta").unwrap();
+    assert!(!delta.enabled);
+}
