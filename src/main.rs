@@ -66,6 +66,12 @@ fn init_tracing(verbose: u8) {
         _ => "warn,upmsync=trace",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // The cookie jar logs every cookie it stores, session cookies included: those are secrets,
+    // so its logs stay off whatever `RUST_LOG` says.
+    let filter = match "cookie_store=off".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    };
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

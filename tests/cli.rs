@@ -70,6 +70,8 @@ async fn run_binary(args: &[&str], dir: &Path, extra: &[(&str, &str)]) -> Output
             .env("TEST_JIRA_USER", "admin")
             .env("TEST_JIRA_PASSWORD", PASSWORD_VALUE)
             .env("TEST_LICENSE", LICENSE)
+            // Each test its own cache, and so its own instance locks: tests run at once.
+            .env("UPMSYNC_CACHE_DIR", dir.join(".upmsync-cache"))
             .env_remove("RUST_LOG")
             .envs(extra)
             .stdin(std::process::Stdio::null())
@@ -506,6 +508,10 @@ async fn ctrl_c_finishes_the_change_under_way_and_reports_the_rest() {
         .current_dir(case.folder.path())
         .env("TEST_JIRA_USER", "admin")
         .env("TEST_JIRA_PASSWORD", PASSWORD_VALUE)
+        .env(
+            "UPMSYNC_CACHE_DIR",
+            case.folder.path().join(".upmsync-cache"),
+        )
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -902,4 +908,86 @@ async fn a_saved_plan_refuses_a_rebuilt_upload() {
         stderr(&output)
     );
     assert!(case.mutating().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_waits_in_apply_plan_and_drift_with_their_exit_codes() {
+    let case = Case::with(small_jira().requires_restart("com.vendor.alpha")).await;
+    case.manifest("  - key: com.vendor.alpha\n    version: 2.0.0\n", "ignore");
+    let apply = case
+        .run(&[
+            "apply",
+            "-f",
+            "apps.yaml",
+            "--auto-approve",
+            "--report",
+            "report.json",
+        ])
+        .await;
+    let (out, err) = (stdout(&apply), stderr(&apply));
+    assert_eq!(code(&apply), 0, "a restart is not a failure:\n{out}\n{err}");
+    assert!(
+        out.contains("RESTART     upgrade com.vendor.alpha 1.0.0 -> 2.0.0"),
+        "{out}"
+    );
+    assert!(
+        out.contains("done, takes effect after a restart of jira-test"),
+        "{out}"
+    );
+    assert!(err.contains("restart jira-test"), "{err}");
+    let report = std::fs::read_to_string(case.folder.path().join("report.json")).unwrap();
+    assert!(
+        report.contains("\"status\": \"pending-restart\""),
+        "{report}"
+    );
+
+    let plan = case
+        .run(&["plan", "-f", "apps.yaml", "--detailed-exitcode"])
+        .await;
+    assert_eq!(code(&plan), 0, "nothing apply could do: {}", stdout(&plan));
+    assert!(
+        stdout(&plan).contains("! com.vendor.alpha  Alpha  (upgrade accepted by UPM, takes effect after a restart of jira-test)"),
+        "{}",
+        stdout(&plan)
+    );
+    let json = case
+        .run(&["plan", "-f", "apps.yaml", "--format", "json"])
+        .await;
+    assert!(
+        stdout(&json).contains("\"pending_restart\""),
+        "{}",
+        stdout(&json)
+    );
+    let drift = case.run(&["drift", "-f", "apps.yaml"]).await;
+    assert_eq!(code(&drift), 2, "{}", stdout(&drift));
+    assert!(
+        stdout(&drift).contains("upgrade com.vendor.alpha waits for a restart of jira-test"),
+        "{}",
+        stdout(&drift)
+    );
+    case.sim.restart();
+    let drift = case.run(&["drift", "-f", "apps.yaml"]).await;
+    assert_eq!(code(&drift), 0, "{}", stdout(&drift));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cluster_converges_from_the_cli_and_no_session_cookie_is_printed() {
+    let case = Case::with(small_jira().nodes(2)).await;
+    case.manifest(APPS, "ignore");
+    let apply = case
+        .run_env(
+            &["apply", "-f", "apps.yaml", "--auto-approve", "-vvv"],
+            &[("RUST_LOG", "trace")],
+        )
+        .await;
+    assert_eq!(code(&apply), 0, "{}", stderr(&apply));
+    assert_no_secret(&apply);
+    let all = format!("{}{}", stdout(&apply), stderr(&apply));
+    assert!(!all.contains("JSESSIONID="), "a session cookie was printed");
+    assert!(
+        !all.contains("ATL_AFFINITY="),
+        "an affinity cookie was printed"
+    );
+    let drift = case.run(&["drift", "-f", "apps.yaml"]).await;
+    assert_eq!(code(&drift), 0, "{}", stdout(&drift));
 }
