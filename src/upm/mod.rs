@@ -1197,26 +1197,11 @@ fn page_title(text: &str) -> Option<String> {
 fn plugin_key_of_link(link: &str) -> Option<AppKey> {
     let path = link.split(['?', '#']).next()?;
     let segment = path.trim_end_matches('/').rsplit('/').next()?;
-    let decoded = percent_encoding_decode(segment)?;
+    let decoded = percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .ok()?;
     let key = decoded.strip_suffix("-key")?;
     (!key.is_empty()).then(|| AppKey::new(key))
-}
-
-fn percent_encoding_decode(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%' {
-            let hex = segment.get(index + 1..index + 3)?;
-            decoded.push(u8::from_str_radix(hex, 16).ok()?);
-            index += 3;
-        } else {
-            decoded.push(bytes[index]);
-            index += 1;
-        }
-    }
-    String::from_utf8(decoded).ok()
 }
 
 /// Task errors that mean UPM could not fetch an install-by-URI artifact itself (§4, §5.8).
