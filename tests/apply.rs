@@ -209,7 +209,7 @@ async fn an_older_artifact_silently_ignored_by_upm_is_a_failure() {
     let mut app = present("com.vendor.alpha", "3.0.0");
     if let upmsync::model::DesiredState::Present(present) = &mut app.state {
         let rebuilt = jar::build_plugin_jar("com.vendor.alpha", "Alpha", "0.5.0", true);
-        let url = serve_once(rebuilt).await;
+        let url = serve_bytes(rebuilt).await;
         present.source = upmsync::model::Source::Url(url);
     }
     let desired = desired(&sim, vec![instance(&sim, vec![app])]);
@@ -223,20 +223,6 @@ async fn an_older_artifact_silently_ignored_by_upm_is_a_failure() {
         "{error}"
     );
     assert_eq!(sim.plugin("com.vendor.alpha").unwrap().version, "1.0.0");
-}
-
-/// Serves `bytes` at a loopback URL (any path) for the rest of the test.
-async fn serve_once(bytes: Vec<u8>) -> url::Url {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let app = axum::Router::new().fallback(move || {
-        let bytes = bytes.clone();
-        async move { bytes }
-    });
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{address}/alpha.jar").parse().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -246,7 +246,7 @@ async fn an_artifact_that_is_another_app_is_reported_by_its_real_key() {
     if let DesiredState::Present(present) = &mut app.state {
         // The URL really serves another app (installed by URI, so not verified by upmsync).
         let other = jar::build_plugin_jar("com.vendor.epsilon", "Epsilon", "1.0.0", false);
-        present.source = Source::Url(serve(other).await);
+        present.source = Source::Url(serve_bytes(other).await);
     }
     let desired = desired(&sim, vec![instance(&sim, vec![app])]);
     let report = execute(&desired, &plan_one(&desired).await).await;
@@ -339,20 +339,6 @@ async fn a_failed_downgrade_never_restores_over_a_version_another_runner_install
         installs, 2,
         "the failed install and the other runner's; no restore"
     );
-}
-
-/// Serves `bytes` at a loopback URL (any path) for the rest of the test.
-async fn serve(bytes: Vec<u8>) -> url::Url {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let app = axum::Router::new().fallback(move || {
-        let bytes = bytes.clone();
-        async move { bytes }
-    });
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{address}/app.jar").parse().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -215,3 +215,17 @@ pub async fn execute_plan(
     )
     .await
 }
+
+/// Serves `bytes` at a loopback URL (any path: `/app.jar`) for the rest of the test.
+pub async fn serve_bytes(bytes: Vec<u8>) -> url::Url {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(move || {
+        let bytes = bytes.clone();
+        async move { bytes }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{address}/app.jar").parse().unwrap()
+}
