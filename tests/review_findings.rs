@@ -181,3 +181,42 @@ async fn finding_3_session_cookies_never_reach_the_logs_whatever_rust_log_says()
         "session cookies in the logs:\n{stderr}"
     );
 }
+
+/// Finding 4 (must-fix): an upgrade whose POST is answered 502 by something in front of UPM (or
+/// whose connection drops) is settled by reading the app back, but the code takes whatever is
+/// installed as the result of the install. For an upgrade the old version is always there, so
+/// the report says "UPM reports ... at version 1.0.0 after installing 2.0.0" with the hint "UPM
+/// keeps an installed version that is newer": false (1.0.0 is older), and the 502 that happened is
+/// not named at all. Cause: `execute::install`, the `is_lost_answer` arm, `Some(installed) =>
+/// installed` without comparing with the state before the install.
+#[tokio::test(flavor = "multi_thread")]
+async fn finding_4_an_upgrade_answered_502_names_the_502_not_a_false_version_mismatch() {
+    use upmsync::execute::Outcome;
+    use upmsync::sim::{Fault, FaultPlan, FaultRule, SimServer};
+    let sim = start(small_jira()).await;
+    let desired = desired(
+        &sim,
+        vec![instance(&sim, vec![without_license(present("com.vendor.alpha", "2.0.0"))])],
+    );
+    let plan = plan_one(&desired).await;
+    sim.set_faults(FaultPlan {
+        seed: Some(7),
+        rules: vec![FaultRule::new(Fault::Status {
+            status: 502,
+            retry_after: None,
+        })
+        .server(SimServer::Upm)
+        .method("POST")
+        .first(1)],
+    });
+    let report = execute(&desired, &plan).await;
+    let Outcome::Failed { error } = &report.changes[0].outcome else {
+        panic!("{report:#?}");
+    };
+    assert_eq!(sim.plugin("com.vendor.alpha").unwrap().version, "1.0.0");
+    assert!(error.contains("502"), "the 502 is not named: {error}");
+    assert!(
+        !error.contains("keeps an installed version that is newer"),
+        "false hint: {error}"
+    );
+}
