@@ -169,7 +169,7 @@ pub enum ChangeError {
     },
     #[error("UPM reports `{key}` as {} after the change", if *enabled { "enabled" } else { "disabled" })]
     EnablementMismatch { key: AppKey, enabled: bool },
-    #[error("installed `{key}` {version}, but UPM could not enable it, so the app is DOWN (installed and disabled): {reason}\nhint: an app that imports another app's packages cannot be enabled before that app is installed and enabled: list it after its dependencies, or name them in `requires:`; otherwise see the product's log (atlassian-jira.log, atlassian-confluence.log) for why the plugin system refused it, then run apply again")]
+    #[error("installed `{key}` {version}, but UPM could not enable it, so the app is DOWN (installed and disabled): {reason}\nhint: the product's log (atlassian-jira.log, atlassian-confluence.log) says why the plugin system refused it. An app that imports another app's packages is enabled only while that app is installed and enabled: upmsync installs in manifest order and after the apps named in `requires:`, and tries again after the run's later changes; fix the cause, then run apply again")]
     InstalledDisabled {
         key: AppKey,
         version: String,
@@ -227,15 +227,32 @@ pub async fn execute(
                 stopped = true;
                 report.error = Some("interrupted (Ctrl-C): the changes not started were left alone".into());
             }
+            // An app left disabled by its install gets one more try before its own next change;
+            // if it still cannot be enabled, it has failed (the app is down) and the instance stops.
+            if !stopped && mode == Mode::Apply && run.is_deferred(&change.key) {
+                for (deferred, outcome) in run.retry_deferred(upm).await {
+                    progress(&plan.changes[deferred], &outcome);
+                    report.changes[deferred].outcome = outcome;
+                }
+                if let Some((deferred, error)) = run.take_deferred(&change.key) {
+                    let outcome = Outcome::Failed { error: error_text(&error) };
+                    progress(&plan.changes[deferred], &outcome);
+                    report.changes[deferred].outcome = outcome;
+                    stopped = true;
+                }
+            }
             let outcome = if stopped {
                 Some(Outcome::NotStarted)
             } else {
                 match mode {
                     Mode::Apply => {
-                        let later_installs = plan.changes[index + 1..]
-                            .iter()
-                            .any(|later| later.action.installs());
-                        run.apply(change, index, later_installs, &plan.name, desired, upm, &prepared)
+                        // Changes still to come that may let a disabled app be enabled: installs
+                        // and enables of other apps (its dependencies).
+                        let later_helps = plan.changes[index + 1..].iter().any(|later| {
+                            later.key != change.key
+                                && (later.action.installs() || later.action == Action::Enable)
+                        });
+                        run.apply(change, index, later_helps, &plan.name, desired, upm, &prepared)
                             .instrument(tracing::info_span!("change", key = %change.key, action = %change.action))
                             .await
                     }
@@ -255,9 +272,10 @@ pub async fn execute(
                 change: change.clone(),
                 outcome: outcome.unwrap_or(Outcome::NotStarted),
             });
-            // An app left disabled by its install is enabled as soon as a later install (its
-            // dependency) makes that possible.
-            if mode == Mode::Apply && change.action.installs() {
+            // An app left disabled by its install is enabled as soon as a later install or enable
+            // (its dependency) makes that possible.
+            let may_help = change.action.installs() || change.action == Action::Enable;
+            if mode == Mode::Apply && may_help && !run.deferred.is_empty() {
                 for (deferred, outcome) in run.retry_deferred(upm).await {
                     progress(&plan.changes[deferred], &outcome);
                     report.changes[deferred].outcome = outcome;
@@ -302,7 +320,7 @@ impl Run {
         &mut self,
         change: &Change,
         index: usize,
-        later_installs: bool,
+        later_helps: bool,
         instance: &str,
         desired: &DesiredInstance,
         upm: &UpmClient,
@@ -314,11 +332,15 @@ impl Run {
             .cloned()
             .unwrap_or_else(|| Some(change.assumed.clone()));
         let checked = match &expected {
-            Some(expected) => check_precondition(&change.key, expected, upm).await,
-            None => Ok(()),
+            Some(expected) => check_precondition(change, expected, upm).await,
+            None => Ok(Precondition::Holds),
         };
         let result = match checked {
-            Ok(()) => apply_change(change, desired, upm, prepared).await,
+            Ok(Precondition::Holds) => apply_change(change, desired, upm, prepared).await,
+            Ok(Precondition::AlreadyDone) => {
+                tracing::info!("`{}` is already as this change would leave it (another runner made it): nothing to do", change.key);
+                Ok(Applied::Done)
+            }
             Err(error) => Err(error),
         };
         match result {
@@ -333,8 +355,11 @@ impl Run {
                     note: format!("done, takes effect after a restart of {instance}"),
                 })
             }
-            Err(error @ ChangeError::InstalledDisabled { .. }) if later_installs => {
-                tracing::warn!("{error}; trying again after the later installs of this run");
+            Err(error @ ChangeError::InstalledDisabled { .. }) if later_helps => {
+                tracing::warn!(
+                    "`{}` is installed but UPM could not enable it; trying again after this run's later changes",
+                    change.key
+                );
                 let mut left = after(change, expected);
                 left.enabled = Some(false);
                 self.expected.insert(change.key.clone(), Some(left));
@@ -353,6 +378,21 @@ impl Run {
                 })
             }
         }
+    }
+
+    fn is_deferred(&self, key: &AppKey) -> bool {
+        self.deferred
+            .iter()
+            .any(|(_, error)| deferred_key(error) == Some(key))
+    }
+
+    /// Removes and returns the deferred install of `key`, if one is still waiting.
+    fn take_deferred(&mut self, key: &AppKey) -> Option<(usize, ChangeError)> {
+        let position = self
+            .deferred
+            .iter()
+            .position(|(_, error)| deferred_key(error) == Some(key))?;
+        Some(self.deferred.remove(position))
     }
 
     /// Tries again to enable the apps whose install left them disabled; returns the outcomes of
@@ -381,6 +421,23 @@ impl Run {
         self.deferred = still;
         resolved
     }
+}
+
+fn deferred_key(error: &ChangeError) -> Option<&AppKey> {
+    match error {
+        ChangeError::InstalledDisabled { key, .. } => Some(key),
+        _ => None,
+    }
+}
+
+/// Whether a change may run, from the app as it is right before it.
+#[derive(Debug, PartialEq, Eq)]
+enum Precondition {
+    /// The app is as the plan (or this run) left it: the change runs.
+    Holds,
+    /// The app is already as the change would leave it (another runner applying the same
+    /// manifest got there first): nothing to do, and nothing stale.
+    AlreadyDone,
 }
 
 /// The state an app is in after `change` succeeded, from the state before it.
@@ -419,13 +476,24 @@ fn after(change: &Change, before: Option<Assumed>) -> Assumed {
 
 /// Reads the app right before a change and compares it with what the plan (or this run's own
 /// earlier changes) left: installed version, enabled state and, when it was read, the license.
-/// Two runners applying to one instance thus never undo each other: the second stops as stale.
+/// Two runners applying to one instance thus never undo each other: the second stops as stale,
+/// unless it finds the app exactly as its change would leave it (the same manifest applied twice).
 async fn check_precondition(
-    key: &AppKey,
+    change: &Change,
     expected: &Assumed,
     upm: &UpmClient,
-) -> Result<(), ChangeError> {
+) -> Result<Precondition, ChangeError> {
+    let key = &change.key;
     let now = upm.plugin(key).await?;
+    let license_now = match &now {
+        Some(_) if expected.license != LiveLicense::NotRead || change.license.is_some() => {
+            match upm.license(key).await? {
+                Some(hash) => LiveLicense::Present(hash),
+                None => LiveLicense::None,
+            }
+        }
+        _ => LiveLicense::NotRead,
+    };
     let mut differences = Vec::new();
     let shown = |version: Option<&Version>| {
         version.map_or_else(
@@ -450,26 +518,54 @@ async fn check_precondition(
             ));
         }
     }
-    if now.is_some() && expected.license != LiveLicense::NotRead {
-        let license_now = match upm.license(key).await? {
-            Some(hash) => LiveLicense::Present(hash),
-            None => LiveLicense::None,
-        };
-        if license_now != expected.license {
-            differences.push(format!(
-                "its license is {} (the plan assumed {})",
-                license_text_of(&license_now),
-                license_text_of(&expected.license)
-            ));
-        }
+    if now.is_some() && expected.license != LiveLicense::NotRead && license_now != expected.license
+    {
+        differences.push(format!(
+            "its license is {} (the plan assumed {})",
+            license_text_of(&license_now),
+            license_text_of(&expected.license)
+        ));
     }
     if differences.is_empty() {
-        Ok(())
+        Ok(Precondition::Holds)
+    } else if already_done(change, now.as_ref(), &license_now) {
+        Ok(Precondition::AlreadyDone)
     } else {
         Err(ChangeError::Stale {
             key: key.clone(),
             differences: differences.join(", "),
         })
+    }
+}
+
+/// Whether the app, as read now, is already what `change` would make it.
+fn already_done(
+    change: &Change,
+    now: Option<&crate::model::LiveApp>,
+    license: &LiveLicense,
+) -> bool {
+    match (change.action, now) {
+        (Action::Uninstall, None) => true,
+        (Action::Install | Action::Upgrade | Action::Downgrade, Some(app)) => {
+            Some(&app.version) == change.to.as_ref()
+                && change.enabled.is_none_or(|enabled| enabled == app.enabled)
+                && app.restart.is_none()
+        }
+        (Action::Enable | Action::Disable, Some(app)) => {
+            app.enabled == (change.action == Action::Enable)
+        }
+        (Action::LicenseSet | Action::LicenseRemove, Some(_)) => {
+            let wanted = match change
+                .license
+                .as_ref()
+                .and_then(|license| license.to.clone())
+            {
+                Some(hash) => LiveLicense::Present(hash),
+                None => LiveLicense::None,
+            };
+            *license == wanted
+        }
+        _ => false,
     }
 }
 
@@ -766,9 +862,14 @@ async fn install(
             tracing::warn!("the answer to the install of `{key}` was lost ({error}); reading UPM's state to decide");
             upm.wait_until_idle().await?;
             match upm.plugin(key).await? {
-                Some(installed) => installed,
-                None if waits_for_restart(upm, key).await => return Ok(Applied::AfterRestart),
-                None => return Err(error.into()),
+                // UPM shows the wanted version: the install happened.
+                Some(installed) if version.is_none_or(|wanted| &installed.version == wanted) => {
+                    installed
+                }
+                _ if waits_for_restart(upm, key).await => return Ok(Applied::AfterRestart),
+                // Not installed, or still the version from before: the install did not happen,
+                // and the answer that was lost is the error.
+                _ => return Err(error.into()),
             }
         }
         Err(UpmError::MissingAfterInstall { .. }) if waits_for_restart(upm, key).await => {

@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
 use upmsync::cli::{Cli, Command};
 use upmsync::commands::{self, Exit};
 
@@ -67,15 +69,15 @@ fn init_tracing(verbose: u8) {
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     // The cookie jar logs every cookie it stores, session cookies included: those are secrets,
-    // so its logs stay off whatever `RUST_LOG` says.
-    let filter = match "cookie_store=off".parse() {
-        Ok(directive) => filter.add_directive(directive),
-        Err(_) => filter,
-    };
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    // so its events are dropped whatever `RUST_LOG` says.
+    let no_cookies = tracing_subscriber::filter::filter_fn(|metadata| {
+        !metadata.target().starts_with("cookie_store")
+    });
+    let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_target(false)
-        .try_init();
+        .with_filter(filter)
+        .with_filter(no_cookies);
+    let _ = tracing_subscriber::registry().with(layer).try_init();
 }

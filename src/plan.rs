@@ -122,6 +122,42 @@ pub struct PendingRestart {
     pub name: Option<String>,
     /// `install`, `upgrade` or `remove`.
     pub action: RestartAction,
+    /// Why the pending change contradicts the manifest, when it does: the restart will not bring
+    /// the instance to what the manifest asks, and apply cannot act on the app before it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub conflict: Option<String>,
+}
+
+/// Why a change waiting for a restart contradicts what the manifest wants for the app, if it
+/// does. A pending install or upgrade's target version is not shown by UPM (§5.1), so only a
+/// manifest that wants the version running now is known to contradict an upgrade.
+fn restart_conflict(
+    action: RestartAction,
+    app: &crate::model::DesiredApp,
+    installed: Option<&LiveApp>,
+    targets: &Targets,
+) -> Option<String> {
+    match (&app.state, action) {
+        (DesiredState::Present(_), RestartAction::Remove) => {
+            Some("UPM removes it at the restart, but the manifest wants it installed".to_string())
+        }
+        (DesiredState::Absent, RestartAction::Install | RestartAction::Upgrade) => Some(format!(
+            "UPM {}s it at the restart, but the manifest wants it absent",
+            action.name()
+        )),
+        (DesiredState::Present(present), RestartAction::Upgrade) => {
+            let running = &installed?.version;
+            let wanted = match (targets.get(&app.key), &present.version) {
+                (Some(target), _) => &target.version,
+                (None, VersionSpec::Exact(version)) => version,
+                _ => return None,
+            };
+            (wanted == running).then(|| {
+                format!("UPM upgrades it from {running} at the restart, but the manifest wants {running}")
+            })
+        }
+        _ => None,
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -193,6 +229,27 @@ impl Plan {
         })
     }
 
+    /// Changes waiting for a restart that contradict the manifest, anywhere.
+    pub fn has_conflicts(&self) -> bool {
+        self.instances.iter().any(|instance| {
+            instance.result.as_ref().is_ok_and(|plan| {
+                plan.pending_restart
+                    .iter()
+                    .any(|pending| pending.conflict.is_some())
+            })
+        })
+    }
+
+    /// Changes waiting for a restart anywhere.
+    pub fn has_pending_restarts(&self) -> bool {
+        self.instances.iter().any(|instance| {
+            instance
+                .result
+                .as_ref()
+                .is_ok_and(|plan| !plan.pending_restart.is_empty())
+        })
+    }
+
     /// Changes or reported unmanaged apps anywhere: what `drift` calls drift.
     pub fn has_drift(&self) -> bool {
         self.instances
@@ -232,13 +289,24 @@ pub fn plan(
 
     for app in desired.apps.values() {
         let installed = live.apps.get(&app.key);
-        if let Some(action) = live.pending_restart.get(&app.key) {
+        let pending = live.pending_restart.get(&app.key).copied();
+        if let Some(action) = pending {
+            let conflict = restart_conflict(action, app, installed, targets);
+            let manage_running = action == RestartAction::Upgrade
+                && conflict.is_none()
+                && matches!(app.state, DesiredState::Present(_));
             pending_restart.push(PendingRestart {
                 key: app.key.clone(),
                 name: installed.map(|live_app| live_app.name.clone()),
-                action: *action,
+                action,
+                conflict,
             });
-            continue;
+            // Only an upgrade that waits for a restart leaves a running app whose license and
+            // enabled state can be managed now; a pending install or removal, or one the manifest
+            // contradicts, is left alone until the restart.
+            if !manage_running {
+                continue;
+            }
         }
         if let Some(live_app) = installed.filter(|live_app| !live_app.user_installed) {
             errors.push(PlanError::SystemApp {
@@ -288,6 +356,8 @@ pub fn plan(
                     assumed: Assumed::of(installed),
                 };
                 let install_action = match installed {
+                    // The version is settled at the restart; installing again would repeat it.
+                    _ if pending.is_some() => None,
                     None => Some(Action::Install),
                     Some(live_app) if live_app.version < target.version => Some(Action::Upgrade),
                     Some(live_app) if live_app.version > target.version => Some(Action::Downgrade),

@@ -991,3 +991,40 @@ async fn a_cluster_converges_from_the_cli_and_no_session_cookie_is_printed() {
     let drift = case.run(&["drift", "-f", "apps.yaml"]).await;
     assert_eq!(code(&drift), 0, "{}", stdout(&drift));
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pending_restart_the_manifest_contradicts_is_a_conflict() {
+    let case = Case::with(small_jira().requires_restart("com.vendor.alpha")).await;
+    case.manifest("  - key: com.vendor.alpha\n    version: 2.0.0\n", "ignore");
+    let apply = case
+        .run(&["apply", "-f", "apps.yaml", "--auto-approve"])
+        .await;
+    assert_eq!(code(&apply), 0, "{}", stderr(&apply));
+    // The manifest goes back to the version running now, before the restart.
+    case.manifest("  - key: com.vendor.alpha\n    version: 1.0.0\n", "ignore");
+    let plan = case
+        .run(&["plan", "-f", "apps.yaml", "--detailed-exitcode"])
+        .await;
+    assert_eq!(code(&plan), 2, "{}", stdout(&plan));
+    assert!(
+        stdout(&plan).contains(
+            "CONFLICT: UPM upgrades it from 1.0.0 at the restart, but the manifest wants 1.0.0"
+        ),
+        "{}",
+        stdout(&plan)
+    );
+    let apply = case
+        .run(&["apply", "-f", "apps.yaml", "--auto-approve"])
+        .await;
+    let err = stderr(&apply);
+    assert_eq!(code(&apply), 1, "{err}");
+    assert!(
+        err.contains("nothing can be done for it before the restart"),
+        "{err}"
+    );
+    assert!(
+        err.contains("requires-restart/com.vendor.alpha-key"),
+        "{err}"
+    );
+    assert!(err.contains("Nothing to apply now"), "{err}");
+}

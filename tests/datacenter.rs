@@ -165,19 +165,16 @@ async fn an_enable_state_changed_meanwhile_is_stale_too() {
     let sim = start(small_jira()).await;
     let wanted = desired(
         &sim,
-        vec![instance(
-            &sim,
-            vec![disabled(present("com.vendor.gamma", "1.0.0"))],
-        )],
+        vec![instance(&sim, vec![present("com.vendor.alpha", "2.0.0")])],
     );
     let plan = plan_one(&wanted).await;
-    assert_eq!(plan.changes[0].action, Action::Disable);
+    assert_eq!(plan.changes[0].action, Action::Upgrade);
     // Meanwhile an admin disables it on the Manage apps page.
     let other = desired(
         &sim,
         vec![instance(
             &sim,
-            vec![disabled(present("com.vendor.gamma", "1.0.0"))],
+            vec![disabled(present("com.vendor.alpha", "1.0.0"))],
         )],
     );
     assert!(execute(&other, &plan_one(&other).await).await.succeeded());
@@ -187,6 +184,7 @@ async fn an_enable_state_changed_meanwhile_is_stale_too() {
         error.contains("it is disabled (the plan assumed enabled)"),
         "{error}"
     );
+    assert_eq!(sim.plugin("com.vendor.alpha").unwrap().version, "1.0.0");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -612,4 +610,50 @@ async fn an_install_that_cannot_be_enabled_says_the_app_is_down() {
     assert!(!error.contains("FAILED upgrade"), "{error}");
     let delta = sim.plugin("com.vendor.delta").unwrap();
     assert!(!delta.enabled);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_same_manifest_applied_twice_at_once_is_not_stale() {
+    let sim = start(small_jira()).await;
+    let desired = desired(
+        &sim,
+        vec![instance(
+            &sim,
+            vec![
+                present("com.vendor.alpha", "2.0.0"),
+                disabled(present("com.vendor.beta", "2.5.0")),
+                absent("com.vendor.gamma"),
+            ],
+        )],
+    );
+    let plan = plan_one(&desired).await;
+    // Another pipeline applies the very same manifest first.
+    assert!(execute(&desired, &plan_one(&desired).await)
+        .await
+        .succeeded());
+    sim.clear_requests();
+    let report = execute(&desired, &plan).await;
+    assert!(report.succeeded(), "{report:#?}");
+    assert!(report
+        .changes
+        .iter()
+        .all(|change| change.outcome == Outcome::Done));
+    assert!(mutating(&sim).is_empty(), "nothing was done twice");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_requires_restart_list_that_cannot_be_read_is_not_fatal() {
+    let sim = start(small_jira()).await;
+    sim.set_faults(faults(vec![FaultRule::new(Fault::Status {
+        status: 403,
+        retry_after: None,
+    })
+    .server(SimServer::Upm)
+    .path("/requires-restart")]));
+    let desired = desired(
+        &sim,
+        vec![instance(&sim, vec![present("com.vendor.alpha", "2.0.0")])],
+    );
+    let plan = plan_one(&desired).await;
+    assert_eq!(plan.changes[0].action, Action::Upgrade);
 }

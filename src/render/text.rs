@@ -73,6 +73,9 @@ fn instance_text(out: &mut String, planned: &InstancePlan) {
             "  ! {}{name}  ({} accepted by UPM, takes effect after a restart of {})",
             pending.key, pending.action, planned.name
         );
+        if let Some(conflict) = &pending.conflict {
+            let _ = writeln!(out, "      CONFLICT: {conflict}");
+        }
     }
     for group in group_by_app(&planned.changes) {
         app_text(out, &group);
@@ -266,9 +269,14 @@ pub fn drift_text(plan: &Plan) -> String {
                     planned.unmanaged.len()
                 );
                 for pending in &planned.pending_restart {
+                    let conflict = pending
+                        .conflict
+                        .as_ref()
+                        .map(|conflict| format!(" (CONFLICT: {conflict})"))
+                        .unwrap_or_default();
                     let _ = writeln!(
                         out,
-                        "  {} {} waits for a restart of {}",
+                        "  {} {} waits for a restart of {}{conflict}",
                         pending.action, pending.key, instance.name
                     );
                 }

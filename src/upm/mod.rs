@@ -288,9 +288,15 @@ impl UpmClient {
             self.changes_requiring_restart()
         );
         let plugins = plugins?;
+        // The plugin list's `restartState` says the same for every installed app: a
+        // `/requires-restart` that cannot be read costs only pending new installs.
+        let restarts = restarts.unwrap_or_else(|error| {
+            tracing::warn!("cannot read the changes waiting for a restart ({error}); relying on the plugin list's `restartState`");
+            BTreeMap::new()
+        });
         let mut live = Live {
             product: product_info.map_err(|error| error.to_string()),
-            pending_restart: restarts?,
+            pending_restart: restarts,
             ..Live::default()
         };
         for plugin in plugins {
