@@ -231,13 +231,11 @@ pub async fn execute(
             // if it still cannot be enabled, it has failed (the app is down) and the instance stops.
             if !stopped && mode == Mode::Apply && run.is_deferred(&change.key) {
                 for (deferred, outcome) in run.retry_deferred(upm).await {
-                    progress(&plan.changes[deferred], &outcome);
-                    report.changes[deferred].outcome = outcome;
+                    settle_late(plan, &mut report, progress, deferred, outcome);
                 }
                 if let Some((deferred, error)) = run.take_deferred(&change.key) {
                     let outcome = Outcome::Failed { error: error_text(&error) };
-                    progress(&plan.changes[deferred], &outcome);
-                    report.changes[deferred].outcome = outcome;
+                    settle_late(plan, &mut report, progress, deferred, outcome);
                     stopped = true;
                 }
             }
@@ -277,21 +275,32 @@ pub async fn execute(
             let may_help = change.action.installs() || change.action == Action::Enable;
             if mode == Mode::Apply && may_help && !run.deferred.is_empty() {
                 for (deferred, outcome) in run.retry_deferred(upm).await {
-                    progress(&plan.changes[deferred], &outcome);
-                    report.changes[deferred].outcome = outcome;
+                    settle_late(plan, &mut report, progress, deferred, outcome);
                 }
             }
         }
         // What is still disabled at the end has failed: the app is down.
         for (deferred, error) in std::mem::take(&mut run.deferred) {
             let outcome = Outcome::Failed { error: error_text(&error) };
-            progress(&plan.changes[deferred], &outcome);
-            report.changes[deferred].outcome = outcome;
+            settle_late(plan, &mut report, progress, deferred, outcome);
         }
         report
     }
     .instrument(span)
     .await
+}
+
+/// Gives a change whose outcome was left open (an install that left its app disabled) its
+/// outcome, in the report and to `progress`.
+fn settle_late(
+    plan: &InstancePlan,
+    report: &mut ApplyReport,
+    progress: &mut dyn FnMut(&Change, &Outcome),
+    index: usize,
+    outcome: Outcome,
+) {
+    progress(&plan.changes[index], &outcome);
+    report.changes[index].outcome = outcome;
 }
 
 /// What the executor knows while it runs one instance's plan.
