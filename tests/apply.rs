@@ -13,16 +13,6 @@ use upmsync::sim::{jar, SeedPlugin, Sim, SimServer};
 use upmsync::upm::ClientOptions;
 use upmsync::upm::UpmClient;
 
-async fn plan_one(desired: &Desired) -> InstancePlan {
-    let plan = read_and_plan(desired, Resolve::Artifacts).await;
-    plan.instances
-        .into_iter()
-        .next()
-        .unwrap()
-        .result
-        .expect("instance plans")
-}
-
 async fn apply_one(desired: &Desired, mode: Mode) -> ApplyReport {
     let plan = plan_one(desired).await;
     let folder = tempfile::tempdir().unwrap();

@@ -8,24 +8,9 @@ use common::*;
 use upmsync::commands::{read_and_plan, Resolve};
 use upmsync::execute::{ApplyReport, Mode, Outcome};
 use upmsync::marketplace::download::Cache;
-use upmsync::model::{Desired, DesiredState, Source};
-use upmsync::plan::{Action, InstancePlan};
+use upmsync::model::{DesiredState, Source};
+use upmsync::plan::Action;
 use upmsync::sim::{jar, Fault, FaultPlan, FaultRule, SimConfig, SimServer};
-use upmsync::upm::ClientOptions;
-
-async fn plan_one(desired: &Desired) -> InstancePlan {
-    let plan = read_and_plan(desired, Resolve::Artifacts).await;
-    plan.instances[0]
-        .result
-        .clone()
-        .expect("the instance plans")
-}
-
-async fn execute(desired: &Desired, plan: &InstancePlan) -> ApplyReport {
-    let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
-    execute_plan(desired, plan, &cache, Mode::Apply, ClientOptions::default()).await
-}
 
 fn faults(rules: Vec<FaultRule>) -> FaultPlan {
     FaultPlan {
@@ -80,7 +65,7 @@ async fn changes_refused_with_429_are_sent_again_after_retry_after() {
         )],
     );
     let plan = plan_one(&desired).await;
-    let report = execute(&desired, &plan).await;
+    let report = apply_plan(&desired, &plan).await;
     assert!(report.succeeded(), "{report:#?}");
     assert_eq!(sim.fault_hits(), 3, "each kind of change met its 429/503");
     assert_eq!(sim.plugin("com.vendor.alpha").unwrap().version, "2.0.0");
@@ -111,7 +96,7 @@ async fn a_rate_limit_longer_than_the_retry_bound_is_explained_and_changes_nothi
         )],
     );
     let plan = plan_one(&desired).await;
-    let report = execute(&desired, &plan).await;
+    let report = apply_plan(&desired, &plan).await;
     let error = failure(&report, 0);
     assert!(error.contains("429 Too Many Requests"), "{error}");
     assert!(error.contains("Retry-After: 3600 s"), "{error}");
@@ -140,10 +125,10 @@ async fn a_second_runner_that_changed_an_app_stops_the_first_as_stale() {
         vec![instance(&sim, vec![present("com.vendor.alpha", "1.1.0")])],
     );
     let other_plan = plan_one(&other).await;
-    assert!(execute(&other, &other_plan).await.succeeded());
+    assert!(apply_plan(&other, &other_plan).await.succeeded());
     sim.clear_requests();
 
-    let report = execute(&wanted, &plan).await;
+    let report = apply_plan(&wanted, &plan).await;
     assert!(!report.succeeded());
     let error = failure(&report, 0);
     assert!(matches!(report.changes[0].outcome, Outcome::Stale { .. }));
@@ -177,8 +162,10 @@ async fn an_enable_state_changed_meanwhile_is_stale_too() {
             vec![disabled(present("com.vendor.alpha", "1.0.0"))],
         )],
     );
-    assert!(execute(&other, &plan_one(&other).await).await.succeeded());
-    let report = execute(&wanted, &plan).await;
+    assert!(apply_plan(&other, &plan_one(&other).await)
+        .await
+        .succeeded());
+    let report = apply_plan(&wanted, &plan).await;
     let error = failure(&report, 0);
     assert!(
         error.contains("it is disabled (the plan assumed enabled)"),
@@ -202,8 +189,10 @@ async fn an_app_removed_meanwhile_is_stale() {
     let plan = plan_one(&licensed).await;
     assert_eq!(plan.changes[0].action, Action::LicenseSet);
     let other = desired(&sim, vec![instance(&sim, vec![absent("com.vendor.alpha")])]);
-    assert!(execute(&other, &plan_one(&other).await).await.succeeded());
-    let report = execute(&licensed, &plan).await;
+    assert!(apply_plan(&other, &plan_one(&other).await)
+        .await
+        .succeeded());
+    let report = apply_plan(&licensed, &plan).await;
     let error = failure(&report, 0);
     assert!(
         error.contains("it is not installed (the plan assumed at 1.0.0)"),
@@ -227,12 +216,12 @@ async fn a_404_to_an_uninstall_counts_only_once_the_list_confirms_it() {
     .first(1)]));
     let desired = desired(&sim, vec![instance(&sim, vec![absent("com.vendor.gamma")])]);
     let plan = plan_one(&desired).await;
-    let report = execute(&desired, &plan).await;
+    let report = apply_plan(&desired, &plan).await;
     let error = failure(&report, 0);
     assert!(error.contains("answered 404"), "{error}");
     assert!(sim.plugin("com.vendor.gamma").is_some());
     // The next apply converges.
-    let report = execute(&desired, &plan_one(&desired).await).await;
+    let report = apply_plan(&desired, &plan_one(&desired).await).await;
     assert!(report.succeeded(), "{report:#?}");
     assert!(sim.plugin("com.vendor.gamma").is_none());
 }
@@ -247,7 +236,7 @@ async fn an_artifact_that_is_another_app_is_reported_by_its_real_key() {
         present.source = Source::Url(serve_bytes(other).await);
     }
     let desired = desired(&sim, vec![instance(&sim, vec![app])]);
-    let report = execute(&desired, &plan_one(&desired).await).await;
+    let report = apply_plan(&desired, &plan_one(&desired).await).await;
     let error = failure(&report, 0);
     assert!(
         error.contains("installed app `com.vendor.epsilon` 1.0.0"),
@@ -323,7 +312,7 @@ async fn a_failed_downgrade_never_restores_over_a_version_another_runner_install
             .await
             .map(|app| app.version.to_string())
     };
-    let (report, other) = tokio::join!(execute(&desired, &plan), other);
+    let (report, other) = tokio::join!(apply_plan(&desired, &plan), other);
     assert_eq!(other.unwrap(), "2.5.0");
     let error = failure(&report, 0);
     assert!(error.contains("Failed to install beta"), "{error}");
@@ -365,7 +354,7 @@ async fn a_full_plan_applies_through_a_three_node_cluster() {
     ] {
         assert!(actions.contains(&action), "{actions:?}");
     }
-    let report = execute(&desired, &plan).await;
+    let report = apply_plan(&desired, &plan).await;
     assert!(report.succeeded(), "{report:#?}");
     let requests = sim.requests();
     assert!(
@@ -430,7 +419,7 @@ async fn a_token_taken_by_another_runner_is_fetched_again_once() {
             .await
             .map(|app| app.version.to_string())
     };
-    let (report, other) = tokio::join!(execute(&desired, &plan), other);
+    let (report, other) = tokio::join!(apply_plan(&desired, &plan), other);
     assert_eq!(other.unwrap(), "1.0.0");
     assert!(report.succeeded(), "{report:#?}");
     let posts: Vec<u16> = mutating(&sim)
@@ -461,7 +450,7 @@ async fn task_links_built_from_another_base_url_are_followed_under_the_manifest_
         "{text}"
     );
     let plan = plan.instances[0].result.clone().unwrap();
-    let report = execute(&desired, &plan).await;
+    let report = apply_plan(&desired, &plan).await;
     assert!(report.succeeded(), "{report:#?}");
     assert_eq!(sim.plugin("com.vendor.alpha").unwrap().version, "2.0.0");
     assert!(sim
@@ -484,7 +473,7 @@ async fn a_change_waiting_for_a_restart_is_reported_as_such_and_not_planned_agai
         )],
     );
     let plan = plan_one(&desired).await;
-    let report = execute(&desired, &plan).await;
+    let report = apply_plan(&desired, &plan).await;
     assert!(
         report.succeeded(),
         "a restart is not a failure: {report:#?}"
@@ -517,7 +506,7 @@ async fn a_change_waiting_for_a_restart_is_reported_as_such_and_not_planned_agai
 async fn an_uninstall_waiting_for_a_restart_is_not_a_failure() {
     let sim = start(small_jira().requires_restart("com.vendor.gamma")).await;
     let desired = desired(&sim, vec![instance(&sim, vec![absent("com.vendor.gamma")])]);
-    let report = execute(&desired, &plan_one(&desired).await).await;
+    let report = apply_plan(&desired, &plan_one(&desired).await).await;
     assert!(report.succeeded(), "{report:#?}");
     assert!(matches!(
         report.changes[0].outcome,
@@ -539,7 +528,9 @@ async fn an_app_whose_dependency_comes_later_is_enabled_once_it_is_installed() {
     let sim = start(config).await;
     // Remove beta first so both must be installed in this run.
     let setup = desired(&sim, vec![instance(&sim, vec![absent("com.vendor.beta")])]);
-    assert!(execute(&setup, &plan_one(&setup).await).await.succeeded());
+    assert!(apply_plan(&setup, &plan_one(&setup).await)
+        .await
+        .succeeded());
     let desired = desired(
         &sim,
         vec![instance(
@@ -596,7 +587,7 @@ async fn an_install_that_cannot_be_enabled_says_the_app_is_down() {
         &sim,
         vec![instance(&sim, vec![present("com.vendor.delta", "1.0.0")])],
     );
-    let report = execute(&desired, &plan_one(&desired).await).await;
+    let report = apply_plan(&desired, &plan_one(&desired).await).await;
     let error = failure(&report, 0);
     assert!(
         error.starts_with("installed `com.vendor.delta` 1.0.0, but UPM could not enable it"),
@@ -628,11 +619,11 @@ async fn the_same_manifest_applied_twice_at_once_is_not_stale() {
     );
     let plan = plan_one(&desired).await;
     // Another pipeline applies the very same manifest first.
-    assert!(execute(&desired, &plan_one(&desired).await)
+    assert!(apply_plan(&desired, &plan_one(&desired).await)
         .await
         .succeeded());
     sim.clear_requests();
-    let report = execute(&desired, &plan).await;
+    let report = apply_plan(&desired, &plan).await;
     assert!(report.succeeded(), "{report:#?}");
     assert!(report
         .changes

@@ -229,3 +229,30 @@ pub async fn serve_bytes(bytes: Vec<u8>) -> url::Url {
     });
     format!("http://{address}/app.jar").parse().unwrap()
 }
+
+/// Reads and plans the first instance of `desired` (resolving artifacts), which must plan.
+pub async fn plan_one(desired: &Desired) -> upmsync::plan::InstancePlan {
+    let plan =
+        upmsync::commands::read_and_plan(desired, upmsync::commands::Resolve::Artifacts).await;
+    plan.instances[0]
+        .result
+        .clone()
+        .expect("the instance plans")
+}
+
+/// Applies `plan` to the first instance of `desired`, with a fresh cache and default options.
+pub async fn apply_plan(
+    desired: &Desired,
+    plan: &upmsync::plan::InstancePlan,
+) -> upmsync::execute::ApplyReport {
+    let folder = tempfile::tempdir().unwrap();
+    let cache = upmsync::marketplace::download::Cache::new(folder.path()).unwrap();
+    execute_plan(
+        desired,
+        plan,
+        &cache,
+        upmsync::execute::Mode::Apply,
+        upmsync::upm::ClientOptions::default(),
+    )
+    .await
+}
