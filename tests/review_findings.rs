@@ -277,14 +277,20 @@ async fn finding_10_already_done_does_not_hide_another_runners_version_change() 
     let sim = start(config).await;
     let ours = desired(
         &sim,
-        vec![instance(&sim, vec![without_license(present("com.vendor.beta", "2.5.0"))])],
+        vec![instance(
+            &sim,
+            vec![without_license(present("com.vendor.beta", "2.5.0"))],
+        )],
     );
     let plan = plan_one(&ours).await;
     assert_eq!(plan.changes.len(), 1);
     assert_eq!(plan.changes[0].action, Action::Enable);
     let theirs = desired(
         &sim,
-        vec![instance(&sim, vec![without_license(present("com.vendor.beta", "2.0.0"))])],
+        vec![instance(
+            &sim,
+            vec![without_license(present("com.vendor.beta", "2.0.0"))],
+        )],
     );
     assert!(execute(&theirs, &plan_one(&theirs).await).await.succeeded());
     let report = execute(&ours, &plan).await;
@@ -308,7 +314,10 @@ async fn finding_11_already_done_does_not_hide_another_runners_license_change() 
         &sim,
         vec![instance(
             &sim,
-            vec![with_license(present("com.vendor.alpha", "2.0.0"), "ALPHA-OLD-LICENSE")],
+            vec![with_license(
+                present("com.vendor.alpha", "2.0.0"),
+                "ALPHA-OLD-LICENSE",
+            )],
         )],
     );
     let plan = plan_one(&ours).await;
@@ -318,7 +327,10 @@ async fn finding_11_already_done_does_not_hide_another_runners_license_change() 
         &sim,
         vec![instance(
             &sim,
-            vec![with_license(present("com.vendor.alpha", "2.0.0"), "ALPHA-THEIRS")],
+            vec![with_license(
+                present("com.vendor.alpha", "2.0.0"),
+                "ALPHA-THEIRS",
+            )],
         )],
     );
     assert!(execute(&theirs, &plan_one(&theirs).await).await.succeeded());
@@ -375,7 +387,11 @@ async fn finding_13_a_licensed_app_whose_dependency_is_enabled_later_converges()
     let config = SimConfig::empty()
         .plugin(SeedPlugin::user("com.vendor.beta", "Beta", "2.5.0").disabled())
         .marketplace_app(marketplace_app("com.vendor.beta", 200, &["2.0.0", "2.5.0"]))
-        .marketplace_app(marketplace_app("com.vendor.delta", 300, &["0.9.0", "1.0.0"]))
+        .marketplace_app(marketplace_app(
+            "com.vendor.delta",
+            300,
+            &["0.9.0", "1.0.0"],
+        ))
         .dependency("com.vendor.delta", "com.vendor.beta");
     let sim = start(config).await;
     let mut delta = with_license(present("com.vendor.delta", "1.0.0"), "DELTA-LICENSE");
