@@ -260,3 +260,165 @@ async fn finding_4_an_upgrade_answered_502_names_the_502_not_a_false_version_mis
         "false hint: {error}"
     );
 }
+
+/// Finding 10 (must-fix, regression of the "already done" fix): `already_done` looks only at the
+/// field the change itself sets, and ignores every other difference `check_precondition` found.
+/// Here the plan enables beta 2.5.0 (installed, disabled); meanwhile another pipeline with another
+/// manifest downgrades beta to 2.0.0 and enables it. The enable is then "already done": apply
+/// reports success (exit 0) although beta runs 2.0.0, not the manifest's 2.5.0, and the other
+/// runner's change is hidden. Before the fix this was STALE, as docs/datacenter.md still promises
+/// for any difference other than "exactly as the change would leave it".
+#[tokio::test(flavor = "multi_thread")]
+async fn finding_10_already_done_does_not_hide_another_runners_version_change() {
+    use upmsync::execute::Outcome;
+    let config = SimConfig::empty()
+        .plugin(SeedPlugin::user("com.vendor.beta", "Beta", "2.5.0").disabled())
+        .marketplace_app(marketplace_app("com.vendor.beta", 200, &["2.0.0", "2.5.0"]));
+    let sim = start(config).await;
+    let ours = desired(
+        &sim,
+        vec![instance(
+            &sim,
+            vec![without_license(present("com.vendor.beta", "2.5.0"))],
+        )],
+    );
+    let plan = plan_one(&ours).await;
+    assert_eq!(plan.changes.len(), 1);
+    assert_eq!(plan.changes[0].action, Action::Enable);
+    let theirs = desired(
+        &sim,
+        vec![instance(
+            &sim,
+            vec![without_license(present("com.vendor.beta", "2.0.0"))],
+        )],
+    );
+    assert!(execute(&theirs, &plan_one(&theirs).await).await.succeeded());
+    let report = execute(&ours, &plan).await;
+    assert_eq!(sim.plugin("com.vendor.beta").unwrap().version, "2.0.0");
+    assert!(
+        matches!(report.changes[0].outcome, Outcome::Stale { .. }),
+        "beta is at 2.0.0 (the plan assumed 2.5.0), yet the enable counts as done: {report:#?}"
+    );
+}
+
+/// Finding 11 (must-fix, same cause as 10): an upgrade found already made counts as done even
+/// when the other runner also put in another license. Our manifest manages alpha's license and
+/// it matches the live one, so only an upgrade is planned; the other pipeline upgrades alpha and
+/// sets its own license. Our apply reports "done" (exit 0): the license difference the
+/// precondition found is dropped and the instance no longer matches our manifest.
+#[tokio::test(flavor = "multi_thread")]
+async fn finding_11_already_done_does_not_hide_another_runners_license_change() {
+    use upmsync::execute::Outcome;
+    let sim = start(small_jira()).await;
+    let ours = desired(
+        &sim,
+        vec![instance(
+            &sim,
+            vec![with_license(
+                present("com.vendor.alpha", "2.0.0"),
+                "ALPHA-OLD-LICENSE",
+            )],
+        )],
+    );
+    let plan = plan_one(&ours).await;
+    assert_eq!(plan.changes.len(), 1);
+    assert_eq!(plan.changes[0].action, Action::Upgrade);
+    let theirs = desired(
+        &sim,
+        vec![instance(
+            &sim,
+            vec![with_license(
+                present("com.vendor.alpha", "2.0.0"),
+                "ALPHA-THEIRS",
+            )],
+        )],
+    );
+    assert!(execute(&theirs, &plan_one(&theirs).await).await.succeeded());
+    let report = execute(&ours, &plan).await;
+    assert!(
+        matches!(report.changes[0].outcome, Outcome::Stale { .. }),
+        "the license is now another runner's, yet the upgrade counts as done: {report:#?}"
+    );
+}
+
+/// Finding 12 (must-fix): a chain of dependencies listed dependents first (a needs b, b needs c;
+/// manifest order a, b, c, no `requires`) does not converge. a and b are deferred; after c's
+/// install `retry_deferred` makes one pass in index order: a fails (b still disabled), then b
+/// is enabled, and nothing retries a. a is reported DOWN and the first apply does not converge,
+/// although the next run's plain enable would work. Cause: `Run::retry_deferred` makes a single
+/// pass instead of repeating while an app got enabled.
+#[tokio::test(flavor = "multi_thread")]
+async fn finding_12_a_chain_of_dependencies_listed_dependents_first_converges() {
+    let config = SimConfig::empty()
+        .marketplace_app(marketplace_app("com.vendor.a", 400, &["1.0.0"]))
+        .marketplace_app(marketplace_app("com.vendor.b", 500, &["1.0.0"]))
+        .marketplace_app(marketplace_app("com.vendor.c", 600, &["1.0.0"]))
+        .dependency("com.vendor.a", "com.vendor.b")
+        .dependency("com.vendor.b", "com.vendor.c");
+    let sim = start(config).await;
+    let desired = desired(
+        &sim,
+        vec![instance(
+            &sim,
+            vec![
+                without_license(present("com.vendor.a", "1.0.0")),
+                without_license(present("com.vendor.b", "1.0.0")),
+                without_license(present("com.vendor.c", "1.0.0")),
+            ],
+        )],
+    );
+    let report = execute(&desired, &plan_one(&desired).await).await;
+    assert!(report.succeeded(), "{report:#?}");
+    for key in ["com.vendor.a", "com.vendor.b", "com.vendor.c"] {
+        assert!(sim.plugin(key).unwrap().enabled, "{key} is disabled");
+    }
+}
+
+/// Finding 13 (must-fix): finding 1 with a license. delta (new, licensed) needs beta, which is
+/// installed but disabled and enabled by the same plan. Plan: install delta, license-set delta,
+/// enable beta. The install leaves delta disabled and is deferred; the new "one more try before
+/// its own next change" runs before delta's license-set, fails (beta is still disabled: its
+/// enable is in the last phase), marks delta FAILED and stops the instance, so beta's enable
+/// never starts. The first apply does not converge, and a license (which UPM accepts on a
+/// disabled app) is needlessly not set. Cause: the pre-change block in `execute` treats any
+/// next change of a deferred app as a deadline, although a later enable may still help.
+#[tokio::test(flavor = "multi_thread")]
+async fn finding_13_a_licensed_app_whose_dependency_is_enabled_later_converges() {
+    let config = SimConfig::empty()
+        .plugin(SeedPlugin::user("com.vendor.beta", "Beta", "2.5.0").disabled())
+        .marketplace_app(marketplace_app("com.vendor.beta", 200, &["2.0.0", "2.5.0"]))
+        .marketplace_app(marketplace_app(
+            "com.vendor.delta",
+            300,
+            &["0.9.0", "1.0.0"],
+        ))
+        .dependency("com.vendor.delta", "com.vendor.beta");
+    let sim = start(config).await;
+    let mut delta = with_license(present("com.vendor.delta", "1.0.0"), "DELTA-LICENSE");
+    delta.requires = vec![upmsync::model::AppKey::new("com.vendor.beta")];
+    let desired = desired(
+        &sim,
+        vec![instance(
+            &sim,
+            vec![without_license(present("com.vendor.beta", "2.5.0")), delta],
+        )],
+    );
+    let plan = plan_one(&desired).await;
+    let actions: Vec<(&str, Action)> = plan
+        .changes
+        .iter()
+        .map(|change| (change.key.as_str(), change.action))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            ("com.vendor.delta", Action::Install),
+            ("com.vendor.delta", Action::LicenseSet),
+            ("com.vendor.beta", Action::Enable)
+        ]
+    );
+    let report = execute(&desired, &plan).await;
+    assert!(report.succeeded(), "{report:#?}");
+    assert!(sim.plugin("com.vendor.beta").unwrap().enabled);
+    assert!(sim.plugin("com.vendor.delta").unwrap().enabled);
+}
