@@ -227,33 +227,42 @@ pub async fn execute(
                 stopped = true;
                 report.error = Some("interrupted (Ctrl-C): the changes not started were left alone".into());
             }
-            // An app left disabled by its install gets one more try before its own next change;
-            // if it still cannot be enabled, it has failed (the app is down) and the instance stops.
-            if !stopped && mode == Mode::Apply && run.is_deferred(&change.key) {
+            let later_helps = plan.changes[index + 1..]
+                .iter()
+                .any(|later| later.key != change.key && may_enable_others(later.action));
+            // An app left disabled by its install gets another try before its own next change.
+            // Still disabled: an enable of it waits with the install; anything else runs on the
+            // disabled app while later changes may still help, and otherwise the app has failed
+            // (it is down) and the instance stops.
+            let mut waits = false;
+            if !stopped && mode == Mode::Apply && run.deferred(&change.key).is_some() {
                 for (deferred, outcome) in run.retry_deferred(upm).await {
                     settle_late(plan, &mut report, progress, deferred, outcome);
                 }
-                if let Some((deferred, error)) = run.take_deferred(&change.key) {
-                    let outcome = Outcome::Failed { error: error_text(&error) };
-                    settle_late(plan, &mut report, progress, deferred, outcome);
-                    stopped = true;
+                if change.action == Action::Enable && later_helps {
+                    if let Some(deferred) = run.deferred(&change.key) {
+                        deferred.changes.push(index);
+                        waits = true;
+                    }
+                } else if !later_helps {
+                    if let Some(deferred) = run.take_deferred(&change.key) {
+                        for (index, outcome) in failed_deferred(deferred) {
+                            settle_late(plan, &mut report, progress, index, outcome);
+                        }
+                        stopped = true;
+                    }
                 }
             }
-            let outcome = if stopped {
+            let outcome = if waits {
+                None
+            } else if stopped {
                 Some(Outcome::NotStarted)
             } else {
                 match mode {
-                    Mode::Apply => {
-                        // Changes still to come that may let a disabled app be enabled: installs
-                        // and enables of other apps (its dependencies).
-                        let later_helps = plan.changes[index + 1..].iter().any(|later| {
-                            later.key != change.key
-                                && (later.action.installs() || later.action == Action::Enable)
-                        });
-                        run.apply(change, index, later_helps, &plan.name, desired, upm, &prepared)
-                            .instrument(tracing::info_span!("change", key = %change.key, action = %change.action))
-                            .await
-                    }
+                    Mode::Apply => run
+                        .apply(change, index, later_helps, &plan.name, desired, upm, &prepared)
+                        .instrument(tracing::info_span!("change", key = %change.key, action = %change.action))
+                        .await,
                     Mode::DryRun => Some(match check_change(change, desired) {
                         Ok(()) => Outcome::WouldDo,
                         Err(error) => Outcome::Failed { error: error_text(&error) },
@@ -266,23 +275,24 @@ pub async fn execute(
             if let Some(outcome) = &outcome {
                 progress(change, outcome);
             }
+            let helped = outcome == Some(Outcome::Done) && may_enable_others(change.action);
             report.changes.push(ChangeReport {
                 change: change.clone(),
                 outcome: outcome.unwrap_or(Outcome::NotStarted),
             });
             // An app left disabled by its install is enabled as soon as a later install or enable
-            // (its dependency) makes that possible.
-            let may_help = change.action.installs() || change.action == Action::Enable;
-            if mode == Mode::Apply && may_help && !run.deferred.is_empty() {
+            // (its dependency) makes that possible; never after the instance stopped.
+            if helped && !stopped && !run.deferred.is_empty() {
                 for (deferred, outcome) in run.retry_deferred(upm).await {
                     settle_late(plan, &mut report, progress, deferred, outcome);
                 }
             }
         }
         // What is still disabled at the end has failed: the app is down.
-        for (deferred, error) in std::mem::take(&mut run.deferred) {
-            let outcome = Outcome::Failed { error: error_text(&error) };
-            settle_late(plan, &mut report, progress, deferred, outcome);
+        for deferred in std::mem::take(&mut run.deferred) {
+            for (index, outcome) in failed_deferred(deferred) {
+                settle_late(plan, &mut report, progress, index, outcome);
+            }
         }
         report
     }
@@ -309,8 +319,17 @@ struct Run {
     /// The state each app must be in before its next change: the plan's assumption at first,
     /// then what this run's own changes left. `None`: not checked (a change waits for a restart).
     expected: BTreeMap<AppKey, Option<Assumed>>,
-    /// Installs that left their app disabled, by change index, with the error they would report.
-    deferred: Vec<(usize, ChangeError)>,
+    /// Apps whose install left them disabled while later changes may still let them be enabled.
+    deferred: Vec<Deferred>,
+}
+
+/// An app left disabled by its install, waiting for the run's later changes (its dependencies).
+struct Deferred {
+    key: AppKey,
+    /// The changes whose outcome waits on it: its install, and an enable of it met meanwhile.
+    changes: Vec<usize>,
+    /// What they report if the app is still disabled when nothing more can help.
+    error: ChangeError,
 }
 
 /// What a change achieved.
@@ -321,9 +340,14 @@ enum Applied {
     AfterRestart,
 }
 
+/// Whether a change may let another app be enabled: its dependency installed or enabled.
+fn may_enable_others(action: Action) -> bool {
+    action.installs() || action == Action::Enable
+}
+
 impl Run {
     /// Checks the change's precondition and applies it. Returns `None` when the outcome is
-    /// decided later (an install that left its app disabled while later installs may fix it).
+    /// decided later (an install that left its app disabled while later changes may fix it).
     #[allow(clippy::too_many_arguments)]
     async fn apply(
         &mut self,
@@ -347,7 +371,10 @@ impl Run {
         let result = match checked {
             Ok(Precondition::Holds) => apply_change(change, desired, upm, prepared).await,
             Ok(Precondition::AlreadyDone) => {
-                tracing::info!("`{}` is already as this change would leave it (another runner made it): nothing to do", change.key);
+                tracing::info!(
+                    "`{}` is already as this change would leave it (changed since the plan was made): nothing to do",
+                    change.key
+                );
                 Ok(Applied::Done)
             }
             Err(error) => Err(error),
@@ -372,7 +399,11 @@ impl Run {
                 let mut left = after(change, expected);
                 left.enabled = Some(false);
                 self.expected.insert(change.key.clone(), Some(left));
-                self.deferred.push((index, error));
+                self.deferred.push(Deferred {
+                    key: change.key.clone(),
+                    changes: vec![index],
+                    error,
+                });
                 None
             }
             Err(error @ ChangeError::Stale { .. }) => Some(Outcome::Stale {
@@ -389,54 +420,73 @@ impl Run {
         }
     }
 
-    fn is_deferred(&self, key: &AppKey) -> bool {
+    fn deferred(&mut self, key: &AppKey) -> Option<&mut Deferred> {
         self.deferred
-            .iter()
-            .any(|(_, error)| deferred_key(error) == Some(key))
+            .iter_mut()
+            .find(|deferred| &deferred.key == key)
     }
 
-    /// Removes and returns the deferred install of `key`, if one is still waiting.
-    fn take_deferred(&mut self, key: &AppKey) -> Option<(usize, ChangeError)> {
+    /// Removes and returns the deferred app `key`, if it is still waiting.
+    fn take_deferred(&mut self, key: &AppKey) -> Option<Deferred> {
         let position = self
             .deferred
             .iter()
-            .position(|(_, error)| deferred_key(error) == Some(key))?;
+            .position(|deferred| &deferred.key == key)?;
         Some(self.deferred.remove(position))
     }
 
-    /// Tries again to enable the apps whose install left them disabled; returns the outcomes of
+    /// Tries again to enable the apps whose install left them disabled, again and again while
+    /// one more got enabled (a chain: `a` needs `b` needs `c`); returns the change outcomes of
     /// those that are now enabled.
     async fn retry_deferred(&mut self, upm: &UpmClient) -> Vec<(usize, Outcome)> {
         let mut resolved = Vec::new();
-        let mut still = Vec::new();
-        for (index, error) in std::mem::take(&mut self.deferred) {
-            let ChangeError::InstalledDisabled { key, .. } = &error else {
-                still.push((index, error));
-                continue;
-            };
-            match set_enabled(upm, key, true).await {
-                Ok(()) => {
-                    tracing::info!(
-                        "enabled `{key}` now that the apps installed after it are there"
-                    );
-                    if let Some(Some(expected)) = self.expected.get_mut(key) {
-                        expected.enabled = Some(true);
-                    }
-                    resolved.push((index, Outcome::Done));
+        loop {
+            let mut progressed = false;
+            let mut still = Vec::new();
+            for deferred in std::mem::take(&mut self.deferred) {
+                if set_enabled(upm, &deferred.key, true).await.is_err() {
+                    still.push(deferred);
+                    continue;
                 }
-                Err(_) => still.push((index, error)),
+                tracing::info!(
+                    "enabled `{}` now that the apps it needs are there",
+                    deferred.key
+                );
+                if let Some(Some(expected)) = self.expected.get_mut(&deferred.key) {
+                    expected.enabled = Some(true);
+                }
+                resolved.extend(
+                    deferred
+                        .changes
+                        .into_iter()
+                        .map(|index| (index, Outcome::Done)),
+                );
+                progressed = true;
+            }
+            self.deferred = still;
+            if !progressed || self.deferred.is_empty() {
+                return resolved;
             }
         }
-        self.deferred = still;
-        resolved
     }
 }
 
-fn deferred_key(error: &ChangeError) -> Option<&AppKey> {
-    match error {
-        ChangeError::InstalledDisabled { key, .. } => Some(key),
-        _ => None,
-    }
+/// The outcomes of a deferred app that is still disabled when nothing more can help: its changes
+/// have failed, the app is down.
+fn failed_deferred(deferred: Deferred) -> Vec<(usize, Outcome)> {
+    let error = error_text(&deferred.error);
+    deferred
+        .changes
+        .into_iter()
+        .map(|index| {
+            (
+                index,
+                Outcome::Failed {
+                    error: error.clone(),
+                },
+            )
+        })
+        .collect()
 }
 
 /// Whether a change may run, from the app as it is right before it.
@@ -486,16 +536,21 @@ fn after(change: &Change, before: Option<Assumed>) -> Assumed {
 /// Reads the app right before a change and compares it with what the plan (or this run's own
 /// earlier changes) left: installed version, enabled state and, when it was read, the license.
 /// Two runners applying to one instance thus never undo each other: the second stops as stale,
-/// unless it finds the app exactly as its change would leave it (the same manifest applied twice).
+/// unless it finds the app in every checked respect as its change would leave it (the same
+/// manifest applied twice).
 async fn check_precondition(
     change: &Change,
     expected: &Assumed,
     upm: &UpmClient,
 ) -> Result<Precondition, ChangeError> {
     let key = &change.key;
-    let now = upm.plugin(key).await?;
-    let license_now = match &now {
-        Some(_) if expected.license != LiveLicense::NotRead || change.license.is_some() => {
+    let result = after(change, Some(expected.clone()));
+    let app = upm.plugin(key).await?;
+    let license = match &app {
+        Some(_)
+            if expected.license != LiveLicense::NotRead
+                || result.license != LiveLicense::NotRead =>
+        {
             match upm.license(key).await? {
                 Some(hash) => LiveLicense::Present(hash),
                 None => LiveLicense::None,
@@ -503,79 +558,60 @@ async fn check_precondition(
         }
         _ => LiveLicense::NotRead,
     };
-    let mut differences = Vec::new();
+    let now = Assumed {
+        version: app.as_ref().map(|app| app.version.clone()),
+        enabled: app.as_ref().map(|app| app.enabled),
+        license,
+    };
+    let found = differences(&now, expected);
+    let waits_for_restart = app.as_ref().is_some_and(|app| app.restart.is_some());
+    if found.is_empty() {
+        Ok(Precondition::Holds)
+    } else if differences(&now, &result).is_empty() && !waits_for_restart {
+        Ok(Precondition::AlreadyDone)
+    } else {
+        Err(ChangeError::Stale {
+            key: key.clone(),
+            differences: found.join(", "),
+        })
+    }
+}
+
+/// How the app as read `now` differs from `wanted`, in the respects `wanted` knows: its version
+/// (or absence), its enabled state, and its license when that was read.
+fn differences(now: &Assumed, wanted: &Assumed) -> Vec<String> {
     let shown = |version: Option<&Version>| {
         version.map_or_else(
             || "not installed".to_string(),
             |version| format!("at {version}"),
         )
     };
-    let version_now = now.as_ref().map(|app| &app.version);
-    if version_now != expected.version.as_ref() {
-        differences.push(format!(
+    let mut found = Vec::new();
+    if now.version != wanted.version {
+        found.push(format!(
             "it is {} (the plan assumed {})",
-            shown(version_now),
-            shown(expected.version.as_ref())
+            shown(now.version.as_ref()),
+            shown(wanted.version.as_ref())
         ));
     }
-    if let (Some(app), Some(enabled)) = (&now, expected.enabled) {
-        if app.enabled != enabled && expected.version.is_some() {
-            differences.push(format!(
+    let installed = now.version.is_some() && wanted.version.is_some();
+    if let (Some(enabled), Some(wanted_enabled)) = (now.enabled, wanted.enabled) {
+        if installed && enabled != wanted_enabled {
+            found.push(format!(
                 "it is {} (the plan assumed {})",
-                enabled_text(app.enabled),
-                enabled_text(enabled)
+                enabled_text(enabled),
+                enabled_text(wanted_enabled)
             ));
         }
     }
-    if now.is_some() && expected.license != LiveLicense::NotRead && license_now != expected.license
-    {
-        differences.push(format!(
+    if installed && wanted.license != LiveLicense::NotRead && now.license != wanted.license {
+        found.push(format!(
             "its license is {} (the plan assumed {})",
-            license_text_of(&license_now),
-            license_text_of(&expected.license)
+            license_text_of(&now.license),
+            license_text_of(&wanted.license)
         ));
     }
-    if differences.is_empty() {
-        Ok(Precondition::Holds)
-    } else if already_done(change, now.as_ref(), &license_now) {
-        Ok(Precondition::AlreadyDone)
-    } else {
-        Err(ChangeError::Stale {
-            key: key.clone(),
-            differences: differences.join(", "),
-        })
-    }
-}
-
-/// Whether the app, as read now, is already what `change` would make it.
-fn already_done(
-    change: &Change,
-    now: Option<&crate::model::LiveApp>,
-    license: &LiveLicense,
-) -> bool {
-    match (change.action, now) {
-        (Action::Uninstall, None) => true,
-        (Action::Install | Action::Upgrade | Action::Downgrade, Some(app)) => {
-            Some(&app.version) == change.to.as_ref()
-                && change.enabled.is_none_or(|enabled| enabled == app.enabled)
-                && app.restart.is_none()
-        }
-        (Action::Enable | Action::Disable, Some(app)) => {
-            app.enabled == (change.action == Action::Enable)
-        }
-        (Action::LicenseSet | Action::LicenseRemove, Some(_)) => {
-            let wanted = match change
-                .license
-                .as_ref()
-                .and_then(|license| license.to.clone())
-            {
-                Some(hash) => LiveLicense::Present(hash),
-                None => LiveLicense::None,
-            };
-            *license == wanted
-        }
-        _ => false,
-    }
+    found
 }
 
 fn enabled_text(enabled: bool) -> &'static str {

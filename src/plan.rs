@@ -347,7 +347,11 @@ pub fn plan(
                     name: installed.map(|live_app| live_app.name.clone()),
                     action: Action::Install,
                     from: installed.map(|live_app| live_app.version.clone()),
-                    to: Some(target.version.clone()),
+                    // While an upgrade waits for a restart, the running version stays until then.
+                    to: Some(match (pending, installed) {
+                        (Some(_), Some(live_app)) => live_app.version.clone(),
+                        _ => target.version.clone(),
+                    }),
                     enabled: None,
                     artifact: None,
                     license: None,

@@ -648,3 +648,64 @@ async fn a_requires_restart_list_that_cannot_be_read_is_not_fatal() {
     let plan = plan_one(&desired).await;
     assert_eq!(plan.changes[0].action, Action::Upgrade);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn nothing_is_tried_again_after_ctrl_c() {
+    let sim = start(small_jira().dependency("com.vendor.delta", "com.vendor.beta")).await;
+    let setup = desired(&sim, vec![instance(&sim, vec![absent("com.vendor.beta")])]);
+    assert!(apply_plan(&setup, &plan_one(&setup).await)
+        .await
+        .succeeded());
+    // delta needs beta, which comes last; Ctrl-C arrives after alpha's upgrade.
+    let desired = desired(
+        &sim,
+        vec![instance(
+            &sim,
+            vec![
+                present("com.vendor.delta", "1.0.0"),
+                present("com.vendor.alpha", "2.0.0"),
+                present("com.vendor.beta", "2.5.0"),
+            ],
+        )],
+    );
+    let plan = plan_one(&desired).await;
+    sim.clear_requests();
+    let interrupted = std::sync::atomic::AtomicBool::new(false);
+    let folder = tempfile::tempdir().unwrap();
+    let cache = Cache::new(folder.path()).unwrap();
+    let upm = upmsync::upm::UpmClient::new(&desired.instances[0]).unwrap();
+    let report = upmsync::execute::execute(
+        &plan,
+        &desired.instances[0],
+        &upm,
+        &cache,
+        Mode::Apply,
+        &interrupted,
+        &mut |change, _| {
+            if change.key.as_str() == "com.vendor.alpha" {
+                interrupted.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        },
+    )
+    .await;
+    let outcomes: Vec<(&str, &Outcome)> = report
+        .changes
+        .iter()
+        .map(|change| (change.change.key.as_str(), &change.outcome))
+        .collect();
+    assert!(
+        matches!(outcomes[0], ("com.vendor.delta", Outcome::Failed { .. })),
+        "{outcomes:?}"
+    );
+    assert_eq!(outcomes[1], ("com.vendor.alpha", &Outcome::Done));
+    assert_eq!(outcomes[2], ("com.vendor.beta", &Outcome::NotStarted));
+    let enables = mutating(&sim)
+        .into_iter()
+        .filter(|request| request.method == "PUT" && request.path.contains("com.vendor.delta-key"))
+        .count();
+    assert_eq!(
+        enables, 2,
+        "the install's enable and one retry after alpha; none after Ctrl-C"
+    );
+    assert!(sim.plugin("com.vendor.beta").is_none());
+}

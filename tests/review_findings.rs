@@ -1,6 +1,5 @@
-//! Failing tests for the must-fix findings of the fresh-eyes review of issue 7 (branch `review`).
-//! Each test names its finding number; each fails on the code under review and should pass once
-//! the finding is fixed.
+//! The must-fix findings of the two fresh-eyes reviews of issue 7, each as the test that failed on
+//! the code under review and passes since its fix; each test names its finding number.
 
 mod common;
 
