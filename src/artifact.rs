@@ -22,6 +22,9 @@ pub const MAX_DESCRIPTOR_BYTES: u64 = 16 * 1024 * 1024;
 /// The largest main jar read (into memory) from an OBR.
 pub const MAX_NESTED_JAR_BYTES: u64 = 256 * 1024 * 1024;
 
+/// The largest local artifact (`source.path`) read, as large as a download may be.
+pub const MAX_SOURCE_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
 /// What a plugin artifact says about itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PluginDescriptor {
@@ -144,8 +147,7 @@ pub fn verify_file(
         path: path.to_path_buf(),
         source,
     };
-    let mut file = File::open(path).map_err(io_error)?;
-    let found = hash_reader(&mut file).map_err(io_error)?;
+    let (mut file, found) = hash_file(path).map_err(|error| io_error(error.into()))?;
     if let Some(expected) = sha256 {
         if *expected != found {
             return Err(ArtifactError::Sha256Mismatch {
@@ -176,6 +178,18 @@ pub fn verify_file(
         sha256: found,
         descriptor,
     })
+}
+
+/// Opens a local artifact as a regular file (never a device, FIFO or `/proc` file; never
+/// blocking) and hashes it, at most [`MAX_SOURCE_FILE_BYTES`]. The manifest loader checks
+/// `source.path` files through this same function, so `validate` refuses what apply would.
+pub fn hash_file(path: &Path) -> Result<(File, Sha256), crate::files::FileError> {
+    let mut file = crate::files::open_regular(path)?;
+    let mut hasher = Sha256Hasher::new();
+    crate::files::read_streaming(&mut file, MAX_SOURCE_FILE_BYTES, |chunk| {
+        hasher.update(chunk)
+    })?;
+    Ok((file, Sha256::from_digest(&hasher.finalize())))
 }
 
 /// The sha256 of everything a reader yields, read in chunks.

@@ -16,6 +16,7 @@
 //! - [`saved`]: saved plans (`plan --out`, `apply FILE`) and the fingerprints that keep them honest.
 //! - [`execute`]: carries out a plan on one instance, one change at a time, and reports.
 //! - [`render`]: plans and reports to text (with `similar`) or JSON, pure functions to `String`.
+//! - [`files`]: files the manifest names (read as regular files, capped) and files written (atomic, owner-only).
 //! - [`commands`]: one module per subcommand: load -> read -> plan -> render -> (apply).
 //! - [`sim`]: the UPM + Marketplace simulator behind `upmsync sim`, `upmsync demo` and the tests.
 
@@ -23,6 +24,7 @@ pub mod artifact;
 pub mod cli;
 pub mod commands;
 pub mod execute;
+pub mod files;
 pub mod lock;
 pub mod manifest;
 pub mod marketplace;

@@ -180,13 +180,23 @@ impl Lock {
 
     pub fn write(&self, manifest: &Path) -> Result<PathBuf, LockError> {
         let path = path_for(manifest);
-        let temporary = path.with_extension("lock.tmp");
-        std::fs::write(&temporary, self.to_text())
-            .and_then(|()| std::fs::rename(&temporary, &path))
-            .map_err(|source| LockError::Write {
+        // A manifest named `*.lock` is its own lock path: never overwrite it.
+        if path == manifest || crate::files::same_file(&path, manifest) {
+            return Err(LockError::Write {
+                source: std::io::Error::new(
+                    std::io::ErrorKind::AlreadyExists,
+                    "it is the manifest itself; rename the manifest so it does not end in `.lock`",
+                ),
+                path,
+            });
+        }
+        // Atomic and owner-only: the lock names artifact URLs (internal hosts) and hashes.
+        crate::files::write_private(&path, self.to_text().as_bytes()).map_err(|source| {
+            LockError::Write {
                 path: path.clone(),
                 source,
-            })?;
+            }
+        })?;
         Ok(path)
     }
 

@@ -96,10 +96,10 @@ pub fn file_fingerprints(
             let crate::model::Location::File(path) = &artifact.location else {
                 return None;
             };
-            let hash = file_sha256(path)
-                .ok()
-                .flatten()
-                .unwrap_or_else(|| "missing".into());
+            // Read as apply reads it: a regular file, capped, never blocking.
+            let hash = crate::artifact::hash_file(path)
+                .map(|(_, hash)| hash.to_string())
+                .unwrap_or_else(|_| "missing".into());
             Some((change.key.to_string(), hash))
         })
         .collect()
@@ -145,10 +145,8 @@ impl SavedPlan {
     pub fn write(&self, path: &Path) -> Result<(), SavedPlanError> {
         let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
         text.push('\n');
-        let temporary = path.with_extension("tmp");
-        std::fs::write(&temporary, text)
-            .and_then(|()| std::fs::rename(&temporary, path))
-            .map_err(|source| SavedPlanError::Write {
+        // Atomic and owner-only: a saved plan names instances, URLs and hashes.
+        crate::files::write_private(path, text.as_bytes()).map_err(|source| SavedPlanError::Write {
                 path: path.to_path_buf(),
                 source,
             })

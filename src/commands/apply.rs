@@ -12,6 +12,7 @@ use super::{
 };
 use crate::cli::ApplyArgs;
 use crate::execute::{self, ApplyReport, Mode, Outcome};
+use crate::files;
 use crate::marketplace::download::Cache;
 use crate::model::Desired;
 use crate::render;
@@ -49,24 +50,47 @@ pub enum Approval {
 }
 
 pub async fn run(args: &ApplyArgs) -> Exit {
-    let saved = match &args.plan {
-        Some(path) => match SavedPlan::read(path) {
-            Ok(saved) => Some((path.clone(), saved)),
-            Err(error) => {
-                report_error_text(&crate::execute::error_text(&error));
-                return Exit::Failure;
-            }
-        },
+    // Reading a saved plan changes nothing; it comes first so the report is checked against the
+    // manifest the plan names.
+    let saved = args
+        .plan
+        .as_ref()
+        .map(|path| SavedPlan::read(path).map(|saved| (path.clone(), saved)));
+    let manifest = match &saved {
+        Some(Ok((path, saved))) => saved.manifest_path(path),
+        _ => args.manifest.file.clone(),
+    };
+    let report = match ReportFile::claim(args.report.as_deref(), &manifest, args.plan.as_deref())
+    {
+        Ok(report) => report,
+        Err(error) => {
+            report_error_text(&error);
+            return Exit::Failure;
+        }
+    };
+    let saved = match saved {
+        Some(Ok(saved)) => Some(saved),
+        Some(Err(error)) => {
+            let text = crate::execute::error_text(&error);
+            report_error_text(&text);
+            report.finish(RunStatus::Stopped, Some(&text), &[]);
+            return Exit::Failure;
+        }
         None => None,
     };
-    let (manifest, instances) = match &saved {
-        Some((path, saved)) => (
-            saved.manifest_path(path),
-            saved.instances.iter().map(|i| i.name.clone()).collect(),
-        ),
-        None => (args.manifest.file.clone(), args.selection.instances.clone()),
+    let instances = match &saved {
+        Some((_, saved)) => saved.instances.iter().map(|i| i.name.clone()).collect(),
+        None => args.selection.instances.clone(),
     };
     let Some(desired) = load(&manifest, true, &instances) else {
+        report.finish(
+            RunStatus::Stopped,
+            Some(&format!(
+                "the manifest `{}` could not be loaded (see the errors above), so nothing was changed",
+                manifest.display()
+            )),
+            &[],
+        );
         return Exit::Failure;
     };
     let mode = if args.dry_run {
@@ -81,18 +105,15 @@ pub async fn run(args: &ApplyArgs) -> Exit {
         Approval::Ask
     };
     let Some(cache) = cache(args.cache.cache_dir.as_deref()) else {
+        report.finish(
+            RunStatus::Stopped,
+            Some("the cache folder cannot be used (see the error above), so nothing was changed"),
+            &[],
+        );
         return Exit::Failure;
     };
     let expected = saved.as_ref().map(|(_, saved)| saved);
-    apply_desired_checked(
-        &desired,
-        mode,
-        approval,
-        &cache,
-        args.report.as_deref(),
-        expected,
-    )
-    .await
+    apply_with_report(&desired, mode, approval, &cache, &report, expected).await
 }
 
 /// Plans and applies. `report` is where to also write the report as JSON, if anywhere.
@@ -108,12 +129,32 @@ pub async fn apply_desired(
 
 /// As `apply_desired`; with `expected` (a saved plan), refuses unless the manifest, the lock, every
 /// instance's live state and the recomputed changes are exactly those the plan was saved with.
+/// The report, when asked for, is checked writable before anything else and written however
+/// apply ends.
 pub async fn apply_desired_checked(
     desired: &Desired,
     mode: Mode,
     approval: Approval,
     cache: &Cache,
     report: Option<&Path>,
+    expected: Option<&SavedPlan>,
+) -> Exit {
+    let report = match ReportFile::claim(report, &desired.manifest_path, None) {
+        Ok(report) => report,
+        Err(error) => {
+            report_error_text(&error);
+            return Exit::Failure;
+        }
+    };
+    apply_with_report(desired, mode, approval, cache, &report, expected).await
+}
+
+async fn apply_with_report(
+    desired: &Desired,
+    mode: Mode,
+    approval: Approval,
+    cache: &Cache,
+    report: &ReportFile,
     expected: Option<&SavedPlan>,
 ) -> Exit {
     // Two applies from this runner must not interleave on one instance: the locks are taken before
@@ -134,15 +175,28 @@ pub async fn apply_desired_checked(
     if let Some(expected) = expected {
         let stale = stale_reasons(desired, &plan, expected);
         if !stale.is_empty() {
-            report_error_text(&format!(
-                "the saved plan is stale, so nothing was changed:\n- {}\nhint: make a new plan with `upmsync plan --out`, review it, and apply that",
+            let reason = format!(
+                "the saved plan is stale, so nothing was changed:\n- {}",
                 stale.join("\n- ")
+            );
+            report_error_text(&format!(
+                "{reason}\nhint: make a new plan with `upmsync plan --out`, review it, and apply that"
             ));
+            report.finish(
+                RunStatus::Stopped,
+                Some(&reason),
+                &not_started(&plan, "the saved plan is stale"),
+            );
             return Exit::Failure;
         }
     }
     let plan_errors = report_instance_errors(&plan);
     if !data(&render::plan_text(&plan)) {
+        report.finish(
+            RunStatus::Stopped,
+            Some("the plan could not be written to stdout, so nothing was changed"),
+            &not_started(&plan, "the plan could not be shown"),
+        );
         return Exit::Failure;
     }
     let conflicts = report_restart_conflicts(&plan);
@@ -154,13 +208,25 @@ pub async fn apply_desired_checked(
         } else {
             "Nothing to apply: every instance matches the manifest."
         });
-        return if plan_errors || conflicts {
+        let failed = plan_errors || conflicts;
+        let run_status = if failed {
+            RunStatus::Failed
+        } else {
+            RunStatus::NothingToApply
+        };
+        let written = report.finish(run_status, None, &unplanned(&plan));
+        return if failed || !written {
             Exit::Failure
         } else {
             Exit::Success
         };
     }
     if mode == Mode::Apply && approval == Approval::Ask && !confirm() {
+        report.finish(
+            RunStatus::Stopped,
+            Some("apply was not approved, so nothing was changed"),
+            &not_started(&plan, "apply was not approved"),
+        );
         return Exit::Failure;
     }
 
@@ -183,11 +249,13 @@ pub async fn apply_desired_checked(
         let upm = match UpmClient::new(instance) {
             Ok(upm) => upm,
             Err(error) => {
-                report_error_text(&format!(
+                let text = format!(
                     "failed to set up an HTTP client for `{}`: {error}",
                     instance.name
-                ));
-                return Exit::Failure;
+                );
+                report_error_text(&text);
+                reports.push(ApplyReport::not_started(instance_plan, text));
+                continue;
             }
         };
         // Two applies from this runner must not interleave on one instance.
@@ -241,16 +309,15 @@ pub async fn apply_desired_checked(
         );
     }
     let mut written = data(&format!("\n{}", render::apply_text(&reports)));
-    if let Some(path) = report {
-        if let Err(error) = write_report(path, &reports) {
-            report_error_text(&format!(
-                "failed to write the report `{}`: {error}",
-                path.display()
-            ));
-            written = false;
-        }
-    }
     let all_applied = reports.iter().all(ApplyReport::succeeded);
+    let run_status = if all_applied && !plan_errors && !conflicts {
+        RunStatus::Done
+    } else {
+        RunStatus::Failed
+    };
+    let mut everything = reports.clone();
+    everything.extend(unplanned(&plan));
+    written &= report.finish(run_status, None, &everything);
     for report in reports.iter().filter(|report| report.restart_required()) {
         status(&format!(
             "warning: some changes on {} take effect only after a restart of the product: restart {} (every node of a cluster); until then `upmsync plan` and `drift` show them as pending",
@@ -306,22 +373,125 @@ fn confirm() -> bool {
     true
 }
 
-/// `--report`: the same report as JSON, written whole (temporary file, then rename).
-fn write_report(path: &Path, reports: &[ApplyReport]) -> std::io::Result<()> {
-    #[derive(serde::Serialize)]
-    struct Document<'a> {
-        format_version: u32,
-        instances: &'a [ApplyReport],
+/// How an apply run ended, as the report file says it (`status`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum RunStatus {
+    /// Written before the first change: a report that still says this is from a run that was
+    /// killed or is still going.
+    Running,
+    /// Every change was applied (or, with `--dry-run`, would be).
+    Done,
+    /// Some change failed, or some instance could not be planned.
+    Failed,
+    /// Nothing to do: every instance matches the manifest (or waits for a restart).
+    NothingToApply,
+    /// Apply stopped before the first change; `reason` says why.
+    Stopped,
+}
+
+/// `--report FILE`: claimed before anything can change (refused when it is the manifest, its
+/// lock or the saved plan being applied; then written with status `running`, which checks that it
+/// is writable and replaces any older report) and written again however apply ends, so no report
+/// of an earlier run is ever left beside this one.
+struct ReportFile {
+    path: Option<PathBuf>,
+}
+
+impl ReportFile {
+    fn claim(path: Option<&Path>, manifest: &Path, saved_plan: Option<&Path>) -> Result<Self, String> {
+        let Some(path) = path else {
+            return Ok(Self { path: None });
+        };
+        files::refuse_same(path, manifest, "the report", "the manifest")?;
+        let lock = crate::lock::path_for(manifest);
+        files::refuse_same(path, &lock, "the report", "the manifest's lock file")?;
+        if let Some(plan) = saved_plan {
+            files::refuse_same(path, plan, "the report", "the saved plan being applied")?;
+        }
+        let report = Self {
+            path: Some(path.to_path_buf()),
+        };
+        report.write(RunStatus::Running, None, &[]).map_err(|error| {
+            format!(
+                "cannot write the report `{}`: {error}; nothing was changed\nhint: name a file in a folder you can write to",
+                path.display()
+            )
+        })?;
+        Ok(report)
     }
-    let mut text = serde_json::to_string_pretty(&Document {
-        format_version: 1,
-        instances: reports,
-    })
-    .map_err(std::io::Error::other)?;
-    text.push('\n');
-    let temporary = path.with_extension("tmp");
-    std::fs::write(&temporary, text)?;
-    std::fs::rename(&temporary, path)
+
+    /// Writes the final report; `false` (after saying why on stderr) when it cannot be written.
+    fn finish(&self, status: RunStatus, reason: Option<&str>, instances: &[ApplyReport]) -> bool {
+        match self.write(status, reason, instances) {
+            Ok(()) => true,
+            Err(error) => {
+                report_error_text(&format!(
+                    "failed to write the report `{}`: {error}",
+                    self.path.as_deref().unwrap_or(Path::new("")).display()
+                ));
+                false
+            }
+        }
+    }
+
+    /// The report as JSON, written atomically and owner-only (it names instances, URLs and
+    /// hashes).
+    fn write(
+        &self,
+        status: RunStatus,
+        reason: Option<&str>,
+        instances: &[ApplyReport],
+    ) -> std::io::Result<()> {
+        #[derive(serde::Serialize)]
+        struct Document<'a> {
+            format_version: u32,
+            status: RunStatus,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            reason: Option<&'a str>,
+            instances: &'a [ApplyReport],
+        }
+        let Some(path) = &self.path else {
+            return Ok(());
+        };
+        let mut text = serde_json::to_string_pretty(&Document {
+            format_version: 1,
+            status,
+            reason,
+            instances,
+        })
+        .map_err(std::io::Error::other)?;
+        text.push('\n');
+        files::write_private(path, text.as_bytes())
+    }
+}
+
+/// Every planned instance with changes, none of them started, and why.
+fn not_started(plan: &crate::plan::Plan, reason: &str) -> Vec<ApplyReport> {
+    let mut reports: Vec<ApplyReport> = plan
+        .instances
+        .iter()
+        .filter_map(|planned| planned.result.as_ref().ok())
+        .filter(|instance_plan| !instance_plan.changes.is_empty())
+        .map(|instance_plan| ApplyReport::not_started(instance_plan, reason.to_string()))
+        .collect();
+    reports.extend(unplanned(plan));
+    reports
+}
+
+/// The instances that could not be planned (unreachable, refused, ...), each with its error.
+fn unplanned(plan: &crate::plan::Plan) -> Vec<ApplyReport> {
+    plan.instances
+        .iter()
+        .filter_map(|planned| {
+            let error = planned.result.as_ref().err()?;
+            Some(ApplyReport {
+                name: planned.name.clone(),
+                changes: Vec::new(),
+                error: Some(error.clone()),
+            })
+        })
+        .collect()
 }
 
 /// A local advisory lock per instance: a file holding the process id, created exclusively, removed

@@ -6,6 +6,7 @@ use super::{
     data, load, read_and_plan, report_error_text, report_instance_errors, status, Exit, Resolve,
 };
 use crate::cli::PlanArgs;
+use crate::files;
 use crate::model::Desired;
 use crate::plan::Plan;
 use crate::render::{self, Format};
@@ -30,6 +31,17 @@ pub async fn plan_desired(
     detailed_exitcode: bool,
     out: Option<&Path>,
 ) -> Exit {
+    if let Some(out) = out {
+        // Checked before anything is read: the saved plan must never replace the manifest or
+        // its lock.
+        let lock = crate::lock::path_for(&desired.manifest_path);
+        let refused = files::refuse_same(out, &desired.manifest_path, "the plan", "the manifest")
+            .and_then(|()| files::refuse_same(out, &lock, "the plan", "the manifest's lock file"));
+        if let Err(error) = refused {
+            report_error_text(&error);
+            return Exit::Failure;
+        }
+    }
     let plan = read_and_plan(desired, Resolve::Artifacts).await;
     if let Some(out) = out {
         if plan.has_errors() {

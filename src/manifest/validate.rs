@@ -2,7 +2,6 @@
 //! and merges per-instance app entries over the top-level ones into a [`Desired`].
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use url::Url;
@@ -12,6 +11,8 @@ use super::schema::{
 };
 use super::tree::Mark;
 use super::{LoadOptions, Problems};
+use crate::artifact;
+use crate::files::{self, FileError};
 use crate::model::{
     AppKey, Credentials, Desired, DesiredApp, DesiredInstance, DesiredLicense, DesiredState,
     Hosting, InstallMethod, License, PresentApp, Secret, Source, Transport,
@@ -245,11 +246,14 @@ impl<'m> Validator<'_> {
         let full = self.base.join(written);
         let what = format!("license file `{written}` of {owner}");
         let place = full.display();
-        let metadata = match fs::metadata(&full) {
-            Ok(metadata) => metadata,
+        // The same read `apply` uses (this is where apply reads it): a regular file, capped
+        // while reading, never blocking on a FIFO or device.
+        let bytes = match files::read_capped(&full, MAX_LICENSE_BYTES) {
+            Ok(bytes) => bytes,
             // License files are secrets too, often mounted only where apply runs: without
-            // `require_secrets` (validate --skip-secrets) a missing one is not a problem.
-            Err(error)
+            // `require_secrets` (validate --skip-secrets) a missing one is not a problem. One
+            // that exists is checked in full either way.
+            Err(FileError::Io(error))
                 if !self.secrets_required && error.kind() == std::io::ErrorKind::NotFound =>
             {
                 return Some(DesiredLicense::Present(License::new(
@@ -257,41 +261,40 @@ impl<'m> Validator<'_> {
                     format!("file {written}"),
                 )));
             }
-            Err(error) => {
-                self.problems
-                    .add(
-                        Some(mark),
-                        format!("cannot read {what} (`{place}`): {error}"),
-                    )
-                    .with_hint("relative paths are relative to the manifest's folder");
-                return None;
-            }
-        };
-        if metadata.is_dir() {
-            self.problems
-                .add(Some(mark), format!("{what} is a directory (`{place}`)"));
-            return None;
-        }
-        if metadata.len() > MAX_LICENSE_BYTES {
-            self.problems.add(
-                Some(mark),
-                format!(
-                    "{what} is {} bytes, more than a license ({} KiB at most)",
-                    metadata.len(),
-                    MAX_LICENSE_BYTES / 1024
-                ),
-            );
-            return None;
-        }
-        let text = match fs::read_to_string(&full) {
-            Ok(text) => text,
-            Err(error) => {
+            Err(FileError::NotRegular(kind)) => {
                 self.problems.add(
                     Some(mark),
-                    format!("cannot read {what} (`{place}`): {error}"),
+                    format!("{what} is a {kind}, not a regular file (`{place}`)"),
                 );
                 return None;
             }
+            Err(FileError::TooLarge { limit }) => {
+                self.problems.add(
+                    Some(mark),
+                    format!(
+                        "{what} is larger than a license ({} KiB at most)",
+                        limit / 1024
+                    ),
+                );
+                return None;
+            }
+            Err(error) => {
+                let problem = self.problems.add(
+                    Some(mark),
+                    format!("cannot read {what} (`{place}`): {error}"),
+                );
+                if matches!(error, FileError::Io(_)) {
+                    problem.with_hint("relative paths are relative to the manifest's folder");
+                }
+                return None;
+            }
+        };
+        let Ok(text) = String::from_utf8(bytes) else {
+            self.problems.add(
+                Some(mark),
+                format!("cannot read {what} (`{place}`): it is not UTF-8 text"),
+            );
+            return None;
         };
         let text = text.trim();
         if text.is_empty() {
@@ -324,32 +327,30 @@ impl<'m> Validator<'_> {
         }
     }
 
-    /// Checks that an artifact exists and can be opened; it is read only when uploaded.
+    /// Checks that an artifact is a regular file that reads whole within the artifact cap.
     fn source_file(&mut self, written: &str, mark: Mark, owner: &str) -> Option<PathBuf> {
         let full = self.base.join(written);
         let what = format!("source file `{written}` of {owner}");
         let place = full.display();
-        let opened = fs::metadata(&full).and_then(|metadata| {
-            if metadata.is_dir() {
-                Ok(false)
-            } else {
-                fs::File::open(&full).map(|_| true)
-            }
-        });
-        match opened {
-            Ok(true) => Some(full),
-            Ok(false) => {
-                self.problems
-                    .add(Some(mark), format!("{what} is a directory (`{place}`)"));
+        // Read (hashed) in full exactly as apply reads it before an upload, so a device, FIFO,
+        // `/proc` file or oversized file fails here rather than hanging or failing mid-apply.
+        match artifact::hash_file(&full) {
+            Ok(_) => Some(full),
+            Err(FileError::NotRegular(kind)) => {
+                self.problems.add(
+                    Some(mark),
+                    format!("{what} is a {kind}, not a regular file (`{place}`)"),
+                );
                 None
             }
             Err(error) => {
-                self.problems
-                    .add(
-                        Some(mark),
-                        format!("cannot read {what} (`{place}`): {error}"),
-                    )
-                    .with_hint("relative paths are relative to the manifest's folder");
+                let problem = self.problems.add(
+                    Some(mark),
+                    format!("cannot read {what} (`{place}`): {error}"),
+                );
+                if matches!(error, FileError::Io(_)) {
+                    problem.with_hint("relative paths are relative to the manifest's folder");
+                }
                 None
             }
         }
@@ -384,15 +385,16 @@ impl<'m> Validator<'_> {
                     ),
                 );
                 match error {
-                    CaFileError::Read(_) | CaFileError::Directory => {
+                    CaFileError::File(FileError::Io(_)) => {
                         problem.with_hint("relative paths are relative to the manifest's folder");
                     }
-                    CaFileError::NoCertificate | CaFileError::Invalid(_) => {
+                    CaFileError::NoCertificate
+                    | CaFileError::Invalid(_)
+                    | CaFileError::File(_) => {
                         problem.with_hint(
                             "name a PEM file with the CA certificates that signed the instance's certificate",
                         );
                     }
-                    CaFileError::TooLarge(_) => {}
                 }
                 None
             }

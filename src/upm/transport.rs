@@ -7,6 +7,7 @@ use std::path::Path;
 use reqwest::{Certificate, ClientBuilder};
 use url::{Host, Url};
 
+use crate::files::{self, FileError};
 use crate::model::Transport;
 
 /// A CA bundle is a few kilobytes; even the whole system bundle is well under this.
@@ -15,12 +16,9 @@ const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
 /// Why a `ca_file` cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum CaFileError {
-    #[error("{0}")]
-    Read(#[from] std::io::Error),
-    #[error("it is a directory")]
-    Directory,
-    #[error("it is {0} bytes, more than a CA bundle ({limit} MiB at most)", limit = MAX_CA_FILE_BYTES / 1024 / 1024)]
-    TooLarge(u64),
+    /// It cannot be read, is not a regular file, or is too large (see [`FileError`]).
+    #[error(transparent)]
+    File(#[from] FileError),
     #[error("it holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)")]
     NoCertificate,
     #[error("it holds a certificate that cannot be read: {0}")]
@@ -28,16 +26,9 @@ pub enum CaFileError {
 }
 
 /// Reads the PEM certificates of a CA file: at least one, each one checked to be a certificate a
-/// TLS client can trust.
+/// TLS client can trust. The file must be a regular file; it is capped while reading.
 pub fn read_ca_file(path: &Path) -> Result<Vec<Certificate>, CaFileError> {
-    let metadata = std::fs::metadata(path)?;
-    if metadata.is_dir() {
-        return Err(CaFileError::Directory);
-    }
-    if metadata.len() > MAX_CA_FILE_BYTES {
-        return Err(CaFileError::TooLarge(metadata.len()));
-    }
-    let bytes = std::fs::read(path)?;
+    let bytes = files::read_capped(path, MAX_CA_FILE_BYTES)?;
     let certificates = Certificate::from_pem_bundle(&bytes)
         .map_err(|error| CaFileError::Invalid(reason(&error)))?;
     if certificates.is_empty() {
@@ -175,11 +166,11 @@ mod tests {
         assert!(matches!(read_ca_file(&path), Err(CaFileError::Invalid(_))));
         assert!(matches!(
             read_ca_file(folder.path()),
-            Err(CaFileError::Directory)
+            Err(CaFileError::File(FileError::NotRegular("directory")))
         ));
         assert!(matches!(
             read_ca_file(&folder.path().join("missing.pem")),
-            Err(CaFileError::Read(_))
+            Err(CaFileError::File(FileError::Io(_)))
         ));
     }
 }
