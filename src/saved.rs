@@ -147,9 +147,9 @@ impl SavedPlan {
         text.push('\n');
         // Atomic and owner-only: a saved plan names instances, URLs and hashes.
         crate::files::write_private(path, text.as_bytes()).map_err(|source| SavedPlanError::Write {
-                path: path.to_path_buf(),
-                source,
-            })
+            path: path.to_path_buf(),
+            source,
+        })
     }
 
     /// The manifest path as seen from the current folder.

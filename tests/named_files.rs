@@ -27,7 +27,11 @@ fn bad_files(folder: &Path, oversized: u64) -> Vec<(&'static str, PathBuf, &'sta
     vec![
         ("/dev/zero", PathBuf::from("/dev/zero"), "character device"),
         ("a FIFO", fifo, "FIFO"),
-        ("/proc/self/status", PathBuf::from("/proc/self/status"), "pseudo-file"),
+        (
+            "/proc/self/status",
+            PathBuf::from("/proc/self/status"),
+            "pseudo-file",
+        ),
         ("a directory", directory, "directory"),
         ("a symlink to /dev/zero", symlink, "character device"),
         ("an oversized file", large, "larger than"),
@@ -124,7 +128,8 @@ fn verifying_an_artifact_refuses_what_is_not_a_regular_file() {
     let folder = tempfile::tempdir().unwrap();
     let key = AppKey::new("com.x");
     let version = Version::from_server("1.0.0");
-    for (kind, path, phrase) in bad_files(folder.path(), upmsync::artifact::MAX_SOURCE_FILE_BYTES + 1)
+    for (kind, path, phrase) in
+        bad_files(folder.path(), upmsync::artifact::MAX_SOURCE_FILE_BYTES + 1)
     {
         let error = upmsync::artifact::verify_file(&path, &key, &version, None).unwrap_err();
         let text = upmsync::execute::error_text(&error);

@@ -60,8 +60,7 @@ pub async fn run(args: &ApplyArgs) -> Exit {
         Some(Ok((path, saved))) => saved.manifest_path(path),
         _ => args.manifest.file.clone(),
     };
-    let report = match ReportFile::claim(args.report.as_deref(), &manifest, args.plan.as_deref())
-    {
+    let report = match ReportFile::claim(args.report.as_deref(), &manifest, args.plan.as_deref()) {
         Ok(report) => report,
         Err(error) => {
             report_error_text(&error);
@@ -399,7 +398,11 @@ struct ReportFile {
 }
 
 impl ReportFile {
-    fn claim(path: Option<&Path>, manifest: &Path, saved_plan: Option<&Path>) -> Result<Self, String> {
+    fn claim(
+        path: Option<&Path>,
+        manifest: &Path,
+        saved_plan: Option<&Path>,
+    ) -> Result<Self, String> {
         let Some(path) = path else {
             return Ok(Self { path: None });
         };

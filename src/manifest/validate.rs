@@ -388,9 +388,7 @@ impl<'m> Validator<'_> {
                     CaFileError::File(FileError::Io(_)) => {
                         problem.with_hint("relative paths are relative to the manifest's folder");
                     }
-                    CaFileError::NoCertificate
-                    | CaFileError::Invalid(_)
-                    | CaFileError::File(_) => {
+                    CaFileError::NoCertificate | CaFileError::Invalid(_) | CaFileError::File(_) => {
                         problem.with_hint(
                             "name a PEM file with the CA certificates that signed the instance's certificate",
                         );
