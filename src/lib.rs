@@ -16,6 +16,7 @@
 //! - [`saved`]: saved plans (`plan --out`, `apply FILE`) and the fingerprints that keep them honest.
 //! - [`execute`]: carries out a plan on one instance, one change at a time, and reports.
 //! - [`render`]: plans and reports to text (with `similar`) or JSON, pure functions to `String`.
+//! - [`printable`]: what files may hold (no NUL, control or bidi characters) and how server text is escaped.
 //! - [`commands`]: one module per subcommand: load -> read -> plan -> render -> (apply).
 //! - [`sim`]: the UPM + Marketplace simulator behind `upmsync sim`, `upmsync demo` and the tests.
 
@@ -28,6 +29,7 @@ pub mod manifest;
 pub mod marketplace;
 pub mod model;
 pub mod plan;
+pub mod printable;
 pub mod render;
 pub mod resolve;
 pub mod retry;
