@@ -181,7 +181,10 @@ impl Lock {
         let value: serde_yaml::Value =
             serde_yaml::from_str(text).map_err(|error| error.to_string())?;
         check_strings(&value, "")?;
-        let lock: Lock = serde_yaml::from_value(value).map_err(|error| error.to_string())?;
+        let lock: Lock = match serde_yaml::from_value(value.clone()) {
+            Ok(lock) => lock,
+            Err(error) => return Err(locate(&value).unwrap_or_else(|| error.to_string())),
+        };
         if lock.lock_version != LOCK_VERSION {
             return Err(format!(
                 "lock_version {} is not {LOCK_VERSION}",
@@ -265,6 +268,26 @@ impl LockedApp {
         }
         Ok(())
     }
+}
+
+/// The first app entry that does not read as one, named by instance and key (serde's own error
+/// from the whole file says what is wrong but not where).
+fn locate(value: &serde_yaml::Value) -> Option<String> {
+    let instances = value.get("instances")?.as_mapping()?;
+    for (name, instance) in instances {
+        let name = crate::printable::escape(&shorten(name.as_str().unwrap_or("?"))).into_owned();
+        let Some(apps) = instance.get("apps").and_then(serde_yaml::Value::as_mapping) else {
+            continue;
+        };
+        for (key, app) in apps {
+            if let Err(error) = serde_yaml::from_value::<LockedApp>(app.clone()) {
+                let key =
+                    crate::printable::escape(&shorten(key.as_str().unwrap_or("?"))).into_owned();
+                return Some(format!("instance `{name}`, app `{key}`: {error}"));
+            }
+        }
+    }
+    None
 }
 
 /// Refuses a string (key or value) anywhere in `value` that holds a character no file may hold.

@@ -240,15 +240,15 @@ impl Problems {
     }
 }
 
-/// A user value as it may appear in a message: at most 40 characters.
+/// A user value as it may appear in a message: at most 40 characters, control and bidi
+/// characters escaped.
 fn shown(text: &str) -> String {
     const LIMIT: usize = 40;
     if text.chars().count() <= LIMIT {
-        text.to_string()
+        crate::printable::escape(text).into_owned()
     } else {
-        let mut cut: String = text.chars().take(LIMIT).collect();
-        cut.push('…');
-        cut
+        let cut: String = text.chars().take(LIMIT).collect();
+        format!("{}…", crate::printable::escape(&cut))
     }
 }
 
