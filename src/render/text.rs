@@ -519,6 +519,69 @@ mod tests {
         assert!(!text.contains("SECRET-LICENSE") && !text.contains("u:p"));
     }
 
+    /// A server's key, name or version cannot clear the screen, move the cursor, reorder text or
+    /// start a line that looks like a change a human approves.
+    #[test]
+    fn server_text_is_escaped_in_plan_drift_and_apply_text() {
+        let evil_key = "com.a\n  - com.victim  (uninstall)\u{1b}[2J";
+        let mut upgrade = change(evil_key, Action::Upgrade, Some("1.0"), Some("2.0"));
+        upgrade.name = Some("App\u{1b}]0;title\u{7}\u{202e}kcab".into());
+        upgrade.warning = Some("vendor says\r\u{9b}31m".into());
+        let planned = InstancePlan {
+            product: None,
+            pending_restart: Vec::new(),
+            name: "jira".into(),
+            url: Url::parse("https://jira.test/").unwrap(),
+            changes: vec![upgrade.clone()],
+            unmanaged: vec![crate::plan::UnmanagedApp {
+                key: AppKey::new("com.u\u{1b}[1A"),
+                name: "Unmanaged\n  + com.fake".into(),
+                version: Version::from_server("1.0\u{202e}"),
+                enabled: true,
+            }],
+        };
+        let plan = Plan {
+            instances: vec![
+                PlannedInstance {
+                    name: "jira".into(),
+                    url: planned.url.clone(),
+                    live: None,
+                    result: Ok(planned),
+                },
+                PlannedInstance {
+                    name: "conf".into(),
+                    url: Url::parse("https://conf.test/").unwrap(),
+                    live: None,
+                    result: Err("status 500: \u{1b}[2Jgone".into()),
+                },
+            ],
+        };
+        let report = ApplyReport {
+            name: "jira".into(),
+            error: Some("body: \u{1b}[31mred\nsecond line".into()),
+            changes: vec![crate::execute::ChangeReport {
+                change: upgrade,
+                outcome: Outcome::Failed {
+                    error: "installed `x\u{1b}[0m`".into(),
+                },
+            }],
+        };
+        for text in [plan_text(&plan), drift_text(&plan), apply_text(&[report])] {
+            assert!(
+                !text.chars().any(|c| c != '\n' && crate::printable::is_hidden(c)),
+                "{text:?}"
+            );
+            for line in text.lines() {
+                let line = line.trim_start();
+                assert!(
+                    !line.starts_with("- com.victim") && !line.starts_with("+ com.fake"),
+                    "a server value started a line: {text}"
+                );
+            }
+            assert!(text.contains("\\u{1b}"), "{text}");
+        }
+    }
+
     #[test]
     fn change_line_names_versions() {
         assert_eq!(
