@@ -27,6 +27,9 @@ pub enum LockError {
     },
     #[error("the lock file `{}` is not valid: {reason}\nhint: run `upmsync lock --update` to write it anew", path.display())]
     Invalid { path: PathBuf, reason: String },
+    /// What would be written does not read back (a server value the loader refuses).
+    #[error("refusing to write the lock file `{}`: {reason}", path.display())]
+    Unreadable { path: PathBuf, reason: String },
     #[error("failed to write the lock file `{}`", path.display())]
     Write {
         path: PathBuf,
@@ -377,8 +380,13 @@ impl Lock {
         format!("# Written by `upmsync lock`: the exact versions and artifacts the manifest resolved to.\n# Do not edit; run `upmsync lock` (or `upmsync lock --update`) again.\n{body}")
     }
 
+    /// Writes the lock beside `manifest`, after checking it reads back: a value from a server that
+    /// [`Lock::load`] would refuse (a control character in a version, say) is refused here.
     pub fn write(&self, manifest: &Path) -> Result<PathBuf, LockError> {
         let path = path_for(manifest);
+        if let Err(reason) = Self::from_bytes(self.to_text().as_bytes()) {
+            return Err(LockError::Unreadable { path, reason });
+        }
         let temporary = path.with_extension("lock.tmp");
         std::fs::write(&temporary, self.to_text())
             .and_then(|()| std::fs::rename(&temporary, &path))

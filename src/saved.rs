@@ -51,6 +51,9 @@ pub enum SavedPlanError {
     },
     #[error("`{}` is not an upmsync plan file: {reason}", path.display())]
     Invalid { path: PathBuf, reason: String },
+    /// What would be written does not read back (server text the loader refuses).
+    #[error("refusing to write the plan file `{}`: {reason}", path.display())]
+    Unreadable { path: PathBuf, reason: String },
     #[error("failed to write the plan file `{}`", path.display())]
     Write {
         path: PathBuf,
@@ -207,7 +210,16 @@ impl SavedPlan {
         Ok(())
     }
 
+    /// Writes the plan file, after checking it reads back: text from a server that
+    /// [`SavedPlan::read`] would refuse (a bidi control in an app name, say) is refused here.
     pub fn write(&self, path: &Path) -> Result<(), SavedPlanError> {
+        let written = serde_json::to_string_pretty(self).unwrap_or_default();
+        if let Err(reason) = Self::from_bytes(written.as_bytes()) {
+            return Err(SavedPlanError::Unreadable {
+                path: path.to_path_buf(),
+                reason,
+            });
+        }
         let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
         text.push('\n');
         let temporary = path.with_extension("tmp");

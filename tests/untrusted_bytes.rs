@@ -367,3 +367,28 @@ fn a_saved_plan_refuses_bad_bytes_escapes_hashes_and_trailing_text() {
     let name = good.replace("\"jira\"", "\"../jira\"");
     assert!(saved_reason(name.as_bytes()).contains("instance name"));
 }
+
+/// What upmsync writes it reads back: a server value the loaders would refuse is refused when
+/// writing, not found on the next run.
+#[test]
+fn a_lock_or_plan_that_would_not_read_back_is_not_written() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("apps.yaml");
+    let mut lock = Lock::from_bytes(lock_text(&entry(SHA)).as_bytes()).unwrap();
+    lock.write(&manifest).unwrap();
+    let written = fs::read(dir.path().join("apps.lock")).unwrap();
+    if let Some(instance) = lock.instances.get_mut("jira") {
+        for app in instance.apps.values_mut() {
+            app.version = "1.0\u{202e}".into();
+        }
+    }
+    let error = lock.write(&manifest).unwrap_err();
+    assert!(matches!(error, LockError::Unreadable { .. }), "{error}");
+    assert_eq!(fs::read(dir.path().join("apps.lock")).unwrap(), written);
+
+    let mut plan = SavedPlan::from_bytes(saved_text("[]", SHA).as_bytes()).unwrap();
+    plan.instances[0].changes = serde_json::json!([{"name": "App\u{1b}[2J"}]);
+    let path = dir.path().join("plan.json");
+    assert!(plan.write(&path).is_err());
+    assert!(!path.exists());
+}

@@ -568,7 +568,9 @@ mod tests {
         };
         for text in [plan_text(&plan), drift_text(&plan), apply_text(&[report])] {
             assert!(
-                !text.chars().any(|c| c != '\n' && crate::printable::is_hidden(c)),
+                !text
+                    .chars()
+                    .any(|c| c != '\n' && crate::printable::is_hidden(c)),
                 "{text:?}"
             );
             for line in text.lines() {
