@@ -1,4 +1,4 @@
-//! The lock and saved-plan loaders never panic: whatever bytes they are given, they return `Ok` or
+//! The lock and saved-plan loaders never panic, and escaped server text is inert: whatever bytes they are given, they return `Ok` or
 //! `Err`, and what they accept can be used (targets built, artifacts shown) without a panic.
 
 use std::path::Path;
@@ -132,6 +132,22 @@ proptest! {
     #[test]
     fn plan_like_text_never_panics(text in saved_parts()) {
         saved(text.as_bytes());
+    }
+
+    /// Whatever a server sends, its escaped form is one line with nothing a terminal acts on, and
+    /// escaped JSON is the same value.
+    #[test]
+    fn escaped_server_text_is_inert(text in any::<String>()) {
+        let one_line = upmsync::printable::escape(&text);
+        prop_assert!(!one_line.chars().any(upmsync::printable::is_hidden), "{one_line:?}");
+        let lines = upmsync::printable::escape_lines(&text);
+        prop_assert!(!lines.chars().any(|c| c != '\n' && upmsync::printable::is_hidden(c)));
+        prop_assert_eq!(lines.matches('\n').count(), text.matches('\n').count());
+        let json = serde_json::to_string(&text).unwrap();
+        let escaped = upmsync::printable::escape_json(&json);
+        prop_assert!(!escaped.chars().any(upmsync::printable::is_hidden));
+        let back: String = serde_json::from_str(&escaped).unwrap();
+        prop_assert_eq!(back, text);
     }
 }
 
