@@ -17,6 +17,7 @@
 //! - [`execute`]: carries out a plan on one instance, one change at a time, and reports.
 //! - [`render`]: plans and reports to text (with `similar`) or JSON, pure functions to `String`.
 //! - [`files`]: files the manifest names (read as regular files, capped) and files written (atomic, owner-only).
+//! - [`printable`]: what files may hold (no NUL, control or bidi characters) and how server text is escaped.
 //! - [`commands`]: one module per subcommand: load -> read -> plan -> render -> (apply).
 //! - [`sim`]: the UPM + Marketplace simulator behind `upmsync sim`, `upmsync demo` and the tests.
 
@@ -30,6 +31,7 @@ pub mod manifest;
 pub mod marketplace;
 pub mod model;
 pub mod plan;
+pub mod printable;
 pub mod render;
 pub mod resolve;
 pub mod retry;

@@ -27,6 +27,9 @@ pub enum LockError {
     },
     #[error("the lock file `{}` is not valid: {reason}\nhint: run `upmsync lock --update` to write it anew", path.display())]
     Invalid { path: PathBuf, reason: String },
+    /// What would be written does not read back (a server value the loader refuses).
+    #[error("refusing to write the lock file `{}`: {reason}", path.display())]
+    Unreadable { path: PathBuf, reason: String },
     #[error("failed to write the lock file `{}`", path.display())]
     Write {
         path: PathBuf,
@@ -152,34 +155,238 @@ pub fn relative(path: &Path, base: &Path) -> String {
 
 impl Lock {
     /// Reads the lock beside a manifest; `None` when there is none.
+    ///
+    /// Every byte and every value is checked before any is used: the file is UTF-8 text without
+    /// NUL, control or bidi characters (named by line and column), one YAML document, and each
+    /// entry holds a valid instance name, app key, version, sha256 and location.
     pub fn load(manifest: &Path) -> Result<Option<Lock>, LockError> {
         let path = path_for(manifest);
-        let text = match std::fs::read_to_string(&path) {
-            Ok(text) => text,
+        let bytes = match std::fs::read(&path) {
+            Ok(bytes) => bytes,
             Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
             Err(source) => return Err(LockError::Read { path, source }),
         };
-        let lock: Lock = serde_yaml::from_str(&text).map_err(|error| LockError::Invalid {
-            path: path.clone(),
-            reason: error.to_string(),
-        })?;
-        if lock.lock_version != LOCK_VERSION {
-            return Err(LockError::Invalid {
-                path,
-                reason: format!("lock_version {} is not {LOCK_VERSION}", lock.lock_version),
-            });
-        }
-        Ok(Some(lock))
+        Self::from_bytes(&bytes)
+            .map(Some)
+            .map_err(|reason| LockError::Invalid { path, reason })
     }
 
+    /// Parses and checks the bytes of a lock file; the error is the reason, for [`LockError::Invalid`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Lock, String> {
+        let text = crate::printable::check_file(bytes).map_err(|fault| {
+            format!(
+                "line {}, column {}: {}",
+                fault.line, fault.column, fault.message
+            )
+        })?;
+        // Read as plain YAML first, so that a value written with an escape (`"\e"`, `"\u202e"`)
+        // is refused wherever it is, then as the lock's types.
+        let value: serde_yaml::Value =
+            serde_yaml::from_str(text).map_err(|error| error.to_string())?;
+        check_strings(&value, "")?;
+        let lock: Lock = match serde_yaml::from_value(value.clone()) {
+            Ok(lock) => lock,
+            Err(error) => return Err(locate(&value).unwrap_or_else(|| error.to_string())),
+        };
+        if lock.lock_version != LOCK_VERSION {
+            return Err(format!(
+                "lock_version {} is not {LOCK_VERSION}",
+                lock.lock_version
+            ));
+        }
+        lock.check()?;
+        Ok(lock)
+    }
+
+    /// Checks every value a lock entry holds, naming the first entry that is wrong.
+    fn check(&self) -> Result<(), String> {
+        for (name, instance) in &self.instances {
+            if !valid_instance_name(name) {
+                return Err(format!(
+                    "instance name `{}` may contain only letters, digits, `.`, `_` and `-`",
+                    crate::printable::escape(&shorten(name))
+                ));
+            }
+            for (key, app) in &instance.apps {
+                let shown_key = crate::printable::escape(&shorten(key.as_str())).into_owned();
+                if let Some(problem) = app_key_problem(key.as_str()) {
+                    return Err(format!(
+                        "instance `{name}`: app key `{shown_key}` {problem}"
+                    ));
+                }
+                app.check().map_err(|problem| {
+                    format!("instance `{name}`, app `{shown_key}`: {problem}")
+                })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+impl LockedApp {
+    /// What is wrong with this entry's values, if anything.
+    fn check(&self) -> Result<(), String> {
+        if self.requested.trim().is_empty() {
+            return Err("`requested` is empty".into());
+        }
+        if self.source.trim().is_empty() {
+            return Err("`source` is empty".into());
+        }
+        if self.version.trim().is_empty() {
+            return Err("`version` is empty".into());
+        }
+        match (&self.url, &self.path) {
+            (Some(_), Some(_)) => return Err("has both `url` and `path`".into()),
+            (None, None) => return Err("has neither `url` nor `path`".into()),
+            (Some(url), None) => {
+                if !matches!(url.scheme(), "http" | "https") {
+                    return Err(format!(
+                        "`url` must be http or https, found `{}`",
+                        url.scheme()
+                    ));
+                }
+                // guess: a lock is shared through version control, so it never carries
+                // credentials; one that does was edited by hand (or by someone else).
+                if !url.username().is_empty() || url.password().is_some() {
+                    return Err("`url` must not carry credentials".into());
+                }
+            }
+            (None, Some(path)) => {
+                if path.trim().is_empty() {
+                    return Err("`path` is empty".into());
+                }
+                // guess: UPM cannot fetch a file on this machine by URI; `lock` writes `upload`.
+                if self.delivery == Delivery::Uri {
+                    return Err("a `path` must be delivered by `upload`, found `uri`".into());
+                }
+            }
+        }
+        for range in &self.compatibility {
+            if range.min_build > range.max_build {
+                return Err(format!(
+                    "a compatibility range runs backwards ({} > {})",
+                    range.min_build, range.max_build
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The first app entry that does not read as one, named by instance and key (serde's own error
+/// from the whole file says what is wrong but not where).
+fn locate(value: &serde_yaml::Value) -> Option<String> {
+    let instances = value.get("instances")?.as_mapping()?;
+    for (name, instance) in instances {
+        let name = crate::printable::escape(&shorten(name.as_str().unwrap_or("?"))).into_owned();
+        let Some(apps) = instance.get("apps").and_then(serde_yaml::Value::as_mapping) else {
+            continue;
+        };
+        for (key, app) in apps {
+            if let Err(error) = serde_yaml::from_value::<LockedApp>(app.clone()) {
+                let key =
+                    crate::printable::escape(&shorten(key.as_str().unwrap_or("?"))).into_owned();
+                return Some(format!("instance `{name}`, app `{key}`: {error}"));
+            }
+        }
+    }
+    None
+}
+
+/// Refuses a string (key or value) anywhere in `value` that holds a character no file may hold.
+fn check_strings(value: &serde_yaml::Value, at: &str) -> Result<(), String> {
+    let refuse = |text: &str, c: char| {
+        Err(format!(
+            "a value{} holds {}, written as an escape (`{}`)",
+            if at.is_empty() {
+                String::new()
+            } else {
+                format!(" under `{at}`")
+            },
+            crate::printable::describe(c),
+            crate::printable::escape(&shorten(text))
+        ))
+    };
+    // An explicit stack: a lock nested deep must not overflow ours.
+    let mut pending = vec![(value, at.to_string())];
+    while let Some((value, at)) = pending.pop() {
+        match value {
+            serde_yaml::Value::String(text) => {
+                if let Some(c) = crate::printable::forbidden_in_value(text) {
+                    return refuse(text, c);
+                }
+            }
+            serde_yaml::Value::Sequence(items) => {
+                pending.extend(items.iter().map(|item| (item, at.clone())));
+            }
+            serde_yaml::Value::Mapping(mapping) => {
+                for (key, item) in mapping {
+                    let name = match key {
+                        serde_yaml::Value::String(text) => {
+                            if let Some(c) = crate::printable::forbidden_in_value(text) {
+                                return refuse(text, c);
+                            }
+                            text.clone()
+                        }
+                        _ => String::new(),
+                    };
+                    pending.push((key, at.clone()));
+                    pending.push((item, crate::printable::escape(&shorten(&name)).into_owned()));
+                }
+            }
+            serde_yaml::Value::Tagged(tagged) => pending.push((&tagged.value, at)),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// The manifest's rule for instance names.
+fn valid_instance_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+/// Why an app key read from a file is not one, if it is not (the manifest's rules).
+fn app_key_problem(key: &str) -> Option<&'static str> {
+    if key.trim().is_empty() {
+        Some("is empty")
+    } else if key.chars().any(char::is_whitespace) {
+        Some("contains whitespace")
+    } else if key.contains('/') {
+        Some("contains `/`")
+    } else if crate::printable::forbidden_in_value(key).is_some() {
+        Some("contains a control or bidirectional character")
+    } else {
+        None
+    }
+}
+
+/// At most 40 characters of a value, for a message.
+fn shorten(text: &str) -> String {
+    let mut cut: String = text.chars().take(40).collect();
+    if text.chars().nth(40).is_some() {
+        cut.push('…');
+    }
+    cut
+}
+
+impl Lock {
     /// The same bytes for the same content.
     pub fn to_text(&self) -> String {
         let body = serde_yaml::to_string(self).unwrap_or_default();
         format!("# Written by `upmsync lock`: the exact versions and artifacts the manifest resolved to.\n# Do not edit; run `upmsync lock` (or `upmsync lock --update`) again.\n{body}")
     }
 
+    /// Writes the lock beside `manifest`, after checking it reads back: a value from a server that
+    /// [`Lock::load`] would refuse (a control character in a version, say) is refused here.
     pub fn write(&self, manifest: &Path) -> Result<PathBuf, LockError> {
         let path = path_for(manifest);
+        if let Err(reason) = Self::from_bytes(self.to_text().as_bytes()) {
+            return Err(LockError::Unreadable { path, reason });
+        }
         // A manifest named `*.lock` is its own lock path: never overwrite it.
         if path == manifest || crate::files::same_file(&path, manifest) {
             return Err(LockError::Write {

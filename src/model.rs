@@ -389,9 +389,28 @@ impl Hosting {
 }
 
 /// A SHA-256 digest as 64 lowercase hex digits.
+///
+/// Deserializing checks the text like [`Sha256::parse`]: a digest read from a file (the lock) is
+/// never short, never other than hex, and so never a path or a panic when it is cut or joined.
 #[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(try_from = "String", into = "String")]
 pub struct Sha256(String);
+
+impl TryFrom<String> for Sha256 {
+    type Error = String;
+
+    fn try_from(text: String) -> Result<Self, String> {
+        Self::parse(&text).ok_or_else(|| {
+            "a sha256 must be 64 hex digits (optionally prefixed `sha256:`)".to_string()
+        })
+    }
+}
+
+impl From<Sha256> for String {
+    fn from(sha256: Sha256) -> String {
+        sha256.0
+    }
+}
 
 impl Sha256 {
     /// Accepts 64 hex digits (any case), optionally prefixed `sha256:`.
@@ -653,7 +672,8 @@ impl fmt::Display for Artifact {
             Location::File(path) => write!(f, "{} ({how})", path.display())?,
         }
         if let Some(sha256) = &self.sha256 {
-            write!(f, " sha256 {}", &sha256.as_str()[..12])?;
+            let short = sha256.as_str().get(..12).unwrap_or(sha256.as_str());
+            write!(f, " sha256 {short}")?;
         }
         Ok(())
     }

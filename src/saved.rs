@@ -51,6 +51,9 @@ pub enum SavedPlanError {
     },
     #[error("`{}` is not an upmsync plan file: {reason}", path.display())]
     Invalid { path: PathBuf, reason: String },
+    /// What would be written does not read back (server text the loader refuses).
+    #[error("refusing to write the plan file `{}`: {reason}", path.display())]
+    Unreadable { path: PathBuf, reason: String },
     #[error("failed to write the plan file `{}`", path.display())]
     Write {
         path: PathBuf,
@@ -120,29 +123,103 @@ pub fn changes_of(plan: &Plan) -> Vec<(String, serde_json::Value)> {
 }
 
 impl SavedPlan {
+    /// Reads a plan file, checking every byte and value before any is used (see [`Self::from_bytes`]).
     pub fn read(path: &Path) -> Result<Self, SavedPlanError> {
-        let text = std::fs::read_to_string(path).map_err(|source| SavedPlanError::Read {
+        let bytes = std::fs::read(path).map_err(|source| SavedPlanError::Read {
             path: path.to_path_buf(),
             source,
         })?;
-        let plan: SavedPlan =
-            serde_json::from_str(&text).map_err(|error| SavedPlanError::Invalid {
-                path: path.to_path_buf(),
-                reason: error.to_string(),
-            })?;
+        Self::from_bytes(&bytes).map_err(|reason| SavedPlanError::Invalid {
+            path: path.to_path_buf(),
+            reason,
+        })
+    }
+
+    /// Parses and checks the bytes of a plan file: UTF-8 text without NUL, control or bidi
+    /// characters (by line and column), one JSON value with nothing after it, no such character
+    /// written as an escape in any string, and well-formed names and hashes.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
+        let text = crate::printable::check_file(bytes).map_err(|fault| {
+            format!(
+                "line {}, column {}: {}",
+                fault.line, fault.column, fault.message
+            )
+        })?;
+        // serde_json refuses anything after the value, so the whole text is read.
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|error| error.to_string())?;
+        check_strings(&value)?;
+        let plan: SavedPlan = serde_json::from_value(value).map_err(|error| error.to_string())?;
         if plan.saved_plan_version != SAVED_PLAN_VERSION {
-            return Err(SavedPlanError::Invalid {
-                path: path.to_path_buf(),
-                reason: format!(
-                    "saved_plan_version {} is not {SAVED_PLAN_VERSION}",
-                    plan.saved_plan_version
-                ),
-            });
+            return Err(format!(
+                "saved_plan_version {} is not {SAVED_PLAN_VERSION}",
+                plan.saved_plan_version
+            ));
         }
+        plan.check()?;
         Ok(plan)
     }
 
+    /// Checks the names and hashes the plan holds.
+    fn check(&self) -> Result<(), String> {
+        let hex = |text: &str| text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
+        // `plan --out` writes an empty fingerprint for what it could not read (an instance that
+        // did not answer): such a plan never applies, but it is a plan file.
+        let hex_or_empty = |text: &str| text.is_empty() || hex(text);
+        if !hex_or_empty(&self.manifest_sha256) {
+            return Err("`manifest_sha256` is not a sha256".into());
+        }
+        if self.lock_sha256.as_deref().is_some_and(|lock| !hex(lock)) {
+            return Err("`lock_sha256` is not a sha256".into());
+        }
+        if self.manifest.as_os_str().is_empty() {
+            return Err("`manifest` is empty".into());
+        }
+        for instance in &self.instances {
+            let name = &instance.name;
+            let valid = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+            if !valid {
+                return Err(format!(
+                    "instance name `{}` may contain only letters, digits, `.`, `_` and `-`",
+                    crate::printable::escape(name)
+                ));
+            }
+            if !hex_or_empty(&instance.live_sha256) {
+                return Err(format!("instance `{name}`: `live_sha256` is not a sha256"));
+            }
+            if !instance.changes.is_array() {
+                return Err(format!("instance `{name}`: `changes` is not a list"));
+            }
+            for (key, hash) in &instance.files {
+                if key.trim().is_empty() || key.chars().any(char::is_whitespace) {
+                    return Err(format!(
+                        "instance `{name}`: `files` names an invalid app key `{}`",
+                        crate::printable::escape(key)
+                    ));
+                }
+                if hash != "missing" && !hex(hash) {
+                    return Err(format!(
+                        "instance `{name}`: the file hash of `{key}` is not a sha256"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes the plan file, after checking it reads back: text from a server that
+    /// [`SavedPlan::read`] would refuse (a bidi control in an app name, say) is refused here.
     pub fn write(&self, path: &Path) -> Result<(), SavedPlanError> {
+        let written = serde_json::to_string_pretty(self).unwrap_or_default();
+        if let Err(reason) = Self::from_bytes(written.as_bytes()) {
+            return Err(SavedPlanError::Unreadable {
+                path: path.to_path_buf(),
+                reason,
+            });
+        }
         let mut text = serde_json::to_string_pretty(self).unwrap_or_default();
         text.push('\n');
         // Atomic and owner-only: a saved plan names instances, URLs and hashes.
@@ -177,4 +254,38 @@ pub fn relative_manifest(manifest: &Path, plan_file: &Path) -> PathBuf {
         .strip_prefix(&folder)
         .map(Path::to_path_buf)
         .unwrap_or(manifest)
+}
+
+/// Refuses a string (key or value) anywhere in `value` that holds a character no file may hold,
+/// such as `"\u001b"` or `"\u202e"` written as a JSON escape.
+fn check_strings(value: &serde_json::Value) -> Result<(), String> {
+    let refuse = |text: &str, c: char| {
+        Err(format!(
+            "a string holds {}, written as an escape (`{}`)",
+            crate::printable::describe(c),
+            crate::printable::escape(&text.chars().take(40).collect::<String>())
+        ))
+    };
+    // An explicit stack: serde_json limits nesting to 128, this never recurses at all.
+    let mut pending = vec![value];
+    while let Some(value) = pending.pop() {
+        match value {
+            serde_json::Value::String(text) => {
+                if let Some(c) = crate::printable::forbidden_in_value(text) {
+                    return refuse(text, c);
+                }
+            }
+            serde_json::Value::Array(items) => pending.extend(items),
+            serde_json::Value::Object(map) => {
+                for (key, item) in map {
+                    if let Some(c) = crate::printable::forbidden_in_value(key) {
+                        return refuse(key, c);
+                    }
+                    pending.push(item);
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }

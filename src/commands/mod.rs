@@ -47,6 +47,9 @@ impl Exit {
 /// disk, a closed stdout) is reported and returns `false`, so a CI job never reads an empty plan
 /// as success.
 pub fn data(text: &str) -> bool {
+    // As in `status`: renderers escape each server value; this keeps any that slipped through from
+    // acting on the terminal. Rendered JSON holds no such character (`printable::escape_json`).
+    let text = crate::printable::escape_lines(text);
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
@@ -63,6 +66,10 @@ pub fn data(text: &str) -> bool {
 
 /// Writes a status line to stderr.
 pub fn status(text: &str) {
+    // The last guard for text from a server that reached a message unescaped: nothing printed can
+    // move the cursor or clear the screen (line breaks stay; each value is escaped where it is put
+    // into a line, so none can start a line of its own).
+    let text = crate::printable::escape_lines(text);
     let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 

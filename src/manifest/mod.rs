@@ -65,25 +65,35 @@ pub fn load_with_env(
         path: path.to_path_buf(),
         source,
     })?;
-    match String::from_utf8(bytes) {
-        Ok(text) => parse_str(&text, path, options, env),
-        Err(error) => {
-            let valid = &error.as_bytes()[..error.utf8_error().valid_up_to()];
-            let line = valid.iter().filter(|&&byte| byte == b'\n').count() + 1;
-            let column = valid
-                .iter()
-                .rev()
-                .take_while(|&&byte| byte != b'\n')
-                .count()
-                + 1;
+    match crate::printable::check_file(&bytes) {
+        Ok(text) => parse_str(text, path, options, env),
+        Err(fault) => {
             let mut problems = Problems::new(path);
-            problems.add(
-                Some(tree::Mark { line, column }),
-                "the manifest is not UTF-8 text",
-            );
+            add_fault(&mut problems, &fault);
             Err(problems.into_error())
         }
     }
+}
+
+/// Records a byte-level problem of the file (not UTF-8, a NUL, a control or bidi character).
+fn add_fault(problems: &mut Problems, fault: &crate::printable::Fault) {
+    let message = if fault.message.contains("UTF-8") {
+        "the manifest is not UTF-8 text".to_string()
+    } else {
+        fault.message.clone()
+    };
+    problems
+        .add(
+            Some(tree::Mark {
+                line: fault.line,
+                column: fault.column,
+            }),
+            message,
+        )
+        .with_hint(
+            "a manifest is plain text: such a character can end the file early for the YAML parser \
+             or make a reviewer read another line than upmsync does; remove it (`cat -A` shows it)",
+        );
 }
 
 /// Validates manifest text into a [`Desired`].
@@ -98,6 +108,10 @@ pub fn parse_str(
 ) -> Result<Desired, ManifestError> {
     let mut problems = Problems::new(path);
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    if let Err(fault) = crate::printable::check_text(text) {
+        add_fault(&mut problems, &fault);
+        return Err(problems.into_error());
+    }
     let desired = tree::parse(text, &mut problems)
         .and_then(|root| schema::read(&root, &mut problems))
         .and_then(|manifest| validate::validate(&manifest, path, options, env, &mut problems));
@@ -226,15 +240,15 @@ impl Problems {
     }
 }
 
-/// A user value as it may appear in a message: at most 40 characters.
+/// A user value as it may appear in a message: at most 40 characters, control and bidi
+/// characters escaped.
 fn shown(text: &str) -> String {
     const LIMIT: usize = 40;
     if text.chars().count() <= LIMIT {
-        text.to_string()
+        crate::printable::escape(text).into_owned()
     } else {
-        let mut cut: String = text.chars().take(LIMIT).collect();
-        cut.push('…');
-        cut
+        let cut: String = text.chars().take(LIMIT).collect();
+        format!("{}…", crate::printable::escape(&cut))
     }
 }
 

@@ -109,7 +109,25 @@ pub(crate) fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
         };
         let mark = Mark::of(&marker);
         let step = match event {
-            Event::StreamEnd => break,
+            Event::StreamEnd => {
+                // Prove the parser read every character: a scanner that stops early (at a NUL,
+                // say) must not make the rest of the file silently not exist.
+                let length = text.chars().count();
+                if marker.index() < length {
+                    builder
+                        .problems
+                        .add(
+                            Some(mark),
+                            format!(
+                                "the YAML parser stopped here, before the end of the file ({} of {length} characters read)",
+                                marker.index()
+                            ),
+                        )
+                        .with_hint("the rest of the file would be ignored: look for a stray character at this place");
+                    return None;
+                }
+                break;
+            }
             Event::DocumentStart => {
                 documents += 1;
                 if documents > 1 {
@@ -126,6 +144,14 @@ pub(crate) fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
             }
             Event::Nothing | Event::StreamStart | Event::DocumentEnd => Ok(()),
             Event::Scalar(text, style, anchor, tag) => {
+                if let Some(c) = crate::printable::forbidden_in_value(&text) {
+                    // Written as a YAML escape (`"\e"`, `"\u202e"`): the raw byte is refused
+                    // before parsing, its escape here, for keys and values alike.
+                    builder
+                        .problems
+                        .add(Some(mark), format!("a value holds {}, written as an escape", crate::printable::describe(c)))
+                        .with_hint("keys, names and values may not hold control or bidirectional characters");
+                }
                 let forced_text =
                     tag.is_some_and(|tag| tag.suffix == "str" || tag.suffix.ends_with(":str"));
                 let plain = style == TScalarStyle::Plain && !forced_text;
@@ -521,6 +547,40 @@ b: {}*a{}
         let problems = parse_problems("a: 1\n---\nb: 2\n");
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].line, Some(2));
+    }
+
+    /// The byte check refuses a NUL before parsing; this proves the parser's own end is checked
+    /// too, for any character that would stop the scanner.
+    #[test]
+    fn a_parser_that_stops_early_is_a_problem() {
+        let problems = parse_problems("a: 1\0\nb: 2\n");
+        assert_eq!(problems.len(), 1, "{problems:?}");
+        assert!(
+            problems[0].message.contains("before the end"),
+            "{problems:?}"
+        );
+        // Text beyond ASCII is read to its end (the parser counts characters, not bytes).
+        let root = parse_ok("# é ✓ 😀\nname: \"héllo 😀\"\nb: ✓\n");
+        assert!(matches!(&root.value, Value::Mapping(entries) if entries.len() == 2));
+        parse_ok("a: 1\n...\n");
+        parse_ok("a: 1\n# trailing comment without newline");
+    }
+
+    #[test]
+    fn escaped_control_and_bidi_characters_are_refused_in_keys_and_values() {
+        for text in [
+            "a: \"x\\e[2Jy\"\n",
+            "a: \"x\\0y\"\n",
+            "\"k\\u202e\": 1\n",
+            "a: [\"x\\u2066\"]\n",
+            "a: \"x\\x85\"\n",
+        ] {
+            let problems = parse_problems(text);
+            assert_eq!(problems.len(), 1, "{text}: {problems:?}");
+            assert_eq!(problems[0].line, Some(1), "{text}");
+        }
+        // Tabs and line breaks written as escapes are ordinary text.
+        parse_ok("a: \"x\\ty\\nz\"\n");
     }
 
     #[test]

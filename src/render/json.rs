@@ -89,7 +89,9 @@ fn document(plan: &Plan, drift: bool) -> String {
     let mut text = serde_json::to_string_pretty(&document)
         .unwrap_or_else(|error| format!("{{\"error\":\"{error}\"}}"));
     text.push('\n');
-    text
+    // serde escapes control characters but writes bidi and other format controls raw: escape them
+    // too, so the JSON is the same value and safe on a terminal.
+    crate::printable::escape_json(&text).into_owned()
 }
 
 fn shown_url(url: &Url) -> String {

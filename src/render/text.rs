@@ -8,6 +8,7 @@ use similar::{ChangeTag, TextDiff};
 use crate::execute::{ApplyReport, Outcome};
 use crate::model::redact_url;
 use crate::plan::{summary, Action, Change, InstancePlan, Plan};
+use crate::printable::{escape, escape_lines};
 
 /// `upmsync plan` (and the plan `apply` shows before asking).
 pub fn plan_text(plan: &Plan) -> String {
@@ -18,7 +19,13 @@ pub fn plan_text(plan: &Plan) -> String {
             .as_ref()
             .ok()
             .and_then(|planned| planned.product.as_ref())
-            .map(|product| format!(", product {} build {}", product.version, product.build))
+            .map(|product| {
+                format!(
+                    ", product {} build {}",
+                    shown(&product.version),
+                    product.build
+                )
+            })
             .unwrap_or_default();
         let _ = writeln!(
             out,
@@ -28,7 +35,11 @@ pub fn plan_text(plan: &Plan) -> String {
         );
         match &instance.result {
             Err(error) => {
-                let _ = writeln!(out, "  error: {} (details on stderr)", first_line(error));
+                let _ = writeln!(
+                    out,
+                    "  error: {} (details on stderr)",
+                    shown(first_line(error))
+                );
             }
             Ok(planned) => {
                 if let Some(note) = base_url_note(planned) {
@@ -51,6 +62,7 @@ pub fn base_url_note(planned: &InstancePlan) -> Option<String> {
     if normal(reported) == normal(&ours) {
         return None;
     }
+    let reported = shown(reported);
     Some(format!(
         "the product's base URL is {reported}, not the manifest's url: UPM builds its links from it; upmsync follows them under {ours} (check the base URL in the product's general configuration if it is wrong)"
     ))
@@ -66,15 +78,17 @@ fn instance_text(out: &mut String, planned: &InstancePlan) {
         let name = pending
             .name
             .as_deref()
-            .map(|name| format!("  {name}"))
+            .map(|name| format!("  {}", shown(name)))
             .unwrap_or_default();
         let _ = writeln!(
             out,
             "  ! {}{name}  ({} accepted by UPM, takes effect after a restart of {})",
-            pending.key, pending.action, planned.name
+            shown(&pending.key),
+            pending.action,
+            planned.name
         );
         if let Some(conflict) = &pending.conflict {
-            let _ = writeln!(out, "      CONFLICT: {conflict}");
+            let _ = writeln!(out, "      CONFLICT: {}", shown(conflict));
         }
     }
     for group in group_by_app(&planned.changes) {
@@ -90,7 +104,9 @@ fn instance_text(out: &mut String, planned: &InstancePlan) {
             let _ = writeln!(
                 out,
                 "    ? {} {} ({}{state})",
-                app.key, app.version, app.name
+                shown(&app.key),
+                shown(&app.version),
+                shown(&app.name)
             );
         }
     }
@@ -127,12 +143,12 @@ fn app_text(out: &mut String, changes: &[&Change]) {
     let name = first
         .name
         .as_deref()
-        .map(|name| format!("  {name}"))
+        .map(|name| format!("  {}", shown(name)))
         .unwrap_or_default();
     let _ = writeln!(
         out,
         "  {symbol} {}{name}  ({})",
-        first.key,
+        shown(&first.key),
         actions.join(", ")
     );
     // One diff per field, so each field's old and new lines stand together.
@@ -152,13 +168,17 @@ fn app_text(out: &mut String, changes: &[&Change]) {
     }
     for change in changes {
         if let Some(artifact) = &change.artifact {
-            let _ = writeln!(out, "        from {artifact}");
+            let _ = writeln!(out, "        from {}", shown(artifact));
         }
         if let Some(restore) = &change.restore {
-            let _ = writeln!(out, "        restores from {restore} if the install fails");
+            let _ = writeln!(
+                out,
+                "        restores from {} if the install fails",
+                shown(restore)
+            );
         }
         if let Some(warning) = &change.warning {
-            let _ = writeln!(out, "      ! warning: {warning}");
+            let _ = writeln!(out, "      ! warning: {}", shown(warning));
         }
     }
 }
@@ -216,7 +236,7 @@ fn states(changes: &[&Change]) -> Vec<(String, String)> {
     }
     let line = |field: &str, value: Option<String>| {
         value
-            .map(|value| format!("{field}: {value}\n"))
+            .map(|value| format!("{field}: {}\n", shown(&value)))
             .unwrap_or_default()
     };
     [
@@ -246,7 +266,7 @@ pub fn drift_text(plan: &Plan) -> String {
                     out,
                     "{}: error: {} (details on stderr)",
                     instance.name,
-                    first_line(error)
+                    shown(first_line(error))
                 );
             }
             Ok(planned) if planned.in_sync() => {
@@ -272,19 +292,26 @@ pub fn drift_text(plan: &Plan) -> String {
                     let conflict = pending
                         .conflict
                         .as_ref()
-                        .map(|conflict| format!(" (CONFLICT: {conflict})"))
+                        .map(|conflict| format!(" (CONFLICT: {})", shown(conflict)))
                         .unwrap_or_default();
                     let _ = writeln!(
                         out,
                         "  {} {} waits for a restart of {}{conflict}",
-                        pending.action, pending.key, instance.name
+                        pending.action,
+                        shown(&pending.key),
+                        instance.name
                     );
                 }
                 for change in &planned.changes {
                     let _ = writeln!(out, "  {}", change_line(change));
                 }
                 for app in &planned.unmanaged {
-                    let _ = writeln!(out, "  unmanaged {} {}", app.key, app.version);
+                    let _ = writeln!(
+                        out,
+                        "  unmanaged {} {}",
+                        shown(&app.key),
+                        shown(&app.version)
+                    );
                 }
             }
         }
@@ -292,10 +319,10 @@ pub fn drift_text(plan: &Plan) -> String {
     out
 }
 
-/// One change in one line, e.g. `upgrade com.x 1.0 -> 2.0`.
+/// One change in one line, e.g. `upgrade com.x 1.0 -> 2.0`; server text in it is escaped.
 pub fn change_line(change: &Change) -> String {
-    let from = change.from.as_ref().map(ToString::to_string);
-    let to = change.to.as_ref().map(ToString::to_string);
+    let from = change.from.as_ref().map(shown);
+    let to = change.to.as_ref().map(shown);
     let detail = match change.action {
         Action::Install => to.unwrap_or_default(),
         Action::Upgrade | Action::Downgrade => {
@@ -318,7 +345,7 @@ pub fn change_line(change: &Change) -> String {
             None => String::new(),
         },
     };
-    format!("{} {} {}", change.action, change.key, detail)
+    format!("{} {} {}", change.action, shown(&change.key), detail)
         .trim_end()
         .to_string()
 }
@@ -379,7 +406,7 @@ pub fn apply_text(reports: &[ApplyReport]) -> String {
         };
         let _ = writeln!(out, "{}: {verdict}", report.name);
         if let Some(error) = &report.error {
-            let _ = writeln!(out, "  error: {}", indent(error, "    "));
+            let _ = writeln!(out, "  error: {}", indent(&escape_lines(error), "    "));
         }
         for change in &report.changes {
             let status = match &change.outcome {
@@ -393,16 +420,22 @@ pub fn apply_text(reports: &[ApplyReport]) -> String {
             let _ = writeln!(out, "  {status} {}", change_line(&change.change));
             match &change.outcome {
                 Outcome::Failed { error } | Outcome::Stale { error } => {
-                    let _ = writeln!(out, "    error: {}", indent(error, "    "));
+                    let _ = writeln!(out, "    error: {}", indent(&escape_lines(error), "    "));
                 }
                 Outcome::PendingRestart { note } => {
-                    let _ = writeln!(out, "    {note}");
+                    let _ = writeln!(out, "    {}", shown(note));
                 }
                 _ => {}
             }
         }
     }
     out
+}
+
+/// A value for one line of the output: text from a server (keys, names, versions, vendor text,
+/// error bodies) cannot move the cursor, clear the screen or start a line of its own.
+fn shown(value: &(impl std::fmt::Display + ?Sized)) -> String {
+    escape(&value.to_string()).into_owned()
 }
 
 fn first_line(text: &str) -> &str {
@@ -484,6 +517,71 @@ mod tests {
             "{text}"
         );
         assert!(!text.contains("SECRET-LICENSE") && !text.contains("u:p"));
+    }
+
+    /// A server's key, name or version cannot clear the screen, move the cursor, reorder text or
+    /// start a line that looks like a change a human approves.
+    #[test]
+    fn server_text_is_escaped_in_plan_drift_and_apply_text() {
+        let evil_key = "com.a\n  - com.victim  (uninstall)\u{1b}[2J";
+        let mut upgrade = change(evil_key, Action::Upgrade, Some("1.0"), Some("2.0"));
+        upgrade.name = Some("App\u{1b}]0;title\u{7}\u{202e}kcab".into());
+        upgrade.warning = Some("vendor says\r\u{9b}31m".into());
+        let planned = InstancePlan {
+            product: None,
+            pending_restart: Vec::new(),
+            name: "jira".into(),
+            url: Url::parse("https://jira.test/").unwrap(),
+            changes: vec![upgrade.clone()],
+            unmanaged: vec![crate::plan::UnmanagedApp {
+                key: AppKey::new("com.u\u{1b}[1A"),
+                name: "Unmanaged\n  + com.fake".into(),
+                version: Version::from_server("1.0\u{202e}"),
+                enabled: true,
+            }],
+        };
+        let plan = Plan {
+            instances: vec![
+                PlannedInstance {
+                    name: "jira".into(),
+                    url: planned.url.clone(),
+                    live: None,
+                    result: Ok(planned),
+                },
+                PlannedInstance {
+                    name: "conf".into(),
+                    url: Url::parse("https://conf.test/").unwrap(),
+                    live: None,
+                    result: Err("status 500: \u{1b}[2Jgone".into()),
+                },
+            ],
+        };
+        let report = ApplyReport {
+            name: "jira".into(),
+            error: Some("body: \u{1b}[31mred\nsecond line".into()),
+            changes: vec![crate::execute::ChangeReport {
+                change: upgrade,
+                outcome: Outcome::Failed {
+                    error: "installed `x\u{1b}[0m`".into(),
+                },
+            }],
+        };
+        for text in [plan_text(&plan), drift_text(&plan), apply_text(&[report])] {
+            assert!(
+                !text
+                    .chars()
+                    .any(|c| c != '\n' && crate::printable::is_hidden(c)),
+                "{text:?}"
+            );
+            for line in text.lines() {
+                let line = line.trim_start();
+                assert!(
+                    !line.starts_with("- com.victim") && !line.starts_with("+ com.fake"),
+                    "a server value started a line: {text}"
+                );
+            }
+            assert!(text.contains("\\u{1b}"), "{text}");
+        }
     }
 
     #[test]

@@ -1585,8 +1585,8 @@ fn strip_tags(markup: &str) -> String {
     text
 }
 
-/// Collapses runs of whitespace to one space and escapes other control characters, so a body
-/// cannot move the cursor or hide a line of output.
+/// Collapses runs of whitespace to one space and escapes control and bidi characters (the one rule
+/// of [`crate::printable`]), so a body cannot move the cursor or hide a line of output.
 fn collapse(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut space = false;
@@ -1599,11 +1599,7 @@ fn collapse(text: &str) -> String {
             continue;
         }
         space = false;
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
+        crate::printable::push_char(&mut out, c);
     }
     out
 }
