@@ -319,6 +319,7 @@ fn write_report(path: &Path, reports: &[ApplyReport]) -> std::io::Result<()> {
     })
     .map_err(std::io::Error::other)?;
     text.push('\n');
+    let text = crate::scrub::scrub(&text);
     let temporary = path.with_extension("tmp");
     std::fs::write(&temporary, text)?;
     std::fs::rename(&temporary, path)

@@ -47,6 +47,8 @@ impl Exit {
 /// disk, a closed stdout) is reported and returns `false`, so a CI job never reads an empty plan
 /// as success.
 pub fn data(text: &str) -> bool {
+    // No secret of this run reaches output, whatever a server echoed (`crate::scrub`).
+    let text = crate::scrub::scrub(text);
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
@@ -63,7 +65,7 @@ pub fn data(text: &str) -> bool {
 
 /// Writes a status line to stderr.
 pub fn status(text: &str) {
-    let _ = writeln!(std::io::stderr().lock(), "{text}");
+    let _ = writeln!(std::io::stderr().lock(), "{}", crate::scrub::scrub(text));
 }
 
 /// Prints an error to stderr in the house format: `error: ...` then causes and hints.

@@ -28,8 +28,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// guess: no plugin artifact comes near this; it keeps a misbehaving server from filling the disk.
 const MAX_DOWNLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
-/// How much of an error body is shown.
-const BODY_SHOWN: usize = 300;
 
 /// Why an artifact could not be downloaded into the cache. URLs are shown without credentials
 /// or query string ([`redact_url`]).
@@ -216,11 +214,11 @@ impl Cache {
             .map_err(request_failed)?;
         let status = response.status();
         if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
+            let body = crate::upm::body::error_text(response, CONNECT_TIMEOUT * 6).await;
             return Err(DownloadError::Status {
                 url: shown,
                 status,
-                body: body.trim().chars().take(BODY_SHOWN).collect(),
+                body: super::shown_body(&body),
             });
         }
 
