@@ -119,20 +119,11 @@ fn load_with(path: &std::path::Path, options: LoadOptions) -> Option<Desired> {
 
 /// The download cache: `--cache-dir`, else the user's cache folder.
 pub fn cache(dir: Option<&std::path::Path>) -> Option<crate::marketplace::download::Cache> {
-    use crate::marketplace::download::Cache;
-    // Without a home (some CI containers), a folder under the system's temporary directory serves.
-    let dir = dir
-        .map(std::path::Path::to_path_buf)
-        .or_else(Cache::default_dir)
-        .unwrap_or_else(|| std::env::temp_dir().join("upmsync-cache"));
-    match Cache::new(&dir) {
+    // Never a shared folder such as /tmp: without a per-user one, `--cache-dir` is asked for.
+    match crate::marketplace::download::Cache::open(dir) {
         Ok(cache) => Some(cache),
         Err(error) => {
-            report_error_text(&format!(
-                "cannot use the cache folder `{}`: {}",
-                dir.display(),
-                error_text(&error)
-            ));
+            report_error(&error);
             None
         }
     }
