@@ -22,6 +22,11 @@ pub const REDACTED: &str = "[redacted]";
 /// lines (a `-----BEGIN` marker's tail, a blank) would blank out ordinary words.
 const MIN_LINE: usize = 8;
 
+/// A secret shorter than this is not scrubbed as it is (its base64 and `Basic` forms still are):
+/// one of one to three characters occurs in nearly every word and URL, so scrubbing it would
+/// blank out every message while hiding nothing (such a value is guessed in seconds anyway).
+const MIN_RAW: usize = 4;
+
 /// Every form of every secret of this process, longest first.
 static FORMS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
@@ -34,7 +39,11 @@ pub fn register(secret: &str) {
     }
     let mut forms = Vec::new();
     for value in [secret, trimmed] {
-        forms.extend(encodings(value));
+        if value.chars().count() >= MIN_RAW {
+            forms.extend(encodings(value));
+        } else {
+            forms.extend(base64_forms(value).into_iter().filter(|form| form.len() >= MIN_RAW));
+        }
     }
     // A multi-line secret (a license) may come back re-wrapped: each of its lines is a form too.
     if trimmed.contains(char::is_whitespace) {
