@@ -42,7 +42,11 @@ pub fn register(secret: &str) {
         if value.chars().count() >= MIN_RAW {
             forms.extend(encodings(value));
         } else {
-            forms.extend(base64_forms(value).into_iter().filter(|form| form.len() >= MIN_RAW));
+            forms.extend(
+                base64_forms(value)
+                    .into_iter()
+                    .filter(|form| form.len() >= MIN_RAW),
+            );
         }
     }
     // A multi-line secret (a license) may come back re-wrapped: each of its lines is a form too.
