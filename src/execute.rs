@@ -167,6 +167,13 @@ pub enum ChangeError {
         #[source]
         source: Box<ChangeError>,
     },
+    #[error("the artifact of `{key}` at `{}` no longer has the pinned sha256 `{expected}` (it has `{found}`): it changed after it was verified, so it was not installed\nhint: something else writes to the download cache or the source file; check it, then run apply again", path.display())]
+    ChangedSinceVerified {
+        key: AppKey,
+        path: PathBuf,
+        expected: crate::model::Sha256,
+        found: String,
+    },
     #[error("UPM reports `{key}` as {} after the change", if *enabled { "enabled" } else { "disabled" })]
     EnablementMismatch { key: AppKey, enabled: bool },
     #[error("installed `{key}` {version}, but UPM could not enable it, so the app is DOWN (installed and disabled): {reason}\nhint: the product's log (atlassian-jira.log, atlassian-confluence.log) says why the plugin system refused it. An app that imports another app's packages is enabled only while that app is installed and enabled: upmsync installs in manifest order and after the apps named in `requires:`, and tries again after the run's later changes; fix the cause, then run apply again")]
@@ -901,6 +908,31 @@ async fn install(
         (Delivery::Uri, Location::Url(url), _) => InstallFrom::Uri(url),
         _ => return Err(ChangeError::NoArtifact { key: key.clone() }),
     };
+    // What was verified is what is uploaded: a pinned file is hashed again right before it is
+    // sent (it may sit in the cache from a check made minutes before).
+    if let (InstallFrom::Upload(path), Some(expected)) = (&from, artifact.sha256.as_ref()) {
+        let path = path.to_path_buf();
+        let hashed = path.clone();
+        let found = tokio::task::spawn_blocking(move || {
+            std::fs::File::open(&hashed).and_then(|mut file| artifact::hash_reader(&mut file))
+        })
+        .await
+        .map_err(std::io::Error::other)
+        .and_then(|result| result);
+        let found = match found {
+            Ok(found) if &found == expected => None,
+            Ok(found) => Some(found.to_string()),
+            Err(error) => Some(format!("unreadable: {error}")),
+        };
+        if let Some(found) = found {
+            return Err(ChangeError::ChangedSinceVerified {
+                key: key.clone(),
+                path,
+                expected: expected.clone(),
+                found,
+            });
+        }
+    }
     let installed = match upm.install(key, from).await {
         Ok(installed) => installed,
         Err(error) if error.is_lost_answer() => {

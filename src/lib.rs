@@ -13,6 +13,7 @@
 //! - [`artifact`]: reads and verifies plugin jars and OBRs (key, version, sha256).
 //! - [`retry`]: when to try a read again: bounded backoff with jitter, honouring `Retry-After`.
 //! - [`plan`]: `plan(&desired, &live, &artifacts) -> Plan`, pure and deterministic.
+//! - [`scrub`]: every secret of the run, in every form a server may echo, replaced before output.
 //! - [`saved`]: saved plans (`plan --out`, `apply FILE`) and the fingerprints that keep them honest.
 //! - [`execute`]: carries out a plan on one instance, one change at a time, and reports.
 //! - [`render`]: plans and reports to text (with `similar`) or JSON, pure functions to `String`.
@@ -36,6 +37,7 @@ pub mod render;
 pub mod resolve;
 pub mod retry;
 pub mod saved;
+pub mod scrub;
 pub mod sim;
 pub mod upm;
 pub mod version;

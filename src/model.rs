@@ -101,8 +101,12 @@ impl Ord for Version {
 pub struct Secret(String);
 
 impl Secret {
+    /// Wraps a secret value and registers it for scrubbing ([`crate::scrub`]), so no form of it
+    /// can come back through a server into output.
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        let value = value.into();
+        crate::scrub::register(&value);
+        Self(value)
     }
 
     /// The secret itself, for the one place that must send it.

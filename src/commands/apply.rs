@@ -465,6 +465,8 @@ impl ReportFile {
         })
         .map_err(std::io::Error::other)?;
         text.push('\n');
+        // No secret of this run is written, whatever a server echoed (`crate::scrub`).
+        let text = crate::scrub::scrub(&text);
         files::write_private(path, text.as_bytes())
     }
 }

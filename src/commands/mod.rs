@@ -49,7 +49,8 @@ impl Exit {
 pub fn data(text: &str) -> bool {
     // As in `status`: renderers escape each server value; this keeps any that slipped through from
     // acting on the terminal. Rendered JSON holds no such character (`printable::escape_json`).
-    let text = crate::printable::escape_lines(text);
+    // No secret of this run reaches output, whatever a server echoed (`crate::scrub`).
+    let text = crate::scrub::scrub(&crate::printable::escape_lines(text));
     let mut stdout = std::io::stdout().lock();
     match stdout
         .write_all(text.as_bytes())
@@ -68,8 +69,8 @@ pub fn data(text: &str) -> bool {
 pub fn status(text: &str) {
     // The last guard for text from a server that reached a message unescaped: nothing printed can
     // move the cursor or clear the screen (line breaks stay; each value is escaped where it is put
-    // into a line, so none can start a line of its own).
-    let text = crate::printable::escape_lines(text);
+    // into a line, so none can start a line of its own). No secret of this run is printed either.
+    let text = crate::scrub::scrub(&crate::printable::escape_lines(text));
     let _ = writeln!(std::io::stderr().lock(), "{text}");
 }
 
@@ -124,20 +125,11 @@ fn load_with(path: &std::path::Path, options: LoadOptions) -> Option<Desired> {
 
 /// The download cache: `--cache-dir`, else the user's cache folder.
 pub fn cache(dir: Option<&std::path::Path>) -> Option<crate::marketplace::download::Cache> {
-    use crate::marketplace::download::Cache;
-    // Without a home (some CI containers), a folder under the system's temporary directory serves.
-    let dir = dir
-        .map(std::path::Path::to_path_buf)
-        .or_else(Cache::default_dir)
-        .unwrap_or_else(|| std::env::temp_dir().join("upmsync-cache"));
-    match Cache::new(&dir) {
+    // Never a shared folder such as /tmp: without a per-user one, `--cache-dir` is asked for.
+    match crate::marketplace::download::Cache::open(dir) {
         Ok(cache) => Some(cache),
         Err(error) => {
-            report_error_text(&format!(
-                "cannot use the cache folder `{}`: {}",
-                dir.display(),
-                error_text(&error)
-            ));
+            report_error(&error);
             None
         }
     }

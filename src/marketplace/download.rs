@@ -28,8 +28,6 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(10 * 60);
 /// guess: no plugin artifact comes near this; it keeps a misbehaving server from filling the disk.
 const MAX_DOWNLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
-/// How much of an error body is shown.
-const BODY_SHOWN: usize = 300;
 
 /// Why an artifact could not be downloaded into the cache. URLs are shown without credentials
 /// or query string ([`redact_url`]).
@@ -41,6 +39,10 @@ pub enum DownloadError {
         #[source]
         source: io::Error,
     },
+    #[error("the download cache at `{}` is not safe to trust: {reason}\nhint: the cache must be a folder of the user running upmsync that no one else can write to; fix its owner or permissions (`chmod 700`), or choose another one with `--cache-dir`", path.display())]
+    Untrusted { path: PathBuf, reason: String },
+    #[error("no download cache folder: neither `XDG_CACHE_HOME` nor `HOME` is set and the user has no home directory\nhint: choose one with `--cache-dir` (or `UPMSYNC_CACHE_DIR`); upmsync does not fall back to a shared folder such as /tmp")]
+    NoDefault,
     #[error("cannot build the HTTP client for downloads: {reason}")]
     Client { reason: String },
     #[error("GET {url} failed: {reason}")]
@@ -92,13 +94,15 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// Opens the cache in `dir`, creating it (and its sub-folders) if needed.
+    /// Opens the cache in `dir`, creating it (and its sub-folders) if needed, owner-only (0700).
+    /// The folder and its sub-folders must be real folders (no symlinks) of the user running
+    /// upmsync that no one else can write to: whoever can write there chooses what is installed
+    /// when no sha256 is pinned.
     pub fn new(dir: impl Into<PathBuf>) -> Result<Self, DownloadError> {
         let dir = dir.into();
+        create_private_dir(&dir)?;
         for sub in ["sha256", "urls", "tmp"] {
-            let path = dir.join(sub);
-            std::fs::create_dir_all(&path)
-                .map_err(|source| DownloadError::Cache { path, source })?;
+            create_private_dir(&dir.join(sub))?;
         }
         // Anonymous (marketplace-api.md §6): no credentials are ever configured on this client, so
         // none can follow a redirect. Redirects are followed (the Marketplace sends files via a CDN).
@@ -114,13 +118,29 @@ impl Cache {
         Ok(Self { dir, http })
     }
 
-    /// The user's cache directory: `$XDG_CACHE_HOME/upmsync`, else `$HOME/.cache/upmsync`; `None`
-    /// when neither variable holds an absolute path.
+    /// The user's cache directory: `$XDG_CACHE_HOME/upmsync`, else `$HOME/.cache/upmsync`, else
+    /// the platform's per-user cache folder (the `dirs` crate: on Linux the home directory of the
+    /// user's passwd entry); `None` when there is none. Never a shared folder such as `/tmp`.
     pub fn default_dir() -> Option<PathBuf> {
         default_dir_from(
             std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from),
             std::env::var_os("HOME").map(PathBuf::from),
         )
+        .or_else(|| {
+            dirs::cache_dir()
+                .filter(|path| path.is_absolute())
+                .map(|path| path.join("upmsync"))
+        })
+    }
+
+    /// Opens the cache at `dir` if given, else at [`Cache::default_dir`]; with neither, refuses
+    /// ([`DownloadError::NoDefault`]) rather than share a folder with other users.
+    pub fn open(dir: Option<&Path>) -> Result<Self, DownloadError> {
+        let dir = dir
+            .map(Path::to_path_buf)
+            .or_else(Self::default_dir)
+            .ok_or(DownloadError::NoDefault)?;
+        Self::new(dir)
     }
 
     /// The cache directory.
@@ -216,11 +236,11 @@ impl Cache {
             .map_err(request_failed)?;
         let status = response.status();
         if !status.is_success() {
-            let body = response.text().await.unwrap_or_default();
+            let body = crate::upm::body::error_text(response, CONNECT_TIMEOUT * 6).await;
             return Err(DownloadError::Status {
                 url: shown,
                 status,
-                body: body.trim().chars().take(BODY_SHOWN).collect(),
+                body: super::shown_body(&body),
             });
         }
 
@@ -308,6 +328,49 @@ impl Cache {
     }
 }
 
+/// Creates `path` (and its parents) if missing, a new folder with mode 0700, then checks it can be
+/// trusted: a folder, not a symlink, owned by this user, not writable by group or others.
+fn create_private_dir(path: &Path) -> Result<(), DownloadError> {
+    let cache_error = |source| DownloadError::Cache {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(path).map_err(cache_error)?;
+    let metadata = std::fs::symlink_metadata(path).map_err(cache_error)?;
+    let untrusted = |reason: String| DownloadError::Untrusted {
+        path: path.to_path_buf(),
+        reason,
+    };
+    if !metadata.is_dir() {
+        return Err(untrusted(
+            "it is not a folder (a symbolic link is not followed)".into(),
+        ));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        // SAFETY: `geteuid` has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if metadata.uid() != me {
+            return Err(untrusted(format!(
+                "it belongs to user id {}, not to the user running upmsync ({me})",
+                metadata.uid()
+            )));
+        }
+        if metadata.mode() & 0o022 != 0 {
+            return Err(untrusted(format!(
+                "group or others may write to it (mode {:o})",
+                metadata.mode() & 0o7777
+            )));
+        }
+    }
+    Ok(())
+}
+
 fn default_dir_from(xdg_cache_home: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
     // The XDG base directory specification says relative paths are to be ignored.
     let absolute = |path: Option<PathBuf>| path.filter(|path| path.is_absolute());
@@ -331,6 +394,55 @@ mod tests {
             Some(PathBuf::from("/home/u/.cache/upmsync"))
         );
         assert_eq!(default_dir_from(None, Some("".into())), None);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_new_cache_is_owner_only_and_a_shared_one_is_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let folder = tempfile::tempdir().unwrap();
+        let fresh = folder.path().join("a/b/cache");
+        Cache::new(&fresh).unwrap();
+        for path in [fresh.clone(), fresh.join("sha256"), fresh.join("tmp")] {
+            let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o700, "{}", path.display());
+        }
+
+        let shared = folder.path().join("shared");
+        std::fs::create_dir(&shared).unwrap();
+        std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        let error = Cache::new(&shared).unwrap_err().to_string();
+        assert!(error.contains("group or others may write"), "{error}");
+        assert!(error.contains("--cache-dir"), "{error}");
+
+        // A planted sub-folder writable by others is refused too.
+        let planted = folder.path().join("planted");
+        Cache::new(&planted).unwrap();
+        std::fs::set_permissions(
+            planted.join("sha256"),
+            std::fs::Permissions::from_mode(0o777),
+        )
+        .unwrap();
+        assert!(matches!(
+            Cache::new(&planted),
+            Err(DownloadError::Untrusted { .. })
+        ));
+
+        let link = folder.path().join("link");
+        std::os::unix::fs::symlink(&fresh, &link).unwrap();
+        assert!(matches!(
+            Cache::new(&link),
+            Err(DownloadError::Untrusted { .. })
+        ));
+    }
+
+    #[test]
+    fn the_default_cache_is_never_the_shared_temporary_folder() {
+        if let Some(dir) = Cache::default_dir() {
+            assert!(!dir.starts_with(std::env::temp_dir()), "{}", dir.display());
+        }
+        let error = DownloadError::NoDefault.to_string();
+        assert!(error.contains("--cache-dir"), "{error}");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use url::Url;
 
 use crate::model::{redact_url, AppKey, Compatibility, Hosting, Version};
 use crate::retry::RetryPolicy;
+use crate::upm::body;
 
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -385,20 +386,20 @@ impl MarketplaceClient {
         if status == StatusCode::NOT_FOUND || status == StatusCode::NO_CONTENT {
             return Ok(None);
         }
-        let text = response
-            .text()
-            .await
-            .map_err(|error| MarketplaceError::Request {
-                url: shown.clone(),
-                reason: crate::upm::transport_reason(&error),
-            })?;
         if !status.is_success() {
+            let text = body::error_text(response, REQUEST_TIMEOUT).await;
             return Err(MarketplaceError::Status {
                 url: shown,
                 status,
-                body: text.chars().take(300).collect(),
+                body: shown_body(&text),
             });
         }
+        let text = body::read_text(response, body::MAX_JSON_BYTES, REQUEST_TIMEOUT)
+            .await
+            .map_err(|error| MarketplaceError::Request {
+                url: shown.clone(),
+                reason: error.to_string(),
+            })?;
         serde_json::from_str(&text)
             .map(Some)
             .map_err(|error| MarketplaceError::Decode {
@@ -406,6 +407,21 @@ impl MarketplaceClient {
                 reason: error.to_string(),
             })
     }
+}
+
+/// At most 300 characters of an error body, secrets scrubbed first and control characters escaped.
+pub(crate) fn shown_body(text: &str) -> String {
+    crate::scrub::scrub(text.trim())
+        .chars()
+        .take(300)
+        .flat_map(|c| {
+            if c.is_control() && c != ' ' {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
 }
 
 /// The parts of an AddonVersion (§4) that resolution needs.

@@ -82,6 +82,13 @@ pub enum Fault {
     TaskHang,
     /// Streams the answer's body at this rate (meant for Marketplace downloads).
     SlowDownload { bytes_per_second: u64 },
+    /// Answers with this error status and a body that echoes the request: its headers
+    /// (`Authorization`, cookies, `upm-token` included), query and body, as a careless server or
+    /// proxy error page does. The handler does not run. Proves that no secret comes back out.
+    EchoRequest { status: u16 },
+    /// Answers 200 `application/json` with a body that never ends: `[` and then spaces forever.
+    /// The handler does not run. Proves that bodies are read with a cap.
+    EndlessBody,
 }
 
 impl Fault {
@@ -95,6 +102,8 @@ impl Fault {
             Fault::TaskFail { .. } => "task_fail",
             Fault::TaskHang => "task_hang",
             Fault::SlowDownload { .. } => "slow_download",
+            Fault::EchoRequest { .. } => "echo_request",
+            Fault::EndlessBody => "endless_body",
         }
     }
 
@@ -219,6 +228,9 @@ impl FaultPlan {
                 Fault::SlowDownload {
                     bytes_per_second: 0,
                 } => problem("`bytes_per_second` must be at least 1".into()),
+                Fault::EchoRequest { status } if !(400..=599).contains(status) => problem(format!(
+                    "`echo_request` `status` must be an error status (400 to 599), got `{status}`"
+                )),
                 _ => {}
             }
         }
@@ -336,6 +348,8 @@ pub(crate) async fn layer(
         Some(Fault::SlowDownload { bytes_per_second }) => {
             throttle(next.run(request).await, bytes_per_second).await
         }
+        Some(Fault::EchoRequest { status }) => echo(request, status).await,
+        Some(Fault::EndlessBody) => endless(),
     };
     let status = if response.extensions().get::<Dropped>().is_some() {
         0
@@ -375,6 +389,55 @@ pub(crate) fn status_response(status: u16, retry_after: Option<u64>) -> Response
             http::set_named_header(&mut response, name, &value.to_string());
         }
     }
+    response
+}
+
+/// The answer of an `echo_request` fault: the request's line, headers and body, as text.
+async fn echo(request: Request, status: u16) -> Response {
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let (parts, body) = request.into_parts();
+    let mut text = format!("simulated echo of {} {}\n", parts.method, parts.uri);
+    // The secrets first, so that they are inside any excerpt a client shows.
+    let secret = |name: &str| matches!(name, "authorization" | "cookie" | "upm-token");
+    let header = |(name, value): (&header::HeaderName, &HeaderValue)| {
+        format!("{name}: {}\n", String::from_utf8_lossy(value.as_bytes()))
+    };
+    for line in parts
+        .headers
+        .iter()
+        .filter(|(name, _)| secret(name.as_str()))
+        .map(header)
+    {
+        text.push_str(&line);
+    }
+    // An upload is large; the first MiB is plenty to echo.
+    if let Ok(bytes) = axum::body::to_bytes(body, 1024 * 1024).await {
+        text.push_str(&String::from_utf8_lossy(&bytes));
+        text.push('\n');
+    }
+    for line in parts
+        .headers
+        .iter()
+        .filter(|(name, _)| !secret(name.as_str()))
+        .map(header)
+    {
+        text.push_str(&line);
+    }
+    http::text(status, "text/plain;charset=UTF-8", &text)
+}
+
+/// The answer of an `endless_body` fault: a JSON array that never ends.
+fn endless() -> Response {
+    let opening = futures::stream::once(async { Ok::<_, Infallible>(Bytes::from_static(b"[")) });
+    let spaces =
+        futures::stream::repeat_with(|| Ok::<_, Infallible>(Bytes::from(vec![b' '; 64 * 1024])));
+    let mut response = Response::new(Body::from_stream(futures::StreamExt::chain(
+        opening, spaces,
+    )));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
@@ -472,6 +535,8 @@ const FAULT_NAMES: &[&str] = &[
     "task_fail",
     "task_hang",
     "slow_download",
+    "echo_request",
+    "endless_body",
 ];
 const FAULT_KEYS: &[&str] = &[
     "status",
@@ -479,6 +544,7 @@ const FAULT_KEYS: &[&str] = &[
     "latency",
     "task_fail",
     "slow_download",
+    "echo_request",
 ];
 
 #[derive(Deserialize)]
@@ -491,6 +557,12 @@ struct LatencyFields {
 #[serde(deny_unknown_fields)]
 struct TaskFailFields {
     message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EchoRequestFields {
+    status: u16,
 }
 
 #[derive(Deserialize)]
@@ -512,6 +584,7 @@ fn example(name: &str) -> &'static str {
         "status" => "`{status: 503, retry_after: 2}`",
         "latency" => "`{latency: {millis: 200}}`",
         "task_fail" => "`{task_fail: {message: \"disk full\"}}`",
+        "echo_request" => "`{echo_request: {status: 500}}`",
         _ => "`{slow_download: {bytes_per_second: 2048}}`",
     }
 }
@@ -531,10 +604,13 @@ impl<'de> Visitor<'de> for FaultVisitor {
             "drop" => Ok(Fault::Drop),
             "drop_after" => Ok(Fault::DropAfter),
             "task_hang" => Ok(Fault::TaskHang),
-            "status" | "latency" | "task_fail" | "slow_download" => Err(E::custom(format!(
-                "fault `{value}` needs parameters, e.g. {}",
-                example(value)
-            ))),
+            "endless_body" => Ok(Fault::EndlessBody),
+            "status" | "latency" | "task_fail" | "slow_download" | "echo_request" => {
+                Err(E::custom(format!(
+                    "fault `{value}` needs parameters, e.g. {}",
+                    example(value)
+                )))
+            }
             other => Err(E::unknown_variant(other, FAULT_NAMES)),
         }
     }
@@ -565,7 +641,13 @@ impl<'de> Visitor<'de> for FaultVisitor {
                         bytes_per_second: fields.bytes_per_second,
                     });
                 }
-                "drop" | "drop_after" | "task_hang" => {
+                "echo_request" => {
+                    let fields: EchoRequestFields = map.next_value()?;
+                    kinds.push(Fault::EchoRequest {
+                        status: fields.status,
+                    });
+                }
+                "drop" | "drop_after" | "task_hang" | "endless_body" => {
                     return Err(de::Error::custom(format!(
                         "fault `{key}` takes no parameters: write `fault: {key}`"
                     )))

@@ -2,6 +2,7 @@
 //! uninstalls, enables, disables and licenses apps, following the protocol as it really is
 //! (upm-rest-api.md).
 
+pub mod body;
 pub(crate) mod transport;
 pub mod wire;
 
@@ -250,6 +251,9 @@ impl UpmClient {
     /// upm-token is node-local, and only a sticky session brings the install to the node that
     /// issued it (upm-rest-api.md §5.2; field-reports.md, smartics `install_plugins.sh`).
     pub fn new(instance: &DesiredInstance) -> Result<Self, reqwest::Error> {
+        if let Credentials::Basic { username, password } = &instance.credentials {
+            crate::scrub::register_basic(username, password.expose());
+        }
         let builder = reqwest::Client::builder()
             .cookie_provider(cookie_jar(instance))
             .redirect(reqwest::redirect::Policy::none())
@@ -441,10 +445,9 @@ impl UpmClient {
             )
             .await?;
         let response = expect_success(response, &Method::GET, &url).await?;
-        let bytes = response
-            .bytes()
+        let bytes = body::read_capped(response, body::MAX_JSON_BYTES, REQUEST_TIMEOUT)
             .await
-            .map_err(|error| request_error(&Method::GET, &url, error))?;
+            .map_err(|error| body_error(&Method::GET, &url, error))?;
         // The body holds the license text: a decode error must not quote it.
         let license: wire::PluginLicense =
             serde_json::from_slice(&bytes).map_err(|_| UpmError::Decode {
@@ -1170,7 +1173,7 @@ async fn web_page(
         return Ok(response);
     }
     let headers = response.headers().clone();
-    let text = response.text().await.unwrap_or_default();
+    let text = body::error_text(response, REQUEST_TIMEOUT).await;
     if text.trim_start().starts_with("<textarea>") {
         let mut rebuilt = http::Response::new(text);
         *rebuilt.status_mut() = status;
@@ -1339,9 +1342,9 @@ fn task_failure(status: &wire::TaskStatus) -> Option<String> {
         return None;
     }
     Some(match (&status.error_message, &status.sub_code) {
-        (Some(message), Some(code)) => format!("{message} ({code})"),
-        (Some(message), None) => message.clone(),
-        (None, Some(code)) => code.clone(),
+        (Some(message), Some(code)) => format!("{} ({})", collapse(message), collapse(code)),
+        (Some(message), None) => collapse(message),
+        (None, Some(code)) => collapse(code),
         (None, None) => "UPM reported an error without a message".to_string(),
     })
 }
@@ -1362,6 +1365,23 @@ async fn upload_part(path: &Path) -> Result<reqwest::multipart::Part, UpmError> 
         reqwest::multipart::Part::stream_with_length(reqwest::Body::from(file), length)
             .file_name(name),
     )
+}
+
+/// A body that could not be read whole: too large is a body upmsync cannot read; a stall or a
+/// broken connection is a request without a (whole) answer.
+fn body_error(method: &Method, url: &Url, error: body::BodyError) -> UpmError {
+    match error {
+        body::BodyError::TooLarge { .. } => UpmError::Decode {
+            method: method.clone(),
+            url: redact_url(url),
+            reason: error.to_string(),
+        },
+        body::BodyError::Timeout { .. } | body::BodyError::Transport(_) => UpmError::Request {
+            method: method.clone(),
+            url: redact_url(url),
+            reason: error.to_string(),
+        },
+    }
 }
 
 fn request_error(method: &Method, url: &Url, error: reqwest::Error) -> UpmError {
@@ -1452,7 +1472,7 @@ async fn status_error(response: Response, method: &Method, url: &Url) -> UpmErro
         .get(RETRY_AFTER)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.trim().parse::<u64>().ok());
-    let text = response.text().await.unwrap_or_default();
+    let text = body::error_text(response, REQUEST_TIMEOUT).await;
     let parsed: wire::ErrorBody =
         serde_json::from_str(wire::strip_textarea(&text)).unwrap_or_default();
     let body = parsed
@@ -1520,10 +1540,9 @@ async fn read_json<T: DeserializeOwned>(
     method: &Method,
     url: &Url,
 ) -> Result<T, UpmError> {
-    let text = response
-        .text()
+    let text = body::read_text(response, body::MAX_JSON_BYTES, REQUEST_TIMEOUT)
         .await
-        .map_err(|error| request_error(method, url, error))?;
+        .map_err(|error| body_error(method, url, error))?;
     serde_json::from_str(wire::strip_textarea(&text)).map_err(|error| UpmError::Decode {
         method: method.clone(),
         url: redact_url(url),
@@ -1534,6 +1553,8 @@ async fn read_json<T: DeserializeOwned>(
 /// A short, printable excerpt of a body: markup (XML, HTML) is reduced to its text, whitespace
 /// collapsed, control characters escaped, at most [`BODY_EXCERPT`] characters.
 fn excerpt(text: &str) -> String {
+    // Secrets first: before markup is stripped or the text is cut, so no piece of one survives.
+    let text = crate::scrub::scrub(text);
     let text = text.trim();
     if text.is_empty() {
         return "(empty body)".into();
@@ -1588,6 +1609,7 @@ fn strip_tags(markup: &str) -> String {
 /// Collapses runs of whitespace to one space and escapes control and bidi characters (the one rule
 /// of [`crate::printable`]), so a body cannot move the cursor or hide a line of output.
 fn collapse(text: &str) -> String {
+    let text = crate::scrub::scrub(text);
     let mut out = String::with_capacity(text.len());
     let mut space = false;
     for c in text.trim().chars() {
