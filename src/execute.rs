@@ -225,7 +225,7 @@ pub async fn execute(
         for (index, change) in plan.changes.iter().enumerate() {
             if !stopped && interrupted.load(Ordering::SeqCst) {
                 stopped = true;
-                report.error = Some("interrupted (Ctrl-C): the changes not started were left alone".into());
+                report.error = Some("interrupted (Ctrl-C or SIGTERM): the changes not started were left alone".into());
             }
             let later_helps = plan.changes[index + 1..]
                 .iter()
