@@ -6,8 +6,8 @@ use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 
 use super::{
-    cache, data, interrupt, load, read_and_plan, report_error_text, report_instance_errors, status, Exit,
-    Resolve,
+    cache, data, interrupt, load, read_and_plan, report_error_text, report_instance_errors, status,
+    Exit, Resolve,
 };
 use crate::cli::ApplyArgs;
 use crate::execute::{self, ApplyReport, Mode, Outcome};
@@ -219,7 +219,10 @@ pub async fn apply_desired_checked(
         if let Some(signal) = interrupts.received() {
             reports.push(ApplyReport::not_started(
                 instance_plan,
-                format!("interrupted ({}) before this instance started", signal.name()),
+                format!(
+                    "interrupted ({}) before this instance started",
+                    signal.name()
+                ),
             ));
             continue;
         }
@@ -357,9 +360,8 @@ impl InstanceLock {
             )
         })?;
         for _ in 0..LOCK_ATTEMPTS {
-            let file = open_lock_file(&path).map_err(|error| {
-                format!("cannot open the lock `{}`: {error}", path.display())
-            })?;
+            let file = open_lock_file(&path)
+                .map_err(|error| format!("cannot open the lock `{}`: {error}", path.display()))?;
             match file.try_lock() {
                 Ok(()) => {}
                 Err(std::fs::TryLockError::WouldBlock) => {

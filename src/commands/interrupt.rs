@@ -181,6 +181,9 @@ impl Listener {
     // guess: off Unix only Ctrl-C is watched (there is no SIGTERM to deliver).
     #[cfg(not(unix))]
     async fn next(&mut self) -> Option<Signal> {
-        tokio::signal::ctrl_c().await.ok().map(|()| Signal::Interrupt)
+        tokio::signal::ctrl_c()
+            .await
+            .ok()
+            .map(|()| Signal::Interrupt)
     }
 }
