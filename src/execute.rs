@@ -220,10 +220,18 @@ pub async fn execute(
         };
         // Everything that can fail without changing anything fails here, before the first change:
         // a downgrade never uninstalls an app whose replacement is not in hand.
-        let prepared = match prepare(plan, upm, cache, mode).await {
-            Ok(prepared) => prepared,
-            Err(error) => {
-                report.error = Some(error);
+        // Nothing is changed yet, so a signal stops it at once (a download's partial file goes
+        // with it).
+        let prepared = tokio::select! {
+            prepared = prepare(plan, upm, cache, mode) => match prepared {
+                Ok(prepared) => prepared,
+                Err(error) => {
+                    report.error = Some(error);
+                    Prepared::default()
+                }
+            },
+            () = raised(interrupted) => {
+                report.error = Some("interrupted (Ctrl-C or SIGTERM) before the first change: nothing was changed".into());
                 Prepared::default()
             }
         };
@@ -232,7 +240,7 @@ pub async fn execute(
         for (index, change) in plan.changes.iter().enumerate() {
             if !stopped && interrupted.load(Ordering::SeqCst) {
                 stopped = true;
-                report.error = Some("interrupted (Ctrl-C): the changes not started were left alone".into());
+                report.error = Some("interrupted (Ctrl-C or SIGTERM): the changes not started were left alone".into());
             }
             let later_helps = plan.changes[index + 1..]
                 .iter()
@@ -305,6 +313,13 @@ pub async fn execute(
     }
     .instrument(span)
     .await
+}
+
+/// Resolves once `flag` is set; looked at often enough for a person waiting after Ctrl-C.
+async fn raised(flag: &AtomicBool) {
+    while !flag.load(Ordering::SeqCst) {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// Gives a change whose outcome was left open (an install that left its app disabled) its

@@ -43,19 +43,27 @@ fn main() -> ExitCode {
         }
     };
     let exit = runtime.block_on(run(cli.command));
+    // The command is over and has awaited every write it relies on; what may still run is a
+    // question left on the terminal after a signal cancelled it, which must not keep the process.
+    runtime.shutdown_background();
     ExitCode::from(exit.code())
 }
 
+/// Ctrl-C and SIGTERM stop a reading command where it waits, so it leaves no temporary file;
+/// `apply` handles them itself (it finishes the change under way), and `sim` stops on them as its
+/// way to end.
 async fn run(command: Command) -> Exit {
+    use commands::interrupt::unless_interrupted;
     match command {
         Command::Validate(args) => commands::validate::run(&args),
-        Command::Plan(args) => commands::plan::run(&args).await,
+        Command::Plan(args) => unless_interrupted(commands::plan::run(&args)).await,
         Command::Apply(args) => commands::apply::run(&args).await,
-        Command::Drift(args) => commands::drift::run(&args).await,
-        Command::Lock(args) => commands::lock::run(&args).await,
-        Command::Outdated(args) => commands::outdated::run(&args).await,
+        Command::Drift(args) => unless_interrupted(commands::drift::run(&args)).await,
+        Command::Lock(args) => unless_interrupted(commands::lock::run(&args)).await,
+        Command::Outdated(args) => unless_interrupted(commands::outdated::run(&args)).await,
         Command::Sim(args) => commands::sim::run(&args).await,
-        Command::Demo => commands::demo::run().await,
+        // The demo changes only its own simulator: stopped anywhere, its temporary folder goes.
+        Command::Demo => unless_interrupted(commands::demo::run()).await,
     }
 }
 

@@ -6,7 +6,7 @@ use proptest::prelude::*;
 use upmsync::manifest::{self, LoadOptions};
 
 fn env(name: &str) -> Option<String> {
-    (name.len() % 3 != 0).then(|| name.to_lowercase())
+    (!name.len().is_multiple_of(3)).then(|| name.to_lowercase())
 }
 
 fn parse(text: &str, require_secrets: bool) {

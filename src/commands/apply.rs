@@ -1,14 +1,13 @@
 //! `upmsync apply`: shows the plan, asks (or needs `--auto-approve`), then applies it instance by
-//! instance, one change at a time. Ctrl-C stops after the change under way and still reports.
+//! instance, one change at a time. Ctrl-C or SIGTERM stops after the change under way and still
+//! reports; the instance locks are OS file locks, which end with their process however it ends.
 
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 
 use super::{
-    cache, data, load, read_and_plan, report_error_text, report_instance_errors, status, Exit,
-    Resolve,
+    cache, data, interrupt, load, read_and_plan, report_error_text, report_instance_errors, status,
+    Exit, Resolve,
 };
 use crate::cli::ApplyArgs;
 use crate::execute::{self, ApplyReport, Mode, Outcome};
@@ -156,6 +155,10 @@ async fn apply_with_report(
     report: &ReportFile,
     expected: Option<&SavedPlan>,
 ) -> Exit {
+    // From here on Ctrl-C and SIGTERM are this function's to handle: before the first change they
+    // stop it where it waits (nothing changed, the locks and temporary files released as their
+    // owners drop); during the changes, after the change under way.
+    let interrupts = interrupt::watch();
     // Two applies from this runner must not interleave on one instance: the locks are taken before
     // anything is read, so what is planned (and a saved plan's fingerprints) holds while applying.
     let mut locks = Vec::new();
@@ -170,7 +173,18 @@ async fn apply_with_report(
             }
         }
     }
-    let plan = read_and_plan(desired, Resolve::Artifacts).await;
+    let plan = tokio::select! {
+        plan = read_and_plan(desired, Resolve::Artifacts) => plan,
+        signal = interrupts.wait() => {
+            let reason = format!(
+                "interrupted ({}) while reading the instances: nothing was changed",
+                signal.name()
+            );
+            report_error_text(&reason);
+            report.finish(RunStatus::Stopped, Some(&reason), &[]);
+            return Exit::Failure;
+        }
+    };
     if let Some(expected) = expected {
         let stale = stale_reasons(desired, &plan, expected);
         if !stale.is_empty() {
@@ -220,16 +234,30 @@ async fn apply_with_report(
             Exit::Success
         };
     }
-    if mode == Mode::Apply && approval == Approval::Ask && !confirm() {
-        report.finish(
-            RunStatus::Stopped,
-            Some("apply was not approved, so nothing was changed"),
-            &not_started(&plan, "apply was not approved"),
-        );
-        return Exit::Failure;
+    if mode == Mode::Apply && approval == Approval::Ask {
+        // The question waits on the terminal in a thread of its own, so a signal still stops it.
+        let confirmed = tokio::select! {
+            answer = tokio::task::spawn_blocking(confirm) => answer.unwrap_or(false),
+            signal = interrupts.wait() => {
+                report_error_text(&format!(
+                    "apply cancelled ({}): nothing was changed",
+                    signal.name()
+                ));
+                false
+            }
+        };
+        if !confirmed {
+            report.finish(
+                RunStatus::Stopped,
+                Some("apply was not approved, so nothing was changed"),
+                &not_started(&plan, "apply was not approved"),
+            );
+            return Exit::Failure;
+        }
     }
 
-    let interrupted = watch_interrupts();
+    interrupts.acting();
+    let interrupted = interrupts.flag();
     let mut reports: Vec<ApplyReport> = Vec::new();
     for planned in &plan.instances {
         let Ok(instance_plan) = &planned.result else {
@@ -257,11 +285,13 @@ async fn apply_with_report(
                 continue;
             }
         };
-        // Two applies from this runner must not interleave on one instance.
-        if interrupted.load(Ordering::SeqCst) {
+        if let Some(signal) = interrupts.received() {
             reports.push(ApplyReport::not_started(
                 instance_plan,
-                "interrupted (Ctrl-C) before this instance started".into(),
+                format!(
+                    "interrupted ({}) before this instance started",
+                    signal.name()
+                ),
             ));
             continue;
         }
@@ -301,7 +331,7 @@ async fn apply_with_report(
                 &upm,
                 cache,
                 mode,
-                &interrupted,
+                interrupted,
                 &mut progress,
             )
             .await,
@@ -329,31 +359,13 @@ async fn apply_with_report(
     if plan_errors {
         report_error_text("some instances could not be planned and were left unchanged");
     }
-    if all_applied && !plan_errors && !conflicts && written {
+    // Asked to stop, the run exits non-zero even when the signal came after the last change.
+    let stopped = interrupts.received().is_some();
+    if all_applied && !plan_errors && !conflicts && written && !stopped {
         Exit::Success
     } else {
         Exit::Failure
     }
-}
-
-/// Ctrl-C sets the flag: the change under way finishes, the rest are reported as not started. A
-/// second Ctrl-C ends the process at once.
-fn watch_interrupts() -> Arc<AtomicBool> {
-    let interrupted = Arc::new(AtomicBool::new(false));
-    let flag = Arc::clone(&interrupted);
-    tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_err() {
-            return;
-        }
-        flag.store(true, Ordering::SeqCst);
-        status("\nInterrupted: finishing the change under way, then stopping (Ctrl-C again to stop at once, which may leave that change half-done).");
-        if tokio::signal::ctrl_c().await.is_ok() {
-            report_error_text("stopped at once by a second Ctrl-C: the change under way may be half-done; run `upmsync plan` to see the state");
-            // The user asked twice: this is the one place a signal ends the process directly.
-            std::process::exit(130);
-        }
-    });
-    interrupted
 }
 
 /// Asks for `yes` on the terminal. Without a terminal, refuses: CI must say `--auto-approve`.
@@ -499,11 +511,20 @@ fn unplanned(plan: &crate::plan::Plan) -> Vec<ApplyReport> {
         .collect()
 }
 
-/// A local advisory lock per instance: a file holding the process id, created exclusively, removed
-/// when dropped. A lock left by a process that no longer runs is reported with how to clear it.
+/// A local lock per instance: an OS file lock (`flock`) on `<cache>/locks/<instance>.lock`.
+///
+/// The kernel releases it when its process ends, however it ends (a crash, `kill -9`, a container
+/// restart, a second Ctrl-C), so a lock never outlives its holder and no process id is trusted:
+/// the id written into the file only names the holder in the message. The file is removed on
+/// release; a file left by a killed process is simply taken over by the next run.
 struct InstanceLock {
     path: PathBuf,
+    file: std::fs::File,
 }
+
+/// How often a lock file removed by its releasing holder, just as this run opened it, is opened
+/// again before giving up.
+const LOCK_ATTEMPTS: usize = 8;
 
 impl InstanceLock {
     fn acquire(cache_dir: &Path, instance: &str) -> Result<Self, String> {
@@ -515,45 +536,99 @@ impl InstanceLock {
                 folder.display()
             )
         })?;
-        let created = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path);
-        match created {
-            Ok(mut file) => {
-                use std::io::Write;
-                let _ = writeln!(file, "{}", std::process::id());
-                Ok(Self { path })
-            }
-            Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                let holder = std::fs::read_to_string(&path).unwrap_or_default();
-                let pid = holder.trim();
-                let running = !pid.is_empty() && Path::new("/proc").join(pid).exists();
-                Err(if running {
-                    format!(
-                        "another upmsync apply (process {pid}) is changing `{instance}`: nothing was changed\nhint: wait for it to finish (its lock is `{}`)",
+        for _ in 0..LOCK_ATTEMPTS {
+            let file = open_lock_file(&path)
+                .map_err(|error| format!("cannot open the lock `{}`: {error}", path.display()))?;
+            match file.try_lock() {
+                Ok(()) => {}
+                Err(std::fs::TryLockError::WouldBlock) => {
+                    return Err(held_message(&file, &path, instance));
+                }
+                Err(std::fs::TryLockError::Error(error)) => {
+                    return Err(format!(
+                        "cannot lock `{}`: {error}\nhint: the cache folder must be on a file system with file locks (not every network file system has them); choose another with `--cache-dir`",
                         path.display()
-                    )
-                } else {
-                    format!(
-                        "a stale lock `{}` from process {} (no longer running) blocks `{instance}`: nothing was changed\nhint: that apply was killed; check its report, then remove the lock (`rm {}`) and run apply again",
-                        path.display(),
-                        if pid.is_empty() { "?" } else { pid },
-                        path.display()
-                    )
-                })
+                    ));
+                }
             }
-            Err(error) => Err(format!(
-                "cannot create the lock `{}`: {error}",
-                path.display()
-            )),
+            // A holder removes the file as it releases it: a file opened just before that is no
+            // longer the lock, and another run may have made a new one. Locked is only the file
+            // the path still names.
+            if !names_file(&path, &file) {
+                continue;
+            }
+            let mut lock = Self { path, file };
+            lock.write_holder();
+            return Ok(lock);
+        }
+        Err(format!(
+            "cannot take the lock `{}`: it was replaced {LOCK_ATTEMPTS} times while being taken: nothing was changed\nhint: other applies keep starting on `{instance}`; run one at a time",
+            path.display()
+        ))
+    }
+
+    /// Writes this process's id, for another run's message only.
+    fn write_holder(&mut self) {
+        use std::io::{Seek, Write};
+        let _ = self.file.set_len(0);
+        let _ = self.file.seek(std::io::SeekFrom::Start(0));
+        let _ = writeln!(self.file, "{}", std::process::id());
+        let _ = self.file.flush();
+    }
+}
+
+/// Opens (creating, owner-only) the lock file without emptying it: a live holder's id stays.
+fn open_lock_file(path: &Path) -> std::io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// Whether `path` names this open file (and not a newer one, or none).
+fn names_file(path: &Path, file: &std::fs::File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        match (std::fs::metadata(path), file.metadata()) {
+            (Ok(named), Ok(open)) => named.dev() == open.dev() && named.ino() == open.ino(),
+            _ => false,
         }
     }
+    // guess: off Unix an open file cannot be removed, so the path always names it.
+    #[cfg(not(unix))]
+    {
+        let _ = (path, file);
+        true
+    }
+}
+
+/// The message for a lock another live process holds, naming it by the id it wrote.
+fn held_message(file: &std::fs::File, path: &Path, instance: &str) -> String {
+    use std::io::Read;
+    let mut holder = String::new();
+    // The id is only shown: a bounded read, and anything but digits is not repeated.
+    let _ = Read::take(file, 32).read_to_string(&mut holder);
+    let pid = holder.trim();
+    let who = if !pid.is_empty() && pid.bytes().all(|byte| byte.is_ascii_digit()) {
+        format!("process {pid}")
+    } else {
+        "another process".to_string()
+    };
+    format!(
+        "another upmsync apply ({who}) is changing `{instance}`: nothing was changed\nhint: wait for it to finish and run apply again (its lock is `{}`; the lock ends with its process, so there is nothing to remove)",
+        path.display()
+    )
 }
 
 impl Drop for InstanceLock {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.path);
+        // Removed while still locked (the lock ends when `file` closes, after this), and only if
+        // it is still this lock's file.
+        if names_file(&self.path, &self.file) {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 

@@ -4,6 +4,7 @@
 pub mod apply;
 pub mod demo;
 pub mod drift;
+pub mod interrupt;
 pub mod lock;
 pub mod outdated;
 pub mod plan;
