@@ -99,7 +99,9 @@ impl LockedApp {
             version: Version::from_server(&self.version),
             artifact: Some(Artifact {
                 location,
-                delivery: self.delivery,
+                // Pinned: with `install: auto` the verified bytes are uploaded (what was verified
+                // is what gets installed); `install: uri` trusts UPM's own download.
+                delivery: crate::resolve::delivery(self.install, self.delivery, true),
                 sha256: Some(self.sha256.clone()),
             }),
             compatibility: self.compatibility.clone(),

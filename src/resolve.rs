@@ -54,7 +54,14 @@ pub async fn resolve(
                     .filter(|app| app.user_installed)
                     .map(|app| &app.version);
                 let resolved = match lock.and_then(|lock| lock.apps.get(key)) {
-                    Some(locked) => Some((locked.target(base), None)),
+                    Some(locked) => {
+                        let target = locked.target(base);
+                        if matches!(present.source, Source::Marketplace) {
+                            check_locked_link(marketplace.base(), &target)
+                                .map_err(|error| format!("`{key}`: {error}"))?;
+                        }
+                        Some((target, None))
+                    }
                     None => resolve_app(
                         instance,
                         key,
@@ -147,7 +154,7 @@ async fn resolve_app(
             version: version.clone(),
             artifact: Some(Artifact {
                 location: Location::Url(url.clone()),
-                delivery: delivery(present.install, Delivery::Uri),
+                delivery: delivery(present.install, Delivery::Uri, present.sha256.is_some()),
                 sha256: present.sha256.clone(),
             }),
             compatibility: Vec::new(),
@@ -179,6 +186,7 @@ async fn resolve_app(
             let server_ranges = (hosting == Hosting::Datacenter)
                 .then(|| resolved.ranges(application, Hosting::Server));
             let version = crate::model::Version::from_server(&resolved.name);
+            marketplace.check_download_link(&resolved.binary)?;
             // A downgrade uninstalls first: find the installed version's artifact now, to put it
             // back if the install fails. Not on the Marketplace (any more): no restore possible.
             let restore = match installed.filter(|installed| **installed > version) {
@@ -186,6 +194,7 @@ async fn resolve_app(
                     .resolve(key, installed, hosting.as_str())
                     .await
                     .ok()
+                    .filter(|old| marketplace.check_download_link(&old.binary).is_ok())
                     // By URI whatever `install` says: the upload gate and UPM 8's signature check
                     // do not apply, so the restore does not fail for the reason the install might.
                     .map(|old| Artifact {
@@ -199,7 +208,7 @@ async fn resolve_app(
                 version,
                 artifact: Some(Artifact {
                     location: Location::Url(resolved.binary),
-                    delivery: delivery(present.install, Delivery::Uri),
+                    delivery: delivery(present.install, Delivery::Uri, present.sha256.is_some()),
                     sha256: present.sha256.clone(),
                 }),
                 compatibility,
@@ -293,13 +302,38 @@ async fn marketplace_version(
     }
 }
 
-/// `install: auto` takes the source's natural delivery.
-fn delivery(method: InstallMethod, natural: Delivery) -> Delivery {
+/// `install: auto` takes the source's natural delivery, except that a pinned sha256 is only a
+/// guarantee when the verified bytes are what UPM installs: then upmsync uploads them (UPM's own
+/// download by URI could get other bytes). `install: uri` keeps trusting UPM's download.
+pub fn delivery(method: InstallMethod, natural: Delivery, pinned: bool) -> Delivery {
     match method {
+        InstallMethod::Auto if pinned => Delivery::Upload,
         InstallMethod::Auto => natural,
         InstallMethod::Uri => Delivery::Uri,
         InstallMethod::Upload => Delivery::Upload,
     }
+}
+
+/// A locked Marketplace artifact must come from the Marketplace the manifest names: its host, and
+/// `https` when the Marketplace is (a lock is a file anyone with commit access can edit).
+fn check_locked_link(marketplace: &url::Url, target: &Target) -> Result<(), String> {
+    let Some(Artifact {
+        location: Location::Url(url),
+        ..
+    }) = &target.artifact
+    else {
+        return Ok(());
+    };
+    if url.host_str() != marketplace.host_str()
+        || url.port_or_known_default() != marketplace.port_or_known_default()
+    {
+        return Err(format!(
+            "the lock file names {} for a Marketplace app, which is not on the Marketplace ({}); upmsync refuses it\nhint: run `upmsync lock --update` to lock the Marketplace's own artifacts, or use `source: {{url: ...}}` for an artifact from elsewhere",
+            crate::model::redact_url(url),
+            crate::model::redact_url(marketplace)
+        ));
+    }
+    crate::marketplace::check_download_link(marketplace, url)
 }
 
 /// A version about to be installed must support the instance's build (marketplace-api.md §5) for

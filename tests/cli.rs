@@ -1018,3 +1018,31 @@ async fn a_pending_restart_the_manifest_contradicts_is_a_conflict() {
     );
     assert!(err.contains("Nothing to apply now"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_locked_marketplace_artifact_from_elsewhere_is_refused() {
+    let case = Case::new().await;
+    let cache = case.folder.path().join("cache");
+    let cache = cache.to_str().unwrap();
+    case.manifest("  - key: com.vendor.alpha\n    version: 2.0.0\n", "ignore");
+    let output = case
+        .run(&["lock", "-f", "apps.yaml", "--cache-dir", cache])
+        .await;
+    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    let lock_path = case.folder.path().join("apps.lock");
+    let lock = std::fs::read_to_string(&lock_path).unwrap();
+    let marketplace = case.sim.marketplace_url();
+    let host = format!(
+        "{}:{}",
+        marketplace.host_str().unwrap(),
+        marketplace.port().unwrap()
+    );
+    assert!(lock.contains(&host), "{lock}");
+    // Someone with commit access points the entry at their own server.
+    std::fs::write(&lock_path, lock.replace(&host, "127.0.0.1:9")).unwrap();
+    let plan = case.run(&["plan", "-f", "apps.yaml"]).await;
+    let err = stderr(&plan);
+    assert_eq!(code(&plan), 1, "{err}");
+    assert!(err.contains("which is not on the Marketplace"), "{err}");
+    assert!(err.contains("upmsync lock --update"), "{err}");
+}

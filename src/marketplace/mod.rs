@@ -150,6 +150,17 @@ pub struct MarketplaceClient {
 }
 
 impl MarketplaceClient {
+    /// The Marketplace's base URL (`marketplace.url` in the manifest).
+    pub fn base(&self) -> &Url {
+        &self.base
+    }
+
+    /// Refuses a download link the Marketplace handed out that upmsync must not trust: plain
+    /// `http` from an `https` Marketplace (anyone on the path could swap the artifact).
+    pub fn check_download_link(&self, link: &Url) -> Result<(), String> {
+        check_download_link(&self.base, link)
+    }
+
     /// Reads of public apps are anonymous (§1): no credentials are ever sent here.
     pub fn new(base: &Url) -> Result<Self, reqwest::Error> {
         let http = reqwest::Client::builder()
@@ -544,5 +555,36 @@ mod tests {
         )
         .unwrap();
         assert_eq!(link.href().as_deref(), Some("/rest/2/addons?offset=10"));
+    }
+}
+
+/// See [`MarketplaceClient::check_download_link`].
+pub fn check_download_link(marketplace: &Url, link: &Url) -> Result<(), String> {
+    if marketplace.scheme() == "https" && link.scheme() != "https" {
+        return Err(format!(
+            "the Marketplace at {} handed out a download link over plain `{}` ({}), so the artifact could be swapped on the way; upmsync refuses it\nhint: check the Marketplace URL and any proxy in front of it",
+            crate::model::redact_url(marketplace),
+            link.scheme(),
+            crate::model::redact_url(link)
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod link_tests {
+    use super::*;
+
+    #[test]
+    fn an_https_marketplace_never_hands_out_plain_http() {
+        let https = Url::parse("https://marketplace.atlassian.com/").unwrap();
+        let plain =
+            Url::parse("http://marketplace.atlassian.com/download/apps/1/version/2").unwrap();
+        let secure =
+            Url::parse("https://marketplace.atlassian.com/download/apps/1/version/2").unwrap();
+        assert!(check_download_link(&https, &plain).is_err());
+        assert!(check_download_link(&https, &secure).is_ok());
+        let local = Url::parse("http://127.0.0.1:2991/").unwrap();
+        assert!(check_download_link(&local, &plain).is_ok());
     }
 }

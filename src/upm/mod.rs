@@ -189,7 +189,7 @@ pub enum UpmError {
     },
     #[error("the product version could not be read: {errors}")]
     ProductInfo { errors: String },
-    #[error("UPM refuses uploads: {body}\nhint: uploads are disabled by default since 2024 (`upm.plugin.upload.enabled`): install by URI instead (`install: uri` or `auto` for Marketplace and `url` sources), or start the product with `-Dupm.plugin.upload.enabled=true`")]
+    #[error("UPM refuses uploads: {body}\nhint: uploads are disabled by default since 2024 (`upm.plugin.upload.enabled`): start the product with `-Dupm.plugin.upload.enabled=true`, or install by URI (`install: uri`). With a sha256 pinned (in the manifest or the lock), `install: auto` uploads the verified bytes, because UPM's own download by URI could get other bytes; `install: uri` trusts that download instead")]
     UploadDisabled { body: String },
     #[error("UPM refused the artifact's signature: {body}\nhint: UPM 8 checks app signatures: install signed artifacts (Marketplace ones are), or start the product with `-Datlassian.upm.signature.check.disabled=true`")]
     SignatureCheck { body: String },
