@@ -72,10 +72,9 @@ fn text(output: &Output) -> String {
 /// restores it.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_locked_downgrade_refused_by_the_upload_gate_keeps_the_app() {
-    let case = Case::with(
-        small_jira().plugin(SeedPlugin::user("com.vendor.alpha", "Alpha", "2.0.0")),
-    )
-    .await;
+    let case =
+        Case::with(small_jira().plugin(SeedPlugin::user("com.vendor.alpha", "Alpha", "2.0.0")))
+            .await;
     case.manifest("  - key: com.vendor.alpha\n    version: 1.1.0\n");
     let lock = case.run(&["lock", "-f", "apps.yaml"]).await;
     assert_eq!(lock.status.code(), Some(0), "{}", text(&lock));
@@ -84,7 +83,12 @@ async fn a_locked_downgrade_refused_by_the_upload_gate_keeps_the_app() {
     let apply = case
         .run(&["apply", "-f", "apps.yaml", "--auto-approve"])
         .await;
-    assert_eq!(apply.status.code(), Some(1), "the upload is refused: {}", text(&apply));
+    assert_eq!(
+        apply.status.code(),
+        Some(1),
+        "the upload is refused: {}",
+        text(&apply)
+    );
     let alpha = case.sim.plugin("com.vendor.alpha");
     assert_eq!(
         alpha.map(|plugin| plugin.version),
@@ -113,7 +117,12 @@ async fn a_lock_entry_cannot_move_a_url_source_to_another_host() {
     assert_eq!(lock.status.code(), Some(0), "{}", text(&lock));
 
     // The same bytes, served by another host (here: another loopback server).
-    let bytes = reqwest::get(wanted.clone()).await.unwrap().bytes().await.unwrap();
+    let bytes = reqwest::get(wanted.clone())
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
     let elsewhere = serve_bytes(bytes.to_vec()).await;
     assert_ne!(
         (elsewhere.host_str(), elsewhere.port_or_known_default()),
@@ -157,7 +166,14 @@ async fn a_session_cookie_echoed_by_the_server_is_not_printed_or_reported() {
     let case = Case::with(small_jira().nodes(2).faults(faults)).await;
     case.manifest("  - key: com.vendor.alpha\n    version: 1.1.0\n");
     let apply = case
-        .run(&["apply", "-f", "apps.yaml", "--auto-approve", "--report", "report.json"])
+        .run(&[
+            "apply",
+            "-f",
+            "apps.yaml",
+            "--auto-approve",
+            "--report",
+            "report.json",
+        ])
         .await;
     assert_eq!(apply.status.code(), Some(1), "{}", text(&apply));
     let report = std::fs::read_to_string(case.folder.path().join("report.json")).unwrap();
