@@ -191,8 +191,19 @@ fn owner_only(_file: &File) -> io::Result<()> {
 /// Whether `a` and `b` name the same existing file (same device and inode, through any symlink or
 /// spelling). `false` when either does not exist.
 pub fn same_file(a: &Path, b: &Path) -> bool {
+    // A file that does not exist yet (a lock not written yet) is the same as another path when
+    // both name the same entry of the same folder, however spelled.
+    let resolved = |path: &Path| -> Option<std::path::PathBuf> {
+        std::fs::canonicalize(path).ok().or_else(|| {
+            let parent = match path.parent() {
+                Some(parent) if !parent.as_os_str().is_empty() => parent,
+                _ => Path::new("."),
+            };
+            Some(std::fs::canonicalize(parent).ok()?.join(path.file_name()?))
+        })
+    };
     let (Ok(first), Ok(second)) = (std::fs::metadata(a), std::fs::metadata(b)) else {
-        return false;
+        return matches!((resolved(a), resolved(b)), (Some(a), Some(b)) if a == b);
     };
     #[cfg(unix)]
     {

@@ -237,6 +237,14 @@ impl LockedApp {
         if self.version.trim().is_empty() {
             return Err("`version` is empty".into());
         }
+        // `lock` writes versions as the Marketplace names them: never with whitespace, which the
+        // plugin framework would silently drop (`2.0.0 - x` reads as `2.0.0-x`).
+        if self.version.chars().any(char::is_whitespace) {
+            return Err("`version` holds whitespace".into());
+        }
+        if let Err(error) = crate::version::validate(&self.version) {
+            return Err(format!("`version` is not a plugin version: {error}"));
+        }
         match (&self.url, &self.path) {
             (Some(_), Some(_)) => return Err("has both `url` and `path`".into()),
             (None, None) => return Err("has neither `url` nor `path`".into()),

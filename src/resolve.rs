@@ -55,10 +55,24 @@ pub async fn resolve(
                     .map(|app| &app.version);
                 let resolved = match lock.and_then(|lock| lock.apps.get(key)) {
                     Some(locked) => {
-                        let target = locked.target(base);
+                        let mut target = locked.target(base);
+                        check_locked_location(&present.source, marketplace.base(), &target)
+                            .map_err(|error| format!("`{key}`: {error}"))?;
+                        // A downgrade from the lock needs the installed version's artifact as
+                        // much as one resolved on the Marketplace: to put it back if the
+                        // install fails after the uninstall.
                         if matches!(present.source, Source::Marketplace) {
-                            check_locked_link(marketplace.base(), &target)
-                                .map_err(|error| format!("`{key}`: {error}"))?;
+                            if let Some(installed) =
+                                installed.filter(|installed| **installed > target.version)
+                            {
+                                target.restore = restore_artifact(
+                                    marketplace,
+                                    key,
+                                    installed,
+                                    instance.hosting_of(present),
+                                )
+                                .await;
+                            }
                         }
                         Some((target, None))
                     }
@@ -190,18 +204,7 @@ async fn resolve_app(
             // A downgrade uninstalls first: find the installed version's artifact now, to put it
             // back if the install fails. Not on the Marketplace (any more): no restore possible.
             let restore = match installed.filter(|installed| **installed > version) {
-                Some(installed) => marketplace
-                    .resolve(key, installed, hosting.as_str())
-                    .await
-                    .ok()
-                    .filter(|old| marketplace.check_download_link(&old.binary).is_ok())
-                    // By URI whatever `install` says: the upload gate and UPM 8's signature check
-                    // do not apply, so the restore does not fail for the reason the install might.
-                    .map(|old| Artifact {
-                        location: Location::Url(old.binary),
-                        delivery: Delivery::Uri,
-                        sha256: None,
-                    }),
+                Some(installed) => restore_artifact(marketplace, key, installed, hosting).await,
                 None => None,
             };
             Ok(Some((Target {
@@ -216,6 +219,13 @@ async fn resolve_app(
                 restore,
             }, server_ranges)))
         }
+    }
+}
+
+fn location_text(location: &Location) -> String {
+    match location {
+        Location::Url(url) => crate::model::redact_url(url),
+        Location::File(path) => format!("`{}`", path.display()),
     }
 }
 
@@ -314,15 +324,62 @@ pub fn delivery(method: InstallMethod, natural: Delivery, pinned: bool) -> Deliv
     }
 }
 
-/// A locked Marketplace artifact must come from the Marketplace the manifest names: its host, and
-/// `https` when the Marketplace is (a lock is a file anyone with commit access can edit).
-fn check_locked_link(marketplace: &url::Url, target: &Target) -> Result<(), String> {
-    let Some(Artifact {
-        location: Location::Url(url),
-        ..
-    }) = &target.artifact
-    else {
+/// The installed version's artifact on the Marketplace, to put back if a downgrade's install fails
+/// after the uninstall; `None` when it is not listed (any more). By URI whatever `install` says:
+/// the upload gate and UPM 8's signature check do not apply, so the restore does not fail for the
+/// reason the install might.
+async fn restore_artifact(
+    marketplace: &MarketplaceClient,
+    key: &AppKey,
+    installed: &crate::model::Version,
+    hosting: Hosting,
+) -> Option<Artifact> {
+    let old = marketplace
+        .resolve(key, installed, hosting.as_str())
+        .await
+        .ok()?;
+    marketplace.check_download_link(&old.binary).ok()?;
+    Some(Artifact {
+        location: Location::Url(old.binary),
+        delivery: Delivery::Uri,
+        sha256: None,
+    })
+}
+
+/// A lock entry's artifact must be where the manifest says the app comes from (a lock is a file
+/// anyone with commit access can edit): a Marketplace app's on the Marketplace the manifest names
+/// (its host and port, and `https` when the Marketplace is); a `source.url` app's at that very URL;
+/// a `source.path` app's at that very file.
+fn check_locked_location(
+    source: &Source,
+    marketplace: &url::Url,
+    target: &Target,
+) -> Result<(), String> {
+    let Some(artifact) = &target.artifact else {
         return Ok(());
+    };
+    let moved = |found: String, wanted: String| {
+        Err(format!(
+            "the lock file names {found} for this app, but the manifest says it comes from {wanted}; upmsync refuses it\nhint: run `upmsync lock --update` to lock what the manifest names"
+        ))
+    };
+    let url = match (source, &artifact.location) {
+        (Source::Marketplace, Location::Url(url)) => url,
+        (Source::Url(wanted), Location::Url(url)) if wanted == url => return Ok(()),
+        (Source::Path(wanted), Location::File(path))
+            if wanted == path || crate::files::same_file(wanted, path) =>
+        {
+            return Ok(())
+        }
+        (Source::Url(wanted), location) => {
+            return moved(location_text(location), crate::model::redact_url(wanted))
+        }
+        (Source::Path(wanted), location) => {
+            return moved(location_text(location), format!("`{}`", wanted.display()))
+        }
+        (Source::Marketplace, location) => {
+            return moved(location_text(location), "the Marketplace".into())
+        }
     };
     if url.host_str() != marketplace.host_str()
         || url.port_or_known_default() != marketplace.port_or_known_default()

@@ -1,5 +1,5 @@
-//! Review 8 of issue 8: must-fix findings, each a failing test against the real binary and the
-//! simulator. They fail on the commit they were written against and pass once the finding is fixed.
+//! The fresh-eyes review of issue 8: its findings, each a test against the real binary and the
+//! simulator that failed on the commit under review and passes since its fix.
 
 mod common;
 
@@ -187,4 +187,58 @@ async fn a_session_cookie_echoed_by_the_server_is_not_printed_or_reported() {
         value.len() == 32 && value.chars().all(|c| c.is_ascii_hexdigit())
     });
     assert!(!leaked, "a session id was printed or reported: {all}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_report_or_saved_plan_never_takes_the_lock_files_place_even_before_it_exists() {
+    let case = Case::with(small_jira()).await;
+    case.manifest("  - key: com.vendor.alpha\n    version: 2.0.0\n");
+    let lock = case.folder.path().join("apps.lock");
+    assert!(!lock.exists());
+    for args in [
+        vec![
+            "apply",
+            "-f",
+            "apps.yaml",
+            "--auto-approve",
+            "--report",
+            "apps.lock",
+        ],
+        vec!["plan", "-f", "apps.yaml", "--out", "./apps.lock"],
+    ] {
+        let output = case.run(&args).await;
+        assert_eq!(output.status.code(), Some(1), "{args:?}: {}", text(&output));
+        assert!(
+            !lock.exists(),
+            "{args:?} wrote over the lock path: {}",
+            text(&output)
+        );
+    }
+    assert!(mutating_requests(&case.sim).is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lock_version_that_is_not_a_plugin_version_is_refused_on_load() {
+    let case = Case::with(small_jira()).await;
+    case.manifest("  - key: com.vendor.alpha\n    version: 2.0.0\n");
+    let output = case.run(&["lock", "-f", "apps.yaml"]).await;
+    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    let path = case.folder.path().join("apps.lock");
+    let lock = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        lock.replace("version: 2.0.0", "version: \"2.0.0 - evil\""),
+    )
+    .unwrap();
+    let output = case.run(&["plan", "-f", "apps.yaml"]).await;
+    let err = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    assert!(err.contains("`version` holds whitespace"), "{err}");
+}
+
+fn mutating_requests(sim: &Sim) -> Vec<upmsync::sim::RecordedRequest> {
+    sim.requests()
+        .into_iter()
+        .filter(upmsync::sim::RecordedRequest::is_mutating)
+        .collect()
 }

@@ -101,7 +101,7 @@ impl Cache {
     pub fn new(dir: impl Into<PathBuf>) -> Result<Self, DownloadError> {
         let dir = dir.into();
         create_private_dir(&dir)?;
-        for sub in ["sha256", "urls", "tmp"] {
+        for sub in ["sha256", "urls", "tmp", "locks"] {
             create_private_dir(&dir.join(sub))?;
         }
         // Anonymous (marketplace-api.md §6): no credentials are ever configured on this client, so

@@ -232,6 +232,8 @@ pub struct UpmClient {
     /// `{base}/rest/plugins/1.0/`, with the trailing slash the collection needs (§1).
     api: Url,
     credentials: Credentials,
+    /// The instance's cookie jar, shared with every client of the instance (see [`UpmClient::new`]).
+    cookies: Arc<reqwest::cookie::Jar>,
 }
 
 impl std::fmt::Debug for UpmClient {
@@ -254,8 +256,9 @@ impl UpmClient {
         if let Credentials::Basic { username, password } = &instance.credentials {
             crate::scrub::register_basic(username, password.expose());
         }
+        let cookies = cookie_jar(instance);
         let builder = reqwest::Client::builder()
-            .cookie_provider(cookie_jar(instance))
+            .cookie_provider(Arc::clone(&cookies))
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
@@ -270,6 +273,7 @@ impl UpmClient {
                 .unwrap_or_else(|_| instance.url.clone()),
             api,
             credentials: instance.credentials.clone(),
+            cookies,
         })
     }
 
@@ -922,6 +926,7 @@ impl UpmClient {
         tracing::debug!(%method, url = %redact_url(url), "upm request");
         let response = self.send_with_retries(request, method, url).await?;
         tracing::debug!(status = %response.status(), "upm response");
+        self.register_session_cookies();
         // UPM answers JSON (or JSON in a `<textarea>`, §5.7). A web page comes from something
         // else: a login or SSO page, a setup or upgrade screen, a proxy's maintenance page
         // (field-reports.md). Whatever its status, it is not UPM's answer.
@@ -935,6 +940,24 @@ impl UpmClient {
             return Err(status_error(response, method, url).await);
         }
         Ok(response)
+    }
+
+    /// Makes the session cookies the instance set secrets of this run, so a server that echoes
+    /// them (in an error body, say) never has them printed or reported (`crate::scrub`). Short
+    /// values, such as a load balancer's node name, are not secrets.
+    fn register_session_cookies(&self) {
+        use reqwest::cookie::CookieStore;
+        let Some(header) = self.cookies.cookies(&self.api) else {
+            return;
+        };
+        for cookie in header.to_str().unwrap_or_default().split(';') {
+            if let Some((_, value)) = cookie.split_once('=') {
+                let value = value.trim();
+                if value.len() >= 16 {
+                    crate::scrub::register(value);
+                }
+            }
+        }
     }
 
     /// Sends a change (POST, PUT, DELETE). A 429, or a 503 with `Retry-After`, means the request
