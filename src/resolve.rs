@@ -26,7 +26,9 @@ pub enum Depth {
     Lock,
 }
 
-/// Resolves every present app of an instance. With a lock, nothing is asked of the Marketplace.
+/// Resolves every present app of an instance. With a lock, the Marketplace is asked only, for a
+/// downgrade planned to be applied, where the installed version's artifact is (to restore it if the
+/// install fails after the uninstall).
 pub async fn resolve(
     instance: &DesiredInstance,
     live: &Live,
@@ -61,7 +63,9 @@ pub async fn resolve(
                         // A downgrade from the lock needs the installed version's artifact as
                         // much as one resolved on the Marketplace: to put it back if the
                         // install fails after the uninstall.
-                        if matches!(present.source, Source::Marketplace) {
+                        if depth == Depth::Artifacts
+                            && matches!(present.source, Source::Marketplace)
+                        {
                             if let Some(installed) =
                                 installed.filter(|installed| **installed > target.version)
                             {

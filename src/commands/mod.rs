@@ -159,8 +159,9 @@ pub enum Resolve {
 
 /// Reads every instance of `desired` (the loader kept only the selected ones) and plans it.
 /// Instances are read concurrently; so are the license reads within one and the Marketplace
-/// lookups. With a lock file, the Marketplace is not asked; a lock that does not cover the
-/// manifest stops the instances it falls short for.
+/// lookups. With a lock file, the Marketplace is asked only where a downgrade's installed version
+/// is (to restore it if the install fails); a lock that does not cover the manifest stops the
+/// instances it falls short for.
 pub async fn read_and_plan(desired: &Desired, resolve: Resolve) -> Plan {
     let lock = Lock::load(&desired.manifest_path);
     let gaps = match &lock {
