@@ -156,13 +156,7 @@ mod tests {
     use crate::sim::SeedPlugin;
 
     fn state(config: SimConfig) -> State {
-        Shared::new(
-            config,
-            url::Url::parse("http://127.0.0.1/jira/").unwrap(),
-            url::Url::parse("http://127.0.0.1/").unwrap(),
-            reqwest::Client::new(),
-        )
-        .into_state()
+        Shared::test_state(config)
     }
 
     #[test]

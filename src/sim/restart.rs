@@ -281,14 +281,7 @@ mod tests {
     }
 
     fn state() -> State {
-        let config = SimConfig::empty().plugin(SeedPlugin::user("k", "Old", "1.0.0"));
-        Shared::new(
-            config,
-            url::Url::parse("http://127.0.0.1/jira/").unwrap(),
-            url::Url::parse("http://127.0.0.1/").unwrap(),
-            reqwest::Client::new(),
-        )
-        .into_state()
+        Shared::test_state(SimConfig::empty().plugin(SeedPlugin::user("k", "Old", "1.0.0")))
     }
 
     #[test]

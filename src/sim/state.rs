@@ -307,12 +307,19 @@ impl Shared {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The state itself, for unit tests of code that works on a locked [`State`].
+    /// The state a simulator with `config` starts with, for unit tests of code that works on a
+    /// locked [`State`].
     #[cfg(test)]
-    pub fn into_state(self) -> State {
-        self.state
-            .into_inner()
-            .unwrap_or_else(PoisonError::into_inner)
+    pub fn test_state(config: SimConfig) -> State {
+        Self::new(
+            config,
+            Url::parse("http://127.0.0.1/jira/").expect("a valid URL"),
+            Url::parse("http://127.0.0.1/").expect("a valid URL"),
+            reqwest::Client::new(),
+        )
+        .state
+        .into_inner()
+        .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Locks the fault plan in force (poisoning ignored, as for [`Shared::lock`]).
@@ -390,13 +397,7 @@ mod tests {
     use super::*;
 
     fn state() -> State {
-        let shared = Shared::new(
-            SimConfig::empty(),
-            Url::parse("http://127.0.0.1/jira/").unwrap(),
-            Url::parse("http://127.0.0.1/").unwrap(),
-            reqwest::Client::new(),
-        );
-        shared.state.into_inner().unwrap()
+        Shared::test_state(SimConfig::empty())
     }
 
     #[test]
