@@ -7,7 +7,8 @@ use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 
 use crate::render::Format;
-use crate::sim::WebPage;
+#[cfg(feature = "sim")]
+use upmsync_sim::WebPage;
 
 /// Manage Atlassian Data Center apps (UPM plugins) declaratively, from a YAML manifest
 ///
@@ -59,8 +60,10 @@ pub enum Command {
     /// List, per instance and app: the installed version, the wanted one, and the newest compatible one
     Outdated(OutdatedArgs),
     /// Run the UPM + Marketplace simulator (a Jira with apps; user `admin`, password `admin`)
+    #[cfg(feature = "sim")]
     Sim(SimArgs),
     /// Start the simulator in-process and run validate, plan, apply and drift on the example manifest
+    #[cfg(feature = "sim")]
     Demo,
 }
 
@@ -192,6 +195,7 @@ pub struct OutdatedArgs {
     pub format: Format,
 }
 
+#[cfg(feature = "sim")]
 #[derive(Debug, Args)]
 pub struct SimArgs {
     /// Address of the simulated Jira (UPM under `<context-path>/rest/plugins/1.0/`)

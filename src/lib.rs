@@ -20,7 +20,10 @@
 //! - [`files`]: files the manifest names (read as regular files, capped) and files written (atomic, owner-only).
 //! - [`printable`]: what files may hold (no NUL, control or bidi characters) and how server text is escaped.
 //! - [`commands`]: one module per subcommand: load -> read -> plan -> render -> (apply).
-//! - [`sim`]: the UPM + Marketplace simulator behind `upmsync sim`, `upmsync demo` and the tests.
+//!
+//! The plugin framework's own rules (version ordering, plugin descriptors) live in the `upmsync-plugin`
+//! crate and the simulator in `upmsync-sim` (both under `crates/`); `upmsync sim` and `upmsync demo`
+//! need the default `sim` feature.
 
 pub mod artifact;
 pub mod cli;
@@ -38,6 +41,5 @@ pub mod resolve;
 pub mod retry;
 pub mod saved;
 pub mod scrub;
-pub mod sim;
 pub mod upm;
 pub mod version;

@@ -61,7 +61,9 @@ async fn run(command: Command) -> Exit {
         Command::Drift(args) => unless_interrupted(commands::drift::run(&args)).await,
         Command::Lock(args) => unless_interrupted(commands::lock::run(&args)).await,
         Command::Outdated(args) => unless_interrupted(commands::outdated::run(&args)).await,
+        #[cfg(feature = "sim")]
         Command::Sim(args) => commands::sim::run(&args).await,
+        #[cfg(feature = "sim")]
         // The demo changes only its own simulator: stopped anywhere, its temporary folder goes.
         Command::Demo => unless_interrupted(commands::demo::run()).await,
     }

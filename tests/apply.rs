@@ -9,9 +9,9 @@ use upmsync::execute::{ApplyReport, Mode, Outcome};
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{AppKey, Credentials, Desired, Secret};
 use upmsync::plan::{Action, InstancePlan};
-use upmsync::sim::{jar, SeedPlugin, Sim, SimServer};
 use upmsync::upm::ClientOptions;
 use upmsync::upm::UpmClient;
+use upmsync_sim::{jar, SeedPlugin, Sim, SimServer};
 
 async fn apply_one(desired: &Desired, mode: Mode) -> ApplyReport {
     let plan = plan_one(desired).await;

@@ -7,7 +7,7 @@ use std::path::Path;
 use upmsync::artifact::verify_file;
 use upmsync::marketplace::download::{Cache, DownloadError};
 use upmsync::model::{AppKey, Sha256, Version};
-use upmsync::sim::{
+use upmsync_sim::{
     RecordedRequest, SeedMarketplaceApp, SeedMarketplaceVersion, Sim, SimConfig, SimServer,
 };
 use url::Url;

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use upmsync::artifact::{verify_file, ArtifactError};
 use upmsync::model::{AppKey, Sha256, Version};
-use upmsync::sim::jar::{build_obr, build_plugin_jar};
+use upmsync_sim::jar::{build_obr, build_plugin_jar};
 
 const KEY: &str = "com.example.verify";
 

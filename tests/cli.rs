@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::*;
-use upmsync::sim::{jar, RecordedRequest, Sim};
+use upmsync_sim::{jar, RecordedRequest, Sim};
 
 const LICENSE: &str = "AAABsecretLicenseTextThatMustNeverBePrinted==";
 const PASSWORD_VALUE: &str = "admin";
@@ -21,7 +21,7 @@ impl Case {
         Self::with(small_jira()).await
     }
 
-    async fn with(config: upmsync::sim::SimConfig) -> Self {
+    async fn with(config: upmsync_sim::SimConfig) -> Self {
         let sim = start(config).await;
         let folder = tempfile::tempdir().unwrap();
         Self { sim, folder }
@@ -623,7 +623,7 @@ async fn outdated_lock_and_plan_from_the_lock() {
         .sim
         .requests()
         .into_iter()
-        .filter(|r| r.server == upmsync::sim::SimServer::Marketplace)
+        .filter(|r| r.server == upmsync_sim::SimServer::Marketplace)
         .map(|r| r.path)
         .collect();
     assert!(

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Output;
 
 use common::*;
-use upmsync::sim::{RecordedRequest, SeedPlugin, Sim};
+use upmsync_sim::{RecordedRequest, SeedPlugin, Sim};
 
 /// Writes `apps.yaml` pointing at the simulator; `apps` is YAML for the top-level list.
 fn manifest(sim: &Sim, folder: &Path, apps: &str, unmanaged: &str) {

@@ -10,7 +10,7 @@ use std::process::{Child, Output};
 use std::time::Duration;
 
 use common::*;
-use upmsync::sim::{Fault, FaultPlan, FaultRule, SeedPlugin, Sim, SimConfig};
+use upmsync_sim::{Fault, FaultPlan, FaultRule, SeedPlugin, Sim, SimConfig};
 
 const APPS: &str = "  - key: com.vendor.alpha\n    version: 1.1.0\n  - key: com.vendor.delta\n    version: 1.0.0\n  - key: com.vendor.gamma\n    state: absent\n";
 

@@ -10,7 +10,7 @@ use upmsync::execute::{ApplyReport, Mode, Outcome};
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{DesiredState, Source};
 use upmsync::plan::Action;
-use upmsync::sim::{jar, Fault, FaultPlan, FaultRule, SimConfig, SimServer};
+use upmsync_sim::{jar, Fault, FaultPlan, FaultRule, SimConfig, SimServer};
 
 fn faults(rules: Vec<FaultRule>) -> FaultPlan {
     FaultPlan {
@@ -520,7 +520,7 @@ async fn an_app_whose_dependency_comes_later_is_enabled_once_it_is_installed() {
     // delta needs beta's packages; the manifest lists delta first and beta is not installed.
     let config = small_jira()
         .dependency("com.vendor.delta", "com.vendor.beta")
-        .plugin(upmsync::sim::SeedPlugin::user(
+        .plugin(upmsync_sim::SeedPlugin::user(
             "com.vendor.gamma",
             "Gamma",
             "1.0.0",

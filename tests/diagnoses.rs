@@ -9,8 +9,8 @@ use upmsync::commands::{read_and_plan, Resolve};
 use upmsync::execute::{ApplyReport, Mode, Outcome};
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{Credentials, Desired, DesiredState, InstallMethod, Secret, Source};
-use upmsync::sim::{jar, Sim, WebPage};
 use upmsync::upm::ClientOptions;
+use upmsync_sim::{jar, Sim, WebPage};
 
 /// The error of reading and planning the only instance.
 async fn plan_error(desired: &Desired) -> String {

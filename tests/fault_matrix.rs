@@ -15,10 +15,10 @@ use upmsync::marketplace::download::Cache;
 use upmsync::model::{Credentials, Desired, Secret};
 use upmsync::plan::{Action, InstancePlan};
 use upmsync::retry::RetryPolicy;
-use upmsync::sim::{
+use upmsync::upm::{ClientOptions, UpmClient};
+use upmsync_sim::{
     Fault, FaultPlan, FaultRule, SeedPlugin, Sim, SimConfig, SimPluginState, SimServer,
 };
-use upmsync::upm::{ClientOptions, UpmClient};
 
 const MATRIX_PASSWORD: &str = "Matrix-Passw0rd-7f3c91";
 const NEW_LICENSE: &str = "MATRIX-NEW-LICENSE-9b1e2d";

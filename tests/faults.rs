@@ -9,8 +9,8 @@ use common::*;
 use upmsync::commands::{read_and_plan, Resolve};
 use upmsync::execute::{ApplyReport, Mode, Outcome};
 use upmsync::marketplace::download::Cache;
-use upmsync::sim::{Fault, FaultPlan, FaultRule, SimServer};
 use upmsync::upm::ClientOptions;
+use upmsync_sim::{Fault, FaultPlan, FaultRule, SimServer};
 
 /// Applies `plan` to the first instance of `desired`, with a fresh download cache.
 async fn apply_plan(

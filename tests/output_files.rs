@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Output;
 
 use common::*;
-use upmsync::sim::{RecordedRequest, Sim};
+use upmsync_sim::{RecordedRequest, Sim};
 
 struct Case {
     sim: Sim,

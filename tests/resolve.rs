@@ -9,10 +9,10 @@ use upmsync::execute::{ApplyReport, Mode};
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{Desired, Hosting, InstallMethod, Sha256};
 use upmsync::plan::{Action, InstancePlan};
-use upmsync::sim::{
+use upmsync::upm::ClientOptions;
+use upmsync_sim::{
     jar, SeedCompatibility, SeedMarketplaceVersion, SeedPlugin, Sim, SimConfig, SimServer,
 };
-use upmsync::upm::ClientOptions;
 
 /// Jira 9.12.15 (build 9120015). `com.vendor.alpha` 1.0.0 is installed; the Marketplace has 1.0.0,
 /// 1.1.0, 1.2.0 (compatible) and 2.0.0 (Jira 10+ only).
@@ -459,7 +459,7 @@ async fn constraints_follow_pagination_across_pages() {
 async fn latest_never_downgrades_a_newer_install() {
     let sim = start(
         small_jira()
-            .plugin(upmsync::sim::SeedPlugin::user(
+            .plugin(upmsync_sim::SeedPlugin::user(
                 "com.vendor.omega",
                 "Omega",
                 "1.9.0",
@@ -703,7 +703,7 @@ async fn allow_incompatible_with_latest_and_constraints_picks_among_every_versio
 #[tokio::test(flavor = "multi_thread")]
 async fn allow_incompatible_latest_never_downgrades_a_newer_install() {
     let sim = start(
-        jira_with_an_incompatible_newest().plugin(upmsync::sim::SeedPlugin::user(
+        jira_with_an_incompatible_newest().plugin(upmsync_sim::SeedPlugin::user(
             "com.vendor.omega",
             "Omega",
             "2.5.0",

@@ -7,7 +7,7 @@ use std::path::Path;
 use std::process::Output;
 
 use common::*;
-use upmsync::sim::{Fault, FaultPlan, FaultRule, SeedPlugin, Sim, SimConfig, SimServer};
+use upmsync_sim::{Fault, FaultPlan, FaultRule, SeedPlugin, Sim, SimConfig, SimServer};
 
 struct Case {
     sim: Sim,
@@ -236,9 +236,9 @@ async fn a_lock_version_that_is_not_a_plugin_version_is_refused_on_load() {
     assert!(err.contains("`version` holds whitespace"), "{err}");
 }
 
-fn mutating_requests(sim: &Sim) -> Vec<upmsync::sim::RecordedRequest> {
+fn mutating_requests(sim: &Sim) -> Vec<upmsync_sim::RecordedRequest> {
     sim.requests()
         .into_iter()
-        .filter(upmsync::sim::RecordedRequest::is_mutating)
+        .filter(upmsync_sim::RecordedRequest::is_mutating)
         .collect()
 }

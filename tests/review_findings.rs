@@ -12,8 +12,8 @@ use upmsync::execute::{ApplyReport, Mode};
 use upmsync::marketplace::download::Cache;
 use upmsync::model::Desired;
 use upmsync::plan::{Action, InstancePlan};
-use upmsync::sim::{SeedPlugin, SimConfig};
 use upmsync::upm::ClientOptions;
+use upmsync_sim::{SeedPlugin, SimConfig};
 
 async fn plan_one(desired: &Desired) -> InstancePlan {
     let plan = read_and_plan(desired, Resolve::Artifacts).await;
@@ -228,7 +228,7 @@ async fn finding_3_session_cookies_never_reach_the_logs_whatever_rust_log_says()
 #[tokio::test(flavor = "multi_thread")]
 async fn finding_4_an_upgrade_answered_502_names_the_502_not_a_false_version_mismatch() {
     use upmsync::execute::Outcome;
-    use upmsync::sim::{Fault, FaultPlan, FaultRule, SimServer};
+    use upmsync_sim::{Fault, FaultPlan, FaultRule, SimServer};
     let sim = start(small_jira()).await;
     let desired = desired(
         &sim,

@@ -10,7 +10,7 @@ use std::process::{Child, Output};
 use std::time::Duration;
 
 use common::*;
-use upmsync::sim::{Fault, FaultPlan, FaultRule, SeedPlugin, Sim, SimConfig, SimServer};
+use upmsync_sim::{Fault, FaultPlan, FaultRule, SeedPlugin, Sim, SimConfig, SimServer};
 
 const INSTANCE: &str = "jira-test";
 
@@ -73,7 +73,7 @@ impl Case {
     async fn wait_for_request(
         &self,
         what: &str,
-        pick: impl Fn(&upmsync::sim::RecordedRequest) -> bool,
+        pick: impl Fn(&upmsync_sim::RecordedRequest) -> bool,
     ) {
         wait_until(what, || self.sim.requests().iter().any(&pick)).await;
     }

@@ -8,8 +8,8 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use reqwest::multipart::{Form, Part};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
-use upmsync::sim::jar::build_plugin_jar;
-use upmsync::sim::{SeedPlugin, Sim, SimConfig, SimRestartState, SimServer};
+use upmsync_sim::jar::build_plugin_jar;
+use upmsync_sim::{SeedPlugin, Sim, SimConfig, SimRestartState, SimServer};
 use url::Url;
 
 const PLUGIN: &str = "application/vnd.atl.plugins.plugin+json";

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use reqwest::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER};
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
-use upmsync::sim::{
+use upmsync_sim::{
     Fault, FaultPlan, FaultRule, SeedMarketplaceApp, SeedPlugin, Sim, SimConfig, SimServer,
 };
 

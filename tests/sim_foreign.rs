@@ -9,7 +9,7 @@ use std::time::Duration;
 use reqwest::header::{CONTENT_TYPE, LOCATION, RETRY_AFTER, SERVER};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
-use upmsync::sim::{jar, SeedPlugin, Sim, SimConfig, WebPage};
+use upmsync_sim::{jar, SeedPlugin, Sim, SimConfig, WebPage};
 
 const APP: &str = "com.vendor.alpha";
 const APP_ID: u64 = 100;
@@ -355,7 +355,7 @@ async fn without_outbound_access_installs_by_uri_fail_while_downloading() {
     assert!(sim
         .requests()
         .iter()
-        .all(|request| request.server != upmsync::sim::SimServer::Marketplace));
+        .all(|request| request.server != upmsync_sim::SimServer::Marketplace));
 
     // Uploads still work.
     let token = token(&sim).await;

@@ -8,8 +8,8 @@ use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
 use reqwest::multipart::{Form, Part};
 use reqwest::{Client, Method, RequestBuilder, Response, StatusCode};
 use serde_json::{json, Value};
-use upmsync::sim::jar::build_plugin_jar;
-use upmsync::sim::{SeedMarketplaceApp, SeedMarketplaceVersion, Sim, SimConfig};
+use upmsync_sim::jar::build_plugin_jar;
+use upmsync_sim::{SeedMarketplaceApp, SeedMarketplaceVersion, Sim, SimConfig};
 
 const SCRIPTRUNNER: &str = "com.onresolve.jira.groovy.groovyrunner";
 const INSTALL_URI: &str = "application/vnd.atl.plugins.install.uri+json";

@@ -6,8 +6,8 @@ use reqwest::header::{CONTENT_DISPOSITION, CONTENT_TYPE};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
-use upmsync::sim::jar::read_descriptor;
-use upmsync::sim::{
+use upmsync_sim::jar::read_descriptor;
+use upmsync_sim::{
     SeedCompatibility, SeedMarketplaceApp, SeedMarketplaceVersion, Sim, SimConfig, SimServer,
 };
 

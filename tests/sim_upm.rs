@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::{Client, Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
-use upmsync::sim::{SeedPlugin, Sim, SimConfig, SimServer, UPM_KEY};
+use upmsync_sim::{SeedPlugin, Sim, SimConfig, SimServer, UPM_KEY};
 
 const SCRIPTRUNNER: &str = "com.onresolve.jira.groovy.groovyrunner";
 const PDF: &str = "com.midori.jira.plugin.pdfview";

@@ -6,7 +6,7 @@ mod common;
 use std::process::Output;
 
 use common::*;
-use upmsync::sim::{Sim, SimConfig};
+use upmsync_sim::{Sim, SimConfig};
 
 const MANIFEST: &str = "marketplace:\n  url: MARKETPLACE\ninstances:\n  - name: jira-prod\n    url: UPM\n    product: jira\n    auth:\n      username_env: SNAP_USER\n      password_env: SNAP_PASSWORD\n    unmanaged: report\napps:\n  - key: com.onresolve.jira.groovy.groovyrunner\n    version: 8.28.1\n    license:\n      env: SNAP_LICENSE\n  - key: com.midori.jira.plugin.pdfview\n    version: 11.4.0\n  - key: is.origo.jira.tempo-plugin\n    version: 17.3.0\n    enabled: false\n  - key: com.example.retired\n    state: absent\n";
 

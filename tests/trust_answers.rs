@@ -7,8 +7,8 @@ use base64::Engine;
 use common::*;
 use upmsync::model::{AppKey, Credentials, Secret, Version};
 use upmsync::scrub::REDACTED;
-use upmsync::sim::{Fault, FaultPlan, FaultRule, SimServer};
 use upmsync::upm::UpmClient;
+use upmsync_sim::{Fault, FaultPlan, FaultRule, SimServer};
 
 const USER: &str = "ops-robot";
 const PASSWORD_ECHOED: &str = "Tr0ub4dor-echo-pw";
@@ -39,14 +39,14 @@ fn assert_scrubbed(text: &str) {
     assert!(text.contains(REDACTED), "nothing was redacted: {text}");
 }
 
-async fn echoing_sim(rule: FaultRule) -> upmsync::sim::Sim {
+async fn echoing_sim(rule: FaultRule) -> upmsync_sim::Sim {
     let sim = start(small_jira().user(USER, PASSWORD_ECHOED, true)).await;
     sim.set_faults(plan_of(vec![rule]));
     sim
 }
 
 fn ops_instance(
-    sim: &upmsync::sim::Sim,
+    sim: &upmsync_sim::Sim,
     apps: Vec<upmsync::model::DesiredApp>,
 ) -> upmsync::model::DesiredInstance {
     let mut instance = instance(sim, apps);

@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use upmsync::model::{Delivery, DesiredApp, DesiredState, InstallMethod, Sha256};
-use upmsync::sim::Sim;
+use upmsync_sim::Sim;
 
 /// The sha256 of what the simulated Marketplace serves for `com.vendor.alpha` 2.0.0.
 async fn alpha_sha(sim: &Sim) -> String {

@@ -12,7 +12,7 @@ use crate::manifest::{self, LoadOptions};
 use crate::marketplace::download::Cache;
 use crate::model::Desired;
 use crate::render::Format;
-use crate::sim::{jar, Sim, SimConfig};
+use upmsync_sim::{jar, Sim, SimConfig};
 
 /// The example manifest, as shipped at the repository root.
 const EXAMPLE: &str = include_str!("../../apps.yaml.example");

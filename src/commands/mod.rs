@@ -2,12 +2,14 @@
 //! they share: loading the manifest, picking instances, reading live state and resolving artifacts.
 
 pub mod apply;
+#[cfg(feature = "sim")]
 pub mod demo;
 pub mod drift;
 pub mod interrupt;
 pub mod lock;
 pub mod outdated;
 pub mod plan;
+#[cfg(feature = "sim")]
 pub mod sim;
 pub mod validate;
 

@@ -2,7 +2,7 @@
 
 use super::{data, report_error_text, status, Exit};
 use crate::cli::SimArgs;
-use crate::sim::{FaultPlan, Sim, SimConfig};
+use upmsync_sim::{FaultPlan, Sim, SimConfig};
 
 pub async fn run(args: &SimArgs) -> Exit {
     let mut config = SimConfig::jira_demo().context_path(&args.context_path);

@@ -10,8 +10,8 @@ use upmsync::model::{
     AppKey, Credentials, Desired, DesiredApp, DesiredInstance, DesiredLicense, DesiredState,
     Hosting, InstallMethod, License, PresentApp, Product, Secret, Source, UnmanagedPolicy,
 };
-use upmsync::sim::{SeedMarketplaceApp, SeedMarketplaceVersion, SeedPlugin, Sim, SimConfig};
 use upmsync::version::VersionSpec;
+use upmsync_sim::{SeedMarketplaceApp, SeedMarketplaceVersion, SeedPlugin, Sim, SimConfig};
 
 pub const PASSWORD: &str = "admin";
 
@@ -184,10 +184,10 @@ pub fn allow_incompatible(mut app: DesiredApp) -> DesiredApp {
 }
 
 /// The requests that could change something (POST, PUT, DELETE) the simulator received.
-pub fn mutating(sim: &Sim) -> Vec<upmsync::sim::RecordedRequest> {
+pub fn mutating(sim: &Sim) -> Vec<upmsync_sim::RecordedRequest> {
     sim.requests()
         .into_iter()
-        .filter(upmsync::sim::RecordedRequest::is_mutating)
+        .filter(upmsync_sim::RecordedRequest::is_mutating)
         .collect()
 }
 

@@ -152,8 +152,8 @@ pub(crate) fn failed_to_enable() -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::state::Shared;
-    use crate::sim::SeedPlugin;
+    use crate::state::Shared;
+    use crate::SeedPlugin;
 
     fn state(config: SimConfig) -> State {
         Shared::test_state(config)
@@ -191,7 +191,7 @@ mod tests {
         }
     }
 
-    impl crate::sim::SimPluginState {
+    impl crate::SimPluginState {
         fn clone_as(&self, key: &str, enabled: bool) -> Self {
             Self {
                 key: key.into(),

@@ -24,7 +24,7 @@ use super::jar;
 use super::state::{now_ms, Shared, SimPluginState, Task, TaskKind, TaskStage};
 use super::upm::{self, Call, GENERIC, TASK_ERROR};
 use super::{enablement, restart};
-use crate::version;
+use upmsync_plugin::version;
 
 pub(crate) const INSTALL_URI: &str = "application/vnd.atl.plugins.install.uri+json";
 const DOWNLOADING: &str = "application/vnd.atl.plugins.install.downloading+json";

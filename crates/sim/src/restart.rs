@@ -22,7 +22,7 @@ use super::jar::PluginDescriptor;
 use super::state::{Shared, SimPluginState, State};
 use super::upm::{self, Call, ERROR};
 use super::{enablement, Sim};
-use crate::version;
+use upmsync_plugin::version;
 
 /// `application/vnd.atl.plugins.changes.requiring.restart+json` (upm-rest-api.md §3).
 pub(crate) const CHANGES: &str = "application/vnd.atl.plugins.changes.requiring.restart+json";
@@ -269,7 +269,7 @@ pub(crate) fn cancel(shared: &Shared, call: &Call, segment: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sim::SeedPlugin;
+    use crate::SeedPlugin;
 
     fn descriptor(key: &str, version: &str) -> PluginDescriptor {
         PluginDescriptor {

@@ -1,4 +1,4 @@
-//! The UPM + Marketplace simulator behind `upmsync sim`, the demo and the tests: a Jira whose
+//! upmsync-sim: the UPM + Marketplace simulator behind `upmsync sim`, the demo and the tests: a Jira whose
 //! Universal Plugin Manager REST API behaves like the real one, quirks included, and a Marketplace.
 //!
 //! Two listeners: the product (UPM under `{context}/rest/plugins/{1.0,latest}/`, plus `serverInfo`
@@ -13,7 +13,7 @@
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
-//! use upmsync::sim::{Sim, SimConfig};
+//! use upmsync_sim::{Sim, SimConfig};
 //! let any = "127.0.0.1:0".parse()?;
 //! let sim = Sim::start(SimConfig::jira_demo(), any, any).await?;
 //! println!("UPM at {}rest/plugins/1.0/", sim.upm_url());

@@ -1,6 +1,6 @@
 //! Plugin artifacts for the simulator: builds byte-stable plugin jars and OBRs. Reading them is
-//! [`crate::artifact`]'s job; [`read_descriptor`] and [`PluginDescriptor`] are re-exported here for
-//! the simulator's callers.
+//! [`upmsync_plugin::descriptor`]'s job; [`read_descriptor`] and [`PluginDescriptor`] are re-exported
+//! here for the simulator's callers.
 //!
 //! Layout follows marketplace-api.md §13: `atlassian-plugin.xml` at the jar root, OSGi headers in
 //! `META-INF/MANIFEST.MF`; an OBR is a zip with `obr.xml` and exactly one main jar at its root.
@@ -10,7 +10,7 @@ use std::io::{Cursor, Write};
 use zip::write::SimpleFileOptions;
 use zip::{CompressionMethod, DateTime, ZipWriter};
 
-pub use crate::artifact::{read_descriptor, ArtifactError, PluginDescriptor};
+pub use upmsync_plugin::descriptor::{read_descriptor, DescriptorError, PluginDescriptor};
 
 /// Builds a plugin jar whose descriptor carries `key`, `name`, `version` and, when `uses_licensing`,
 /// `atlassian-licensing-enabled`. The bytes depend only on the inputs (fixed zip timestamps).
@@ -143,7 +143,7 @@ fn escape_xml(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::artifact::parse_manifest;
+    use upmsync_plugin::descriptor::{is_obr, parse_manifest};
 
     #[test]
     fn jar_round_trips_and_is_byte_stable() {
@@ -201,5 +201,14 @@ mod tests {
             parse_manifest(&text),
             vec![("Atlassian-Plugin-Key".to_string(), key)]
         );
+    }
+
+    #[test]
+    fn obr_is_told_from_a_jar() {
+        let jar = build_plugin_jar("com.example.a", "A", "1.0", false);
+        let obr = build_obr(&jar, &[]);
+        assert!(is_obr(Cursor::new(&obr)));
+        assert!(!is_obr(Cursor::new(&jar)));
+        assert!(!is_obr(Cursor::new(b"nope")));
     }
 }
