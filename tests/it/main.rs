@@ -1,0 +1,37 @@
+//! upmsync's integration tests, one test binary: the library against the simulator, and the real
+//! binary (`upmsync`) against the simulator. [`support`] holds the one way to start a simulator and
+//! the one way to run the binary; each module below was a test binary of its own before.
+
+mod support;
+
+mod apply;
+mod artifact_download;
+mod artifact_verify;
+mod cli;
+mod cli_bytes;
+mod crash;
+mod datacenter;
+mod diagnoses;
+mod fault_matrix;
+mod faults;
+mod file_fuzz;
+mod manifest_fuzz;
+mod manifest_load;
+mod manifest_problems;
+mod manifest_requires;
+mod manifest_secrets;
+mod manifest_transport;
+mod manifest_versions_artifacts;
+mod named_files;
+mod output_files;
+mod properties;
+mod resolve;
+mod review8_findings;
+mod review_findings;
+mod signals;
+mod sim_foreign;
+mod snapshots;
+mod transport;
+mod trust_answers;
+mod untrusted_bytes;
+mod verified_installs;

@@ -1,0 +1,174 @@
+//! Transport security against servers on loopback: a redirect never carries credentials to
+//! another host, and the binary warns on every run about an instance whose TLS is not verified.
+
+use std::path::Path;
+use std::process::Output;
+use std::sync::{Arc, Mutex};
+
+use crate::support::*;
+use axum::http::{header, HeaderMap, StatusCode, Uri};
+use upmsync::model::Transport;
+use upmsync::upm::{UpmClient, UpmError};
+
+/// A request a test server received: its path and whether it carried `Authorization`.
+type Received = Arc<Mutex<Vec<(String, bool)>>>;
+
+/// Serves `answer` for every request on 127.0.0.1:0 and records what it received.
+async fn serve(
+    answer: impl Fn() -> (StatusCode, HeaderMap) + Clone + Send + Sync + 'static,
+) -> (String, Received, tokio::task::JoinHandle<()>) {
+    let received: Received = Arc::default();
+    let recorder = received.clone();
+    let router = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap| {
+        let recorder = recorder.clone();
+        let answer = answer.clone();
+        async move {
+            recorder
+                .lock()
+                .unwrap()
+                .push((uri.to_string(), headers.contains_key(header::AUTHORIZATION)));
+            answer()
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let server = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    (format!("http://{address}/"), received, server)
+}
+
+#[tokio::test]
+async fn a_redirect_to_another_host_is_an_error_and_carries_no_credentials() {
+    let (other, other_received, other_server) = serve(|| (StatusCode::OK, HeaderMap::new())).await;
+    let location = format!("{other}rest/plugins/1.0/");
+    let (origin, origin_received, origin_server) = serve(move || {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::LOCATION, location.parse().unwrap());
+        (StatusCode::FOUND, headers)
+    })
+    .await;
+
+    let sim = start(small_jira()).await;
+    let mut instance = instance(&sim, vec![]);
+    instance.url = origin.parse().unwrap();
+    let client = UpmClient::new(&instance).unwrap();
+    let error = client.list_plugins().await.unwrap_err();
+
+    assert!(
+        matches!(error, UpmError::Redirect { status, .. } if status == reqwest::StatusCode::FOUND),
+        "{error}"
+    );
+    let text = error.to_string();
+    assert!(text.contains(&other), "names the redirect target: {text}");
+    let origin_received = origin_received.lock().unwrap().clone();
+    assert!(
+        !origin_received.is_empty() && origin_received.iter().all(|(_, auth)| *auth),
+        "the instance itself got the credentials: {origin_received:?}"
+    );
+    let other_received = other_received.lock().unwrap().clone();
+    assert!(
+        other_received.iter().all(|(_, auth)| !auth),
+        "credentials reached the other host: {other_received:?}"
+    );
+    assert!(
+        other_received.is_empty(),
+        "the redirect was followed: {other_received:?}"
+    );
+    origin_server.abort();
+    other_server.abort();
+}
+
+#[tokio::test]
+async fn a_client_never_sends_credentials_over_plain_http_the_manifest_would_refuse() {
+    // A hand-built instance skips the loader's check; the client refuses the request itself.
+    // `0.0.0.0` is not loopback by the manifest's rule, yet never leaves this machine.
+    let sim = start(small_jira()).await;
+    let mut remote = instance(&sim, vec![]);
+    remote.url = "http://0.0.0.0:1/".parse().unwrap();
+    let error = UpmClient::new(&remote)
+        .unwrap()
+        .list_plugins()
+        .await
+        .unwrap_err();
+    assert!(error.to_string().contains("scheme"), "{error}");
+
+    // Loopback stays allowed, and an unverified client still works.
+    let mut local = instance(&sim, vec![]);
+    local.transport = Transport {
+        insecure_skip_tls_verify: true,
+        ..Transport::default()
+    };
+    let client = UpmClient::new(&local).unwrap();
+    assert!(!client.list_plugins().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_ca_file_that_vanished_after_loading_stops_the_client() {
+    let sim = start(small_jira()).await;
+    let mut instance = instance(&sim, vec![]);
+    instance.transport.ca_file = Some("/nonexistent/upmsync-test/ca.pem".into());
+    assert!(UpmClient::new(&instance).is_err());
+}
+
+async fn run_binary(args: &[&str], dir: &Path) -> Output {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let dir = dir.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
+            .args(&args)
+            .current_dir(&dir)
+            .env("TEST_JIRA_USER", "admin")
+            .env("TEST_JIRA_PASSWORD", PASSWORD)
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::null())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_binary_warns_once_per_run_about_each_unverified_instance() {
+    let sim = start(small_jira()).await;
+    let folder = tempfile::tempdir().unwrap();
+    let instance = |name: &str, extra: &str| {
+        format!(
+            "  - name: {name}\n    url: {upm}\n    product: jira\n    auth:\n      username_env: TEST_JIRA_USER\n      password_env: TEST_JIRA_PASSWORD\n{extra}",
+            upm = sim.upm_url()
+        )
+    };
+    let manifest = format!(
+        "marketplace:\n  url: {marketplace}\ninstances:\n{insecure}{verified}apps:\n  - key: com.vendor.beta\n    version: 2.5.0\n",
+        marketplace = sim.marketplace_url(),
+        insecure = instance("jira-insecure", "    insecure_skip_tls_verify: true\n"),
+        verified = instance("jira-verified", "    insecure_skip_tls_verify: false\n"),
+    );
+    std::fs::write(folder.path().join("apps.yaml"), manifest).unwrap();
+    let warning = "warning: TLS verification is off for instance `jira-insecure` (insecure_skip_tls_verify); anyone on the network path can read its credentials";
+
+    for command in ["plan", "drift", "apply"] {
+        let output = run_binary(&[command, "-f", "apps.yaml"], folder.path()).await;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{command} exits 0: {stderr}");
+        assert_eq!(
+            stderr.matches(warning).count(),
+            1,
+            "{command} warns once:\n{stderr}"
+        );
+        assert!(
+            !stderr.contains("`jira-verified` (insecure"),
+            "{command} warns only about the unverified instance:\n{stderr}"
+        );
+        assert!(
+            !String::from_utf8_lossy(&output.stdout).contains("warning:"),
+            "warnings go to stderr"
+        );
+    }
+
+    // `validate` touches no instance, so it does not warn.
+    let output = run_binary(&["validate", "-f", "apps.yaml"], folder.path()).await;
+    assert_eq!(output.status.code(), Some(0));
+    assert!(!String::from_utf8_lossy(&output.stderr).contains("warning: TLS"));
+}
