@@ -1,101 +1,14 @@
 //! The real binary against the simulator: exit codes, stdout, stderr, and no secret in any output.
 
-use std::path::{Path, PathBuf};
-use std::process::Output;
-
 use crate::support::*;
-use upmsync_sim::{jar, RecordedRequest, Sim};
+use std::path::Path;
 
-const LICENSE: &str = "AAABsecretLicenseTextThatMustNeverBePrinted==";
-const PASSWORD_VALUE: &str = "admin";
-
-struct Case {
-    sim: Sim,
-    folder: tempfile::TempDir,
-}
-
-impl Case {
-    async fn new() -> Self {
-        Self::with(small_jira()).await
-    }
-
-    async fn with(config: upmsync_sim::SimConfig) -> Self {
-        let sim = start(config).await;
-        let folder = tempfile::tempdir().unwrap();
-        Self { sim, folder }
-    }
-
-    /// Writes a manifest pointing at the simulator; `apps` is YAML for the top-level list.
-    fn manifest(&self, apps: &str, unmanaged: &str) -> PathBuf {
-        let text = format!(
-            "marketplace:\n  url: {marketplace}\ninstances:\n  - name: jira-test\n    url: {upm}\n    product: jira\n    auth:\n      username_env: TEST_JIRA_USER\n      password_env: TEST_JIRA_PASSWORD\n    unmanaged: {unmanaged}\napps:\n{apps}",
-            marketplace = self.sim.marketplace_url(),
-            upm = self.sim.upm_url(),
-        );
-        let path = self.folder.path().join("apps.yaml");
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        run_binary(args, self.folder.path(), &[]).await
-    }
-
-    async fn run_env(&self, args: &[&str], extra: &[(&str, &str)]) -> Output {
-        run_binary(args, self.folder.path(), extra).await
-    }
-
-    fn mutating(&self) -> Vec<RecordedRequest> {
-        self.sim
-            .requests()
-            .into_iter()
-            .filter(RecordedRequest::is_mutating)
-            .collect()
-    }
-}
-
-async fn run_binary(args: &[&str], dir: &Path, extra: &[(&str, &str)]) -> Output {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let dir = dir.to_path_buf();
-    let extra: Vec<(String, String)> = extra
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
-            .args(&args)
-            .current_dir(&dir)
-            .env("TEST_JIRA_USER", "admin")
-            .env("TEST_JIRA_PASSWORD", PASSWORD_VALUE)
-            .env("TEST_LICENSE", LICENSE)
-            // Each test its own cache, and so its own instance locks: tests run at once.
-            .env("UPMSYNC_CACHE_DIR", dir.join(".upmsync-cache"))
-            .env_remove("RUST_LOG")
-            .envs(extra)
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-fn stdout(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().unwrap_or(-1)
-}
+use upmsync_sim::jar;
 
 /// The secrets of these tests: the license text and the `Authorization` values. (The password
 /// `admin` is also the user name, so it is checked through its Basic encoding.)
-fn assert_no_secret(output: &Output) {
-    let all = format!("{}{}", stdout(output), stderr(output));
+fn assert_no_secret(output: &CommandOutput) {
+    let all = format!("{}{}", output.stdout, output.stderr);
     assert!(!all.contains(LICENSE), "license text leaked:\n{all}");
     assert!(
         !all.contains("YWRtaW46YWRtaW4"),
@@ -109,11 +22,11 @@ const APPS: &str = "  - key: com.vendor.alpha\n    version: 2.0.0\n    license:\
 
 #[tokio::test(flavor = "multi_thread")]
 async fn validate_accepts_a_good_manifest_and_reports_every_problem_of_a_bad_one() {
-    let case = Case::new().await;
+    let case = TestEnv::new().await;
     case.manifest(APPS, "ignore");
     let output = case.run(&["validate", "-f", "apps.yaml"]).await;
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
-    assert!(stderr(&output).contains("is valid"));
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert!(output.stderr.contains("is valid"));
 
     let bad = case.folder.path().join("bad.yaml");
     std::fs::write(
@@ -122,8 +35,8 @@ async fn validate_accepts_a_good_manifest_and_reports_every_problem_of_a_bad_one
     )
     .unwrap();
     let output = case.run(&["validate", "-f", "bad.yaml"]).await;
-    assert_eq!(code(&output), 1);
-    let text = stderr(&output);
+    assert_eq!(output.code, 1);
+    let text = output.stderr;
     assert!(text.contains("bad.yaml:6"), "{text}");
     assert!(text.contains("NOT_SET_ANYWHERE_42"), "{text}");
     assert!(
@@ -139,7 +52,7 @@ async fn validate_accepts_a_good_manifest_and_reports_every_problem_of_a_bad_one
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_json_and_detailed_exit_codes() {
-    let case = Case::new().await;
+    let case = TestEnv::new().await;
     case.manifest(APPS, "ignore");
     let output = case
         .run(&[
@@ -151,9 +64,9 @@ async fn plan_json_and_detailed_exit_codes() {
             "--detailed-exitcode",
         ])
         .await;
-    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert_eq!(output.code, 2, "{}", output.stderr);
     let json: serde_json::Value =
-        serde_json::from_str(&stdout(&output)).expect("stdout is JSON only");
+        serde_json::from_str(&output.stdout).expect("stdout is JSON only");
     assert_eq!(json["format_version"], 1);
     let instance = &json["instances"][0];
     assert_eq!(instance["name"], "jira-test");
@@ -207,52 +120,51 @@ async fn plan_json_and_detailed_exit_codes() {
 
     let output = case.run(&["plan", "-f", "apps.yaml"]).await;
     assert_eq!(
-        code(&output),
-        0,
+        output.code, 0,
         "without --detailed-exitcode, changes exit 0"
     );
     assert!(
-        stdout(&output).contains("~ com.vendor.alpha"),
+        output.stdout.contains("~ com.vendor.alpha"),
         "{}",
-        stdout(&output)
+        output.stdout
     );
     assert!(case.mutating().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_needs_approval_without_a_terminal_then_converges() {
-    let case = Case::new().await;
+    let case = TestEnv::new().await;
     case.manifest(APPS, "ignore");
     let output = case.run(&["apply", "-f", "apps.yaml"]).await;
-    assert_eq!(code(&output), 1);
+    assert_eq!(output.code, 1);
     assert!(
-        stderr(&output).contains("--auto-approve"),
+        output.stderr.contains("--auto-approve"),
         "{}",
-        stderr(&output)
+        output.stderr
     );
     assert!(case.mutating().is_empty(), "refused apply changed nothing");
 
     let output = case.run(&["apply", "-f", "apps.yaml", "--dry-run"]).await;
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
-    assert!(stdout(&output).contains("would do"), "{}", stdout(&output));
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert!(output.stdout.contains("would do"), "{}", output.stdout);
     assert!(case.mutating().is_empty(), "dry run changed nothing");
 
     let output = case.run(&["drift", "-f", "apps.yaml"]).await;
-    assert_eq!(code(&output), 2);
+    assert_eq!(output.code, 2);
     assert!(
-        stdout(&output).contains("jira-test: drift"),
+        output.stdout.contains("jira-test: drift"),
         "{}",
-        stdout(&output)
+        output.stdout
     );
 
     let output = case
         .run(&["apply", "-f", "apps.yaml", "--auto-approve"])
         .await;
-    assert_eq!(code(&output), 0, "{}\n{}", stdout(&output), stderr(&output));
+    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
     assert!(
-        stdout(&output).contains("4 done, 0 failed, 0 not started"),
+        output.stdout.contains("4 done, 0 failed, 0 not started"),
         "{}",
-        stdout(&output)
+        output.stdout
     );
     assert_no_secret(&output);
     assert_eq!(
@@ -263,63 +175,58 @@ async fn apply_needs_approval_without_a_terminal_then_converges() {
     let output = case
         .run(&["drift", "-f", "apps.yaml", "--format", "json"])
         .await;
-    assert_eq!(code(&output), 0, "{}", stdout(&output));
-    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(output.code, 0, "{}", output.stdout);
+    let json: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
     assert_eq!(json["drift"], false);
     assert_eq!(json["instances"][0]["in_sync"], true);
 
     let output = case
         .run(&["plan", "-f", "apps.yaml", "--detailed-exitcode"])
         .await;
-    assert_eq!(code(&output), 0);
+    assert_eq!(output.code, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unmanaged_report_counts_as_drift_but_not_as_a_change() {
-    let case = Case::new().await;
+    let case = TestEnv::new().await;
     case.manifest("  - key: com.vendor.alpha\n    version: 1.0.0\n  - key: com.vendor.beta\n    version: 2.5.0\n", "report");
     let output = case
         .run(&["plan", "-f", "apps.yaml", "--detailed-exitcode"])
         .await;
-    assert_eq!(code(&output), 0, "{}", stdout(&output));
+    assert_eq!(output.code, 0, "{}", output.stdout);
     assert!(
-        stdout(&output).contains("? com.vendor.gamma 1.0.0"),
+        output.stdout.contains("? com.vendor.gamma 1.0.0"),
         "{}",
-        stdout(&output)
+        output.stdout
     );
     let output = case.run(&["drift", "-f", "apps.yaml"]).await;
-    assert_eq!(code(&output), 2);
+    assert_eq!(output.code, 2);
     assert!(
-        stdout(&output).contains("unmanaged com.vendor.gamma"),
+        output.stdout.contains("unmanaged com.vendor.gamma"),
         "{}",
-        stdout(&output)
+        output.stdout
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn errors_exit_1_and_say_what_to_do() {
-    let case = Case::new().await;
+    let case = TestEnv::new().await;
     case.manifest(APPS, "ignore");
 
     let output = case
         .run(&["plan", "-f", "apps.yaml", "--instance", "nope"])
         .await;
-    assert_eq!(code(&output), 1);
+    assert_eq!(output.code, 1);
     assert!(
-        stderr(&output).contains("no instance named `nope`")
-            && stderr(&output).contains("jira-test")
+        output.stderr.contains("no instance named `nope`") && output.stderr.contains("jira-test")
     );
 
     let output = case.run(&["plan", "--no-such-flag"]).await;
-    assert_eq!(code(&output), 1, "usage errors exit 1, never 2");
+    assert_eq!(output.code, 1, "usage errors exit 1, never 2");
 
     let output = case.run(&["drift", "-f", "missing.yaml"]).await;
-    assert_eq!(code(&output), 1);
-    assert!(
-        stderr(&output).contains("missing.yaml"),
-        "{}",
-        stderr(&output)
-    );
+    assert_eq!(output.code, 1);
+    assert!(output.stderr.contains("missing.yaml"), "{}", output.stderr);
 
     let output = case
         .run_env(
@@ -327,29 +234,29 @@ async fn errors_exit_1_and_say_what_to_do() {
             &[("TEST_JIRA_PASSWORD", "wrong-password-value")],
         )
         .await;
-    assert_eq!(code(&output), 1);
+    assert_eq!(output.code, 1);
     assert!(
-        stdout(&output).contains("jira-test") && stdout(&output).contains("details on stderr"),
+        output.stdout.contains("jira-test") && output.stdout.contains("details on stderr"),
         "{}",
-        stdout(&output)
+        output.stdout
     );
     assert!(
-        stderr(&output).contains("401") && stderr(&output).contains("hint: check the credentials"),
+        output.stderr.contains("401") && output.stderr.contains("hint: check the credentials"),
         "{}",
-        stderr(&output)
+        output.stderr
     );
-    assert!(!format!("{}{}", stdout(&output), stderr(&output)).contains("wrong-password-value"));
+    assert!(!format!("{}{}", output.stdout, output.stderr).contains("wrong-password-value"));
 
     let output = case.run(&["--help"]).await;
-    assert_eq!(code(&output), 0);
+    assert_eq!(output.code, 0);
     for command in ["validate", "plan", "apply", "drift", "sim", "demo"] {
-        assert!(stdout(&output).contains(command), "--help lists {command}");
+        assert!(output.stdout.contains(command), "--help lists {command}");
     }
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unreachable_instance_exits_1_naming_it() {
-    let case = Case::new().await;
+    let case = TestEnv::new().await;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed = listener.local_addr().unwrap();
     drop(listener);
@@ -360,13 +267,13 @@ async fn unreachable_instance_exits_1_naming_it() {
     );
     std::fs::write(&path, text).unwrap();
     let output = case.run(&["drift", "-f", "apps.yaml"]).await;
-    assert_eq!(code(&output), 1);
+    assert_eq!(output.code, 1);
     assert!(
-        stdout(&output).contains("jira-test: error"),
+        output.stdout.contains("jira-test: error"),
         "{}",
-        stdout(&output)
+        output.stdout
     );
-    let errors = stderr(&output);
+    let errors = output.stderr;
     assert!(
         errors.contains("instance `jira-test`") && errors.contains("could not connect"),
         "{errors}"
@@ -379,7 +286,7 @@ async fn unreachable_instance_exits_1_naming_it() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_secret_in_any_output_at_any_log_level() {
-    let case = Case::with(small_jira().personal_access_token("pat-secret-456", "admin")).await;
+    let case = TestEnv::with(small_jira().personal_access_token("pat-secret-456", "admin")).await;
     let jar_path = case.folder.path().join("inhouse.jar");
     std::fs::write(
         &jar_path,
@@ -406,7 +313,7 @@ async fn no_secret_in_any_output_at_any_log_level() {
         (vec!["drift", "-f", "apps.yaml", "-vvv"], vec![]),
     ] {
         let output = case.run_env(&args, &env).await;
-        assert!(code(&output) <= 2, "{args:?}: {}", stderr(&output));
+        assert!(output.code <= 2, "{args:?}: {}", output.stderr);
         assert_no_secret(&output);
     }
     // And with a personal access token.
@@ -422,15 +329,15 @@ async fn no_secret_in_any_output_at_any_log_level() {
             &[("TEST_PAT", "pat-secret-456"), ("RUST_LOG", "trace")],
         )
         .await;
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(output.code, 0, "{}", output.stderr);
     assert_no_secret(&output);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_runs_end_to_end() {
     let output = run_binary(&["demo"], Path::new("."), &[]).await;
-    assert_eq!(code(&output), 0, "{}\n{}", stdout(&output), stderr(&output));
-    let all = format!("{}{}", stdout(&output), stderr(&output));
+    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
+    let all = format!("{}{}", output.stdout, output.stderr);
     for step in [
         "==> upmsync validate",
         "==> upmsync plan",
@@ -466,51 +373,34 @@ fn the_example_jar_is_the_builders_output() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_failed_stdout_write_is_an_error() {
-    let case = Case::new().await;
+    let case = TestEnv::new().await;
     case.manifest(APPS, "ignore");
-    let dir = case.folder.path().to_path_buf();
-    let output = tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
-            .args(["plan", "-f", "apps.yaml", "--format", "json"])
-            .current_dir(dir)
-            .env("TEST_JIRA_USER", "admin")
-            .env("TEST_JIRA_PASSWORD", PASSWORD_VALUE)
-            .env("TEST_LICENSE", LICENSE)
-            .stdout(std::fs::File::create("/dev/full").unwrap())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap();
-    assert_eq!(
-        code(&output),
-        1,
-        "a plan nobody could read is not a success"
+    let mut command = command(case.dir());
+    command
+        .args(["plan", "-f", "apps.yaml", "--format", "json"])
+        .stdout(std::fs::File::create("/dev/full").unwrap());
+    let output = CommandOutput::from(
+        tokio::task::spawn_blocking(move || command.output().unwrap())
+            .await
+            .unwrap(),
     );
+    assert_eq!(output.code, 1, "a plan nobody could read is not a success");
     assert!(
-        stderr(&output).contains("failed to write to stdout"),
+        output.stderr.contains("failed to write to stdout"),
         "{}",
-        stderr(&output)
+        output.stderr
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ctrl_c_finishes_the_change_under_way_and_reports_the_rest() {
-    let case = Case::with(small_jira().task_delay(std::time::Duration::from_millis(1500))).await;
+    let case = TestEnv::with(small_jira().task_delay(std::time::Duration::from_millis(1500))).await;
     case.manifest(
         "  - key: com.vendor.alpha\n    version: 2.0.0\n  - key: com.vendor.delta\n    version: 1.0.0\n  - key: com.vendor.gamma\n    state: absent\n",
         "ignore",
     );
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
+    let child = command(case.dir())
         .args(["apply", "-f", "apps.yaml", "--auto-approve"])
-        .current_dir(case.folder.path())
-        .env("TEST_JIRA_USER", "admin")
-        .env("TEST_JIRA_PASSWORD", PASSWORD_VALUE)
-        .env(
-            "UPMSYNC_CACHE_DIR",
-            case.folder.path().join(".upmsync-cache"),
-        )
-        .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -529,11 +419,13 @@ async fn ctrl_c_finishes_the_change_under_way_and_reports_the_rest() {
         .status()
         .unwrap();
     assert!(status.success());
-    let output = tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap();
-    let (out, err) = (stdout(&output), stderr(&output));
-    assert_eq!(code(&output), 1, "{out}\n{err}");
+    let output = CommandOutput::from(
+        tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
+            .await
+            .unwrap(),
+    );
+    let (out, err) = (output.stdout, output.stderr);
+    assert_eq!(output.code, 1, "{out}\n{err}");
     assert!(err.contains("Interrupted"), "{err}");
     // Changes run uninstall first: gamma was done before the interrupt, alpha's install was under
     // way and finished, delta was never started.
@@ -558,7 +450,7 @@ async fn ctrl_c_finishes_the_change_under_way_and_reports_the_rest() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn outdated_lock_and_plan_from_the_lock() {
-    let case = Case::new().await;
+    let case = TestEnv::new().await;
     let cache = case.folder.path().join("cache");
     let cache = cache.to_str().unwrap();
     case.manifest("  - key: com.vendor.alpha\n    version: latest\n  - key: com.vendor.beta\n    version: \"~2.0\"\n", "ignore");
@@ -566,8 +458,8 @@ async fn outdated_lock_and_plan_from_the_lock() {
     let output = case
         .run(&["outdated", "-f", "apps.yaml", "--format", "json"])
         .await;
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
-    let json: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let json: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
     let apps = &json["instances"][0]["apps"];
     let alpha = apps
         .as_array()
@@ -598,7 +490,7 @@ async fn outdated_lock_and_plan_from_the_lock() {
     let output = case
         .run(&["lock", "-f", "apps.yaml", "--cache-dir", cache])
         .await;
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(output.code, 0, "{}", output.stderr);
     let lock = std::fs::read_to_string(case.folder.path().join("apps.lock")).unwrap();
     assert!(
         lock.contains("requested: latest") && lock.contains("version: 2.0.0"),
@@ -609,11 +501,11 @@ async fn outdated_lock_and_plan_from_the_lock() {
     let output = case
         .run(&["plan", "-f", "apps.yaml", "--detailed-exitcode"])
         .await;
-    assert_eq!(code(&output), 2, "{}", stderr(&output));
+    assert_eq!(output.code, 2, "{}", output.stderr);
     assert!(
-        stdout(&output).contains("product 9.12.15 build 9120015"),
+        output.stdout.contains("product 9.12.15 build 9120015"),
         "{}",
-        stdout(&output)
+        output.stdout
     );
     // With a lock the Marketplace is asked only for what a downgrade needs to put the installed
     // version back if its install fails (beta 2.5.0 -> 2.0.0 here).
@@ -631,18 +523,17 @@ async fn outdated_lock_and_plan_from_the_lock() {
 
     case.manifest("  - key: com.vendor.alpha\n    version: 1.1.0\n  - key: com.vendor.beta\n    version: \"~2.0\"\n", "ignore");
     let output = case.run(&["plan", "-f", "apps.yaml"]).await;
-    assert_eq!(code(&output), 1);
+    assert_eq!(output.code, 1);
     assert!(
-        stderr(&output).contains("does not cover")
-            && stderr(&output).contains("run `upmsync lock`"),
+        output.stderr.contains("does not cover") && output.stderr.contains("run `upmsync lock`"),
         "{}",
-        stderr(&output)
+        output.stderr
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_signature_check_refusal_names_the_cause_and_the_fix() {
-    let case = Case::new().await;
+    let case = TestEnv::new().await;
     case.sim.set_signature_check(true);
     let jar_path = case.folder.path().join("inhouse.jar");
     std::fs::write(
@@ -665,8 +556,8 @@ async fn a_signature_check_refusal_names_the_cause_and_the_fix() {
             cache.to_str().unwrap(),
         ])
         .await;
-    assert_eq!(code(&output), 1);
-    let out = stdout(&output);
+    assert_eq!(output.code, 1);
+    let out = output.stdout;
     assert!(
         out.contains("signature") && out.contains("atlassian.upm.signature.check.disabled"),
         "{out}"
@@ -675,20 +566,20 @@ async fn a_signature_check_refusal_names_the_cause_and_the_fix() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn outdated_reports_what_cannot_be_resolved() {
-    let case = Case::new().await;
+    let case = TestEnv::new().await;
     case.manifest("  - key: com.vendor.alpha\n    version: 99.0.0\n", "ignore");
     let output = case.run(&["outdated", "-f", "apps.yaml"]).await;
-    assert_eq!(code(&output), 1, "{}", stdout(&output));
+    assert_eq!(output.code, 1, "{}", output.stdout);
     assert!(
-        stderr(&output).contains("no version `99.0.0`"),
+        output.stderr.contains("no version `99.0.0`"),
         "{}",
-        stderr(&output)
+        output.stderr
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn apply_writes_a_json_report_and_honours_local_locks() {
-    let case = Case::new().await;
+    let case = TestEnv::new().await;
     case.manifest(APPS, "ignore");
     let cache = case.folder.path().join("cache");
     let cache_arg = cache.to_str().unwrap();
@@ -716,14 +607,14 @@ async fn apply_writes_a_json_report_and_honours_local_locks() {
             cache_arg,
         ])
         .await;
-    assert_eq!(code(&output), 1);
+    assert_eq!(output.code, 1);
     assert!(
-        stdout(&output).contains(&format!(
+        output.stdout.contains(&format!(
             "another upmsync apply (process {})",
             std::process::id()
         )),
         "{}",
-        stdout(&output)
+        output.stdout
     );
     assert!(case.mutating().is_empty());
 
@@ -742,7 +633,7 @@ async fn apply_writes_a_json_report_and_honours_local_locks() {
             "report.json",
         ])
         .await;
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(output.code, 0, "{}", output.stderr);
     let report: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(case.folder.path().join("report.json")).unwrap(),
     )
@@ -766,7 +657,7 @@ async fn apply_writes_a_json_report_and_honours_local_locks() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn saved_plans_apply_exactly_or_not_at_all() {
-    let case = Case::new().await;
+    let case = TestEnv::new().await;
     case.manifest(APPS, "ignore");
     let cache = case.folder.path().join("cache");
     let cache = cache.to_str().unwrap();
@@ -774,7 +665,7 @@ async fn saved_plans_apply_exactly_or_not_at_all() {
     let output = case
         .run(&["plan", "-f", "apps.yaml", "--out", "plan.json"])
         .await;
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(output.code, 0, "{}", output.stderr);
     let saved = std::fs::read_to_string(case.folder.path().join("plan.json")).unwrap();
     assert!(
         !saved.contains(LICENSE) && !saved.contains("YWRtaW46YWRtaW4"),
@@ -793,12 +684,11 @@ async fn saved_plans_apply_exactly_or_not_at_all() {
             &[("TEST_LICENSE", "AAABanotherLicense==")],
         )
         .await;
-    assert_eq!(code(&output), 1);
+    assert_eq!(output.code, 1);
     assert!(
-        stderr(&output).contains("stale")
-            && stderr(&output).contains("no longer those of the plan"),
+        output.stderr.contains("stale") && output.stderr.contains("no longer those of the plan"),
         "{}",
-        stderr(&output)
+        output.stderr
     );
     assert!(case.mutating().is_empty());
 
@@ -810,7 +700,7 @@ async fn saved_plans_apply_exactly_or_not_at_all() {
     );
     let response = client
         .put(url)
-        .basic_auth("admin", Some(PASSWORD_VALUE))
+        .basic_auth("admin", Some(PASSWORD))
         .header("Content-Type", "application/vnd.atl.plugins.plugin+json")
         .body(r#"{"enabled":false}"#)
         .send()
@@ -821,11 +711,13 @@ async fn saved_plans_apply_exactly_or_not_at_all() {
     let output = case
         .run(&["apply", "plan.json", "--cache-dir", cache])
         .await;
-    assert_eq!(code(&output), 1);
+    assert_eq!(output.code, 1);
     assert!(
-        stderr(&output).contains("installed apps of `jira-test` changed"),
+        output
+            .stderr
+            .contains("installed apps of `jira-test` changed"),
         "{}",
-        stderr(&output)
+        output.stderr
     );
     assert!(case.mutating().is_empty());
 
@@ -833,20 +725,20 @@ async fn saved_plans_apply_exactly_or_not_at_all() {
     let output = case
         .run(&["plan", "-f", "apps.yaml", "--out", "plan.json"])
         .await;
-    assert_eq!(code(&output), 0);
+    assert_eq!(output.code, 0);
     let output = case
         .run(&["apply", "plan.json", "--cache-dir", cache])
         .await;
-    assert_eq!(code(&output), 0, "{}\n{}", stdout(&output), stderr(&output));
+    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
     let output = case
         .run(&["plan", "-f", "apps.yaml", "--detailed-exitcode"])
         .await;
-    assert_eq!(code(&output), 0, "converged");
+    assert_eq!(output.code, 0, "converged");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn lock_and_outdated_do_not_need_license_secrets() {
-    let case = Case::new().await;
+    let case = TestEnv::new().await;
     case.manifest("  - key: com.vendor.alpha\n    version: latest\n    license:\n      env: LICENSE_NOT_SET_FOR_LOCK\n", "ignore");
     let cache = case.folder.path().join("cache");
     let output = case
@@ -858,21 +750,21 @@ async fn lock_and_outdated_do_not_need_license_secrets() {
             cache.to_str().unwrap(),
         ])
         .await;
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(output.code, 0, "{}", output.stderr);
     let output = case.run(&["outdated", "-f", "apps.yaml"]).await;
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(output.code, 0, "{}", output.stderr);
     let output = case.run(&["plan", "-f", "apps.yaml"]).await;
-    assert_eq!(code(&output), 1, "plan sends licenses, so it needs them");
+    assert_eq!(output.code, 1, "plan sends licenses, so it needs them");
     assert!(
-        stderr(&output).contains("LICENSE_NOT_SET_FOR_LOCK"),
+        output.stderr.contains("LICENSE_NOT_SET_FOR_LOCK"),
         "{}",
-        stderr(&output)
+        output.stderr
     );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_saved_plan_refuses_a_rebuilt_upload() {
-    let case = Case::new().await;
+    let case = TestEnv::new().await;
     let jar_path = case.folder.path().join("inhouse.jar");
     std::fs::write(
         &jar_path,
@@ -886,7 +778,7 @@ async fn a_saved_plan_refuses_a_rebuilt_upload() {
     let output = case
         .run(&["plan", "-f", "apps.yaml", "--out", "plan.json"])
         .await;
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(output.code, 0, "{}", output.stderr);
     // Same key and version, other bytes: not what was reviewed.
     std::fs::write(
         &jar_path,
@@ -897,18 +789,18 @@ async fn a_saved_plan_refuses_a_rebuilt_upload() {
     let output = case
         .run(&["apply", "plan.json", "--cache-dir", cache.to_str().unwrap()])
         .await;
-    assert_eq!(code(&output), 1);
+    assert_eq!(output.code, 1);
     assert!(
-        stderr(&output).contains("changed since the plan"),
+        output.stderr.contains("changed since the plan"),
         "{}",
-        stderr(&output)
+        output.stderr
     );
     assert!(case.mutating().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_restart_waits_in_apply_plan_and_drift_with_their_exit_codes() {
-    let case = Case::with(small_jira().requires_restart("com.vendor.alpha")).await;
+    let case = TestEnv::with(small_jira().requires_restart("com.vendor.alpha")).await;
     case.manifest("  - key: com.vendor.alpha\n    version: 2.0.0\n", "ignore");
     let apply = case
         .run(&[
@@ -920,8 +812,8 @@ async fn a_restart_waits_in_apply_plan_and_drift_with_their_exit_codes() {
             "report.json",
         ])
         .await;
-    let (out, err) = (stdout(&apply), stderr(&apply));
-    assert_eq!(code(&apply), 0, "a restart is not a failure:\n{out}\n{err}");
+    let (out, err) = (apply.stdout, apply.stderr);
+    assert_eq!(apply.code, 0, "a restart is not a failure:\n{out}\n{err}");
     assert!(
         out.contains("RESTART     upgrade com.vendor.alpha 1.0.0 -> 2.0.0"),
         "{out}"
@@ -940,35 +832,37 @@ async fn a_restart_waits_in_apply_plan_and_drift_with_their_exit_codes() {
     let plan = case
         .run(&["plan", "-f", "apps.yaml", "--detailed-exitcode"])
         .await;
-    assert_eq!(code(&plan), 0, "nothing apply could do: {}", stdout(&plan));
+    assert_eq!(plan.code, 0, "nothing apply could do: {}", plan.stdout);
     assert!(
-        stdout(&plan).contains("! com.vendor.alpha  Alpha  (upgrade accepted by UPM, takes effect after a restart of jira-test)"),
+        plan.stdout.contains("! com.vendor.alpha  Alpha  (upgrade accepted by UPM, takes effect after a restart of jira-test)"),
         "{}",
-        stdout(&plan)
+        plan.stdout
     );
     let json = case
         .run(&["plan", "-f", "apps.yaml", "--format", "json"])
         .await;
     assert!(
-        stdout(&json).contains("\"pending_restart\""),
+        json.stdout.contains("\"pending_restart\""),
         "{}",
-        stdout(&json)
+        json.stdout
     );
     let drift = case.run(&["drift", "-f", "apps.yaml"]).await;
-    assert_eq!(code(&drift), 2, "{}", stdout(&drift));
+    assert_eq!(drift.code, 2, "{}", drift.stdout);
     assert!(
-        stdout(&drift).contains("upgrade com.vendor.alpha waits for a restart of jira-test"),
+        drift
+            .stdout
+            .contains("upgrade com.vendor.alpha waits for a restart of jira-test"),
         "{}",
-        stdout(&drift)
+        drift.stdout
     );
     case.sim.restart();
     let drift = case.run(&["drift", "-f", "apps.yaml"]).await;
-    assert_eq!(code(&drift), 0, "{}", stdout(&drift));
+    assert_eq!(drift.code, 0, "{}", drift.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cluster_converges_from_the_cli_and_no_session_cookie_is_printed() {
-    let case = Case::with(small_jira().nodes(2)).await;
+    let case = TestEnv::with(small_jira().nodes(2)).await;
     case.manifest(APPS, "ignore");
     let apply = case
         .run_env(
@@ -976,44 +870,44 @@ async fn a_cluster_converges_from_the_cli_and_no_session_cookie_is_printed() {
             &[("RUST_LOG", "trace")],
         )
         .await;
-    assert_eq!(code(&apply), 0, "{}", stderr(&apply));
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
     assert_no_secret(&apply);
-    let all = format!("{}{}", stdout(&apply), stderr(&apply));
+    let all = format!("{}{}", apply.stdout, apply.stderr);
     assert!(!all.contains("JSESSIONID="), "a session cookie was printed");
     assert!(
         !all.contains("ATL_AFFINITY="),
         "an affinity cookie was printed"
     );
     let drift = case.run(&["drift", "-f", "apps.yaml"]).await;
-    assert_eq!(code(&drift), 0, "{}", stdout(&drift));
+    assert_eq!(drift.code, 0, "{}", drift.stdout);
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_pending_restart_the_manifest_contradicts_is_a_conflict() {
-    let case = Case::with(small_jira().requires_restart("com.vendor.alpha")).await;
+    let case = TestEnv::with(small_jira().requires_restart("com.vendor.alpha")).await;
     case.manifest("  - key: com.vendor.alpha\n    version: 2.0.0\n", "ignore");
     let apply = case
         .run(&["apply", "-f", "apps.yaml", "--auto-approve"])
         .await;
-    assert_eq!(code(&apply), 0, "{}", stderr(&apply));
+    assert_eq!(apply.code, 0, "{}", apply.stderr);
     // The manifest goes back to the version running now, before the restart.
     case.manifest("  - key: com.vendor.alpha\n    version: 1.0.0\n", "ignore");
     let plan = case
         .run(&["plan", "-f", "apps.yaml", "--detailed-exitcode"])
         .await;
-    assert_eq!(code(&plan), 2, "{}", stdout(&plan));
+    assert_eq!(plan.code, 2, "{}", plan.stdout);
     assert!(
-        stdout(&plan).contains(
+        plan.stdout.contains(
             "CONFLICT: UPM upgrades it from 1.0.0 at the restart, but the manifest wants 1.0.0"
         ),
         "{}",
-        stdout(&plan)
+        plan.stdout
     );
     let apply = case
         .run(&["apply", "-f", "apps.yaml", "--auto-approve"])
         .await;
-    let err = stderr(&apply);
-    assert_eq!(code(&apply), 1, "{err}");
+    let err = apply.stderr;
+    assert_eq!(apply.code, 1, "{err}");
     assert!(
         err.contains("nothing can be done for it before the restart"),
         "{err}"
@@ -1027,14 +921,14 @@ async fn a_pending_restart_the_manifest_contradicts_is_a_conflict() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_locked_marketplace_artifact_from_elsewhere_is_refused() {
-    let case = Case::new().await;
+    let case = TestEnv::new().await;
     let cache = case.folder.path().join("cache");
     let cache = cache.to_str().unwrap();
     case.manifest("  - key: com.vendor.alpha\n    version: 2.0.0\n", "ignore");
     let output = case
         .run(&["lock", "-f", "apps.yaml", "--cache-dir", cache])
         .await;
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(output.code, 0, "{}", output.stderr);
     let lock_path = case.folder.path().join("apps.lock");
     let lock = std::fs::read_to_string(&lock_path).unwrap();
     let marketplace = case.sim.marketplace_url();
@@ -1047,8 +941,8 @@ async fn a_locked_marketplace_artifact_from_elsewhere_is_refused() {
     // Someone with commit access points the entry at their own server.
     std::fs::write(&lock_path, lock.replace(&host, "127.0.0.1:9")).unwrap();
     let plan = case.run(&["plan", "-f", "apps.yaml"]).await;
-    let err = stderr(&plan);
-    assert_eq!(code(&plan), 1, "{err}");
+    let err = plan.stderr;
+    assert_eq!(plan.code, 1, "{err}");
     assert!(err.contains("which is not on the Marketplace"), "{err}");
     assert!(err.contains("upmsync lock --update"), "{err}");
 }

@@ -1,83 +1,38 @@
 //! Snapshots of what users read: the text plan, the JSON plan, the apply report and drift, from the
-//! real binary against the demo Jira, with addresses filtered to `[SIM]` and `[MARKETPLACE]`.
-
-use std::process::Output;
+//! real binary against the demo Jira: exit code, stdout and stderr together, with addresses filtered
+//! to `[SIM]` and `[MARKETPLACE]`.
 
 use crate::support::*;
-use upmsync_sim::{Sim, SimConfig};
+use crate::upmsync_snapshot;
+use upmsync_sim::SimConfig;
 
-const MANIFEST: &str = "marketplace:\n  url: MARKETPLACE\ninstances:\n  - name: jira-prod\n    url: UPM\n    product: jira\n    auth:\n      username_env: SNAP_USER\n      password_env: SNAP_PASSWORD\n    unmanaged: report\napps:\n  - key: com.onresolve.jira.groovy.groovyrunner\n    version: 8.28.1\n    license:\n      env: SNAP_LICENSE\n  - key: com.midori.jira.plugin.pdfview\n    version: 11.4.0\n  - key: is.origo.jira.tempo-plugin\n    version: 17.3.0\n    enabled: false\n  - key: com.example.retired\n    state: absent\n";
+const MANIFEST: &str = "marketplace:\n  url: MARKETPLACE\ninstances:\n  - name: jira-prod\n    url: UPM\n    product: jira\n    auth:\n      username_env: TEST_JIRA_USER\n      password_env: TEST_JIRA_PASSWORD\n    unmanaged: report\napps:\n  - key: com.onresolve.jira.groovy.groovyrunner\n    version: 8.28.1\n    license:\n      env: TEST_LICENSE\n  - key: com.midori.jira.plugin.pdfview\n    version: 11.4.0\n  - key: is.origo.jira.tempo-plugin\n    version: 17.3.0\n    enabled: false\n  - key: com.example.retired\n    state: absent\n";
 
-async fn run(sim: &Sim, dir: &std::path::Path, args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let dir = dir.to_path_buf();
-    let _ = sim;
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
-            .args(&args)
-            .current_dir(dir)
-            .env("SNAP_USER", "admin")
-            .env("SNAP_PASSWORD", PASSWORD)
-            .env("SNAP_LICENSE", "AAAB-snapshot-license")
-            .env_remove("RUST_LOG")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-fn filtered(sim: &Sim, output: &Output) -> String {
-    let text = String::from_utf8_lossy(&output.stdout);
-    text.replace(sim.upm_url().as_str(), "[SIM]/")
-        .replace(sim.upm_url().as_str().trim_end_matches('/'), "[SIM]")
-        .replace(sim.marketplace_url().as_str(), "[MARKETPLACE]/")
-}
+/// The license the manifest reads; its hash shows in the plan, so it is fixed here.
+const SNAPSHOT_LICENSE: &str = "AAAB-snapshot-license";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn plan_apply_and_drift_output() {
-    let sim = start(SimConfig::jira_demo()).await;
-    let folder = tempfile::tempdir().unwrap();
+    let env = TestEnv::with(SimConfig::jira_demo()).await;
     let manifest = MANIFEST
-        .replace("MARKETPLACE", sim.marketplace_url().as_str())
-        .replace("UPM", sim.upm_url().as_str());
-    std::fs::write(folder.path().join("apps.yaml"), manifest).unwrap();
+        .replace("MARKETPLACE", env.sim.marketplace_url().as_str())
+        .replace("UPM", env.sim.upm_url().as_str());
+    std::fs::write(env.dir().join("apps.yaml"), manifest).unwrap();
+    let license = [("TEST_LICENSE", SNAPSHOT_LICENSE)];
 
-    let plan = run(&sim, folder.path(), &["plan", "-f", "apps.yaml"]).await;
-    insta::assert_snapshot!("plan_text", filtered(&sim, &plan));
-    let json = run(
-        &sim,
-        folder.path(),
-        &["plan", "-f", "apps.yaml", "--format", "json"],
-    )
-    .await;
-    insta::assert_snapshot!("plan_json", filtered(&sim, &json));
-    let apply = run(
-        &sim,
-        folder.path(),
-        &["apply", "-f", "apps.yaml", "--auto-approve"],
-    )
-    .await;
-    assert_eq!(
-        apply.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&apply.stderr)
-    );
-    let report = filtered(&sim, &apply);
-    let report = &report[report.rfind("\njira-prod:").unwrap_or(0)..];
-    insta::assert_snapshot!("apply_report", report);
-    let drift = run(
-        &sim,
-        folder.path(),
-        &["drift", "-f", "apps.yaml", "--format", "json"],
-    )
-    .await;
-    assert_eq!(
-        drift.status.code(),
-        Some(2),
-        "the unmanaged sandbox app is drift"
-    );
-    insta::assert_snapshot!("drift_json", filtered(&sim, &drift));
+    let plan = env.run_env(&["plan", "-f", "apps.yaml"], &license).await;
+    upmsync_snapshot!("plan_text", env, plan);
+    let json = env
+        .run_env(&["plan", "-f", "apps.yaml", "--format", "json"], &license)
+        .await;
+    upmsync_snapshot!("plan_json", env, json);
+    let apply = env
+        .run_env(&["apply", "-f", "apps.yaml", "--auto-approve"], &license)
+        .await;
+    upmsync_snapshot!("apply_report", env, apply);
+    let drift = env
+        .run_env(&["drift", "-f", "apps.yaml", "--format", "json"], &license)
+        .await;
+    assert_eq!(drift.code, 2, "the unmanaged sandbox app is drift");
+    upmsync_snapshot!("drift_json", env, drift);
 }

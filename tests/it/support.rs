@@ -1,9 +1,11 @@
-//! Shared test support: a simulator on loopback and small builders for desired state.
-#![allow(dead_code)]
+//! The one test harness: one way to start the simulator ([`start`]), one way to run the binary
+//! ([`command`], [`run_binary`], [`TestEnv`]) into a [`CommandOutput`], the [`upmsync_snapshot!`]
+//! macro, and small builders for desired state.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::time::Duration;
 
 use upmsync::model::{
@@ -11,9 +13,165 @@ use upmsync::model::{
     Hosting, InstallMethod, License, PresentApp, Product, Secret, Source, UnmanagedPolicy,
 };
 use upmsync::version::VersionSpec;
-use upmsync_sim::{SeedMarketplaceApp, SeedMarketplaceVersion, SeedPlugin, Sim, SimConfig};
+use upmsync_sim::{
+    RecordedRequest, SeedMarketplaceApp, SeedMarketplaceVersion, SeedPlugin, Sim, SimConfig,
+};
 
 pub const PASSWORD: &str = "admin";
+
+/// The license text every binary run finds in `TEST_LICENSE`; it must never be printed.
+pub const LICENSE: &str = "AAABsecretLicenseTextThatMustNeverBePrinted==";
+
+/// The manifest [`TestEnv::manifest`] writes: one instance `jira-test` on the simulator, with
+/// credentials from `TEST_JIRA_USER`/`TEST_JIRA_PASSWORD`; `{apps}` is YAML for the app list.
+pub fn manifest_text(sim: &Sim, apps: &str, unmanaged: &str) -> String {
+    format!(
+        "marketplace:\n  url: {marketplace}\ninstances:\n  - name: jira-test\n    url: {upm}\n    product: jira\n    auth:\n      username_env: TEST_JIRA_USER\n      password_env: TEST_JIRA_PASSWORD\n    unmanaged: {unmanaged}\napps:\n{apps}",
+        marketplace = sim.marketplace_url(),
+        upm = sim.upm_url(),
+    )
+}
+
+/// The one way to start the binary: `upmsync` in `dir`, with the test credentials and license in
+/// the environment, its own cache (so its own instance locks: tests run at once), no `RUST_LOG`
+/// and no stdin. Callers add arguments, pipes or more variables.
+pub fn command(dir: &Path) -> std::process::Command {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_upmsync"));
+    command
+        .current_dir(dir)
+        .env("TEST_JIRA_USER", "admin")
+        .env("TEST_JIRA_PASSWORD", PASSWORD)
+        .env("TEST_LICENSE", LICENSE)
+        .env("UPMSYNC_CACHE_DIR", dir.join(".upmsync-cache"))
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null());
+    command
+}
+
+/// What a run of the binary did: exit code (-1 when killed by a signal), stdout and stderr as text
+/// (lossy UTF-8), and the raw bytes for tests about bytes.
+#[derive(Debug)]
+pub struct CommandOutput {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+    pub raw: Output,
+}
+
+impl From<Output> for CommandOutput {
+    fn from(raw: Output) -> Self {
+        Self {
+            code: raw.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&raw.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&raw.stderr).into_owned(),
+            raw,
+        }
+    }
+}
+
+impl CommandOutput {
+    /// Exit code, stdout and stderr in one text, as [`upmsync_snapshot!`] records them.
+    pub fn snapshot(&self) -> String {
+        format!(
+            "exit: {}\n----- stdout -----\n{}----- stderr -----\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+/// Runs the binary ([`command`]) with `args` in `dir`, plus `extra` variables, to the end.
+pub async fn run_binary(args: &[&str], dir: &Path, extra: &[(&str, &str)]) -> CommandOutput {
+    let mut command = command(dir);
+    command.args(args).envs(extra.iter().copied());
+    tokio::task::spawn_blocking(move || command.output())
+        .await
+        .expect("the binary's runner does not panic")
+        .expect("the binary starts")
+        .into()
+}
+
+/// A simulator and a temporary folder to run the binary in, with a manifest pointing at it.
+pub struct TestEnv {
+    pub sim: Sim,
+    pub folder: tempfile::TempDir,
+}
+
+impl TestEnv {
+    /// [`small_jira`] on loopback.
+    pub async fn new() -> Self {
+        Self::with(small_jira()).await
+    }
+
+    /// The simulator seeded with `config`, on loopback.
+    pub async fn with(config: SimConfig) -> Self {
+        let sim = start(config).await;
+        let folder = tempfile::tempdir().expect("a temporary folder");
+        Self { sim, folder }
+    }
+
+    /// The temporary folder the binary runs in.
+    pub fn dir(&self) -> &Path {
+        self.folder.path()
+    }
+
+    /// Writes `apps.yaml` ([`manifest_text`]) and returns its path.
+    pub fn manifest(&self, apps: &str, unmanaged: &str) -> PathBuf {
+        let path = self.dir().join("apps.yaml");
+        std::fs::write(&path, manifest_text(&self.sim, apps, unmanaged))
+            .expect("apps.yaml written");
+        path
+    }
+
+    /// Runs the binary in the folder.
+    pub async fn run(&self, args: &[&str]) -> CommandOutput {
+        run_binary(args, self.dir(), &[]).await
+    }
+
+    /// Runs the binary in the folder with more environment variables.
+    pub async fn run_env(&self, args: &[&str], extra: &[(&str, &str)]) -> CommandOutput {
+        run_binary(args, self.dir(), extra).await
+    }
+
+    /// The requests that could change something (POST, PUT, DELETE) the simulator received.
+    pub fn mutating(&self) -> Vec<RecordedRequest> {
+        mutating(&self.sim)
+    }
+
+    /// `text` with this run's addresses and folder replaced by `[SIM]`, `[MARKETPLACE]`, `[TEMP]`.
+    pub fn filter(&self, text: &str) -> String {
+        filter(&self.sim, self.dir(), text)
+    }
+}
+
+/// `text` with the simulator's addresses replaced by `[SIM]` (the product) and `[MARKETPLACE]`,
+/// and `dir` (also as its canonical path) by `[TEMP]`.
+pub fn filter(sim: &Sim, dir: &Path, text: &str) -> String {
+    let mut text = text
+        .replace(sim.upm_url().as_str(), "[SIM]/")
+        .replace(sim.upm_url().as_str().trim_end_matches('/'), "[SIM]")
+        .replace(sim.marketplace_url().as_str(), "[MARKETPLACE]/")
+        .replace(
+            sim.marketplace_url().as_str().trim_end_matches('/'),
+            "[MARKETPLACE]",
+        );
+    if let Ok(canonical) = dir.canonicalize() {
+        text = text.replace(&canonical.display().to_string(), "[TEMP]");
+    }
+    text.replace(&dir.display().to_string(), "[TEMP]")
+}
+
+/// Snapshots a run's exit code, stdout and stderr together, addresses and folder filtered:
+/// `upmsync_snapshot!(env, output, @"...")` or, for a named file snapshot,
+/// `upmsync_snapshot!("name", env, output)`.
+#[macro_export]
+macro_rules! upmsync_snapshot {
+    ($env:expr, $output:expr, @$snapshot:literal) => {
+        insta::assert_snapshot!($env.filter(&$output.snapshot()), @$snapshot)
+    };
+    ($name:literal, $env:expr, $output:expr) => {
+        insta::assert_snapshot!($name, $env.filter(&$output.snapshot()))
+    };
+}
 
 pub fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
@@ -184,10 +342,10 @@ pub fn allow_incompatible(mut app: DesiredApp) -> DesiredApp {
 }
 
 /// The requests that could change something (POST, PUT, DELETE) the simulator received.
-pub fn mutating(sim: &Sim) -> Vec<upmsync_sim::RecordedRequest> {
+pub fn mutating(sim: &Sim) -> Vec<RecordedRequest> {
     sim.requests()
         .into_iter()
-        .filter(upmsync_sim::RecordedRequest::is_mutating)
+        .filter(RecordedRequest::is_mutating)
         .collect()
 }
 
