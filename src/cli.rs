@@ -166,6 +166,23 @@ pub struct CacheArgs {
     pub cache_dir: Option<PathBuf>,
 }
 
+impl CacheArgs {
+    /// The cache folder: `--cache-dir` (or `UPMSYNC_CACHE_DIR`), else the user's cache folder
+    /// from `XDG_CACHE_HOME` or `HOME` ([`crate::marketplace::download::Cache::default_dir`]).
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the CLI edge reads the environment for the default cache folder"
+    )]
+    pub fn dir(&self) -> Option<PathBuf> {
+        self.cache_dir.clone().or_else(|| {
+            crate::marketplace::download::Cache::default_dir(
+                std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from),
+                std::env::var_os("HOME").map(PathBuf::from),
+            )
+        })
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct LockArgs {
     #[command(flatten)]

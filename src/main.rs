@@ -70,6 +70,10 @@ async fn run(command: Command) -> Exit {
 }
 
 /// Diagnostics go to stderr. `-v` levels apply to upmsync only; `RUST_LOG` overrides.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "`-v` diagnostics (tracing) write to stderr themselves; output goes through the printer"
+)]
 fn init_tracing(verbose: u8) {
     let default = match verbose {
         0 => "warn",

@@ -102,7 +102,7 @@ pub async fn run(args: &ApplyArgs) -> Exit {
     } else {
         Approval::Ask
     };
-    let Some(cache) = cache(args.cache.cache_dir.as_deref()) else {
+    let Some(cache) = cache(args.cache.dir().as_deref()) else {
         report.finish(
             RunStatus::Stopped,
             Some("the cache folder cannot be used (see the error above), so nothing was changed"),

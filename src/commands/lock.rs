@@ -17,7 +17,7 @@ pub async fn run(args: &LockArgs) -> Exit {
     else {
         return Exit::Failure;
     };
-    let Some(cache) = cache(args.cache.cache_dir.as_deref()) else {
+    let Some(cache) = cache(args.cache.dir().as_deref()) else {
         return Exit::Failure;
     };
     let keep_others = !args.selection.instances.is_empty();

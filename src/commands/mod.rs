@@ -49,6 +49,10 @@ impl Exit {
 /// Writes data to stdout. A closed pipe (`upmsync plan | head`) is fine; any other failure (a full
 /// disk, a closed stdout) is reported and returns `false`, so a CI job never reads an empty plan
 /// as success.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the printer: the one place that writes to stdout"
+)]
 pub fn data(text: &str) -> bool {
     // As in `status`: renderers escape each server value; this keeps any that slipped through from
     // acting on the terminal. Rendered JSON holds no such character (`printable::escape_json`).
@@ -69,6 +73,10 @@ pub fn data(text: &str) -> bool {
 }
 
 /// Writes a status line to stderr.
+#[expect(
+    clippy::disallowed_methods,
+    reason = "the printer: the one place that writes to stderr"
+)]
 pub fn status(text: &str) {
     // The last guard for text from a server that reached a message unescaped: nothing printed can
     // move the cursor or clear the screen (line breaks stay; each value is escaped where it is put

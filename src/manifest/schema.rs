@@ -135,14 +135,14 @@ pub(crate) enum Field<T> {
 
 impl<T> Field<T> {
     /// Where the field was written, if it was.
-    pub fn mark(&self) -> Option<Mark> {
+    pub(super) fn mark(&self) -> Option<Mark> {
         match self {
             Field::Missing => None,
             Field::Invalid(mark) | Field::Given(_, mark) => Some(*mark),
         }
     }
 
-    pub fn is_missing(&self) -> bool {
+    pub(super) fn is_missing(&self) -> bool {
         matches!(self, Field::Missing)
     }
 

@@ -63,13 +63,13 @@ pub(crate) struct Entry {
 
 impl Node {
     /// Whether this is YAML's null: an empty plain scalar, `~` or `null`.
-    pub fn is_null(&self) -> bool {
+    pub(super) fn is_null(&self) -> bool {
         matches!(&self.value, Value::Scalar { text, plain: true }
             if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
     }
 
     /// What kind of value this is, for messages: "found {kind}".
-    pub fn kind(&self) -> &'static str {
+    pub(super) fn kind(&self) -> &'static str {
         match &self.value {
             _ if self.is_null() => "nothing",
             Value::Scalar { .. } => "text",

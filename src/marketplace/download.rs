@@ -121,25 +121,19 @@ impl Cache {
     /// The user's cache directory: `$XDG_CACHE_HOME/upmsync`, else `$HOME/.cache/upmsync`, else
     /// the platform's per-user cache folder (the `dirs` crate: on Linux the home directory of the
     /// user's passwd entry); `None` when there is none. Never a shared folder such as `/tmp`.
-    pub fn default_dir() -> Option<PathBuf> {
-        default_dir_from(
-            std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from),
-            std::env::var_os("HOME").map(PathBuf::from),
-        )
-        .or_else(|| {
+    /// The CLI edge reads `XDG_CACHE_HOME` and `HOME` ([`crate::cli::CacheArgs::dir`]).
+    pub fn default_dir(xdg_cache_home: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
+        default_dir_from(xdg_cache_home, home).or_else(|| {
             dirs::cache_dir()
                 .filter(|path| path.is_absolute())
                 .map(|path| path.join("upmsync"))
         })
     }
 
-    /// Opens the cache at `dir` if given, else at [`Cache::default_dir`]; with neither, refuses
-    /// ([`DownloadError::NoDefault`]) rather than share a folder with other users.
+    /// Opens the cache at `dir` (the CLI gives `--cache-dir`, else [`Cache::default_dir`]); with
+    /// none, refuses ([`DownloadError::NoDefault`]) rather than share a folder with other users.
     pub fn open(dir: Option<&Path>) -> Result<Self, DownloadError> {
-        let dir = dir
-            .map(Path::to_path_buf)
-            .or_else(Self::default_dir)
-            .ok_or(DownloadError::NoDefault)?;
+        let dir = dir.map(Path::to_path_buf).ok_or(DownloadError::NoDefault)?;
         Self::new(dir)
     }
 
@@ -438,8 +432,8 @@ mod tests {
 
     #[test]
     fn the_default_cache_is_never_the_shared_temporary_folder() {
-        if let Some(dir) = Cache::default_dir() {
-            assert!(!dir.starts_with(std::env::temp_dir()), "{}", dir.display());
+        if let Some(dir) = Cache::default_dir(None, None) {
+            assert!(!dir.starts_with("/tmp"), "{}", dir.display());
         }
         let error = DownloadError::NoDefault.to_string();
         assert!(error.contains("--cache-dir"), "{error}");

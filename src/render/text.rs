@@ -55,7 +55,7 @@ pub fn plan_text(plan: &Plan) -> String {
 
 /// Says when the product's configured base URL is not the manifest's `url`: UPM builds its task
 /// links from the former (upm-rest-api.md §1), upmsync follows them under the latter.
-pub fn base_url_note(planned: &InstancePlan) -> Option<String> {
+pub(super) fn base_url_note(planned: &InstancePlan) -> Option<String> {
     let reported = planned.product.as_ref()?.base_url.as_deref()?;
     let normal = |text: &str| text.trim().trim_end_matches('/').to_ascii_lowercase();
     let ours = redact_url(&planned.url);

@@ -15,7 +15,7 @@ const MAX_CA_FILE_BYTES: u64 = 4 * 1024 * 1024;
 
 /// Why a `ca_file` cannot be used.
 #[derive(Debug, thiserror::Error)]
-pub enum CaFileError {
+pub(crate) enum CaFileError {
     /// It cannot be read, is not a regular file, or is too large (see [`FileError`]).
     #[error(transparent)]
     File(#[from] FileError),
@@ -27,7 +27,7 @@ pub enum CaFileError {
 
 /// Reads the PEM certificates of a CA file: at least one, each one checked to be a certificate a
 /// TLS client can trust. The file must be a regular file; it is capped while reading.
-pub fn read_ca_file(path: &Path) -> Result<Vec<Certificate>, CaFileError> {
+pub(crate) fn read_ca_file(path: &Path) -> Result<Vec<Certificate>, CaFileError> {
     let bytes = files::read_capped(path, MAX_CA_FILE_BYTES)?;
     let certificates = Certificate::from_pem_bundle(&bytes)
         .map_err(|error| CaFileError::Invalid(reason(&error)))?;
@@ -49,7 +49,7 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<Certificate>, CaFileError> {
 
 /// Whether credentials may go to `url` over plain HTTP without `allow_http`: its host is
 /// loopback (`127.0.0.0/8`, `::1` or `localhost`), so they never cross a network.
-pub fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
         Some(Host::Ipv4(address)) => address.is_loopback(),
@@ -60,14 +60,14 @@ pub fn is_loopback(url: &Url) -> bool {
 
 /// Whether sending credentials to `url` is refused: plain `http://` to a host that is not
 /// loopback, unless the instance says `allow_http: true`.
-pub fn is_plain_http_refused(url: &Url, transport: &Transport) -> bool {
+pub(crate) fn is_plain_http_refused(url: &Url, transport: &Transport) -> bool {
     url.scheme() == "http" && !transport.allow_http && !is_loopback(url)
 }
 
 /// Applies an instance's transport settings to its client: `ca_file` certificates are trusted
 /// beside the system roots, `insecure_skip_tls_verify` turns certificate checks off, and plain
 /// HTTP the manifest would refuse is refused here too.
-pub fn secure(builder: ClientBuilder, url: &Url, transport: &Transport) -> ClientBuilder {
+pub(crate) fn secure(builder: ClientBuilder, url: &Url, transport: &Transport) -> ClientBuilder {
     // The loader already refuses such a manifest; this keeps a hand-built `DesiredInstance` from
     // sending credentials in clear text.
     let mut builder = builder.https_only(is_plain_http_refused(url, transport));

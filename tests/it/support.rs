@@ -17,14 +17,14 @@ use upmsync_sim::{
     RecordedRequest, SeedMarketplaceApp, SeedMarketplaceVersion, SeedPlugin, Sim, SimConfig,
 };
 
-pub const PASSWORD: &str = "admin";
+pub(crate) const PASSWORD: &str = "admin";
 
 /// The license text every binary run finds in `TEST_LICENSE`; it must never be printed.
-pub const LICENSE: &str = "AAABsecretLicenseTextThatMustNeverBePrinted==";
+pub(crate) const LICENSE: &str = "AAABsecretLicenseTextThatMustNeverBePrinted==";
 
 /// The manifest [`TestEnv::manifest`] writes: one instance `jira-test` on the simulator, with
 /// credentials from `TEST_JIRA_USER`/`TEST_JIRA_PASSWORD`; `{apps}` is YAML for the app list.
-pub fn manifest_text(sim: &Sim, apps: &str, unmanaged: &str) -> String {
+pub(crate) fn manifest_text(sim: &Sim, apps: &str, unmanaged: &str) -> String {
     format!(
         "marketplace:\n  url: {marketplace}\ninstances:\n  - name: jira-test\n    url: {upm}\n    product: jira\n    auth:\n      username_env: TEST_JIRA_USER\n      password_env: TEST_JIRA_PASSWORD\n    unmanaged: {unmanaged}\napps:\n{apps}",
         marketplace = sim.marketplace_url(),
@@ -35,7 +35,7 @@ pub fn manifest_text(sim: &Sim, apps: &str, unmanaged: &str) -> String {
 /// The one way to start the binary: `upmsync` in `dir`, with the test credentials and license in
 /// the environment, its own cache (so its own instance locks: tests run at once), no `RUST_LOG`
 /// and no stdin. Callers add arguments, pipes or more variables.
-pub fn command(dir: &Path) -> std::process::Command {
+pub(crate) fn command(dir: &Path) -> std::process::Command {
     let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_upmsync"));
     command
         .current_dir(dir)
@@ -49,13 +49,12 @@ pub fn command(dir: &Path) -> std::process::Command {
 }
 
 /// What a run of the binary did: exit code (-1 when killed by a signal), stdout and stderr as text
-/// (lossy UTF-8), and the raw bytes for tests about bytes.
+/// (lossy UTF-8).
 #[derive(Debug)]
-pub struct CommandOutput {
-    pub code: i32,
-    pub stdout: String,
-    pub stderr: String,
-    pub raw: Output,
+pub(crate) struct CommandOutput {
+    pub(crate) code: i32,
+    pub(crate) stdout: String,
+    pub(crate) stderr: String,
 }
 
 impl From<Output> for CommandOutput {
@@ -64,14 +63,13 @@ impl From<Output> for CommandOutput {
             code: raw.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&raw.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&raw.stderr).into_owned(),
-            raw,
         }
     }
 }
 
 impl CommandOutput {
     /// Exit code, stdout and stderr in one text, as [`upmsync_snapshot!`] records them.
-    pub fn snapshot(&self) -> String {
+    pub(crate) fn snapshot(&self) -> String {
         format!(
             "exit: {}\n----- stdout -----\n{}----- stderr -----\n{}",
             self.code, self.stdout, self.stderr
@@ -80,7 +78,7 @@ impl CommandOutput {
 }
 
 /// Runs the binary ([`command`]) with `args` in `dir`, plus `extra` variables, to the end.
-pub async fn run_binary(args: &[&str], dir: &Path, extra: &[(&str, &str)]) -> CommandOutput {
+pub(crate) async fn run_binary(args: &[&str], dir: &Path, extra: &[(&str, &str)]) -> CommandOutput {
     let mut command = command(dir);
     command.args(args).envs(extra.iter().copied());
     tokio::task::spawn_blocking(move || command.output())
@@ -91,31 +89,31 @@ pub async fn run_binary(args: &[&str], dir: &Path, extra: &[(&str, &str)]) -> Co
 }
 
 /// A simulator and a temporary folder to run the binary in, with a manifest pointing at it.
-pub struct TestEnv {
-    pub sim: Sim,
-    pub folder: tempfile::TempDir,
+pub(crate) struct TestEnv {
+    pub(crate) sim: Sim,
+    pub(crate) folder: tempfile::TempDir,
 }
 
 impl TestEnv {
     /// [`small_jira`] on loopback.
-    pub async fn new() -> Self {
+    pub(crate) async fn new() -> Self {
         Self::with(small_jira()).await
     }
 
     /// The simulator seeded with `config`, on loopback.
-    pub async fn with(config: SimConfig) -> Self {
+    pub(crate) async fn with(config: SimConfig) -> Self {
         let sim = start(config).await;
         let folder = tempfile::tempdir().expect("a temporary folder");
         Self { sim, folder }
     }
 
     /// The temporary folder the binary runs in.
-    pub fn dir(&self) -> &Path {
+    pub(crate) fn dir(&self) -> &Path {
         self.folder.path()
     }
 
     /// Writes `apps.yaml` ([`manifest_text`]) and returns its path.
-    pub fn manifest(&self, apps: &str, unmanaged: &str) -> PathBuf {
+    pub(crate) fn manifest(&self, apps: &str, unmanaged: &str) -> PathBuf {
         let path = self.dir().join("apps.yaml");
         std::fs::write(&path, manifest_text(&self.sim, apps, unmanaged))
             .expect("apps.yaml written");
@@ -123,29 +121,29 @@ impl TestEnv {
     }
 
     /// Runs the binary in the folder.
-    pub async fn run(&self, args: &[&str]) -> CommandOutput {
+    pub(crate) async fn run(&self, args: &[&str]) -> CommandOutput {
         run_binary(args, self.dir(), &[]).await
     }
 
     /// Runs the binary in the folder with more environment variables.
-    pub async fn run_env(&self, args: &[&str], extra: &[(&str, &str)]) -> CommandOutput {
+    pub(crate) async fn run_env(&self, args: &[&str], extra: &[(&str, &str)]) -> CommandOutput {
         run_binary(args, self.dir(), extra).await
     }
 
     /// The requests that could change something (POST, PUT, DELETE) the simulator received.
-    pub fn mutating(&self) -> Vec<RecordedRequest> {
+    pub(crate) fn mutating(&self) -> Vec<RecordedRequest> {
         mutating(&self.sim)
     }
 
     /// `text` with this run's addresses and folder replaced by `[SIM]`, `[MARKETPLACE]`, `[TEMP]`.
-    pub fn filter(&self, text: &str) -> String {
+    pub(crate) fn filter(&self, text: &str) -> String {
         filter(&self.sim, self.dir(), text)
     }
 }
 
 /// `text` with the simulator's addresses replaced by `[SIM]` (the product) and `[MARKETPLACE]`,
 /// and `dir` (also as its canonical path) by `[TEMP]`.
-pub fn filter(sim: &Sim, dir: &Path, text: &str) -> String {
+pub(crate) fn filter(sim: &Sim, dir: &Path, text: &str) -> String {
     let mut text = text
         .replace(sim.upm_url().as_str(), "[SIM]/")
         .replace(sim.upm_url().as_str().trim_end_matches('/'), "[SIM]")
@@ -173,11 +171,11 @@ macro_rules! upmsync_snapshot {
     };
 }
 
-pub fn loopback() -> SocketAddr {
+pub(crate) fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
 
-pub async fn start(config: SimConfig) -> Sim {
+pub(crate) async fn start(config: SimConfig) -> Sim {
     Sim::start(
         config.task_delay(Duration::from_millis(30)),
         loopback(),
@@ -188,7 +186,7 @@ pub async fn start(config: SimConfig) -> Sim {
 }
 
 /// A small Jira: two user apps, one system app, and a Marketplace with a few versions.
-pub fn small_jira() -> SimConfig {
+pub(crate) fn small_jira() -> SimConfig {
     SimConfig::empty()
         .plugin(SeedPlugin::system(
             "com.atlassian.jira.bundled",
@@ -215,7 +213,7 @@ pub fn small_jira() -> SimConfig {
         ))
 }
 
-pub fn marketplace_app(key: &str, id: u64, versions: &[&str]) -> SeedMarketplaceApp {
+pub(crate) fn marketplace_app(key: &str, id: u64, versions: &[&str]) -> SeedMarketplaceApp {
     SeedMarketplaceApp {
         key: key.into(),
         name: format!("{key} app"),
@@ -233,7 +231,7 @@ pub fn marketplace_app(key: &str, id: u64, versions: &[&str]) -> SeedMarketplace
     }
 }
 
-pub fn present(key: &str, version: &str) -> DesiredApp {
+pub(crate) fn present(key: &str, version: &str) -> DesiredApp {
     DesiredApp {
         key: AppKey::new(key),
         state: DesiredState::Present(PresentApp {
@@ -251,7 +249,7 @@ pub fn present(key: &str, version: &str) -> DesiredApp {
     }
 }
 
-pub fn absent(key: &str) -> DesiredApp {
+pub(crate) fn absent(key: &str) -> DesiredApp {
     DesiredApp {
         key: AppKey::new(key),
         state: DesiredState::Absent,
@@ -260,7 +258,7 @@ pub fn absent(key: &str) -> DesiredApp {
     }
 }
 
-pub fn with_license(mut app: DesiredApp, text: &str) -> DesiredApp {
+pub(crate) fn with_license(mut app: DesiredApp, text: &str) -> DesiredApp {
     if let DesiredState::Present(present) = &mut app.state {
         present.license =
             DesiredLicense::Present(License::new(Secret::new(text), "env TEST_LICENSE"));
@@ -268,28 +266,28 @@ pub fn with_license(mut app: DesiredApp, text: &str) -> DesiredApp {
     app
 }
 
-pub fn without_license(mut app: DesiredApp) -> DesiredApp {
+pub(crate) fn without_license(mut app: DesiredApp) -> DesiredApp {
     if let DesiredState::Present(present) = &mut app.state {
         present.license = DesiredLicense::Absent;
     }
     app
 }
 
-pub fn disabled(mut app: DesiredApp) -> DesiredApp {
+pub(crate) fn disabled(mut app: DesiredApp) -> DesiredApp {
     if let DesiredState::Present(present) = &mut app.state {
         present.enabled = false;
     }
     app
 }
 
-pub fn from_path(mut app: DesiredApp, path: &Path) -> DesiredApp {
+pub(crate) fn from_path(mut app: DesiredApp, path: &Path) -> DesiredApp {
     if let DesiredState::Present(present) = &mut app.state {
         present.source = Source::Path(path.to_path_buf());
     }
     app
 }
 
-pub fn instance(sim: &Sim, apps: Vec<DesiredApp>) -> DesiredInstance {
+pub(crate) fn instance(sim: &Sim, apps: Vec<DesiredApp>) -> DesiredInstance {
     DesiredInstance {
         name: "jira-test".into(),
         url: sim.upm_url(),
@@ -310,7 +308,7 @@ pub fn instance(sim: &Sim, apps: Vec<DesiredApp>) -> DesiredInstance {
     }
 }
 
-pub fn desired(sim: &Sim, instances: Vec<DesiredInstance>) -> Desired {
+pub(crate) fn desired(sim: &Sim, instances: Vec<DesiredInstance>) -> Desired {
     Desired {
         manifest_path: "apps.yaml".into(),
         marketplace_url: sim.marketplace_url(),
@@ -319,7 +317,7 @@ pub fn desired(sim: &Sim, instances: Vec<DesiredInstance>) -> Desired {
 }
 
 /// Changes how an app's artifact reaches UPM.
-pub fn installed_by(mut app: DesiredApp, install: InstallMethod) -> DesiredApp {
+pub(crate) fn installed_by(mut app: DesiredApp, install: InstallMethod) -> DesiredApp {
     if let DesiredState::Present(present) = &mut app.state {
         present.install = install;
     }
@@ -327,14 +325,14 @@ pub fn installed_by(mut app: DesiredApp, install: InstallMethod) -> DesiredApp {
 }
 
 /// Pins an app's artifact hash.
-pub fn pinned(mut app: DesiredApp, sha256: &str) -> DesiredApp {
+pub(crate) fn pinned(mut app: DesiredApp, sha256: &str) -> DesiredApp {
     if let DesiredState::Present(present) = &mut app.state {
         present.sha256 = Some(upmsync::model::Sha256::parse(sha256).unwrap());
     }
     app
 }
 
-pub fn allow_incompatible(mut app: DesiredApp) -> DesiredApp {
+pub(crate) fn allow_incompatible(mut app: DesiredApp) -> DesiredApp {
     if let DesiredState::Present(present) = &mut app.state {
         present.allow_incompatible = true;
     }
@@ -342,7 +340,7 @@ pub fn allow_incompatible(mut app: DesiredApp) -> DesiredApp {
 }
 
 /// The requests that could change something (POST, PUT, DELETE) the simulator received.
-pub fn mutating(sim: &Sim) -> Vec<RecordedRequest> {
+pub(crate) fn mutating(sim: &Sim) -> Vec<RecordedRequest> {
     sim.requests()
         .into_iter()
         .filter(RecordedRequest::is_mutating)
@@ -350,7 +348,7 @@ pub fn mutating(sim: &Sim) -> Vec<RecordedRequest> {
 }
 
 /// Carries out `plan` on the first instance of `desired`, with the given cache and client options.
-pub async fn execute_plan(
+pub(crate) async fn execute_plan(
     desired: &Desired,
     plan: &upmsync::plan::InstancePlan,
     cache: &upmsync::marketplace::download::Cache,
@@ -375,7 +373,7 @@ pub async fn execute_plan(
 }
 
 /// Serves `bytes` at a loopback URL (any path: `/app.jar`) for the rest of the test.
-pub async fn serve_bytes(bytes: Vec<u8>) -> url::Url {
+pub(crate) async fn serve_bytes(bytes: Vec<u8>) -> url::Url {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let address = listener.local_addr().unwrap();
     let app = axum::Router::new().fallback(move || {
@@ -389,7 +387,7 @@ pub async fn serve_bytes(bytes: Vec<u8>) -> url::Url {
 }
 
 /// Reads and plans the first instance of `desired` (resolving artifacts), which must plan.
-pub async fn plan_one(desired: &Desired) -> upmsync::plan::InstancePlan {
+pub(crate) async fn plan_one(desired: &Desired) -> upmsync::plan::InstancePlan {
     let plan =
         upmsync::commands::read_and_plan(desired, upmsync::commands::Resolve::Artifacts).await;
     plan.instances[0]
@@ -399,7 +397,7 @@ pub async fn plan_one(desired: &Desired) -> upmsync::plan::InstancePlan {
 }
 
 /// Applies `plan` to the first instance of `desired`, with a fresh cache and default options.
-pub async fn apply_plan(
+pub(crate) async fn apply_plan(
     desired: &Desired,
     plan: &upmsync::plan::InstancePlan,
 ) -> upmsync::execute::ApplyReport {

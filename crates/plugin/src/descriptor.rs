@@ -361,7 +361,7 @@ mod tests {
         assert!(error.to_string().starts_with("the artifact is not"));
         assert!(matches!(
             read_descriptor(&zip(&[("readme.txt", b"hello")])),
-            Err(DescriptorError::NoDescriptor { .. })
+            Err(DescriptorError::NoDescriptor)
         ));
         let broken = zip(&[(
             "atlassian-plugin.xml",

@@ -22,7 +22,7 @@ pub(crate) enum Identity {
 }
 
 impl Identity {
-    pub fn user(&self) -> Option<&str> {
+    pub(crate) fn user(&self) -> Option<&str> {
         match self {
             Identity::User { name, .. } => Some(name),
             _ => None,

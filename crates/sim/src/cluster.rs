@@ -61,14 +61,14 @@ pub(crate) struct Balancer {
 
 impl Balancer {
     /// A balancer over `nodes` nodes (at least one).
-    pub fn new(nodes: usize) -> Self {
+    pub(crate) fn new(nodes: usize) -> Self {
         Self {
             nodes: nodes.max(1),
             next: AtomicUsize::new(0),
         }
     }
 
-    pub fn nodes(&self) -> usize {
+    pub(crate) fn nodes(&self) -> usize {
         self.nodes
     }
 

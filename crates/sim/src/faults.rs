@@ -252,7 +252,7 @@ pub(crate) struct ActiveFaults {
 }
 
 impl ActiveFaults {
-    pub fn new(plan: FaultPlan) -> Self {
+    pub(crate) fn new(plan: FaultPlan) -> Self {
         let seed = plan.seed.unwrap_or_else(rand::random);
         if !plan.rules.is_empty() {
             tracing::info!(
@@ -270,7 +270,7 @@ impl ActiveFaults {
     }
 
     /// Requests faulted under this plan.
-    pub fn hits(&self) -> u64 {
+    pub(crate) fn hits(&self) -> u64 {
         self.hits
     }
 

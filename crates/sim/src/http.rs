@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::{RecordedRequest, SimServer};
 
 /// The media type of a header value without parameters, lower-cased: `Application/JSON; q=1` → `application/json`.
-pub fn essence(media_type: &str) -> String {
+pub(crate) fn essence(media_type: &str) -> String {
     media_type
         .split(';')
         .next()
@@ -18,13 +18,13 @@ pub fn essence(media_type: &str) -> String {
         .to_ascii_lowercase()
 }
 
-pub fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
+pub(crate) fn header_text(headers: &HeaderMap, name: header::HeaderName) -> Option<&str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 
 /// Whether an `Accept` header admits `produced` (upm-rest-api.md §3): no header, `*/*`, `type/*` or
 /// the exact type; a range with `q=0` admits nothing.
-pub fn accepts(accept: Option<&str>, produced: &str) -> bool {
+pub(crate) fn accepts(accept: Option<&str>, produced: &str) -> bool {
     let Some(accept) = accept.filter(|accept| !accept.trim().is_empty()) else {
         return true;
     };
@@ -48,7 +48,7 @@ pub fn accepts(accept: Option<&str>, produced: &str) -> bool {
 }
 
 /// Whether an `Accept` header names `application/json` itself (not via a wildcard).
-pub fn names_json(accept: Option<&str>) -> bool {
+pub(crate) fn names_json(accept: Option<&str>) -> bool {
     accept.is_some_and(|accept| {
         accept
             .split(',')
@@ -57,12 +57,16 @@ pub fn names_json(accept: Option<&str>) -> bool {
 }
 
 /// Whether the `<textarea>` quirk applies: `Accept` contains `text/html` or `*` (upm-rest-api.md §5.7).
-pub fn wants_textarea(accept: Option<&str>) -> bool {
+pub(crate) fn wants_textarea(accept: Option<&str>) -> bool {
     accept.is_some_and(|accept| accept.contains("text/html") || accept.contains('*'))
 }
 
 /// A JSON body with the given content type.
-pub fn json<T: Serialize + ?Sized>(status: StatusCode, content_type: &str, body: &T) -> Response {
+pub(crate) fn json<T: Serialize + ?Sized>(
+    status: StatusCode,
+    content_type: &str,
+    body: &T,
+) -> Response {
     match serde_json::to_vec(body) {
         Ok(bytes) => bytes_response(status, content_type, bytes),
         Err(error) => text(
@@ -73,25 +77,25 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, content_type: &str, body:
     }
 }
 
-pub fn text(status: StatusCode, content_type: &str, body: &str) -> Response {
+pub(crate) fn text(status: StatusCode, content_type: &str, body: &str) -> Response {
     bytes_response(status, content_type, body.as_bytes().to_vec())
 }
 
-pub fn bytes_response(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response {
+pub(crate) fn bytes_response(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response {
     let mut response = Response::new(Body::from(body));
     *response.status_mut() = status;
     set_header(&mut response, header::CONTENT_TYPE, content_type);
     response
 }
 
-pub fn empty(status: StatusCode) -> Response {
+pub(crate) fn empty(status: StatusCode) -> Response {
     let mut response = Response::new(Body::empty());
     *response.status_mut() = status;
     response
 }
 
 /// A JSON body wrapped in `<textarea>…</textarea>` and served as `text/html` (upm-rest-api.md §5.7).
-pub fn textarea<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
+pub(crate) fn textarea<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response {
     let json = serde_json::to_string(body).unwrap_or_default();
     text(
         status,
@@ -100,25 +104,25 @@ pub fn textarea<T: Serialize + ?Sized>(status: StatusCode, body: &T) -> Response
     )
 }
 
-pub fn set_header(response: &mut Response, name: header::HeaderName, value: &str) {
+pub(crate) fn set_header(response: &mut Response, name: header::HeaderName, value: &str) {
     if let Ok(value) = HeaderValue::from_str(value) {
         response.headers_mut().insert(name, value);
     }
 }
 
-pub fn set_named_header(response: &mut Response, name: &'static str, value: &str) {
+pub(crate) fn set_named_header(response: &mut Response, name: &'static str, value: &str) {
     set_header(response, header::HeaderName::from_static(name), value);
 }
 
 /// A redirect or created-resource response with an absolute `Location`.
-pub fn located(status: StatusCode, location: &str) -> Response {
+pub(crate) fn located(status: StatusCode, location: &str) -> Response {
     let mut response = empty(status);
     set_header(&mut response, header::LOCATION, location);
     response
 }
 
 /// 405 with the allowed methods.
-pub fn method_not_allowed(allowed: &[Method]) -> Response {
+pub(crate) fn method_not_allowed(allowed: &[Method]) -> Response {
     let mut response = empty(StatusCode::METHOD_NOT_ALLOWED);
     let allow: Vec<&str> = allowed.iter().map(Method::as_str).collect();
     set_header(&mut response, header::ALLOW, &allow.join(","));
@@ -126,7 +130,7 @@ pub fn method_not_allowed(allowed: &[Method]) -> Response {
 }
 
 /// Decodes `%XX` escapes of a path segment; `None` when the result is not UTF-8 or an escape is broken.
-pub fn percent_decode(segment: &str) -> Option<String> {
+pub(crate) fn percent_decode(segment: &str) -> Option<String> {
     let bytes = segment.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut index = 0;
@@ -147,7 +151,7 @@ pub fn percent_decode(segment: &str) -> Option<String> {
 }
 
 /// Encodes a value for use as one path segment (everything but RFC 3986 unreserved characters).
-pub fn percent_encode(segment: &str) -> String {
+pub(crate) fn percent_encode(segment: &str) -> String {
     let mut encoded = String::with_capacity(segment.len());
     for byte in segment.bytes() {
         if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
@@ -160,13 +164,13 @@ pub fn percent_encode(segment: &str) -> String {
 }
 
 /// Decoded `name=value` pairs of a query string.
-pub fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
+pub(crate) fn query_pairs(query: Option<&str>) -> Vec<(String, String)> {
     url::form_urlencoded::parse(query.unwrap_or_default().as_bytes())
         .map(|(name, value)| (name.into_owned(), value.into_owned()))
         .collect()
 }
 
-pub fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
+pub(crate) fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
     pairs
         .iter()
         .find(|(key, _)| key == name)
@@ -175,7 +179,7 @@ pub fn query_value<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a 
 
 /// The log entry for one exchange; only the scheme of `Authorization` is kept, never the credential.
 /// `status` is 0 when no answer was sent (a dropped connection).
-pub fn recorded(
+pub(crate) fn recorded(
     server: SimServer,
     method: &Method,
     uri: &axum::http::Uri,

@@ -78,7 +78,7 @@ pub(crate) enum TaskStage {
 }
 
 impl TaskStage {
-    pub fn is_done(&self) -> bool {
+    pub(crate) fn is_done(&self) -> bool {
         matches!(self, TaskStage::Succeeded { .. } | TaskStage::Failed { .. })
     }
 }
@@ -128,7 +128,7 @@ pub(crate) struct State {
 
 impl State {
     /// Returns the user's current upm-token on a node, minting one if there is none or it expired.
-    pub fn upm_token(&mut self, node: usize, user: &str) -> i64 {
+    pub(crate) fn upm_token(&mut self, node: usize, user: &str) -> i64 {
         let now = Instant::now();
         let entry = self
             .upm_tokens
@@ -148,7 +148,12 @@ impl State {
 
     /// Checks a upm-token presented to a node: a match is consumed even when expired (then still
     /// refused); a mismatch leaves the stored token alone (upm-rest-api.md §5.2).
-    pub fn consume_upm_token(&mut self, node: usize, user: &str, presented: Option<&str>) -> bool {
+    pub(crate) fn consume_upm_token(
+        &mut self,
+        node: usize,
+        user: &str,
+        presented: Option<&str>,
+    ) -> bool {
         let slot = (node, user.to_string());
         let (Some(presented), Some(stored)) = (presented, self.upm_tokens.get(&slot).copied())
         else {
@@ -163,27 +168,27 @@ impl State {
 
     /// Makes the user's token look older, for tests of expiry.
     #[cfg(test)]
-    pub fn age_upm_token(&mut self, user: &str, by: Duration) {
+    pub(crate) fn age_upm_token(&mut self, user: &str, by: Duration) {
         if let Some(token) = self.upm_tokens.get_mut(&(1, user.to_string())) {
             token.created = token.created.checked_sub(by).unwrap_or(token.created);
         }
     }
 
     /// Forgets every upm-token on every node (a product restart, §5.2: tokens live in memory).
-    pub fn clear_upm_tokens(&mut self) {
+    pub(crate) fn clear_upm_tokens(&mut self) {
         self.upm_tokens.clear();
     }
 
-    pub fn task(&self, id: &str) -> Option<&Task> {
+    pub(crate) fn task(&self, id: &str) -> Option<&Task> {
         self.tasks.iter().find(|task| task.id == id)
     }
 
-    pub fn task_mut(&mut self, id: &str) -> Option<&mut Task> {
+    pub(crate) fn task_mut(&mut self, id: &str) -> Option<&mut Task> {
         self.tasks.iter_mut().find(|task| task.id == id)
     }
 
     /// The license shown for a plugin: only while the plugin is installed.
-    pub fn visible_license(&self, key: &str) -> Option<&LicenseRecord> {
+    pub(crate) fn visible_license(&self, key: &str) -> Option<&LicenseRecord> {
         self.plugins.get(key).and(self.licenses.get(key))
     }
 }
@@ -226,7 +231,7 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
-    pub fn new(
+    pub(crate) fn new(
         config: SimConfig,
         upm_url: Url,
         marketplace_url: Url,
@@ -303,14 +308,14 @@ impl Shared {
 
     /// Locks the state. A panic elsewhere never leaves it half-written (every change is a few
     /// assignments), so a poisoned lock is still usable.
-    pub fn lock(&self) -> MutexGuard<'_, State> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, State> {
         self.state.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// The state a simulator with `config` starts with, for unit tests of code that works on a
     /// locked [`State`].
     #[cfg(test)]
-    pub fn test_state(config: SimConfig) -> State {
+    pub(crate) fn test_state(config: SimConfig) -> State {
         Self::new(
             config,
             Url::parse("http://127.0.0.1/jira/").expect("a valid URL"),
@@ -323,30 +328,30 @@ impl Shared {
     }
 
     /// Locks the fault plan in force (poisoning ignored, as for [`Shared::lock`]).
-    pub fn faults(&self) -> MutexGuard<'_, ActiveFaults> {
+    pub(crate) fn faults(&self) -> MutexGuard<'_, ActiveFaults> {
         self.faults.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Locks the switches of the layer in front of the product (poisoning ignored, as above).
-    pub fn front(&self) -> MutexGuard<'_, Front> {
+    pub(crate) fn front(&self) -> MutexGuard<'_, Front> {
         self.front.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    pub fn record(&self, request: RecordedRequest) {
+    pub(crate) fn record(&self, request: RecordedRequest) {
         self.log
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .push(request);
     }
 
-    pub fn requests(&self) -> Vec<RecordedRequest> {
+    pub(crate) fn requests(&self) -> Vec<RecordedRequest> {
         self.log
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clone()
     }
 
-    pub fn clear_requests(&self) {
+    pub(crate) fn clear_requests(&self) {
         self.log
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -354,14 +359,14 @@ impl Shared {
     }
 
     /// The next request number, for `X-AREQUESTID`.
-    pub fn next_request_number(&self) -> u64 {
+    pub(crate) fn next_request_number(&self) -> u64 {
         self.request_counter.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     /// `{context}/rest/plugins/1.0` — links always use `1.0`, whichever alias was requested
     /// (upm-rest-api.md §1: the path is hard-coded in `UpmUriBuilder`), and the context path is
     /// the one of the configured base URL, which a proxy may make differ from the listener's.
-    pub fn upm_rest_path(&self) -> String {
+    pub(crate) fn upm_rest_path(&self) -> String {
         format!(
             "{}/rest/plugins/1.0",
             self.base_url.path().trim_end_matches('/')
@@ -369,7 +374,7 @@ impl Shared {
     }
 
     /// An absolute URL under the configured base URL, from a path relative to it (no leading `/`).
-    pub fn absolute(&self, relative: &str) -> String {
+    pub(crate) fn absolute(&self, relative: &str) -> String {
         format!("{}{}", self.base_url, relative.trim_start_matches('/'))
     }
 }

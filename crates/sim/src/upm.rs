@@ -49,12 +49,12 @@ pub(crate) struct Call {
 }
 
 impl Call {
-    pub fn accept(&self) -> Option<&str> {
+    pub(crate) fn accept(&self) -> Option<&str> {
         http::header_text(&self.headers, header::ACCEPT)
     }
 
     /// The request's media type without parameters, lower-cased.
-    pub fn content_type(&self) -> Option<String> {
+    pub(crate) fn content_type(&self) -> Option<String> {
         http::header_text(&self.headers, header::CONTENT_TYPE).map(http::essence)
     }
 
@@ -63,7 +63,11 @@ impl Call {
     ///
     /// guess: this runs before the missing-credentials 401, as Jersey 1 selects the resource method
     /// (media types included) before the resource filters run; wrong credentials are refused earlier.
-    pub fn negotiate(&self, consumes: &[&str], produces: Option<&str>) -> Result<(), Response> {
+    pub(crate) fn negotiate(
+        &self,
+        consumes: &[&str],
+        produces: Option<&str>,
+    ) -> Result<(), Response> {
         if !consumes.is_empty() {
             let matches = self.content_type().is_some_and(|content_type| {
                 consumes.iter().any(|consumed| *consumed == content_type)
@@ -81,12 +85,12 @@ impl Call {
     }
 
     /// The cluster node answering this request (1 on a single node; cluster.rs).
-    pub fn node(&self) -> usize {
+    pub(crate) fn node(&self) -> usize {
         self.extensions.get::<Node>().map_or(1, |node| node.0)
     }
 
     /// The authenticated user (name, sysadmin), or the 401 of a resource that is not anonymous.
-    pub fn require_user(&self) -> Result<(&str, bool), Response> {
+    pub(crate) fn require_user(&self) -> Result<(&str, bool), Response> {
         match &self.identity {
             Identity::User { name, sysadmin } => Ok((name, *sysadmin)),
             _ => Err(auth::unauthenticated(self.accept())),
