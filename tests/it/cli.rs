@@ -3,6 +3,7 @@
 use crate::support::*;
 use std::path::Path;
 
+use crate::upmsync_snapshot;
 use upmsync_sim::jar;
 
 /// The secrets of these tests: the license text and the `Authorization` values. (The password
@@ -193,19 +194,25 @@ async fn unmanaged_report_counts_as_drift_but_not_as_a_change() {
     let output = case
         .run(&["plan", "-f", "apps.yaml", "--detailed-exitcode"])
         .await;
-    assert_eq!(output.code, 0, "{}", output.stdout);
-    assert!(
-        output.stdout.contains("? com.vendor.gamma 1.0.0"),
-        "{}",
-        output.stdout
-    );
+    upmsync_snapshot!(case, output, @r"
+    exit: 0
+    ----- stdout -----
+    Instance jira-test ([SIM]/, product 9.12.15 build 9120015)
+      No changes: the installed apps match the manifest.
+
+      Not in the manifest (unmanaged: report), left alone:
+        ? com.vendor.gamma 1.0.0 (Gamma)
+
+    ----- stderr -----
+    ");
     let output = case.run(&["drift", "-f", "apps.yaml"]).await;
-    assert_eq!(output.code, 2);
-    assert!(
-        output.stdout.contains("unmanaged com.vendor.gamma"),
-        "{}",
-        output.stdout
-    );
+    upmsync_snapshot!(case, output, @r"
+    exit: 2
+    ----- stdout -----
+    jira-test: drift (0 change(s) needed, 1 unmanaged app(s))
+      unmanaged com.vendor.gamma 1.0.0
+    ----- stderr -----
+    ");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -216,17 +223,26 @@ async fn errors_exit_1_and_say_what_to_do() {
     let output = case
         .run(&["plan", "-f", "apps.yaml", "--instance", "nope"])
         .await;
-    assert_eq!(output.code, 1);
-    assert!(
-        output.stderr.contains("no instance named `nope`") && output.stderr.contains("jira-test")
-    );
+    upmsync_snapshot!(case, output, @r"
+    exit: 1
+    ----- stdout -----
+    ----- stderr -----
+    error: manifest `apps.yaml` has 1 problem
+    apps.yaml: no instance named `nope` (from `--instance`)
+      hint: the manifest has: jira-test
+    ");
 
     let output = case.run(&["plan", "--no-such-flag"]).await;
     assert_eq!(output.code, 1, "usage errors exit 1, never 2");
 
     let output = case.run(&["drift", "-f", "missing.yaml"]).await;
-    assert_eq!(output.code, 1);
-    assert!(output.stderr.contains("missing.yaml"), "{}", output.stderr);
+    upmsync_snapshot!(case, output, @r"
+    exit: 1
+    ----- stdout -----
+    ----- stderr -----
+    error: failed to read manifest `missing.yaml`
+    Caused by: No such file or directory (os error 2)
+    ");
 
     let output = case
         .run_env(

@@ -2,49 +2,21 @@
 //! entry is an error (not a panic), and server text cannot put a terminal sequence in the plan.
 
 use std::path::Path;
-use std::process::Output;
 
 use crate::support::*;
-use upmsync_sim::{RecordedRequest, SeedPlugin, Sim};
+use upmsync_sim::{SeedPlugin, Sim};
 
 /// Writes `apps.yaml` pointing at the simulator; `apps` is YAML for the top-level list.
 fn manifest(sim: &Sim, folder: &Path, apps: &str, unmanaged: &str) {
-    let text = format!(
-        "marketplace:\n  url: {marketplace}\ninstances:\n  - name: jira-test\n    url: {upm}\n    product: jira\n    auth:\n      username_env: TEST_JIRA_USER\n      password_env: TEST_JIRA_PASSWORD\n    unmanaged: {unmanaged}\napps:\n{apps}",
-        marketplace = sim.marketplace_url(),
-        upm = sim.upm_url(),
-    );
-    std::fs::write(folder.join("apps.yaml"), text).unwrap();
+    std::fs::write(
+        folder.join("apps.yaml"),
+        manifest_text(sim, apps, unmanaged),
+    )
+    .unwrap();
 }
 
-async fn run(folder: &Path, args: &[&str]) -> Output {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let dir = folder.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
-            .args(&args)
-            .current_dir(&dir)
-            .env("TEST_JIRA_USER", "admin")
-            .env("TEST_JIRA_PASSWORD", PASSWORD)
-            .env("UPMSYNC_CACHE_DIR", dir.join(".upmsync-cache"))
-            .env_remove("RUST_LOG")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-fn mutating(sim: &Sim) -> Vec<RecordedRequest> {
-    sim.requests()
-        .into_iter()
-        .filter(RecordedRequest::is_mutating)
-        .collect()
+async fn run(folder: &Path, args: &[&str]) -> CommandOutput {
+    run_binary(args, folder, &[]).await
 }
 
 const APPS: &str = "  - key: com.vendor.alpha\n    version: 1.0.0\n";
@@ -58,18 +30,21 @@ async fn a_nul_in_the_manifest_fails_validate_and_apply_changes_nothing() {
     let apps = format!("{APPS}\0  - key: com.vendor.beta\n    version: 2.5.0\n  - key: com.vendor.gamma\n    version: 1.0.0\n");
     manifest(&sim, folder.path(), &apps, "uninstall");
     let output = run(folder.path(), &["validate", "-f", "apps.yaml"]).await;
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert_eq!(Some(output.code), Some(1), "{}", output.stderr.clone());
     assert!(
-        text(&output.stderr).contains("apps.yaml:14:1: a NUL byte (U+0000) is not allowed"),
+        output
+            .stderr
+            .clone()
+            .contains("apps.yaml:14:1: a NUL byte (U+0000) is not allowed"),
         "{}",
-        text(&output.stderr)
+        output.stderr.clone()
     );
     let output = run(
         folder.path(),
         &["apply", "-f", "apps.yaml", "--auto-approve"],
     )
     .await;
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output.stderr));
+    assert_eq!(Some(output.code), Some(1), "{}", output.stderr.clone());
     assert!(mutating(&sim).is_empty(), "{:?}", mutating(&sim));
 }
 
@@ -80,7 +55,7 @@ async fn a_malformed_lock_entry_is_an_error_naming_it_not_a_panic() {
     let folder = tempfile::tempdir().unwrap();
     manifest(&sim, folder.path(), APPS, "ignore");
     let output = run(folder.path(), &["lock", "-f", "apps.yaml"]).await;
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(Some(output.code), Some(0), "{}", output.stderr.clone());
     let path = folder.path().join("apps.lock");
     let lock = std::fs::read_to_string(&path).unwrap();
     let line = lock
@@ -90,8 +65,8 @@ async fn a_malformed_lock_entry_is_an_error_naming_it_not_a_panic() {
     let short = format!("{}\n", &line[..line.len() - 50]);
     std::fs::write(&path, lock.replace(&format!("{line}\n"), &short)).unwrap();
     let output = run(folder.path(), &["plan", "-f", "apps.yaml"]).await;
-    let stderr = text(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let stderr = output.stderr.clone();
+    assert_eq!(Some(output.code), Some(1), "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
     assert!(
         stderr.contains("apps.lock")
@@ -118,7 +93,7 @@ async fn server_names_cannot_put_terminal_sequences_in_the_plan() {
         vec!["drift", "-f", "apps.yaml"],
     ] {
         let output = run(folder.path(), &args).await;
-        let stdout = text(&output.stdout);
+        let stdout = output.stdout.clone();
         assert!(stdout.contains("com.vendor.evil"), "{args:?}: {stdout}");
         assert!(
             !stdout

@@ -56,14 +56,8 @@ impl Case {
     }
 
     fn spawn(&self, args: &[&str]) -> Child {
-        std::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
+        command(self.folder.path())
             .args(args)
-            .current_dir(self.folder.path())
-            .env("TEST_JIRA_USER", "admin")
-            .env("TEST_JIRA_PASSWORD", PASSWORD)
-            .env("UPMSYNC_CACHE_DIR", self.cache())
-            .env_remove("RUST_LOG")
-            .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()

@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::support::command;
+
 /// The kinds of file that are not a usable regular file, each made in `folder`; the path to write
 /// in the manifest and a phrase the problem must contain.
 fn bad_files(folder: &Path, oversized: u64) -> Vec<(&'static str, PathBuf, &'static str)> {
@@ -41,13 +43,9 @@ fn bad_files(folder: &Path, oversized: u64) -> Vec<(&'static str, PathBuf, &'sta
 /// Runs the binary in `folder`. A watchdog ends a run that hangs (what reading a FIFO or
 /// `/dev/zero` did), so the test fails instead of never ending; it asserts nothing about time.
 fn run(folder: &Path, args: &[&str]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_upmsync"))
+    let mut child = command(folder)
         .args(args)
-        .current_dir(folder)
         .env("PAT", "pat-secret")
-        .env("UPMSYNC_CACHE_DIR", folder.join(".cache"))
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()

@@ -5,7 +5,6 @@
 #![cfg(unix)]
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use crate::support::*;
 use upmsync_sim::{RecordedRequest, Sim};
@@ -40,23 +39,8 @@ impl Case {
         self.manifest_at(self.sim.upm_url().as_str(), apps);
     }
 
-    async fn run(&self, args: &[&str]) -> Output {
-        let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-        let dir = self.folder.path().to_path_buf();
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
-                .args(&args)
-                .current_dir(&dir)
-                .env("TEST_JIRA_USER", "admin")
-                .env("TEST_JIRA_PASSWORD", PASSWORD)
-                .env("UPMSYNC_CACHE_DIR", dir.join(".upmsync-cache"))
-                .env_remove("RUST_LOG")
-                .stdin(std::process::Stdio::null())
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap()
+    async fn run(&self, args: &[&str]) -> CommandOutput {
+        run_binary(args, self.folder.path(), &[]).await
     }
 
     fn mutating(&self) -> Vec<RecordedRequest> {
@@ -93,14 +77,6 @@ impl Case {
     }
 }
 
-fn stderr(output: &Output) -> String {
-    String::from_utf8_lossy(&output.stderr).into_owned()
-}
-
-fn code(output: &Output) -> i32 {
-    output.status.code().unwrap_or(-1)
-}
-
 /// One app to upgrade on the small Jira.
 const UPGRADE: &str = "  - key: com.vendor.alpha\n    version: 1.1.0\n";
 
@@ -122,7 +98,7 @@ async fn a_stale_saved_plan_still_writes_the_report() {
     let output = case
         .run(&["plan", "-f", "apps.yaml", "--out", "plan.json"])
         .await;
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(output.code, 0, "{}", output.stderr.clone());
     std::fs::write(
         case.path("apps.yaml"),
         format!(
@@ -136,7 +112,7 @@ async fn a_stale_saved_plan_still_writes_the_report() {
     let output = case
         .run(&["apply", "plan.json", "--report", "report.json"])
         .await;
-    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    assert_eq!(output.code, 1, "{}", output.stderr.clone());
     let report = assert_report(&case, "stopped");
     assert!(
         report["reason"].as_str().unwrap().contains("stale"),
@@ -157,7 +133,7 @@ async fn an_unreadable_saved_plan_or_manifest_still_writes_the_report() {
     let output = case
         .run(&["apply", "plan.json", "--report", "report.json"])
         .await;
-    assert_eq!(code(&output), 1);
+    assert_eq!(output.code, 1);
     assert_report(&case, "stopped");
 
     std::fs::write(case.path("apps.yaml"), "instances: [").unwrap();
@@ -172,7 +148,7 @@ async fn an_unreadable_saved_plan_or_manifest_still_writes_the_report() {
             "report.json",
         ])
         .await;
-    assert_eq!(code(&output), 1);
+    assert_eq!(output.code, 1);
     let report = assert_report(&case, "stopped");
     assert!(
         report["reason"].as_str().unwrap().contains("manifest"),
@@ -199,7 +175,7 @@ async fn an_unreachable_instance_still_writes_the_report() {
             "report.json",
         ])
         .await;
-    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    assert_eq!(output.code, 1, "{}", output.stderr.clone());
     let report = assert_report(&case, "failed");
     assert_eq!(report["instances"][0]["name"], "jira-test", "{report:#}");
     assert!(report["instances"][0]["error"].is_string(), "{report:#}");
@@ -221,7 +197,7 @@ async fn a_plan_error_still_writes_the_report() {
             "report.json",
         ])
         .await;
-    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    assert_eq!(output.code, 1, "{}", output.stderr.clone());
     let report = assert_report(&case, "failed");
     assert!(report["instances"][0]["error"].is_string(), "{report:#}");
     assert!(case.mutating().is_empty());
@@ -236,7 +212,7 @@ async fn a_refused_approval_still_writes_the_report() {
     let output = case
         .run(&["apply", "-f", "apps.yaml", "--report", "report.json"])
         .await;
-    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    assert_eq!(output.code, 1, "{}", output.stderr.clone());
     let report = assert_report(&case, "stopped");
     assert!(
         report["reason"].as_str().unwrap().contains("not approved"),
@@ -264,7 +240,7 @@ async fn nothing_to_apply_still_writes_the_report() {
             "report.json",
         ])
         .await;
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(output.code, 0, "{}", output.stderr.clone());
     let report = assert_report(&case, "nothing-to-apply");
     assert_eq!(report["instances"], serde_json::json!([]), "{report:#}");
 }
@@ -283,11 +259,14 @@ async fn a_report_that_cannot_be_written_stops_apply_before_any_change() {
             "no-such-folder/report.json",
         ])
         .await;
-    assert_eq!(code(&output), 1);
+    assert_eq!(output.code, 1);
     assert!(
-        stderr(&output).contains("cannot write the report `no-such-folder/report.json`"),
+        output
+            .stderr
+            .clone()
+            .contains("cannot write the report `no-such-folder/report.json`"),
         "{}",
-        stderr(&output)
+        output.stderr.clone()
     );
     assert!(case.mutating().is_empty(), "{:?}", case.mutating());
     assert!(case.sim.requests().is_empty(), "not even read");
@@ -310,20 +289,20 @@ async fn outputs_never_replace_the_manifest_or_its_lock() {
                 target,
             ])
             .await;
-        assert_eq!(code(&output), 1, "--report {target}");
+        assert_eq!(output.code, 1, "--report {target}");
         assert!(
-            stderr(&output).contains("it is the manifest"),
+            output.stderr.clone().contains("it is the manifest"),
             "{}",
-            stderr(&output)
+            output.stderr.clone()
         );
         let output = case
             .run(&["plan", "-f", "apps.yaml", "--out", target])
             .await;
-        assert_eq!(code(&output), 1, "--out {target}");
+        assert_eq!(output.code, 1, "--out {target}");
         assert!(
-            stderr(&output).contains("it is the manifest"),
+            output.stderr.clone().contains("it is the manifest"),
             "{}",
-            stderr(&output)
+            output.stderr.clone()
         );
         assert_eq!(
             std::fs::read_to_string(case.path("apps.yaml")).unwrap(),
@@ -335,7 +314,7 @@ async fn outputs_never_replace_the_manifest_or_its_lock() {
     // A manifest named `*.lock` is its own lock path: `lock` never overwrites it.
     std::fs::rename(case.path("apps.yaml"), case.path("apps.lock")).unwrap();
     let output = case.run(&["lock", "-f", "apps.lock"]).await;
-    assert_eq!(code(&output), 1, "{}", stderr(&output));
+    assert_eq!(output.code, 1, "{}", output.stderr.clone());
     assert_eq!(
         std::fs::read_to_string(case.path("apps.lock")).unwrap(),
         manifest
@@ -378,7 +357,7 @@ async fn outputs_are_owner_only_atomic_and_replace_symlinks_instead_of_following
     }
     std::os::unix::fs::symlink("victim.lock", case.path("apps.lock")).unwrap();
     let output = case.run(&["lock", "-f", "apps.yaml"]).await;
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(output.code, 0, "{}", output.stderr.clone());
     assert_eq!(
         std::fs::read_to_string(case.path("victim.lock")).unwrap(),
         empty_lock
@@ -386,11 +365,11 @@ async fn outputs_are_owner_only_atomic_and_replace_symlinks_instead_of_following
     let output = case
         .run(&["plan", "-f", "apps.yaml", "--out", "plan.json"])
         .await;
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(output.code, 0, "{}", output.stderr.clone());
     let output = case
         .run(&["apply", "plan.json", "--report", "report.json"])
         .await;
-    assert_eq!(code(&output), 0, "{}", stderr(&output));
+    assert_eq!(output.code, 0, "{}", output.stderr.clone());
 
     assert_eq!(
         std::fs::read_to_string(case.path("victim")).unwrap(),

@@ -1,9 +1,6 @@
 //! The fresh-eyes review of issue 8: its findings, each a test against the real binary and the
 //! simulator that failed on the commit under review and passes since its fix.
 
-use std::path::Path;
-use std::process::Output;
-
 use crate::support::*;
 use upmsync_sim::{Fault, FaultPlan, FaultRule, SeedPlugin, Sim, SimConfig, SimServer};
 
@@ -28,37 +25,13 @@ impl Case {
         std::fs::write(self.folder.path().join("apps.yaml"), text).unwrap();
     }
 
-    async fn run(&self, args: &[&str]) -> Output {
-        run_binary(args, self.folder.path()).await
+    async fn run(&self, args: &[&str]) -> CommandOutput {
+        run_binary(args, self.folder.path(), &[]).await
     }
 }
 
-async fn run_binary(args: &[&str], dir: &Path) -> Output {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
-            .args(&args)
-            .current_dir(&dir)
-            .env("TEST_JIRA_USER", "admin")
-            .env("TEST_JIRA_PASSWORD", PASSWORD)
-            .env("UPMSYNC_CACHE_DIR", dir.join(".upmsync-cache"))
-            .env_remove("RUST_LOG")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+fn text(output: &CommandOutput) -> String {
+    output.snapshot()
 }
 
 /// Finding 1. With `apps.lock`, a downgrade is planned without a restore artifact ("no artifact of
@@ -75,14 +48,14 @@ async fn a_locked_downgrade_refused_by_the_upload_gate_keeps_the_app() {
             .await;
     case.manifest("  - key: com.vendor.alpha\n    version: 1.1.0\n");
     let lock = case.run(&["lock", "-f", "apps.yaml"]).await;
-    assert_eq!(lock.status.code(), Some(0), "{}", text(&lock));
+    assert_eq!(Some(lock.code), Some(0), "{}", text(&lock));
     case.sim.set_upload_enabled(false);
 
     let apply = case
         .run(&["apply", "-f", "apps.yaml", "--auto-approve"])
         .await;
     assert_eq!(
-        apply.status.code(),
+        Some(apply.code),
         Some(1),
         "the upload is refused: {}",
         text(&apply)
@@ -112,7 +85,7 @@ async fn a_lock_entry_cannot_move_a_url_source_to_another_host() {
         "  - key: com.vendor.alpha\n    version: 1.1.0\n    source: {{url: \"{wanted}\"}}\n"
     ));
     let lock = case.run(&["lock", "-f", "apps.yaml"]).await;
-    assert_eq!(lock.status.code(), Some(0), "{}", text(&lock));
+    assert_eq!(Some(lock.code), Some(0), "{}", text(&lock));
 
     // The same bytes, served by another host (here: another loopback server).
     let bytes = reqwest::get(wanted.clone())
@@ -134,13 +107,13 @@ async fn a_lock_entry_cannot_move_a_url_source_to_another_host() {
 
     let plan = case.run(&["plan", "-f", "apps.yaml"]).await;
     assert_eq!(
-        plan.status.code(),
+        Some(plan.code),
         Some(1),
         "a lock entry pointing away from the manifest's URL must be refused: {}",
         text(&plan)
     );
     assert!(
-        !String::from_utf8_lossy(&plan.stdout).contains(elsewhere.as_str()),
+        !plan.stdout.clone().contains(elsewhere.as_str()),
         "{}",
         text(&plan)
     );
@@ -173,7 +146,7 @@ async fn a_session_cookie_echoed_by_the_server_is_not_printed_or_reported() {
             "report.json",
         ])
         .await;
-    assert_eq!(apply.status.code(), Some(1), "{}", text(&apply));
+    assert_eq!(Some(apply.code), Some(1), "{}", text(&apply));
     let report = std::fs::read_to_string(case.folder.path().join("report.json")).unwrap();
     let all = format!("{}\n{report}", text(&apply));
     assert!(
@@ -205,7 +178,7 @@ async fn a_report_or_saved_plan_never_takes_the_lock_files_place_even_before_it_
         vec!["plan", "-f", "apps.yaml", "--out", "./apps.lock"],
     ] {
         let output = case.run(&args).await;
-        assert_eq!(output.status.code(), Some(1), "{args:?}: {}", text(&output));
+        assert_eq!(Some(output.code), Some(1), "{args:?}: {}", text(&output));
         assert!(
             !lock.exists(),
             "{args:?} wrote over the lock path: {}",
@@ -220,7 +193,7 @@ async fn a_lock_version_that_is_not_a_plugin_version_is_refused_on_load() {
     let case = Case::with(small_jira()).await;
     case.manifest("  - key: com.vendor.alpha\n    version: 2.0.0\n");
     let output = case.run(&["lock", "-f", "apps.yaml"]).await;
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
+    assert_eq!(Some(output.code), Some(0), "{}", text(&output));
     let path = case.folder.path().join("apps.lock");
     let lock = std::fs::read_to_string(&path).unwrap();
     std::fs::write(
@@ -229,8 +202,8 @@ async fn a_lock_version_that_is_not_a_plugin_version_is_refused_on_load() {
     )
     .unwrap();
     let output = case.run(&["plan", "-f", "apps.yaml"]).await;
-    let err = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(1), "{}", text(&output));
+    let err = output.stderr.clone();
+    assert_eq!(Some(output.code), Some(1), "{}", text(&output));
     assert!(err.contains("`version` holds whitespace"), "{err}");
 }
 

@@ -1,9 +1,6 @@
 //! The must-fix findings of the two fresh-eyes reviews of issue 7, each as the test that failed on
 //! the code under review and passes since its fix; each test names its finding number.
 
-use std::path::Path;
-use std::process::Output;
-
 use crate::support::*;
 use upmsync::commands::{read_and_plan, Resolve};
 use upmsync::execute::{ApplyReport, Mode};
@@ -170,20 +167,6 @@ async fn finding_2b_a_pending_upgrade_the_manifest_no_longer_wants_is_not_hidden
     );
 }
 
-fn run_binary(args: &[&str], dir: &Path, extra: &[(&str, &str)]) -> Output {
-    std::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
-        .args(args)
-        .current_dir(dir)
-        .env("TEST_JIRA_USER", "admin")
-        .env("TEST_JIRA_PASSWORD", "admin")
-        .env("UPMSYNC_CACHE_DIR", dir.join(".upmsync-cache"))
-        .env_remove("RUST_LOG")
-        .envs(extra.iter().copied())
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap()
-}
-
 /// Finding 3 (must-fix, security): the cluster's session cookies reach the logs. `main.rs` adds
 /// `cookie_store=off`, but a more specific `RUST_LOG` directive (the crate's module
 /// `cookie_store::cookie_store`) wins, and the jar then logs every `Set-Cookie`, the product's
@@ -198,18 +181,14 @@ async fn finding_3_session_cookies_never_reach_the_logs_whatever_rust_log_says()
         sim.upm_url()
     );
     std::fs::write(folder.path().join("apps.yaml"), manifest).unwrap();
-    let dir = folder.path().to_path_buf();
-    let output = tokio::task::spawn_blocking(move || {
-        run_binary(
-            &["plan", "-f", "apps.yaml"],
-            &dir,
-            &[("RUST_LOG", "cookie_store::cookie_store=debug")],
-        )
-    })
-    .await
-    .unwrap();
-    assert_eq!(output.status.code(), Some(0));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let output = run_binary(
+        &["plan", "-f", "apps.yaml"],
+        folder.path(),
+        &[("RUST_LOG", "cookie_store::cookie_store=debug")],
+    )
+    .await;
+    assert_eq!(output.code, 0);
+    let stderr = output.stderr.clone();
     assert!(
         !stderr.contains("JSESSIONID=") && !stderr.contains("ATL_AFFINITY="),
         "session cookies in the logs:\n{stderr}"

@@ -512,20 +512,21 @@ async fn collection_without_its_trailing_slash_is_404() {
 /// Runs `upmsync sim` on free loopback ports with `flags`; returns the child and the product URL.
 async fn run_sim(flags: &[&str]) -> (tokio::process::Child, url::Url) {
     use tokio::io::AsyncBufReadExt;
-    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
-        .args([
-            "sim",
-            "--listen",
-            "127.0.0.1:0",
-            "--marketplace-listen",
-            "127.0.0.1:0",
-        ])
-        .args(flags)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
+    let mut child =
+        tokio::process::Command::from(crate::support::command(std::path::Path::new(".")))
+            .args([
+                "sim",
+                "--listen",
+                "127.0.0.1:0",
+                "--marketplace-listen",
+                "127.0.0.1:0",
+            ])
+            .args(flags)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = tokio::io::BufReader::new(stdout).lines();
     while let Some(line) = lines.next_line().await.unwrap() {
@@ -583,7 +584,7 @@ async fn sim_flags_switch_the_foreign_answers_on() {
 
 #[tokio::test]
 async fn sim_refuses_an_unknown_web_page() {
-    let output = tokio::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
+    let output = tokio::process::Command::from(crate::support::command(std::path::Path::new(".")))
         .args(["sim", "--web-page", "lunch"])
         .output()
         .await

@@ -1,8 +1,6 @@
 //! Transport security against servers on loopback: a redirect never carries credentials to
 //! another host, and the binary warns on every run about an instance whose TLS is not verified.
 
-use std::path::Path;
-use std::process::Output;
 use std::sync::{Arc, Mutex};
 
 use crate::support::*;
@@ -111,24 +109,6 @@ async fn a_ca_file_that_vanished_after_loading_stops_the_client() {
     assert!(UpmClient::new(&instance).is_err());
 }
 
-async fn run_binary(args: &[&str], dir: &Path) -> Output {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_upmsync"))
-            .args(&args)
-            .current_dir(&dir)
-            .env("TEST_JIRA_USER", "admin")
-            .env("TEST_JIRA_PASSWORD", PASSWORD)
-            .env_remove("RUST_LOG")
-            .stdin(std::process::Stdio::null())
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_warns_once_per_run_about_each_unverified_instance() {
     let sim = start(small_jira()).await;
@@ -149,9 +129,9 @@ async fn the_binary_warns_once_per_run_about_each_unverified_instance() {
     let warning = "warning: TLS verification is off for instance `jira-insecure` (insecure_skip_tls_verify); anyone on the network path can read its credentials";
 
     for command in ["plan", "drift", "apply"] {
-        let output = run_binary(&[command, "-f", "apps.yaml"], folder.path()).await;
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert_eq!(output.status.code(), Some(0), "{command} exits 0: {stderr}");
+        let output = run_binary(&[command, "-f", "apps.yaml"], folder.path(), &[]).await;
+        let stderr = output.stderr.clone();
+        assert_eq!(Some(output.code), Some(0), "{command} exits 0: {stderr}");
         assert_eq!(
             stderr.matches(warning).count(),
             1,
@@ -162,13 +142,13 @@ async fn the_binary_warns_once_per_run_about_each_unverified_instance() {
             "{command} warns only about the unverified instance:\n{stderr}"
         );
         assert!(
-            !String::from_utf8_lossy(&output.stdout).contains("warning:"),
+            !output.stdout.clone().contains("warning:"),
             "warnings go to stderr"
         );
     }
 
     // `validate` touches no instance, so it does not warn.
-    let output = run_binary(&["validate", "-f", "apps.yaml"], folder.path()).await;
-    assert_eq!(output.status.code(), Some(0));
-    assert!(!String::from_utf8_lossy(&output.stderr).contains("warning: TLS"));
+    let output = run_binary(&["validate", "-f", "apps.yaml"], folder.path(), &[]).await;
+    assert_eq!(Some(output.code), Some(0));
+    assert!(!output.stderr.clone().contains("warning: TLS"));
 }
