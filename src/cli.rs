@@ -1,8 +1,10 @@
 //! Command-line arguments. The doc comments are the `--help` text.
 
+#[cfg(feature = "sim")]
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+#[cfg(feature = "sim")]
 use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 
@@ -314,6 +316,7 @@ pub struct SimArgs {
     pub enable_fails: Vec<String>,
 }
 
+#[cfg(feature = "sim")]
 /// `2` -> 2; at least one node.
 fn parse_nodes(text: &str) -> Result<usize, String> {
     match text.trim().parse::<usize>() {
@@ -322,6 +325,7 @@ fn parse_nodes(text: &str) -> Result<usize, String> {
     }
 }
 
+#[cfg(feature = "sim")]
 /// `https://jira.example.com/jira` -> the URL (boxed: it is large and rarely given).
 fn parse_base_url(text: &str) -> Result<Box<url::Url>, String> {
     match url::Url::parse(text.trim()) {
@@ -331,6 +335,7 @@ fn parse_base_url(text: &str) -> Result<Box<url::Url>, String> {
     }
 }
 
+#[cfg(feature = "sim")]
 /// `com.app=com.dep` -> (`com.app`, `com.dep`).
 fn parse_dependency(text: &str) -> Result<(String, String), String> {
     match text.split_once('=') {
@@ -341,6 +346,7 @@ fn parse_dependency(text: &str) -> Result<(String, String), String> {
     }
 }
 
+#[cfg(feature = "sim")]
 /// `9.12.15:9120015` -> (`9.12.15`, 9120015).
 fn parse_product_build(text: &str) -> Result<(String, u64), String> {
     let (version, build) = text
