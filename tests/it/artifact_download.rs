@@ -1,9 +1,9 @@
 //! The download cache against the simulated Marketplace: streamed once, cached by sha256, pinned
 //! hashes short-circuit, mismatches are refused and not kept (issue 3 "Artifacts").
 
-use std::net::SocketAddr;
 use std::path::Path;
 
+use crate::support::start;
 use upmsync::artifact::verify_file;
 use upmsync::marketplace::download::{Cache, DownloadError};
 use upmsync::model::{AppKey, Sha256, Version};
@@ -15,11 +15,6 @@ use url::Url;
 /// PDF View 11.4.0 in `SimConfig::jira_demo()`.
 const PDFVIEW: &str = "com.midori.jira.plugin.pdfview";
 const PDFVIEW_DOWNLOAD: &str = "download/apps/5167/version/1004400";
-
-async fn start(config: SimConfig) -> Sim {
-    let any: SocketAddr = "127.0.0.1:0".parse().unwrap();
-    Sim::start(config, any, any).await.unwrap()
-}
 
 fn url(sim: &Sim, path: &str) -> Url {
     sim.marketplace_url().join(path).unwrap()

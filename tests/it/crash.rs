@@ -38,15 +38,9 @@ struct Case {
 
 impl Case {
     async fn start() -> Self {
-        let sim = Sim::start(config().faults(slow()), loopback(), loopback())
-            .await
-            .expect("simulator starts on loopback");
+        let sim = start(config().faults(slow())).await;
         let folder = tempfile::tempdir().unwrap();
-        let text = format!(
-            "marketplace:\n  url: {marketplace}\ninstances:\n  - name: jira-test\n    url: {upm}\n    product: jira\n    auth:\n      username_env: TEST_JIRA_USER\n      password_env: TEST_JIRA_PASSWORD\n    unmanaged: ignore\napps:\n{APPS}",
-            marketplace = sim.marketplace_url(),
-            upm = sim.upm_url(),
-        );
+        let text = manifest_text(&sim, APPS, "ignore");
         std::fs::write(folder.path().join("apps.yaml"), text).unwrap();
         Self { sim, folder }
     }
