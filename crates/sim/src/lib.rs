@@ -1,6 +1,10 @@
 //! upmsync-sim: the UPM + Marketplace simulator behind `upmsync sim`, the demo and the tests: a Jira whose
 //! Universal Plugin Manager REST API behaves like the real one, quirks included, and a Marketplace.
 //!
+//! A crate of its own so the upmsync core builds without a web server; it knows nothing of upmsync
+//! but the plugin framework's rules it shares through `upmsync-plugin` (version ordering, reading a
+//! plugin descriptor). It prints nothing: `upmsync sim` reports its addresses through upmsync's printer.
+//!
 //! Two listeners: the product (UPM under `{context}/rest/plugins/{1.0,latest}/`, plus `serverInfo`
 //! and the applinks manifest) and the Marketplace (`/rest/2/…`, `/download/apps/…`). The behaviour
 //! follows `shared/reference/upm-rest-api.md` and `marketplace-api.md`; where those are silent the
