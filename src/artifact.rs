@@ -2,8 +2,12 @@
 //! against the wanted key, version and sha256 before anything changes (marketplace-api.md §13).
 //!
 //! No HTTP here: downloading is [`crate::marketplace::download`]'s job. Files are read through
-//! `Read + Seek`, so a jar on disk is never loaded whole; only the main jar nested in an OBR is read
-//! into memory, up to [`MAX_NESTED_JAR_BYTES`].
+//! `Read + Seek`, so a jar on disk is never loaded whole: only its descriptor entries are unpacked.
+//! The main jar nested in an OBR is unpacked into a spooled temporary file (in memory up to
+//! [`NESTED_JAR_IN_MEMORY_BYTES`], on disk beyond), up to [`MAX_NESTED_JAR_BYTES`].
+//!
+//! Hashing and unzipping block; async code calls [`verify_file_async`] and [`is_obr_file`], which
+//! run them on tokio's blocking pool rather than on a runtime worker.
 
 use std::fs::File;
 use std::io::{self, BufReader, Cursor, Read, Seek, SeekFrom};
@@ -19,8 +23,11 @@ use crate::model::{AppKey, Sha256, Version};
 /// The largest `atlassian-plugin.xml` or `MANIFEST.MF` read from an artifact, against zip bombs.
 pub const MAX_DESCRIPTOR_BYTES: u64 = 16 * 1024 * 1024;
 
-/// The largest main jar read (into memory) from an OBR.
+/// The largest main jar unpacked from an OBR.
 pub const MAX_NESTED_JAR_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The main jar of an OBR is unpacked in memory up to this size, into a temporary file beyond it.
+pub const NESTED_JAR_IN_MEMORY_BYTES: usize = 8 * 1024 * 1024;
 
 /// The largest local artifact (`source.path`) read, as large as a download may be.
 pub const MAX_SOURCE_FILE_BYTES: u64 = 2 * 1024 * 1024 * 1024;
@@ -180,6 +187,45 @@ pub fn verify_file(
     })
 }
 
+/// Does what [`verify_file`] does on tokio's blocking pool: hashing and unzipping a jar of
+/// hundreds of MB must not hold up a runtime worker.
+///
+/// # Errors
+/// As [`verify_file`]; a verification that could not run to its end (the runtime shutting down)
+/// is an [`ArtifactError::Io`] for `path`.
+pub async fn verify_file_async(
+    path: &Path,
+    key: &AppKey,
+    version: &Version,
+    sha256: Option<&Sha256>,
+) -> Result<Verified, ArtifactError> {
+    let (owned_path, key, version, sha256) = (
+        path.to_path_buf(),
+        key.clone(),
+        version.clone(),
+        sha256.cloned(),
+    );
+    tokio::task::spawn_blocking(move || verify_file(&owned_path, &key, &version, sha256.as_ref()))
+        .await
+        .unwrap_or_else(|error| {
+            Err(ArtifactError::Io {
+                path: path.to_path_buf(),
+                source: io::Error::other(format!("the verification did not finish: {error}")),
+            })
+        })
+}
+
+/// Whether the file at `path` is an OBR (see [`is_obr`]), read on tokio's blocking pool; `false`
+/// when it cannot be read.
+pub async fn is_obr_file(path: &Path) -> bool {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        File::open(path).is_ok_and(|file| is_obr(BufReader::new(file)))
+    })
+    .await
+    .unwrap_or(false)
+}
+
 /// Opens a local artifact as a regular file (never a device, FIFO or `/proc` file; never
 /// blocking) and hashes it, at most [`MAX_SOURCE_FILE_BYTES`]. The manifest loader checks
 /// `source.path` files through this same function, so `validate` refuses what apply would.
@@ -228,8 +274,10 @@ pub fn read_descriptor_from<R: Read + Seek>(reader: R) -> Result<PluginDescripto
     if has_entry(&archive, "obr.xml") {
         let main_jars: Vec<String> = archive
             .file_names()
+            // A name that does not decode is no jar UPM would find either.
+            .filter_map(Result::ok)
             .filter(|name| !name.contains('/') && name.to_ascii_lowercase().ends_with(".jar"))
-            .map(str::to_string)
+            .map(std::borrow::Cow::into_owned)
             .collect();
         let [main_jar] = main_jars.as_slice() else {
             return Err(ArtifactError::ObrMainJar {
@@ -237,14 +285,9 @@ pub fn read_descriptor_from<R: Read + Seek>(reader: R) -> Result<PluginDescripto
                 found: main_jars.len(),
             });
         };
-        let inner = read_entry(&mut archive, main_jar, MAX_NESTED_JAR_BYTES)?.ok_or(
-            ArtifactError::ObrMainJar {
-                path: None,
-                found: 0,
-            },
-        )?;
+        let inner = unpack_entry(&mut archive, main_jar, MAX_NESTED_JAR_BYTES)?;
         // An OBR inside an OBR is not a thing: read the inner jar as a plain jar.
-        let mut inner = ZipArchive::new(Cursor::new(inner))
+        let mut inner = ZipArchive::new(inner)
             .map_err(|error| not_zip(format!("main jar `{main_jar}`: {error}")))?;
         return read_jar(&mut inner);
     }
@@ -296,7 +339,7 @@ fn read_jar<R: Read + Seek>(
 }
 
 fn has_entry<R: Read + Seek>(archive: &ZipArchive<R>, name: &str) -> bool {
-    archive.file_names().any(|entry| entry == name)
+    archive.index_for_name(name).is_some()
 }
 
 /// Reads one entry whole; an entry larger than `limit` is an error rather than silently cut.
@@ -322,6 +365,31 @@ fn read_entry<R: Read + Seek>(
         )));
     }
     Ok(Some(bytes))
+}
+
+/// Unpacks one entry into a spooled temporary file (in memory while small), rewound; an entry
+/// larger than `limit` is an error rather than silently cut.
+fn unpack_entry<R: Read + Seek>(
+    archive: &mut ZipArchive<R>,
+    name: &str,
+    limit: u64,
+) -> Result<tempfile::SpooledTempFile, ArtifactError> {
+    let file = archive
+        .by_name(name)
+        .map_err(|error| not_zip(format!("cannot open `{name}`: {error}")))?;
+    let mut spooled = tempfile::SpooledTempFile::new(NESTED_JAR_IN_MEMORY_BYTES);
+    let copied = io::copy(&mut file.take(limit + 1), &mut spooled)
+        .map_err(|error| not_zip(format!("cannot read `{name}`: {error}")))?;
+    if copied > limit {
+        return Err(not_zip(format!(
+            "`{name}` is larger than {} MiB when unpacked",
+            limit / (1024 * 1024)
+        )));
+    }
+    spooled
+        .seek(SeekFrom::Start(0))
+        .map_err(|error| not_zip(format!("cannot read `{name}`: {error}")))?;
+    Ok(spooled)
 }
 
 /// `Bundle-SymbolicName: com.example;singleton:=true` → `com.example`.

@@ -181,15 +181,17 @@ impl Lock {
                 fault.line, fault.column, fault.message
             )
         })?;
-        // Read as plain YAML first, so that a value written with an escape (`"\e"`, `"\u202e"`)
-        // is refused wherever it is, then as the lock's types.
-        let value: serde_yaml::Value =
-            serde_yaml::from_str(text).map_err(|error| error.to_string())?;
-        check_strings(&value, "")?;
-        let lock: Lock = match serde_yaml::from_value(value.clone()) {
-            Ok(lock) => lock,
-            Err(error) => return Err(locate(&value).unwrap_or_else(|| error.to_string())),
-        };
+        // Read as plain YAML events first, so that a value written with an escape (`"\e"`,
+        // `"\u202e"`) is refused wherever it is, and so that an error can name its entry; then
+        // as the lock's types.
+        let entries = scan(text)?;
+        let lock: Lock = serde_saphyr::from_str(text).map_err(|error| {
+            let place = error.location().map(|at| Place {
+                line: usize::try_from(at.line()).unwrap_or(usize::MAX),
+                column: usize::try_from(at.column()).unwrap_or(usize::MAX),
+            });
+            located(place, &entries, &describe_yaml_error(&error))
+        })?;
         if lock.lock_version != LOCK_VERSION {
             return Err(format!(
                 "lock_version {} is not {LOCK_VERSION}",
@@ -283,72 +285,159 @@ impl LockedApp {
     }
 }
 
-/// The first app entry that does not read as one, named by instance and key (serde's own error
-/// from the whole file says what is wrong but not where).
-fn locate(value: &serde_yaml::Value) -> Option<String> {
-    let instances = value.get("instances")?.as_mapping()?;
-    for (name, instance) in instances {
-        let name = crate::printable::escape(&shorten(name.as_str().unwrap_or("?"))).into_owned();
-        let Some(apps) = instance.get("apps").and_then(serde_yaml::Value::as_mapping) else {
-            continue;
-        };
-        for (key, app) in apps {
-            if let Err(error) = serde_yaml::from_value::<LockedApp>(app.clone()) {
-                let key =
-                    crate::printable::escape(&shorten(key.as_str().unwrap_or("?"))).into_owned();
-                return Some(format!("instance `{name}`, app `{key}`: {error}"));
-            }
-        }
-    }
-    None
+/// A place in the lock file, 1-based.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Place {
+    line: usize,
+    column: usize,
 }
 
-/// Refuses a string (key or value) anywhere in `value` that holds a character no file may hold.
-fn check_strings(value: &serde_yaml::Value, at: &str) -> Result<(), String> {
-    let refuse = |text: &str, c: char| {
-        Err(format!(
-            "a value{} holds {}, written as an escape (`{}`)",
-            if at.is_empty() {
-                String::new()
-            } else {
-                format!(" under `{at}`")
-            },
-            crate::printable::describe(c),
-            crate::printable::escape(&shorten(text))
-        ))
+impl Place {
+    fn of(marker: &granit_parser::Marker) -> Self {
+        // granit-parser counts lines from 1 and columns from 0.
+        Self {
+            line: marker.line().max(1),
+            column: marker.col() + 1,
+        }
+    }
+}
+
+/// Where an instance or app entry starts: `(line, instance, app)`, in file order.
+type Entries = Vec<(usize, String, Option<String>)>;
+
+/// A message for a problem at `place`: the line and column, and the entry it falls in.
+fn located(place: Option<Place>, entries: &Entries, message: &str) -> String {
+    let Some(place) = place else {
+        return message.to_string();
     };
-    // An explicit stack: a lock nested deep must not overflow ours.
-    let mut pending = vec![(value, at.to_string())];
-    while let Some((value, at)) = pending.pop() {
-        match value {
-            serde_yaml::Value::String(text) => {
-                if let Some(c) = crate::printable::forbidden_in_value(text) {
-                    return refuse(text, c);
+    let entry = entries
+        .iter()
+        .rev()
+        .find(|(line, _, _)| *line <= place.line)
+        .map(|(_, instance, app)| match app {
+            Some(app) => format!("instance `{instance}`, app `{app}`: "),
+            None => format!("instance `{instance}`: "),
+        })
+        .unwrap_or_default();
+    format!(
+        "line {}, column {}: {entry}{message}",
+        place.line, place.column
+    )
+}
+
+/// serde-saphyr's message without its own rendering of the place (which [`located`] adds).
+fn describe_yaml_error(error: &serde_saphyr::Error) -> String {
+    let text = error.to_string();
+    let first = text.lines().next().unwrap_or_default().trim();
+    // guess: serde-saphyr renders "<message> at line L, column C" on its first line.
+    let message = first
+        .rsplit_once(" at line ")
+        .map_or(first, |(message, _)| message)
+        .trim_start_matches("error: ");
+    if message.is_empty() {
+        "not a lock file".to_string()
+    } else {
+        message.to_string()
+    }
+}
+
+/// Reads the YAML events of a lock file: refuses a syntax error, a second document and any
+/// string (key or value) holding a character no file may hold, each at its line and column;
+/// returns where each instance and app entry starts, for messages.
+fn scan(text: &str) -> Result<Entries, String> {
+    let mut entries = Entries::new();
+    let mut stack: Vec<Open> = Vec::new();
+    let mut documents = 0;
+    for next in granit_parser::Parser::new_from_str(text) {
+        let (event, span) = next.map_err(|error| {
+            located(
+                Some(Place::of(error.marker())),
+                &entries,
+                &format!("invalid YAML: {}", error.info()),
+            )
+        })?;
+        let place = Place::of(&span.start);
+        // Whether this event is a node in key position (then its text is the key).
+        let is_key = matches!(stack.last(), Some(Open::Mapping { next_is_key: true, .. }));
+        match event {
+            granit_parser::Event::DocumentStart(..) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(located(
+                        Some(place),
+                        &entries,
+                        "a lock file is one YAML document, found a second one",
+                    ));
                 }
             }
-            serde_yaml::Value::Sequence(items) => {
-                pending.extend(items.iter().map(|item| (item, at.clone())));
-            }
-            serde_yaml::Value::Mapping(mapping) => {
-                for (key, item) in mapping {
-                    let name = match key {
-                        serde_yaml::Value::String(text) => {
-                            if let Some(c) = crate::printable::forbidden_in_value(text) {
-                                return refuse(text, c);
-                            }
-                            text.clone()
+            granit_parser::Event::Scalar(value, ..) => {
+                if let Some(c) = crate::printable::forbidden_in_value(&value) {
+                    return Err(located(
+                        Some(place),
+                        &entries,
+                        &format!(
+                            "a value holds {}, written as an escape (`{}`)",
+                            crate::printable::describe(c),
+                            crate::printable::escape(&shorten(&value))
+                        ),
+                    ));
+                }
+                if is_key {
+                    let path: Vec<&str> = stack
+                        .iter()
+                        .filter_map(|open| match open {
+                            Open::Mapping { key, .. } => key.as_deref(),
+                            Open::Sequence => None,
+                        })
+                        .collect();
+                    let shown = || crate::printable::escape(&shorten(&value)).into_owned();
+                    match (stack.len(), path.as_slice()) {
+                        (2, ["instances"]) => entries.push((place.line, shown(), None)),
+                        (4, ["instances", instance, "apps"]) => {
+                            let instance = crate::printable::escape(&shorten(instance)).into_owned();
+                            entries.push((place.line, instance, Some(shown())));
                         }
-                        _ => String::new(),
-                    };
-                    pending.push((key, at.clone()));
-                    pending.push((item, crate::printable::escape(&shorten(&name)).into_owned()));
+                        _ => {}
+                    }
                 }
+                advance(&mut stack, value.into_owned());
             }
-            serde_yaml::Value::Tagged(tagged) => pending.push((&tagged.value, at)),
+            granit_parser::Event::Alias(_) => advance(&mut stack, String::new()),
+            granit_parser::Event::SequenceStart(..) => stack.push(Open::Sequence),
+            granit_parser::Event::MappingStart(..) => stack.push(Open::Mapping {
+                key: None,
+                next_is_key: true,
+            }),
+            granit_parser::Event::SequenceEnd | granit_parser::Event::MappingEnd => {
+                stack.pop();
+                // A collection as a key is refused by the types; as a value it completes an entry.
+                advance(&mut stack, String::new());
+            }
             _ => {}
         }
     }
-    Ok(())
+    Ok(entries)
+}
+
+/// One open collection while scanning; a mapping knows whether its next node is a key, and its
+/// last key.
+enum Open {
+    Sequence,
+    Mapping {
+        key: Option<String>,
+        next_is_key: bool,
+    },
+}
+
+/// Completes a node (its text when it is a scalar) inside the innermost open collection: a key is
+/// remembered, a value makes the next node a key again.
+fn advance(stack: &mut [Open], text: String) {
+    if let Some(Open::Mapping { key, next_is_key }) = stack.last_mut() {
+        if *next_is_key {
+            *key = Some(text);
+        }
+        *next_is_key = !*next_is_key;
+    }
 }
 
 /// The manifest's rule for instance names.
@@ -386,7 +475,8 @@ fn shorten(text: &str) -> String {
 impl Lock {
     /// The same bytes for the same content.
     pub fn to_text(&self) -> String {
-        let body = serde_yaml::to_string(self).unwrap_or_default();
+        // Plain data (strings, numbers, maps): serializing it cannot fail.
+        let body = serde_saphyr::to_string(self).unwrap_or_default();
         format!("# Written by `upmsync lock`: the exact versions and artifacts the manifest resolved to.\n# Do not edit; run `upmsync lock` (or `upmsync lock --update`) again.\n{body}")
     }
 
@@ -493,7 +583,7 @@ mod tests {
     #[test]
     fn an_apps_own_hosting_is_part_of_what_the_lock_covers() {
         let text = "requested: latest\nsource: marketplace\ninstall: auto\nversion: 1.2.0\ndelivery: uri\nurl: https://m.example/a.jar\nsha256: 0000000000000000000000000000000000000000000000000000000000000000\n";
-        let mut entry: LockedApp = serde_yaml::from_str(text).unwrap();
+        let mut entry: LockedApp = serde_saphyr::from_str(text).unwrap();
         assert_eq!(entry.hosting, None);
         let base = Path::new("/");
         assert!(entry.covers(&present(None), base));
@@ -507,7 +597,7 @@ mod tests {
         assert!(!entry.covers(&allowing, base));
         entry.allow_incompatible = true;
         assert!(entry.covers(&allowing, base));
-        let written = serde_yaml::to_string(&entry).unwrap();
+        let written = serde_saphyr::to_string(&entry).unwrap();
         assert!(written.contains("hosting: server"), "{written}");
     }
 }

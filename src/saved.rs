@@ -78,13 +78,18 @@ pub fn live_fingerprint(live: &Live) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// The hash of a file's bytes, or `None` when it does not exist.
+/// The hash of a file's bytes (lowercase hex), or `None` when it does not exist.
+///
+/// Streams the file through the hasher: an artifact of hundreds of MB costs a buffer, not its size.
 pub fn file_sha256(path: &Path) -> std::io::Result<Option<String>> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(hex::encode(Sha256::digest(&bytes)))),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(error),
-    }
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(Some(hex::encode(hasher.finalize())))
 }
 
 /// The sha256 of the local files an instance's changes upload, by app key ("missing" when gone).

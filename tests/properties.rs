@@ -170,7 +170,7 @@ proptest! {
     fn version_equality_agrees_with_compare(a in valid_version(), b in valid_version()) {
         let (x, y) = (Version::parse(&a).unwrap(), Version::parse(&b).unwrap());
         prop_assert_eq!(x == y, compare(&a, &b) == Ordering::Equal);
-        prop_assert_eq!(x.cmp(&y), compare(&a, &b));
+        prop_assert_eq!(x.compare(&y), compare(&a, &b));
     }
 
     #[test]
