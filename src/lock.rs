@@ -327,13 +327,17 @@ fn located(place: Option<Place>, entries: &Entries, message: &str) -> String {
 
 /// serde-saphyr's message without its own rendering of the place (which [`located`] adds).
 fn describe_yaml_error(error: &serde_saphyr::Error) -> String {
-    let text = error.to_string();
-    let first = text.lines().next().unwrap_or_default().trim();
-    // guess: serde-saphyr renders "<message> at line L, column C" on its first line.
-    let message = first
+    let text = error.without_snippet().to_string();
+    let text = text.trim();
+    // guess: serde-saphyr writes a plain message as `message at line L, column C`.
+    let message = text
         .rsplit_once(" at line ")
-        .map_or(first, |(message, _)| message)
-        .trim_start_matches("error: ");
+        .filter(|(_, place)| {
+            place.split_once(", column ").is_some_and(|(line, column)| {
+                line.parse::<u64>().is_ok() && column.parse::<u64>().is_ok()
+            })
+        })
+        .map_or(text, |(message, _)| message);
     if message.is_empty() {
         "not a lock file".to_string()
     } else {
@@ -358,7 +362,13 @@ fn scan(text: &str) -> Result<Entries, String> {
         })?;
         let place = Place::of(&span.start);
         // Whether this event is a node in key position (then its text is the key).
-        let is_key = matches!(stack.last(), Some(Open::Mapping { next_is_key: true, .. }));
+        let is_key = matches!(
+            stack.last(),
+            Some(Open::Mapping {
+                next_is_key: true,
+                ..
+            })
+        );
         match event {
             granit_parser::Event::DocumentStart(..) => {
                 documents += 1;
@@ -394,7 +404,8 @@ fn scan(text: &str) -> Result<Entries, String> {
                     match (stack.len(), path.as_slice()) {
                         (2, ["instances"]) => entries.push((place.line, shown(), None)),
                         (4, ["instances", instance, "apps"]) => {
-                            let instance = crate::printable::escape(&shorten(instance)).into_owned();
+                            let instance =
+                                crate::printable::escape(&shorten(instance)).into_owned();
                             entries.push((place.line, instance, Some(shown())));
                         }
                         _ => {}
@@ -599,5 +610,77 @@ mod tests {
         assert!(entry.covers(&allowing, base));
         let written = serde_saphyr::to_string(&entry).unwrap();
         assert!(written.contains("hosting: server"), "{written}");
+    }
+
+    const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    fn lock_with(entry_line: &str) -> String {
+        format!(
+            "lock_version: 1\ninstances:\n  jira:\n    hosting: datacenter\n    apps:\n      com.a:\n        requested: 1.0.0\n        source: marketplace\n        install: auto\n        version: 1.0.0\n        delivery: uri\n        url: https://m.example/a.jar\n        sha256: {SHA}\n{entry_line}"
+        )
+    }
+
+    fn reason(text: &str) -> String {
+        Lock::from_bytes(text.as_bytes()).unwrap_err()
+    }
+
+    /// After the switch to serde-saphyr, every kind of problem still names its line, column and
+    /// entry, once.
+    #[test]
+    fn problems_name_their_line_column_and_entry() {
+        assert!(Lock::from_bytes(lock_with("").as_bytes()).is_ok());
+        let short = lock_with("").replace(SHA, "abc");
+        assert_eq!(
+            reason(&short),
+            "line 13, column 17: instance `jira`, app `com.a`: a sha256 must be 64 hex digits (optionally prefixed `sha256:`)"
+        );
+        let unknown = reason(&lock_with("        colour: red\n"));
+        assert!(
+            unknown.starts_with(
+                "line 14, column 9: instance `jira`, app `com.a`: unknown field `colour`"
+            ),
+            "{unknown}"
+        );
+        let variant = reason(&lock_with("").replace("install: auto", "install: sideways"));
+        assert!(
+            variant.starts_with(
+                "line 9, column 18: instance `jira`, app `com.a`: unknown variant `sideways`"
+            ),
+            "{variant}"
+        );
+        let syntax = reason(&lock_with("").replace("hosting: datacenter", "hosting: [x"));
+        assert!(
+            syntax.starts_with("line 5, column 9: instance `jira`: invalid YAML:"),
+            "{syntax}"
+        );
+        let escaped = reason(&lock_with("").replace("requested: 1.0.0", "requested: \"a\\e\""));
+        assert!(
+            escaped.starts_with("line 7, column 20: instance `jira`, app `com.a`: a value holds the control character U+001B"),
+            "{escaped}"
+        );
+        let second = reason(&format!("{}---\nlock_version: 1\n", lock_with("")));
+        assert!(second.starts_with("line 14, column 1:"), "{second}");
+        assert!(second.contains("one YAML document"), "{second}");
+        assert_eq!(
+            reason("lock_version: one\n"),
+            "line 1, column 15: invalid u32"
+        );
+        assert!(reason("[]\n").starts_with("line 1, column 1: "));
+        assert_eq!(
+            reason("instances: {}\n"),
+            "line 1, column 1: missing field `lock_version`"
+        );
+    }
+
+    /// What `to_text` writes reads back as the same lock, and keeps version-like text as text.
+    #[test]
+    fn written_text_reads_back() {
+        let lock = Lock::from_bytes(lock_with("").replace("1.0.0", "1.10").as_bytes()).unwrap();
+        let text = lock.to_text();
+        assert_eq!(Lock::from_bytes(text.as_bytes()).unwrap(), lock);
+        assert_eq!(
+            lock.instances["jira"].apps[&AppKey::new("com.a")].version,
+            "1.10"
+        );
     }
 }

@@ -66,8 +66,8 @@ pub async fn resolve(
                         if depth == Depth::Artifacts
                             && matches!(present.source, Source::Marketplace)
                         {
-                            if let Some(installed) =
-                                installed.filter(|installed| installed.is_newer_than(&target.version))
+                            if let Some(installed) = installed
+                                .filter(|installed| installed.is_newer_than(&target.version))
                             {
                                 target.restore = restore_artifact(
                                     marketplace,

@@ -154,9 +154,8 @@ pub(crate) fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
                         .add(Some(mark), format!("a value holds {}, written as an escape", crate::printable::describe(c)))
                         .with_hint("keys, names and values may not hold control or bidirectional characters");
                 }
-                let forced_text = tag.is_some_and(|tag| {
-                    tag.suffix() == "str" || tag.suffix().ends_with(":str")
-                });
+                let forced_text =
+                    tag.is_some_and(|tag| tag.suffix() == "str" || tag.suffix().ends_with(":str"));
                 let plain = style == ScalarStyle::Plain && !forced_text;
                 builder.count(1, mark).and_then(|()| {
                     builder.complete(

@@ -179,7 +179,8 @@ impl FaultPlan {
         {
             return Ok(Self::default());
         }
-        let plan: FaultPlan = serde_saphyr::from_str(text).map_err(|error| error.to_string())?;
+        let plan: FaultPlan =
+            serde_saphyr::from_str(text).map_err(|error| error.without_snippet().to_string())?;
         plan.validate()?;
         Ok(plan)
     }

@@ -734,4 +734,3 @@ mod tests {
         assert_eq!(name, "app-1.0.jar");
     }
 }
-
