@@ -626,4 +626,53 @@ mod tests {
             Err(ArtifactError::ObrMainJar { found: 2, .. })
         ));
     }
+
+    /// The async wrappers give what the blocking functions give, from the blocking pool; an OBR
+    /// whose main jar is larger than the in-memory spool is unpacked through a temporary file.
+    #[tokio::test]
+    async fn async_wrappers_verify_jars_and_obrs_on_the_blocking_pool() {
+        let folder = tempfile::tempdir().unwrap();
+        let key = AppKey::new("com.example.a");
+        let version = Version::parse("1.2.3").unwrap();
+        let jar = build_plugin_jar("com.example.a", "A", "1.2.3", false);
+        // Stored bytes that do not compress keep the main jar above the spool's memory limit.
+        let padding: Vec<u8> = (0..NESTED_JAR_IN_MEMORY_BYTES + 1024)
+            .map(|_| fastrand::u8(..))
+            .collect();
+        let big_jar = {
+            let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+            for (name, bytes) in [
+                ("padding.bin", padding.as_slice()),
+                ("atlassian-plugin.xml", br#"<atlassian-plugin key="com.example.a" name="A"><plugin-info><version>1.2.3</version></plugin-info></atlassian-plugin>"#.as_slice()),
+            ] {
+                writer
+                    .start_file(name, SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored))
+                    .unwrap();
+                writer.write_all(bytes).unwrap();
+            }
+            writer.finish().unwrap().into_inner()
+        };
+        let obr = build_obr(&big_jar, &[]);
+        for (name, bytes, obr_expected) in [("a.jar", &jar, false), ("a.obr", &obr, true)] {
+            let path = folder.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let sha256 = Sha256::of(bytes);
+            let verified = verify_file_async(&path, &key, &version, Some(&sha256))
+                .await
+                .unwrap();
+            assert_eq!(verified.sha256, sha256);
+            assert_eq!(verified.descriptor.key, "com.example.a");
+            assert_eq!(is_obr_file(&path).await, obr_expected);
+            let wrong = Sha256::of(b"other");
+            assert!(matches!(
+                verify_file_async(&path, &key, &version, Some(&wrong)).await,
+                Err(ArtifactError::Sha256Mismatch { .. })
+            ));
+        }
+        assert!(!is_obr_file(&folder.path().join("missing")).await);
+        assert!(matches!(
+            verify_file_async(&folder.path().join("missing"), &key, &version, None).await,
+            Err(ArtifactError::Io { .. })
+        ));
+    }
 }

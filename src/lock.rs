@@ -486,8 +486,14 @@ fn shorten(text: &str) -> String {
 impl Lock {
     /// The same bytes for the same content.
     pub fn to_text(&self) -> String {
+        // YAML 1.2 quoting (the loader reads YAML 1.2): `version: 2.0.0` stays unquoted, `1.10`
+        // is quoted so it stays text. No `%YAML` directive, so the file reads as it always did.
+        let options = serde_saphyr::ser_options! {
+            yaml_12: true,
+            no_lang_directive: true,
+        };
         // Plain data (strings, numbers, maps): serializing it cannot fail.
-        let body = serde_saphyr::to_string(self).unwrap_or_default();
+        let body = serde_saphyr::to_string_with_options(self, options).unwrap_or_default();
         format!("# Written by `upmsync lock`: the exact versions and artifacts the manifest resolved to.\n# Do not edit; run `upmsync lock` (or `upmsync lock --update`) again.\n{body}")
     }
 
@@ -678,6 +684,12 @@ mod tests {
         let lock = Lock::from_bytes(lock_with("").replace("1.0.0", "1.10").as_bytes()).unwrap();
         let text = lock.to_text();
         assert_eq!(Lock::from_bytes(text.as_bytes()).unwrap(), lock);
+        assert!(text.contains("version: \"1.10\"\n"), "{text}");
+        assert!(text.contains("lock_version: 1\ninstances:\n"), "{text}");
+        let plain = Lock::from_bytes(lock_with("").as_bytes())
+            .unwrap()
+            .to_text();
+        assert!(plain.contains("        version: 1.0.0\n"), "{plain}");
         assert_eq!(
             lock.instances["jira"].apps[&AppKey::new("com.a")].version,
             "1.10"
