@@ -2,6 +2,9 @@
 //! Marketplace build number, artifact location and sha256 that `upmsync lock` resolved. Plan and
 //! apply use it instead of asking the Marketplace; a manifest change it does not cover stops them.
 //! Deterministic (sorted maps, no timestamps) and free of secrets.
+//!
+//! Read with serde-saphyr after a pass over granit-parser's events (the same parser as the
+//! manifest's), so that every problem names its line, column and entry.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +20,7 @@ use crate::model::{
 /// The lock format's version; a file with another is refused.
 pub const LOCK_VERSION: u32 = 1;
 
+/// Why the lock file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("failed to read the lock file `{}`", path.display())]
@@ -38,6 +42,7 @@ pub enum LockError {
     },
 }
 
+/// The whole lock file: its format version and each instance's locked apps, by instance name.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lock {
@@ -45,6 +50,7 @@ pub struct Lock {
     pub instances: BTreeMap<String, LockedInstance>,
 }
 
+/// One instance's entry: its hosting and its locked apps, by key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockedInstance {
@@ -56,6 +62,7 @@ pub struct LockedInstance {
     pub apps: BTreeMap<AppKey, LockedApp>,
 }
 
+/// One app's entry: what the manifest asked for and the exact artifact it resolved to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockedApp {
@@ -148,6 +155,8 @@ pub fn source_text(source: &Source, base: &Path) -> String {
     }
 }
 
+/// `path` relative to `base` with `/` separators (as written in the lock); `path` itself, so
+/// written, when it is not under `base`.
 pub fn relative(path: &Path, base: &Path) -> String {
     path.strip_prefix(base)
         .unwrap_or(path)
@@ -571,11 +580,6 @@ pub fn base_of(manifest: &Path) -> PathBuf {
         parent
     };
     std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf())
-}
-
-/// A target of an instance with its lock base: relative paths in the lock resolve against the manifest.
-pub fn locked_target(locked: &LockedApp, manifest: &Path) -> Target {
-    locked.target(&base_of(manifest))
 }
 
 #[cfg(test)]
