@@ -294,3 +294,23 @@ fn check_strings(value: &serde_json::Value) -> Result<(), String> {
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The streamed hash is the digest of the whole file, across many buffers; a missing file is `None`.
+    #[test]
+    fn file_sha256_streams_the_whole_file() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("big.bin");
+        let bytes: Vec<u8> = (0..300_000u32).map(|n| (n % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(
+            file_sha256(&path).unwrap(),
+            Some(hex::encode(Sha256::digest(&bytes)))
+        );
+        assert_eq!(file_sha256(&folder.path().join("missing")).unwrap(), None);
+        assert!(file_sha256(folder.path()).is_err());
+    }
+}
