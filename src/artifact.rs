@@ -3,6 +3,9 @@
 //!
 //! No HTTP here: downloading is [`crate::marketplace::download`]'s job. Reading the descriptor is
 //! [`upmsync_plugin::descriptor`]'s (shared with the simulator), re-exported here.
+//!
+//! Hashing and unzipping block; async code calls [`verify_file_async`] and [`is_obr_file`], which
+//! run them on tokio's blocking pool rather than on a runtime worker.
 
 use std::fs::File;
 use std::io::{self, BufReader, Read, Seek, SeekFrom};
@@ -11,7 +14,7 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256 as Sha256Hasher};
 pub use upmsync_plugin::descriptor::{
     is_obr, read_descriptor, read_descriptor_from, DescriptorError, PluginDescriptor,
-    MAX_DESCRIPTOR_BYTES, MAX_NESTED_JAR_BYTES,
+    MAX_DESCRIPTOR_BYTES, MAX_NESTED_JAR_BYTES, NESTED_JAR_IN_MEMORY_BYTES,
 };
 
 use crate::model::{AppKey, Sha256, Version};
@@ -140,6 +143,45 @@ pub fn verify_file(
     })
 }
 
+/// Does what [`verify_file`] does on tokio's blocking pool: hashing and unzipping a jar of
+/// hundreds of MB must not hold up a runtime worker.
+///
+/// # Errors
+/// As [`verify_file`]; a verification that could not run to its end (the runtime shutting down)
+/// is an [`ArtifactError::Io`] for `path`.
+pub async fn verify_file_async(
+    path: &Path,
+    key: &AppKey,
+    version: &Version,
+    sha256: Option<&Sha256>,
+) -> Result<Verified, ArtifactError> {
+    let (owned_path, key, version, sha256) = (
+        path.to_path_buf(),
+        key.clone(),
+        version.clone(),
+        sha256.cloned(),
+    );
+    tokio::task::spawn_blocking(move || verify_file(&owned_path, &key, &version, sha256.as_ref()))
+        .await
+        .unwrap_or_else(|error| {
+            Err(ArtifactError::Io {
+                path: path.to_path_buf(),
+                source: io::Error::other(format!("the verification did not finish: {error}")),
+            })
+        })
+}
+
+/// Whether the file at `path` is an OBR (see [`is_obr`]), read on tokio's blocking pool; `false`
+/// when it cannot be read.
+pub async fn is_obr_file(path: &Path) -> bool {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        File::open(path).is_ok_and(|file| is_obr(BufReader::new(file)))
+    })
+    .await
+    .unwrap_or(false)
+}
+
 /// Opens a local artifact as a regular file (never a device, FIFO or `/proc` file; never
 /// blocking) and hashes it, at most [`MAX_SOURCE_FILE_BYTES`]. The manifest loader checks
 /// `source.path` files through this same function, so `validate` refuses what apply would.
@@ -166,4 +208,64 @@ pub fn hash_reader(reader: &mut impl Read) -> io::Result<Sha256> {
         hasher.update(&buffer[..read]);
     }
     Ok(Sha256::from_digest(&hasher.finalize()))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Cursor, Write};
+
+    use upmsync_sim::jar::{build_obr, build_plugin_jar};
+    use zip::write::SimpleFileOptions;
+    use zip::ZipWriter;
+
+    use super::*;
+
+    /// The async wrappers give what the blocking functions give, from the blocking pool; an OBR
+    /// whose main jar is larger than the in-memory spool is unpacked through a temporary file.
+    #[tokio::test]
+    async fn async_wrappers_verify_jars_and_obrs_on_the_blocking_pool() {
+        let folder = tempfile::tempdir().unwrap();
+        let key = AppKey::new("com.example.a");
+        let version = Version::parse("1.2.3").unwrap();
+        let jar = build_plugin_jar("com.example.a", "A", "1.2.3", false);
+        // Stored bytes that do not compress keep the main jar above the spool's memory limit.
+        let padding: Vec<u8> = (0..NESTED_JAR_IN_MEMORY_BYTES + 1024)
+            .map(|_| fastrand::u8(..))
+            .collect();
+        let big_jar = {
+            let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+            for (name, bytes) in [
+                ("padding.bin", padding.as_slice()),
+                ("atlassian-plugin.xml", br#"<atlassian-plugin key="com.example.a" name="A"><plugin-info><version>1.2.3</version></plugin-info></atlassian-plugin>"#.as_slice()),
+            ] {
+                writer
+                    .start_file(name, SimpleFileOptions::default().compression_method(zip::CompressionMethod::Stored))
+                    .unwrap();
+                writer.write_all(bytes).unwrap();
+            }
+            writer.finish().unwrap().into_inner()
+        };
+        let obr = build_obr(&big_jar, &[]);
+        for (name, bytes, obr_expected) in [("a.jar", &jar, false), ("a.obr", &obr, true)] {
+            let path = folder.path().join(name);
+            std::fs::write(&path, bytes).unwrap();
+            let sha256 = Sha256::of(bytes);
+            let verified = verify_file_async(&path, &key, &version, Some(&sha256))
+                .await
+                .unwrap();
+            assert_eq!(verified.sha256, sha256);
+            assert_eq!(verified.descriptor.key, "com.example.a");
+            assert_eq!(is_obr_file(&path).await, obr_expected);
+            let wrong = Sha256::of(b"other");
+            assert!(matches!(
+                verify_file_async(&path, &key, &version, Some(&wrong)).await,
+                Err(ArtifactError::Sha256Mismatch { .. })
+            ));
+        }
+        assert!(!is_obr_file(&folder.path().join("missing")).await);
+        assert!(matches!(
+            verify_file_async(&folder.path().join("missing"), &key, &version, None).await,
+            Err(ArtifactError::Io { .. })
+        ));
+    }
 }

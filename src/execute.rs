@@ -119,14 +119,18 @@ pub async fn fetch_and_verify(
     artifact: &Artifact,
 ) -> Result<artifact::Verified, String> {
     match &artifact.location {
-        Location::File(path) => artifact::verify_file(path, key, version, artifact.sha256.as_ref())
-            .map_err(|error| error_text(&error)),
+        Location::File(path) => {
+            artifact::verify_file_async(path, key, version, artifact.sha256.as_ref())
+                .await
+                .map_err(|error| error_text(&error))
+        }
         Location::Url(url) => {
             let file = cache
                 .fetch(url, artifact.sha256.as_ref())
                 .await
                 .map_err(|error| error_text(&error))?;
-            artifact::verify_file(&file.path, key, version, None)
+            artifact::verify_file_async(&file.path, key, version, None)
+                .await
                 .map_err(|error| error_text(&error))
         }
     }

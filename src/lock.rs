@@ -2,6 +2,9 @@
 //! Marketplace build number, artifact location and sha256 that `upmsync lock` resolved. Plan and
 //! apply use it instead of asking the Marketplace; a manifest change it does not cover stops them.
 //! Deterministic (sorted maps, no timestamps) and free of secrets.
+//!
+//! Read with serde-saphyr after a pass over granit-parser's events (the same parser as the
+//! manifest's), so that every problem names its line, column and entry.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -17,6 +20,7 @@ use crate::model::{
 /// The lock format's version; a file with another is refused.
 pub const LOCK_VERSION: u32 = 1;
 
+/// Why the lock file could not be read or written.
 #[derive(Debug, thiserror::Error)]
 pub enum LockError {
     #[error("failed to read the lock file `{}`", path.display())]
@@ -38,6 +42,7 @@ pub enum LockError {
     },
 }
 
+/// The whole lock file: its format version and each instance's locked apps, by instance name.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Lock {
@@ -45,6 +50,7 @@ pub struct Lock {
     pub instances: BTreeMap<String, LockedInstance>,
 }
 
+/// One instance's entry: its hosting and its locked apps, by key.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockedInstance {
@@ -56,6 +62,7 @@ pub struct LockedInstance {
     pub apps: BTreeMap<AppKey, LockedApp>,
 }
 
+/// One app's entry: what the manifest asked for and the exact artifact it resolved to.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LockedApp {
@@ -148,6 +155,8 @@ pub fn source_text(source: &Source, base: &Path) -> String {
     }
 }
 
+/// `path` relative to `base` with `/` separators (as written in the lock); `path` itself, so
+/// written, when it is not under `base`.
 pub fn relative(path: &Path, base: &Path) -> String {
     path.strip_prefix(base)
         .unwrap_or(path)
@@ -181,15 +190,17 @@ impl Lock {
                 fault.line, fault.column, fault.message
             )
         })?;
-        // Read as plain YAML first, so that a value written with an escape (`"\e"`, `"\u202e"`)
-        // is refused wherever it is, then as the lock's types.
-        let value: serde_yaml::Value =
-            serde_yaml::from_str(text).map_err(|error| error.to_string())?;
-        check_strings(&value, "")?;
-        let lock: Lock = match serde_yaml::from_value(value.clone()) {
-            Ok(lock) => lock,
-            Err(error) => return Err(locate(&value).unwrap_or_else(|| error.to_string())),
-        };
+        // Read as plain YAML events first, so that a value written with an escape (`"\e"`,
+        // `"\u202e"`) is refused wherever it is, and so that an error can name its entry; then
+        // as the lock's types.
+        let entries = scan(text)?;
+        let lock: Lock = serde_saphyr::from_str(text).map_err(|error| {
+            let place = error.location().map(|at| Place {
+                line: usize::try_from(at.line()).unwrap_or(usize::MAX),
+                column: usize::try_from(at.column()).unwrap_or(usize::MAX),
+            });
+            located(place, &entries, &describe_yaml_error(&error))
+        })?;
         if lock.lock_version != LOCK_VERSION {
             return Err(format!(
                 "lock_version {} is not {LOCK_VERSION}",
@@ -283,72 +294,170 @@ impl LockedApp {
     }
 }
 
-/// The first app entry that does not read as one, named by instance and key (serde's own error
-/// from the whole file says what is wrong but not where).
-fn locate(value: &serde_yaml::Value) -> Option<String> {
-    let instances = value.get("instances")?.as_mapping()?;
-    for (name, instance) in instances {
-        let name = crate::printable::escape(&shorten(name.as_str().unwrap_or("?"))).into_owned();
-        let Some(apps) = instance.get("apps").and_then(serde_yaml::Value::as_mapping) else {
-            continue;
-        };
-        for (key, app) in apps {
-            if let Err(error) = serde_yaml::from_value::<LockedApp>(app.clone()) {
-                let key =
-                    crate::printable::escape(&shorten(key.as_str().unwrap_or("?"))).into_owned();
-                return Some(format!("instance `{name}`, app `{key}`: {error}"));
-            }
-        }
-    }
-    None
+/// A place in the lock file, 1-based.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Place {
+    line: usize,
+    column: usize,
 }
 
-/// Refuses a string (key or value) anywhere in `value` that holds a character no file may hold.
-fn check_strings(value: &serde_yaml::Value, at: &str) -> Result<(), String> {
-    let refuse = |text: &str, c: char| {
-        Err(format!(
-            "a value{} holds {}, written as an escape (`{}`)",
-            if at.is_empty() {
-                String::new()
-            } else {
-                format!(" under `{at}`")
-            },
-            crate::printable::describe(c),
-            crate::printable::escape(&shorten(text))
-        ))
+impl Place {
+    fn of(marker: &granit_parser::Marker) -> Self {
+        // granit-parser counts lines from 1 and columns from 0.
+        Self {
+            line: marker.line().max(1),
+            column: marker.col() + 1,
+        }
+    }
+}
+
+/// Where an instance or app entry starts: `(line, instance, app)`, in file order.
+type Entries = Vec<(usize, String, Option<String>)>;
+
+/// A message for a problem at `place`: the line and column, and the entry it falls in.
+fn located(place: Option<Place>, entries: &Entries, message: &str) -> String {
+    let Some(place) = place else {
+        return message.to_string();
     };
-    // An explicit stack: a lock nested deep must not overflow ours.
-    let mut pending = vec![(value, at.to_string())];
-    while let Some((value, at)) = pending.pop() {
-        match value {
-            serde_yaml::Value::String(text) => {
-                if let Some(c) = crate::printable::forbidden_in_value(text) {
-                    return refuse(text, c);
+    let entry = entries
+        .iter()
+        .rev()
+        .find(|(line, _, _)| *line <= place.line)
+        .map(|(_, instance, app)| match app {
+            Some(app) => format!("instance `{instance}`, app `{app}`: "),
+            None => format!("instance `{instance}`: "),
+        })
+        .unwrap_or_default();
+    format!(
+        "line {}, column {}: {entry}{message}",
+        place.line, place.column
+    )
+}
+
+/// serde-saphyr's message without its own rendering of the place (which [`located`] adds).
+fn describe_yaml_error(error: &serde_saphyr::Error) -> String {
+    let text = error.without_snippet().to_string();
+    let text = text.trim();
+    // guess: serde-saphyr writes a plain message as `message at line L, column C`.
+    let message = text
+        .rsplit_once(" at line ")
+        .filter(|(_, place)| {
+            place.split_once(", column ").is_some_and(|(line, column)| {
+                line.parse::<u64>().is_ok() && column.parse::<u64>().is_ok()
+            })
+        })
+        .map_or(text, |(message, _)| message);
+    if message.is_empty() {
+        "not a lock file".to_string()
+    } else {
+        message.to_string()
+    }
+}
+
+/// Reads the YAML events of a lock file: refuses a syntax error, a second document and any
+/// string (key or value) holding a character no file may hold, each at its line and column;
+/// returns where each instance and app entry starts, for messages.
+fn scan(text: &str) -> Result<Entries, String> {
+    let mut entries = Entries::new();
+    let mut stack: Vec<Open> = Vec::new();
+    let mut documents = 0;
+    for next in granit_parser::Parser::new_from_str(text) {
+        let (event, span) = next.map_err(|error| {
+            located(
+                Some(Place::of(error.marker())),
+                &entries,
+                &format!("invalid YAML: {}", error.info()),
+            )
+        })?;
+        let place = Place::of(&span.start);
+        // Whether this event is a node in key position (then its text is the key).
+        let is_key = matches!(
+            stack.last(),
+            Some(Open::Mapping {
+                next_is_key: true,
+                ..
+            })
+        );
+        match event {
+            granit_parser::Event::DocumentStart(..) => {
+                documents += 1;
+                if documents > 1 {
+                    return Err(located(
+                        Some(place),
+                        &entries,
+                        "a lock file is one YAML document, found a second one",
+                    ));
                 }
             }
-            serde_yaml::Value::Sequence(items) => {
-                pending.extend(items.iter().map(|item| (item, at.clone())));
-            }
-            serde_yaml::Value::Mapping(mapping) => {
-                for (key, item) in mapping {
-                    let name = match key {
-                        serde_yaml::Value::String(text) => {
-                            if let Some(c) = crate::printable::forbidden_in_value(text) {
-                                return refuse(text, c);
-                            }
-                            text.clone()
+            granit_parser::Event::Scalar(value, ..) => {
+                if let Some(c) = crate::printable::forbidden_in_value(&value) {
+                    return Err(located(
+                        Some(place),
+                        &entries,
+                        &format!(
+                            "a value holds {}, written as an escape (`{}`)",
+                            crate::printable::describe(c),
+                            crate::printable::escape(&shorten(&value))
+                        ),
+                    ));
+                }
+                if is_key {
+                    let path: Vec<&str> = stack
+                        .iter()
+                        .filter_map(|open| match open {
+                            Open::Mapping { key, .. } => key.as_deref(),
+                            Open::Sequence => None,
+                        })
+                        .collect();
+                    let shown = || crate::printable::escape(&shorten(&value)).into_owned();
+                    match (stack.len(), path.as_slice()) {
+                        (2, ["instances"]) => entries.push((place.line, shown(), None)),
+                        (4, ["instances", instance, "apps"]) => {
+                            let instance =
+                                crate::printable::escape(&shorten(instance)).into_owned();
+                            entries.push((place.line, instance, Some(shown())));
                         }
-                        _ => String::new(),
-                    };
-                    pending.push((key, at.clone()));
-                    pending.push((item, crate::printable::escape(&shorten(&name)).into_owned()));
+                        _ => {}
+                    }
                 }
+                advance(&mut stack, value.into_owned());
             }
-            serde_yaml::Value::Tagged(tagged) => pending.push((&tagged.value, at)),
+            granit_parser::Event::Alias(_) => advance(&mut stack, String::new()),
+            granit_parser::Event::SequenceStart(..) => stack.push(Open::Sequence),
+            granit_parser::Event::MappingStart(..) => stack.push(Open::Mapping {
+                key: None,
+                next_is_key: true,
+            }),
+            granit_parser::Event::SequenceEnd | granit_parser::Event::MappingEnd => {
+                stack.pop();
+                // A collection as a key is refused by the types; as a value it completes an entry.
+                advance(&mut stack, String::new());
+            }
             _ => {}
         }
     }
-    Ok(())
+    Ok(entries)
+}
+
+/// One open collection while scanning; a mapping knows whether its next node is a key, and its
+/// last key.
+enum Open {
+    Sequence,
+    Mapping {
+        key: Option<String>,
+        next_is_key: bool,
+    },
+}
+
+/// Completes a node (its text when it is a scalar) inside the innermost open collection: a key is
+/// remembered, a value makes the next node a key again.
+fn advance(stack: &mut [Open], text: String) {
+    if let Some(Open::Mapping { key, next_is_key }) = stack.last_mut() {
+        if *next_is_key {
+            *key = Some(text);
+        }
+        *next_is_key = !*next_is_key;
+    }
 }
 
 /// The manifest's rule for instance names.
@@ -386,7 +495,14 @@ fn shorten(text: &str) -> String {
 impl Lock {
     /// The same bytes for the same content.
     pub fn to_text(&self) -> String {
-        let body = serde_yaml::to_string(self).unwrap_or_default();
+        // YAML 1.2 quoting (the loader reads YAML 1.2): `version: 2.0.0` stays unquoted, `1.10`
+        // is quoted so it stays text. No `%YAML` directive, so the file reads as it always did.
+        let options = serde_saphyr::ser_options! {
+            yaml_12: true,
+            no_lang_directive: true,
+        };
+        // Plain data (strings, numbers, maps): serializing it cannot fail.
+        let body = serde_saphyr::to_string_with_options(self, options).unwrap_or_default();
         format!("# Written by `upmsync lock`: the exact versions and artifacts the manifest resolved to.\n# Do not edit; run `upmsync lock` (or `upmsync lock --update`) again.\n{body}")
     }
 
@@ -466,11 +582,6 @@ pub fn base_of(manifest: &Path) -> PathBuf {
     std::fs::canonicalize(parent).unwrap_or_else(|_| parent.to_path_buf())
 }
 
-/// A target of an instance with its lock base: relative paths in the lock resolve against the manifest.
-pub fn locked_target(locked: &LockedApp, manifest: &Path) -> Target {
-    locked.target(&base_of(manifest))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -493,7 +604,7 @@ mod tests {
     #[test]
     fn an_apps_own_hosting_is_part_of_what_the_lock_covers() {
         let text = "requested: latest\nsource: marketplace\ninstall: auto\nversion: 1.2.0\ndelivery: uri\nurl: https://m.example/a.jar\nsha256: 0000000000000000000000000000000000000000000000000000000000000000\n";
-        let mut entry: LockedApp = serde_yaml::from_str(text).unwrap();
+        let mut entry: LockedApp = serde_saphyr::from_str(text).unwrap();
         assert_eq!(entry.hosting, None);
         let base = Path::new("/");
         assert!(entry.covers(&present(None), base));
@@ -507,7 +618,85 @@ mod tests {
         assert!(!entry.covers(&allowing, base));
         entry.allow_incompatible = true;
         assert!(entry.covers(&allowing, base));
-        let written = serde_yaml::to_string(&entry).unwrap();
+        let written = serde_saphyr::to_string(&entry).unwrap();
         assert!(written.contains("hosting: server"), "{written}");
+    }
+
+    const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+    fn lock_with(entry_line: &str) -> String {
+        format!(
+            "lock_version: 1\ninstances:\n  jira:\n    hosting: datacenter\n    apps:\n      com.a:\n        requested: 1.0.0\n        source: marketplace\n        install: auto\n        version: 1.0.0\n        delivery: uri\n        url: https://m.example/a.jar\n        sha256: {SHA}\n{entry_line}"
+        )
+    }
+
+    fn reason(text: &str) -> String {
+        Lock::from_bytes(text.as_bytes()).unwrap_err()
+    }
+
+    /// After the switch to serde-saphyr, every kind of problem still names its line, column and
+    /// entry, once.
+    #[test]
+    fn problems_name_their_line_column_and_entry() {
+        assert!(Lock::from_bytes(lock_with("").as_bytes()).is_ok());
+        let short = lock_with("").replace(SHA, "abc");
+        assert_eq!(
+            reason(&short),
+            "line 13, column 17: instance `jira`, app `com.a`: a sha256 must be 64 hex digits (optionally prefixed `sha256:`)"
+        );
+        let unknown = reason(&lock_with("        colour: red\n"));
+        assert!(
+            unknown.starts_with(
+                "line 14, column 9: instance `jira`, app `com.a`: unknown field `colour`"
+            ),
+            "{unknown}"
+        );
+        let variant = reason(&lock_with("").replace("install: auto", "install: sideways"));
+        assert!(
+            variant.starts_with(
+                "line 9, column 18: instance `jira`, app `com.a`: unknown variant `sideways`"
+            ),
+            "{variant}"
+        );
+        let syntax = reason(&lock_with("").replace("hosting: datacenter", "hosting: [x"));
+        assert!(
+            syntax.starts_with("line 5, column 9: instance `jira`: invalid YAML:"),
+            "{syntax}"
+        );
+        let escaped = reason(&lock_with("").replace("requested: 1.0.0", "requested: \"a\\e\""));
+        assert!(
+            escaped.starts_with("line 7, column 20: instance `jira`, app `com.a`: a value holds the control character U+001B"),
+            "{escaped}"
+        );
+        let second = reason(&format!("{}---\nlock_version: 1\n", lock_with("")));
+        assert!(second.starts_with("line 14, column 1:"), "{second}");
+        assert!(second.contains("one YAML document"), "{second}");
+        assert_eq!(
+            reason("lock_version: one\n"),
+            "line 1, column 15: invalid u32"
+        );
+        assert!(reason("[]\n").starts_with("line 1, column 1: "));
+        assert_eq!(
+            reason("instances: {}\n"),
+            "line 1, column 1: missing field `lock_version`"
+        );
+    }
+
+    /// What `to_text` writes reads back as the same lock, and keeps version-like text as text.
+    #[test]
+    fn written_text_reads_back() {
+        let lock = Lock::from_bytes(lock_with("").replace("1.0.0", "1.10").as_bytes()).unwrap();
+        let text = lock.to_text();
+        assert_eq!(Lock::from_bytes(text.as_bytes()).unwrap(), lock);
+        assert!(text.contains("version: \"1.10\"\n"), "{text}");
+        assert!(text.contains("lock_version: 1\ninstances:\n"), "{text}");
+        let plain = Lock::from_bytes(lock_with("").as_bytes())
+            .unwrap()
+            .to_text();
+        assert!(plain.contains("        version: 1.0.0\n"), "{plain}");
+        assert_eq!(
+            lock.instances["jira"].apps[&AppKey::new("com.a")].version,
+            "1.10"
+        );
     }
 }

@@ -39,8 +39,9 @@ impl fmt::Debug for AppKey {
     }
 }
 
-/// A plugin version string, ordered exactly as the Atlassian plugin framework orders them
-/// (see [`crate::version`]). Equality follows that ordering: `1.0` equals `1.0.0`.
+/// A plugin version string, compared exactly as the Atlassian plugin framework compares them
+/// (see [`crate::version`]) through [`Version::compare`]. Equality follows that comparison:
+/// `1.0` equals `1.0.0`. Not `Ord`: the framework's order is not total (see [`Version::compare`]).
 #[derive(Clone, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Version(String);
@@ -62,6 +63,22 @@ impl Version {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Compares two versions as the plugin framework does ([`version::compare`]).
+    ///
+    /// Deliberately not `Ord`: the framework's comparator is not transitive across mixed parts
+    /// (`0 < 1A < SNAPSHOT < 0`), so `sort` could panic and `max` would depend on the input's
+    /// order. Compare two versions with this; pick the newest of many with
+    /// `max_by(Version::compare)`, which never panics and, given the Marketplace's order, is stable.
+    pub fn compare(&self, other: &Self) -> Ordering {
+        version::compare(&self.0, &other.0)
+    }
+
+    /// Whether the plugin framework takes `self` for a newer version than `other` (the
+    /// framework's upgrade test is `new.compareTo(installed) >= 0`, marketplace-api.md §11).
+    pub fn is_newer_than(&self, other: &Self) -> bool {
+        self.compare(other) == Ordering::Greater
+    }
 }
 
 impl fmt::Display for Version {
@@ -78,23 +95,11 @@ impl fmt::Debug for Version {
 
 impl PartialEq for Version {
     fn eq(&self, other: &Self) -> bool {
-        self.cmp(other) == Ordering::Equal
+        self.compare(other) == Ordering::Equal
     }
 }
 
 impl Eq for Version {}
-
-impl PartialOrd for Version {
-    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
-        Some(self.cmp(other))
-    }
-}
-
-impl Ord for Version {
-    fn cmp(&self, other: &Self) -> Ordering {
-        version::compare(&self.0, &other.0)
-    }
-}
 
 /// A secret value (password, token, license text, upm-token). `Debug` and `Display` never show it.
 #[derive(Clone, PartialEq, Eq)]

@@ -363,8 +363,12 @@ pub fn plan(
                     // The version is settled at the restart; installing again would repeat it.
                     _ if pending.is_some() => None,
                     None => Some(Action::Install),
-                    Some(live_app) if live_app.version < target.version => Some(Action::Upgrade),
-                    Some(live_app) if live_app.version > target.version => Some(Action::Downgrade),
+                    Some(live_app) if target.version.is_newer_than(&live_app.version) => {
+                        Some(Action::Upgrade)
+                    }
+                    Some(live_app) if live_app.version.is_newer_than(&target.version) => {
+                        Some(Action::Downgrade)
+                    }
                     Some(_) => None,
                 };
                 if let Some(action) = install_action {

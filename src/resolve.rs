@@ -66,8 +66,8 @@ pub async fn resolve(
                         if depth == Depth::Artifacts
                             && matches!(present.source, Source::Marketplace)
                         {
-                            if let Some(installed) =
-                                installed.filter(|installed| **installed > target.version)
+                            if let Some(installed) = installed
+                                .filter(|installed| installed.is_newer_than(&target.version))
                             {
                                 target.restore = restore_artifact(
                                     marketplace,
@@ -189,7 +189,7 @@ async fn resolve_app(
             // (newer than the newest compatible one, e.g. installed by hand).
             if exact.is_none() {
                 let newest = crate::model::Version::from_server(&resolved.name);
-                if let Some(installed) = installed.filter(|installed| **installed > newest && present.version.matches(installed)) {
+                if let Some(installed) = installed.filter(|installed| installed.is_newer_than(&newest) && present.version.matches(installed)) {
                     return Ok(Some((Target {
                         version: installed.clone(),
                         artifact: None,
@@ -207,7 +207,7 @@ async fn resolve_app(
             marketplace.check_download_link(&resolved.binary)?;
             // A downgrade uninstalls first: find the installed version's artifact now, to put it
             // back if the install fails. Not on the Marketplace (any more): no restore possible.
-            let restore = match installed.filter(|installed| **installed > version) {
+            let restore = match installed.filter(|installed| installed.is_newer_than(&version)) {
                 Some(installed) => restore_artifact(marketplace, key, installed, hosting).await,
                 None => None,
             };
@@ -261,7 +261,7 @@ async fn marketplace_version(
             .iter()
             .map(|name| crate::model::Version::from_server(name))
             .filter(|version| present.version.matches(version))
-            .max()
+            .max_by(crate::model::Version::compare)
             .ok_or_else(|| {
                 format!(
                     "app `{key}` has no version matching `{}` for {} on the Marketplace (compatible or not)\nhint: check the app's version history, or loosen the version in the manifest",
@@ -298,7 +298,7 @@ async fn marketplace_version(
                 .iter()
                 .map(|name| crate::model::Version::from_server(name))
                 .filter(|version| spec.matches(version))
-                .max()
+                .max_by(crate::model::Version::compare)
                 .ok_or_else(|| {
                     text(marketplace::MarketplaceError::NoCompatibleVersion {
                         key: key.clone(),

@@ -4,8 +4,6 @@
 
 use std::time::Duration;
 
-use rand::Rng;
-
 /// Bounds for retrying reads (GET, HEAD, the upm-token).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct RetryPolicy {
@@ -46,7 +44,7 @@ impl RetryPolicy {
         attempt: u32,
         elapsed: Duration,
         retry_after: Option<Duration>,
-        rng: &mut impl Rng,
+        rng: &mut fastrand::Rng,
     ) -> Option<Duration> {
         if attempt >= self.attempts {
             return None;
@@ -56,7 +54,7 @@ impl RetryPolicy {
             .saturating_mul(2u32.saturating_pow(attempt.saturating_sub(1)))
             .min(self.max_delay);
         // Full jitter: spread clients that failed together (a load balancer's 503) apart.
-        let jittered = Duration::from_millis(rng.gen_range(0..=ceiling.as_millis().max(1) as u64));
+        let jittered = Duration::from_millis(rng.u64(0..=ceiling.as_millis().max(1) as u64));
         let wait = retry_after.map_or(jittered, |asked| asked.max(jittered));
         (elapsed + wait <= self.max_total).then_some(wait)
     }
@@ -75,13 +73,11 @@ pub fn parse_retry_after(value: &str) -> Option<Duration> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rand::rngs::StdRng;
-    use rand::SeedableRng;
 
     #[test]
     fn backoff_grows_is_jittered_and_bounded() {
         let policy = RetryPolicy::default();
-        let mut rng = StdRng::seed_from_u64(7);
+        let mut rng = fastrand::Rng::with_seed(7);
         for attempt in 1..policy.attempts {
             let ceiling = policy.base_delay * 2u32.pow(attempt - 1);
             let wait = policy
@@ -111,7 +107,7 @@ mod tests {
     #[test]
     fn retry_after_is_honoured_within_the_total_bound() {
         let policy = RetryPolicy::default();
-        let mut rng = StdRng::seed_from_u64(1);
+        let mut rng = fastrand::Rng::with_seed(1);
         let wait = policy
             .delay(1, Duration::ZERO, Some(Duration::from_secs(3)), &mut rng)
             .unwrap();

@@ -78,13 +78,18 @@ pub fn live_fingerprint(live: &Live) -> String {
     hex::encode(hasher.finalize())
 }
 
-/// The hash of a file's bytes, or `None` when it does not exist.
+/// The hash of a file's bytes (lowercase hex), or `None` when it does not exist.
+///
+/// Streams the file through the hasher: an artifact of hundreds of MB costs a buffer, not its size.
 pub fn file_sha256(path: &Path) -> std::io::Result<Option<String>> {
-    match std::fs::read(path) {
-        Ok(bytes) => Ok(Some(hex::encode(Sha256::digest(&bytes)))),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(error) => Err(error),
-    }
+    let mut file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(error),
+    };
+    let mut hasher = Sha256::new();
+    std::io::copy(&mut file, &mut hasher)?;
+    Ok(Some(hex::encode(hasher.finalize())))
 }
 
 /// The sha256 of the local files an instance's changes upload, by app key ("missing" when gone).
@@ -288,4 +293,24 @@ fn check_strings(value: &serde_json::Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The streamed hash is the digest of the whole file, across many buffers; a missing file is `None`.
+    #[test]
+    fn file_sha256_streams_the_whole_file() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("big.bin");
+        let bytes: Vec<u8> = (0..300_000u32).map(|n| (n % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        assert_eq!(
+            file_sha256(&path).unwrap(),
+            Some(hex::encode(Sha256::digest(&bytes)))
+        );
+        assert_eq!(file_sha256(&folder.path().join("missing")).unwrap(), None);
+        assert!(file_sha256(folder.path()).is_err());
+    }
 }

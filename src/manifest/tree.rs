@@ -1,13 +1,13 @@
 //! Parses YAML text into a tree of nodes that remember the line and column they were written at.
 //!
-//! Built on yaml-rust2's event parser rather than a serde deserializer so that every value, not
+//! Built on granit-parser's event parser (the one under serde-saphyr, which reads the lock and
+//! the simulator's fault plans) rather than a serde deserializer so that every value, not
 //! only the first error, carries its place, and so that scalars keep their text as written
 //! (`version: 1.10` stays `1.10`, not the float `1.1`).
 
 use std::collections::HashMap;
 
-use yaml_rust2::parser::{Event, Parser};
-use yaml_rust2::scanner::{Marker, TScalarStyle};
+use granit_parser::{Event, Marker, Parser, ScalarStyle};
 
 use super::{shown, Problems};
 
@@ -26,7 +26,7 @@ pub(crate) struct Mark {
 
 impl Mark {
     fn of(marker: &Marker) -> Self {
-        // yaml-rust2 counts lines from 1 and columns from 0.
+        // granit-parser counts lines from 1 and columns from 0.
         Self {
             line: marker.line().max(1),
             column: marker.col() + 1,
@@ -94,9 +94,11 @@ pub(crate) fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
     };
     let mut documents = 0;
     loop {
-        let (event, marker) = match parser.next_token() {
-            Ok(next) => next,
-            Err(error) => {
+        let (event, span) = match parser.next_event() {
+            Some(Ok(next)) => next,
+            // The parser ends after `StreamEnd`, which ends this loop first.
+            None => break,
+            Some(Err(error)) => {
                 let mark = Mark::of(error.marker());
                 let problem = builder
                     .problems
@@ -107,6 +109,7 @@ pub(crate) fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
                 return None;
             }
         };
+        let marker = span.start;
         let mark = Mark::of(&marker);
         let step = match event {
             Event::StreamEnd => {
@@ -128,7 +131,7 @@ pub(crate) fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
                 }
                 break;
             }
-            Event::DocumentStart => {
+            Event::DocumentStart(..) => {
                 documents += 1;
                 if documents > 1 {
                     builder
@@ -142,7 +145,6 @@ pub(crate) fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
                 }
                 Ok(())
             }
-            Event::Nothing | Event::StreamStart | Event::DocumentEnd => Ok(()),
             Event::Scalar(text, style, anchor, tag) => {
                 if let Some(c) = crate::printable::forbidden_in_value(&text) {
                     // Written as a YAML escape (`"\e"`, `"\u202e"`): the raw byte is refused
@@ -153,24 +155,27 @@ pub(crate) fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
                         .with_hint("keys, names and values may not hold control or bidirectional characters");
                 }
                 let forced_text =
-                    tag.is_some_and(|tag| tag.suffix == "str" || tag.suffix.ends_with(":str"));
-                let plain = style == TScalarStyle::Plain && !forced_text;
+                    tag.is_some_and(|tag| tag.suffix() == "str" || tag.suffix().ends_with(":str"));
+                let plain = style == ScalarStyle::Plain && !forced_text;
                 builder.count(1, mark).and_then(|()| {
                     builder.complete(
                         Node {
-                            value: Value::Scalar { text, plain },
+                            value: Value::Scalar {
+                                text: text.into_owned(),
+                                plain,
+                            },
                             mark,
                         },
                         anchor,
                     )
                 })
             }
-            Event::SequenceStart(anchor, _) => builder.open(Frame::Sequence {
+            Event::SequenceStart(_, anchor, _) => builder.open(Frame::Sequence {
                 mark,
                 anchor,
                 items: Vec::new(),
             }),
-            Event::MappingStart(anchor, _) => builder.open(Frame::Mapping {
+            Event::MappingStart(_, anchor, _) => builder.open(Frame::Mapping {
                 mark,
                 anchor,
                 entries: Vec::new(),
@@ -180,6 +185,9 @@ pub(crate) fn parse(text: &str, problems: &mut Problems) -> Option<Node> {
             }),
             Event::SequenceEnd | Event::MappingEnd => builder.close(),
             Event::Alias(id) => builder.alias(id, mark),
+            // Stream and document bounds, and presentation metadata (comments, anchor names)
+            // that the tree does not keep.
+            _ => Ok(()),
         };
         if step.is_err() {
             return None;
@@ -494,10 +502,12 @@ mod tests {
 
     #[test]
     fn syntax_errors_carry_the_parser_place() {
+        // granit-parser names the bracket left open, where yaml-rust2 named the end of the file.
         let problems = parse_problems("a: [b\n");
         assert_eq!(problems.len(), 1);
-        assert_eq!(problems[0].line, Some(2));
+        assert_eq!((problems[0].line, problems[0].column), (Some(1), Some(4)));
         assert!(problems[0].message.starts_with("invalid YAML"));
+        assert!(problems[0].message.contains("unclosed"), "{problems:?}");
     }
 
     #[test]
@@ -553,10 +563,14 @@ b: {}*a{}
     /// too, for any character that would stop the scanner.
     #[test]
     fn a_parser_that_stops_early_is_a_problem() {
+        // granit-parser refuses the NUL itself, at its place; either way the rest of the file
+        // never silently disappears.
         let problems = parse_problems("a: 1\0\nb: 2\n");
         assert_eq!(problems.len(), 1, "{problems:?}");
+        assert_eq!((problems[0].line, problems[0].column), (Some(1), Some(5)));
         assert!(
-            problems[0].message.contains("before the end"),
+            problems[0].message.contains("before the end")
+                || problems[0].message.contains("unexpected character"),
             "{problems:?}"
         );
         // Text beyond ASCII is read to its end (the parser counts characters, not bytes).

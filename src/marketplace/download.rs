@@ -281,9 +281,7 @@ impl Cache {
             }
         }
         // UPM tells an OBR from a jar by content, not by name (upm-rest-api.md §5.7); so does the cache.
-        let is_obr = File::open(temp.path())
-            .map(|file| artifact::is_obr(io::BufReader::new(file)))
-            .unwrap_or(false);
+        let is_obr = artifact::is_obr_file(temp.path()).await;
         let path = self.artifact_path(&found, if is_obr { "obr" } else { "jar" });
         temp.persist(&path)
             .map_err(|error| write_failed(&path)(error.error))?;

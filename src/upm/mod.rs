@@ -994,7 +994,7 @@ impl UpmClient {
                 attempt,
                 started.elapsed(),
                 retry_after,
-                &mut rand::thread_rng(),
+                &mut fastrand::Rng::new(),
             ) else {
                 return Ok(response);
             };
@@ -1066,7 +1066,7 @@ pub(crate) async fn send_read(
             attempt,
             started.elapsed(),
             retry_after,
-            &mut rand::thread_rng(),
+            &mut fastrand::Rng::new(),
         ) else {
             return outcome;
         };

@@ -1,10 +1,11 @@
 //! Plugin descriptors: what a plugin jar or OBR says about itself (key, name, version, licensing),
 //! read as UPM's `JarHelper` reads them (marketplace-api.md §13).
 //!
-//! Files are read through `Read + Seek`, so a jar on disk is never loaded whole; only the main jar
-//! nested in an OBR is read into memory, up to [`MAX_NESTED_JAR_BYTES`].
+//! Files are read through `Read + Seek`, so a jar on disk is never loaded whole: only its descriptor
+//! entries are unpacked. The main jar nested in an OBR is unpacked into a spooled temporary file (in
+//! memory up to [`NESTED_JAR_IN_MEMORY_BYTES`], on disk beyond), up to [`MAX_NESTED_JAR_BYTES`].
 
-use std::io::{Cursor, Read, Seek};
+use std::io::{self, Cursor, Read, Seek, SeekFrom};
 
 use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
@@ -13,8 +14,11 @@ use zip::ZipArchive;
 /// The largest `atlassian-plugin.xml` or `MANIFEST.MF` read from an artifact, against zip bombs.
 pub const MAX_DESCRIPTOR_BYTES: u64 = 16 * 1024 * 1024;
 
-/// The largest main jar read (into memory) from an OBR.
+/// The largest main jar unpacked from an OBR.
 pub const MAX_NESTED_JAR_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The main jar of an OBR is unpacked in memory up to this size, into a temporary file beyond it.
+pub const NESTED_JAR_IN_MEMORY_BYTES: usize = 8 * 1024 * 1024;
 
 /// What a plugin artifact says about itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -77,18 +81,19 @@ pub fn read_descriptor_from<R: Read + Seek>(
     if has_entry(&archive, "obr.xml") {
         let main_jars: Vec<String> = archive
             .file_names()
+            // A name that does not decode is no jar UPM would find either.
+            .filter_map(Result::ok)
             .filter(|name| !name.contains('/') && name.to_ascii_lowercase().ends_with(".jar"))
-            .map(str::to_string)
+            .map(std::borrow::Cow::into_owned)
             .collect();
         let [main_jar] = main_jars.as_slice() else {
             return Err(DescriptorError::ObrMainJar {
                 found: main_jars.len(),
             });
         };
-        let inner = read_entry(&mut archive, main_jar, MAX_NESTED_JAR_BYTES)?
-            .ok_or(DescriptorError::ObrMainJar { found: 0 })?;
+        let inner = unpack_entry(&mut archive, main_jar, MAX_NESTED_JAR_BYTES)?;
         // An OBR inside an OBR is not a thing: read the inner jar as a plain jar.
-        let mut inner = ZipArchive::new(Cursor::new(inner))
+        let mut inner = ZipArchive::new(inner)
             .map_err(|error| not_zip(format!("main jar `{main_jar}`: {error}")))?;
         return read_jar(&mut inner);
     }
@@ -140,7 +145,7 @@ fn read_jar<R: Read + Seek>(
 }
 
 fn has_entry<R: Read + Seek>(archive: &ZipArchive<R>, name: &str) -> bool {
-    archive.file_names().any(|entry| entry == name)
+    archive.index_for_name(name).is_some()
 }
 
 /// Reads one entry whole; an entry larger than `limit` is an error rather than silently cut.
@@ -166,6 +171,31 @@ fn read_entry<R: Read + Seek>(
         )));
     }
     Ok(Some(bytes))
+}
+
+/// Unpacks one entry into a spooled temporary file (in memory while small), rewound; an entry
+/// larger than `limit` is an error rather than silently cut.
+fn unpack_entry<R: Read + Seek>(
+    archive: &mut ZipArchive<R>,
+    name: &str,
+    limit: u64,
+) -> Result<tempfile::SpooledTempFile, DescriptorError> {
+    let file = archive
+        .by_name(name)
+        .map_err(|error| not_zip(format!("cannot open `{name}`: {error}")))?;
+    let mut spooled = tempfile::SpooledTempFile::new(NESTED_JAR_IN_MEMORY_BYTES);
+    let copied = io::copy(&mut file.take(limit + 1), &mut spooled)
+        .map_err(|error| not_zip(format!("cannot read `{name}`: {error}")))?;
+    if copied > limit {
+        return Err(not_zip(format!(
+            "`{name}` is larger than {} MiB when unpacked",
+            limit / (1024 * 1024)
+        )));
+    }
+    spooled
+        .seek(SeekFrom::Start(0))
+        .map_err(|error| not_zip(format!("cannot read `{name}`: {error}")))?;
+    Ok(spooled)
 }
 
 /// `Bundle-SymbolicName: com.example;singleton:=true` → `com.example`.

@@ -54,7 +54,12 @@ pub fn validate(text: &str) -> Result<(), InvalidVersion> {
 
 /// Compares two versions as the plugin framework does. A version the framework cannot parse sorts
 /// below every valid one (as `AbstractPlugin.compareTo` does); two invalid ones compare as text,
-/// ignoring case, so the order stays total.
+/// ignoring case.
+///
+/// Faithful to the framework, this is not a total order: across parts that mix digits and letters
+/// it has cycles (`0 < 1A < SNAPSHOT < 0`, marketplace-api.md §11). Never hand it to `sort_by`
+/// (which may panic on such an order); `max_by` is safe, and the reason upmsync's `Version` is
+/// not `Ord`.
 pub fn compare(a: &str, b: &str) -> Ordering {
     let a = normalize(a);
     let b = normalize(b);

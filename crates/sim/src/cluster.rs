@@ -140,7 +140,7 @@ pub(crate) async fn layer(
         } else {
             shared.context_path.as_str()
         };
-        let session_id = uuid::Uuid::new_v4().simple().to_string().to_uppercase();
+        let session_id = format!("{:032X}", fastrand::u128(..));
         for cookie in [
             format!("{AFFINITY_COOKIE}={name}; Path=/; HttpOnly"),
             format!("{SESSION_COOKIE}={session_id}.{name}; Path={session_path}; HttpOnly"),

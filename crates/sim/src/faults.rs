@@ -179,7 +179,8 @@ impl FaultPlan {
         {
             return Ok(Self::default());
         }
-        let plan: FaultPlan = serde_yaml::from_str(text).map_err(|error| error.to_string())?;
+        let plan: FaultPlan =
+            serde_saphyr::from_str(text).map_err(|error| error.without_snippet().to_string())?;
         plan.validate()?;
         Ok(plan)
     }
@@ -253,7 +254,7 @@ pub(crate) struct ActiveFaults {
 
 impl ActiveFaults {
     pub(crate) fn new(plan: FaultPlan) -> Self {
-        let seed = plan.seed.unwrap_or_else(rand::random);
+        let seed = plan.seed.unwrap_or_else(|| fastrand::u64(..));
         if !plan.rules.is_empty() {
             tracing::info!(
                 seed,

@@ -129,38 +129,33 @@ pub(crate) fn method_not_allowed(allowed: &[Method]) -> Response {
     response
 }
 
+/// Everything but RFC 3986 unreserved characters is escaped in a path segment.
+const SEGMENT: &percent_encoding::AsciiSet = &percent_encoding::NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
+
 /// Decodes `%XX` escapes of a path segment; `None` when the result is not UTF-8 or an escape is broken.
 pub(crate) fn percent_decode(segment: &str) -> Option<String> {
-    let bytes = segment.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut index = 0;
-    while index < bytes.len() {
-        if bytes[index] == b'%' {
-            let hex = segment.get(index + 1..index + 3)?;
-            if !hex.bytes().all(|byte| byte.is_ascii_hexdigit()) {
-                return None;
-            }
-            decoded.push(u8::from_str_radix(hex, 16).ok()?);
-            index += 3;
-        } else {
-            decoded.push(bytes[index]);
-            index += 1;
+    // `percent-encoding` keeps a broken escape as written; a path with one is refused here.
+    let mut rest = segment;
+    while let Some(at) = rest.find('%') {
+        let hex = rest.get(at + 1..at + 3)?;
+        if !hex.bytes().all(|byte| byte.is_ascii_hexdigit()) {
+            return None;
         }
+        rest = &rest[at + 3..];
     }
-    String::from_utf8(decoded).ok()
+    percent_encoding::percent_decode_str(segment)
+        .decode_utf8()
+        .ok()
+        .map(std::borrow::Cow::into_owned)
 }
 
 /// Encodes a value for use as one path segment (everything but RFC 3986 unreserved characters).
 pub(crate) fn percent_encode(segment: &str) -> String {
-    let mut encoded = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~') {
-            encoded.push(byte as char);
-        } else {
-            encoded.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    encoded
+    percent_encoding::utf8_percent_encode(segment, SEGMENT).to_string()
 }
 
 /// Decoded `name=value` pairs of a query string.

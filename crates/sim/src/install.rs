@@ -145,7 +145,7 @@ pub(crate) async fn post(shared: &Arc<Shared>, call: &Call, body: Body) -> Respo
         }
     };
     let task = Task {
-        id: uuid::Uuid::new_v4().to_string(),
+        id: task_id(),
         user,
         source,
         created_ms: now_ms(),
@@ -646,6 +646,19 @@ pub(crate) fn task_list(shared: &Shared, call: &Call) -> Response {
         StatusCode::OK,
         GENERIC,
         &json!({"links": links, "tasks": tasks}),
+    )
+}
+
+/// A random task id in the hyphenated 8-4-4-4-12 hex form UPM's task ids take.
+fn task_id() -> String {
+    let bits = fastrand::u128(..);
+    format!(
+        "{:08x}-{:04x}-{:04x}-{:04x}-{:012x}",
+        bits >> 96,
+        (bits >> 80) & 0xffff,
+        (bits >> 64) & 0xffff,
+        (bits >> 48) & 0xffff,
+        bits & 0xffff_ffff_ffff
     )
 }
 

@@ -134,12 +134,12 @@ impl State {
             .upm_tokens
             .entry((node, user.to_string()))
             .or_insert_with(|| UpmToken {
-                value: rand::random(),
+                value: fastrand::i64(..),
                 created: now,
             });
         if now.duration_since(entry.created) >= TOKEN_LIFETIME {
             *entry = UpmToken {
-                value: rand::random(),
+                value: fastrand::i64(..),
                 created: now,
             };
         }

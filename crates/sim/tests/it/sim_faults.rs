@@ -452,3 +452,14 @@ fn load_names_the_file() {
     let plan = FaultPlan::load(&path).unwrap();
     assert_eq!(plan.rules, [FaultRule::new(Fault::Drop).first(1)]);
 }
+
+/// A fault plan's YAML errors name their line and column (serde-saphyr), without a source snippet.
+#[test]
+fn fault_plan_errors_name_line_and_column() {
+    let error = FaultPlan::from_yaml("rules:\n  - path: /x\n    colour: red\n").unwrap_err();
+    assert!(error.starts_with("unknown field `colour`"), "{error}");
+    assert!(error.ends_with("at line 3, column 5"), "{error}");
+    assert!(!error.contains('\n'), "{error}");
+    let error = FaultPlan::from_yaml("rules:\n  - [\n").unwrap_err();
+    assert!(error.ends_with("at line 2, column 5"), "{error}");
+}
