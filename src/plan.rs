@@ -1156,4 +1156,87 @@ mod tests {
             ]
         );
     }
+
+    /// The JSON output contract (`format_version: 1`) for a plan with every kind of change: written
+    /// before the plan became typed by operation, and kept byte for byte since.
+    #[test]
+    fn a_rich_plan_keeps_its_json_and_text() {
+        let mut desired = instance(UnmanagedPolicy::Uninstall);
+        want(&mut desired, "new", "1.0", true, license("NEW"));
+        want(&mut desired, "up", "2.0", false, DesiredLicense::Unmanaged);
+        want(&mut desired, "down", "1.0", true, DesiredLicense::Unmanaged);
+        want(&mut desired, "lost", "1.0", true, DesiredLicense::Unmanaged);
+        want_absent(&mut desired, "gone");
+        want(&mut desired, "en", "1.0", true, DesiredLicense::Unmanaged);
+        want(&mut desired, "lic", "1.0", true, license("NEW"));
+        want(&mut desired, "unlic", "1.0", true, DesiredLicense::Absent);
+        want(&mut desired, "pend", "3.0", true, DesiredLicense::Unmanaged);
+        let url = |path: &str| Artifact {
+            location: Location::Url(Url::parse(&format!("http://m.test/{path}?token=x")).unwrap()),
+            delivery: Delivery::Uri,
+            sha256: None,
+        };
+        let target = |version: &str, artifact: Artifact, restore: Option<Artifact>| Target {
+            version: v(version),
+            artifact: Some(artifact),
+            compatibility: vec![],
+            build_number: None,
+            restore,
+        };
+        let pinned = Artifact {
+            location: Location::File("/jars/up-2.0.jar".into()),
+            delivery: Delivery::Upload,
+            sha256: crate::model::Sha256::parse(&"ab".repeat(32)),
+        };
+        let targets: Targets = [
+            (AppKey::new("new"), target("1.0", url("new-1.0.jar"), None)),
+            (AppKey::new("up"), target("2.0", pinned, None)),
+            (
+                AppKey::new("down"),
+                target("1.0", url("down-1.0.jar"), Some(url("down-2.0.jar"))),
+            ),
+            (AppKey::new("lost"), target("1.0", url("lost-1.0.jar"), None)),
+        ]
+        .into();
+        let mut en = live_app("en", "1.0");
+        en.enabled = false;
+        let mut lic = live_app("lic", "1.0");
+        lic.license = LiveLicense::Present(LicenseHash::of("OLD"));
+        let mut unlic = live_app("unlic", "1.0");
+        unlic.license = LiveLicense::Present(LicenseHash::of("OLD"));
+        let mut live = live(vec![
+            live_app("up", "1.0"),
+            live_app("down", "2.0"),
+            live_app("lost", "2.0"),
+            live_app("gone", "1.0"),
+            en,
+            lic,
+            unlic,
+            live_app("pend", "2.0"),
+            live_app("extra", "1.0"),
+        ]);
+        live.pending_restart
+            .insert(AppKey::new("pend"), RestartAction::Upgrade);
+        let product = ProductInfo {
+            version: "9.12.0".into(),
+            build: 912000,
+            base_url: None,
+        };
+        live.product = Ok(product.clone());
+        let mut planned = plan(&desired, &live, &targets).unwrap();
+        planned.product = Some(product);
+        let all = Plan {
+            instances: vec![PlannedInstance {
+                name: planned.name.clone(),
+                url: planned.url.clone(),
+                live: None,
+                result: Ok(planned),
+            }],
+        };
+        let json = crate::render::plan_json(&all);
+        assert!(!json.contains("NEW") && !json.contains("token=x"), "{json}");
+        insta::assert_snapshot!("rich_plan_json", json);
+        insta::assert_snapshot!("rich_plan_text", crate::render::plan_text(&all));
+        insta::assert_snapshot!("rich_drift_text", crate::render::drift_text(&all));
+    }
 }
