@@ -5,7 +5,7 @@
 mod common;
 
 use common::*;
-use upmsync::commands::{read_and_plan, Resolve};
+use upmsync::commands::read_and_plan;
 use upmsync::execute::{ApplyReport, Mode, Outcome};
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{Credentials, Desired, DesiredState, InstallMethod, Secret, Source};
@@ -14,7 +14,7 @@ use upmsync::upm::ClientOptions;
 
 /// The error of reading and planning the only instance.
 async fn plan_error(desired: &Desired) -> String {
-    let plan = read_and_plan(desired, Resolve::Artifacts).await;
+    let plan = read_and_plan(desired).await;
     plan.instances[0]
         .result
         .clone()
@@ -22,7 +22,7 @@ async fn plan_error(desired: &Desired) -> String {
 }
 
 async fn apply(desired: &Desired) -> ApplyReport {
-    let plan = read_and_plan(desired, Resolve::Artifacts).await;
+    let plan = read_and_plan(desired).await;
     let plan = plan.instances[0]
         .result
         .clone()
@@ -103,7 +103,7 @@ async fn each_web_page_is_named_with_what_usually_causes_it() {
     assert!(!error.contains("SAMLRequest="), "no query strings: {error}");
     sim.set_web_page(None);
     assert!(
-        read_and_plan(&desired, Resolve::Artifacts).await.instances[0]
+        read_and_plan(&desired).await.instances[0]
             .result
             .is_ok()
     );

@@ -9,7 +9,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use common::*;
-use upmsync::commands::{read_and_plan, Resolve};
+use upmsync::commands::read_and_plan;
 use upmsync::execute::{execute, ApplyReport};
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{Credentials, Desired, Secret};
@@ -262,7 +262,7 @@ fn manifest(sim: &Sim) -> Desired {
 const WANTED_PRESENT: &[&str] = &["com.vendor.alpha", "com.vendor.beta"];
 
 async fn plan(desired: &Desired) -> Result<InstancePlan, String> {
-    read_and_plan(desired, Resolve::Artifacts)
+    read_and_plan(desired)
         .await
         .instances
         .remove(0)
@@ -276,7 +276,6 @@ async fn apply(plan: &InstancePlan, desired: &Desired) -> ApplyReport {
     let cache = Cache::new(folder.path()).unwrap();
     execute(
         plan,
-        instance,
         &upm,
         &cache,
         upmsync::execute::Mode::Apply,
@@ -333,7 +332,7 @@ async fn run_cell(cell: Cell) -> Result<Seen, String> {
     };
     let mut tokens = Vec::new();
     if let Some(planned) = &planned {
-        let actions: Vec<Action> = planned.changes.iter().map(|c| c.action).collect();
+        let actions: Vec<Action> = planned.changes.iter().map(|c| c.action()).collect();
         let expected = [
             Action::Uninstall,
             Action::Upgrade,

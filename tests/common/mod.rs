@@ -206,7 +206,6 @@ pub async fn execute_plan(
     let interrupted = std::sync::atomic::AtomicBool::new(false);
     upmsync::execute::execute(
         plan,
-        instance,
         &upm,
         cache,
         mode,
@@ -232,8 +231,7 @@ pub async fn serve_bytes(bytes: Vec<u8>) -> url::Url {
 
 /// Reads and plans the first instance of `desired` (resolving artifacts), which must plan.
 pub async fn plan_one(desired: &Desired) -> upmsync::plan::InstancePlan {
-    let plan =
-        upmsync::commands::read_and_plan(desired, upmsync::commands::Resolve::Artifacts).await;
+    let plan = upmsync::commands::read_and_plan(desired).await;
     plan.instances[0]
         .result
         .clone()
