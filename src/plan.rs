@@ -671,6 +671,12 @@ pub enum PlanError {
     Unresolved { key: AppKey, spec: String },
     #[error("`{key}` does not use licensing (UPM would answer 412), but the manifest manages its license\nhint: remove `license` from `{key}`")]
     NotUsingLicensing { key: AppKey },
+    /// The version to install does not support the instance's build (marketplace-api.md §5);
+    /// `reason` names the ranges and the way out.
+    #[error("{reason}")]
+    Incompatible { key: AppKey, reason: String },
+    #[error("`{key}`: cannot check compatibility, the product build is unknown: {error}")]
+    UnknownBuild { key: AppKey, error: String },
 }
 
 /// How a plan's artifacts are made from what resolution found: [`PlannedArtifact`] when the
@@ -727,7 +733,153 @@ impl Resolution for () {
     }
 }
 
-/// Plans one instance. Changes come in phases: uninstalls, then installs (downgrades, upgrades, new
+/// Whether `latest` or a constraint keeps the installed version rather than the `release` found
+/// for it: it never downgrades an installed version that still fits it (newer than the newest
+/// compatible one, e.g. installed by hand).
+pub fn keeps_installed(spec: &VersionSpec, installed: Option<&Version>, release: &Version) -> bool {
+    !matches!(spec, VersionSpec::Exact(_))
+        && installed.is_some_and(|installed| installed > release && spec.matches(installed))
+}
+
+/// Decides each wanted app's target from what resolution found: the version (the lock's, the
+/// named one, or the Marketplace's answer unless [`keeps_installed`]), the compatibility gate for
+/// a version to install, the delivery ([`crate::resolve::delivery`]) and, for a downgrade, the
+/// installed version's artifact to restore. Pure; every error is returned.
+pub fn decide(
+    desired: &DesiredInstance,
+    live: &Live,
+    facts: &crate::resolve::Facts,
+) -> Result<Targets, Vec<PlanError>> {
+    let mut targets = Targets::new();
+    let mut errors = Vec::new();
+    for app in desired.apps.values() {
+        let (DesiredState::Present(present), Some(found)) = (&app.state, facts.get(&app.key))
+        else {
+            continue;
+        };
+        let installed = live
+            .apps
+            .get(&app.key)
+            .filter(|live_app| live_app.user_installed)
+            .map(|live_app| &live_app.version);
+        match decide_app(desired, &app.key, present, installed, found, &live.product) {
+            Ok(target) => {
+                targets.insert(app.key.clone(), target);
+            }
+            Err(error) => errors.push(error),
+        }
+    }
+    if errors.is_empty() {
+        Ok(targets)
+    } else {
+        Err(errors)
+    }
+}
+
+fn decide_app(
+    desired: &DesiredInstance,
+    key: &AppKey,
+    present: &crate::model::PresentApp,
+    installed: Option<&Version>,
+    found: &crate::resolve::Found,
+    product: &Result<ProductInfo, String>,
+) -> Result<Target, PlanError> {
+    if found.queried && keeps_installed(&present.version, installed, &found.release.version) {
+        if let Some(installed) = installed {
+            return Ok(Target {
+                version: installed.clone(),
+                artifact: None,
+                compatibility: Vec::new(),
+                build_number: None,
+                restore: None,
+            });
+        }
+    }
+    let mut target = found.release.clone();
+    if let Some(artifact) = &mut target.artifact {
+        artifact.delivery = match artifact.location {
+            // A file reaches UPM only by upload.
+            Location::File(_) => Delivery::Upload,
+            Location::Url(_) => crate::resolve::delivery(
+                present.install,
+                Delivery::Uri,
+                artifact.sha256.is_some(),
+            ),
+        };
+    }
+    if installed != Some(&target.version) && !present.allow_incompatible {
+        check_compatible(
+            desired,
+            desired.hosting_of(present),
+            key,
+            &target,
+            found.server_ranges.as_deref(),
+            product,
+        )?;
+    }
+    if installed.is_some_and(|installed| *installed > target.version) {
+        target.restore = found.installed_release.clone();
+    }
+    Ok(target)
+}
+
+/// A version about to be installed must support the instance's build (marketplace-api.md §5) for
+/// the app's `hosting`, unless the app says `allow_incompatible: true`. Apps without Marketplace
+/// data (files, URLs) are not checked. `server_ranges` are the version's Server ranges when it was
+/// looked up for Data Center: when they fit, the hint offers `hosting: server` (field reports:
+/// apps that run on Data Center but are listed for Server only).
+fn check_compatible(
+    instance: &DesiredInstance,
+    hosting: crate::model::Hosting,
+    key: &AppKey,
+    target: &Target,
+    server_ranges: Option<&[crate::model::Compatibility]>,
+    product: &Result<ProductInfo, String>,
+) -> Result<(), PlanError> {
+    use crate::marketplace::is_compatible;
+    if target.compatibility.is_empty() && target.build_number.is_none() {
+        return Ok(());
+    }
+    let product = product.as_ref().map_err(|error| PlanError::UnknownBuild {
+        key: key.clone(),
+        error: error.clone(),
+    })?;
+    if is_compatible(&target.compatibility, product.build) {
+        return Ok(());
+    }
+    let ranges = if target.compatibility.is_empty() {
+        format!("no {} {} range at all", instance.product, hosting.as_str())
+    } else {
+        target
+            .compatibility
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let hint = match server_ranges.filter(|ranges| is_compatible(ranges, product.build)) {
+        Some(_) => format!(
+            "the Marketplace lists {} as compatible with {} {} for Server: if the app runs on Data Center anyway, set `hosting: server` on the app to use its Server listing; or set `allow_incompatible: true` on the app, or choose a compatible version (`upmsync outdated` lists the newest)",
+            target.version, instance.product, product.version
+        ),
+        None => "choose a compatible version (`upmsync outdated` lists the newest), or set `allow_incompatible: true` on the app".to_string(),
+    };
+    Err(PlanError::Incompatible {
+        key: key.clone(),
+        reason: format!(
+            "`{key}` {} is not compatible with {} {} (build {}) on `{}` ({}): the Marketplace lists {ranges}\nhint: {hint}",
+            target.version,
+            instance.product,
+            product.version,
+            product.build,
+            instance.name,
+            hosting.as_str()
+        ),
+    })
+}
+
+/// Plans one instance from what was found for it: first [`decide`]s each app's target, then the
+/// changes. Changes come in phases: uninstalls, then installs (downgrades, upgrades, new
 /// apps), then license changes, then enable/disable. Within a phase they follow
 /// [`DesiredInstance::install_order`] (manifest order, each app after the apps it `requires`),
 /// except what removes: uninstalls of unmanaged apps come first, by key, then uninstalls of named
@@ -736,8 +888,9 @@ impl Resolution for () {
 pub fn plan<A: Resolution>(
     desired: &DesiredInstance,
     live: &Live,
-    targets: &Targets,
+    facts: &crate::resolve::Facts,
 ) -> Result<InstancePlan<A>, Vec<PlanError>> {
+    let targets = &decide(desired, live, facts)?;
     let mut changes: Vec<Change<A>> = Vec::new();
     let mut errors = Vec::new();
     let mut unmanaged = Vec::new();
@@ -1000,7 +1153,26 @@ mod tests {
         live: &Live,
         targets: &Targets,
     ) -> Result<DriftPlan, Vec<PlanError>> {
-        super::plan(desired, live, targets)
+        super::plan(desired, live, &facts(targets))
+    }
+
+    /// What resolution would have found to make these targets: the lock's or named releases.
+    fn facts(targets: &Targets) -> crate::resolve::Facts {
+        targets
+            .iter()
+            .map(|(key, target)| {
+                let found = crate::resolve::Found {
+                    release: Target {
+                        restore: None,
+                        ..target.clone()
+                    },
+                    queried: false,
+                    server_ranges: None,
+                    installed_release: target.restore.clone(),
+                };
+                (key.clone(), found)
+            })
+            .collect()
     }
 
     fn v(text: &str) -> Version {
@@ -1683,7 +1855,7 @@ mod tests {
             base_url: None,
         };
         live.product = Ok(product.clone());
-        let planned = super::plan::<PlannedArtifact>(&desired, &live, &targets).unwrap();
+        let planned = super::plan::<PlannedArtifact>(&desired, &live, &facts(&targets)).unwrap();
         assert_eq!(planned.product, Some(product), "the live product, not patched in later");
         let all = Plan {
             instances: vec![PlannedInstance {
@@ -1729,7 +1901,7 @@ mod tests {
         let pinned = lines.join("\n") + "\n";
         insta::assert_snapshot!("rich_plan_json", pinned);
         insta::assert_snapshot!("rich_plan_text", crate::render::plan_text(&all));
-        let drift = super::plan::<()>(&desired, &live, &targets).unwrap();
+        let drift = super::plan::<()>(&desired, &live, &facts(&targets)).unwrap();
         let drift = Plan {
             instances: vec![PlannedInstance {
                 name: drift.name.clone(),

@@ -529,7 +529,7 @@ fn a_plan_from_the_manifest_installs_in_its_order() {
     let plan = upmsync::plan::plan::<()>(
         &desired.instances[0],
         &upmsync::model::Live::default(),
-        &upmsync::model::Targets::new(),
+        &upmsync::resolve::Facts::new(),
     )
     .unwrap();
     let keys: Vec<&str> = plan

@@ -269,7 +269,7 @@ async fn plan_instance<A: Resolution>(
     base: &std::path::Path,
     depth: Depth,
 ) -> Result<planner::InstancePlan<A>, String> {
-    let targets = resolver::resolve(instance, live, marketplace, lock, base, depth)
+    let facts = resolver::resolve(instance, live, marketplace, lock, base, depth)
         .await
         .map_err(|errors| {
             list_errors(
@@ -277,7 +277,7 @@ async fn plan_instance<A: Resolution>(
                 &errors,
             )
         })?;
-    planner::plan(instance, live, &targets).map_err(|errors| {
+    planner::plan(instance, live, &facts).map_err(|errors| {
         let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
         list_errors(&format!("cannot plan `{}`:", instance.name), &errors)
     })
