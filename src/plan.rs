@@ -1140,6 +1140,11 @@ pub fn summary<A, L>(changes: &[Change<A, L>]) -> BTreeMap<Action, usize> {
 }
 
 #[cfg(test)]
+pub(crate) mod builders;
+#[cfg(test)]
+mod decisions;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{
