@@ -172,6 +172,7 @@ impl SavedPlan {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|error| error.to_string())?;
         check_strings(&value)?;
+        check_change_lists(&value)?;
         let plan: SavedPlan = serde_json::from_value(value).map_err(|error| error.to_string())?;
         if plan.saved_plan_version != SAVED_PLAN_VERSION {
             return Err(format!(
@@ -274,6 +275,29 @@ pub fn relative_manifest(manifest: &Path, plan_file: &Path) -> PathBuf {
         .strip_prefix(&folder)
         .map(Path::to_path_buf)
         .unwrap_or(manifest)
+}
+
+/// Refuses an instance whose `changes` is not a list, by name, before the changes are read.
+fn check_change_lists(value: &serde_json::Value) -> Result<(), String> {
+    let instances = value
+        .get("instances")
+        .and_then(serde_json::Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for instance in instances {
+        let changes = instance.get("changes");
+        if changes.is_some_and(|changes| !changes.is_array()) {
+            let name = instance
+                .get("name")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            return Err(format!(
+                "instance `{}`: `changes` is not a list",
+                crate::printable::escape(name)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a string (key or value) anywhere in `value` that holds a character no file may hold,

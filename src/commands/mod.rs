@@ -166,12 +166,12 @@ pub async fn read_drift(desired: &Desired) -> Drift {
 
 async fn read_and_plan_to<A: Resolution>(desired: &Desired, depth: Depth) -> Plan<A> {
     let lock = Lock::load(&desired.manifest_path);
+    let base = lockfile::base_of(&desired.manifest_path);
     let gaps = match &lock {
-        Ok(Some(lock)) => lock.gaps(desired),
+        Ok(Some(lock)) => lock.gaps(desired, &base),
         _ => Default::default(),
     };
     let marketplace = MarketplaceClient::new(&desired.marketplace_url);
-    let base = lockfile::base_of(&desired.manifest_path);
     let planned = futures::future::join_all(desired.instances.iter().map(|instance| {
         let marketplace = marketplace.as_ref();
         let lock = &lock;
