@@ -663,9 +663,10 @@ async fn prepare(
         // HEAD is not a mutating request; a token proves the credentials are an admin's.
         upm.token().await.map_err(|error| error_text(&error))?;
     }
-    let changes_apps = plan.changes.iter().any(|change| {
-        change.action().installs() || change.action() == Action::Uninstall
-    });
+    let changes_apps = plan
+        .changes
+        .iter()
+        .any(|change| change.action().installs() || change.action() == Action::Uninstall);
     if changes_apps && upm.safe_mode().await.map_err(|error| error_text(&error))? {
         return Err(error_text(&UpmError::SafeMode));
     }
@@ -845,7 +846,15 @@ async fn restore_previous(
     match restore {
         Restore::Impossible => Err(ChangeError::NoRestore),
         Restore::ByUpload(planned) => {
-            install(key, &upload(planned), from, enabled, upm, &prepared.restores).await
+            install(
+                key,
+                &upload(planned),
+                from,
+                enabled,
+                upm,
+                &prepared.restores,
+            )
+            .await
         }
         Restore::ByUri(planned) => {
             let by_uri = PlannedArtifact {
@@ -859,7 +868,15 @@ async fn restore_previous(
                 Ok(applied) => Ok(applied),
                 Err(error) if prepared.restores.contains_key(key) => {
                     tracing::warn!("restoring `{key}` by URI failed ({error}); uploading the copy kept before the uninstall, as planned");
-                    install(key, &upload(planned), from, enabled, upm, &prepared.restores).await
+                    install(
+                        key,
+                        &upload(planned),
+                        from,
+                        enabled,
+                        upm,
+                        &prepared.restores,
+                    )
+                    .await
                 }
                 Err(error) => Err(error),
             }
@@ -952,9 +969,7 @@ async fn install(
             upm.wait_until_idle().await?;
             match upm.plugin(key).await? {
                 // UPM shows the wanted version: the install happened.
-                Some(installed) if &installed.version == version => {
-                    installed
-                }
+                Some(installed) if &installed.version == version => installed,
                 _ if waits_for_restart(upm, key).await => return Ok(Applied::AfterRestart),
                 // Not installed, or still the version from before: the install did not happen,
                 // and the answer that was lost is the error.

@@ -311,26 +311,43 @@ impl<A, L> Change<A, L> {
 impl<A: ArtifactSlot, L: LicenseSlot> Change<A, L> {
     /// The change as a saved plan holds it: artifacts as shown, licenses by hash.
     pub fn saved(&self) -> Change<ArtifactView, LicenseHash> {
-        let view = |artifact: &A| artifact.view().unwrap_or(ArtifactView {
-            kind: Delivery::Uri,
-            url: None,
-            path: None,
-            sha256: None,
-            fetch_first: false,
-        });
+        let view = |artifact: &A| {
+            artifact.view().unwrap_or(ArtifactView {
+                kind: Delivery::Uri,
+                url: None,
+                path: None,
+                sha256: None,
+                fetch_first: false,
+            })
+        };
         let op = match &self.op {
-            Op::Install { to, enabled, artifact } => Op::Install {
+            Op::Install {
+                to,
+                enabled,
+                artifact,
+            } => Op::Install {
                 to: to.clone(),
                 enabled: *enabled,
                 artifact: view(artifact),
             },
-            Op::Upgrade { from, to, enabled, artifact } => Op::Upgrade {
+            Op::Upgrade {
+                from,
+                to,
+                enabled,
+                artifact,
+            } => Op::Upgrade {
                 from: from.clone(),
                 to: to.clone(),
                 enabled: *enabled,
                 artifact: view(artifact),
             },
-            Op::Downgrade { from, to, enabled, artifact, restore } => Op::Downgrade {
+            Op::Downgrade {
+                from,
+                to,
+                enabled,
+                artifact,
+                restore,
+            } => Op::Downgrade {
                 from: from.clone(),
                 to: to.clone(),
                 enabled: *enabled,
@@ -342,8 +359,14 @@ impl<A: ArtifactSlot, L: LicenseSlot> Change<A, L> {
                 },
             },
             Op::Uninstall { from } => Op::Uninstall { from: from.clone() },
-            Op::Enable { from, to } => Op::Enable { from: from.clone(), to: to.clone() },
-            Op::Disable { from, to } => Op::Disable { from: from.clone(), to: to.clone() },
+            Op::Enable { from, to } => Op::Enable {
+                from: from.clone(),
+                to: to.clone(),
+            },
+            Op::Disable { from, to } => Op::Disable {
+                from: from.clone(),
+                to: to.clone(),
+            },
             Op::SetLicense { version, from, to } => Op::SetLicense {
                 version: version.clone(),
                 from: from.clone(),
@@ -393,8 +416,12 @@ struct ChangeWire {
 impl<A: ArtifactSlot, L: LicenseSlot> Serialize for Change<A, L> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let (enabled, restore, warning) = match &self.op {
-            Op::Install { enabled, .. } | Op::Upgrade { enabled, .. } => (Some(*enabled), None, None),
-            Op::Downgrade { enabled, restore, .. } => (
+            Op::Install { enabled, .. } | Op::Upgrade { enabled, .. } => {
+                (Some(*enabled), None, None)
+            }
+            Op::Downgrade {
+                enabled, restore, ..
+            } => (
                 Some(*enabled),
                 match restore {
                     Restore::ByUri(artifact) | Restore::ByUpload(artifact) => artifact.view(),
@@ -425,14 +452,19 @@ impl<'de> Deserialize<'de> for Change<ArtifactView, LicenseHash> {
         use serde::de::Error;
         let wire = ChangeWire::deserialize(deserializer)?;
         let action = wire.action;
-        let missing = |field: &str| D::Error::custom(format!("a `{action}` change needs `{field}`"));
+        let missing =
+            |field: &str| D::Error::custom(format!("a `{action}` change needs `{field}`"));
         let from = || wire.from.clone().ok_or_else(|| missing("from"));
         let to = || wire.to.clone().ok_or_else(|| missing("to"));
         let enabled = || wire.enabled.ok_or_else(|| missing("enabled"));
         let artifact = || wire.artifact.clone().ok_or_else(|| missing("artifact"));
         let license = || wire.license.clone().ok_or_else(|| missing("license"));
         let op = match action {
-            Action::Install => Op::Install { to: to()?, enabled: enabled()?, artifact: artifact()? },
+            Action::Install => Op::Install {
+                to: to()?,
+                enabled: enabled()?,
+                artifact: artifact()?,
+            },
             Action::Upgrade => Op::Upgrade {
                 from: from()?,
                 to: to()?,
@@ -451,8 +483,14 @@ impl<'de> Deserialize<'de> for Change<ArtifactView, LicenseHash> {
                 },
             },
             Action::Uninstall => Op::Uninstall { from: from()? },
-            Action::Enable => Op::Enable { from: from()?, to: to()? },
-            Action::Disable => Op::Disable { from: from()?, to: to()? },
+            Action::Enable => Op::Enable {
+                from: from()?,
+                to: to()?,
+            },
+            Action::Disable => Op::Disable {
+                from: from()?,
+                to: to()?,
+            },
             Action::LicenseSet => Op::SetLicense {
                 version: to()?,
                 from: license()?.from,
@@ -800,11 +838,9 @@ fn decide_app(
         artifact.delivery = match artifact.location {
             // A file reaches UPM only by upload.
             Location::File(_) => Delivery::Upload,
-            Location::Url(_) => crate::resolve::delivery(
-                present.install,
-                Delivery::Uri,
-                artifact.sha256.is_some(),
-            ),
+            Location::Url(_) => {
+                crate::resolve::delivery(present.install, Delivery::Uri, artifact.sha256.is_some())
+            }
         };
     }
     if installed != Some(&target.version) && !present.allow_incompatible {
@@ -1520,7 +1556,10 @@ mod tests {
         .unwrap();
         assert_eq!(actions(&plan), vec![("gone".into(), Action::Uninstall)]);
         assert_eq!(
-            (plan.changes[0].op.from_version(), plan.changes[0].op.to_version()),
+            (
+                plan.changes[0].op.from_version(),
+                plan.changes[0].op.to_version()
+            ),
             (Some(&v("3.1")), None)
         );
     }
@@ -1832,7 +1871,10 @@ mod tests {
                 AppKey::new("down"),
                 target("1.0", url("down-1.0.jar"), Some(url("down-2.0.jar"))),
             ),
-            (AppKey::new("lost"), target("1.0", url("lost-1.0.jar"), None)),
+            (
+                AppKey::new("lost"),
+                target("1.0", url("lost-1.0.jar"), None),
+            ),
         ]
         .into();
         let mut en = live_app("en", "1.0");
@@ -1861,7 +1903,11 @@ mod tests {
         };
         live.product = Ok(product.clone());
         let planned = super::plan::<PlannedArtifact>(&desired, &live, &facts(&targets)).unwrap();
-        assert_eq!(planned.product, Some(product), "the live product, not patched in later");
+        assert_eq!(
+            planned.product,
+            Some(product),
+            "the live product, not patched in later"
+        );
         let all = Plan {
             instances: vec![PlannedInstance {
                 name: planned.name.clone(),
@@ -1870,6 +1916,20 @@ mod tests {
                 result: Ok(planned),
             }],
         };
+        // A saved plan holds the same changes without a license, reads back typed, and a plan
+        // saved before `fetch_first` was added still matches.
+        let saved = crate::saved::saved_changes(all.instances[0].result.as_ref().unwrap());
+        let written = serde_json::to_string(&saved).unwrap();
+        assert!(
+            !written.contains("NEW") && !written.contains("token=x"),
+            "{written}"
+        );
+        let read: Vec<crate::saved::SavedChange> = serde_json::from_str(&written).unwrap();
+        assert!(crate::saved::same_changes(&saved, &read));
+        let old = written.replace(",\"fetch_first\":true", "");
+        assert_ne!(old, written);
+        let old: Vec<crate::saved::SavedChange> = serde_json::from_str(&old).unwrap();
+        assert!(crate::saved::same_changes(&saved, &old));
         let json = crate::render::plan_json(&all);
         assert!(!json.contains("NEW") && !json.contains("token=x"), "{json}");
         // Compatible additions since the contract was pinned are checked here, then removed.
@@ -1880,17 +1940,24 @@ mod tests {
             .iter_mut()
             .flat_map(|change| {
                 let key = change["key"].as_str().unwrap_or_default().to_string();
-                ["artifact", "restore"].into_iter().filter_map(move |field| {
-                    let object = change.get_mut(field)?.as_object_mut()?;
-                    (object.remove("fetch_first")? == serde_json::json!(true))
-                        .then(|| format!("{key} {field}"))
-                })
-                .collect::<Vec<_>>()
+                ["artifact", "restore"]
+                    .into_iter()
+                    .filter_map(move |field| {
+                        let object = change.get_mut(field)?.as_object_mut()?;
+                        (object.remove("fetch_first")? == serde_json::json!(true))
+                            .then(|| format!("{key} {field}"))
+                    })
+                    .collect::<Vec<_>>()
             })
             .collect();
         assert_eq!(
             fetched_first,
-            ["up artifact", "down artifact", "down restore", "lost artifact"],
+            [
+                "up artifact",
+                "down artifact",
+                "down restore",
+                "lost artifact"
+            ],
             "uploads, pinned artifacts and both versions of a downgrade are fetched first"
         );
         let mut lines: Vec<String> = Vec::new();

@@ -102,11 +102,7 @@ async fn each_web_page_is_named_with_what_usually_causes_it() {
     assert!(error.contains("single sign-on"), "{error}");
     assert!(!error.contains("SAMLRequest="), "no query strings: {error}");
     sim.set_web_page(None);
-    assert!(
-        read_and_plan(&desired).await.instances[0]
-            .result
-            .is_ok()
-    );
+    assert!(read_and_plan(&desired).await.instances[0].result.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread")]

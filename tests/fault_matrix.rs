@@ -262,11 +262,7 @@ fn manifest(sim: &Sim) -> Desired {
 const WANTED_PRESENT: &[&str] = &["com.vendor.alpha", "com.vendor.beta"];
 
 async fn plan(desired: &Desired) -> Result<InstancePlan, String> {
-    read_and_plan(desired)
-        .await
-        .instances
-        .remove(0)
-        .result
+    read_and_plan(desired).await.instances.remove(0).result
 }
 
 async fn apply(plan: &InstancePlan, desired: &Desired) -> ApplyReport {

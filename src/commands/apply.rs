@@ -325,15 +325,7 @@ async fn apply_with_report(
             ));
         };
         reports.push(
-            execute::execute(
-                instance_plan,
-                &upm,
-                cache,
-                mode,
-                interrupted,
-                &mut progress,
-            )
-            .await,
+            execute::execute(instance_plan, &upm, cache, mode, interrupted, &mut progress).await,
         );
     }
     let mut written = data(&format!("\n{}", render::apply_text(&reports)));

@@ -4,9 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{
-    apply, drift, plan, read_drift, report_error_text, status, validate, Exit,
-};
+use super::{apply, drift, plan, read_drift, report_error_text, status, validate, Exit};
 use crate::execute::Mode;
 use crate::manifest::{self, LoadOptions};
 use crate::marketplace::download::Cache;

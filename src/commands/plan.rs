@@ -2,9 +2,7 @@
 
 use std::path::Path;
 
-use super::{
-    data, load, read_and_plan, report_error_text, report_instance_errors, status, Exit,
-};
+use super::{data, load, read_and_plan, report_error_text, report_instance_errors, status, Exit};
 use crate::cli::PlanArgs;
 use crate::files;
 use crate::model::Desired;

@@ -101,7 +101,10 @@ fn a_pinned_artifact_is_uploaded_unless_the_manifest_says_uri() {
 
           Plan for jira: 1 install.
     "#);
-    let uri = desired().app("a", "1.0").install(InstallMethod::Uri).build();
+    let uri = desired()
+        .app("a", "1.0")
+        .install(InstallMethod::Uri)
+        .build();
     insta::assert_snapshot!(show(&uri, &live, &pinned), @r#"
         Instance jira (http://jira.test/, product 9.12.0 build 912000)
           + a  (install)

@@ -8,8 +8,8 @@ use similar::{ChangeTag, TextDiff};
 use crate::execute::{ApplyReport, Outcome};
 use crate::model::redact_url;
 use crate::plan::{
-    downgrade_warning, summary, Action, ArtifactSlot, ArtifactView, Change, InstancePlan, LicenseSlot, Op,
-    Plan, Restore,
+    downgrade_warning, summary, Action, ArtifactSlot, ArtifactView, Change, InstancePlan,
+    LicenseSlot, Op, Plan, Restore,
 };
 use crate::printable::{escape, escape_lines};
 
@@ -142,7 +142,10 @@ fn app_text<A: ArtifactSlot>(out: &mut String, changes: &[&Change<A>]) {
         Op::Downgrade { .. } => "-/+",
         _ => "~",
     };
-    let actions: Vec<&str> = changes.iter().map(|change| change.action().name()).collect();
+    let actions: Vec<&str> = changes
+        .iter()
+        .map(|change| change.action().name())
+        .collect();
     let name = first
         .name
         .as_deref()
@@ -201,7 +204,11 @@ fn app_text<A: ArtifactSlot>(out: &mut String, changes: &[&Change<A>]) {
                 }
                 Restore::Impossible => {}
             }
-            let _ = writeln!(out, "      ! warning: {}", shown(&downgrade_warning(restore)));
+            let _ = writeln!(
+                out,
+                "      ! warning: {}",
+                shown(&downgrade_warning(restore))
+            );
         }
     }
 }
@@ -245,7 +252,9 @@ where
     };
     for change in changes {
         match &change.op {
-            Op::Install { enabled: wanted, .. } => {
+            Op::Install {
+                enabled: wanted, ..
+            } => {
                 version = versions(change);
                 enabled.1 = Some(*wanted);
             }
@@ -260,7 +269,8 @@ where
             Op::SetLicense { .. } | Op::RemoveLicense { .. } => {
                 if let Some(hashes) = change.op.license_change() {
                     let text = |hash: Option<crate::model::LicenseHash>| {
-                        hash.as_ref().map_or("none".to_string(), ToString::to_string)
+                        hash.as_ref()
+                            .map_or("none".to_string(), ToString::to_string)
                     };
                     license = (Some(text(hashes.from)), Some(text(hashes.to)));
                 }
@@ -371,7 +381,10 @@ pub fn change_line<A, L: LicenseSlot>(change: &Change<A, L>) -> String {
                     .from
                     .as_ref()
                     .map_or("none".into(), ToString::to_string),
-                hashes.to.as_ref().map_or("none".into(), ToString::to_string)
+                hashes
+                    .to
+                    .as_ref()
+                    .map_or("none".into(), ToString::to_string)
             ),
             None => String::new(),
         },
@@ -482,7 +495,9 @@ fn indent(text: &str, prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AppKey, Artifact, Delivery, License, LicenseHash, Location, Secret, Version};
+    use crate::model::{
+        AppKey, Artifact, Delivery, License, LicenseHash, Location, Secret, Version,
+    };
     use crate::plan::{PlannedArtifact, PlannedInstance};
     use url::Url;
 
@@ -534,10 +549,7 @@ mod tests {
             pending_restart: Vec::new(),
             name: "jira".into(),
             url: Url::parse("http://u:p@jira.test/jira/").unwrap(),
-            changes: vec![
-                change("com.a", upgrade("1.0", "2.0")),
-                license,
-            ],
+            changes: vec![change("com.a", upgrade("1.0", "2.0")), license],
             unmanaged: vec![],
         };
         let plan = Plan {

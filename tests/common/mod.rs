@@ -204,15 +204,7 @@ pub async fn execute_plan(
         .unwrap()
         .with_options(options);
     let interrupted = std::sync::atomic::AtomicBool::new(false);
-    upmsync::execute::execute(
-        plan,
-        &upm,
-        cache,
-        mode,
-        &interrupted,
-        &mut |_, _| {},
-    )
-    .await
+    upmsync::execute::execute(plan, &upm, cache, mode, &interrupted, &mut |_, _| {}).await
 }
 
 /// Serves `bytes` at a loopback URL (any path: `/app.jar`) for the rest of the test.
