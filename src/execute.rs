@@ -198,7 +198,11 @@ pub enum ChangeError {
     NotFetched { key: AppKey },
 }
 
-/// Applies (or dry-runs) a plan. `progress` is told of each change as it finishes. Once
+/// Applies (or dry-runs) a plan, exactly as it says: the artifacts it marks `fetch_first` are
+/// fetched and verified before the first change, each change is one attempt (a lost answer is
+/// verified by reading back), a failed downgrade is restored the way the plan says, and license
+/// texts come from the plan (the manifest is never read here). `progress` is told of each change
+/// as it finishes. Once
 /// `interrupted` is set (Ctrl-C), the change under way finishes (both halves of a downgrade) and
 /// the rest are not started.
 pub async fn execute(

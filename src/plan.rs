@@ -77,10 +77,13 @@ pub struct PlannedArtifact {
 pub struct ArtifactView {
     /// How it reaches UPM (`uri`: UPM downloads it; `upload`: upmsync uploads it).
     pub kind: Delivery,
+    /// Where it is downloaded from, without credentials or query ([`redact_url`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub url: Option<String>,
+    /// The local file it is read from.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<PathBuf>,
+    /// The sha256 it must have, when pinned (manifest `sha256:` or the lock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<Sha256>,
     /// Fetched and verified before the first change (a compatible addition to format 1).
@@ -132,6 +135,7 @@ impl ArtifactSlot for () {
 /// What a plan carries for a license to set: the [`License`] (its text a [`crate::model::Secret`])
 /// in a plan to apply; only its [`LicenseHash`] in a saved plan, which never holds a license.
 pub trait LicenseSlot: Clone + fmt::Debug + PartialEq {
+    /// The license's short hash, the only form of it ever shown.
     fn hash(&self) -> &LicenseHash;
 }
 
@@ -166,12 +170,14 @@ pub enum Restore<A> {
 /// installed version before and after the plan, as the JSON output shows them.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Op<A = PlannedArtifact, L = License> {
+    /// Installs an app that is not installed.
     Install {
         to: Version,
         /// Whether the app must end up enabled (checked and set after the install).
         enabled: bool,
         artifact: A,
     },
+    /// Installs a newer version over the installed one.
     Upgrade {
         from: Version,
         to: Version,
@@ -186,28 +192,22 @@ pub enum Op<A = PlannedArtifact, L = License> {
         artifact: A,
         restore: Restore<A>,
     },
-    Uninstall {
-        from: Version,
-    },
-    /// `from`/`to`: the app's version before and after the plan (an upgrade may come first).
-    Enable {
-        from: Version,
-        to: Version,
-    },
-    Disable {
-        from: Version,
-        to: Version,
-    },
-    /// Installs `to`; `version` is the app's version when it runs.
+    /// Uninstalls the app (named `absent`, or unmanaged under `unmanaged: uninstall`).
+    Uninstall { from: Version },
+    /// Enables the app. `from`/`to`: its version before and after the plan (an upgrade of it may
+    /// come first).
+    Enable { from: Version, to: Version },
+    /// Disables the app; `from`/`to` as for [`Op::Enable`].
+    Disable { from: Version, to: Version },
+    /// Installs the license `to` (its text in a plan to apply, its hash in a saved plan) over
+    /// `from`; `version` is the app's version when it runs.
     SetLicense {
         version: Version,
         from: Option<LicenseHash>,
         to: L,
     },
-    RemoveLicense {
-        version: Version,
-        from: LicenseHash,
-    },
+    /// Removes the installed license `from`.
+    RemoveLicense { version: Version, from: LicenseHash },
 }
 
 impl<A, L> Op<A, L> {
@@ -303,6 +303,7 @@ pub struct Change<A = PlannedArtifact, L = License> {
 }
 
 impl<A, L> Change<A, L> {
+    /// The operation's name in the output.
     pub fn action(&self) -> Action {
         self.op.action()
     }
@@ -654,12 +655,14 @@ pub struct PlannedInstance<A: ArtifactSlot = PlannedArtifact> {
 }
 
 impl<A: ArtifactSlot> Plan<A> {
+    /// Whether some instance could not be read or planned.
     pub fn has_errors(&self) -> bool {
         self.instances
             .iter()
             .any(|instance| instance.result.is_err())
     }
 
+    /// Whether some instance has changes to make.
     pub fn has_changes(&self) -> bool {
         self.instances.iter().any(|instance| {
             instance
