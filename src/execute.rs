@@ -14,11 +14,8 @@ use tracing::Instrument;
 
 use crate::artifact;
 use crate::marketplace::download::Cache;
-use crate::model::{
-    AppKey, Artifact, Delivery, DesiredInstance, DesiredLicense, DesiredState, LicenseHash,
-    LiveLicense, Location, Secret, Version,
-};
-use crate::plan::{Action, Assumed, Change, InstancePlan};
+use crate::model::{AppKey, Artifact, Delivery, LiveLicense, Location, Version};
+use crate::plan::{Action, Assumed, Change, InstancePlan, Op, PlannedArtifact, Restore};
 use crate::upm::{InstallFrom, Removal, UpmClient, UpmError};
 
 /// How long apply waits for install tasks it did not start before refusing.
@@ -197,18 +194,23 @@ pub enum ChangeError {
         #[source]
         source: Box<ChangeError>,
     },
-    #[error("no artifact was resolved for `{key}` (internal error: plan without resolution)")]
-    NoArtifact { key: AppKey },
-    #[error("the manifest no longer holds the license for `{key}`")]
-    NoLicense { key: AppKey },
+    #[error("no artifact of the installed version was found (it is not on the Marketplace), so it could not be installed again")]
+    NoRestore,
+    /// The plan uploads an artifact that was not fetched before the first change: cannot
+    /// happen, because the planner marks every uploaded artifact `fetch_first`.
+    #[error("the artifact of `{key}` was not fetched before the first change, so it was not uploaded (internal error)")]
+    NotFetched { key: AppKey },
 }
 
-/// Applies (or dry-runs) a plan. `progress` is told of each change as it finishes. Once
+/// Applies (or dry-runs) a plan, exactly as it says: the artifacts it marks `fetch_first` are
+/// fetched and verified before the first change, each change is one attempt (a lost answer is
+/// verified by reading back), a failed downgrade is restored the way the plan says, and license
+/// texts come from the plan (the manifest is never read here). `progress` is told of each change
+/// as it finishes. Once
 /// `interrupted` is set (Ctrl-C), the change under way finishes (both halves of a downgrade) and
 /// the rest are not started.
 pub async fn execute(
     plan: &InstancePlan,
-    desired: &DesiredInstance,
     upm: &UpmClient,
     cache: &Cache,
     mode: Mode,
@@ -248,7 +250,7 @@ pub async fn execute(
             }
             let later_helps = plan.changes[index + 1..]
                 .iter()
-                .any(|later| later.key != change.key && may_enable_others(later.action));
+                .any(|later| later.key != change.key && may_enable_others(later.action()));
             // An app left disabled by its install gets another try before its own next change.
             // Still disabled: an enable of it waits with the install; anything else runs on the
             // disabled app while later changes may still help, and otherwise the app has failed
@@ -258,7 +260,7 @@ pub async fn execute(
                 for (deferred, outcome) in run.retry_deferred(upm).await {
                     settle_late(plan, &mut report, progress, deferred, outcome);
                 }
-                if change.action == Action::Enable && later_helps {
+                if change.action() == Action::Enable && later_helps {
                     if let Some(deferred) = run.deferred(&change.key) {
                         deferred.changes.push(index);
                         waits = true;
@@ -279,13 +281,12 @@ pub async fn execute(
             } else {
                 match mode {
                     Mode::Apply => run
-                        .apply(change, index, later_helps, &plan.name, desired, upm, &prepared)
-                        .instrument(tracing::info_span!("change", key = %change.key, action = %change.action))
+                        .apply(change, index, later_helps, &plan.name, upm, &prepared)
+                        .instrument(tracing::info_span!("change", key = %change.key, action = %change.action()))
                         .await,
-                    Mode::DryRun => Some(match check_change(change, desired) {
-                        Ok(()) => Outcome::WouldDo,
-                        Err(error) => Outcome::Failed { error: error_text(&error) },
-                    }),
+                    // Everything a change needs is in the plan, and `prepare` checked the
+                    // credentials and the artifacts: nothing is left to check.
+                    Mode::DryRun => Some(Outcome::WouldDo),
                 }
             };
             if matches!(outcome, Some(Outcome::Failed { .. } | Outcome::Stale { .. })) {
@@ -294,7 +295,7 @@ pub async fn execute(
             if let Some(outcome) = &outcome {
                 progress(change, outcome);
             }
-            let helped = outcome == Some(Outcome::Done) && may_enable_others(change.action);
+            let helped = outcome == Some(Outcome::Done) && may_enable_others(change.action());
             report.changes.push(ChangeReport {
                 change: change.clone(),
                 outcome: outcome.unwrap_or(Outcome::NotStarted),
@@ -374,14 +375,12 @@ fn may_enable_others(action: Action) -> bool {
 impl Run {
     /// Checks the change's precondition and applies it. Returns `None` when the outcome is
     /// decided later (an install that left its app disabled while later changes may fix it).
-    #[allow(clippy::too_many_arguments)]
     async fn apply(
         &mut self,
         change: &Change,
         index: usize,
         later_helps: bool,
         instance: &str,
-        desired: &DesiredInstance,
         upm: &UpmClient,
         prepared: &Prepared,
     ) -> Option<Outcome> {
@@ -395,7 +394,7 @@ impl Run {
             None => Ok(Precondition::Holds),
         };
         let result = match checked {
-            Ok(Precondition::Holds) => apply_change(change, desired, upm, prepared).await,
+            Ok(Precondition::Holds) => apply_change(change, upm, prepared).await,
             Ok(Precondition::AlreadyDone) => {
                 tracing::info!(
                     "`{}` is already as this change would leave it (changed since the plan was made): nothing to do",
@@ -528,32 +527,31 @@ enum Precondition {
 /// The state an app is in after `change` succeeded, from the state before it.
 fn after(change: &Change, before: Option<Assumed>) -> Assumed {
     let before = before.unwrap_or_default();
-    match change.action {
-        Action::Install | Action::Upgrade | Action::Downgrade => Assumed {
-            version: change.to.clone(),
-            enabled: change.enabled.or(before.enabled),
+    match &change.op {
+        Op::Install { to, enabled, .. }
+        | Op::Upgrade { to, enabled, .. }
+        | Op::Downgrade { to, enabled, .. } => Assumed {
+            version: Some(to.clone()),
+            enabled: Some(*enabled),
             // guess: UPM keeps a license in its storage across an uninstall, so what a new
             // install shows is not known in advance: not checked.
-            license: if change.action == Action::Upgrade {
+            license: if matches!(change.op, Op::Upgrade { .. }) {
                 before.license
             } else {
                 LiveLicense::NotRead
             },
         },
-        Action::Uninstall => Assumed::default(),
-        Action::Enable | Action::Disable => Assumed {
-            enabled: Some(change.action == Action::Enable),
+        Op::Uninstall { .. } => Assumed::default(),
+        Op::Enable { .. } | Op::Disable { .. } => Assumed {
+            enabled: Some(matches!(change.op, Op::Enable { .. })),
             ..before
         },
-        Action::LicenseSet | Action::LicenseRemove => Assumed {
-            license: match change
-                .license
-                .as_ref()
-                .and_then(|license| license.to.clone())
-            {
-                Some(hash) => LiveLicense::Present(hash),
-                None => LiveLicense::None,
-            },
+        Op::SetLicense { to, .. } => Assumed {
+            license: LiveLicense::Present(to.hash.clone()),
+            ..before
+        },
+        Op::RemoveLicense { .. } => Assumed {
+            license: LiveLicense::None,
             ..before
         },
     }
@@ -676,7 +674,7 @@ async fn prepare(
     let changes_apps = plan
         .changes
         .iter()
-        .any(|change| change.action.installs() || change.action == Action::Uninstall);
+        .any(|change| change.action().installs() || change.action() == Action::Uninstall);
     if changes_apps && upm.safe_mode().await.map_err(|error| error_text(&error))? {
         return Err(error_text(&UpmError::SafeMode));
     }
@@ -703,27 +701,31 @@ async fn prepare(
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }
     let mut errors = Vec::new();
-    for change in plan
-        .changes
-        .iter()
-        .filter(|change| change.action.installs())
-    {
-        // The target, and for a downgrade the version to restore if the install fails: both
-        // are in hand before the uninstall.
-        for (artifact, version, restore) in [
-            (&change.artifact, &change.to, false),
-            (&change.restore, &change.from, true),
-        ] {
-            let (Some(artifact), Some(version)) = (artifact, version) else {
-                continue;
-            };
-            // A downgrade uninstalls first: both its versions must be in hand, verified, before
-            // that, even when UPM will download them itself.
-            if !artifact.needs_verification() && change.action != Action::Downgrade {
+    // What the plan marks `fetch_first`: the targets to upload or whose sha256 is pinned, and
+    // both versions of a downgrade (it uninstalls first).
+    for change in &plan.changes {
+        let (target, restore) = match &change.op {
+            Op::Install { to, artifact, .. } | Op::Upgrade { to, artifact, .. } => {
+                ((to, artifact), None)
+            }
+            Op::Downgrade {
+                from,
+                to,
+                artifact,
+                restore: Restore::ByUri(restore) | Restore::ByUpload(restore),
+                ..
+            } => ((to, artifact), Some((from, restore))),
+            Op::Downgrade { to, artifact, .. } => ((to, artifact), None),
+            _ => continue,
+        };
+        for ((version, planned), is_restore) in
+            std::iter::once((target, false)).chain(restore.map(|restore| (restore, true)))
+        {
+            if !planned.fetch_first {
                 continue;
             }
-            match fetch_and_verify(cache, &change.key, version, artifact).await {
-                Ok(verified) if restore => {
+            match fetch_and_verify(cache, &change.key, version, &planned.artifact).await {
+                Ok(verified) if is_restore => {
                     prepared.restores.insert(change.key.clone(), verified.path);
                 }
                 Ok(verified) => {
@@ -745,75 +747,85 @@ async fn prepare(
 
 async fn apply_change(
     change: &Change,
-    desired: &DesiredInstance,
     upm: &UpmClient,
     prepared: &Prepared,
 ) -> Result<Applied, ChangeError> {
     let key = &change.key;
-    match change.action {
-        Action::Install | Action::Upgrade => install_target(change, upm, prepared).await,
-        Action::Downgrade => {
+    match &change.op {
+        Op::Install {
+            to,
+            enabled,
+            artifact,
+        }
+        | Op::Upgrade {
+            to,
+            enabled,
+            artifact,
+            ..
+        } => install(key, artifact, to, *enabled, upm, &prepared.targets).await,
+        Op::Downgrade {
+            from,
+            to,
+            enabled,
+            artifact,
+            restore,
+        } => {
             // UPM refuses to downgrade in place (§5.6): uninstall, then install the older version.
             if uninstall(upm, key).await? == Applied::AfterRestart {
                 // The old version stays until the restart; an older one sent now would be
                 // discarded (§5.6). The install happens on the next apply after the restart.
                 return Ok(Applied::AfterRestart);
             }
-            let source = match install_target(change, upm, prepared).await {
+            let source = match install(key, artifact, to, *enabled, upm, &prepared.targets).await {
                 Ok(applied) => return Ok(applied),
                 Err(source) => source,
             };
-            // Nothing lost: put back the version that was there, from what was kept for it, but
-            // never over a version someone else installed meanwhile.
+            // Nothing lost: put back the version that was there, as the plan says, but never
+            // over a version someone else installed meanwhile.
             if let Some(found) = upm.plugin(key).await? {
-                if change.to.as_ref() == Some(&found.version) {
+                if &found.version == to {
                     // The install happened (say, the app was left disabled): nothing is missing.
                     return Err(source);
                 }
                 return Err(ChangeError::DowngradeOvertaken {
                     key: key.clone(),
-                    from: version_text(&change.from),
-                    to: version_text(&change.to),
+                    from: from.to_string(),
+                    to: to.to_string(),
                     found: found.version.to_string(),
                     source: Box::new(source),
                 });
             }
-            let restored = match &change.restore {
-                Some(restore) => restore_previous(change, restore, upm, prepared).await,
-                None => Err(ChangeError::NoArtifact { key: key.clone() }),
-            };
+            let restored = restore_previous(key, from, *enabled, restore, upm, prepared).await;
             Err(match restored {
                 Ok(_) => ChangeError::DowngradeRestored {
                     key: key.clone(),
-                    from: version_text(&change.from),
-                    to: version_text(&change.to),
+                    from: from.to_string(),
+                    to: to.to_string(),
                     source: Box::new(source),
                 },
                 Err(restore_error) => ChangeError::DowngradeInstallFailed {
                     key: key.clone(),
-                    from: version_text(&change.from),
-                    to: version_text(&change.to),
+                    from: from.to_string(),
+                    to: to.to_string(),
                     source: Box::new(source),
                     restore: error_text(&restore_error),
                 },
             })
         }
-        Action::Uninstall => uninstall(upm, key).await,
-        Action::Enable | Action::Disable => {
-            set_enabled(upm, key, change.action == Action::Enable).await?;
+        Op::Uninstall { .. } => uninstall(upm, key).await,
+        Op::Enable { .. } | Op::Disable { .. } => {
+            set_enabled(upm, key, matches!(change.op, Op::Enable { .. })).await?;
             Ok(Applied::Done)
         }
-        Action::LicenseSet => {
-            let license = license_text(desired, key)
-                .ok_or_else(|| ChangeError::NoLicense { key: key.clone() })?;
-            let outcome = upm.set_license(key, license).await;
+        Op::SetLicense { to: license, .. } => {
+            let outcome = upm.set_license(key, &license.text).await;
             settle(outcome, || async {
-                Ok(upm.license(key).await? == Some(LicenseHash::of(license.expose())))
+                Ok(upm.license(key).await? == Some(license.hash.clone()))
             })
             .await?;
             Ok(Applied::Done)
         }
-        Action::LicenseRemove => {
+        Op::RemoveLicense { .. } => {
             let outcome = upm.remove_license(key).await;
             settle(outcome, || async { Ok(upm.license(key).await?.is_none()) }).await?;
             Ok(Applied::Done)
@@ -821,57 +833,63 @@ async fn apply_change(
     }
 }
 
-/// Reinstalls the version a failed downgrade removed: as planned (by URI), and if UPM cannot get
-/// it that way, by uploading the copy verified before the uninstall.
+/// Reinstalls the version a failed downgrade removed, the way the plan says: by URI and, if UPM
+/// cannot get it that way, by uploading the copy verified before the uninstall; or by uploading
+/// that copy straight away.
 async fn restore_previous(
-    change: &Change,
-    restore: &Artifact,
+    key: &AppKey,
+    from: &Version,
+    enabled: bool,
+    restore: &Restore<PlannedArtifact>,
     upm: &UpmClient,
     prepared: &Prepared,
 ) -> Result<Applied, ChangeError> {
-    let first = install(
-        change,
-        Some(restore),
-        change.from.as_ref(),
-        upm,
-        &prepared.restores,
-    )
-    .await;
-    match (first, prepared.restores.get(&change.key)) {
-        (Ok(applied), _) => Ok(applied),
-        (Err(error), Some(_)) if restore.delivery == Delivery::Uri => {
-            tracing::warn!("restoring `{}` by URI failed ({error}); uploading the copy kept before the uninstall", change.key);
-            let upload = Artifact {
-                delivery: Delivery::Upload,
-                ..restore.clone()
-            };
+    let upload = |planned: &PlannedArtifact| PlannedArtifact {
+        artifact: Artifact {
+            delivery: Delivery::Upload,
+            ..planned.artifact.clone()
+        },
+        fetch_first: planned.fetch_first,
+    };
+    match restore {
+        Restore::Impossible => Err(ChangeError::NoRestore),
+        Restore::ByUpload(planned) => {
             install(
-                change,
-                Some(&upload),
-                change.from.as_ref(),
+                key,
+                &upload(planned),
+                from,
+                enabled,
                 upm,
                 &prepared.restores,
             )
             .await
         }
-        (Err(error), _) => Err(error),
+        Restore::ByUri(planned) => {
+            let by_uri = PlannedArtifact {
+                artifact: Artifact {
+                    delivery: Delivery::Uri,
+                    ..planned.artifact.clone()
+                },
+                fetch_first: planned.fetch_first,
+            };
+            match install(key, &by_uri, from, enabled, upm, &prepared.restores).await {
+                Ok(applied) => Ok(applied),
+                Err(error) if prepared.restores.contains_key(key) => {
+                    tracing::warn!("restoring `{key}` by URI failed ({error}); uploading the copy kept before the uninstall, as planned");
+                    install(
+                        key,
+                        &upload(planned),
+                        from,
+                        enabled,
+                        upm,
+                        &prepared.restores,
+                    )
+                    .await
+                }
+                Err(error) => Err(error),
+            }
+        }
     }
-}
-
-/// Installs the change's target version.
-async fn install_target(
-    change: &Change,
-    upm: &UpmClient,
-    prepared: &Prepared,
-) -> Result<Applied, ChangeError> {
-    install(
-        change,
-        change.artifact.as_ref(),
-        change.to.as_ref(),
-        upm,
-        &prepared.targets,
-    )
-    .await
 }
 
 /// A mutating request whose answer was lost (timeout, reset) may or may not have happened: the
@@ -914,18 +932,18 @@ async fn uninstall(upm: &UpmClient, key: &AppKey) -> Result<Applied, ChangeError
 /// cannot be enabled is [`ChangeError::InstalledDisabled`]. After a lost answer, waits for UPM's
 /// tasks to end and reads back.
 async fn install(
-    change: &Change,
-    artifact: Option<&Artifact>,
-    version: Option<&crate::model::Version>,
+    key: &AppKey,
+    planned: &PlannedArtifact,
+    version: &Version,
+    enabled: bool,
     upm: &UpmClient,
     prepared: &BTreeMap<AppKey, PathBuf>,
 ) -> Result<Applied, ChangeError> {
-    let key = &change.key;
-    let artifact = artifact.ok_or_else(|| ChangeError::NoArtifact { key: key.clone() })?;
+    let artifact = &planned.artifact;
     let from = match (&artifact.delivery, &artifact.location, prepared.get(key)) {
         (Delivery::Upload, _, Some(path)) => InstallFrom::Upload(path),
         (Delivery::Uri, Location::Url(url), _) => InstallFrom::Uri(url),
-        _ => return Err(ChangeError::NoArtifact { key: key.clone() }),
+        _ => return Err(ChangeError::NotFetched { key: key.clone() }),
     };
     // What was verified is what is uploaded: a pinned file is hashed again right before it is
     // sent (it may sit in the cache from a check made minutes before).
@@ -959,9 +977,7 @@ async fn install(
             upm.wait_until_idle().await?;
             match upm.plugin(key).await? {
                 // UPM shows the wanted version: the install happened.
-                Some(installed) if version.is_none_or(|wanted| &installed.version == wanted) => {
-                    installed
-                }
+                Some(installed) if &installed.version == version => installed,
                 _ if waits_for_restart(upm, key).await => return Ok(Applied::AfterRestart),
                 // Not installed, or still the version from before: the install did not happen,
                 // and the answer that was lost is the error.
@@ -976,20 +992,18 @@ async fn install(
     if installed.restart.is_some() {
         return Ok(Applied::AfterRestart);
     }
-    if let Some(wanted) = version {
-        if &installed.version != wanted {
-            if waits_for_restart(upm, key).await {
-                return Ok(Applied::AfterRestart);
-            }
-            return Err(ChangeError::VersionMismatch {
-                key: key.clone(),
-                wanted: wanted.to_string(),
-                found: installed.version.to_string(),
-            });
+    if &installed.version != version {
+        if waits_for_restart(upm, key).await {
+            return Ok(Applied::AfterRestart);
         }
+        return Err(ChangeError::VersionMismatch {
+            key: key.clone(),
+            wanted: version.to_string(),
+            found: installed.version.to_string(),
+        });
     }
-    match change.enabled {
-        Some(true) if !installed.enabled => {
+    match enabled {
+        true if !installed.enabled => {
             // UPM installed the app but the plugin system left it disabled (or it came up
             // disabled): try to enable it; when that fails the app is down, and says so.
             set_enabled(upm, key, true)
@@ -1000,7 +1014,7 @@ async fn install(
                     reason: error_text(&error),
                 })?;
         }
-        Some(false) if installed.enabled => set_enabled(upm, key, false).await?,
+        false if installed.enabled => set_enabled(upm, key, false).await?,
         _ => {}
     }
     Ok(Applied::Done)
@@ -1029,40 +1043,6 @@ async fn set_enabled(upm: &UpmClient, key: &AppKey, enabled: bool) -> Result<(),
             enabled: !enabled,
         }),
     }
-}
-
-/// Dry run of one change, after `prepare` checked the artifacts: what is left to check.
-fn check_change(change: &Change, desired: &DesiredInstance) -> Result<(), ChangeError> {
-    match change.action {
-        action if action.installs() && change.artifact.is_none() => Err(ChangeError::NoArtifact {
-            key: change.key.clone(),
-        }),
-        Action::LicenseSet => {
-            license_text(desired, &change.key)
-                .map(drop)
-                .ok_or_else(|| ChangeError::NoLicense {
-                    key: change.key.clone(),
-                })
-        }
-        _ => Ok(()),
-    }
-}
-
-fn license_text<'a>(desired: &'a DesiredInstance, key: &AppKey) -> Option<&'a Secret> {
-    match &desired.apps.get(key)?.state {
-        DesiredState::Present(present) => match &present.license {
-            DesiredLicense::Present(license) => Some(&license.text),
-            _ => None,
-        },
-        DesiredState::Absent => None,
-    }
-}
-
-fn version_text(version: &Option<crate::model::Version>) -> String {
-    version
-        .as_ref()
-        .map(ToString::to_string)
-        .unwrap_or_else(|| "none".into())
 }
 
 /// An error with its causes, each once, as `a: b: c`.

@@ -9,13 +9,13 @@
 //! - [`upm`]: the only code that speaks UPM's REST API: reads live state, installs, licenses.
 //! - [`marketplace`]: the only code that speaks the Atlassian Marketplace API: versions, downloads.
 //! - [`lock`]: the lock file, `apps.lock`: exact versions and artifacts, pinned by sha256.
-//! - [`resolve`]: wanted versions (exact, `latest`, constraints) to targets, from the lock or the Marketplace.
+//! - [`resolve`]: gathers facts, concurrently: the release each wanted version means (lock, source or Marketplace), and the installed version's release where a downgrade may need it; decides nothing.
 //! - [`artifact`]: reads and verifies plugin jars and OBRs (key, version, sha256).
 //! - [`retry`]: when to try a read again: bounded backoff with jitter, honouring `Retry-After`.
-//! - [`plan`]: `plan(&desired, &live, &artifacts) -> Plan`, pure and deterministic.
+//! - [`plan`]: `plan(&desired, &live, &facts) -> InstancePlan`, pure and deterministic: decides target versions, compatibility, delivery and restore, then one typed [`plan::Op`] per change.
 //! - [`scrub`]: every secret of the run, in every form a server may echo, replaced before output.
 //! - [`saved`]: saved plans (`plan --out`, `apply FILE`) and the fingerprints that keep them honest.
-//! - [`execute`]: carries out a plan on one instance, one change at a time, and reports.
+//! - [`execute`]: carries out a plan on one instance, one change at a time, as the plan says (it never reads the manifest), and reports.
 //! - [`render`]: plans and reports to text (with `similar`) or JSON, pure functions to `String`.
 //! - [`files`]: files the manifest names (read as regular files, capped) and files written (atomic, owner-only).
 //! - [`printable`]: what files may hold (no NUL, control or bidi characters) and how server text is escaped.

@@ -534,8 +534,9 @@ impl Lock {
     }
 
     /// Every way the lock falls short of the manifest (for the selected instances), as messages.
-    pub fn gaps(&self, desired: &Desired) -> BTreeMap<String, Vec<String>> {
-        let base = base_of(&desired.manifest_path);
+    /// `base` is the folder relative paths resolve against ([`base_of`], which reads the file
+    /// system, is the caller's step).
+    pub fn gaps(&self, desired: &Desired, base: &Path) -> BTreeMap<String, Vec<String>> {
         let mut gaps = BTreeMap::new();
         for instance in &desired.instances {
             let mut missing = Vec::new();
@@ -554,7 +555,7 @@ impl Lock {
                         };
                         match locked.apps.get(&app.key) {
                             None => missing.push(format!("`{}` is not locked", app.key)),
-                            Some(entry) if !entry.covers(present, &base) => missing.push(format!(
+                            Some(entry) if !entry.covers(present, base) => missing.push(format!(
                                 "`{}` changed (locked: `{}` from {})",
                                 app.key, entry.requested, entry.source
                             )),

@@ -476,6 +476,16 @@ pub struct License {
     pub origin: String,
 }
 
+/// Licenses are equal when their hashes and origins are (the text itself is never compared in the
+/// open, nor printed).
+impl PartialEq for License {
+    fn eq(&self, other: &Self) -> bool {
+        self.hash == other.hash && self.origin == other.origin
+    }
+}
+
+impl Eq for License {}
+
 impl License {
     pub fn new(text: Secret, origin: impl Into<String>) -> Self {
         let hash = LicenseHash::of(text.expose());

@@ -1,21 +1,25 @@
 //! The plan: a pure, deterministic function of one instance's desired state, its live state and the
-//! artifacts resolved for it. It carries everything the executor needs, so nothing is decided later.
+//! artifacts resolved for it. Each [`Change`] is one [`Op`] carrying exactly the data its operation
+//! needs (the artifact to install, how a downgrade is undone, the license to set), so the executor
+//! has nothing left to decide and never looks at the manifest.
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::path::PathBuf;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::version::VersionSpec;
 
 use crate::model::{
-    AppKey, Artifact, DesiredInstance, DesiredLicense, DesiredState, LicenseHash, Live, LiveApp,
-    LiveLicense, ProductInfo, RestartAction, Target, Targets, UnmanagedPolicy, Version,
+    redact_url, AppKey, Artifact, Delivery, DesiredInstance, DesiredLicense, DesiredState,
+    InstallMethod, License, LicenseHash, Live, LiveApp, LiveLicense, Location, ProductInfo,
+    RestartAction, Sha256, Target, Targets, UnmanagedPolicy, Version,
 };
 
-/// What a change does, by the names the JSON output uses.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+/// What a change does, by the names the JSON output uses (`action`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Action {
     Uninstall,
@@ -29,6 +33,7 @@ pub enum Action {
 }
 
 impl Action {
+    /// The name the JSON output and the text use, e.g. `license-set`.
     pub fn name(self) -> &'static str {
         match self {
             Action::Install => "install",
@@ -54,39 +59,457 @@ impl fmt::Display for Action {
     }
 }
 
+/// An artifact as a plan uses it: where it is and how it reaches UPM, and whether upmsync fetches
+/// and verifies it before the first change of the instance (decided by the planner, shown in the
+/// plan as `fetch_first`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlannedArtifact {
+    pub artifact: Artifact,
+    /// Fetched (downloaded once into the cache, or read in place), hashed and opened before any
+    /// change: it is uploaded, its sha256 is pinned, or it belongs to a downgrade (which
+    /// uninstalls first, so both versions must be in hand before that).
+    pub fetch_first: bool,
+}
+
+/// An artifact as the plan shows it and a saved plan holds it: the URL without credentials or
+/// query, so it cannot be installed from, only compared.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ArtifactView {
+    /// How it reaches UPM (`uri`: UPM downloads it; `upload`: upmsync uploads it).
+    pub kind: Delivery,
+    /// Where it is downloaded from, without credentials or query ([`redact_url`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// The local file it is read from.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<PathBuf>,
+    /// The sha256 it must have, when pinned (manifest `sha256:` or the lock).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sha256: Option<Sha256>,
+    /// Fetched and verified before the first change (a compatible addition to format 1).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub fetch_first: bool,
+}
+
+impl ArtifactView {
+    fn of(artifact: &Artifact, fetch_first: bool) -> Self {
+        let (url, path) = match &artifact.location {
+            Location::Url(url) => (Some(redact_url(url)), None),
+            Location::File(path) => (None, Some(path.clone())),
+        };
+        Self {
+            kind: artifact.delivery,
+            url,
+            path,
+            sha256: artifact.sha256.clone(),
+            fetch_first,
+        }
+    }
+}
+
+/// What a plan carries for an artifact: [`PlannedArtifact`] in a plan to apply, `()` in drift
+/// (nothing resolved), [`ArtifactView`] in a saved plan.
+pub trait ArtifactSlot: Clone + fmt::Debug + PartialEq {
+    /// The artifact as shown, `None` when the plan holds none (drift).
+    fn view(&self) -> Option<ArtifactView>;
+}
+
+impl ArtifactSlot for PlannedArtifact {
+    fn view(&self) -> Option<ArtifactView> {
+        Some(ArtifactView::of(&self.artifact, self.fetch_first))
+    }
+}
+
+impl ArtifactSlot for ArtifactView {
+    fn view(&self) -> Option<ArtifactView> {
+        Some(self.clone())
+    }
+}
+
+impl ArtifactSlot for () {
+    fn view(&self) -> Option<ArtifactView> {
+        None
+    }
+}
+
+/// What a plan carries for a license to set: the [`License`] (its text a [`crate::model::Secret`])
+/// in a plan to apply; only its [`LicenseHash`] in a saved plan, which never holds a license.
+pub trait LicenseSlot: Clone + fmt::Debug + PartialEq {
+    /// The license's short hash, the only form of it ever shown.
+    fn hash(&self) -> &LicenseHash;
+}
+
+impl LicenseSlot for License {
+    fn hash(&self) -> &LicenseHash {
+        &self.hash
+    }
+}
+
+impl LicenseSlot for LicenseHash {
+    fn hash(&self) -> &LicenseHash {
+        self
+    }
+}
+
+/// How a downgrade puts the installed version back if installing the older one fails after the
+/// uninstall (UPM refuses to downgrade in place, upm-rest-api.md §5.6). Decided by the planner.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Restore<A> {
+    /// UPM downloads the installed version again by URI; if it cannot, the copy upmsync fetched
+    /// and verified before the uninstall is uploaded. By URI first because the upload gate and
+    /// UPM 8's signature check do not apply to it.
+    ByUri(A),
+    /// The copy fetched and verified before the uninstall is uploaded (`install: upload`).
+    ByUpload(A),
+    /// The installed version's artifact was not found (not on the Marketplace): a failed install
+    /// leaves the app missing.
+    Impossible,
+}
+
+/// One operation on one app, with exactly the data it needs. Versions `from`/`to` are the
+/// installed version before and after the plan, as the JSON output shows them.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op<A = PlannedArtifact, L = License> {
+    /// Installs an app that is not installed.
+    Install {
+        to: Version,
+        /// Whether the app must end up enabled (checked and set after the install).
+        enabled: bool,
+        artifact: A,
+    },
+    /// Installs a newer version over the installed one.
+    Upgrade {
+        from: Version,
+        to: Version,
+        enabled: bool,
+        artifact: A,
+    },
+    /// Uninstall, then install the older version; `restore` undoes the uninstall on failure.
+    Downgrade {
+        from: Version,
+        to: Version,
+        enabled: bool,
+        artifact: A,
+        restore: Restore<A>,
+    },
+    /// Uninstalls the app (named `absent`, or unmanaged under `unmanaged: uninstall`).
+    Uninstall { from: Version },
+    /// Enables the app. `from`/`to`: its version before and after the plan (an upgrade of it may
+    /// come first).
+    Enable { from: Version, to: Version },
+    /// Disables the app; `from`/`to` as for [`Op::Enable`].
+    Disable { from: Version, to: Version },
+    /// Installs the license `to` (its text in a plan to apply, its hash in a saved plan) over
+    /// `from`; `version` is the app's version when it runs.
+    SetLicense {
+        version: Version,
+        from: Option<LicenseHash>,
+        to: L,
+    },
+    /// Removes the installed license `from`.
+    RemoveLicense { version: Version, from: LicenseHash },
+}
+
+impl<A, L> Op<A, L> {
+    /// The operation's name in the output.
+    pub fn action(&self) -> Action {
+        match self {
+            Op::Install { .. } => Action::Install,
+            Op::Upgrade { .. } => Action::Upgrade,
+            Op::Downgrade { .. } => Action::Downgrade,
+            Op::Uninstall { .. } => Action::Uninstall,
+            Op::Enable { .. } => Action::Enable,
+            Op::Disable { .. } => Action::Disable,
+            Op::SetLicense { .. } => Action::LicenseSet,
+            Op::RemoveLicense { .. } => Action::LicenseRemove,
+        }
+    }
+
+    /// The installed version before the change (`None`: not installed).
+    pub fn from_version(&self) -> Option<&Version> {
+        match self {
+            Op::Install { .. } => None,
+            Op::Upgrade { from, .. }
+            | Op::Downgrade { from, .. }
+            | Op::Uninstall { from }
+            | Op::Enable { from, .. }
+            | Op::Disable { from, .. } => Some(from),
+            Op::SetLicense { version, .. } | Op::RemoveLicense { version, .. } => Some(version),
+        }
+    }
+
+    /// The installed version after the change (`None`: uninstalled).
+    pub fn to_version(&self) -> Option<&Version> {
+        match self {
+            Op::Uninstall { .. } => None,
+            Op::Install { to, .. }
+            | Op::Upgrade { to, .. }
+            | Op::Downgrade { to, .. }
+            | Op::Enable { to, .. }
+            | Op::Disable { to, .. } => Some(to),
+            Op::SetLicense { version, .. } | Op::RemoveLicense { version, .. } => Some(version),
+        }
+    }
+
+    /// For installs: the artifact of the version installed.
+    pub fn artifact(&self) -> Option<&A> {
+        match self {
+            Op::Install { artifact, .. }
+            | Op::Upgrade { artifact, .. }
+            | Op::Downgrade { artifact, .. } => Some(artifact),
+            _ => None,
+        }
+    }
+
+    /// For license changes: the hashes before and after.
+    pub fn license_change(&self) -> Option<LicenseChange>
+    where
+        L: LicenseSlot,
+    {
+        match self {
+            Op::SetLicense { from, to, .. } => Some(LicenseChange {
+                from: from.clone(),
+                to: Some(to.hash().clone()),
+            }),
+            Op::RemoveLicense { from, .. } => Some(LicenseChange {
+                from: Some(from.clone()),
+                to: None,
+            }),
+            _ => None,
+        }
+    }
+}
+
+/// Why a downgrade needs care, as the plan shows it.
+pub fn downgrade_warning<A>(restore: &Restore<A>) -> String {
+    let mut warning = "a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive".to_string();
+    if matches!(restore, Restore::Impossible) {
+        warning.push_str("; and no artifact of the installed version was found (it is not on the Marketplace), so the app cannot be restored if the install fails");
+    }
+    warning
+}
+
 /// One step on one app. Changes run in the order of the plan.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct Change {
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Change<A = PlannedArtifact, L = License> {
     pub key: AppKey,
     /// The app's display name, where UPM told it.
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
-    pub action: Action,
-    /// Installed version before the change (null when not installed).
-    pub from: Option<Version>,
-    /// Version after the change (null when uninstalled).
-    pub to: Option<Version>,
-    /// For installs: whether the app must end up enabled (checked and set after the install).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub enabled: Option<bool>,
-    /// For installs: where the artifact comes from (absent when it was not resolved, as in `drift`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub artifact: Option<Artifact>,
-    /// For license changes: the short hashes before and after (never the license).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub license: Option<LicenseChange>,
-    /// For a downgrade: what reinstalls the current version if the install fails.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub restore: Option<Artifact>,
-    /// Why the change needs care (downgrades).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub warning: Option<String>,
+    pub op: Op<A, L>,
     /// The app as the plan saw it. The executor reads the app again right before the change and
-    /// stops the instance as stale when it differs: another runner or an admin changed it.
-    #[serde(skip)]
+    /// stops the instance as stale when it differs: another runner or an admin changed it. Not
+    /// part of the output.
     pub assumed: Assumed,
 }
 
+impl<A, L> Change<A, L> {
+    /// The operation's name in the output.
+    pub fn action(&self) -> Action {
+        self.op.action()
+    }
+}
+
+impl<A: ArtifactSlot, L: LicenseSlot> Change<A, L> {
+    /// The change as a saved plan holds it: artifacts as shown, licenses by hash.
+    pub fn saved(&self) -> Change<ArtifactView, LicenseHash> {
+        let view = |artifact: &A| {
+            artifact.view().unwrap_or(ArtifactView {
+                kind: Delivery::Uri,
+                url: None,
+                path: None,
+                sha256: None,
+                fetch_first: false,
+            })
+        };
+        let op = match &self.op {
+            Op::Install {
+                to,
+                enabled,
+                artifact,
+            } => Op::Install {
+                to: to.clone(),
+                enabled: *enabled,
+                artifact: view(artifact),
+            },
+            Op::Upgrade {
+                from,
+                to,
+                enabled,
+                artifact,
+            } => Op::Upgrade {
+                from: from.clone(),
+                to: to.clone(),
+                enabled: *enabled,
+                artifact: view(artifact),
+            },
+            Op::Downgrade {
+                from,
+                to,
+                enabled,
+                artifact,
+                restore,
+            } => Op::Downgrade {
+                from: from.clone(),
+                to: to.clone(),
+                enabled: *enabled,
+                artifact: view(artifact),
+                restore: match restore {
+                    Restore::ByUri(artifact) => Restore::ByUri(view(artifact)),
+                    Restore::ByUpload(artifact) => Restore::ByUpload(view(artifact)),
+                    Restore::Impossible => Restore::Impossible,
+                },
+            },
+            Op::Uninstall { from } => Op::Uninstall { from: from.clone() },
+            Op::Enable { from, to } => Op::Enable {
+                from: from.clone(),
+                to: to.clone(),
+            },
+            Op::Disable { from, to } => Op::Disable {
+                from: from.clone(),
+                to: to.clone(),
+            },
+            Op::SetLicense { version, from, to } => Op::SetLicense {
+                version: version.clone(),
+                from: from.clone(),
+                to: to.hash().clone(),
+            },
+            Op::RemoveLicense { version, from } => Op::RemoveLicense {
+                version: version.clone(),
+                from: from.clone(),
+            },
+        };
+        Change {
+            key: self.key.clone(),
+            name: self.name.clone(),
+            op,
+            assumed: self.assumed.clone(),
+        }
+    }
+}
+
+/// The flat form of a change in the JSON output (format_version 1) and in saved plans: `action`
+/// plus the fields that action uses.
+#[derive(Serialize, Deserialize)]
+struct ChangeWire {
+    key: AppKey,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
+    action: Action,
+    /// Installed version before the change (null when not installed).
+    from: Option<Version>,
+    /// Version after the change (null when uninstalled).
+    to: Option<Version>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    enabled: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    artifact: Option<ArtifactView>,
+    /// For license changes: the short hashes before and after (never the license).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    license: Option<LicenseChange>,
+    /// For a downgrade: what reinstalls the current version if the install fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    restore: Option<ArtifactView>,
+    /// Why the change needs care (downgrades).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    warning: Option<String>,
+}
+
+impl<A: ArtifactSlot, L: LicenseSlot> Serialize for Change<A, L> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let (enabled, restore, warning) = match &self.op {
+            Op::Install { enabled, .. } | Op::Upgrade { enabled, .. } => {
+                (Some(*enabled), None, None)
+            }
+            Op::Downgrade {
+                enabled, restore, ..
+            } => (
+                Some(*enabled),
+                match restore {
+                    Restore::ByUri(artifact) | Restore::ByUpload(artifact) => artifact.view(),
+                    Restore::Impossible => None,
+                },
+                Some(downgrade_warning(restore)),
+            ),
+            _ => (None, None, None),
+        };
+        ChangeWire {
+            key: self.key.clone(),
+            name: self.name.clone(),
+            action: self.action(),
+            from: self.op.from_version().cloned(),
+            to: self.op.to_version().cloned(),
+            enabled,
+            artifact: self.op.artifact().and_then(ArtifactSlot::view),
+            license: self.op.license_change(),
+            restore,
+            warning,
+        }
+        .serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Change<ArtifactView, LicenseHash> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let wire = ChangeWire::deserialize(deserializer)?;
+        let action = wire.action;
+        let missing =
+            |field: &str| D::Error::custom(format!("a `{action}` change needs `{field}`"));
+        let from = || wire.from.clone().ok_or_else(|| missing("from"));
+        let to = || wire.to.clone().ok_or_else(|| missing("to"));
+        let enabled = || wire.enabled.ok_or_else(|| missing("enabled"));
+        let artifact = || wire.artifact.clone().ok_or_else(|| missing("artifact"));
+        let license = || wire.license.clone().ok_or_else(|| missing("license"));
+        let op = match action {
+            Action::Install => Op::Install {
+                to: to()?,
+                enabled: enabled()?,
+                artifact: artifact()?,
+            },
+            Action::Upgrade => Op::Upgrade {
+                from: from()?,
+                to: to()?,
+                enabled: enabled()?,
+                artifact: artifact()?,
+            },
+            Action::Downgrade => Op::Downgrade {
+                from: from()?,
+                to: to()?,
+                enabled: enabled()?,
+                artifact: artifact()?,
+                restore: match wire.restore.clone() {
+                    Some(restore) if restore.kind == Delivery::Upload => Restore::ByUpload(restore),
+                    Some(restore) => Restore::ByUri(restore),
+                    None => Restore::Impossible,
+                },
+            },
+            Action::Uninstall => Op::Uninstall { from: from()? },
+            Action::Enable => Op::Enable {
+                from: from()?,
+                to: to()?,
+            },
+            Action::Disable => Op::Disable {
+                from: from()?,
+                to: to()?,
+            },
+            Action::LicenseSet => Op::SetLicense {
+                version: to()?,
+                from: license()?.from,
+                to: license()?.to.ok_or_else(|| missing("license.to"))?,
+            },
+            Action::LicenseRemove => Op::RemoveLicense {
+                version: to()?,
+                from: license()?.from.ok_or_else(|| missing("license.from"))?,
+            },
+        };
+        Ok(Change {
+            key: wire.key,
+            name: wire.name,
+            op,
+            assumed: Assumed::default(),
+        })
+    }
+}
 /// What the planner saw of one app: whether it was installed and at which version, whether it
 /// was enabled, and its license when that was read.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -160,7 +583,8 @@ fn restart_conflict(
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+/// A license change as shown: the short hashes before and after (`None`: no license).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LicenseChange {
     pub from: Option<LicenseHash>,
     pub to: Option<LicenseHash>,
@@ -175,21 +599,29 @@ pub struct UnmanagedApp {
     pub enabled: bool,
 }
 
-/// The plan for one instance.
+/// The plan for one instance. `A` is what it carries for an artifact: [`PlannedArtifact`] in a
+/// plan to apply, `()` in drift ([`Drift`]).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct InstancePlan {
+#[serde(bound = "")]
+pub struct InstancePlan<A: ArtifactSlot = PlannedArtifact> {
     pub name: String,
     pub url: Url,
     /// The product version and build the plan was made for, when they could be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub product: Option<ProductInfo>,
-    pub changes: Vec<Change>,
+    pub changes: Vec<Change<A>>,
     pub unmanaged: Vec<UnmanagedApp>,
     /// Apps whose last change waits for a product restart; they are drift until the restart.
     pub pending_restart: Vec<PendingRestart>,
 }
 
-impl InstancePlan {
+/// One instance's plan as `drift` makes it: no artifacts resolved.
+pub type DriftPlan = InstancePlan<()>;
+
+/// The plans of every instance `drift` looked at.
+pub type Drift = Plan<()>;
+
+impl<A: ArtifactSlot> InstancePlan<A> {
     /// True when applying would change nothing, nothing is reported and no change waits for a
     /// restart.
     pub fn in_sync(&self) -> bool {
@@ -199,27 +631,38 @@ impl InstancePlan {
 
 /// The plans of every instance a command looked at; an instance that could not be read or planned
 /// carries its error instead, so the others still show.
-#[derive(Clone, Debug, Default)]
-pub struct Plan {
-    pub instances: Vec<PlannedInstance>,
+#[derive(Clone, Debug)]
+pub struct Plan<A: ArtifactSlot = PlannedArtifact> {
+    pub instances: Vec<PlannedInstance<A>>,
 }
 
+impl<A: ArtifactSlot> Default for Plan<A> {
+    fn default() -> Self {
+        Self {
+            instances: Vec::new(),
+        }
+    }
+}
+
+/// One instance of a [`Plan`]: its plan, or why there is none.
 #[derive(Clone, Debug)]
-pub struct PlannedInstance {
+pub struct PlannedInstance<A: ArtifactSlot = PlannedArtifact> {
     pub name: String,
     pub url: Url,
     /// What was read from the instance, when it could be read.
     pub live: Option<Live>,
-    pub result: Result<InstancePlan, String>,
+    pub result: Result<InstancePlan<A>, String>,
 }
 
-impl Plan {
+impl<A: ArtifactSlot> Plan<A> {
+    /// Whether some instance could not be read or planned.
     pub fn has_errors(&self) -> bool {
         self.instances
             .iter()
             .any(|instance| instance.result.is_err())
     }
 
+    /// Whether some instance has changes to make.
     pub fn has_changes(&self) -> bool {
         self.instances.iter().any(|instance| {
             instance
@@ -269,20 +712,225 @@ pub enum PlanError {
     Unresolved { key: AppKey, spec: String },
     #[error("`{key}` does not use licensing (UPM would answer 412), but the manifest manages its license\nhint: remove `license` from `{key}`")]
     NotUsingLicensing { key: AppKey },
+    /// The version to install does not support the instance's build (marketplace-api.md §5);
+    /// `reason` names the ranges and the way out.
+    #[error("{reason}")]
+    Incompatible { key: AppKey, reason: String },
+    #[error("`{key}`: cannot check compatibility, the product build is unknown: {error}")]
+    UnknownBuild { key: AppKey, error: String },
 }
 
-/// Plans one instance. Changes come in phases: uninstalls, then installs (downgrades, upgrades, new
+/// How a plan's artifacts are made from what resolution found: [`PlannedArtifact`] when the
+/// plan is to be applied, `()` for drift.
+pub trait Resolution: ArtifactSlot + Sized {
+    /// The artifact of an install; `None` when resolution found none (only possible for a plan
+    /// to apply).
+    fn install(artifact: Option<&Artifact>, downgrade: bool) -> Option<Self>;
+
+    /// How a downgrade is undone from the installed version's artifact, if one was found.
+    fn restore(artifact: Option<&Artifact>, method: InstallMethod) -> Restore<Self>;
+}
+
+impl Resolution for PlannedArtifact {
+    fn install(artifact: Option<&Artifact>, downgrade: bool) -> Option<Self> {
+        let artifact = artifact?.clone();
+        // A downgrade uninstalls first: both its versions must be in hand, verified, before that,
+        // even when UPM will download them itself.
+        let fetch_first = downgrade || artifact.needs_verification();
+        Some(Self {
+            artifact,
+            fetch_first,
+        })
+    }
+
+    fn restore(artifact: Option<&Artifact>, method: InstallMethod) -> Restore<Self> {
+        let Some(artifact) = artifact else {
+            return Restore::Impossible;
+        };
+        let planned = |delivery| Self {
+            artifact: Artifact {
+                delivery,
+                ..artifact.clone()
+            },
+            fetch_first: true,
+        };
+        match method {
+            InstallMethod::Upload => Restore::ByUpload(planned(Delivery::Upload)),
+            InstallMethod::Auto | InstallMethod::Uri => Restore::ByUri(planned(Delivery::Uri)),
+        }
+    }
+}
+
+impl Resolution for () {
+    fn install(_: Option<&Artifact>, _: bool) -> Option<Self> {
+        Some(())
+    }
+
+    fn restore(artifact: Option<&Artifact>, _: InstallMethod) -> Restore<Self> {
+        match artifact {
+            Some(_) => Restore::ByUri(()),
+            None => Restore::Impossible,
+        }
+    }
+}
+
+/// Whether `latest` or a constraint keeps the installed version rather than the `release` found
+/// for it: it never downgrades an installed version that still fits it (newer than the newest
+/// compatible one, e.g. installed by hand).
+pub fn keeps_installed(spec: &VersionSpec, installed: Option<&Version>, release: &Version) -> bool {
+    !matches!(spec, VersionSpec::Exact(_))
+        && installed.is_some_and(|installed| installed.is_newer_than(release) && spec.matches(installed))
+}
+
+/// Decides each wanted app's target from what resolution found: the version (the lock's, the
+/// named one, or the Marketplace's answer unless [`keeps_installed`]), the compatibility gate for
+/// a version to install, the delivery ([`crate::resolve::delivery`]) and, for a downgrade, the
+/// installed version's artifact to restore. Pure; every error is returned.
+pub fn decide(
+    desired: &DesiredInstance,
+    live: &Live,
+    facts: &crate::resolve::Facts,
+) -> Result<Targets, Vec<PlanError>> {
+    let mut targets = Targets::new();
+    let mut errors = Vec::new();
+    for app in desired.apps.values() {
+        let (DesiredState::Present(present), Some(found)) = (&app.state, facts.get(&app.key))
+        else {
+            continue;
+        };
+        let installed = live
+            .apps
+            .get(&app.key)
+            .filter(|live_app| live_app.user_installed)
+            .map(|live_app| &live_app.version);
+        match decide_app(desired, &app.key, present, installed, found, &live.product) {
+            Ok(target) => {
+                targets.insert(app.key.clone(), target);
+            }
+            Err(error) => errors.push(error),
+        }
+    }
+    if errors.is_empty() {
+        Ok(targets)
+    } else {
+        Err(errors)
+    }
+}
+
+fn decide_app(
+    desired: &DesiredInstance,
+    key: &AppKey,
+    present: &crate::model::PresentApp,
+    installed: Option<&Version>,
+    found: &crate::resolve::Found,
+    product: &Result<ProductInfo, String>,
+) -> Result<Target, PlanError> {
+    if found.queried && keeps_installed(&present.version, installed, &found.release.version) {
+        if let Some(installed) = installed {
+            return Ok(Target {
+                version: installed.clone(),
+                artifact: None,
+                compatibility: Vec::new(),
+                build_number: None,
+                restore: None,
+            });
+        }
+    }
+    let mut target = found.release.clone();
+    if let Some(artifact) = &mut target.artifact {
+        artifact.delivery = match artifact.location {
+            // A file reaches UPM only by upload.
+            Location::File(_) => Delivery::Upload,
+            Location::Url(_) => {
+                crate::resolve::delivery(present.install, Delivery::Uri, artifact.sha256.is_some())
+            }
+        };
+    }
+    if installed != Some(&target.version) && !present.allow_incompatible {
+        check_compatible(
+            desired,
+            desired.hosting_of(present),
+            key,
+            &target,
+            found.server_ranges.as_deref(),
+            product,
+        )?;
+    }
+    if installed.is_some_and(|installed| installed.is_newer_than(&target.version)) {
+        target.restore = found.installed_release.clone();
+    }
+    Ok(target)
+}
+
+/// A version about to be installed must support the instance's build (marketplace-api.md §5) for
+/// the app's `hosting`, unless the app says `allow_incompatible: true`. Apps without Marketplace
+/// data (files, URLs) are not checked. `server_ranges` are the version's Server ranges when it was
+/// looked up for Data Center: when they fit, the hint offers `hosting: server` (field reports:
+/// apps that run on Data Center but are listed for Server only).
+fn check_compatible(
+    instance: &DesiredInstance,
+    hosting: crate::model::Hosting,
+    key: &AppKey,
+    target: &Target,
+    server_ranges: Option<&[crate::model::Compatibility]>,
+    product: &Result<ProductInfo, String>,
+) -> Result<(), PlanError> {
+    use crate::marketplace::is_compatible;
+    if target.compatibility.is_empty() && target.build_number.is_none() {
+        return Ok(());
+    }
+    let product = product.as_ref().map_err(|error| PlanError::UnknownBuild {
+        key: key.clone(),
+        error: error.clone(),
+    })?;
+    if is_compatible(&target.compatibility, product.build) {
+        return Ok(());
+    }
+    let ranges = if target.compatibility.is_empty() {
+        format!("no {} {} range at all", instance.product, hosting.as_str())
+    } else {
+        target
+            .compatibility
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    let hint = match server_ranges.filter(|ranges| is_compatible(ranges, product.build)) {
+        Some(_) => format!(
+            "the Marketplace lists {} as compatible with {} {} for Server: if the app runs on Data Center anyway, set `hosting: server` on the app to use its Server listing; or set `allow_incompatible: true` on the app, or choose a compatible version (`upmsync outdated` lists the newest)",
+            target.version, instance.product, product.version
+        ),
+        None => "choose a compatible version (`upmsync outdated` lists the newest), or set `allow_incompatible: true` on the app".to_string(),
+    };
+    Err(PlanError::Incompatible {
+        key: key.clone(),
+        reason: format!(
+            "`{key}` {} is not compatible with {} {} (build {}) on `{}` ({}): the Marketplace lists {ranges}\nhint: {hint}",
+            target.version,
+            instance.product,
+            product.version,
+            product.build,
+            instance.name,
+            hosting.as_str()
+        ),
+    })
+}
+
+/// Plans one instance from what was found for it: first [`decide`]s each app's target, then the
+/// changes. Changes come in phases: uninstalls, then installs (downgrades, upgrades, new
 /// apps), then license changes, then enable/disable. Within a phase they follow
 /// [`DesiredInstance::install_order`] (manifest order, each app after the apps it `requires`),
 /// except what removes: uninstalls of unmanaged apps come first, by key, then uninstalls of named
 /// apps in reverse install order (dependents first); disables come before enables, also in reverse
-/// install order.
-pub fn plan(
+/// install order. The plan's `product` is the live one, when it was read.
+pub fn plan<A: Resolution>(
     desired: &DesiredInstance,
     live: &Live,
-    targets: &Targets,
-) -> Result<InstancePlan, Vec<PlanError>> {
-    let mut changes = Vec::new();
+    facts: &crate::resolve::Facts,
+) -> Result<InstancePlan<A>, Vec<PlanError>> {
+    let targets = &decide(desired, live, facts)?;
+    let mut changes: Vec<Change<A>> = Vec::new();
     let mut errors = Vec::new();
     let mut unmanaged = Vec::new();
     let mut pending_restart = Vec::new();
@@ -314,115 +962,129 @@ pub fn plan(
             });
             continue;
         }
-        match &app.state {
-            DesiredState::Absent => match installed {
-                Some(live_app) if !live_app.uninstallable => {
-                    errors.push(PlanError::NotUninstallable {
-                        key: live_app.key.clone(),
-                    });
-                }
-                Some(live_app) => changes.push(uninstall(live_app)),
-                None => {}
-            },
-            DesiredState::Present(present) => {
-                let target = match (targets.get(&app.key), &present.version) {
-                    (Some(target), _) => target.clone(),
-                    (None, VersionSpec::Exact(version)) => Target {
-                        version: version.clone(),
-                        artifact: None,
-                        compatibility: Vec::new(),
-                        build_number: None,
-                        restore: None,
-                    },
-                    (None, spec) => {
-                        errors.push(PlanError::Unresolved {
-                            key: app.key.clone(),
-                            spec: spec.to_string(),
-                        });
-                        continue;
-                    }
-                };
-                let base = Change {
-                    key: app.key.clone(),
-                    name: installed.map(|live_app| live_app.name.clone()),
-                    action: Action::Install,
-                    from: installed.map(|live_app| live_app.version.clone()),
-                    // While an upgrade waits for a restart, the running version stays until then.
-                    to: Some(match (pending, installed) {
-                        (Some(_), Some(live_app)) => live_app.version.clone(),
-                        _ => target.version.clone(),
-                    }),
-                    enabled: None,
-                    artifact: None,
-                    license: None,
-                    restore: None,
-                    warning: None,
-                    assumed: Assumed::of(installed),
-                };
-                let install_action = match installed {
-                    // The version is settled at the restart; installing again would repeat it.
-                    _ if pending.is_some() => None,
-                    None => Some(Action::Install),
-                    Some(live_app) if target.version.is_newer_than(&live_app.version) => {
-                        Some(Action::Upgrade)
-                    }
-                    Some(live_app) if live_app.version.is_newer_than(&target.version) => {
-                        Some(Action::Downgrade)
-                    }
-                    Some(_) => None,
-                };
-                if let Some(action) = install_action {
-                    changes.push(Change {
-                        action,
-                        enabled: Some(present.enabled),
-                        artifact: target.artifact.clone(),
-                        restore: (action == Action::Downgrade).then(|| target.restore.clone()).flatten(),
-                        warning: (action == Action::Downgrade).then(|| {
-                            let mut warning = "a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive".to_string();
-                            if target.restore.is_none() {
-                                warning.push_str("; and no artifact of the installed version was found (it is not on the Marketplace), so the app cannot be restored if the install fails");
-                            }
-                            warning
-                        }),
-                        ..base.clone()
-                    });
-                }
-                // The install step already leaves the app as the manifest wants it; the separate
-                // change shows an admin that the enablement changes too (its PUT is then a no-op).
-                if let Some(live_app) = installed {
-                    if live_app.enabled != present.enabled {
-                        changes.push(Change {
-                            action: if present.enabled {
-                                Action::Enable
-                            } else {
-                                Action::Disable
-                            },
-                            ..base.clone()
+        let present = match &app.state {
+            DesiredState::Absent => {
+                match installed {
+                    Some(live_app) if !live_app.uninstallable => {
+                        errors.push(PlanError::NotUninstallable {
+                            key: live_app.key.clone(),
                         });
                     }
+                    Some(live_app) => changes.push(uninstall(live_app)),
+                    None => {}
                 }
-                let current_license = installed.map(|live_app| &live_app.license);
-                if let Some(license) = license_change(&present.license, current_license) {
-                    let unlicensable = installed.is_some_and(|live_app| !live_app.uses_licensing);
-                    if unlicensable && install_action.is_none() && license.to.is_some() {
-                        errors.push(PlanError::NotUsingLicensing {
-                            key: app.key.clone(),
-                        });
-                        continue;
-                    }
-                    let action = if license.to.is_some() {
-                        Action::LicenseSet
-                    } else {
-                        Action::LicenseRemove
-                    };
-                    changes.push(Change {
-                        action,
-                        from: base.to.clone(),
-                        license: Some(license),
-                        ..base.clone()
-                    });
-                }
+                continue;
             }
+            DesiredState::Present(present) => present,
+        };
+        let target = match (targets.get(&app.key), &present.version) {
+            (Some(target), _) => target.clone(),
+            (None, VersionSpec::Exact(version)) => Target {
+                version: version.clone(),
+                artifact: None,
+                compatibility: Vec::new(),
+                build_number: None,
+                restore: None,
+            },
+            (None, spec) => {
+                errors.push(PlanError::Unresolved {
+                    key: app.key.clone(),
+                    spec: spec.to_string(),
+                });
+                continue;
+            }
+        };
+        let change = |op| Change {
+            key: app.key.clone(),
+            name: installed.map(|live_app| live_app.name.clone()),
+            op,
+            assumed: Assumed::of(installed),
+        };
+        // While an upgrade waits for a restart, the running version stays until then.
+        let after = match (pending, installed) {
+            (Some(_), Some(live_app)) => live_app.version.clone(),
+            _ => target.version.clone(),
+        };
+        let install_action = match installed {
+            // The version is settled at the restart; installing again would repeat it.
+            _ if pending.is_some() => None,
+            None => Some(Action::Install),
+            Some(live_app) if target.version.is_newer_than(&live_app.version) => Some(Action::Upgrade),
+            Some(live_app) if live_app.version.is_newer_than(&target.version) => Some(Action::Downgrade),
+            Some(_) => None,
+        };
+        if let Some(action) = install_action {
+            let downgrade = action == Action::Downgrade;
+            let Some(artifact) = A::install(target.artifact.as_ref(), downgrade) else {
+                errors.push(PlanError::Unresolved {
+                    key: app.key.clone(),
+                    spec: present.version.to_string(),
+                });
+                continue;
+            };
+            let enabled = present.enabled;
+            let to = target.version.clone();
+            changes.push(change(match installed {
+                None => Op::Install {
+                    to,
+                    enabled,
+                    artifact,
+                },
+                Some(live_app) if downgrade => Op::Downgrade {
+                    from: live_app.version.clone(),
+                    to,
+                    enabled,
+                    artifact,
+                    restore: A::restore(target.restore.as_ref(), present.install),
+                },
+                Some(live_app) => Op::Upgrade {
+                    from: live_app.version.clone(),
+                    to,
+                    enabled,
+                    artifact,
+                },
+            }));
+        }
+        // The install step already leaves the app as the manifest wants it; the separate
+        // change shows an admin that the enablement changes too (its PUT is then a no-op).
+        if let Some(live_app) = installed {
+            if live_app.enabled != present.enabled {
+                let (from, to) = (live_app.version.clone(), after.clone());
+                changes.push(change(if present.enabled {
+                    Op::Enable { from, to }
+                } else {
+                    Op::Disable { from, to }
+                }));
+            }
+        }
+        let current = match installed.map(|live_app| &live_app.license) {
+            Some(LiveLicense::Present(hash)) => Some(hash.clone()),
+            _ => None,
+        };
+        let version = after;
+        let op = match (&present.license, current) {
+            (DesiredLicense::Unmanaged, _) => None,
+            (DesiredLicense::Present(license), Some(current)) if current == license.hash => None,
+            (DesiredLicense::Present(license), from) => {
+                if installed.is_some_and(|live_app| !live_app.uses_licensing)
+                    && install_action.is_none()
+                {
+                    errors.push(PlanError::NotUsingLicensing {
+                        key: app.key.clone(),
+                    });
+                    continue;
+                }
+                Some(Op::SetLicense {
+                    version,
+                    from,
+                    to: license.clone(),
+                })
+            }
+            (DesiredLicense::Absent, Some(from)) => Some(Op::RemoveLicense { version, from }),
+            (DesiredLicense::Absent, None) => None,
+        };
+        if let Some(op) = op {
+            changes.push(change(op));
         }
     }
 
@@ -461,14 +1123,15 @@ pub fn plan(
         .collect();
     // `sort_by_key` is stable: an app's install keeps coming before its disable.
     changes.sort_by_key(|change| {
-        let phase = phase(change.action);
+        let action = change.action();
+        let phase = phase(action);
         match order.get(&change.key) {
             // Unmanaged uninstalls: by key, before those of apps the manifest names.
             None => (phase, 0, 0, change.key.clone()),
             // Removals go dependents first: the reverse of the install order.
             // guess: field reports only say dependents are installed and enabled after what they
             // import; disabling and uninstalling them first is the mirror image of that.
-            Some(index) if matches!(change.action, Action::Uninstall | Action::Disable) => {
+            Some(index) if matches!(action, Action::Uninstall | Action::Disable) => {
                 (phase, 1, usize::MAX - index, change.key.clone())
             }
             Some(index) => (phase, 2, *index, change.key.clone()),
@@ -477,7 +1140,7 @@ pub fn plan(
     Ok(InstancePlan {
         name: desired.name.clone(),
         url: desired.url.clone(),
-        product: None,
+        product: live.product.clone().ok(),
         changes,
         unmanaged,
         pending_restart,
@@ -495,50 +1158,30 @@ fn phase(action: Action) -> u8 {
     }
 }
 
-fn uninstall(live_app: &LiveApp) -> Change {
+fn uninstall<A>(live_app: &LiveApp) -> Change<A> {
     Change {
         key: live_app.key.clone(),
         name: Some(live_app.name.clone()),
-        action: Action::Uninstall,
-        from: Some(live_app.version.clone()),
-        to: None,
-        enabled: None,
-        artifact: None,
-        license: None,
-        restore: None,
-        warning: None,
+        op: Op::Uninstall {
+            from: live_app.version.clone(),
+        },
         assumed: Assumed::of(Some(live_app)),
     }
 }
 
-/// The license change needed, if any. An app not yet installed has no license to compare.
-fn license_change(wanted: &DesiredLicense, current: Option<&LiveLicense>) -> Option<LicenseChange> {
-    let current_hash = match current {
-        Some(LiveLicense::Present(hash)) => Some(hash.clone()),
-        _ => None,
-    };
-    match wanted {
-        DesiredLicense::Unmanaged => None,
-        DesiredLicense::Present(license) if current_hash.as_ref() == Some(&license.hash) => None,
-        DesiredLicense::Present(license) => Some(LicenseChange {
-            from: current_hash,
-            to: Some(license.hash.clone()),
-        }),
-        DesiredLicense::Absent => current_hash.map(|hash| LicenseChange {
-            from: Some(hash),
-            to: None,
-        }),
-    }
-}
-
 /// Counts of changes by action, for summaries.
-pub fn summary(changes: &[Change]) -> BTreeMap<Action, usize> {
+pub fn summary<A, L>(changes: &[Change<A, L>]) -> BTreeMap<Action, usize> {
     let mut counts = BTreeMap::new();
     for change in changes {
-        *counts.entry(change.action).or_insert(0) += 1;
+        *counts.entry(change.action()).or_insert(0) += 1;
     }
     counts
 }
+
+#[cfg(test)]
+pub(crate) mod builders;
+#[cfg(test)]
+mod decisions;
 
 #[cfg(test)]
 mod tests {
@@ -547,6 +1190,34 @@ mod tests {
         Credentials, Delivery, DesiredApp, Hosting, InstallMethod, License, Location, PresentApp,
         Product, Secret, Source,
     };
+
+    /// Plans without artifacts (as drift does): most rules do not depend on them.
+    fn plan(
+        desired: &DesiredInstance,
+        live: &Live,
+        targets: &Targets,
+    ) -> Result<DriftPlan, Vec<PlanError>> {
+        super::plan(desired, live, &facts(targets))
+    }
+
+    /// What resolution would have found to make these targets: the lock's or named releases.
+    fn facts(targets: &Targets) -> crate::resolve::Facts {
+        targets
+            .iter()
+            .map(|(key, target)| {
+                let found = crate::resolve::Found {
+                    release: Target {
+                        restore: None,
+                        ..target.clone()
+                    },
+                    queried: false,
+                    server_ranges: None,
+                    installed_release: target.restore.clone(),
+                };
+                (key.clone(), found)
+            })
+            .collect()
+    }
 
     fn v(text: &str) -> Version {
         Version::parse(text).unwrap()
@@ -638,10 +1309,10 @@ mod tests {
         DesiredLicense::Present(License::new(Secret::new(text), "env L"))
     }
 
-    fn actions(plan: &InstancePlan) -> Vec<(String, Action)> {
+    fn actions<A: ArtifactSlot>(plan: &InstancePlan<A>) -> Vec<(String, Action)> {
         plan.changes
             .iter()
-            .map(|change| (change.key.to_string(), change.action))
+            .map(|change| (change.key.to_string(), change.action()))
             .collect()
     }
 
@@ -698,31 +1369,20 @@ mod tests {
             ],
             "manifest order"
         );
-        let downgrade = &plan.changes[2];
-        assert_eq!(
-            (downgrade.from.clone(), downgrade.to.clone()),
-            (Some(v("1.0.0")), Some(v("1.0.0-beta")))
-        );
-        assert!(downgrade
-            .warning
-            .as_deref()
-            .unwrap()
-            .contains("may not survive"));
+        let Op::Downgrade {
+            from, to, restore, ..
+        } = &plan.changes[2].op
+        else {
+            panic!("{plan:?}")
+        };
+        assert_eq!((from, to), (&v("1.0.0"), &v("1.0.0-beta")));
+        assert_eq!(restore, &Restore::Impossible, "no restore artifact");
+        assert!(downgrade_warning(restore).contains("may not survive"));
         assert!(
-            downgrade
-                .warning
-                .as_deref()
-                .unwrap()
-                .contains("cannot be restored"),
+            downgrade_warning(restore).contains("cannot be restored"),
             "no restore artifact is said"
         );
-        assert_eq!(
-            plan.changes[0].artifact,
-            artifacts
-                .get(&AppKey::new("new"))
-                .and_then(|target| target.artifact.clone())
-        );
-        assert_eq!(plan.changes[0].from, None);
+        assert_eq!(plan.changes[0].op.from_version(), None);
     }
 
     #[test]
@@ -766,7 +1426,13 @@ mod tests {
             ],
             "disables before enables"
         );
-        assert_eq!(plan.changes[0].enabled, Some(false));
+        assert!(
+            matches!(
+                plan.changes[0].op,
+                Op::Install { enabled: false, .. } | Op::Upgrade { enabled: false, .. }
+            ),
+            "{plan:?}"
+        );
     }
 
     #[test]
@@ -786,7 +1452,13 @@ mod tests {
                 ("app".into(), Action::Disable)
             ]
         );
-        assert_eq!(plan.changes[0].enabled, Some(false));
+        assert!(
+            matches!(
+                plan.changes[0].op,
+                Op::Install { enabled: false, .. } | Op::Upgrade { enabled: false, .. }
+            ),
+            "{plan:?}"
+        );
     }
 
     #[test]
@@ -811,7 +1483,7 @@ mod tests {
         );
         let set = &plan.changes[1];
         assert_eq!(
-            set.license,
+            set.op.license_change(),
             Some(LicenseChange {
                 from: Some(LicenseHash::of("OLD")),
                 to: Some(LicenseHash::of("NEW"))
@@ -887,8 +1559,11 @@ mod tests {
         .unwrap();
         assert_eq!(actions(&plan), vec![("gone".into(), Action::Uninstall)]);
         assert_eq!(
-            (plan.changes[0].from.clone(), plan.changes[0].to.clone()),
-            (Some(v("3.1")), None)
+            (
+                plan.changes[0].op.from_version(),
+                plan.changes[0].op.to_version()
+            ),
+            (Some(&v("3.1")), None)
         );
     }
 
@@ -958,7 +1633,7 @@ mod tests {
         .into();
         let plan = plan(&desired, &live, &targets).unwrap();
         assert_eq!(actions(&plan), vec![("app".into(), Action::Upgrade)]);
-        assert_eq!(plan.changes[0].to, Some(v("1.5")));
+        assert_eq!(plan.changes[0].op.to_version(), Some(&v("1.5")));
     }
 
     #[test]
@@ -1159,5 +1834,157 @@ mod tests {
                 ("plugin".into(), Action::Enable),
             ]
         );
+    }
+
+    /// The JSON output contract (`format_version: 1`) for a plan with every kind of change: written
+    /// before the plan became typed by operation, and kept byte for byte since.
+    #[test]
+    fn a_rich_plan_keeps_its_json_and_text() {
+        let mut desired = instance(UnmanagedPolicy::Uninstall);
+        want(&mut desired, "new", "1.0", true, license("NEW"));
+        want(&mut desired, "up", "2.0", false, DesiredLicense::Unmanaged);
+        want(&mut desired, "down", "1.0", true, DesiredLicense::Unmanaged);
+        want(&mut desired, "lost", "1.0", true, DesiredLicense::Unmanaged);
+        want_absent(&mut desired, "gone");
+        want(&mut desired, "en", "1.0", true, DesiredLicense::Unmanaged);
+        want(&mut desired, "lic", "1.0", true, license("NEW"));
+        want(&mut desired, "unlic", "1.0", true, DesiredLicense::Absent);
+        want(&mut desired, "pend", "3.0", true, DesiredLicense::Unmanaged);
+        let url = |path: &str| Artifact {
+            location: Location::Url(Url::parse(&format!("http://m.test/{path}?token=x")).unwrap()),
+            delivery: Delivery::Uri,
+            sha256: None,
+        };
+        let target = |version: &str, artifact: Artifact, restore: Option<Artifact>| Target {
+            version: v(version),
+            artifact: Some(artifact),
+            compatibility: vec![],
+            build_number: None,
+            restore,
+        };
+        let pinned = Artifact {
+            location: Location::File("/jars/up-2.0.jar".into()),
+            delivery: Delivery::Upload,
+            sha256: crate::model::Sha256::parse(&"ab".repeat(32)),
+        };
+        let targets: Targets = [
+            (AppKey::new("new"), target("1.0", url("new-1.0.jar"), None)),
+            (AppKey::new("up"), target("2.0", pinned, None)),
+            (
+                AppKey::new("down"),
+                target("1.0", url("down-1.0.jar"), Some(url("down-2.0.jar"))),
+            ),
+            (
+                AppKey::new("lost"),
+                target("1.0", url("lost-1.0.jar"), None),
+            ),
+        ]
+        .into();
+        let mut en = live_app("en", "1.0");
+        en.enabled = false;
+        let mut lic = live_app("lic", "1.0");
+        lic.license = LiveLicense::Present(LicenseHash::of("OLD"));
+        let mut unlic = live_app("unlic", "1.0");
+        unlic.license = LiveLicense::Present(LicenseHash::of("OLD"));
+        let mut live = live(vec![
+            live_app("up", "1.0"),
+            live_app("down", "2.0"),
+            live_app("lost", "2.0"),
+            live_app("gone", "1.0"),
+            en,
+            lic,
+            unlic,
+            live_app("pend", "2.0"),
+            live_app("extra", "1.0"),
+        ]);
+        live.pending_restart
+            .insert(AppKey::new("pend"), RestartAction::Upgrade);
+        let product = ProductInfo {
+            version: "9.12.0".into(),
+            build: 912000,
+            base_url: None,
+        };
+        live.product = Ok(product.clone());
+        let planned = super::plan::<PlannedArtifact>(&desired, &live, &facts(&targets)).unwrap();
+        assert_eq!(
+            planned.product,
+            Some(product),
+            "the live product, not patched in later"
+        );
+        let all = Plan {
+            instances: vec![PlannedInstance {
+                name: planned.name.clone(),
+                url: planned.url.clone(),
+                live: None,
+                result: Ok(planned),
+            }],
+        };
+        // A saved plan holds the same changes without a license, reads back typed, and a plan
+        // saved before `fetch_first` was added still matches.
+        let saved = crate::saved::saved_changes(all.instances[0].result.as_ref().unwrap());
+        let written = serde_json::to_string(&saved).unwrap();
+        assert!(
+            !written.contains("NEW") && !written.contains("token=x"),
+            "{written}"
+        );
+        let read: Vec<crate::saved::SavedChange> = serde_json::from_str(&written).unwrap();
+        assert!(crate::saved::same_changes(&saved, &read));
+        let old = written.replace(",\"fetch_first\":true", "");
+        assert_ne!(old, written);
+        let old: Vec<crate::saved::SavedChange> = serde_json::from_str(&old).unwrap();
+        assert!(crate::saved::same_changes(&saved, &old));
+        let json = crate::render::plan_json(&all);
+        assert!(!json.contains("NEW") && !json.contains("token=x"), "{json}");
+        // Compatible additions since the contract was pinned are checked here, then removed.
+        let mut value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        // (the text itself is compared below, in its own field order)
+        let changes = value["instances"][0]["changes"].as_array_mut().unwrap();
+        let fetched_first: Vec<String> = changes
+            .iter_mut()
+            .flat_map(|change| {
+                let key = change["key"].as_str().unwrap_or_default().to_string();
+                ["artifact", "restore"]
+                    .into_iter()
+                    .filter_map(move |field| {
+                        let object = change.get_mut(field)?.as_object_mut()?;
+                        (object.remove("fetch_first")? == serde_json::json!(true))
+                            .then(|| format!("{key} {field}"))
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(
+            fetched_first,
+            [
+                "up artifact",
+                "down artifact",
+                "down restore",
+                "lost artifact"
+            ],
+            "uploads, pinned artifacts and both versions of a downgrade are fetched first"
+        );
+        let mut lines: Vec<String> = Vec::new();
+        for line in json.lines() {
+            if line.trim() == "\"fetch_first\": true" {
+                if let Some(previous) = lines.last_mut() {
+                    previous.pop();
+                }
+                continue;
+            }
+            lines.push(line.to_string());
+        }
+        let pinned = lines.join("\n") + "\n";
+        insta::assert_snapshot!("rich_plan_json", pinned);
+        insta::assert_snapshot!("rich_plan_text", crate::render::plan_text(&all));
+        let drift = super::plan::<()>(&desired, &live, &facts(&targets)).unwrap();
+        let drift = Plan {
+            instances: vec![PlannedInstance {
+                name: drift.name.clone(),
+                url: drift.url.clone(),
+                live: None,
+                result: Ok(drift),
+            }],
+        };
+        insta::assert_snapshot!("rich_drift_text", crate::render::drift_text(&drift));
     }
 }

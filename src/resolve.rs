@@ -1,7 +1,10 @@
-//! Resolution: turns each wanted app (exact version, `latest`, or a constraint) into a [`Target`]:
-//! the exact version, its artifact and its compatibility, from the lock file when there is one, else
-//! from the Marketplace (through [`crate::marketplace`], the only code that asks it). Every failure
-//! is reported, not only the first.
+//! Resolution gathers the facts the planner decides from, concurrently: for each wanted app (exact
+//! version, `latest`, or a constraint) the release its version means ([`Found`]: version, artifact,
+//! compatibility), from the lock file when there is one, else from the source or the Marketplace
+//! (through [`crate::marketplace`], the only code that asks it); and, where a downgrade may need it,
+//! the installed version's artifact. It decides nothing: the target version, the compatibility
+//! gate, the delivery and the restore are chosen by [`crate::plan::plan`]. Every failure is
+//! reported, not only the first.
 
 use std::path::Path;
 
@@ -11,8 +14,29 @@ use crate::lock::LockedInstance;
 use crate::marketplace::{self, Criteria, MarketplaceClient, ResolvedVersion};
 use crate::model::{
     AppKey, Artifact, Compatibility, Delivery, DesiredInstance, DesiredState, Hosting,
-    InstallMethod, Live, Location, PresentApp, ProductInfo, Source, Target, Targets,
+    InstallMethod, Live, Location, PresentApp, ProductInfo, Source, Target,
 };
+
+/// What resolution found for one app, before any decision.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Found {
+    /// The release the manifest's version means: from the lock, the app's source, or the
+    /// Marketplace for the app's hosting. Its `restore` is always `None` (the planner sets it).
+    pub release: Target,
+    /// The release was chosen by a Marketplace query (`latest`, a constraint), not named by the
+    /// manifest or the lock: then an installed version newer than it and still matching is kept.
+    pub queried: bool,
+    /// For a Marketplace app looked up for Data Center: the Server compatibility of the same
+    /// version (to say when `hosting: server` would fit).
+    pub server_ranges: Option<Vec<Compatibility>>,
+    /// The installed version's artifact on the Marketplace (by URI), looked up when the release is
+    /// older than the installed version: a downgrade would need it to restore.
+    pub installed_release: Option<Artifact>,
+}
+
+/// What was found for one instance, by app. An app without an entry needed no question (an exact
+/// version already installed, or any exact version for drift).
+pub type Facts = std::collections::BTreeMap<AppKey, Found>;
 use crate::version::VersionSpec;
 
 /// How much to resolve.
@@ -36,7 +60,7 @@ pub async fn resolve(
     lock: Option<&LockedInstance>,
     base: &Path,
     depth: Depth,
-) -> Result<Targets, Vec<String>> {
+) -> Result<Facts, Vec<String>> {
     let product = live.product.clone();
     let wanted: Vec<(&AppKey, &PresentApp)> = instance
         .apps
@@ -46,7 +70,7 @@ pub async fn resolve(
             DesiredState::Absent => None,
         })
         .collect();
-    let results: Vec<Result<Option<(AppKey, Target)>, String>> = stream::iter(wanted)
+    let results: Vec<Result<Option<(AppKey, Found)>, String>> = stream::iter(wanted)
         .map(|(key, present)| {
             let product = product.clone();
             async move {
@@ -55,21 +79,22 @@ pub async fn resolve(
                     .get(key)
                     .filter(|app| app.user_installed)
                     .map(|app| &app.version);
-                let resolved = match lock.and_then(|lock| lock.apps.get(key)) {
+                let found = match lock.and_then(|lock| lock.apps.get(key)) {
                     Some(locked) => {
-                        let mut target = locked.target(base);
-                        check_locked_location(&present.source, marketplace.base(), &target)
+                        let release = locked.target(base);
+                        check_locked_location(&present.source, marketplace.base(), &release)
                             .map_err(|error| format!("`{key}`: {error}"))?;
                         // A downgrade from the lock needs the installed version's artifact as
                         // much as one resolved on the Marketplace: to put it back if the
                         // install fails after the uninstall.
+                        let mut installed_release = None;
                         if depth == Depth::Artifacts
                             && matches!(present.source, Source::Marketplace)
                         {
-                            if let Some(installed) = installed
-                                .filter(|installed| installed.is_newer_than(&target.version))
+                            if let Some(installed) =
+                                installed.filter(|installed| installed.is_newer_than(&release.version))
                             {
-                                target.restore = restore_artifact(
+                                installed_release = restore_artifact(
                                     marketplace,
                                     key,
                                     installed,
@@ -78,7 +103,12 @@ pub async fn resolve(
                                 .await;
                             }
                         }
-                        Some((target, None))
+                        Some(Found {
+                            release,
+                            queried: false,
+                            server_ranges: None,
+                            installed_release,
+                        })
                     }
                     None => resolve_app(
                         instance,
@@ -92,32 +122,18 @@ pub async fn resolve(
                     .await
                     .map_err(|error| format!("`{key}`: {error}"))?,
                 };
-                if let Some((target, server_ranges)) = &resolved {
-                    let installs = installed != Some(&target.version);
-                    if installs && !present.allow_incompatible {
-                        let hosting = instance.hosting_of(present);
-                        check_compatible(
-                            instance,
-                            hosting,
-                            key,
-                            target,
-                            server_ranges.as_deref(),
-                            &product,
-                        )?;
-                    }
-                }
-                Ok(resolved.map(|(target, _)| (key.clone(), target)))
+                Ok(found.map(|found| (key.clone(), found)))
             }
         })
         .buffer_unordered(8)
         .collect()
         .await;
-    let mut targets = Targets::new();
+    let mut facts = Facts::new();
     let mut errors = Vec::new();
     for result in results {
         match result {
-            Ok(Some((key, target))) => {
-                targets.insert(key, target);
+            Ok(Some((key, found))) => {
+                facts.insert(key, found);
             }
             Ok(None) => {}
             Err(error) => errors.push(error),
@@ -125,15 +141,11 @@ pub async fn resolve(
     }
     errors.sort();
     if errors.is_empty() {
-        Ok(targets)
+        Ok(facts)
     } else {
         Err(errors)
     }
 }
-
-/// A target and, for a Marketplace app looked up for Data Center, the Server compatibility of the
-/// same version (to say when `hosting: server` would fit).
-type Resolution = (Target, Option<Vec<Compatibility>>);
 
 /// One app without a lock. `None` when nothing needs asking (an exact version, installed, or at
 /// `Depth::Versions`): the planner then uses the exact version as is.
@@ -145,7 +157,7 @@ async fn resolve_app(
     product: Result<&ProductInfo, &String>,
     marketplace: &MarketplaceClient,
     depth: Depth,
-) -> Result<Option<Resolution>, String> {
+) -> Result<Option<Found>, String> {
     let hosting = instance.hosting_of(present);
     let exact = match &present.version {
         VersionSpec::Exact(version) => Some(version),
@@ -156,8 +168,16 @@ async fn resolve_app(
             return Ok(None);
         }
     }
+    let named = |release: Target| {
+        Some(Found {
+            release,
+            queried: false,
+            server_ranges: None,
+            installed_release: None,
+        })
+    };
     match (&present.source, exact) {
-        (Source::Path(path), Some(version)) => Ok(Some((Target {
+        (Source::Path(path), Some(version)) => Ok(named(Target {
             version: version.clone(),
             artifact: Some(Artifact {
                 location: Location::File(path.clone()),
@@ -167,61 +187,63 @@ async fn resolve_app(
             compatibility: Vec::new(),
             build_number: None,
             restore: None,
-        }, None))),
-        (Source::Url(url), Some(version)) => Ok(Some((Target {
+        })),
+        (Source::Url(url), Some(version)) => Ok(named(Target {
             version: version.clone(),
             artifact: Some(Artifact {
                 location: Location::Url(url.clone()),
-                delivery: delivery(present.install, Delivery::Uri, present.sha256.is_some()),
+                delivery: Delivery::Uri,
                 sha256: present.sha256.clone(),
             }),
             compatibility: Vec::new(),
             build_number: None,
             restore: None,
-        }, None))),
+        })),
         (Source::Path(_) | Source::Url(_), None) => Err(format!(
             "version `{}` needs the Marketplace to mean anything, but the app's source is a file or URL\nhint: give an exact version",
             present.version
         )),
         (Source::Marketplace, _) => {
             let resolved = marketplace_version(instance, key, present, product, marketplace).await?;
-            // `latest` or a constraint never downgrades an installed version that still fits it
-            // (newer than the newest compatible one, e.g. installed by hand).
-            if exact.is_none() {
-                let newest = crate::model::Version::from_server(&resolved.name);
-                if let Some(installed) = installed.filter(|installed| installed.is_newer_than(&newest) && present.version.matches(installed)) {
-                    return Ok(Some((Target {
-                        version: installed.clone(),
-                        artifact: None,
-                        compatibility: Vec::new(),
-                        build_number: None,
-                        restore: None,
-                    }, None)));
-                }
-            }
+            let version = crate::model::Version::from_server(&resolved.name);
+            let queried = exact.is_none();
             let application = instance.product.marketplace_application();
-            let compatibility = resolved.ranges(application, hosting);
+            let release = Target {
+                version: version.clone(),
+                artifact: Some(Artifact {
+                    location: Location::Url(resolved.binary.clone()),
+                    delivery: Delivery::Uri,
+                    sha256: present.sha256.clone(),
+                }),
+                compatibility: resolved.ranges(application, hosting),
+                build_number: resolved.build_number,
+                restore: None,
+            };
             let server_ranges = (hosting == Hosting::Datacenter)
                 .then(|| resolved.ranges(application, Hosting::Server));
-            let version = crate::model::Version::from_server(&resolved.name);
+            // What the planner will keep installed is not asked about further (its rule, asked
+            // here only to spare needless requests).
+            if queried && crate::plan::keeps_installed(&present.version, installed, &version) {
+                return Ok(Some(Found {
+                    release,
+                    queried,
+                    server_ranges,
+                    installed_release: None,
+                }));
+            }
             marketplace.check_download_link(&resolved.binary)?;
             // A downgrade uninstalls first: find the installed version's artifact now, to put it
             // back if the install fails. Not on the Marketplace (any more): no restore possible.
-            let restore = match installed.filter(|installed| installed.is_newer_than(&version)) {
+            let installed_release = match installed.filter(|installed| installed.is_newer_than(&version)) {
                 Some(installed) => restore_artifact(marketplace, key, installed, hosting).await,
                 None => None,
             };
-            Ok(Some((Target {
-                version,
-                artifact: Some(Artifact {
-                    location: Location::Url(resolved.binary),
-                    delivery: delivery(present.install, Delivery::Uri, present.sha256.is_some()),
-                    sha256: present.sha256.clone(),
-                }),
-                compatibility,
-                build_number: resolved.build_number,
-                restore,
-            }, server_ranges)))
+            Ok(Some(Found {
+                release,
+                queried,
+                server_ranges,
+                installed_release,
+            }))
         }
     }
 }
@@ -395,54 +417,4 @@ fn check_locked_location(
         ));
     }
     crate::marketplace::check_download_link(marketplace, url)
-}
-
-/// A version about to be installed must support the instance's build (marketplace-api.md §5) for
-/// the app's `hosting`, unless the app says `allow_incompatible: true`. Apps without Marketplace
-/// data (files, URLs) are not checked. `server_ranges` are the version's Server ranges when it was
-/// looked up for Data Center: when they fit, the hint offers `hosting: server` (field reports:
-/// apps that run on Data Center but are listed for Server only).
-fn check_compatible(
-    instance: &DesiredInstance,
-    hosting: Hosting,
-    key: &AppKey,
-    target: &Target,
-    server_ranges: Option<&[Compatibility]>,
-    product: &Result<ProductInfo, String>,
-) -> Result<(), String> {
-    if target.compatibility.is_empty() && target.build_number.is_none() {
-        return Ok(());
-    }
-    let product = product.as_ref().map_err(|error| {
-        format!("`{key}`: cannot check compatibility, the product build is unknown: {error}")
-    })?;
-    if marketplace::is_compatible(&target.compatibility, product.build) {
-        return Ok(());
-    }
-    let ranges = if target.compatibility.is_empty() {
-        format!("no {} {} range at all", instance.product, hosting.as_str())
-    } else {
-        target
-            .compatibility
-            .iter()
-            .map(Compatibility::to_string)
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let hint = match server_ranges.filter(|ranges| marketplace::is_compatible(ranges, product.build)) {
-        Some(_) => format!(
-            "the Marketplace lists {} as compatible with {} {} for Server: if the app runs on Data Center anyway, set `hosting: server` on the app to use its Server listing; or set `allow_incompatible: true` on the app, or choose a compatible version (`upmsync outdated` lists the newest)",
-            target.version, instance.product, product.version
-        ),
-        None => "choose a compatible version (`upmsync outdated` lists the newest), or set `allow_incompatible: true` on the app".to_string(),
-    };
-    Err(format!(
-        "`{key}` {} is not compatible with {} {} (build {}) on `{}` ({}): the Marketplace lists {ranges}\nhint: {hint}",
-        target.version,
-        instance.product,
-        product.version,
-        product.build,
-        instance.name,
-        hosting.as_str()
-    ))
 }

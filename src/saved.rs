@@ -9,8 +9,13 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::model::{Live, LiveLicense};
-use crate::plan::Plan;
+use crate::model::{LicenseHash, Live, LiveLicense};
+use crate::plan::{ArtifactView, Change, InstancePlan};
+
+/// A change as a saved plan holds it: artifacts as shown (URLs without credentials or query),
+/// licenses by hash only. Applying a saved plan re-plans from the manifest, which brings the
+/// license texts back, and compares the new plan's [`Change::saved`] forms with these.
+pub type SavedChange = Change<ArtifactView, LicenseHash>;
 
 /// The saved plan format's version; another is refused.
 pub const SAVED_PLAN_VERSION: u32 = 1;
@@ -34,7 +39,7 @@ pub struct SavedInstance {
     /// Fingerprint of the installed user apps: key, version, enabled, license hash.
     pub live_sha256: String,
     /// The changes exactly as `plan --format json` shows them.
-    pub changes: serde_json::Value,
+    pub changes: Vec<SavedChange>,
     /// The sha256 of every local file the changes upload (by app key), so a jar rebuilt after the
     /// review is not applied.
     #[serde(default)]
@@ -92,19 +97,19 @@ pub fn file_sha256(path: &Path) -> std::io::Result<Option<String>> {
     Ok(Some(hex::encode(hasher.finalize())))
 }
 
-/// The sha256 of the local files an instance's changes upload, by app key ("missing" when gone).
-pub fn file_fingerprints(
-    planned: &crate::plan::InstancePlan,
+/// Reads and hashes the local files an instance's changes upload, by app key ("missing" when
+/// gone): this reads files, as apply reads them (a regular file, capped, never blocking).
+pub fn read_file_fingerprints(
+    planned: &InstancePlan,
 ) -> std::collections::BTreeMap<String, String> {
     planned
         .changes
         .iter()
         .filter_map(|change| {
-            let artifact = change.artifact.as_ref()?;
+            let artifact = &change.op.artifact()?.artifact;
             let crate::model::Location::File(path) = &artifact.location else {
                 return None;
             };
-            // Read as apply reads it: a regular file, capped, never blocking.
             let hash = crate::artifact::hash_file(path)
                 .map(|(_, hash)| hash.to_string())
                 .unwrap_or_else(|_| "missing".into());
@@ -113,18 +118,36 @@ pub fn file_fingerprints(
         .collect()
 }
 
-/// The changes of each instance as JSON values, for saving and comparing.
-pub fn changes_of(plan: &Plan) -> Vec<(String, serde_json::Value)> {
-    plan.instances
-        .iter()
-        .filter_map(|instance| {
-            let planned = instance.result.as_ref().ok()?;
-            Some((
-                instance.name.clone(),
-                serde_json::to_value(&planned.changes).unwrap_or_default(),
-            ))
-        })
-        .collect()
+/// The changes of an instance's plan as a saved plan holds them.
+pub fn saved_changes(planned: &InstancePlan) -> Vec<SavedChange> {
+    planned.changes.iter().map(Change::saved).collect()
+}
+
+/// Whether the changes planned now are those a saved plan holds, as `plan --format json` shows
+/// them. What later versions add to that form (`fetch_first`, which follows from the rest) is
+/// not compared, so a plan saved before the addition still applies.
+pub fn same_changes(now: &[SavedChange], saved: &[SavedChange]) -> bool {
+    let shown = |changes: &[SavedChange]| {
+        let mut value = serde_json::to_value(changes).unwrap_or_default();
+        strip_additions(&mut value);
+        value
+    };
+    now.len() == saved.len() && shown(now) == shown(saved)
+}
+
+/// Removes the compatible additions to format 1 from a changes list in JSON.
+fn strip_additions(value: &mut serde_json::Value) {
+    let mut pending = vec![value];
+    while let Some(value) = pending.pop() {
+        match value {
+            serde_json::Value::Array(items) => pending.extend(items.iter_mut()),
+            serde_json::Value::Object(map) => {
+                map.remove("fetch_first");
+                pending.extend(map.values_mut());
+            }
+            _ => {}
+        }
+    }
 }
 
 impl SavedPlan {
@@ -154,6 +177,7 @@ impl SavedPlan {
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|error| error.to_string())?;
         check_strings(&value)?;
+        check_change_lists(&value)?;
         let plan: SavedPlan = serde_json::from_value(value).map_err(|error| error.to_string())?;
         if plan.saved_plan_version != SAVED_PLAN_VERSION {
             return Err(format!(
@@ -194,9 +218,6 @@ impl SavedPlan {
             }
             if !hex_or_empty(&instance.live_sha256) {
                 return Err(format!("instance `{name}`: `live_sha256` is not a sha256"));
-            }
-            if !instance.changes.is_array() {
-                return Err(format!("instance `{name}`: `changes` is not a list"));
             }
             for (key, hash) in &instance.files {
                 if key.trim().is_empty() || key.chars().any(char::is_whitespace) {
@@ -259,6 +280,29 @@ pub fn relative_manifest(manifest: &Path, plan_file: &Path) -> PathBuf {
         .strip_prefix(&folder)
         .map(Path::to_path_buf)
         .unwrap_or(manifest)
+}
+
+/// Refuses an instance whose `changes` is not a list, by name, before the changes are read.
+fn check_change_lists(value: &serde_json::Value) -> Result<(), String> {
+    let instances = value
+        .get("instances")
+        .and_then(serde_json::Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    for instance in instances {
+        let changes = instance.get("changes");
+        if changes.is_some_and(|changes| !changes.is_array()) {
+            let name = instance
+                .get("name")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            return Err(format!(
+                "instance `{}`: `changes` is not a list",
+                crate::printable::escape(name)
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a string (key or value) anywhere in `value` that holds a character no file may hold,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::{
     cache, data, interrupt, load, read_and_plan, report_error_text, report_instance_errors, status,
-    Exit, Resolve,
+    Exit,
 };
 use crate::cli::ApplyArgs;
 use crate::execute::{self, ApplyReport, Mode, Outcome};
@@ -174,7 +174,7 @@ async fn apply_with_report(
         }
     }
     let plan = tokio::select! {
-        plan = read_and_plan(desired, Resolve::Artifacts) => plan,
+        plan = read_and_plan(desired) => plan,
         signal = interrupts.wait() => {
             let reason = format!(
                 "interrupted ({}) while reading the instances: nothing was changed",
@@ -325,16 +325,7 @@ async fn apply_with_report(
             ));
         };
         reports.push(
-            execute::execute(
-                instance_plan,
-                instance,
-                &upm,
-                cache,
-                mode,
-                interrupted,
-                &mut progress,
-            )
-            .await,
+            execute::execute(instance_plan, &upm, cache, mode, interrupted, &mut progress).await,
         );
     }
     let mut written = data(&format!("\n{}", render::apply_text(&reports)));
@@ -647,7 +638,6 @@ fn stale_reasons(desired: &Desired, plan: &crate::plan::Plan, expected: &SavedPl
         Ok(hash) if hash == expected.lock_sha256 => {}
         _ => reasons.push(format!("the lock file `{}` changed", lock_path.display())),
     }
-    let changes = saved::changes_of(plan);
     for saved_instance in &expected.instances {
         let Some(planned) = plan
             .instances
@@ -669,15 +659,16 @@ fn stale_reasons(desired: &Desired, plan: &crate::plan::Plan, expected: &SavedPl
             None => reasons.push(format!("`{}` could not be read", saved_instance.name)),
         }
         if let Ok(planned) = &planned.result {
-            if saved::file_fingerprints(planned) != saved_instance.files {
+            if saved::read_file_fingerprints(planned) != saved_instance.files {
                 reasons.push(format!(
                     "a file `{}` uploads changed since the plan",
                     saved_instance.name
                 ));
             }
         }
-        match changes.iter().find(|(name, _)| name == &saved_instance.name) {
-            Some((_, now)) if *now == saved_instance.changes => {}
+        let now = planned.result.as_ref().ok().map(saved::saved_changes);
+        match now {
+            Some(now) if saved::same_changes(&now, &saved_instance.changes) => {}
             _ => reasons.push(format!(
                 "the changes for `{}` are no longer those of the plan (a license, the Marketplace or the lock differ)",
                 saved_instance.name

@@ -4,9 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{
-    apply, drift, plan, read_and_plan, report_error_text, status, validate, Exit, Resolve,
-};
+use super::{apply, drift, plan, read_drift, report_error_text, status, validate, Exit};
 use crate::execute::Mode;
 use crate::manifest::{self, LoadOptions};
 use crate::marketplace::download::Cache;
@@ -136,7 +134,7 @@ async fn run_steps(sim: &Sim, manifest_path: &Path, cache: &Cache) -> Exit {
 
     // The demo succeeded when apply left nothing to change; the example reports one app it does
     // not manage (`unmanaged: report`), which drift rightly counts.
-    let after = read_and_plan(&desired, Resolve::Skip).await;
+    let after = read_drift(&desired).await;
     if after.has_errors() || after.has_changes() {
         report_error_text("the instance does not match the manifest after apply");
         return Exit::Failure;

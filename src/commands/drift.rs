@@ -1,6 +1,6 @@
 //! `upmsync drift`: a read-only check for monitoring. Exit 0 in sync, 2 drift, 1 error.
 
-use super::{data, load, read_and_plan, report_instance_errors, Exit, Resolve};
+use super::{data, load, read_drift, report_instance_errors, Exit};
 use crate::cli::DriftArgs;
 use crate::model::Desired;
 use crate::render::{self, Format};
@@ -15,7 +15,7 @@ pub async fn run(args: &DriftArgs) -> Exit {
 pub async fn drift_desired(desired: &Desired, format: Format) -> Exit {
     // Drift needs no artifacts: the Marketplace is not asked, so monitoring works from hosts that
     // reach only the instances.
-    let plan = read_and_plan(desired, Resolve::Skip).await;
+    let plan = read_drift(desired).await;
     let written = data(&match format {
         Format::Text => render::drift_text(&plan),
         Format::Json => render::drift_json(&plan),

@@ -121,9 +121,13 @@ async fn lock_instance(
             }
         }
     }
-    let targets = resolve::resolve(&to_resolve, &live, marketplace, None, base, Depth::Lock)
+    let facts = resolve::resolve(&to_resolve, &live, marketplace, None, base, Depth::Lock)
         .await
         .map_err(|errors| format!("cannot resolve:\n- {}", errors.join("\n- ")))?;
+    let targets = crate::plan::decide(&to_resolve, &live, &facts).map_err(|errors| {
+        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        format!("cannot resolve:\n- {}", errors.join("\n- "))
+    })?;
     let mut apps = kept_apps;
     let mut errors = Vec::new();
     for app in to_resolve.apps.values() {

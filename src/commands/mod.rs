@@ -21,7 +21,7 @@ use crate::lock::{self as lockfile, Lock, LockedInstance};
 use crate::manifest::{self, LoadOptions};
 use crate::marketplace::MarketplaceClient;
 use crate::model::{AppKey, Desired, DesiredInstance, DesiredLicense, DesiredState, Live};
-use crate::plan::{self as planner, Plan, PlannedInstance};
+use crate::plan::{self as planner, ArtifactSlot, Drift, Plan, PlannedInstance, Resolution};
 use crate::resolve::{self as resolver, Depth};
 use crate::upm::UpmClient;
 
@@ -148,7 +148,7 @@ pub fn cache(dir: Option<&std::path::Path>) -> Option<crate::marketplace::downlo
 
 /// Prints the error of every instance that could not be read or planned to stderr (the data on
 /// stdout only marks them), and says whether there was any.
-pub fn report_instance_errors(plan: &Plan) -> bool {
+pub fn report_instance_errors<A: ArtifactSlot>(plan: &Plan<A>) -> bool {
     let mut any = false;
     for instance in &plan.instances {
         if let Err(error) = &instance.result {
@@ -159,27 +159,29 @@ pub fn report_instance_errors(plan: &Plan) -> bool {
     any
 }
 
-/// How far `read_and_plan` goes: `plan` and `apply` resolve artifacts; `drift` only what versions
-/// mean (`latest`, constraints), so monitoring works where only the instances are reachable.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Resolve {
-    Artifacts,
-    Skip,
+/// Reads every instance of `desired` (the loader kept only the selected ones) and plans it, with
+/// every artifact an install needs (`plan`, `apply`). Instances are read concurrently; so are the
+/// license reads within one and the Marketplace lookups. With a lock file, the Marketplace is asked
+/// only where a downgrade's installed version is (to restore it if the install fails); a lock that
+/// does not cover the manifest stops the instances it falls short for.
+pub async fn read_and_plan(desired: &Desired) -> Plan {
+    read_and_plan_to(desired, Depth::Artifacts).await
 }
 
-/// Reads every instance of `desired` (the loader kept only the selected ones) and plans it.
-/// Instances are read concurrently; so are the license reads within one and the Marketplace
-/// lookups. With a lock file, the Marketplace is asked only where a downgrade's installed version
-/// is (to restore it if the install fails); a lock that does not cover the manifest stops the
-/// instances it falls short for.
-pub async fn read_and_plan(desired: &Desired, resolve: Resolve) -> Plan {
+/// Like [`read_and_plan`], but resolves only what versions mean (`latest`, constraints) and no
+/// artifact (`drift`), so monitoring works where only the instances are reachable.
+pub async fn read_drift(desired: &Desired) -> Drift {
+    read_and_plan_to(desired, Depth::Versions).await
+}
+
+async fn read_and_plan_to<A: Resolution>(desired: &Desired, depth: Depth) -> Plan<A> {
     let lock = Lock::load(&desired.manifest_path);
+    let base = lockfile::base_of(&desired.manifest_path);
     let gaps = match &lock {
-        Ok(Some(lock)) => lock.gaps(desired),
+        Ok(Some(lock)) => lock.gaps(desired, &base),
         _ => Default::default(),
     };
     let marketplace = MarketplaceClient::new(&desired.marketplace_url);
-    let base = lockfile::base_of(&desired.manifest_path);
     let planned = futures::future::join_all(desired.instances.iter().map(|instance| {
         let marketplace = marketplace.as_ref();
         let lock = &lock;
@@ -202,7 +204,7 @@ pub async fn read_and_plan(desired: &Desired, resolve: Resolve) -> Plan {
                     match read_live(instance).await {
                         Ok(live) => {
                             let result =
-                                plan_instance(instance, &live, marketplace, locked, base, resolve)
+                                plan_instance(instance, &live, marketplace, locked, base, depth)
                                     .await;
                             (Some(live), result)
                         }
@@ -269,19 +271,15 @@ fn warn_if_insecure(instance: &DesiredInstance) {
     }
 }
 
-async fn plan_instance(
+async fn plan_instance<A: Resolution>(
     instance: &DesiredInstance,
     live: &Live,
     marketplace: &MarketplaceClient,
     lock: Option<&LockedInstance>,
     base: &std::path::Path,
-    resolve: Resolve,
-) -> Result<planner::InstancePlan, String> {
-    let depth = match resolve {
-        Resolve::Artifacts => Depth::Artifacts,
-        Resolve::Skip => Depth::Versions,
-    };
-    let targets = resolver::resolve(instance, live, marketplace, lock, base, depth)
+    depth: Depth,
+) -> Result<planner::InstancePlan<A>, String> {
+    let facts = resolver::resolve(instance, live, marketplace, lock, base, depth)
         .await
         .map_err(|errors| {
             list_errors(
@@ -289,12 +287,10 @@ async fn plan_instance(
                 &errors,
             )
         })?;
-    let mut planned = planner::plan(instance, live, &targets).map_err(|errors| {
+    planner::plan(instance, live, &facts).map_err(|errors| {
         let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
         list_errors(&format!("cannot plan `{}`:", instance.name), &errors)
-    })?;
-    planned.product = live.product.clone().ok();
-    Ok(planned)
+    })
 }
 
 fn list_errors(title: &str, errors: &[String]) -> String {

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{data, load_without_licenses, read_and_plan, report_error_text, Exit, Resolve};
+use super::{data, load_without_licenses, read_and_plan, report_error_text, Exit};
 use crate::cli::OutdatedArgs;
 use crate::execute::error_text;
 use crate::marketplace::{Criteria, MarketplaceClient};
@@ -58,7 +58,7 @@ pub async fn outdated_desired(desired: &Desired, format: Format) -> Exit {
         }
     };
     // The wanted versions come from the same resolution `plan` does (lock included).
-    let plan = read_and_plan(desired, Resolve::Artifacts).await;
+    let plan = read_and_plan(desired).await;
     let mut rows = Vec::new();
     for (instance, planned) in desired.instances.iter().zip(&plan.instances) {
         rows.push(instance_row(instance, planned, &marketplace).await);
@@ -121,8 +121,8 @@ async fn instance_row(
             Some(plan) => plan
                 .changes
                 .iter()
-                .find(|change| change.key == app.key && change.action.installs())
-                .and_then(|change| change.to.as_ref().map(ToString::to_string))
+                .find(|change| change.key == app.key && change.action().installs())
+                .and_then(|change| change.op.to_version().map(ToString::to_string))
                 .or_else(|| installed.clone()),
             None => None,
         };

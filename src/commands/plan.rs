@@ -2,9 +2,7 @@
 
 use std::path::Path;
 
-use super::{
-    data, load, read_and_plan, report_error_text, report_instance_errors, status, Exit, Resolve,
-};
+use super::{data, load, read_and_plan, report_error_text, report_instance_errors, status, Exit};
 use crate::cli::PlanArgs;
 use crate::files;
 use crate::model::Desired;
@@ -42,7 +40,7 @@ pub async fn plan_desired(
             return Exit::Failure;
         }
     }
-    let plan = read_and_plan(desired, Resolve::Artifacts).await;
+    let plan = read_and_plan(desired).await;
     if let Some(out) = out {
         if plan.has_errors() {
             report_error_text(&format!(
@@ -81,23 +79,25 @@ fn save(desired: &Desired, plan: &Plan, out: &Path) -> Result<(), String> {
     let lock_path = crate::lock::path_for(&desired.manifest_path);
     let lock_sha256 = saved::file_sha256(&lock_path)
         .map_err(|error| format!("cannot read `{}`: {error}", lock_path.display()))?;
-    let changes = saved::changes_of(plan);
     let instances = plan
         .instances
         .iter()
-        .zip(changes)
-        .map(|(instance, (_, changes))| SavedInstance {
+        .map(|instance| SavedInstance {
             name: instance.name.clone(),
             live_sha256: instance
                 .live
                 .as_ref()
                 .map(saved::live_fingerprint)
                 .unwrap_or_default(),
-            changes,
+            changes: instance
+                .result
+                .as_ref()
+                .map(saved::saved_changes)
+                .unwrap_or_default(),
             files: instance
                 .result
                 .as_ref()
-                .map(saved::file_fingerprints)
+                .map(saved::read_file_fingerprints)
                 .unwrap_or_default(),
         })
         .collect();

@@ -5,25 +5,27 @@ use serde::Serialize;
 use url::Url;
 
 use crate::model::{redact_url, ProductInfo};
-use crate::plan::{Change, PendingRestart, Plan, UnmanagedApp};
+use crate::plan::{ArtifactSlot, Change, PendingRestart, Plan, UnmanagedApp};
 
 #[derive(Serialize)]
-struct Document<'a> {
+#[serde(bound = "")]
+struct Document<'a, A: ArtifactSlot> {
     format_version: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     drift: Option<bool>,
-    instances: Vec<Instance<'a>>,
+    instances: Vec<Instance<'a, A>>,
 }
 
 #[derive(Serialize)]
-struct Instance<'a> {
+#[serde(bound = "")]
+struct Instance<'a, A: ArtifactSlot> {
     name: &'a str,
     url: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     product: Option<&'a ProductInfo>,
     #[serde(skip_serializing_if = "Option::is_none")]
     in_sync: Option<bool>,
-    changes: &'a [Change],
+    changes: &'a [Change<A>],
     unmanaged: &'a [UnmanagedApp],
     #[serde(skip_serializing_if = "<[PendingRestart]>::is_empty")]
     pending_restart: &'a [PendingRestart],
@@ -37,17 +39,17 @@ pub fn plan_json(plan: &Plan) -> String {
 }
 
 /// `upmsync drift --format json`: the plan's shape plus `drift` and per-instance `in_sync`.
-pub fn drift_json(plan: &Plan) -> String {
+pub fn drift_json(plan: &crate::plan::Drift) -> String {
     document(plan, true)
 }
 
-fn document(plan: &Plan, drift: bool) -> String {
+fn document<A: ArtifactSlot>(plan: &Plan<A>, drift: bool) -> String {
     let instances = plan
         .instances
         .iter()
         .map(|instance| {
             let (changes, unmanaged, pending_restart, error): (
-                &[Change],
+                &[Change<A>],
                 &[UnmanagedApp],
                 &[PendingRestart],
                 _,

@@ -7,11 +7,14 @@ use similar::{ChangeTag, TextDiff};
 
 use crate::execute::{ApplyReport, Outcome};
 use crate::model::redact_url;
-use crate::plan::{summary, Action, Change, InstancePlan, Plan};
+use crate::plan::{
+    downgrade_warning, summary, Action, ArtifactSlot, ArtifactView, Change, InstancePlan,
+    LicenseSlot, Op, Plan, Restore,
+};
 use crate::printable::{escape, escape_lines};
 
 /// `upmsync plan` (and the plan `apply` shows before asking).
-pub fn plan_text(plan: &Plan) -> String {
+pub fn plan_text<A: ArtifactSlot>(plan: &Plan<A>) -> String {
     let mut out = String::new();
     for instance in &plan.instances {
         let product = instance
@@ -55,7 +58,7 @@ pub fn plan_text(plan: &Plan) -> String {
 
 /// Says when the product's configured base URL is not the manifest's `url`: UPM builds its task
 /// links from the former (upm-rest-api.md §1), upmsync follows them under the latter.
-pub(super) fn base_url_note(planned: &InstancePlan) -> Option<String> {
+pub(super) fn base_url_note<A: ArtifactSlot>(planned: &InstancePlan<A>) -> Option<String> {
     let reported = planned.product.as_ref()?.base_url.as_deref()?;
     let normal = |text: &str| text.trim().trim_end_matches('/').to_ascii_lowercase();
     let ours = redact_url(&planned.url);
@@ -68,7 +71,7 @@ pub(super) fn base_url_note(planned: &InstancePlan) -> Option<String> {
     ))
 }
 
-fn instance_text(out: &mut String, planned: &InstancePlan) {
+fn instance_text<A: ArtifactSlot>(out: &mut String, planned: &InstancePlan<A>) {
     if planned.changes.is_empty() && planned.pending_restart.is_empty() {
         let _ = writeln!(out, "  No changes: the installed apps match the manifest.");
     } else if planned.changes.is_empty() {
@@ -120,8 +123,8 @@ fn instance_text(out: &mut String, planned: &InstancePlan) {
 }
 
 /// Consecutive-or-not changes of one app, kept in the order the app first appears.
-fn group_by_app(changes: &[Change]) -> Vec<Vec<&Change>> {
-    let mut groups: Vec<Vec<&Change>> = Vec::new();
+fn group_by_app<A>(changes: &[Change<A>]) -> Vec<Vec<&Change<A>>> {
+    let mut groups: Vec<Vec<&Change<A>>> = Vec::new();
     for change in changes {
         match groups.iter_mut().find(|group| group[0].key == change.key) {
             Some(group) => group.push(change),
@@ -131,15 +134,18 @@ fn group_by_app(changes: &[Change]) -> Vec<Vec<&Change>> {
     groups
 }
 
-fn app_text(out: &mut String, changes: &[&Change]) {
+fn app_text<A: ArtifactSlot>(out: &mut String, changes: &[&Change<A>]) {
     let first = changes[0];
-    let symbol = match first.action {
-        Action::Install => "+",
-        Action::Uninstall => "-",
-        Action::Downgrade => "-/+",
+    let symbol = match first.op {
+        Op::Install { .. } => "+",
+        Op::Uninstall { .. } => "-",
+        Op::Downgrade { .. } => "-/+",
         _ => "~",
     };
-    let actions: Vec<&str> = changes.iter().map(|change| change.action.name()).collect();
+    let actions: Vec<&str> = changes
+        .iter()
+        .map(|change| change.action().name())
+        .collect();
     let name = first
         .name
         .as_deref()
@@ -167,69 +173,109 @@ fn app_text(out: &mut String, changes: &[&Change]) {
         }
     }
     for change in changes {
-        if let Some(artifact) = &change.artifact {
-            let _ = writeln!(out, "        from {}", shown(artifact));
+        if let Some(artifact) = change.op.artifact().and_then(ArtifactSlot::view) {
+            let _ = writeln!(out, "        from {}", artifact_text(&artifact));
         }
-        if let Some(restore) = &change.restore {
+        if let Op::Downgrade { restore, .. } = &change.op {
+            let shown_restore = |artifact: &A| {
+                artifact.view().map(|view| {
+                    artifact_text(&ArtifactView {
+                        fetch_first: false,
+                        ..view
+                    })
+                })
+            };
+            match restore {
+                Restore::ByUri(artifact) => {
+                    if let Some(text) = shown_restore(artifact) {
+                        let _ = writeln!(
+                            out,
+                            "        restores from {text} if the install fails; if UPM cannot download it, uploads the copy fetched first"
+                        );
+                    }
+                }
+                Restore::ByUpload(artifact) => {
+                    if let Some(text) = shown_restore(artifact) {
+                        let _ = writeln!(
+                            out,
+                            "        restores from {text}, the copy fetched first, if the install fails"
+                        );
+                    }
+                }
+                Restore::Impossible => {}
+            }
             let _ = writeln!(
                 out,
-                "        restores from {} if the install fails",
-                shown(restore)
+                "      ! warning: {}",
+                shown(&downgrade_warning(restore))
             );
-        }
-        if let Some(warning) = &change.warning {
-            let _ = writeln!(out, "      ! warning: {}", shown(warning));
         }
     }
 }
 
+/// An artifact on one line: where it is, how it reaches UPM, its pinned sha256, and whether it is
+/// fetched before the first change.
+fn artifact_text(artifact: &ArtifactView) -> String {
+    let how = match artifact.kind {
+        crate::model::Delivery::Uri => "by URI",
+        crate::model::Delivery::Upload => "upload",
+    };
+    let mut text = match (&artifact.url, &artifact.path) {
+        (Some(url), _) => format!("{} ({how})", shown(url)),
+        (None, Some(path)) => format!("{} ({how})", shown(&path.display())),
+        (None, None) => format!("({how})"),
+    };
+    if let Some(sha256) = &artifact.sha256 {
+        let short = sha256.as_str().get(..12).unwrap_or(sha256.as_str());
+        text.push_str(&format!(" sha256 {short}"));
+    }
+    if artifact.fetch_first {
+        text.push_str(", fetched first");
+    }
+    text
+}
+
 /// The app's state before and after its changes: per field, its `field: value` line before and after
 /// (empty where the field has no value on that side).
-fn states(changes: &[&Change]) -> Vec<(String, String)> {
+fn states<A>(changes: &[&Change<A>]) -> Vec<(String, String)>
+where
+    A: ArtifactSlot,
+{
     let mut version = (None, None);
     let mut enabled = (None, None);
     let mut license = (None, None);
+    let versions = |change: &Change<A>| {
+        (
+            change.op.from_version().map(ToString::to_string),
+            change.op.to_version().map(ToString::to_string),
+        )
+    };
     for change in changes {
-        match change.action {
-            Action::Install | Action::Upgrade | Action::Downgrade | Action::Uninstall => {
-                version = (
-                    change.from.as_ref().map(ToString::to_string),
-                    change.to.as_ref().map(ToString::to_string),
-                );
-                if change.action == Action::Install {
-                    enabled.1 = change.enabled;
-                }
+        match &change.op {
+            Op::Install {
+                enabled: wanted, ..
+            } => {
+                version = versions(change);
+                enabled.1 = Some(*wanted);
             }
-            Action::Enable | Action::Disable => {
-                let target = change.action == Action::Enable;
+            Op::Upgrade { .. } | Op::Downgrade { .. } | Op::Uninstall { .. } => {
+                version = versions(change);
+            }
+            Op::Enable { .. } | Op::Disable { .. } => {
+                let target = change.action() == Action::Enable;
                 enabled = (Some(!target), Some(target));
-                version = (
-                    change.from.as_ref().map(ToString::to_string),
-                    change.to.as_ref().map(ToString::to_string),
-                );
+                version = versions(change);
             }
-            Action::LicenseSet | Action::LicenseRemove => {
-                if let Some(hashes) = &change.license {
-                    license = (
-                        Some(
-                            hashes
-                                .from
-                                .as_ref()
-                                .map_or("none".to_string(), ToString::to_string),
-                        ),
-                        Some(
-                            hashes
-                                .to
-                                .as_ref()
-                                .map_or("none".to_string(), ToString::to_string),
-                        ),
-                    );
+            Op::SetLicense { .. } | Op::RemoveLicense { .. } => {
+                if let Some(hashes) = change.op.license_change() {
+                    let text = |hash: Option<crate::model::LicenseHash>| {
+                        hash.as_ref()
+                            .map_or("none".to_string(), ToString::to_string)
+                    };
+                    license = (Some(text(hashes.from)), Some(text(hashes.to)));
                 }
                 if version.0.is_none() && version.1.is_none() {
-                    version = (
-                        change.from.as_ref().map(ToString::to_string),
-                        change.to.as_ref().map(ToString::to_string),
-                    );
+                    version = versions(change);
                 }
             }
         }
@@ -257,7 +303,7 @@ fn states(changes: &[&Change]) -> Vec<(String, String)> {
 }
 
 /// `upmsync drift` in text: one verdict line per instance, then the changes that would restore it.
-pub fn drift_text(plan: &Plan) -> String {
+pub fn drift_text<A: ArtifactSlot>(plan: &Plan<A>) -> String {
     let mut out = String::new();
     for instance in &plan.instances {
         match &instance.result {
@@ -320,17 +366,15 @@ pub fn drift_text(plan: &Plan) -> String {
 }
 
 /// One change in one line, e.g. `upgrade com.x 1.0 -> 2.0`; server text in it is escaped.
-pub fn change_line(change: &Change) -> String {
-    let from = change.from.as_ref().map(shown);
-    let to = change.to.as_ref().map(shown);
-    let detail = match change.action {
-        Action::Install => to.unwrap_or_default(),
-        Action::Upgrade | Action::Downgrade => {
-            format!("{} -> {}", from.unwrap_or_default(), to.unwrap_or_default())
-        }
-        Action::Uninstall => from.unwrap_or_default(),
-        Action::Enable | Action::Disable => String::new(),
-        Action::LicenseSet | Action::LicenseRemove => match &change.license {
+pub fn change_line<A, L: LicenseSlot>(change: &Change<A, L>) -> String {
+    let from = change.op.from_version().map(shown).unwrap_or_default();
+    let to = change.op.to_version().map(shown).unwrap_or_default();
+    let detail = match &change.op {
+        Op::Install { .. } => to,
+        Op::Upgrade { .. } | Op::Downgrade { .. } => format!("{from} -> {to}"),
+        Op::Uninstall { .. } => from,
+        Op::Enable { .. } | Op::Disable { .. } => String::new(),
+        Op::SetLicense { .. } | Op::RemoveLicense { .. } => match change.op.license_change() {
             Some(hashes) => format!(
                 "{} -> {}",
                 hashes
@@ -345,7 +389,7 @@ pub fn change_line(change: &Change) -> String {
             None => String::new(),
         },
     };
-    format!("{} {} {}", change.action, shown(&change.key), detail)
+    format!("{} {} {}", change.action(), shown(&change.key), detail)
         .trim_end()
         .to_string()
 }
@@ -451,42 +495,61 @@ fn indent(text: &str, prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{AppKey, LicenseHash, Version};
-    use crate::plan::{LicenseChange, PlannedInstance};
+    use crate::model::{
+        AppKey, Artifact, Delivery, License, LicenseHash, Location, Secret, Version,
+    };
+    use crate::plan::{PlannedArtifact, PlannedInstance};
     use url::Url;
 
-    fn change(key: &str, action: Action, from: Option<&str>, to: Option<&str>) -> Change {
+    fn v(text: &str) -> Version {
+        Version::parse(text).unwrap()
+    }
+
+    fn artifact() -> PlannedArtifact {
+        PlannedArtifact {
+            artifact: Artifact {
+                location: Location::Url(Url::parse("http://m.test/a.jar").unwrap()),
+                delivery: Delivery::Uri,
+                sha256: None,
+            },
+            fetch_first: false,
+        }
+    }
+
+    fn change(key: &str, op: Op) -> Change {
         Change {
             key: AppKey::new(key),
             name: Some("An App".into()),
-            action,
-            from: from.map(|v| Version::parse(v).unwrap()),
-            to: to.map(|v| Version::parse(v).unwrap()),
-            enabled: None,
-            artifact: None,
-            license: None,
-            restore: None,
-            warning: None,
+            op,
             assumed: Default::default(),
+        }
+    }
+
+    fn upgrade(from: &str, to: &str) -> Op {
+        Op::Upgrade {
+            from: v(from),
+            to: v(to),
+            enabled: true,
+            artifact: artifact(),
         }
     }
 
     #[test]
     fn plan_text_shows_each_app_as_a_state_diff() {
-        let mut license = change("com.a", Action::LicenseSet, Some("2.0"), Some("2.0"));
-        license.license = Some(LicenseChange {
-            from: None,
-            to: Some(LicenseHash::of("SECRET-LICENSE")),
-        });
+        let license = change(
+            "com.a",
+            Op::SetLicense {
+                version: v("2.0"),
+                from: None,
+                to: License::new(Secret::new("SECRET-LICENSE"), "env L"),
+            },
+        );
         let planned = InstancePlan {
             product: None,
             pending_restart: Vec::new(),
             name: "jira".into(),
             url: Url::parse("http://u:p@jira.test/jira/").unwrap(),
-            changes: vec![
-                change("com.a", Action::Upgrade, Some("1.0"), Some("2.0")),
-                license,
-            ],
+            changes: vec![change("com.a", upgrade("1.0", "2.0")), license],
             unmanaged: vec![],
         };
         let plan = Plan {
@@ -524,9 +587,8 @@ mod tests {
     #[test]
     fn server_text_is_escaped_in_plan_drift_and_apply_text() {
         let evil_key = "com.a\n  - com.victim  (uninstall)\u{1b}[2J";
-        let mut upgrade = change(evil_key, Action::Upgrade, Some("1.0"), Some("2.0"));
+        let mut upgrade = change(evil_key, upgrade("1.0", "2.0"));
         upgrade.name = Some("App\u{1b}]0;title\u{7}\u{202e}kcab".into());
-        upgrade.warning = Some("vendor says\r\u{9b}31m".into());
         let planned = InstancePlan {
             product: None,
             pending_restart: Vec::new(),
@@ -587,15 +649,30 @@ mod tests {
     #[test]
     fn change_line_names_versions() {
         assert_eq!(
-            change_line(&change("k", Action::Downgrade, Some("2"), Some("1"))),
+            change_line(&change(
+                "k",
+                Op::Downgrade {
+                    from: v("2"),
+                    to: v("1"),
+                    enabled: true,
+                    artifact: artifact(),
+                    restore: Restore::Impossible
+                }
+            )),
             "downgrade k 2 -> 1"
         );
         assert_eq!(
-            change_line(&change("k", Action::Uninstall, Some("2"), None)),
+            change_line(&change("k", Op::Uninstall { from: v("2") })),
             "uninstall k 2"
         );
         assert_eq!(
-            change_line(&change("k", Action::Disable, Some("2"), Some("2"))),
+            change_line(&change(
+                "k",
+                Op::Disable {
+                    from: v("2"),
+                    to: v("2")
+                }
+            )),
             "disable k"
         );
     }

@@ -2,7 +2,7 @@
 //! and apply followed by plan being empty.
 
 use crate::support::*;
-use upmsync::commands::{read_and_plan, Resolve};
+use upmsync::commands::{read_and_plan, read_drift};
 use upmsync::execute::{ApplyReport, Mode, Outcome};
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{AppKey, Credentials, Desired, Secret};
@@ -21,7 +21,7 @@ async fn apply_one(desired: &Desired, mode: Mode) -> ApplyReport {
 fn actions(plan: &InstancePlan) -> Vec<(String, Action)> {
     plan.changes
         .iter()
-        .map(|change| (change.key.to_string(), change.action))
+        .map(|change| (change.key.to_string(), change.action()))
         .collect()
 }
 
@@ -146,7 +146,7 @@ async fn plan_drift_and_dry_run_send_no_mutating_request() {
             ],
         )],
     );
-    let drift = read_and_plan(&desired, Resolve::Skip).await;
+    let drift = read_drift(&desired).await;
     assert!(drift.has_drift());
     assert!(
         !sim.requests()
@@ -254,7 +254,13 @@ async fn a_failed_downgrade_install_restores_the_previous_version() {
     );
     let plan = plan_one(&desired).await;
     assert!(
-        plan.changes[0].restore.is_some(),
+        matches!(
+            plan.changes[0].op,
+            upmsync::plan::Op::Downgrade {
+                restore: upmsync::plan::Restore::ByUri(_),
+                ..
+            }
+        ),
         "the installed version's artifact is found before the uninstall"
     );
     let report = apply_one(&desired, Mode::Apply).await;
@@ -311,14 +317,14 @@ async fn system_apps_and_unknown_versions_fail_the_plan_before_any_change() {
             present("com.vendor.alpha", "9.9.9"),
         ],
     );
-    let plan = read_and_plan(&desired, Resolve::Artifacts).await;
+    let plan = read_and_plan(&desired).await;
     let error = plan.instances[0].result.as_ref().unwrap_err();
     assert!(
         error.contains("`com.vendor.alpha` has no version `9.9.9`"),
         "{error}"
     );
     let desired = desired_with(&sim, vec![absent("com.atlassian.jira.bundled")]);
-    let plan = read_and_plan(&desired, Resolve::Artifacts).await;
+    let plan = read_and_plan(&desired).await;
     let error = plan.instances[0].result.as_ref().unwrap_err();
     assert!(error.contains("is a system app"), "{error}");
     assert!(mutating(&sim).is_empty());
@@ -341,7 +347,7 @@ async fn bearer_tokens_authenticate_and_bad_credentials_are_explained() {
         username: "admin".into(),
         password: Secret::new("wrong-password"),
     };
-    let plan = read_and_plan(&desired, Resolve::Artifacts).await;
+    let plan = read_and_plan(&desired).await;
     let error = plan.instances[0].result.as_ref().unwrap_err();
     assert!(
         error.contains("failed to read the installed apps of `jira-test`"),
@@ -360,7 +366,7 @@ async fn an_unreachable_instance_is_an_error_naming_it() {
     let closed = listener.local_addr().unwrap();
     drop(listener);
     desired.instances[0].url = format!("http://{closed}/jira/").parse().unwrap();
-    let plan = read_and_plan(&desired, Resolve::Artifacts).await;
+    let plan = read_and_plan(&desired).await;
     let error = plan.instances[0].result.as_ref().unwrap_err();
     assert!(
         error.contains("`jira-test`") && error.contains("could not connect"),

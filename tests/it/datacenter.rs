@@ -3,7 +3,7 @@
 //! Each test reproduces the fault on the simulator and checks what upmsync does about it.
 
 use crate::support::*;
-use upmsync::commands::{read_and_plan, Resolve};
+use upmsync::commands::read_and_plan;
 use upmsync::execute::{ApplyReport, Mode, Outcome};
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{DesiredState, Source};
@@ -151,7 +151,7 @@ async fn an_enable_state_changed_meanwhile_is_stale_too() {
         vec![instance(&sim, vec![present("com.vendor.alpha", "2.0.0")])],
     );
     let plan = plan_one(&wanted).await;
-    assert_eq!(plan.changes[0].action, Action::Upgrade);
+    assert_eq!(plan.changes[0].action(), Action::Upgrade);
     // Meanwhile an admin disables it on the Manage apps page.
     let other = desired(
         &sim,
@@ -185,7 +185,7 @@ async fn an_app_removed_meanwhile_is_stale() {
         with_license(present("com.vendor.alpha", "1.0.0"), "ALPHA-NEW"),
     );
     let plan = plan_one(&licensed).await;
-    assert_eq!(plan.changes[0].action, Action::LicenseSet);
+    assert_eq!(plan.changes[0].action(), Action::LicenseSet);
     let other = desired(&sim, vec![instance(&sim, vec![absent("com.vendor.alpha")])]);
     assert!(apply_plan(&other, &plan_one(&other).await)
         .await
@@ -253,7 +253,7 @@ async fn a_url_without_the_context_path_is_diagnosed_with_the_one_that_works() {
     let mut desired = desired(&sim, vec![instance(&sim, vec![])]);
     let root = sim.upm_url().join("/").unwrap();
     desired.instances[0].url = root.clone();
-    let plan = read_and_plan(&desired, Resolve::Artifacts).await;
+    let plan = read_and_plan(&desired).await;
     let error = plan.instances[0].result.clone().unwrap_err();
     assert!(error.contains("answered 404"), "{error}");
     assert!(error.contains("no UPM REST API at this URL"), "{error}");
@@ -289,8 +289,14 @@ async fn a_failed_downgrade_never_restores_over_a_version_another_runner_install
         vec![instance(&sim, vec![present("com.vendor.beta", "2.0.0")])],
     );
     let plan = plan_one(&desired).await;
-    assert_eq!(plan.changes[0].action, Action::Downgrade);
-    assert!(plan.changes[0].restore.is_some());
+    assert_eq!(plan.changes[0].action(), Action::Downgrade);
+    assert!(matches!(
+        plan.changes[0].op,
+        upmsync::plan::Op::Downgrade {
+            restore: upmsync::plan::Restore::ByUri(_),
+            ..
+        }
+    ));
     // The other runner installs 2.5.0 again as soon as this run's install was accepted.
     let upm = upmsync::upm::UpmClient::new(&desired.instances[0]).unwrap();
     let url = sim
@@ -342,7 +348,7 @@ async fn a_full_plan_applies_through_a_three_node_cluster() {
         )],
     );
     let plan = plan_one(&desired).await;
-    let actions: Vec<Action> = plan.changes.iter().map(|change| change.action).collect();
+    let actions: Vec<Action> = plan.changes.iter().map(|change| change.action()).collect();
     for action in [
         Action::Upgrade,
         Action::Downgrade,
@@ -359,11 +365,10 @@ async fn a_full_plan_applies_through_a_three_node_cluster() {
         !requests.iter().any(|request| request.status == 403),
         "no install met another node's token: {requests:#?}"
     );
-    // The first reads run at once, before any affinity cookie: they spread over the nodes. From
-    // then on the session stays on one node.
-    let all: std::collections::BTreeSet<usize> =
-        requests.iter().filter_map(|request| request.node).collect();
-    assert_eq!(all.len(), 3, "the balancer spread the first reads: {all:?}");
+    // The first reads run at once, before any affinity cookie, so they may spread over the nodes
+    // (how far depends on timing, so it is not asserted). From then on the session stays on one
+    // node: without the cookie jar the balancer's round robin moves every request, and the
+    // assertion below fails whatever the timing.
     let changes: std::collections::BTreeSet<usize> = mutating(&sim)
         .iter()
         .filter_map(|request| request.node)
@@ -441,7 +446,7 @@ async fn task_links_built_from_another_base_url_are_followed_under_the_manifest_
         &sim,
         vec![instance(&sim, vec![present("com.vendor.alpha", "2.0.0")])],
     );
-    let plan = read_and_plan(&desired, Resolve::Artifacts).await;
+    let plan = read_and_plan(&desired).await;
     let text = upmsync::render::plan_text(&plan);
     assert!(
         text.contains("note: the product's base URL is https://jira.example.com"),
@@ -556,7 +561,6 @@ async fn an_app_whose_dependency_comes_later_is_enabled_once_it_is_installed() {
     let upm = upmsync::upm::UpmClient::new(&desired.instances[0]).unwrap();
     let report = upmsync::execute::execute(
         &plan,
-        &desired.instances[0],
         &upm,
         &cache,
         Mode::Apply,
@@ -644,7 +648,7 @@ async fn a_requires_restart_list_that_cannot_be_read_is_not_fatal() {
         vec![instance(&sim, vec![present("com.vendor.alpha", "2.0.0")])],
     );
     let plan = plan_one(&desired).await;
-    assert_eq!(plan.changes[0].action, Action::Upgrade);
+    assert_eq!(plan.changes[0].action(), Action::Upgrade);
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -674,7 +678,6 @@ async fn nothing_is_tried_again_after_ctrl_c() {
     let upm = upmsync::upm::UpmClient::new(&desired.instances[0]).unwrap();
     let report = upmsync::execute::execute(
         &plan,
-        &desired.instances[0],
         &upm,
         &cache,
         Mode::Apply,

@@ -3,7 +3,7 @@
 //! limits. Raw HTML never reaches the message.
 
 use crate::support::*;
-use upmsync::commands::{read_and_plan, Resolve};
+use upmsync::commands::read_and_plan;
 use upmsync::execute::{ApplyReport, Mode, Outcome};
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{Credentials, Desired, DesiredState, InstallMethod, Secret, Source};
@@ -12,7 +12,7 @@ use upmsync_sim::{jar, Sim, WebPage};
 
 /// The error of reading and planning the only instance.
 async fn plan_error(desired: &Desired) -> String {
-    let plan = read_and_plan(desired, Resolve::Artifacts).await;
+    let plan = read_and_plan(desired).await;
     plan.instances[0]
         .result
         .clone()
@@ -20,7 +20,7 @@ async fn plan_error(desired: &Desired) -> String {
 }
 
 async fn apply(desired: &Desired) -> ApplyReport {
-    let plan = read_and_plan(desired, Resolve::Artifacts).await;
+    let plan = read_and_plan(desired).await;
     let plan = plan.instances[0]
         .result
         .clone()
@@ -100,11 +100,7 @@ async fn each_web_page_is_named_with_what_usually_causes_it() {
     assert!(error.contains("single sign-on"), "{error}");
     assert!(!error.contains("SAMLRequest="), "no query strings: {error}");
     sim.set_web_page(None);
-    assert!(
-        read_and_plan(&desired, Resolve::Artifacts).await.instances[0]
-            .result
-            .is_ok()
-    );
+    assert!(read_and_plan(&desired).await.instances[0].result.is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread")]

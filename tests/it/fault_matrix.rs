@@ -7,7 +7,7 @@ use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
-use upmsync::commands::{read_and_plan, Resolve};
+use upmsync::commands::read_and_plan;
 use upmsync::execute::{execute, ApplyReport};
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{Credentials, Desired, Secret};
@@ -260,11 +260,7 @@ fn manifest(sim: &Sim) -> Desired {
 const WANTED_PRESENT: &[&str] = &["com.vendor.alpha", "com.vendor.beta"];
 
 async fn plan(desired: &Desired) -> Result<InstancePlan, String> {
-    read_and_plan(desired, Resolve::Artifacts)
-        .await
-        .instances
-        .remove(0)
-        .result
+    read_and_plan(desired).await.instances.remove(0).result
 }
 
 async fn apply(plan: &InstancePlan, desired: &Desired) -> ApplyReport {
@@ -274,7 +270,6 @@ async fn apply(plan: &InstancePlan, desired: &Desired) -> ApplyReport {
     let cache = Cache::new(folder.path()).unwrap();
     execute(
         plan,
-        instance,
         &upm,
         &cache,
         upmsync::execute::Mode::Apply,
@@ -331,7 +326,7 @@ async fn run_cell(cell: Cell) -> Result<Seen, String> {
     };
     let mut tokens = Vec::new();
     if let Some(planned) = &planned {
-        let actions: Vec<Action> = planned.changes.iter().map(|c| c.action).collect();
+        let actions: Vec<Action> = planned.changes.iter().map(|c| c.action()).collect();
         let expected = [
             Action::Uninstall,
             Action::Upgrade,

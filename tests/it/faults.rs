@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use crate::support::*;
-use upmsync::commands::{read_and_plan, Resolve};
+use upmsync::commands::read_and_plan;
 use upmsync::execute::{ApplyReport, Mode, Outcome};
 use upmsync::marketplace::download::Cache;
 use upmsync::upm::ClientOptions;
@@ -59,7 +59,7 @@ async fn reads_are_retried_after_503_and_429() {
             vec![with_license(present("com.vendor.alpha", "2.0.0"), "L")],
         )],
     );
-    let plan = read_and_plan(&desired, Resolve::Artifacts).await;
+    let plan = read_and_plan(&desired).await;
     let planned = plan.instances[0]
         .result
         .as_ref()
@@ -82,7 +82,7 @@ async fn a_lost_answer_to_a_change_is_settled_by_reading_the_state() {
             ],
         )],
     );
-    let plan = read_and_plan(&desired, Resolve::Artifacts)
+    let plan = read_and_plan(&desired)
         .await
         .instances
         .remove(0)
@@ -121,7 +121,7 @@ async fn a_hanging_install_task_stops_at_the_task_timeout_naming_the_task() {
             ],
         )],
     );
-    let plan = read_and_plan(&desired, Resolve::Artifacts)
+    let plan = read_and_plan(&desired)
         .await
         .instances
         .remove(0)
@@ -149,7 +149,7 @@ async fn a_downgrade_whose_downloads_fail_after_the_uninstall_is_restored_from_t
         &sim,
         vec![instance(&sim, vec![present("com.vendor.beta", "2.0.0")])],
     );
-    let plan = read_and_plan(&desired, Resolve::Artifacts)
+    let plan = read_and_plan(&desired)
         .await
         .instances
         .remove(0)
@@ -191,7 +191,7 @@ async fn a_downgrade_is_refused_before_the_uninstall_when_its_artifacts_cannot_b
         &sim,
         vec![instance(&sim, vec![present("com.vendor.beta", "2.0.0")])],
     );
-    let plan = read_and_plan(&desired, Resolve::Artifacts)
+    let plan = read_and_plan(&desired)
         .await
         .instances
         .remove(0)

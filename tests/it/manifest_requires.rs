@@ -526,10 +526,10 @@ fn a_plan_from_the_manifest_installs_in_its_order() {
     version: 1.0.0
 ",
     ));
-    let plan = upmsync::plan::plan(
+    let plan = upmsync::plan::plan::<()>(
         &desired.instances[0],
         &upmsync::model::Live::default(),
-        &upmsync::model::Targets::new(),
+        &upmsync::resolve::Facts::new(),
     )
     .unwrap();
     let keys: Vec<&str> = plan

@@ -2,7 +2,7 @@
 //! compatibility), the lock file, artifacts verified before anything changes, and platform gates.
 
 use crate::support::*;
-use upmsync::commands::{lock::lock_desired, read_and_plan, Exit, Resolve};
+use upmsync::commands::{lock::lock_desired, read_and_plan, Exit};
 use upmsync::execute::{ApplyReport, Mode};
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{Desired, Hosting, InstallMethod, Sha256};
@@ -34,7 +34,7 @@ fn jira_with_an_incompatible_newest() -> SimConfig {
 }
 
 async fn plan_one(desired: &Desired) -> Result<InstancePlan, String> {
-    read_and_plan(desired, Resolve::Artifacts)
+    read_and_plan(desired)
         .await
         .instances
         .into_iter()
@@ -52,9 +52,9 @@ fn target_of(plan: &InstancePlan, key: &str) -> (Action, String) {
     let change = plan
         .changes
         .iter()
-        .find(|change| change.key.as_str() == key && change.action.installs())
+        .find(|change| change.key.as_str() == key && change.action().installs())
         .unwrap();
-    (change.action, change.to.as_ref().unwrap().to_string())
+    (change.action(), change.op.to_version().unwrap().to_string())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -329,7 +329,7 @@ async fn the_lock_round_trips_and_a_stale_lock_is_refused() {
     let artifact = plan
         .changes
         .iter()
-        .find_map(|change| change.artifact.clone())
+        .find_map(|change| change.op.artifact().map(|planned| planned.artifact.clone()))
         .unwrap();
     assert!(artifact.sha256.is_some(), "locked artifacts are pinned");
 
@@ -614,7 +614,10 @@ async fn an_apps_hosting_overrides_the_instances() {
         target_of(&plan, "com.vendor.sigma"),
         (Action::Install, "1.2.0".into())
     );
-    let artifact = plan.changes[0].artifact.as_ref().map(ToString::to_string);
+    let artifact = plan.changes[0]
+        .op
+        .artifact()
+        .map(|planned| planned.artifact.to_string());
     assert!(
         artifact
             .as_deref()

@@ -2,7 +2,7 @@
 //! the code under review and passes since its fix; each test names its finding number.
 
 use crate::support::*;
-use upmsync::commands::{read_and_plan, Resolve};
+use upmsync::commands::read_and_plan;
 use upmsync::execute::{ApplyReport, Mode};
 use upmsync::marketplace::download::Cache;
 use upmsync::model::Desired;
@@ -11,7 +11,7 @@ use upmsync::upm::ClientOptions;
 use upmsync_sim::{SeedPlugin, SimConfig};
 
 async fn plan_one(desired: &Desired) -> InstancePlan {
-    let plan = read_and_plan(desired, Resolve::Artifacts).await;
+    let plan = read_and_plan(desired).await;
     plan.instances[0]
         .result
         .clone()
@@ -57,7 +57,7 @@ async fn finding_1_a_dependency_enabled_later_in_the_same_run_lets_the_first_app
     let actions: Vec<(&str, Action)> = plan
         .changes
         .iter()
-        .map(|change| (change.key.as_str(), change.action))
+        .map(|change| (change.key.as_str(), change.action()))
         .collect();
     assert_eq!(
         actions,
@@ -111,7 +111,7 @@ async fn finding_2_a_license_change_is_planned_while_an_upgrade_waits_for_a_rest
         plan.changes
             .iter()
             .any(|change| change.key.as_str() == "com.vendor.alpha"
-                && change.action == Action::LicenseSet),
+                && change.action() == Action::LicenseSet),
         "the rotated license is not planned while the upgrade waits for a restart: {plan:#?}"
     );
 }
@@ -260,7 +260,7 @@ async fn finding_10_already_done_does_not_hide_another_runners_version_change() 
     );
     let plan = plan_one(&ours).await;
     assert_eq!(plan.changes.len(), 1);
-    assert_eq!(plan.changes[0].action, Action::Enable);
+    assert_eq!(plan.changes[0].action(), Action::Enable);
     let theirs = desired(
         &sim,
         vec![instance(
@@ -298,7 +298,7 @@ async fn finding_11_already_done_does_not_hide_another_runners_license_change() 
     );
     let plan = plan_one(&ours).await;
     assert_eq!(plan.changes.len(), 1);
-    assert_eq!(plan.changes[0].action, Action::Upgrade);
+    assert_eq!(plan.changes[0].action(), Action::Upgrade);
     let theirs = desired(
         &sim,
         vec![instance(
@@ -383,7 +383,7 @@ async fn finding_13_a_licensed_app_whose_dependency_is_enabled_later_converges()
     let actions: Vec<(&str, Action)> = plan
         .changes
         .iter()
-        .map(|change| (change.key.as_str(), change.action))
+        .map(|change| (change.key.as_str(), change.action()))
         .collect();
     assert_eq!(
         actions,

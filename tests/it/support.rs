@@ -360,16 +360,7 @@ pub(crate) async fn execute_plan(
         .unwrap()
         .with_options(options);
     let interrupted = std::sync::atomic::AtomicBool::new(false);
-    upmsync::execute::execute(
-        plan,
-        instance,
-        &upm,
-        cache,
-        mode,
-        &interrupted,
-        &mut |_, _| {},
-    )
-    .await
+    upmsync::execute::execute(plan, &upm, cache, mode, &interrupted, &mut |_, _| {}).await
 }
 
 /// Serves `bytes` at a loopback URL (any path: `/app.jar`) for the rest of the test.
@@ -388,8 +379,7 @@ pub(crate) async fn serve_bytes(bytes: Vec<u8>) -> url::Url {
 
 /// Reads and plans the first instance of `desired` (resolving artifacts), which must plan.
 pub(crate) async fn plan_one(desired: &Desired) -> upmsync::plan::InstancePlan {
-    let plan =
-        upmsync::commands::read_and_plan(desired, upmsync::commands::Resolve::Artifacts).await;
+    let plan = upmsync::commands::read_and_plan(desired).await;
     plan.instances[0]
         .result
         .clone()

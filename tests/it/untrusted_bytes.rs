@@ -387,7 +387,14 @@ fn a_lock_or_plan_that_would_not_read_back_is_not_written() {
     assert_eq!(fs::read(dir.path().join("apps.lock")).unwrap(), written);
 
     let mut plan = SavedPlan::from_bytes(saved_text("[]", SHA).as_bytes()).unwrap();
-    plan.instances[0].changes = serde_json::json!([{"name": "App\u{1b}[2J"}]);
+    plan.instances[0].changes = serde_json::from_value(serde_json::json!([{
+        "key": "com.a",
+        "name": "App\u{1b}[2J",
+        "action": "uninstall",
+        "from": "1.0",
+        "to": null
+    }]))
+    .unwrap();
     let path = dir.path().join("plan.json");
     assert!(plan.write(&path).is_err());
     assert!(!path.exists());

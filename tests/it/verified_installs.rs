@@ -36,7 +36,7 @@ async fn a_pinned_artifact_is_uploaded_as_verified() {
         )],
     );
     let plan = plan_one(&desired).await;
-    let artifact = plan.changes[0].artifact.clone().unwrap();
+    let artifact = plan.changes[0].op.artifact().unwrap().artifact.clone();
     assert_eq!(artifact.delivery, Delivery::Upload, "{artifact:?}");
     sim.clear_requests();
     let report = apply_plan(&desired, &plan).await;
@@ -67,7 +67,7 @@ async fn install_uri_keeps_trusting_upms_own_download() {
     let desired = desired(&sim, vec![instance(&sim, vec![app])]);
     let plan = plan_one(&desired).await;
     assert_eq!(
-        plan.changes[0].artifact.as_ref().unwrap().delivery,
+        plan.changes[0].op.artifact().unwrap().artifact.delivery,
         Delivery::Uri
     );
 }

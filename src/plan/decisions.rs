@@ -1,0 +1,273 @@
+//! The planner's decisions, each on the smallest input that shows it: which version, the
+//! compatibility gate, delivery, how a downgrade is undone, licenses, enablement and unmanaged
+//! apps. No simulator: the input is built with [`super::builders`], the plan shown as text.
+
+use super::builders::{desired, found, live};
+use super::{plan, PlannedArtifact, PlannedInstance};
+use crate::model::{DesiredInstance, InstallMethod, Live, UnmanagedPolicy};
+use crate::resolve::Facts;
+
+/// The plan as `upmsync plan` shows it, or the planner's errors.
+fn show(desired: &DesiredInstance, live: &Live, facts: &Facts) -> String {
+    match plan::<PlannedArtifact>(desired, live, facts) {
+        Ok(planned) => crate::render::plan_text(&super::Plan {
+            instances: vec![PlannedInstance {
+                name: planned.name.clone(),
+                url: planned.url.clone(),
+                live: None,
+                result: Ok(planned),
+            }],
+        }),
+        Err(errors) => errors
+            .iter()
+            .map(|error| format!("error: {error}\n"))
+            .collect(),
+    }
+}
+
+#[test]
+fn unchanged_state_plans_nothing() {
+    let desired = desired().app("a", "1.0").license("LICENSE").build();
+    let live = live().app("a", "1.0.0").license("LICENSE").build();
+    insta::assert_snapshot!(show(&desired, &live, &found().build()), @r#"
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          No changes: the installed apps match the manifest.
+    "#);
+}
+
+#[test]
+fn latest_never_downgrades_an_installed_newer_version() {
+    let desired = desired().app("a", "latest").build();
+    let live = live().app("a", "2.0").build();
+    let newest = found().release("a", "1.5").queried().build();
+    insta::assert_snapshot!(show(&desired, &live, &newest), @r#"
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          No changes: the installed apps match the manifest.
+    "#);
+    // A version the lock names is what the lock says, even below the installed one.
+    let locked = found().release("a", "1.5").build();
+    insta::assert_snapshot!(show(&desired, &live, &locked), @r#"
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          -/+ a  a app  (downgrade)
+              - version: 2.0
+              + version: 1.5
+                from http://marketplace.test/download/a/1.5 (by URI), fetched first
+              ! warning: a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive; and no artifact of the installed version was found (it is not on the Marketplace), so the app cannot be restored if the install fails
+
+          Plan for jira: 1 downgrade.
+    "#);
+}
+
+#[test]
+fn an_incompatible_release_is_refused_unless_allowed() {
+    let live = live().build();
+    let incompatible = found().release("a", "2.0").builds(1, 100, None).build();
+    let wanted = desired().app("a", "2.0").build();
+    insta::assert_snapshot!(show(&wanted, &live, &incompatible), @r#"
+        error: `a` 2.0 is not compatible with jira 9.12.0 (build 912000) on `jira` (datacenter): the Marketplace lists builds 1 to 100
+        hint: choose a compatible version (`upmsync outdated` lists the newest), or set `allow_incompatible: true` on the app
+    "#);
+    let server = found()
+        .release("a", "2.0")
+        .builds(1, 100, Some((900000, 999999)))
+        .build();
+    insta::assert_snapshot!(show(&wanted, &live, &server), @r#"
+        error: `a` 2.0 is not compatible with jira 9.12.0 (build 912000) on `jira` (datacenter): the Marketplace lists builds 1 to 100
+        hint: the Marketplace lists 2.0 as compatible with jira 9.12.0 for Server: if the app runs on Data Center anyway, set `hosting: server` on the app to use its Server listing; or set `allow_incompatible: true` on the app, or choose a compatible version (`upmsync outdated` lists the newest)
+    "#);
+    let allowed = desired().app("a", "2.0").allow_incompatible().build();
+    insta::assert_snapshot!(show(&allowed, &live, &incompatible), @r#"
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          + a  (install)
+              + version: 2.0
+              + enabled: true
+                from http://marketplace.test/download/a/2.0 (by URI)
+
+          Plan for jira: 1 install.
+    "#);
+}
+
+#[test]
+fn a_pinned_artifact_is_uploaded_unless_the_manifest_says_uri() {
+    let live = live().build();
+    let pinned = found().release("a", "1.0").pinned().build();
+    let auto = desired().app("a", "1.0").build();
+    insta::assert_snapshot!(show(&auto, &live, &pinned), @r#"
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          + a  (install)
+              + version: 1.0
+              + enabled: true
+                from http://marketplace.test/download/a/1.0 (upload) sha256 abababababab, fetched first
+
+          Plan for jira: 1 install.
+    "#);
+    let uri = desired()
+        .app("a", "1.0")
+        .install(InstallMethod::Uri)
+        .build();
+    insta::assert_snapshot!(show(&uri, &live, &pinned), @r#"
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          + a  (install)
+              + version: 1.0
+              + enabled: true
+                from http://marketplace.test/download/a/1.0 (by URI) sha256 abababababab, fetched first
+
+          Plan for jira: 1 install.
+    "#);
+}
+
+#[test]
+fn a_downgrade_is_restored_by_uri_by_upload_or_not_at_all() {
+    let live = live().app("a", "2.0").build();
+    let restorable = found()
+        .release("a", "1.0")
+        .installed_release("a", "2.0")
+        .build();
+    let by_uri = desired().app("a", "1.0").build();
+    insta::assert_snapshot!(show(&by_uri, &live, &restorable), @r#"
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          -/+ a  a app  (downgrade)
+              - version: 2.0
+              + version: 1.0
+                from http://marketplace.test/download/a/1.0 (by URI), fetched first
+                restores from http://marketplace.test/download/a/2.0 (by URI) if the install fails; if UPM cannot download it, uploads the copy fetched first
+              ! warning: a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive
+
+          Plan for jira: 1 downgrade.
+    "#);
+    let by_upload = desired()
+        .app("a", "1.0")
+        .install(InstallMethod::Upload)
+        .build();
+    insta::assert_snapshot!(show(&by_upload, &live, &restorable), @r#"
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          -/+ a  a app  (downgrade)
+              - version: 2.0
+              + version: 1.0
+                from http://marketplace.test/download/a/1.0 (upload), fetched first
+                restores from http://marketplace.test/download/a/2.0 (upload), the copy fetched first, if the install fails
+              ! warning: a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive
+
+          Plan for jira: 1 downgrade.
+    "#);
+    let gone = found().release("a", "1.0").build();
+    insta::assert_snapshot!(show(&by_uri, &live, &gone), @r#"
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          -/+ a  a app  (downgrade)
+              - version: 2.0
+              + version: 1.0
+                from http://marketplace.test/download/a/1.0 (by URI), fetched first
+              ! warning: a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive; and no artifact of the installed version was found (it is not on the Marketplace), so the app cannot be restored if the install fails
+
+          Plan for jira: 1 downgrade.
+    "#);
+}
+
+#[test]
+fn licenses_are_set_and_removed_by_hash() {
+    let desired = desired()
+        .app("set", "1.0")
+        .license("NEW")
+        .app("removed", "1.0")
+        .license_absent()
+        .app("none", "1.0")
+        .license_absent()
+        .build();
+    let live = live()
+        .app("set", "1.0")
+        .license("OLD")
+        .app("removed", "1.0")
+        .license("OLD")
+        .app("none", "1.0")
+        .no_license()
+        .build();
+    let shown = show(&desired, &live, &found().build());
+    assert!(!shown.contains("NEW") && !shown.contains("OLD"), "{shown}");
+    insta::assert_snapshot!(shown, @r#"
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          ~ set  set app  (license-set)
+                version: 1.0
+              - license: sha256:099d90cbee62
+              + license: sha256:a253ff09c5a8
+          ~ removed  removed app  (license-remove)
+                version: 1.0
+              - license: sha256:099d90cbee62
+              + license: none
+
+          Plan for jira: 1 license-remove, 1 license-set.
+    "#);
+}
+
+#[test]
+fn enablement_changes_on_its_own_and_with_an_upgrade() {
+    let desired = desired()
+        .app("on", "1.0")
+        .app("off", "1.0")
+        .disabled()
+        .app("up", "2.0")
+        .disabled()
+        .build();
+    let live = live()
+        .app("on", "1.0")
+        .disabled()
+        .app("off", "1.0")
+        .app("up", "1.0")
+        .build();
+    let facts = found().release("up", "2.0").build();
+    insta::assert_snapshot!(show(&desired, &live, &facts), @r#"
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          ~ up  up app  (upgrade, disable)
+              - version: 1.0
+              + version: 2.0
+              - enabled: true
+              + enabled: false
+                from http://marketplace.test/download/up/2.0 (by URI)
+          ~ off  off app  (disable)
+                version: 1.0
+              - enabled: true
+              + enabled: false
+          ~ on  on app  (enable)
+                version: 1.0
+              - enabled: false
+              + enabled: true
+
+          Plan for jira: 1 upgrade, 1 enable, 2 disable.
+    "#);
+}
+
+#[test]
+fn unmanaged_apps_follow_the_policy() {
+    let live = live().app("extra", "1.0").build();
+    let facts = found().build();
+    let policies = [
+        UnmanagedPolicy::Ignore,
+        UnmanagedPolicy::Report,
+        UnmanagedPolicy::Uninstall,
+    ];
+    let shown: String = policies
+        .into_iter()
+        .map(|policy| {
+            let desired = desired().absent("gone").unmanaged(policy).build();
+            format!("{policy:?}:\n{}", show(&desired, &live, &facts))
+        })
+        .collect();
+    insta::assert_snapshot!(shown, @r#"
+        Ignore:
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          No changes: the installed apps match the manifest.
+
+        Report:
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          No changes: the installed apps match the manifest.
+
+          Not in the manifest (unmanaged: report), left alone:
+            ? extra 1.0 (extra app)
+
+        Uninstall:
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          - extra  extra app  (uninstall)
+              - version: 1.0
+
+          Plan for jira: 1 uninstall.
+    "#);
+}
