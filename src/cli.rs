@@ -2,11 +2,15 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 
+use crate::http::tls::{RootSource, Roots};
+use crate::http::{HttpSettings, ProxySettings};
 use crate::render::Format;
+use crate::retry::RetryPolicy;
 use crate::sim::WebPage;
 
 /// Manage Atlassian Data Center apps (UPM plugins) declaratively, from a YAML manifest
@@ -42,6 +46,38 @@ pub struct Cli {
     /// Stop an instance when an install task runs longer than this (the error names the task URL)
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 600)]
     pub task_timeout: u64,
+}
+
+impl Cli {
+    /// The settings every HTTP client of this run starts from: the retry and task-timeout flags,
+    /// and what the environment says about proxies (`https_proxy`, `http_proxy`, `all_proxy`,
+    /// `no_proxy`, lower case first, then upper case, as curl reads them) and root certificates
+    /// (`SSL_CERT_FILE`, `SSL_CERT_DIR`). The environment is read here and nowhere else.
+    pub fn http_settings(&self) -> HttpSettings {
+        let variable = |name: &str| std::env::var(name).ok();
+        HttpSettings {
+            retry: RetryPolicy {
+                attempts: self.retries.saturating_add(1),
+                max_total: Duration::from_secs(self.retry_max_seconds),
+                ..RetryPolicy::default()
+            },
+            task_timeout: Duration::from_secs(self.task_timeout),
+            proxy: ProxySettings::from_lookup(variable),
+            roots: Roots::new(RootSource {
+                cert_file: std::env::var_os("SSL_CERT_FILE")
+                    .filter(|value| !value.is_empty())
+                    .map(PathBuf::from),
+                cert_dirs: std::env::var_os("SSL_CERT_DIR")
+                    .map(|dirs| {
+                        std::env::split_paths(&dirs)
+                            .filter(|dir| !dir.as_os_str().is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }),
+            ..HttpSettings::default()
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]

@@ -25,8 +25,10 @@
 pub mod artifact;
 pub mod cli;
 pub mod commands;
+pub mod error;
 pub mod execute;
 pub mod files;
+pub mod http;
 pub mod lock;
 pub mod manifest;
 pub mod marketplace;

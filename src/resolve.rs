@@ -247,7 +247,7 @@ async fn marketplace_version(
     let hosting = instance.hosting_of(present);
     if let VersionSpec::Exact(version) = &present.version {
         return marketplace
-            .resolve(key, version, hosting.as_str())
+            .resolve(key, version, hosting)
             .await
             .map_err(text);
     }
@@ -269,10 +269,7 @@ async fn marketplace_version(
                     hosting.as_str()
                 )
             })?;
-        return marketplace
-            .resolve(key, &best, hosting.as_str())
-            .await
-            .map_err(text);
+        return marketplace.resolve(key, &best, hosting).await.map_err(text);
     }
     let product = product.map_err(|error| {
         format!(
@@ -308,10 +305,7 @@ async fn marketplace_version(
                         hosting: criteria.hosting.as_str().to_string(),
                     })
                 })?;
-            marketplace
-                .resolve(key, &best, hosting.as_str())
-                .await
-                .map_err(text)
+            marketplace.resolve(key, &best, hosting).await.map_err(text)
         }
     }
 }
@@ -338,10 +332,7 @@ async fn restore_artifact(
     installed: &crate::model::Version,
     hosting: Hosting,
 ) -> Option<Artifact> {
-    let old = marketplace
-        .resolve(key, installed, hosting.as_str())
-        .await
-        .ok()?;
+    let old = marketplace.resolve(key, installed, hosting).await.ok()?;
     marketplace.check_download_link(&old.binary).ok()?;
     Some(Artifact {
         location: Location::Url(old.binary),

@@ -7,14 +7,19 @@ mod common;
 use common::*;
 use upmsync::commands::{read_and_plan, Resolve};
 use upmsync::execute::{ApplyReport, Mode, Outcome};
+use upmsync::http::HttpSettings;
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{Credentials, Desired, DesiredState, InstallMethod, Secret, Source};
 use upmsync::sim::{jar, Sim, WebPage};
-use upmsync::upm::ClientOptions;
 
 /// The error of reading and planning the only instance.
 async fn plan_error(desired: &Desired) -> String {
-    let plan = read_and_plan(desired, Resolve::Artifacts).await;
+    let plan = read_and_plan(
+        desired,
+        Resolve::Artifacts,
+        &upmsync::http::HttpSettings::default(),
+    )
+    .await;
     plan.instances[0]
         .result
         .clone()
@@ -22,21 +27,19 @@ async fn plan_error(desired: &Desired) -> String {
 }
 
 async fn apply(desired: &Desired) -> ApplyReport {
-    let plan = read_and_plan(desired, Resolve::Artifacts).await;
+    let plan = read_and_plan(
+        desired,
+        Resolve::Artifacts,
+        &upmsync::http::HttpSettings::default(),
+    )
+    .await;
     let plan = plan.instances[0]
         .result
         .clone()
         .expect("the instance plans");
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
-    execute_plan(
-        desired,
-        &plan,
-        &cache,
-        Mode::Apply,
-        ClientOptions::default(),
-    )
-    .await
+    let cache = Cache::new(folder.path(), &upmsync::http::HttpSettings::default()).unwrap();
+    execute_plan(desired, &plan, &cache, Mode::Apply, HttpSettings::default()).await
 }
 
 fn failed(report: &ApplyReport) -> String {
@@ -102,11 +105,15 @@ async fn each_web_page_is_named_with_what_usually_causes_it() {
     assert!(error.contains("single sign-on"), "{error}");
     assert!(!error.contains("SAMLRequest="), "no query strings: {error}");
     sim.set_web_page(None);
-    assert!(
-        read_and_plan(&desired, Resolve::Artifacts).await.instances[0]
-            .result
-            .is_ok()
-    );
+    assert!(read_and_plan(
+        &desired,
+        Resolve::Artifacts,
+        &upmsync::http::HttpSettings::default()
+    )
+    .await
+    .instances[0]
+        .result
+        .is_ok());
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -8,18 +8,18 @@ use std::time::Duration;
 use common::*;
 use upmsync::commands::{read_and_plan, Resolve};
 use upmsync::execute::{ApplyReport, Mode, Outcome};
+use upmsync::http::HttpSettings;
 use upmsync::marketplace::download::Cache;
 use upmsync::sim::{Fault, FaultPlan, FaultRule, SimServer};
-use upmsync::upm::ClientOptions;
 
 /// Applies `plan` to the first instance of `desired`, with a fresh download cache.
 async fn apply_plan(
     desired: &upmsync::model::Desired,
     plan: &upmsync::plan::InstancePlan,
-    options: ClientOptions,
+    options: HttpSettings,
 ) -> ApplyReport {
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
+    let cache = Cache::new(folder.path(), &upmsync::http::HttpSettings::default()).unwrap();
     execute_plan(desired, plan, &cache, Mode::Apply, options).await
 }
 
@@ -61,7 +61,12 @@ async fn reads_are_retried_after_503_and_429() {
             vec![with_license(present("com.vendor.alpha", "2.0.0"), "L")],
         )],
     );
-    let plan = read_and_plan(&desired, Resolve::Artifacts).await;
+    let plan = read_and_plan(
+        &desired,
+        Resolve::Artifacts,
+        &upmsync::http::HttpSettings::default(),
+    )
+    .await;
     let planned = plan.instances[0]
         .result
         .as_ref()
@@ -84,19 +89,23 @@ async fn a_lost_answer_to_a_change_is_settled_by_reading_the_state() {
             ],
         )],
     );
-    let plan = read_and_plan(&desired, Resolve::Artifacts)
-        .await
-        .instances
-        .remove(0)
-        .result
-        .unwrap();
+    let plan = read_and_plan(
+        &desired,
+        Resolve::Artifacts,
+        &upmsync::http::HttpSettings::default(),
+    )
+    .await
+    .instances
+    .remove(0)
+    .result
+    .unwrap();
     // Every change happens, but its answer is lost.
     sim.set_faults(plan_of(vec![
         FaultRule::new(Fault::DropAfter).method("POST").first(1),
         FaultRule::new(Fault::DropAfter).method("PUT").first(1),
         FaultRule::new(Fault::DropAfter).method("DELETE").first(1),
     ]));
-    let report = apply_plan(&desired, &plan, ClientOptions::default()).await;
+    let report = apply_plan(&desired, &plan, HttpSettings::default()).await;
     assert!(report.succeeded(), "{report:#?}");
     assert_eq!(sim.fault_hits(), 3);
     assert_eq!(sim.plugin("com.vendor.alpha").unwrap().version, "2.0.0");
@@ -123,15 +132,19 @@ async fn a_hanging_install_task_stops_at_the_task_timeout_naming_the_task() {
             ],
         )],
     );
-    let plan = read_and_plan(&desired, Resolve::Artifacts)
-        .await
-        .instances
-        .remove(0)
-        .result
-        .unwrap();
-    let options = ClientOptions {
+    let plan = read_and_plan(
+        &desired,
+        Resolve::Artifacts,
+        &upmsync::http::HttpSettings::default(),
+    )
+    .await
+    .instances
+    .remove(0)
+    .result
+    .unwrap();
+    let options = HttpSettings {
         task_timeout: Duration::from_millis(600),
-        ..ClientOptions::default()
+        ..HttpSettings::default()
     };
     let report = apply_plan(&desired, &plan, options).await;
     let Outcome::Failed { error } = &report.changes[0].outcome else {
@@ -151,12 +164,16 @@ async fn a_downgrade_whose_downloads_fail_after_the_uninstall_is_restored_from_t
         &sim,
         vec![instance(&sim, vec![present("com.vendor.beta", "2.0.0")])],
     );
-    let plan = read_and_plan(&desired, Resolve::Artifacts)
-        .await
-        .instances
-        .remove(0)
-        .result
-        .unwrap();
+    let plan = read_and_plan(
+        &desired,
+        Resolve::Artifacts,
+        &upmsync::http::HttpSettings::default(),
+    )
+    .await
+    .instances
+    .remove(0)
+    .result
+    .unwrap();
     // upmsync's own two downloads (target and restore, before the uninstall) get through; every
     // later download (UPM's, by URI) fails.
     sim.set_faults(plan_of(vec![
@@ -171,7 +188,7 @@ async fn a_downgrade_whose_downloads_fail_after_the_uninstall_is_restored_from_t
         .server(SimServer::Marketplace)
         .path("/download/"),
     ]));
-    let report = apply_plan(&desired, &plan, ClientOptions::default()).await;
+    let report = apply_plan(&desired, &plan, HttpSettings::default()).await;
     let Outcome::Failed { error } = &report.changes[0].outcome else {
         panic!("{report:#?}")
     };
@@ -193,19 +210,23 @@ async fn a_downgrade_is_refused_before_the_uninstall_when_its_artifacts_cannot_b
         &sim,
         vec![instance(&sim, vec![present("com.vendor.beta", "2.0.0")])],
     );
-    let plan = read_and_plan(&desired, Resolve::Artifacts)
-        .await
-        .instances
-        .remove(0)
-        .result
-        .unwrap();
+    let plan = read_and_plan(
+        &desired,
+        Resolve::Artifacts,
+        &upmsync::http::HttpSettings::default(),
+    )
+    .await
+    .instances
+    .remove(0)
+    .result
+    .unwrap();
     sim.set_faults(plan_of(vec![FaultRule::new(Fault::Status {
         status: 404,
         retry_after: None,
     })
     .server(SimServer::Marketplace)
     .path("/download/")]));
-    let report = apply_plan(&desired, &plan, ClientOptions::default()).await;
+    let report = apply_plan(&desired, &plan, HttpSettings::default()).await;
     assert!(
         report
             .error

@@ -6,13 +6,13 @@ mod common;
 use common::*;
 use upmsync::commands::{lock::lock_desired, read_and_plan, Exit, Resolve};
 use upmsync::execute::{ApplyReport, Mode};
+use upmsync::http::HttpSettings;
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{Desired, Hosting, InstallMethod, Sha256};
 use upmsync::plan::{Action, InstancePlan};
 use upmsync::sim::{
     jar, SeedCompatibility, SeedMarketplaceVersion, SeedPlugin, Sim, SimConfig, SimServer,
 };
-use upmsync::upm::ClientOptions;
 
 /// Jira 9.12.15 (build 9120015). `com.vendor.alpha` 1.0.0 is installed; the Marketplace has 1.0.0,
 /// 1.1.0, 1.2.0 (compatible) and 2.0.0 (Jira 10+ only).
@@ -36,18 +36,22 @@ fn jira_with_an_incompatible_newest() -> SimConfig {
 }
 
 async fn plan_one(desired: &Desired) -> Result<InstancePlan, String> {
-    read_and_plan(desired, Resolve::Artifacts)
-        .await
-        .instances
-        .into_iter()
-        .next()
-        .unwrap()
-        .result
+    read_and_plan(
+        desired,
+        Resolve::Artifacts,
+        &upmsync::http::HttpSettings::default(),
+    )
+    .await
+    .instances
+    .into_iter()
+    .next()
+    .unwrap()
+    .result
 }
 
 async fn apply_one(desired: &Desired, cache: &Cache) -> ApplyReport {
     let plan = plan_one(desired).await.expect("plans");
-    execute_plan(desired, &plan, cache, Mode::Apply, ClientOptions::default()).await
+    execute_plan(desired, &plan, cache, Mode::Apply, HttpSettings::default()).await
 }
 
 fn target_of(plan: &InstancePlan, key: &str) -> (Action, String) {
@@ -173,7 +177,7 @@ async fn a_corrupt_artifact_fails_before_a_downgrade_uninstalls_anything() {
     )
     .await;
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
+    let cache = Cache::new(folder.path(), &upmsync::http::HttpSettings::default()).unwrap();
     let desired = desired(
         &sim,
         vec![instance(
@@ -203,7 +207,7 @@ async fn a_corrupt_artifact_fails_before_a_downgrade_uninstalls_anything() {
 async fn a_pinned_hash_that_does_not_match_fails_before_any_change() {
     let sim = start(small_jira()).await;
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
+    let cache = Cache::new(folder.path(), &upmsync::http::HttpSettings::default()).unwrap();
     let wrong = "0".repeat(64);
     let desired = desired(
         &sim,
@@ -223,7 +227,11 @@ async fn a_pinned_hash_that_does_not_match_fails_before_any_change() {
 async fn a_jar_whose_descriptor_is_another_version_is_refused_before_upload() {
     let sim = start(small_jira()).await;
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path().join("cache")).unwrap();
+    let cache = Cache::new(
+        folder.path().join("cache"),
+        &upmsync::http::HttpSettings::default(),
+    )
+    .unwrap();
     let jar_path = folder.path().join("alpha.jar");
     std::fs::write(
         &jar_path,
@@ -250,7 +258,7 @@ async fn a_jar_whose_descriptor_is_another_version_is_refused_before_upload() {
 async fn verified_uploads_of_marketplace_apps_install() {
     let sim = start(small_jira()).await;
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
+    let cache = Cache::new(folder.path(), &upmsync::http::HttpSettings::default()).unwrap();
     let desired = desired(
         &sim,
         vec![instance(
@@ -278,7 +286,11 @@ async fn verified_uploads_of_marketplace_apps_install() {
 async fn the_lock_round_trips_and_a_stale_lock_is_refused() {
     let sim = start(jira_with_an_incompatible_newest()).await;
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path().join("cache")).unwrap();
+    let cache = Cache::new(
+        folder.path().join("cache"),
+        &upmsync::http::HttpSettings::default(),
+    )
+    .unwrap();
     let mut desired = desired(
         &sim,
         vec![instance(
@@ -292,7 +304,14 @@ async fn the_lock_round_trips_and_a_stale_lock_is_refused() {
     );
     desired.manifest_path = folder.path().join("apps.yaml");
     assert_eq!(
-        lock_desired(&desired, &cache, false, false).await,
+        lock_desired(
+            &desired,
+            &cache,
+            false,
+            false,
+            &upmsync::http::HttpSettings::default()
+        )
+        .await,
         Exit::Success
     );
     let lock_path = folder.path().join("apps.lock");
@@ -307,12 +326,26 @@ async fn the_lock_round_trips_and_a_stale_lock_is_refused() {
 
     // Same inputs, same bytes, with or without --update.
     assert_eq!(
-        lock_desired(&desired, &cache, false, false).await,
+        lock_desired(
+            &desired,
+            &cache,
+            false,
+            false,
+            &upmsync::http::HttpSettings::default()
+        )
+        .await,
         Exit::Success
     );
     assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), first);
     assert_eq!(
-        lock_desired(&desired, &cache, true, false).await,
+        lock_desired(
+            &desired,
+            &cache,
+            true,
+            false,
+            &upmsync::http::HttpSettings::default()
+        )
+        .await,
         Exit::Success
     );
     assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), first);
@@ -354,7 +387,14 @@ async fn the_lock_round_trips_and_a_stale_lock_is_refused() {
         "{error}"
     );
     assert_eq!(
-        lock_desired(&changed, &cache, false, false).await,
+        lock_desired(
+            &changed,
+            &cache,
+            false,
+            false,
+            &upmsync::http::HttpSettings::default()
+        )
+        .await,
         Exit::Success
     );
     assert!(plan_one(&changed).await.is_ok());
@@ -364,7 +404,11 @@ async fn the_lock_round_trips_and_a_stale_lock_is_refused() {
 async fn safe_mode_and_the_upload_gate_are_explained_before_or_instead_of_damage() {
     let sim = start(small_jira()).await;
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path().join("cache")).unwrap();
+    let cache = Cache::new(
+        folder.path().join("cache"),
+        &upmsync::http::HttpSettings::default(),
+    )
+    .unwrap();
     sim.set_safe_mode(true);
     let wanted = desired(
         &sim,
@@ -411,7 +455,7 @@ async fn safe_mode_and_the_upload_gate_are_explained_before_or_instead_of_damage
 async fn a_sha256_from_the_manifest_is_checked_against_the_download() {
     let sim = start(small_jira()).await;
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
+    let cache = Cache::new(folder.path(), &upmsync::http::HttpSettings::default()).unwrap();
     // The right hash: the simulator's artifacts are byte-stable.
     let bytes = reqwest::get(format!(
         "{}download/apps/200/version/200001",

@@ -15,6 +15,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 
 use crate::execute::error_text;
+use crate::http::HttpSettings;
 use crate::lock::{self as lockfile, Lock, LockedInstance};
 use crate::manifest::{self, LoadOptions};
 use crate::marketplace::MarketplaceClient;
@@ -125,9 +126,12 @@ fn load_with(path: &std::path::Path, options: LoadOptions) -> Option<Desired> {
 }
 
 /// The download cache: `--cache-dir`, else the user's cache folder.
-pub fn cache(dir: Option<&std::path::Path>) -> Option<crate::marketplace::download::Cache> {
+pub fn cache(
+    dir: Option<&std::path::Path>,
+    settings: &HttpSettings,
+) -> Option<crate::marketplace::download::Cache> {
     // Never a shared folder such as /tmp: without a per-user one, `--cache-dir` is asked for.
-    match crate::marketplace::download::Cache::open(dir) {
+    match crate::marketplace::download::Cache::open(dir, settings) {
         Ok(cache) => Some(cache),
         Err(error) => {
             report_error(&error);
@@ -162,13 +166,13 @@ pub enum Resolve {
 /// lookups. With a lock file, the Marketplace is asked only where a downgrade's installed version
 /// is (to restore it if the install fails); a lock that does not cover the manifest stops the
 /// instances it falls short for.
-pub async fn read_and_plan(desired: &Desired, resolve: Resolve) -> Plan {
+pub async fn read_and_plan(desired: &Desired, resolve: Resolve, settings: &HttpSettings) -> Plan {
     let lock = Lock::load(&desired.manifest_path);
     let gaps = match &lock {
         Ok(Some(lock)) => lock.gaps(desired),
         _ => Default::default(),
     };
-    let marketplace = MarketplaceClient::new(&desired.marketplace_url);
+    let marketplace = MarketplaceClient::new(&desired.marketplace_url, settings);
     let base = lockfile::base_of(&desired.manifest_path);
     let planned = futures::future::join_all(desired.instances.iter().map(|instance| {
         let marketplace = marketplace.as_ref();
@@ -179,7 +183,10 @@ pub async fn read_and_plan(desired: &Desired, resolve: Resolve) -> Plan {
             let (live, result) = match (marketplace, lock) {
                 (Err(error), _) => (
                     None,
-                    Err(format!("failed to set up an HTTP client: {error}")),
+                    Err(format!(
+                        "failed to set up an HTTP client\nCaused by: {}",
+                        error_text(error)
+                    )),
                 ),
                 (_, Err(error)) => (None, Err(error_text(error))),
                 (Ok(_), Ok(Some(_))) if gaps.contains_key(&instance.name) => {
@@ -189,7 +196,7 @@ pub async fn read_and_plan(desired: &Desired, resolve: Resolve) -> Plan {
                     let locked = lock
                         .as_ref()
                         .and_then(|lock| lock.instances.get(&instance.name));
-                    match read_live(instance).await {
+                    match read_live(instance, settings).await {
                         Ok(live) => {
                             let result =
                                 plan_instance(instance, &live, marketplace, locked, base, resolve)
@@ -225,9 +232,16 @@ fn stale_lock(desired: &Desired, gaps: &[String]) -> String {
 }
 
 /// Reads one instance's live state: plugins, managed licenses, product version.
-pub async fn read_live(instance: &DesiredInstance) -> Result<Live, String> {
-    let upm = UpmClient::new(instance)
-        .map_err(|error| format!("failed to set up an HTTP client: {error}"))?;
+pub async fn read_live(
+    instance: &DesiredInstance,
+    settings: &HttpSettings,
+) -> Result<Live, String> {
+    let upm = UpmClient::new(instance, settings).map_err(|error| {
+        format!(
+            "failed to set up an HTTP client\nCaused by: {}",
+            error_text(&error)
+        )
+    })?;
     warn_if_insecure(instance);
     upm.read_live(instance.product, &managed_license_keys(instance))
         .await
