@@ -302,7 +302,7 @@ async fn marketplace_version(
                         wanted: spec.to_string(),
                         application: criteria.application.to_string(),
                         build: criteria.build,
-                        hosting: criteria.hosting.as_str().to_string(),
+                        hosting: criteria.hosting,
                     })
                 })?;
             marketplace.resolve(key, &best, hosting).await.map_err(text)

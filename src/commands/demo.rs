@@ -47,7 +47,8 @@ pub async fn run(settings: &HttpSettings) -> Exit {
             }
             (_, Err(error)) => {
                 report_error_text(&format!(
-                    "failed to create the demo's download cache: {error}"
+                    "failed to create the demo's download cache: {}",
+                    crate::execute::error_text(&error)
                 ));
                 Exit::Failure
             }

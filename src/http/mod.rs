@@ -127,11 +127,8 @@ impl ProxySettings {
             .no_proxy
             .as_deref()
             .and_then(reqwest::NoProxy::from_string);
-        let proxies: [(
-            &'static str,
-            &Option<String>,
-            fn(&str) -> reqwest::Result<reqwest::Proxy>,
-        ); 3] = [
+        type MakeProxy = fn(&str) -> reqwest::Result<reqwest::Proxy>;
+        let proxies: [(&'static str, &Option<String>, MakeProxy); 3] = [
             ("HTTPS_PROXY", &self.https, |url| reqwest::Proxy::https(url)),
             ("HTTP_PROXY", &self.http, |url| reqwest::Proxy::http(url)),
             ("ALL_PROXY", &self.all, |url| reqwest::Proxy::all(url)),
@@ -235,13 +232,17 @@ pub fn client(settings: &HttpSettings, profile: Profile<'_>) -> Result<reqwest::
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Call {
     pub method: Method,
-    pub url: Url,
+    /// Boxed: a `Call` sits in every error variant, and errors should stay small.
+    pub url: Box<Url>,
 }
 
 impl Call {
     /// A call of `method` to `url`.
     pub fn new(method: Method, url: Url) -> Self {
-        Self { method, url }
+        Self {
+            method,
+            url: Box::new(url),
+        }
     }
 
     /// `GET url`.
@@ -412,6 +413,6 @@ mod tests {
         let call = Call::get(Url::parse("https://user:pw@host/rest/plugins/1.0/?token=t").unwrap());
         assert_eq!(call.to_string(), "GET https://host/rest/plugins/1.0/?...");
         assert!(call.is_read());
-        assert!(!Call::new(Method::POST, call.url.clone()).is_read());
+        assert!(!Call::new(Method::POST, *call.url.clone()).is_read());
     }
 }

@@ -46,13 +46,13 @@ pub enum MarketplaceError {
         version: Version,
         hosting: Hosting,
     },
-    #[error("app `{key}` has no version matching `{wanted}` that is compatible with {application} build {build} ({hosting})")]
+    #[error("app `{key}` has no version matching `{wanted}` that is compatible with {application} build {build} ({})", hosting.as_str())]
     NoCompatibleVersion {
         key: AppKey,
         wanted: String,
         application: String,
         build: u64,
-        hosting: String,
+        hosting: Hosting,
     },
     #[error("listing versions at {url} stopped: {reason}")]
     Pagination { url: String, reason: String },
@@ -255,7 +255,7 @@ impl MarketplaceClient {
                     wanted: "latest".into(),
                     application: criteria.application.to_string(),
                     build: criteria.build,
-                    hosting: criteria.hosting.as_str().to_string(),
+                    hosting: criteria.hosting,
                 })
                 .await?);
         };

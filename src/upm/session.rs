@@ -40,7 +40,7 @@ impl UpmClient {
     pub(super) fn request(&self, call: Call, accept: &str) -> Outgoing {
         let builder = self
             .http
-            .request(call.method.clone(), call.url.clone())
+            .request(call.method.clone(), (*call.url).clone())
             .header(ACCEPT, accept);
         let builder = match &self.credentials {
             Credentials::Basic { username, password } => {
