@@ -367,3 +367,32 @@ fn parse_product_build(text: &str) -> Result<(String, u64), String> {
         .map_err(|_| format!("`{build}` is not a build number"))?;
     Ok((version.trim().to_string(), build))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_settings_come_from_the_flags() {
+        let cli = Cli::try_parse_from([
+            "upmsync",
+            "--retries",
+            "0",
+            "--retry-max-seconds",
+            "5",
+            "--task-timeout",
+            "30",
+            "plan",
+        ])
+        .unwrap();
+        let settings = cli.http_settings();
+        assert_eq!(settings.retry.attempts, 1, "no retry: one attempt");
+        assert_eq!(settings.retry.max_total, Duration::from_secs(5));
+        assert_eq!(settings.task_timeout, Duration::from_secs(30));
+        let defaults = Cli::try_parse_from(["upmsync", "plan"])
+            .unwrap()
+            .http_settings();
+        assert_eq!(defaults.retry.attempts, 4);
+        assert_eq!(defaults.task_timeout, crate::http::DEFAULT_TASK_TIMEOUT);
+    }
+}
