@@ -8,8 +8,9 @@ use reqwest::header::{HeaderMap, CONTENT_TYPE, RETRY_AFTER};
 use reqwest::{Method, Response, StatusCode};
 
 use super::answer::Answer;
-use super::client::{api_url, InstallFrom, UpmClient};
+use super::client::{api_url, UpmClient};
 use super::error::UpmError;
+use super::install::InstallFrom;
 use super::wire::media;
 use crate::http::body::{self, collapse, excerpt};
 use crate::http::Call;
@@ -231,4 +232,49 @@ fn install_refusal_size(error: UpmError, from: InstallFrom<'_>) -> UpmError {
         };
     }
     error
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn web_pages_are_classified_by_what_they_say() {
+        let headers = HeaderMap::new();
+        let page =
+            |title: &str| format!("<html><head><title>{title}</title></head><body>x</body></html>");
+        assert_eq!(
+            WebPageKind::of(StatusCode::OK, &headers, &page("Log in - Jira")),
+            WebPageKind::Login
+        );
+        assert_eq!(
+            WebPageKind::of(StatusCode::OK, &headers, &page("Set up Jira")),
+            WebPageKind::Setup
+        );
+        assert_eq!(
+            WebPageKind::of(StatusCode::OK, &headers, &page("Jira is upgrading")),
+            WebPageKind::Upgrade
+        );
+        assert_eq!(
+            WebPageKind::of(StatusCode::SERVICE_UNAVAILABLE, &headers, &page("Oops")),
+            WebPageKind::Maintenance
+        );
+        assert_eq!(
+            WebPageKind::of(StatusCode::OK, &headers, &page("Welcome to nginx")),
+            WebPageKind::Other
+        );
+        let mut denied = HeaderMap::new();
+        denied.insert(
+            "x-seraph-loginreason",
+            "AUTHENTICATION_DENIED".parse().unwrap(),
+        );
+        assert_eq!(
+            WebPageKind::of(StatusCode::OK, &denied, &page("Dashboard")),
+            WebPageKind::Login
+        );
+        assert_eq!(
+            page_title("<HTML><TITLE>\n  Down for\tmaintenance </TITLE>").as_deref(),
+            Some("Down for maintenance")
+        );
+    }
 }

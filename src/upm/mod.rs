@@ -2,7 +2,8 @@
 //! uninstalls, enables, disables and licenses apps, following the protocol as it really is
 //! (upm-rest-api.md).
 //!
-//! - [`client`]: [`UpmClient`], one instance's endpoints (reads, changes, install tasks).
+//! - [`client`]: [`UpmClient`], one instance's endpoints (reads, changes).
+//! - `install`: the install POST and the task that follows it.
 //! - `session`: how a request reaches the instance (credentials, cookies, retries).
 //! - `answer`: an answer with its call, read as JSON or classified into an [`UpmError`].
 //! - `diagnose`: web pages instead of UPM, a 404 where UPM should be, refused installs.
@@ -15,9 +16,11 @@ mod answer;
 pub mod client;
 mod diagnose;
 pub mod error;
+mod install;
 mod session;
 pub mod wire;
 
-pub use client::{InstallFrom, Removal, UpmClient};
+pub use client::{Removal, UpmClient};
 pub use diagnose::WebPageKind;
 pub use error::UpmError;
+pub use install::InstallFrom;
