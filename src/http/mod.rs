@@ -81,8 +81,8 @@ impl Default for HttpSettings {
 
 /// The proxies for outgoing requests, as curl reads them from the environment: each variable in
 /// lower case first, then upper case. Values may hold credentials (`http://user:pass@proxy:3128`),
-/// so they are never shown; errors name the variable.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// so they are never shown; errors name the variable, and `Debug` shows only which are set.
+#[derive(Clone, Default, PartialEq, Eq)]
 pub struct ProxySettings {
     /// `https_proxy` / `HTTPS_PROXY`: for `https://` URLs.
     pub https: Option<String>,
@@ -93,6 +93,18 @@ pub struct ProxySettings {
     /// `no_proxy` / `NO_PROXY`: hosts, domains (`.example.com`), IP addresses and CIDR ranges
     /// reached directly, comma-separated; `*` for all.
     pub no_proxy: Option<String>,
+}
+
+impl fmt::Debug for ProxySettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = |value: &Option<String>| value.as_ref().map(|_| "(set)");
+        f.debug_struct("ProxySettings")
+            .field("https", &set(&self.https))
+            .field("http", &set(&self.http))
+            .field("all", &set(&self.all))
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
 }
 
 impl ProxySettings {
@@ -351,6 +363,20 @@ mod tests {
             .unwrap();
         assert_eq!(response.status(), 200);
         assert_eq!(direct.join().unwrap(), "GET /x HTTP/1.1");
+    }
+
+    #[test]
+    fn proxy_credentials_never_show_in_debug() {
+        let settings = HttpSettings {
+            proxy: ProxySettings {
+                https: Some("http://user:secret@proxy:3128".into()),
+                ..ProxySettings::default()
+            },
+            ..HttpSettings::default()
+        };
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("(set)"), "{shown}");
     }
 
     #[test]
