@@ -54,19 +54,19 @@ pub enum ArtifactError {
     },
     #[error("{} is an OBR but has {found} jar files at its root, expected exactly one main plugin jar", shown(.path))]
     ObrMainJar { path: Option<PathBuf>, found: usize },
-    #[error("`{}` is the plugin `{found}`, expected `{expected}`\nhint: the file or URL points at another app", path.display())]
+    #[error("`{}` is the plugin `{found}`, expected `{expected}`", path.display())]
     KeyMismatch {
         path: PathBuf,
         expected: AppKey,
         found: String,
     },
-    #[error("`{}` is version `{found}` of the plugin, expected `{expected}`\nhint: the file or URL points at another version", path.display())]
+    #[error("`{}` is version `{found}` of the plugin, expected `{expected}`", path.display())]
     VersionMismatch {
         path: PathBuf,
         expected: Version,
         found: String,
     },
-    #[error("`{}` has sha256 `{found}`, expected `{expected}`\nhint: the artifact changed or the pinned sha256 is wrong; check the source before changing `sha256:`", path.display())]
+    #[error("`{}` has sha256 `{found}`, expected `{expected}`", path.display())]
     Sha256Mismatch {
         path: PathBuf,
         expected: Sha256,
@@ -75,6 +75,18 @@ pub enum ArtifactError {
 }
 
 impl ArtifactError {
+    /// What the user can do about this error, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            ArtifactError::KeyMismatch { .. } => "the file or URL points at another app".into(),
+            ArtifactError::VersionMismatch { .. } => {
+                "the file or URL points at another version".into()
+            }
+            ArtifactError::Sha256Mismatch { .. } => "the artifact changed or the pinned sha256 is wrong; check the source before changing `sha256:`".into(),
+            _ => return None,
+        })
+    }
+
     /// Names the file (or `None` for bytes without a name) in a descriptor reading error.
     fn from_descriptor(error: DescriptorError, path: Option<PathBuf>) -> Self {
         match error {

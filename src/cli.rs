@@ -3,12 +3,16 @@
 #[cfg(feature = "sim")]
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[cfg(feature = "sim")]
 use clap::builder::TypedValueParser;
 use clap::{Args, Parser, Subcommand};
 
+use crate::http::tls::{RootSource, Roots};
+use crate::http::{HttpSettings, ProxySettings};
 use crate::render::Format;
+use crate::retry::RetryPolicy;
 #[cfg(feature = "sim")]
 use upmsync_sim::WebPage;
 
@@ -45,6 +49,42 @@ pub struct Cli {
     /// Stop an instance when an install task runs longer than this (the error names the task URL)
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 600)]
     pub task_timeout: u64,
+}
+
+impl Cli {
+    /// The settings every HTTP client of this run starts from: the retry and task-timeout flags,
+    /// and what the environment says about proxies (`https_proxy`, `http_proxy`, `all_proxy`,
+    /// `no_proxy`, lower case first, then upper case, as curl reads them) and root certificates
+    /// (`SSL_CERT_FILE`, `SSL_CERT_DIR`). The environment is read here and nowhere else.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the CLI edge: proxy and certificate variables become settings here"
+    )]
+    pub fn http_settings(&self) -> HttpSettings {
+        let variable = |name: &str| std::env::var(name).ok();
+        HttpSettings {
+            retry: RetryPolicy {
+                attempts: self.retries.saturating_add(1),
+                max_total: Duration::from_secs(self.retry_max_seconds),
+                ..RetryPolicy::default()
+            },
+            task_timeout: Duration::from_secs(self.task_timeout),
+            proxy: ProxySettings::from_lookup(variable),
+            roots: Roots::new(RootSource {
+                cert_file: std::env::var_os("SSL_CERT_FILE")
+                    .filter(|value| !value.is_empty())
+                    .map(PathBuf::from),
+                cert_dirs: std::env::var_os("SSL_CERT_DIR")
+                    .map(|dirs| {
+                        std::env::split_paths(&dirs)
+                            .filter(|dir| !dir.as_os_str().is_empty())
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            }),
+            ..HttpSettings::default()
+        }
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -357,4 +397,33 @@ fn parse_product_build(text: &str) -> Result<(String, u64), String> {
         .parse::<u64>()
         .map_err(|_| format!("`{build}` is not a build number"))?;
     Ok((version.trim().to_string(), build))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn http_settings_come_from_the_flags() {
+        let cli = Cli::try_parse_from([
+            "upmsync",
+            "--retries",
+            "0",
+            "--retry-max-seconds",
+            "5",
+            "--task-timeout",
+            "30",
+            "plan",
+        ])
+        .unwrap();
+        let settings = cli.http_settings();
+        assert_eq!(settings.retry.attempts, 1, "no retry: one attempt");
+        assert_eq!(settings.retry.max_total, Duration::from_secs(5));
+        assert_eq!(settings.task_timeout, Duration::from_secs(30));
+        let defaults = Cli::try_parse_from(["upmsync", "plan"])
+            .unwrap()
+            .http_settings();
+        assert_eq!(defaults.retry.attempts, 4);
+        assert_eq!(defaults.task_timeout, crate::http::DEFAULT_TASK_TIMEOUT);
+    }
 }

@@ -145,13 +145,13 @@ struct Prepared {
 pub enum ChangeError {
     #[error(transparent)]
     Upm(#[from] UpmError),
-    #[error("UPM reports `{key}` at version {found} after installing {wanted}\nhint: UPM keeps an installed version that is newer and silently ignores the older artifact; check the artifact's version")]
+    #[error("UPM reports `{key}` at version {found} after installing {wanted}")]
     VersionMismatch {
         key: AppKey,
         wanted: String,
         found: String,
     },
-    #[error("`{key}` was uninstalled (it was at {from}) but installing {to} failed, and restoring {from} failed too ({restore}), so the app is now missing: {source}\nhint: fix the cause and run apply again, or reinstall {from} by hand")]
+    #[error("`{key}` was uninstalled (it was at {from}) but installing {to} failed, and restoring {from} failed too ({restore}), so the app is now missing")]
     DowngradeInstallFailed {
         key: AppKey,
         from: String,
@@ -160,7 +160,7 @@ pub enum ChangeError {
         source: Box<ChangeError>,
         restore: String,
     },
-    #[error("installing {to} of `{key}` failed after it was uninstalled, so {from} was installed again (restored): {source}")]
+    #[error("installing {to} of `{key}` failed after it was uninstalled, so {from} was installed again (restored)")]
     DowngradeRestored {
         key: AppKey,
         from: String,
@@ -168,7 +168,7 @@ pub enum ChangeError {
         #[source]
         source: Box<ChangeError>,
     },
-    #[error("the artifact of `{key}` at `{}` no longer has the pinned sha256 `{expected}` (it has `{found}`): it changed after it was verified, so it was not installed\nhint: something else writes to the download cache or the source file; check it, then run apply again", path.display())]
+    #[error("the artifact of `{key}` at `{}` no longer has the pinned sha256 `{expected}` (it has `{found}`): it changed after it was verified, so it was not installed", path.display())]
     ChangedSinceVerified {
         key: AppKey,
         path: PathBuf,
@@ -177,15 +177,15 @@ pub enum ChangeError {
     },
     #[error("UPM reports `{key}` as {} after the change", if *enabled { "enabled" } else { "disabled" })]
     EnablementMismatch { key: AppKey, enabled: bool },
-    #[error("installed `{key}` {version}, but UPM could not enable it, so the app is DOWN (installed and disabled): {reason}\nhint: the product's log (atlassian-jira.log, atlassian-confluence.log) says why the plugin system refused it. An app that imports another app's packages is enabled only while that app is installed and enabled: upmsync installs in manifest order and after the apps named in `requires:`, and tries again after the run's later changes; fix the cause, then run apply again")]
+    #[error("installed `{key}` {version}, but UPM could not enable it, so the app is DOWN (installed and disabled): {reason}")]
     InstalledDisabled {
         key: AppKey,
         version: String,
         reason: String,
     },
-    #[error("`{key}` changed since the plan was made: {differences}; another runner or an admin changed it, so nothing more was changed on this instance\nhint: run `upmsync plan` again to see the instance as it is now")]
+    #[error("`{key}` changed since the plan was made: {differences}; another runner or an admin changed it, so nothing more was changed on this instance")]
     Stale { key: AppKey, differences: String },
-    #[error("`{key}` was uninstalled (it was at {from}) but installing {to} failed: {source}\n`{key}` is installed now, at {found} (from that install, or another runner's), so {from} was not restored over it\nhint: run `upmsync plan` to see the instance as it is now")]
+    #[error("`{key}` was uninstalled (it was at {from}) but installing {to} failed; `{key}` is installed now, at {found} (from that install, or another runner's), so {from} was not restored over it")]
     DowngradeOvertaken {
         key: AppKey,
         from: String,
@@ -200,6 +200,23 @@ pub enum ChangeError {
     /// happen, because the planner marks every uploaded artifact `fetch_first`.
     #[error("the artifact of `{key}` was not fetched before the first change, so it was not uploaded (internal error)")]
     NotFetched { key: AppKey },
+}
+
+impl ChangeError {
+    /// What the user can do about this error, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            // Transparent: the UPM error is this error, not its cause.
+            ChangeError::Upm(error) => return error.hint(),
+            ChangeError::VersionMismatch { .. } => "UPM keeps an installed version that is newer and silently ignores the older artifact; check the artifact's version".into(),
+            ChangeError::DowngradeInstallFailed { from, .. } => format!("fix the cause and run apply again, or reinstall {from} by hand"),
+            ChangeError::ChangedSinceVerified { .. } => "something else writes to the download cache or the source file; check it, then run apply again".into(),
+            ChangeError::InstalledDisabled { .. } => "the product's log (atlassian-jira.log, atlassian-confluence.log) says why the plugin system refused it. An app that imports another app's packages is enabled only while that app is installed and enabled: upmsync installs in manifest order and after the apps named in `requires:`, and tries again after the run's later changes; fix the cause, then run apply again".into(),
+            ChangeError::Stale { .. } => "run `upmsync plan` again to see the instance as it is now".into(),
+            ChangeError::DowngradeOvertaken { .. } => "run `upmsync plan` to see the instance as it is now".into(),
+            _ => return None,
+        })
+    }
 }
 
 /// Applies (or dry-runs) a plan, exactly as it says: the artifacts it marks `fetch_first` are
@@ -1045,16 +1062,5 @@ async fn set_enabled(upm: &UpmClient, key: &AppKey, enabled: bool) -> Result<(),
     }
 }
 
-/// An error with its causes, each once, as `a: b: c`.
-pub fn error_text(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut current = error.source();
-    while let Some(cause) = current {
-        let cause_text = cause.to_string();
-        if !text.contains(&cause_text) {
-            text.push_str(&format!("\nCaused by: {cause_text}"));
-        }
-        current = cause.source();
-    }
-    text
-}
+/// Moved to [`crate::error::error_text`]; kept here for the callers of `execute::error_text`.
+pub use crate::error::error_text;

@@ -6,6 +6,8 @@
 //! - [`manifest`]: reads `apps.yaml` and validates it into a [`model::Desired`], every problem at once.
 //! - [`model`]: plain data (`Desired`, `Live`, `Version`, `Secret`, ...), no IO.
 //! - [`version`]: plugin version ordering, as the Atlassian plugin framework does it.
+//! - [`http`]: the one place HTTP clients are built (settings, TLS roots, proxy, redirects), retried
+//!   reads, bounded bodies and their excerpts.
 //! - [`upm`]: the only code that speaks UPM's REST API: reads live state, installs, licenses.
 //! - [`marketplace`]: the only code that speaks the Atlassian Marketplace API: versions, downloads.
 //! - [`lock`]: the lock file, `apps.lock`: exact versions and artifacts, pinned by sha256.
@@ -17,6 +19,7 @@
 //! - [`saved`]: saved plans (`plan --out`, `apply FILE`) and the fingerprints that keep them honest.
 //! - [`execute`]: carries out a plan on one instance, one change at a time, as the plan says (it never reads the manifest), and reports.
 //! - [`render`]: plans and reports to text (with `similar`) or JSON, pure functions to `String`.
+//! - [`error`]: the one walk over an error's causes, its hints, and the text a user reads.
 //! - [`files`]: files the manifest names (read as regular files, capped) and files written (atomic, owner-only).
 //! - [`printable`]: what files may hold (no NUL, control or bidi characters) and how server text is escaped.
 //! - [`commands`]: one module per subcommand: load -> read -> plan -> render -> (apply).
@@ -28,8 +31,10 @@
 pub mod artifact;
 pub mod cli;
 pub mod commands;
+pub mod error;
 pub mod execute;
 pub mod files;
+pub mod http;
 pub mod lock;
 pub mod manifest;
 pub mod marketplace;

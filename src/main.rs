@@ -9,6 +9,7 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 use upmsync::cli::{Cli, Command};
 use upmsync::commands::{self, Exit};
+use upmsync::http::HttpSettings;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -24,14 +25,7 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(cli.verbose);
-    upmsync::upm::set_process_options(upmsync::upm::ClientOptions {
-        retry: upmsync::retry::RetryPolicy {
-            attempts: cli.retries.saturating_add(1),
-            max_total: std::time::Duration::from_secs(cli.retry_max_seconds),
-            ..upmsync::retry::RetryPolicy::default()
-        },
-        task_timeout: std::time::Duration::from_secs(cli.task_timeout),
-    });
+    let settings = cli.http_settings();
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -42,7 +36,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let exit = runtime.block_on(run(cli.command));
+    let exit = runtime.block_on(run(cli.command, &settings));
     // The command is over and has awaited every write it relies on; what may still run is a
     // question left on the terminal after a signal cancelled it, which must not keep the process.
     runtime.shutdown_background();
@@ -52,20 +46,22 @@ fn main() -> ExitCode {
 /// Ctrl-C and SIGTERM stop a reading command where it waits, so it leaves no temporary file;
 /// `apply` handles them itself (it finishes the change under way), and `sim` stops on them as its
 /// way to end.
-async fn run(command: Command) -> Exit {
+async fn run(command: Command, settings: &HttpSettings) -> Exit {
     use commands::interrupt::unless_interrupted;
     match command {
         Command::Validate(args) => commands::validate::run(&args),
-        Command::Plan(args) => unless_interrupted(commands::plan::run(&args)).await,
-        Command::Apply(args) => commands::apply::run(&args).await,
-        Command::Drift(args) => unless_interrupted(commands::drift::run(&args)).await,
-        Command::Lock(args) => unless_interrupted(commands::lock::run(&args)).await,
-        Command::Outdated(args) => unless_interrupted(commands::outdated::run(&args)).await,
+        Command::Plan(args) => unless_interrupted(commands::plan::run(&args, settings)).await,
+        Command::Apply(args) => commands::apply::run(&args, settings).await,
+        Command::Drift(args) => unless_interrupted(commands::drift::run(&args, settings)).await,
+        Command::Lock(args) => unless_interrupted(commands::lock::run(&args, settings)).await,
+        Command::Outdated(args) => {
+            unless_interrupted(commands::outdated::run(&args, settings)).await
+        }
         #[cfg(feature = "sim")]
         Command::Sim(args) => commands::sim::run(&args).await,
         #[cfg(feature = "sim")]
         // The demo changes only its own simulator: stopped anywhere, its temporary folder goes.
-        Command::Demo => unless_interrupted(commands::demo::run()).await,
+        Command::Demo => unless_interrupted(commands::demo::run(settings)).await,
     }
 }
 

@@ -779,7 +779,8 @@ impl Resolution for () {
 /// compatible one, e.g. installed by hand).
 pub fn keeps_installed(spec: &VersionSpec, installed: Option<&Version>, release: &Version) -> bool {
     !matches!(spec, VersionSpec::Exact(_))
-        && installed.is_some_and(|installed| installed.is_newer_than(release) && spec.matches(installed))
+        && installed
+            .is_some_and(|installed| installed.is_newer_than(release) && spec.matches(installed))
 }
 
 /// Decides each wanted app's target from what resolution found: the version (the lock's, the
@@ -1009,8 +1010,12 @@ pub fn plan<A: Resolution>(
             // The version is settled at the restart; installing again would repeat it.
             _ if pending.is_some() => None,
             None => Some(Action::Install),
-            Some(live_app) if target.version.is_newer_than(&live_app.version) => Some(Action::Upgrade),
-            Some(live_app) if live_app.version.is_newer_than(&target.version) => Some(Action::Downgrade),
+            Some(live_app) if target.version.is_newer_than(&live_app.version) => {
+                Some(Action::Upgrade)
+            }
+            Some(live_app) if live_app.version.is_newer_than(&target.version) => {
+                Some(Action::Downgrade)
+            }
             Some(_) => None,
         };
         if let Some(action) = install_action {

@@ -91,8 +91,8 @@ pub async fn resolve(
                         if depth == Depth::Artifacts
                             && matches!(present.source, Source::Marketplace)
                         {
-                            if let Some(installed) =
-                                installed.filter(|installed| installed.is_newer_than(&release.version))
+                            if let Some(installed) = installed
+                                .filter(|installed| installed.is_newer_than(&release.version))
                             {
                                 installed_release = restore_artifact(
                                     marketplace,
@@ -269,7 +269,7 @@ async fn marketplace_version(
     let hosting = instance.hosting_of(present);
     if let VersionSpec::Exact(version) = &present.version {
         return marketplace
-            .resolve(key, version, hosting.as_str())
+            .resolve(key, version, hosting)
             .await
             .map_err(text);
     }
@@ -291,10 +291,7 @@ async fn marketplace_version(
                     hosting.as_str()
                 )
             })?;
-        return marketplace
-            .resolve(key, &best, hosting.as_str())
-            .await
-            .map_err(text);
+        return marketplace.resolve(key, &best, hosting).await.map_err(text);
     }
     let product = product.map_err(|error| {
         format!(
@@ -327,13 +324,10 @@ async fn marketplace_version(
                         wanted: spec.to_string(),
                         application: criteria.application.to_string(),
                         build: criteria.build,
-                        hosting: criteria.hosting.as_str().to_string(),
+                        hosting: criteria.hosting,
                     })
                 })?;
-            marketplace
-                .resolve(key, &best, hosting.as_str())
-                .await
-                .map_err(text)
+            marketplace.resolve(key, &best, hosting).await.map_err(text)
         }
     }
 }
@@ -360,10 +354,7 @@ async fn restore_artifact(
     installed: &crate::model::Version,
     hosting: Hosting,
 ) -> Option<Artifact> {
-    let old = marketplace
-        .resolve(key, installed, hosting.as_str())
-        .await
-        .ok()?;
+    let old = marketplace.resolve(key, installed, hosting).await.ok()?;
     marketplace.check_download_link(&old.binary).ok()?;
     Some(Artifact {
         location: Location::Url(old.binary),

@@ -1,8 +1,8 @@
 //! When and how long to wait before trying a read again: bounded exponential backoff with full
-//! jitter, honouring `Retry-After`. Pure policy; the clients in `upm/` and `marketplace/` apply it,
+//! jitter, honouring `Retry-After`. Pure policy; `http::send_read` and the UPM client apply it,
 //! and only to requests that change nothing (a mutating request is never blindly repeated).
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 /// Bounds for retrying reads (GET, HEAD, the upm-token).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,9 +65,16 @@ pub fn is_retryable_status(status: u16) -> bool {
     matches!(status, 429 | 500 | 502 | 503 | 504)
 }
 
-/// `Retry-After` in seconds (the HTTP-date form is rare from Atlassian products and is ignored).
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    value.trim().parse::<u64>().ok().map(Duration::from_secs)
+/// The wait a `Retry-After` value asks for, at `now`: delay-seconds (`120`) or an HTTP date
+/// (`Wed, 21 Oct 2015 07:28:00 GMT`, RFC 9110 §10.2.3), a date in the past meaning no wait.
+/// `None` when the value is neither.
+pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
+    let value = value.trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let date = httpdate::parse_http_date(value).ok()?;
+    Some(date.duration_since(now).unwrap_or(Duration::ZERO))
 }
 
 #[cfg(test)]
@@ -121,8 +128,19 @@ mod tests {
             ),
             None
         );
-        assert_eq!(parse_retry_after(" 2 "), Some(Duration::from_secs(2)));
-        assert_eq!(parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT"), None);
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_470);
+        assert_eq!(parse_retry_after(" 2 ", now), Some(Duration::from_secs(2)));
+        // 10 s after `now`, in the HTTP-date form.
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now),
+            Some(Duration::from_secs(10))
+        );
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO),
+            "a date in the past asks for no wait"
+        );
+        assert_eq!(parse_retry_after("soon", now), None);
     }
 
     #[test]

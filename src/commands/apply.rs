@@ -2,6 +2,7 @@
 //! instance, one change at a time. Ctrl-C or SIGTERM stops after the change under way and still
 //! reports; the instance locks are OS file locks, which end with their process however it ends.
 
+use crate::http::HttpSettings;
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 
@@ -48,7 +49,7 @@ pub enum Approval {
     Given,
 }
 
-pub async fn run(args: &ApplyArgs) -> Exit {
+pub async fn run(args: &ApplyArgs, settings: &HttpSettings) -> Exit {
     // Reading a saved plan changes nothing; it comes first so the report is checked against the
     // manifest the plan names.
     let saved = args
@@ -102,7 +103,7 @@ pub async fn run(args: &ApplyArgs) -> Exit {
     } else {
         Approval::Ask
     };
-    let Some(cache) = cache(args.cache.dir().as_deref()) else {
+    let Some(cache) = cache(args.cache.dir().as_deref(), settings) else {
         report.finish(
             RunStatus::Stopped,
             Some("the cache folder cannot be used (see the error above), so nothing was changed"),
@@ -111,7 +112,10 @@ pub async fn run(args: &ApplyArgs) -> Exit {
         return Exit::Failure;
     };
     let expected = saved.as_ref().map(|(_, saved)| saved);
-    apply_with_report(&desired, mode, approval, &cache, &report, expected).await
+    apply_with_report(
+        &desired, mode, approval, &cache, &report, expected, settings,
+    )
+    .await
 }
 
 /// Plans and applies. `report` is where to also write the report as JSON, if anywhere.
@@ -121,8 +125,9 @@ pub async fn apply_desired(
     approval: Approval,
     cache: &Cache,
     report: Option<&Path>,
+    settings: &HttpSettings,
 ) -> Exit {
-    apply_desired_checked(desired, mode, approval, cache, report, None).await
+    apply_desired_checked(desired, mode, approval, cache, report, None, settings).await
 }
 
 /// As `apply_desired`; with `expected` (a saved plan), refuses unless the manifest, the lock, every
@@ -136,6 +141,7 @@ pub async fn apply_desired_checked(
     cache: &Cache,
     report: Option<&Path>,
     expected: Option<&SavedPlan>,
+    settings: &HttpSettings,
 ) -> Exit {
     let report = match ReportFile::claim(report, &desired.manifest_path, None) {
         Ok(report) => report,
@@ -144,7 +150,7 @@ pub async fn apply_desired_checked(
             return Exit::Failure;
         }
     };
-    apply_with_report(desired, mode, approval, cache, &report, expected).await
+    apply_with_report(desired, mode, approval, cache, &report, expected, settings).await
 }
 
 async fn apply_with_report(
@@ -154,6 +160,7 @@ async fn apply_with_report(
     cache: &Cache,
     report: &ReportFile,
     expected: Option<&SavedPlan>,
+    settings: &HttpSettings,
 ) -> Exit {
     // From here on Ctrl-C and SIGTERM are this function's to handle: before the first change they
     // stop it where it waits (nothing changed, the locks and temporary files released as their
@@ -174,7 +181,7 @@ async fn apply_with_report(
         }
     }
     let plan = tokio::select! {
-        plan = read_and_plan(desired) => plan,
+        plan = read_and_plan(desired, settings) => plan,
         signal = interrupts.wait() => {
             let reason = format!(
                 "interrupted ({}) while reading the instances: nothing was changed",
@@ -273,12 +280,13 @@ async fn apply_with_report(
         else {
             continue;
         };
-        let upm = match UpmClient::new(instance) {
+        let upm = match UpmClient::new(instance, settings) {
             Ok(upm) => upm,
             Err(error) => {
                 let text = format!(
-                    "failed to set up an HTTP client for `{}`: {error}",
-                    instance.name
+                    "failed to set up an HTTP client for `{}`\nCaused by: {}",
+                    instance.name,
+                    crate::execute::error_text(&error)
                 );
                 report_error_text(&text);
                 reports.push(ApplyReport::not_started(instance_plan, text));

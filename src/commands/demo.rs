@@ -2,6 +2,7 @@
 //! example manifest (and the in-house jar it uploads) to a temporary folder, and runs validate,
 //! plan, apply and drift on it.
 
+use crate::http::HttpSettings;
 use std::path::{Path, PathBuf};
 
 use super::{apply, drift, plan, read_drift, report_error_text, status, validate, Exit};
@@ -17,7 +18,7 @@ const EXAMPLE: &str = include_str!("../../apps.yaml.example");
 /// Where the example expects the in-house app's jar, relative to the manifest.
 const INHOUSE_JAR: &str = "examples/artifacts/inhouse-2.0.0.jar";
 
-pub async fn run() -> Exit {
+pub async fn run(settings: &HttpSettings) -> Exit {
     let local = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let sim = match Sim::start(SimConfig::jira_demo(), local, local).await {
         Ok(sim) => sim,
@@ -30,9 +31,11 @@ pub async fn run() -> Exit {
     let exit = match tempfile::Builder::new().prefix("upmsync-demo-").tempdir() {
         Ok(folder) => match (
             write_example(folder.path()),
-            Cache::new(folder.path().join("cache")),
+            Cache::new(folder.path().join("cache"), settings),
         ) {
-            (Ok(manifest_path), Ok(cache)) => run_steps(&sim, &manifest_path, &cache).await,
+            (Ok(manifest_path), Ok(cache)) => {
+                run_steps(&sim, &manifest_path, &cache, settings).await
+            }
             (Err(error), _) => {
                 report_error_text(&format!(
                     "failed to write the demo files to `{}`: {error}",
@@ -42,7 +45,8 @@ pub async fn run() -> Exit {
             }
             (_, Err(error)) => {
                 report_error_text(&format!(
-                    "failed to create the demo's download cache: {error}"
+                    "failed to create the demo's download cache: {}",
+                    crate::execute::error_text(&error)
                 ));
                 Exit::Failure
             }
@@ -83,7 +87,12 @@ fn demo_env(name: &str) -> Option<String> {
     }
 }
 
-async fn run_steps(sim: &Sim, manifest_path: &Path, cache: &Cache) -> Exit {
+async fn run_steps(
+    sim: &Sim,
+    manifest_path: &Path,
+    cache: &Cache,
+    settings: &HttpSettings,
+) -> Exit {
     status(&format!(
         "upmsync demo: a simulated Jira at {} and Marketplace at {}\n",
         sim.upm_url(),
@@ -102,26 +111,42 @@ async fn run_steps(sim: &Sim, manifest_path: &Path, cache: &Cache) -> Exit {
     status(&validate::summary(&desired));
 
     step("upmsync plan -f apps.yaml.example");
-    if plan::plan_desired(&desired, Format::Text, false, None).await != Exit::Success {
+    if plan::plan_desired(&desired, Format::Text, false, None, settings).await != Exit::Success {
         return Exit::Failure;
     }
 
     step("upmsync apply -f apps.yaml.example --dry-run   (no POST, PUT or DELETE)");
-    if apply::apply_desired(&desired, Mode::DryRun, apply::Approval::Given, cache, None).await
+    if apply::apply_desired(
+        &desired,
+        Mode::DryRun,
+        apply::Approval::Given,
+        cache,
+        None,
+        settings,
+    )
+    .await
         != Exit::Success
     {
         return Exit::Failure;
     }
 
     step("upmsync apply -f apps.yaml.example --auto-approve");
-    if apply::apply_desired(&desired, Mode::Apply, apply::Approval::Given, cache, None).await
+    if apply::apply_desired(
+        &desired,
+        Mode::Apply,
+        apply::Approval::Given,
+        cache,
+        None,
+        settings,
+    )
+    .await
         != Exit::Success
     {
         return Exit::Failure;
     }
 
     step("upmsync drift -f apps.yaml.example   (exit 0 in sync, 2 drift)");
-    let drift_exit = drift::drift_desired(&desired, Format::Text).await;
+    let drift_exit = drift::drift_desired(&desired, Format::Text, settings).await;
     status(&format!(
         "drift exit code: {} ({})",
         drift_exit.code(),
@@ -134,7 +159,7 @@ async fn run_steps(sim: &Sim, manifest_path: &Path, cache: &Cache) -> Exit {
 
     // The demo succeeded when apply left nothing to change; the example reports one app it does
     // not manage (`unmanaged: report`), which drift rightly counts.
-    let after = read_drift(&desired).await;
+    let after = read_drift(&desired, settings).await;
     if after.has_errors() || after.has_changes() {
         report_error_text("the instance does not match the manifest after apply");
         return Exit::Failure;

@@ -1,6 +1,7 @@
 //! `upmsync lock`: resolves every app of every selected instance to an exact version and artifact,
 //! downloads and verifies each artifact to record its sha256, and writes `apps.lock`.
 
+use crate::http::HttpSettings;
 use std::collections::BTreeMap;
 
 use super::{cache, load_without_licenses, read_live, report_error_text, status, Exit};
@@ -12,16 +13,16 @@ use crate::marketplace::MarketplaceClient;
 use crate::model::{Desired, DesiredInstance, DesiredState, Location};
 use crate::resolve::{self, Depth};
 
-pub async fn run(args: &LockArgs) -> Exit {
+pub async fn run(args: &LockArgs, settings: &HttpSettings) -> Exit {
     let Some(desired) = load_without_licenses(&args.manifest.file, &args.selection.instances)
     else {
         return Exit::Failure;
     };
-    let Some(cache) = cache(args.cache.dir().as_deref()) else {
+    let Some(cache) = cache(args.cache.dir().as_deref(), settings) else {
         return Exit::Failure;
     };
     let keep_others = !args.selection.instances.is_empty();
-    lock_desired(&desired, &cache, args.update, keep_others).await
+    lock_desired(&desired, &cache, args.update, keep_others, settings).await
 }
 
 /// Locks the instances of `desired`. `keep_others` (with `--instance`) keeps the entries of other
@@ -31,6 +32,7 @@ pub async fn lock_desired(
     cache: &Cache,
     update: bool,
     keep_others: bool,
+    settings: &HttpSettings,
 ) -> Exit {
     let previous = match Lock::load(&desired.manifest_path) {
         Ok(previous) => previous.unwrap_or_default(),
@@ -42,10 +44,13 @@ pub async fn lock_desired(
             Lock::default()
         }
     };
-    let marketplace = match MarketplaceClient::new(&desired.marketplace_url) {
+    let marketplace = match MarketplaceClient::new(&desired.marketplace_url, settings) {
         Ok(marketplace) => marketplace,
         Err(error) => {
-            report_error_text(&format!("failed to set up an HTTP client: {error}"));
+            report_error_text(&format!(
+                "failed to set up an HTTP client\nCaused by: {}",
+                error_text(&error)
+            ));
             return Exit::Failure;
         }
     };
@@ -67,7 +72,7 @@ pub async fn lock_desired(
         } else {
             previous.instances.get(&instance.name)
         };
-        match lock_instance(instance, kept, &marketplace, cache, &base).await {
+        match lock_instance(instance, kept, &marketplace, cache, &base, settings).await {
             Ok(locked) => {
                 status(&format!(
                     "{}: locked {} app(s)",
@@ -104,8 +109,9 @@ async fn lock_instance(
     marketplace: &MarketplaceClient,
     cache: &Cache,
     base: &std::path::Path,
+    settings: &HttpSettings,
 ) -> Result<LockedInstance, String> {
-    let live = read_live(instance).await?;
+    let live = read_live(instance, settings).await?;
     // Entries that still answer the manifest are kept as they are; the others are resolved.
     let mut kept_apps = BTreeMap::new();
     let mut to_resolve = instance.clone();

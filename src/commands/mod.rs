@@ -17,6 +17,7 @@ use std::collections::BTreeSet;
 use std::io::Write;
 
 use crate::execute::error_text;
+use crate::http::HttpSettings;
 use crate::lock::{self as lockfile, Lock, LockedInstance};
 use crate::manifest::{self, LoadOptions};
 use crate::marketplace::MarketplaceClient;
@@ -135,9 +136,12 @@ fn load_with(path: &std::path::Path, options: LoadOptions) -> Option<Desired> {
 }
 
 /// The download cache: `--cache-dir`, else the user's cache folder.
-pub fn cache(dir: Option<&std::path::Path>) -> Option<crate::marketplace::download::Cache> {
+pub fn cache(
+    dir: Option<&std::path::Path>,
+    settings: &HttpSettings,
+) -> Option<crate::marketplace::download::Cache> {
     // Never a shared folder such as /tmp: without a per-user one, `--cache-dir` is asked for.
-    match crate::marketplace::download::Cache::open(dir) {
+    match crate::marketplace::download::Cache::open(dir, settings) {
         Ok(cache) => Some(cache),
         Err(error) => {
             report_error(&error);
@@ -164,24 +168,28 @@ pub fn report_instance_errors<A: ArtifactSlot>(plan: &Plan<A>) -> bool {
 /// license reads within one and the Marketplace lookups. With a lock file, the Marketplace is asked
 /// only where a downgrade's installed version is (to restore it if the install fails); a lock that
 /// does not cover the manifest stops the instances it falls short for.
-pub async fn read_and_plan(desired: &Desired) -> Plan {
-    read_and_plan_to(desired, Depth::Artifacts).await
+pub async fn read_and_plan(desired: &Desired, settings: &HttpSettings) -> Plan {
+    read_and_plan_to(desired, Depth::Artifacts, settings).await
 }
 
 /// Like [`read_and_plan`], but resolves only what versions mean (`latest`, constraints) and no
 /// artifact (`drift`), so monitoring works where only the instances are reachable.
-pub async fn read_drift(desired: &Desired) -> Drift {
-    read_and_plan_to(desired, Depth::Versions).await
+pub async fn read_drift(desired: &Desired, settings: &HttpSettings) -> Drift {
+    read_and_plan_to(desired, Depth::Versions, settings).await
 }
 
-async fn read_and_plan_to<A: Resolution>(desired: &Desired, depth: Depth) -> Plan<A> {
+async fn read_and_plan_to<A: Resolution>(
+    desired: &Desired,
+    depth: Depth,
+    settings: &HttpSettings,
+) -> Plan<A> {
     let lock = Lock::load(&desired.manifest_path);
     let base = lockfile::base_of(&desired.manifest_path);
     let gaps = match &lock {
         Ok(Some(lock)) => lock.gaps(desired, &base),
         _ => Default::default(),
     };
-    let marketplace = MarketplaceClient::new(&desired.marketplace_url);
+    let marketplace = MarketplaceClient::new(&desired.marketplace_url, settings);
     let planned = futures::future::join_all(desired.instances.iter().map(|instance| {
         let marketplace = marketplace.as_ref();
         let lock = &lock;
@@ -191,7 +199,10 @@ async fn read_and_plan_to<A: Resolution>(desired: &Desired, depth: Depth) -> Pla
             let (live, result) = match (marketplace, lock) {
                 (Err(error), _) => (
                     None,
-                    Err(format!("failed to set up an HTTP client: {error}")),
+                    Err(format!(
+                        "failed to set up an HTTP client\nCaused by: {}",
+                        error_text(error)
+                    )),
                 ),
                 (_, Err(error)) => (None, Err(error_text(error))),
                 (Ok(_), Ok(Some(_))) if gaps.contains_key(&instance.name) => {
@@ -201,7 +212,7 @@ async fn read_and_plan_to<A: Resolution>(desired: &Desired, depth: Depth) -> Pla
                     let locked = lock
                         .as_ref()
                         .and_then(|lock| lock.instances.get(&instance.name));
-                    match read_live(instance).await {
+                    match read_live(instance, settings).await {
                         Ok(live) => {
                             let result =
                                 plan_instance(instance, &live, marketplace, locked, base, depth)
@@ -237,9 +248,16 @@ fn stale_lock(desired: &Desired, gaps: &[String]) -> String {
 }
 
 /// Reads one instance's live state: plugins, managed licenses, product version.
-pub async fn read_live(instance: &DesiredInstance) -> Result<Live, String> {
-    let upm = UpmClient::new(instance)
-        .map_err(|error| format!("failed to set up an HTTP client: {error}"))?;
+pub async fn read_live(
+    instance: &DesiredInstance,
+    settings: &HttpSettings,
+) -> Result<Live, String> {
+    let upm = UpmClient::new(instance, settings).map_err(|error| {
+        format!(
+            "failed to set up an HTTP client\nCaused by: {}",
+            error_text(&error)
+        )
+    })?;
     warn_if_insecure(instance);
     upm.read_live(instance.product, &managed_license_keys(instance))
         .await

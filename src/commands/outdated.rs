@@ -1,6 +1,7 @@
 //! `upmsync outdated`: per instance and app, the installed version, the wanted one (as the manifest
 //! or lock resolves it) and the newest version compatible with the instance's product build.
 
+use crate::http::HttpSettings;
 use serde::Serialize;
 
 use super::{data, load_without_licenses, read_and_plan, report_error_text, Exit};
@@ -41,24 +42,27 @@ struct AppRow {
     error: Option<String>,
 }
 
-pub async fn run(args: &OutdatedArgs) -> Exit {
+pub async fn run(args: &OutdatedArgs, settings: &HttpSettings) -> Exit {
     let Some(desired) = load_without_licenses(&args.manifest.file, &args.selection.instances)
     else {
         return Exit::Failure;
     };
-    outdated_desired(&desired, args.format).await
+    outdated_desired(&desired, args.format, settings).await
 }
 
-pub async fn outdated_desired(desired: &Desired, format: Format) -> Exit {
-    let marketplace = match MarketplaceClient::new(&desired.marketplace_url) {
+pub async fn outdated_desired(desired: &Desired, format: Format, settings: &HttpSettings) -> Exit {
+    let marketplace = match MarketplaceClient::new(&desired.marketplace_url, settings) {
         Ok(marketplace) => marketplace,
         Err(error) => {
-            report_error_text(&format!("failed to set up an HTTP client: {error}"));
+            report_error_text(&format!(
+                "failed to set up an HTTP client\nCaused by: {}",
+                error_text(&error)
+            ));
             return Exit::Failure;
         }
     };
     // The wanted versions come from the same resolution `plan` does (lock included).
-    let plan = read_and_plan(desired).await;
+    let plan = read_and_plan(desired, settings).await;
     let mut rows = Vec::new();
     for (instance, planned) in desired.instances.iter().zip(&plan.instances) {
         rows.push(instance_row(instance, planned, &marketplace).await);

@@ -1,5 +1,6 @@
 //! `upmsync plan`: reads live state, resolves versions and shows what apply would change.
 
+use crate::http::HttpSettings;
 use std::path::Path;
 
 use super::{data, load, read_and_plan, report_error_text, report_instance_errors, status, Exit};
@@ -10,7 +11,7 @@ use crate::plan::Plan;
 use crate::render::{self, Format};
 use crate::saved::{self, SavedInstance, SavedPlan};
 
-pub async fn run(args: &PlanArgs) -> Exit {
+pub async fn run(args: &PlanArgs, settings: &HttpSettings) -> Exit {
     let Some(desired) = load(&args.manifest.file, true, &args.selection.instances) else {
         return Exit::Failure;
     };
@@ -19,6 +20,7 @@ pub async fn run(args: &PlanArgs) -> Exit {
         args.format,
         args.detailed_exitcode,
         args.out.as_deref(),
+        settings,
     )
     .await
 }
@@ -28,6 +30,7 @@ pub async fn plan_desired(
     format: Format,
     detailed_exitcode: bool,
     out: Option<&Path>,
+    settings: &HttpSettings,
 ) -> Exit {
     if let Some(out) = out {
         // Checked before anything is read: the saved plan must never replace the manifest or
@@ -40,7 +43,7 @@ pub async fn plan_desired(
             return Exit::Failure;
         }
     }
-    let plan = read_and_plan(desired).await;
+    let plan = read_and_plan(desired, settings).await;
     if let Some(out) = out {
         if plan.has_errors() {
             report_error_text(&format!(

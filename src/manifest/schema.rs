@@ -5,8 +5,8 @@ use url::Url;
 
 use super::tree::{shown_key, Entry, Mark, Node, Value};
 use super::{shown, Problems};
+use crate::http::tls::is_plain_http_refused;
 use crate::model::{AppKey, Hosting, InstallMethod, Product, Sha256, Transport, UnmanagedPolicy};
-use crate::upm::transport::is_plain_http_refused;
 use crate::version::VersionSpec;
 
 const MANIFEST_FIELDS: &[&str] = &["marketplace", "instances", "apps"];

@@ -13,11 +13,11 @@ use super::tree::Mark;
 use super::{LoadOptions, Problems};
 use crate::artifact;
 use crate::files::{self, FileError};
+use crate::http::tls::{self as transport, CaFileError};
 use crate::model::{
     AppKey, Credentials, Desired, DesiredApp, DesiredInstance, DesiredLicense, DesiredState,
     Hosting, InstallMethod, License, PresentApp, Secret, Source, Transport,
 };
-use crate::upm::transport::{self, CaFileError};
 use crate::version::VersionSpec;
 
 const DEFAULT_MARKETPLACE: &str = "https://marketplace.atlassian.com/";

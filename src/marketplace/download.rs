@@ -12,7 +12,6 @@
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256 as Sha256Hasher};
@@ -20,12 +19,10 @@ use tokio::io::AsyncWriteExt;
 use url::Url;
 
 use crate::artifact;
+use crate::http::body::excerpt;
+use crate::http::{Call, HttpError, HttpSettings, Profile, TransportFailure};
 use crate::model::{redact_url, Sha256};
-
-/// Like the other clients: 10 s to connect.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-/// A whole download, body included (reqwest's `timeout` covers reading the body).
-const DOWNLOAD_TIMEOUT: Duration = Duration::from_secs(10 * 60);
+use crate::retry::RetryPolicy;
 /// guess: no plugin artifact comes near this; it keeps a misbehaving server from filling the disk.
 const MAX_DOWNLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
@@ -33,36 +30,40 @@ const MAX_DOWNLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// or query string ([`redact_url`]).
 #[derive(Debug, thiserror::Error)]
 pub enum DownloadError {
-    #[error("cannot use the download cache at `{}`\nhint: check its permissions, or choose another one with `--cache-dir`", path.display())]
+    #[error("cannot use the download cache at `{}`", path.display())]
     Cache {
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("the download cache at `{}` is not safe to trust: {reason}\nhint: the cache must be a folder of the user running upmsync that no one else can write to; fix its owner or permissions (`chmod 700`), or choose another one with `--cache-dir`", path.display())]
+    #[error("the download cache at `{}` is not safe to trust: {reason}", path.display())]
     Untrusted { path: PathBuf, reason: String },
-    #[error("no download cache folder: neither `XDG_CACHE_HOME` nor `HOME` is set and the user has no home directory\nhint: choose one with `--cache-dir` (or `UPMSYNC_CACHE_DIR`); upmsync does not fall back to a shared folder such as /tmp")]
+    #[error("no download cache folder: neither `XDG_CACHE_HOME` nor `HOME` is set and the user has no home directory")]
     NoDefault,
-    #[error("cannot build the HTTP client for downloads: {reason}")]
-    Client { reason: String },
-    #[error("GET {url} failed: {reason}")]
-    Request { url: String, reason: String },
-    #[error("GET {url} answered {status}: {body}{}", status_hint(*.status))]
+    /// The client for downloads could not be built (a bad proxy).
+    #[error(transparent)]
+    Client(#[from] HttpError),
+    #[error("{call} failed: {failure}")]
+    Request {
+        call: Call,
+        failure: TransportFailure,
+    },
+    #[error("GET {url} answered {status}: {body}")]
     Status {
         url: String,
         status: StatusCode,
         body: String,
     },
-    #[error("GET {url} sent more than {} MiB\nhint: this is not a plugin artifact; check the URL", limit / (1024 * 1024))]
+    #[error("GET {url} sent more than {} MiB", limit / (1024 * 1024))]
     TooLarge { url: String, limit: u64 },
-    #[error("cannot store the download of {url} at `{}`\nhint: check free space and permissions of the cache directory (`--cache-dir`)", path.display())]
+    #[error("cannot store the download of {url} at `{}`", path.display())]
     Write {
         url: String,
         path: PathBuf,
         #[source]
         source: io::Error,
     },
-    #[error("the download of {url} has sha256 `{found}`, expected `{expected}`\nhint: the artifact changed or the pinned sha256 is wrong; check the source before changing `sha256:` (or run `upmsync lock --update`)")]
+    #[error("the download of {url} has sha256 `{found}`, expected `{expected}`")]
     Sha256Mismatch {
         url: String,
         expected: Sha256,
@@ -70,12 +71,25 @@ pub enum DownloadError {
     },
 }
 
-fn status_hint(status: StatusCode) -> &'static str {
-    match status.as_u16() {
-        404 | 410 => "\nhint: check that this version exists and that the URL is right",
-        401 | 403 => "\nhint: upmsync downloads anonymously and this artifact is not public; download it yourself and give the app a `path` source",
-        429 | 500..=599 => "\nhint: the server is busy or failing; try again later",
-        _ => "",
+impl DownloadError {
+    /// What the user can do about this error, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            DownloadError::Cache { .. } => "check its permissions, or choose another one with `--cache-dir`".into(),
+            DownloadError::Untrusted { .. } => "the cache must be a folder of the user running upmsync that no one else can write to; fix its owner or permissions (`chmod 700`), or choose another one with `--cache-dir`".into(),
+            DownloadError::NoDefault => "choose one with `--cache-dir` (or `UPMSYNC_CACHE_DIR`); upmsync does not fall back to a shared folder such as /tmp".into(),
+            DownloadError::Request { failure, .. } => return failure.hint(),
+            DownloadError::Status { status, .. } => match status.as_u16() {
+                404 | 410 => "check that this version exists and that the URL is right".into(),
+                401 | 403 => "upmsync downloads anonymously and this artifact is not public; download it yourself and give the app a `path` source".into(),
+                429 | 500..=599 => "the server is busy or failing; try again later".into(),
+                _ => return None,
+            },
+            DownloadError::TooLarge { .. } => "this is not a plugin artifact; check the URL".into(),
+            DownloadError::Write { .. } => "check free space and permissions of the cache directory (`--cache-dir`)".into(),
+            DownloadError::Sha256Mismatch { .. } => "the artifact changed or the pinned sha256 is wrong; check the source before changing `sha256:` (or run `upmsync lock --update`)".into(),
+            DownloadError::Client(_) => return None,
+        })
     }
 }
 
@@ -91,6 +105,9 @@ pub struct CachedFile {
 pub struct Cache {
     dir: PathBuf,
     http: reqwest::Client,
+    retry: RetryPolicy,
+    /// How long reading an error body may take.
+    deadline: std::time::Duration,
 }
 
 impl Cache {
@@ -98,7 +115,10 @@ impl Cache {
     /// The folder and its sub-folders must be real folders (no symlinks) of the user running
     /// upmsync that no one else can write to: whoever can write there chooses what is installed
     /// when no sha256 is pinned.
-    pub fn new(dir: impl Into<PathBuf>) -> Result<Self, DownloadError> {
+    ///
+    /// Downloads use a client built by [`crate::http::client`] from `settings` (anonymous, through
+    /// redirects, with the transfer timeout), and retry like the other reads.
+    pub fn new(dir: impl Into<PathBuf>, settings: &HttpSettings) -> Result<Self, DownloadError> {
         let dir = dir.into();
         create_private_dir(&dir)?;
         for sub in ["sha256", "urls", "tmp", "locks"] {
@@ -106,16 +126,13 @@ impl Cache {
         }
         // Anonymous (marketplace-api.md §6): no credentials are ever configured on this client, so
         // none can follow a redirect. Redirects are followed (the Marketplace sends files via a CDN).
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::limited(10))
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(DOWNLOAD_TIMEOUT)
-            .user_agent(concat!("upmsync/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|error| DownloadError::Client {
-                reason: crate::upm::transport_reason(&error),
-            })?;
-        Ok(Self { dir, http })
+        let http = crate::http::client(settings, Profile::Download)?;
+        Ok(Self {
+            dir,
+            http,
+            retry: settings.retry,
+            deadline: settings.request_timeout,
+        })
     }
 
     /// The user's cache directory: `$XDG_CACHE_HOME/upmsync`, else `$HOME/.cache/upmsync`, else
@@ -132,9 +149,9 @@ impl Cache {
 
     /// Opens the cache at `dir` (the CLI gives `--cache-dir`, else [`Cache::default_dir`]); with
     /// none, refuses ([`DownloadError::NoDefault`]) rather than share a folder with other users.
-    pub fn open(dir: Option<&Path>) -> Result<Self, DownloadError> {
+    pub fn open(dir: Option<&Path>, settings: &HttpSettings) -> Result<Self, DownloadError> {
         let dir = dir.map(Path::to_path_buf).ok_or(DownloadError::NoDefault)?;
-        Self::new(dir)
+        Self::new(dir, settings)
     }
 
     /// The cache directory.
@@ -219,22 +236,22 @@ impl Cache {
     ) -> Result<CachedFile, DownloadError> {
         let shown = redact_url(url);
         tracing::info!(url = %shown, "downloading artifact");
+        let call = Call::get(url.clone());
         let request_failed = |error: reqwest::Error| DownloadError::Request {
-            url: shown.clone(),
-            reason: crate::upm::transport_reason(&error),
+            call: call.clone(),
+            failure: TransportFailure::of(&error),
         };
         // A download is a read: retried like the other reads (a CDN's 503, a reset).
-        let retry = crate::upm::process_options().retry;
-        let mut response = crate::upm::send_read(self.http.get(url.clone()), &retry, url)
+        let mut response = crate::http::send_read(self.http.get(url.clone()), &self.retry, &call)
             .await
             .map_err(request_failed)?;
         let status = response.status();
         if !status.is_success() {
-            let body = crate::upm::body::error_text(response, CONNECT_TIMEOUT * 6).await;
+            let body = crate::http::body::error_text(response, self.deadline).await;
             return Err(DownloadError::Status {
                 url: shown,
                 status,
-                body: super::shown_body(&body),
+                body: excerpt(&body),
             });
         }
 
@@ -394,7 +411,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let folder = tempfile::tempdir().unwrap();
         let fresh = folder.path().join("a/b/cache");
-        Cache::new(&fresh).unwrap();
+        Cache::new(&fresh, &HttpSettings::default()).unwrap();
         for path in [fresh.clone(), fresh.join("sha256"), fresh.join("tmp")] {
             let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
             assert_eq!(mode, 0o700, "{}", path.display());
@@ -403,27 +420,33 @@ mod tests {
         let shared = folder.path().join("shared");
         std::fs::create_dir(&shared).unwrap();
         std::fs::set_permissions(&shared, std::fs::Permissions::from_mode(0o1777)).unwrap();
-        let error = Cache::new(&shared).unwrap_err().to_string();
-        assert!(error.contains("group or others may write"), "{error}");
-        assert!(error.contains("--cache-dir"), "{error}");
+        let error = Cache::new(&shared, &HttpSettings::default()).unwrap_err();
+        let text = crate::error::error_text(&error);
+        assert!(text.contains("group or others may write"), "{text}");
+        assert!(
+            error
+                .hint()
+                .is_some_and(|hint| hint.contains("--cache-dir")),
+            "{text}"
+        );
 
         // A planted sub-folder writable by others is refused too.
         let planted = folder.path().join("planted");
-        Cache::new(&planted).unwrap();
+        Cache::new(&planted, &HttpSettings::default()).unwrap();
         std::fs::set_permissions(
             planted.join("sha256"),
             std::fs::Permissions::from_mode(0o777),
         )
         .unwrap();
         assert!(matches!(
-            Cache::new(&planted),
+            Cache::new(&planted, &HttpSettings::default()),
             Err(DownloadError::Untrusted { .. })
         ));
 
         let link = folder.path().join("link");
         std::os::unix::fs::symlink(&fresh, &link).unwrap();
         assert!(matches!(
-            Cache::new(&link),
+            Cache::new(&link, &HttpSettings::default()),
             Err(DownloadError::Untrusted { .. })
         ));
     }
@@ -433,8 +456,8 @@ mod tests {
         if let Some(dir) = Cache::default_dir(None, None) {
             assert!(!dir.starts_with("/tmp"), "{}", dir.display());
         }
-        let error = DownloadError::NoDefault.to_string();
-        assert!(error.contains("--cache-dir"), "{error}");
+        let hint = DownloadError::NoDefault.hint().unwrap_or_default();
+        assert!(hint.contains("--cache-dir"), "{hint}");
     }
 
     #[test]
@@ -445,8 +468,12 @@ mod tests {
             body: "nope".into(),
         };
         assert_eq!(
-            error.to_string(),
+            crate::error::error_text(&error),
             "GET https://m/download/apps/1/version/2 answered 404 Not Found: nope\nhint: check that this version exists and that the URL is right"
+        );
+        assert_eq!(
+            error.to_string(),
+            "GET https://m/download/apps/1/version/2 answered 404 Not Found: nope"
         );
     }
 }

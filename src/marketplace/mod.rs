@@ -9,19 +9,27 @@ use reqwest::{header::ACCEPT, StatusCode};
 use serde::Deserialize;
 use url::Url;
 
+use crate::http::body::{self, excerpt};
+use crate::http::{Call, HttpError, HttpSettings, Profile, TransportFailure};
 use crate::model::{redact_url, AppKey, Compatibility, Hosting, Version};
 use crate::retry::RetryPolicy;
-use crate::upm::body;
 
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// A bound on pagination, against a server whose `next` never ends.
 const MAX_PAGES: usize = 200;
 
+/// What went wrong asking the Marketplace. URLs are shown without credentials or query.
 #[derive(Debug, thiserror::Error)]
 pub enum MarketplaceError {
+    /// The client could not be built (a bad proxy).
+    #[error(transparent)]
+    Client(#[from] HttpError),
+    #[error("{call} failed: {failure}")]
+    Request {
+        call: Call,
+        failure: TransportFailure,
+    },
     #[error("GET {url} failed: {reason}")]
-    Request { url: String, reason: String },
+    Body { url: String, reason: String },
     #[error("GET {url} answered {status}: {body}")]
     Status {
         url: String,
@@ -30,21 +38,21 @@ pub enum MarketplaceError {
     },
     #[error("GET {url} answered with a body upmsync cannot read: {reason}")]
     Decode { url: String, reason: String },
-    #[error("app `{key}` is not on the Marketplace at {marketplace}\nhint: check the key, or give the app a `source` (path or url) if it is not a Marketplace app")]
+    #[error("app `{key}` is not on the Marketplace at {marketplace}")]
     UnknownApp { key: AppKey, marketplace: String },
-    #[error("app `{key}` has no version `{version}` for {hosting} on the Marketplace\nhint: check the version on the app's version history page")]
+    #[error("app `{key}` has no version `{version}` for {} on the Marketplace", hosting.as_str())]
     UnknownVersion {
         key: AppKey,
         version: Version,
-        hosting: String,
+        hosting: Hosting,
     },
-    #[error("app `{key}` has no version matching `{wanted}` that is compatible with {application} build {build} ({hosting})\nhint: check the app's supported versions, or loosen the version in the manifest")]
+    #[error("app `{key}` has no version matching `{wanted}` that is compatible with {application} build {build} ({})", hosting.as_str())]
     NoCompatibleVersion {
         key: AppKey,
         wanted: String,
         application: String,
         build: u64,
-        hosting: String,
+        hosting: Hosting,
     },
     #[error("listing versions at {url} stopped: {reason}")]
     Pagination { url: String, reason: String },
@@ -61,6 +69,7 @@ pub enum MarketplaceError {
 /// A Marketplace version resolved to what UPM can install.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResolvedVersion {
+    /// The version's name as the Marketplace spells it.
     pub name: String,
     /// The Marketplace's own build number of the app version (not a product build).
     pub build_number: Option<u64>,
@@ -142,11 +151,28 @@ pub struct BuildBound {
     pub version: Option<String>,
 }
 
+impl MarketplaceError {
+    /// What the user can do about this error, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            MarketplaceError::Request { failure, .. } => return failure.hint(),
+            MarketplaceError::UnknownApp { .. } => "check the key, or give the app a `source` (path or url) if it is not a Marketplace app".into(),
+            MarketplaceError::UnknownVersion { .. } => "check the version on the app's version history page".into(),
+            MarketplaceError::NoCompatibleVersion { .. } => "check the app's supported versions, or loosen the version in the manifest".into(),
+            _ => return None,
+        })
+    }
+}
+
+/// A client for the Marketplace's REST API v2. Reads of public apps are anonymous (§1): no
+/// credentials are ever sent.
 #[derive(Clone, Debug)]
 pub struct MarketplaceClient {
     http: reqwest::Client,
     base: Url,
     retry: RetryPolicy,
+    /// How long reading a body may take.
+    deadline: Duration,
 }
 
 impl MarketplaceClient {
@@ -161,13 +187,10 @@ impl MarketplaceClient {
         check_download_link(&self.base, link)
     }
 
-    /// Reads of public apps are anonymous (§1): no credentials are ever sent here.
-    pub fn new(base: &Url) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(CONNECT_TIMEOUT)
-            .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("upmsync/", env!("CARGO_PKG_VERSION")))
-            .build()?;
+    /// A client for the Marketplace at `base` (`marketplace.url` in the manifest), built by
+    /// [`crate::http::client`] from `settings`; reads retry within `settings.retry`.
+    pub fn new(base: &Url, settings: &HttpSettings) -> Result<Self, MarketplaceError> {
+        let http = crate::http::client(settings, Profile::Marketplace)?;
         let mut base = base.clone();
         if !base.path().ends_with('/') {
             base.set_path(&format!("{}/", base.path()));
@@ -175,14 +198,9 @@ impl MarketplaceClient {
         Ok(Self {
             http,
             base,
-            retry: crate::upm::process_options().retry,
+            retry: settings.retry,
+            deadline: settings.request_timeout,
         })
-    }
-
-    /// Sets the retry bounds for reads.
-    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
-        self.retry = retry;
-        self
     }
 
     /// `GET /rest/2/addons/{key}/versions/name/{version}?hosting=…` (§10 step 2). A 404 is told apart
@@ -191,19 +209,20 @@ impl MarketplaceClient {
         &self,
         key: &AppKey,
         version: &Version,
-        hosting: &str,
+        hosting: Hosting,
     ) -> Result<ResolvedVersion, MarketplaceError> {
         let mut url = self.addon_url(key);
         if let Ok(mut segments) = url.path_segments_mut() {
             segments.extend(["versions", "name", version.as_str()]);
         }
-        url.query_pairs_mut().append_pair("hosting", hosting);
+        url.query_pairs_mut()
+            .append_pair("hosting", hosting.as_str());
         let Some(body) = self.get::<AddonVersion>(&url).await? else {
             return Err(self
                 .not_found(key, || MarketplaceError::UnknownVersion {
                     key: key.clone(),
                     version: version.clone(),
-                    hosting: hosting.to_string(),
+                    hosting,
                 })
                 .await?);
         };
@@ -236,7 +255,7 @@ impl MarketplaceClient {
                     wanted: "latest".into(),
                     application: criteria.application.to_string(),
                     build: criteria.build,
-                    hosting: criteria.hosting.as_str().to_string(),
+                    hosting: criteria.hosting,
                 })
                 .await?);
         };
@@ -381,33 +400,34 @@ impl MarketplaceClient {
         &self,
         url: &Url,
     ) -> Result<Option<T>, MarketplaceError> {
-        tracing::debug!(url = %redact_url(url), "marketplace request");
+        let call = Call::get(url.clone());
+        tracing::debug!(request = %call, "marketplace request");
         let shown = redact_url(url);
         let request = self
             .http
             .get(url.clone())
             .header(ACCEPT, "application/json");
-        let response = crate::upm::send_read(request, &self.retry, url)
+        let response = crate::http::send_read(request, &self.retry, &call)
             .await
             .map_err(|error| MarketplaceError::Request {
-                url: shown.clone(),
-                reason: crate::upm::transport_reason(&error),
+                failure: TransportFailure::of(&error),
+                call,
             })?;
         let status = response.status();
         if status == StatusCode::NOT_FOUND || status == StatusCode::NO_CONTENT {
             return Ok(None);
         }
         if !status.is_success() {
-            let text = body::error_text(response, REQUEST_TIMEOUT).await;
+            let text = body::error_text(response, self.deadline).await;
             return Err(MarketplaceError::Status {
                 url: shown,
                 status,
-                body: shown_body(&text),
+                body: excerpt(&text),
             });
         }
-        let text = body::read_text(response, body::MAX_JSON_BYTES, REQUEST_TIMEOUT)
+        let text = body::read_text(response, body::MAX_JSON_BYTES, self.deadline)
             .await
-            .map_err(|error| MarketplaceError::Request {
+            .map_err(|error| MarketplaceError::Body {
                 url: shown.clone(),
                 reason: error.to_string(),
             })?;
@@ -418,21 +438,6 @@ impl MarketplaceClient {
                 reason: error.to_string(),
             })
     }
-}
-
-/// At most 300 characters of an error body, secrets scrubbed first and control characters escaped.
-pub(crate) fn shown_body(text: &str) -> String {
-    crate::scrub::scrub(text.trim())
-        .chars()
-        .take(300)
-        .flat_map(|c| {
-            if c.is_control() && c != ' ' {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
 }
 
 /// The parts of an AddonVersion (§4) that resolution needs.

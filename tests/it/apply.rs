@@ -4,18 +4,18 @@
 use crate::support::*;
 use upmsync::commands::{read_and_plan, read_drift};
 use upmsync::execute::{ApplyReport, Mode, Outcome};
+use upmsync::http::HttpSettings;
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{AppKey, Credentials, Desired, Secret};
 use upmsync::plan::{Action, InstancePlan};
-use upmsync::upm::ClientOptions;
 use upmsync::upm::UpmClient;
 use upmsync_sim::{jar, SeedPlugin, Sim, SimServer};
 
 async fn apply_one(desired: &Desired, mode: Mode) -> ApplyReport {
     let plan = plan_one(desired).await;
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
-    execute_plan(desired, &plan, &cache, mode, ClientOptions::default()).await
+    let cache = Cache::new(folder.path(), &upmsync::http::HttpSettings::default()).unwrap();
+    execute_plan(desired, &plan, &cache, mode, HttpSettings::default()).await
 }
 
 fn actions(plan: &InstancePlan) -> Vec<(String, Action)> {
@@ -146,7 +146,7 @@ async fn plan_drift_and_dry_run_send_no_mutating_request() {
             ],
         )],
     );
-    let drift = read_drift(&desired).await;
+    let drift = read_drift(&desired, &upmsync::http::HttpSettings::default()).await;
     assert!(drift.has_drift());
     assert!(
         !sim.requests()
@@ -285,7 +285,11 @@ async fn a_failed_downgrade_install_restores_the_previous_version() {
 async fn the_same_license_again_is_success_and_removal_works() {
     let sim = start(small_jira()).await;
     let desired = desired(&sim, vec![instance(&sim, vec![])]);
-    let upm = UpmClient::new(&desired.instances[0]).unwrap();
+    let upm = UpmClient::new(
+        &desired.instances[0],
+        &upmsync::http::HttpSettings::default(),
+    )
+    .unwrap();
     let key = AppKey::new("com.vendor.alpha");
     upm.set_license(&key, &Secret::new("ALPHA-OLD-LICENSE"))
         .await
@@ -317,14 +321,14 @@ async fn system_apps_and_unknown_versions_fail_the_plan_before_any_change() {
             present("com.vendor.alpha", "9.9.9"),
         ],
     );
-    let plan = read_and_plan(&desired).await;
+    let plan = read_and_plan(&desired, &upmsync::http::HttpSettings::default()).await;
     let error = plan.instances[0].result.as_ref().unwrap_err();
     assert!(
         error.contains("`com.vendor.alpha` has no version `9.9.9`"),
         "{error}"
     );
     let desired = desired_with(&sim, vec![absent("com.atlassian.jira.bundled")]);
-    let plan = read_and_plan(&desired).await;
+    let plan = read_and_plan(&desired, &upmsync::http::HttpSettings::default()).await;
     let error = plan.instances[0].result.as_ref().unwrap_err();
     assert!(error.contains("is a system app"), "{error}");
     assert!(mutating(&sim).is_empty());
@@ -347,7 +351,7 @@ async fn bearer_tokens_authenticate_and_bad_credentials_are_explained() {
         username: "admin".into(),
         password: Secret::new("wrong-password"),
     };
-    let plan = read_and_plan(&desired).await;
+    let plan = read_and_plan(&desired, &upmsync::http::HttpSettings::default()).await;
     let error = plan.instances[0].result.as_ref().unwrap_err();
     assert!(
         error.contains("failed to read the installed apps of `jira-test`"),
@@ -366,7 +370,7 @@ async fn an_unreachable_instance_is_an_error_naming_it() {
     let closed = listener.local_addr().unwrap();
     drop(listener);
     desired.instances[0].url = format!("http://{closed}/jira/").parse().unwrap();
-    let plan = read_and_plan(&desired).await;
+    let plan = read_and_plan(&desired, &upmsync::http::HttpSettings::default()).await;
     let error = plan.instances[0].result.as_ref().unwrap_err();
     assert!(
         error.contains("`jira-test`") && error.contains("could not connect"),

@@ -40,7 +40,11 @@ fn files(dir: &Path) -> Vec<String> {
 async fn a_download_is_cached_and_not_requested_again() {
     let sim = start(SimConfig::jira_demo()).await;
     let dir = tempfile::tempdir().unwrap();
-    let cache = Cache::new(dir.path().join("cache")).unwrap();
+    let cache = Cache::new(
+        dir.path().join("cache"),
+        &upmsync::http::HttpSettings::default(),
+    )
+    .unwrap();
     let download = url(&sim, PDFVIEW_DOWNLOAD);
 
     let first = cache.fetch(&download, None).await.unwrap();
@@ -68,7 +72,11 @@ async fn a_download_is_cached_and_not_requested_again() {
     assert_eq!(second, first);
     assert_eq!(downloads(&sim), vec![], "the second fetch made no request");
     // A second Cache on the same directory (a later run) also finds it.
-    let again = Cache::new(dir.path().join("cache")).unwrap();
+    let again = Cache::new(
+        dir.path().join("cache"),
+        &upmsync::http::HttpSettings::default(),
+    )
+    .unwrap();
     assert_eq!(again.fetch(&download, None).await.unwrap(), first);
     assert_eq!(downloads(&sim), vec![]);
     assert!(files(&dir.path().join("cache/tmp")).is_empty());
@@ -78,7 +86,7 @@ async fn a_download_is_cached_and_not_requested_again() {
 async fn a_pinned_sha256_already_cached_makes_no_request() {
     let sim = start(SimConfig::jira_demo()).await;
     let dir = tempfile::tempdir().unwrap();
-    let cache = Cache::new(dir.path()).unwrap();
+    let cache = Cache::new(dir.path(), &upmsync::http::HttpSettings::default()).unwrap();
     let pinned = cache
         .fetch(&url(&sim, PDFVIEW_DOWNLOAD), None)
         .await
@@ -102,7 +110,7 @@ async fn a_pinned_sha256_already_cached_makes_no_request() {
 async fn a_sha256_mismatch_names_url_expected_and_found_and_keeps_nothing() {
     let sim = start(SimConfig::jira_demo()).await;
     let dir = tempfile::tempdir().unwrap();
-    let cache = Cache::new(dir.path()).unwrap();
+    let cache = Cache::new(dir.path(), &upmsync::http::HttpSettings::default()).unwrap();
     let download = url(&sim, &format!("{PDFVIEW_DOWNLOAD}?access-token=secret"));
     let pinned = Sha256::of(b"not the artifact");
 
@@ -138,7 +146,7 @@ async fn a_sha256_mismatch_names_url_expected_and_found_and_keeps_nothing() {
 async fn an_unknown_download_is_a_404_naming_the_url() {
     let sim = start(SimConfig::jira_demo()).await;
     let dir = tempfile::tempdir().unwrap();
-    let cache = Cache::new(dir.path()).unwrap();
+    let cache = Cache::new(dir.path(), &upmsync::http::HttpSettings::default()).unwrap();
     let missing = url(&sim, "download/apps/5167/version/1");
 
     let error = cache.fetch(&missing, None).await.unwrap_err();
@@ -146,7 +154,7 @@ async fn an_unknown_download_is_a_404_naming_the_url() {
         matches!(&error, DownloadError::Status { status, .. } if status.as_u16() == 404),
         "{error:?}"
     );
-    let message = error.to_string();
+    let message = upmsync::error::error_text(&error);
     assert!(
         message.starts_with(&format!("GET {missing} answered 404")),
         "{message}"
@@ -164,7 +172,7 @@ async fn a_corrupt_artifact_is_cached_as_downloaded_and_fails_verification() {
     );
     let sim = start(config).await;
     let dir = tempfile::tempdir().unwrap();
-    let cache = Cache::new(dir.path()).unwrap();
+    let cache = Cache::new(dir.path(), &upmsync::http::HttpSettings::default()).unwrap();
     let cached = cache
         .fetch(&url(&sim, "download/apps/9001/version/1"), None)
         .await
@@ -194,7 +202,7 @@ async fn redirects_are_followed() {
     });
 
     let dir = tempfile::tempdir().unwrap();
-    let cache = Cache::new(dir.path()).unwrap();
+    let cache = Cache::new(dir.path(), &upmsync::http::HttpSettings::default()).unwrap();
     let redirecting = Url::parse(&format!("http://{address}/download/plugins/x")).unwrap();
     let cached = cache.fetch(&redirecting, None).await.unwrap();
     assert_eq!(

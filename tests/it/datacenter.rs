@@ -253,7 +253,7 @@ async fn a_url_without_the_context_path_is_diagnosed_with_the_one_that_works() {
     let mut desired = desired(&sim, vec![instance(&sim, vec![])]);
     let root = sim.upm_url().join("/").unwrap();
     desired.instances[0].url = root.clone();
-    let plan = read_and_plan(&desired).await;
+    let plan = read_and_plan(&desired, &upmsync::http::HttpSettings::default()).await;
     let error = plan.instances[0].result.clone().unwrap_err();
     assert!(error.contains("answered 404"), "{error}");
     assert!(error.contains("no UPM REST API at this URL"), "{error}");
@@ -298,7 +298,11 @@ async fn a_failed_downgrade_never_restores_over_a_version_another_runner_install
         }
     ));
     // The other runner installs 2.5.0 again as soon as this run's install was accepted.
-    let upm = upmsync::upm::UpmClient::new(&desired.instances[0]).unwrap();
+    let upm = upmsync::upm::UpmClient::new(
+        &desired.instances[0],
+        &upmsync::http::HttpSettings::default(),
+    )
+    .unwrap();
     let url = sim
         .marketplace_url()
         .join("download/apps/200/version/200002")
@@ -404,7 +408,11 @@ async fn a_token_taken_by_another_runner_is_fetched_again_once() {
     );
     let plan = plan_one(&desired).await;
     sim.clear_requests();
-    let upm = upmsync::upm::UpmClient::new(&desired.instances[0]).unwrap();
+    let upm = upmsync::upm::UpmClient::new(
+        &desired.instances[0],
+        &upmsync::http::HttpSettings::default(),
+    )
+    .unwrap();
     let url = sim
         .marketplace_url()
         .join("download/apps/300/version/300002")
@@ -446,7 +454,7 @@ async fn task_links_built_from_another_base_url_are_followed_under_the_manifest_
         &sim,
         vec![instance(&sim, vec![present("com.vendor.alpha", "2.0.0")])],
     );
-    let plan = read_and_plan(&desired).await;
+    let plan = read_and_plan(&desired, &upmsync::http::HttpSettings::default()).await;
     let text = upmsync::render::plan_text(&plan);
     assert!(
         text.contains("note: the product's base URL is https://jira.example.com"),
@@ -557,8 +565,12 @@ async fn an_app_whose_dependency_comes_later_is_enabled_once_it_is_installed() {
     );
     let mut seen = Vec::new();
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
-    let upm = upmsync::upm::UpmClient::new(&desired.instances[0]).unwrap();
+    let cache = Cache::new(folder.path(), &upmsync::http::HttpSettings::default()).unwrap();
+    let upm = upmsync::upm::UpmClient::new(
+        &desired.instances[0],
+        &upmsync::http::HttpSettings::default(),
+    )
+    .unwrap();
     let report = upmsync::execute::execute(
         &plan,
         &upm,
@@ -674,8 +686,12 @@ async fn nothing_is_tried_again_after_ctrl_c() {
     sim.clear_requests();
     let interrupted = std::sync::atomic::AtomicBool::new(false);
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
-    let upm = upmsync::upm::UpmClient::new(&desired.instances[0]).unwrap();
+    let cache = Cache::new(folder.path(), &upmsync::http::HttpSettings::default()).unwrap();
+    let upm = upmsync::upm::UpmClient::new(
+        &desired.instances[0],
+        &upmsync::http::HttpSettings::default(),
+    )
+    .unwrap();
     let report = upmsync::execute::execute(
         &plan,
         &upm,

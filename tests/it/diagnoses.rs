@@ -5,14 +5,14 @@
 use crate::support::*;
 use upmsync::commands::read_and_plan;
 use upmsync::execute::{ApplyReport, Mode, Outcome};
+use upmsync::http::HttpSettings;
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{Credentials, Desired, DesiredState, InstallMethod, Secret, Source};
-use upmsync::upm::ClientOptions;
 use upmsync_sim::{jar, Sim, WebPage};
 
 /// The error of reading and planning the only instance.
 async fn plan_error(desired: &Desired) -> String {
-    let plan = read_and_plan(desired).await;
+    let plan = read_and_plan(desired, &upmsync::http::HttpSettings::default()).await;
     plan.instances[0]
         .result
         .clone()
@@ -20,21 +20,14 @@ async fn plan_error(desired: &Desired) -> String {
 }
 
 async fn apply(desired: &Desired) -> ApplyReport {
-    let plan = read_and_plan(desired).await;
+    let plan = read_and_plan(desired, &upmsync::http::HttpSettings::default()).await;
     let plan = plan.instances[0]
         .result
         .clone()
         .expect("the instance plans");
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
-    execute_plan(
-        desired,
-        &plan,
-        &cache,
-        Mode::Apply,
-        ClientOptions::default(),
-    )
-    .await
+    let cache = Cache::new(folder.path(), &upmsync::http::HttpSettings::default()).unwrap();
+    execute_plan(desired, &plan, &cache, Mode::Apply, HttpSettings::default()).await
 }
 
 fn failed(report: &ApplyReport) -> String {
@@ -100,7 +93,13 @@ async fn each_web_page_is_named_with_what_usually_causes_it() {
     assert!(error.contains("single sign-on"), "{error}");
     assert!(!error.contains("SAMLRequest="), "no query strings: {error}");
     sim.set_web_page(None);
-    assert!(read_and_plan(&desired).await.instances[0].result.is_ok());
+    assert!(
+        read_and_plan(&desired, &upmsync::http::HttpSettings::default())
+            .await
+            .instances[0]
+            .result
+            .is_ok()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -9,11 +9,12 @@ use std::time::{Duration, Instant};
 use crate::support::*;
 use upmsync::commands::read_and_plan;
 use upmsync::execute::{execute, ApplyReport};
+use upmsync::http::HttpSettings;
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{Credentials, Desired, Secret};
 use upmsync::plan::{Action, InstancePlan};
 use upmsync::retry::RetryPolicy;
-use upmsync::upm::{ClientOptions, UpmClient};
+use upmsync::upm::UpmClient;
 use upmsync_sim::{
     Fault, FaultPlan, FaultRule, SeedPlugin, Sim, SimConfig, SimPluginState, SimServer,
 };
@@ -22,8 +23,8 @@ const MATRIX_PASSWORD: &str = "Matrix-Passw0rd-7f3c91";
 const NEW_LICENSE: &str = "MATRIX-NEW-LICENSE-9b1e2d";
 const OLD_LICENSE: &str = "ALPHA-OLD-LICENSE";
 
-fn options() -> ClientOptions {
-    ClientOptions {
+fn options() -> HttpSettings {
+    HttpSettings {
         retry: RetryPolicy {
             attempts: 3,
             max_total: Duration::from_secs(5),
@@ -31,6 +32,7 @@ fn options() -> ClientOptions {
             max_delay: Duration::from_millis(50),
         },
         task_timeout: Duration::from_secs(1),
+        ..HttpSettings::default()
     }
 }
 
@@ -260,14 +262,18 @@ fn manifest(sim: &Sim) -> Desired {
 const WANTED_PRESENT: &[&str] = &["com.vendor.alpha", "com.vendor.beta"];
 
 async fn plan(desired: &Desired) -> Result<InstancePlan, String> {
-    read_and_plan(desired).await.instances.remove(0).result
+    read_and_plan(desired, &upmsync::http::HttpSettings::default())
+        .await
+        .instances
+        .remove(0)
+        .result
 }
 
 async fn apply(plan: &InstancePlan, desired: &Desired) -> ApplyReport {
     let instance = &desired.instances[0];
-    let upm = UpmClient::new(instance).unwrap().with_options(options());
+    let upm = UpmClient::new(instance, &options()).unwrap();
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
+    let cache = Cache::new(folder.path(), &upmsync::http::HttpSettings::default()).unwrap();
     execute(
         plan,
         &upm,

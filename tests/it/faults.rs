@@ -6,18 +6,18 @@ use std::time::Duration;
 use crate::support::*;
 use upmsync::commands::read_and_plan;
 use upmsync::execute::{ApplyReport, Mode, Outcome};
+use upmsync::http::HttpSettings;
 use upmsync::marketplace::download::Cache;
-use upmsync::upm::ClientOptions;
 use upmsync_sim::{Fault, FaultPlan, FaultRule, SimServer};
 
 /// Applies `plan` to the first instance of `desired`, with a fresh download cache.
 async fn apply_plan(
     desired: &upmsync::model::Desired,
     plan: &upmsync::plan::InstancePlan,
-    options: ClientOptions,
+    options: HttpSettings,
 ) -> ApplyReport {
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
+    let cache = Cache::new(folder.path(), &upmsync::http::HttpSettings::default()).unwrap();
     execute_plan(desired, plan, &cache, Mode::Apply, options).await
 }
 
@@ -59,7 +59,7 @@ async fn reads_are_retried_after_503_and_429() {
             vec![with_license(present("com.vendor.alpha", "2.0.0"), "L")],
         )],
     );
-    let plan = read_and_plan(&desired).await;
+    let plan = read_and_plan(&desired, &upmsync::http::HttpSettings::default()).await;
     let planned = plan.instances[0]
         .result
         .as_ref()
@@ -82,7 +82,7 @@ async fn a_lost_answer_to_a_change_is_settled_by_reading_the_state() {
             ],
         )],
     );
-    let plan = read_and_plan(&desired)
+    let plan = read_and_plan(&desired, &upmsync::http::HttpSettings::default())
         .await
         .instances
         .remove(0)
@@ -94,7 +94,7 @@ async fn a_lost_answer_to_a_change_is_settled_by_reading_the_state() {
         FaultRule::new(Fault::DropAfter).method("PUT").first(1),
         FaultRule::new(Fault::DropAfter).method("DELETE").first(1),
     ]));
-    let report = apply_plan(&desired, &plan, ClientOptions::default()).await;
+    let report = apply_plan(&desired, &plan, HttpSettings::default()).await;
     assert!(report.succeeded(), "{report:#?}");
     assert_eq!(sim.fault_hits(), 3);
     assert_eq!(sim.plugin("com.vendor.alpha").unwrap().version, "2.0.0");
@@ -121,15 +121,15 @@ async fn a_hanging_install_task_stops_at_the_task_timeout_naming_the_task() {
             ],
         )],
     );
-    let plan = read_and_plan(&desired)
+    let plan = read_and_plan(&desired, &upmsync::http::HttpSettings::default())
         .await
         .instances
         .remove(0)
         .result
         .unwrap();
-    let options = ClientOptions {
+    let options = HttpSettings {
         task_timeout: Duration::from_millis(600),
-        ..ClientOptions::default()
+        ..HttpSettings::default()
     };
     let report = apply_plan(&desired, &plan, options).await;
     let Outcome::Failed { error } = &report.changes[0].outcome else {
@@ -149,7 +149,7 @@ async fn a_downgrade_whose_downloads_fail_after_the_uninstall_is_restored_from_t
         &sim,
         vec![instance(&sim, vec![present("com.vendor.beta", "2.0.0")])],
     );
-    let plan = read_and_plan(&desired)
+    let plan = read_and_plan(&desired, &upmsync::http::HttpSettings::default())
         .await
         .instances
         .remove(0)
@@ -169,7 +169,7 @@ async fn a_downgrade_whose_downloads_fail_after_the_uninstall_is_restored_from_t
         .server(SimServer::Marketplace)
         .path("/download/"),
     ]));
-    let report = apply_plan(&desired, &plan, ClientOptions::default()).await;
+    let report = apply_plan(&desired, &plan, HttpSettings::default()).await;
     let Outcome::Failed { error } = &report.changes[0].outcome else {
         panic!("{report:#?}")
     };
@@ -191,7 +191,7 @@ async fn a_downgrade_is_refused_before_the_uninstall_when_its_artifacts_cannot_b
         &sim,
         vec![instance(&sim, vec![present("com.vendor.beta", "2.0.0")])],
     );
-    let plan = read_and_plan(&desired)
+    let plan = read_and_plan(&desired, &upmsync::http::HttpSettings::default())
         .await
         .instances
         .remove(0)
@@ -203,7 +203,7 @@ async fn a_downgrade_is_refused_before_the_uninstall_when_its_artifacts_cannot_b
     })
     .server(SimServer::Marketplace)
     .path("/download/")]));
-    let report = apply_plan(&desired, &plan, ClientOptions::default()).await;
+    let report = apply_plan(&desired, &plan, HttpSettings::default()).await;
     assert!(
         report
             .error

@@ -4,10 +4,10 @@
 use crate::support::*;
 use upmsync::commands::{lock::lock_desired, read_and_plan, Exit};
 use upmsync::execute::{ApplyReport, Mode};
+use upmsync::http::HttpSettings;
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{Desired, Hosting, InstallMethod, Sha256};
 use upmsync::plan::{Action, InstancePlan};
-use upmsync::upm::ClientOptions;
 use upmsync_sim::{
     jar, SeedCompatibility, SeedMarketplaceVersion, SeedPlugin, Sim, SimConfig, SimServer,
 };
@@ -34,7 +34,7 @@ fn jira_with_an_incompatible_newest() -> SimConfig {
 }
 
 async fn plan_one(desired: &Desired) -> Result<InstancePlan, String> {
-    read_and_plan(desired)
+    read_and_plan(desired, &upmsync::http::HttpSettings::default())
         .await
         .instances
         .into_iter()
@@ -45,7 +45,7 @@ async fn plan_one(desired: &Desired) -> Result<InstancePlan, String> {
 
 async fn apply_one(desired: &Desired, cache: &Cache) -> ApplyReport {
     let plan = plan_one(desired).await.expect("plans");
-    execute_plan(desired, &plan, cache, Mode::Apply, ClientOptions::default()).await
+    execute_plan(desired, &plan, cache, Mode::Apply, HttpSettings::default()).await
 }
 
 fn target_of(plan: &InstancePlan, key: &str) -> (Action, String) {
@@ -171,7 +171,7 @@ async fn a_corrupt_artifact_fails_before_a_downgrade_uninstalls_anything() {
     )
     .await;
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
+    let cache = Cache::new(folder.path(), &upmsync::http::HttpSettings::default()).unwrap();
     let desired = desired(
         &sim,
         vec![instance(
@@ -201,7 +201,7 @@ async fn a_corrupt_artifact_fails_before_a_downgrade_uninstalls_anything() {
 async fn a_pinned_hash_that_does_not_match_fails_before_any_change() {
     let sim = start(small_jira()).await;
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
+    let cache = Cache::new(folder.path(), &upmsync::http::HttpSettings::default()).unwrap();
     let wrong = "0".repeat(64);
     let desired = desired(
         &sim,
@@ -221,7 +221,11 @@ async fn a_pinned_hash_that_does_not_match_fails_before_any_change() {
 async fn a_jar_whose_descriptor_is_another_version_is_refused_before_upload() {
     let sim = start(small_jira()).await;
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path().join("cache")).unwrap();
+    let cache = Cache::new(
+        folder.path().join("cache"),
+        &upmsync::http::HttpSettings::default(),
+    )
+    .unwrap();
     let jar_path = folder.path().join("alpha.jar");
     std::fs::write(
         &jar_path,
@@ -248,7 +252,7 @@ async fn a_jar_whose_descriptor_is_another_version_is_refused_before_upload() {
 async fn verified_uploads_of_marketplace_apps_install() {
     let sim = start(small_jira()).await;
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
+    let cache = Cache::new(folder.path(), &upmsync::http::HttpSettings::default()).unwrap();
     let desired = desired(
         &sim,
         vec![instance(
@@ -276,7 +280,11 @@ async fn verified_uploads_of_marketplace_apps_install() {
 async fn the_lock_round_trips_and_a_stale_lock_is_refused() {
     let sim = start(jira_with_an_incompatible_newest()).await;
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path().join("cache")).unwrap();
+    let cache = Cache::new(
+        folder.path().join("cache"),
+        &upmsync::http::HttpSettings::default(),
+    )
+    .unwrap();
     let mut desired = desired(
         &sim,
         vec![instance(
@@ -290,7 +298,14 @@ async fn the_lock_round_trips_and_a_stale_lock_is_refused() {
     );
     desired.manifest_path = folder.path().join("apps.yaml");
     assert_eq!(
-        lock_desired(&desired, &cache, false, false).await,
+        lock_desired(
+            &desired,
+            &cache,
+            false,
+            false,
+            &upmsync::http::HttpSettings::default()
+        )
+        .await,
         Exit::Success
     );
     let lock_path = folder.path().join("apps.lock");
@@ -305,12 +320,26 @@ async fn the_lock_round_trips_and_a_stale_lock_is_refused() {
 
     // Same inputs, same bytes, with or without --update.
     assert_eq!(
-        lock_desired(&desired, &cache, false, false).await,
+        lock_desired(
+            &desired,
+            &cache,
+            false,
+            false,
+            &upmsync::http::HttpSettings::default()
+        )
+        .await,
         Exit::Success
     );
     assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), first);
     assert_eq!(
-        lock_desired(&desired, &cache, true, false).await,
+        lock_desired(
+            &desired,
+            &cache,
+            true,
+            false,
+            &upmsync::http::HttpSettings::default()
+        )
+        .await,
         Exit::Success
     );
     assert_eq!(std::fs::read_to_string(&lock_path).unwrap(), first);
@@ -352,7 +381,14 @@ async fn the_lock_round_trips_and_a_stale_lock_is_refused() {
         "{error}"
     );
     assert_eq!(
-        lock_desired(&changed, &cache, false, false).await,
+        lock_desired(
+            &changed,
+            &cache,
+            false,
+            false,
+            &upmsync::http::HttpSettings::default()
+        )
+        .await,
         Exit::Success
     );
     assert!(plan_one(&changed).await.is_ok());
@@ -362,7 +398,11 @@ async fn the_lock_round_trips_and_a_stale_lock_is_refused() {
 async fn safe_mode_and_the_upload_gate_are_explained_before_or_instead_of_damage() {
     let sim = start(small_jira()).await;
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path().join("cache")).unwrap();
+    let cache = Cache::new(
+        folder.path().join("cache"),
+        &upmsync::http::HttpSettings::default(),
+    )
+    .unwrap();
     sim.set_safe_mode(true);
     let wanted = desired(
         &sim,
@@ -409,7 +449,7 @@ async fn safe_mode_and_the_upload_gate_are_explained_before_or_instead_of_damage
 async fn a_sha256_from_the_manifest_is_checked_against_the_download() {
     let sim = start(small_jira()).await;
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
+    let cache = Cache::new(folder.path(), &upmsync::http::HttpSettings::default()).unwrap();
     // The right hash: the simulator's artifacts are byte-stable.
     let bytes = reqwest::get(format!(
         "{}download/apps/200/version/200001",

@@ -4,14 +4,14 @@
 use crate::support::*;
 use upmsync::commands::read_and_plan;
 use upmsync::execute::{ApplyReport, Mode};
+use upmsync::http::HttpSettings;
 use upmsync::marketplace::download::Cache;
 use upmsync::model::Desired;
 use upmsync::plan::{Action, InstancePlan};
-use upmsync::upm::ClientOptions;
 use upmsync_sim::{SeedPlugin, SimConfig};
 
 async fn plan_one(desired: &Desired) -> InstancePlan {
-    let plan = read_and_plan(desired).await;
+    let plan = read_and_plan(desired, &upmsync::http::HttpSettings::default()).await;
     plan.instances[0]
         .result
         .clone()
@@ -20,8 +20,8 @@ async fn plan_one(desired: &Desired) -> InstancePlan {
 
 async fn execute(desired: &Desired, plan: &InstancePlan) -> ApplyReport {
     let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path()).unwrap();
-    execute_plan(desired, plan, &cache, Mode::Apply, ClientOptions::default()).await
+    let cache = Cache::new(folder.path(), &upmsync::http::HttpSettings::default()).unwrap();
+    execute_plan(desired, plan, &cache, Mode::Apply, HttpSettings::default()).await
 }
 
 /// Finding 1 (must-fix): a dependency that is installed but disabled, and that the same plan

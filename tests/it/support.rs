@@ -353,12 +353,10 @@ pub(crate) async fn execute_plan(
     plan: &upmsync::plan::InstancePlan,
     cache: &upmsync::marketplace::download::Cache,
     mode: upmsync::execute::Mode,
-    options: upmsync::upm::ClientOptions,
+    options: upmsync::http::HttpSettings,
 ) -> upmsync::execute::ApplyReport {
     let instance = &desired.instances[0];
-    let upm = upmsync::upm::UpmClient::new(instance)
-        .unwrap()
-        .with_options(options);
+    let upm = upmsync::upm::UpmClient::new(instance, &options).unwrap();
     let interrupted = std::sync::atomic::AtomicBool::new(false);
     upmsync::execute::execute(plan, &upm, cache, mode, &interrupted, &mut |_, _| {}).await
 }
@@ -379,7 +377,8 @@ pub(crate) async fn serve_bytes(bytes: Vec<u8>) -> url::Url {
 
 /// Reads and plans the first instance of `desired` (resolving artifacts), which must plan.
 pub(crate) async fn plan_one(desired: &Desired) -> upmsync::plan::InstancePlan {
-    let plan = upmsync::commands::read_and_plan(desired).await;
+    let plan =
+        upmsync::commands::read_and_plan(desired, &upmsync::http::HttpSettings::default()).await;
     plan.instances[0]
         .result
         .clone()
@@ -392,13 +391,17 @@ pub(crate) async fn apply_plan(
     plan: &upmsync::plan::InstancePlan,
 ) -> upmsync::execute::ApplyReport {
     let folder = tempfile::tempdir().unwrap();
-    let cache = upmsync::marketplace::download::Cache::new(folder.path()).unwrap();
+    let cache = upmsync::marketplace::download::Cache::new(
+        folder.path(),
+        &upmsync::http::HttpSettings::default(),
+    )
+    .unwrap();
     execute_plan(
         desired,
         plan,
         &cache,
         upmsync::execute::Mode::Apply,
-        upmsync::upm::ClientOptions::default(),
+        upmsync::http::HttpSettings::default(),
     )
     .await
 }

@@ -50,7 +50,7 @@ async fn a_redirect_to_another_host_is_an_error_and_carries_no_credentials() {
     let sim = start(small_jira()).await;
     let mut instance = instance(&sim, vec![]);
     instance.url = origin.parse().unwrap();
-    let client = UpmClient::new(&instance).unwrap();
+    let client = UpmClient::new(&instance, &upmsync::http::HttpSettings::default()).unwrap();
     let error = client.list_plugins().await.unwrap_err();
 
     assert!(
@@ -84,7 +84,7 @@ async fn a_client_never_sends_credentials_over_plain_http_the_manifest_would_ref
     let sim = start(small_jira()).await;
     let mut remote = instance(&sim, vec![]);
     remote.url = "http://0.0.0.0:1/".parse().unwrap();
-    let error = UpmClient::new(&remote)
+    let error = UpmClient::new(&remote, &upmsync::http::HttpSettings::default())
         .unwrap()
         .list_plugins()
         .await
@@ -97,7 +97,7 @@ async fn a_client_never_sends_credentials_over_plain_http_the_manifest_would_ref
         insecure_skip_tls_verify: true,
         ..Transport::default()
     };
-    let client = UpmClient::new(&local).unwrap();
+    let client = UpmClient::new(&local, &upmsync::http::HttpSettings::default()).unwrap();
     assert!(!client.list_plugins().await.unwrap().is_empty());
 }
 
@@ -106,7 +106,44 @@ async fn a_ca_file_that_vanished_after_loading_stops_the_client() {
     let sim = start(small_jira()).await;
     let mut instance = instance(&sim, vec![]);
     instance.transport.ca_file = Some("/nonexistent/upmsync-test/ca.pem".into());
-    assert!(UpmClient::new(&instance).is_err());
+    let error = UpmClient::new(&instance, &upmsync::http::HttpSettings::default()).unwrap_err();
+    // A typed error that names the file, not reqwest's refusal of an empty certificate.
+    assert!(
+        matches!(
+            &error,
+            upmsync::upm::UpmError::Client(upmsync::http::HttpError::CaFile { .. })
+        ),
+        "{error:?}"
+    );
+    assert!(
+        error
+            .to_string()
+            .contains("`/nonexistent/upmsync-test/ca.pem`"),
+        "{error}"
+    );
+}
+
+#[tokio::test]
+async fn a_ca_file_without_certificates_is_an_error_naming_the_file() {
+    let sim = start(small_jira()).await;
+    let folder = tempfile::tempdir().unwrap();
+    let path = folder.path().join("corporate-ca.pem");
+    std::fs::write(
+        &path,
+        "-----BEGIN CERTIFICATE-----\nAAAAAAAA\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let mut instance = instance(&sim, vec![]);
+    instance.transport.ca_file = Some(path.clone());
+    let error = UpmClient::new(&instance, &upmsync::http::HttpSettings::default()).unwrap_err();
+    let text = upmsync::error::error_text(&error);
+    assert!(
+        text.starts_with(&format!(
+            "cannot use the CA file `{}`\nCaused by: it holds a certificate that cannot be read",
+            path.display()
+        )),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -65,7 +65,7 @@ async fn an_echoed_authorization_header_is_scrubbed_from_errors() {
     )
     .await;
     let instance = ops_instance(&sim, vec![]);
-    let upm = UpmClient::new(&instance).unwrap();
+    let upm = UpmClient::new(&instance, &upmsync::http::HttpSettings::default()).unwrap();
     let error = upm.list_plugins().await.unwrap_err().to_string();
     assert!(error.contains("400"), "{error}");
     assert_scrubbed(&error);
@@ -130,7 +130,7 @@ async fn an_endless_upm_answer_is_an_error_naming_the_url() {
     )
     .await;
     let instance = ops_instance(&sim, vec![]);
-    let upm = UpmClient::new(&instance).unwrap();
+    let upm = UpmClient::new(&instance, &upmsync::http::HttpSettings::default()).unwrap();
     let error = upm.list_plugins().await.unwrap_err().to_string();
     assert!(error.contains("/rest/plugins/1.0/"), "{error}");
     assert!(error.contains("32 MiB"), "{error}");
@@ -139,12 +139,16 @@ async fn an_endless_upm_answer_is_an_error_naming_the_url() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_endless_marketplace_answer_is_an_error_naming_the_url() {
     let sim = echoing_sim(FaultRule::new(Fault::EndlessBody).server(SimServer::Marketplace)).await;
-    let marketplace = upmsync::marketplace::MarketplaceClient::new(&sim.marketplace_url()).unwrap();
+    let marketplace = upmsync::marketplace::MarketplaceClient::new(
+        &sim.marketplace_url(),
+        &upmsync::http::HttpSettings::default(),
+    )
+    .unwrap();
     let error = marketplace
         .resolve(
             &AppKey::new("com.vendor.alpha"),
             &Version::from_server("1.0.0"),
-            "datacenter",
+            upmsync::model::Hosting::Datacenter,
         )
         .await
         .unwrap_err()

@@ -1,4 +1,5 @@
-//! Bounded reading of response bodies from UPM and the Marketplace: every body is read with a
+//! Bounded reading of response bodies from UPM and the Marketplace, and the excerpt of a body an
+//! error shows: every body is read with a
 //! size cap and within a total time, so a server (or something in front of it) that answers with
 //! a huge or endless body costs an error naming the URL, never all the memory of the machine.
 //!
@@ -26,7 +27,7 @@ pub enum BodyError {
     #[error("the answer did not arrive whole within {} s; upmsync stopped reading it", deadline.as_secs())]
     Timeout { deadline: Duration },
     #[error("{0}")]
-    Transport(String),
+    Transport(super::TransportFailure),
 }
 
 /// Reads a whole body, at most `limit` bytes, within `deadline`. A `Content-Length` above the
@@ -47,7 +48,7 @@ pub async fn read_capped(
         let mut body = Vec::new();
         while let Some(chunk) = stream.next().await {
             let chunk =
-                chunk.map_err(|error| BodyError::Transport(super::transport_reason(&error)))?;
+                chunk.map_err(|error| BodyError::Transport(super::TransportFailure::of(&error)))?;
             if body.len() + chunk.len() > limit {
                 return Err(BodyError::TooLarge { limit });
             }
@@ -85,6 +86,85 @@ pub async fn error_text(response: Response, deadline: Duration) -> String {
         Err(BodyError::Timeout { .. }) => "(a body that did not arrive whole, not shown)".into(),
         Err(BodyError::Transport(_)) => String::new(),
     }
+}
+
+/// How much of an error body is shown, in characters.
+pub const BODY_EXCERPT: usize = 300;
+
+/// A short, printable excerpt of a body: markup (XML, HTML) is reduced to its text, whitespace
+/// collapsed, control characters escaped, at most [`BODY_EXCERPT`] characters.
+pub fn excerpt(text: &str) -> String {
+    // Secrets first: before markup is stripped or the text is cut, so no piece of one survives.
+    let text = crate::scrub::scrub(text);
+    let text = text.trim();
+    if text.is_empty() {
+        return "(empty body)".into();
+    }
+    let plain = if text.starts_with('<') {
+        strip_tags(text)
+    } else {
+        text.to_string()
+    };
+    let plain = collapse(&plain);
+    match plain.char_indices().nth(BODY_EXCERPT) {
+        Some((index, _)) => format!("{}…", &plain[..index]),
+        None => plain,
+    }
+}
+
+/// The text between the tags of XML or HTML (`<status><message>m</message></status>` -> `m`),
+/// without scripts and styles.
+fn strip_tags(markup: &str) -> String {
+    let mut text = String::new();
+    let mut rest = markup;
+    let lower_skip = ["<script", "<style"];
+    while let Some(open) = rest.find('<') {
+        text.push_str(&rest[..open]);
+        text.push(' ');
+        let after = &rest[open..];
+        let lower: String = after
+            .chars()
+            .take(8)
+            .collect::<String>()
+            .to_ascii_lowercase();
+        if let Some(tag) = lower_skip.iter().find(|tag| lower.starts_with(**tag)) {
+            let closing = format!("</{}", &tag[1..]);
+            match after.to_ascii_lowercase().find(&closing) {
+                Some(end) => rest = &after[end + closing.len()..],
+                None => return text,
+            }
+            if let Some(close) = rest.find('>') {
+                rest = &rest[close + 1..];
+            }
+            continue;
+        }
+        match after.find('>') {
+            Some(close) => rest = &after[close + 1..],
+            None => return text,
+        }
+    }
+    text.push_str(rest);
+    text
+}
+
+/// Collapses runs of whitespace to one space and escapes control and bidi characters (the one rule
+/// of [`crate::printable`]), so a body cannot move the cursor or hide a line of output.
+pub fn collapse(text: &str) -> String {
+    let text = crate::scrub::scrub(text);
+    let mut out = String::with_capacity(text.len());
+    let mut space = false;
+    for c in text.trim().chars() {
+        if c.is_whitespace() {
+            if !space {
+                out.push(' ');
+            }
+            space = true;
+            continue;
+        }
+        space = false;
+        crate::printable::push_char(&mut out, c);
+    }
+    out
 }
 
 #[cfg(test)]
@@ -136,5 +216,25 @@ mod tests {
         let endless = futures::stream::repeat_with(|| Ok(bytes::Bytes::from(vec![b'x'; 4096])));
         let text = error_text(response(endless), Duration::from_secs(600)).await;
         assert!(text.contains("not shown"), "{text}");
+    }
+
+    #[test]
+    fn excerpts_show_the_text_of_markup_and_escape_control_characters() {
+        let xml = "<?xml version=\"1.0\"?><status><status-code>401</status-code><message>Client must be authenticated to access this resource.</message></status>";
+        assert_eq!(
+            excerpt(xml),
+            "401 Client must be authenticated to access this resource."
+        );
+        let html = "<html><head><style>body{}</style><script>var a = '<b>';</script></head><body><h1>Hello</h1></body></html>";
+        assert_eq!(excerpt(html), "Hello");
+        assert_eq!(excerpt("bad\u{1b}[2Jthing"), "bad\\u{1b}[2Jthing");
+    }
+
+    #[test]
+    fn excerpt_truncates_long_bodies_on_char_boundaries() {
+        let long = "é".repeat(1000);
+        let shown = excerpt(&long);
+        assert!(shown.chars().count() <= BODY_EXCERPT + 1);
+        assert_eq!(excerpt("  "), "(empty body)");
     }
 }

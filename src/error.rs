@@ -1,0 +1,108 @@
+//! Crate-wide error helpers: the one walk over an error's cause chain, the one way to collect the
+//! hints of the crate's error types along it, and the one text an error is shown as.
+//!
+//! Each error type describes only its own layer and names its cause with `#[source]`, never in its
+//! message as well; its advice is a value ([`hints`]), not part of `Display`, so a wrapper or a
+//! printer decides where it goes.
+
+use std::error::Error;
+
+use crate::artifact::ArtifactError;
+use crate::execute::ChangeError;
+use crate::marketplace::download::DownloadError;
+use crate::marketplace::MarketplaceError;
+use crate::upm::UpmError;
+
+/// The error and its causes, outermost first.
+pub fn chain<'a>(
+    error: &'a (dyn Error + 'static),
+) -> impl Iterator<Item = &'a (dyn Error + 'static)> {
+    let mut next = Some(error);
+    std::iter::from_fn(move || {
+        let current = next?;
+        next = current.source();
+        Some(current)
+    })
+}
+
+/// The innermost cause (the error itself when it has none).
+pub fn root_cause<'a>(error: &'a (dyn Error + 'static)) -> &'a (dyn Error + 'static) {
+    chain(error).last().unwrap_or(error)
+}
+
+/// The error and its causes on one line, `a: b: c` (for errors of libraries, whose layers are
+/// short phrases).
+pub fn chain_text(error: &(dyn Error + 'static)) -> String {
+    chain(error)
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(": ")
+}
+
+/// The hints of every error in the chain that has one, outermost first, each once.
+pub fn hints(error: &(dyn Error + 'static)) -> Vec<String> {
+    let mut hints: Vec<String> = Vec::new();
+    for cause in chain(error) {
+        let hint = if let Some(error) = cause.downcast_ref::<UpmError>() {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<MarketplaceError>() {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<DownloadError>() {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<ArtifactError>() {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<ChangeError>() {
+            error.hint()
+        } else {
+            None
+        };
+        if let Some(hint) = hint {
+            if !hints.contains(&hint) {
+                hints.push(hint);
+            }
+        }
+    }
+    hints
+}
+
+/// An error as the user reads it: its message, each cause once as `Caused by: …` on a line of its
+/// own, then its hints as `hint: …` lines.
+pub fn error_text(error: &(dyn Error + 'static)) -> String {
+    let mut text = error.to_string();
+    for cause in chain(error).skip(1) {
+        text.push_str("\nCaused by: ");
+        text.push_str(&cause.to_string());
+    }
+    for hint in hints(error) {
+        text.push_str("\nhint: ");
+        text.push_str(&hint);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("outer")]
+    struct Outer(#[source] UpmError);
+
+    #[test]
+    fn the_chain_prints_once_and_hints_follow() {
+        let error = Outer(UpmError::SafeMode);
+        let text = error_text(&error);
+        assert!(
+            text.starts_with(
+                "outer\nCaused by: UPM is in safe mode, so it cannot install or uninstall apps\nhint: exit safe mode"
+            ),
+            "{text}"
+        );
+        assert_eq!(hints(&error).len(), 1);
+        assert_eq!(chain(&error).count(), 2);
+        assert_eq!(
+            root_cause(&error).to_string(),
+            UpmError::SafeMode.to_string()
+        );
+    }
+}

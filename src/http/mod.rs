@@ -1,0 +1,444 @@
+//! The one place that builds HTTP clients, and the plumbing every client shares: the settings a
+//! run's clients start from ([`HttpSettings`], built at the CLI edge), one builder per kind of peer
+//! ([`client`] with a [`Profile`]), the retrying read ([`send_read`]), why a request got no answer
+//! ([`TransportFailure`]), bounded body reading and excerpts ([`body`]), the request a call is
+//! about ([`Call`]), and who is trusted over TLS ([`tls`]).
+//!
+//! Policy, per peer (see `docs/security.md`):
+//! - **UPM** (credentials attached): redirects are never followed, because UPM answers a finished
+//!   task with 303 and a redirect must never carry credentials elsewhere; plain `http://` to a host
+//!   that is not loopback is refused unless the instance allows it; the instance's `ca_file` is
+//!   trusted beside the platform's roots; the instance's cookie jar keeps session affinity.
+//! - **Marketplace** API reads (anonymous): up to 10 redirects, as reqwest does by default.
+//! - **Downloads** (anonymous): up to 10 redirects (the Marketplace serves files through a CDN), and
+//!   the long transfer timeout.
+//! - **Proxy**: only what [`ProxySettings`] says (read from `HTTPS_PROXY`, `HTTP_PROXY`,
+//!   `ALL_PROXY` and `NO_PROXY` by the CLI); reqwest's own environment lookup is switched off.
+//! - **TLS**: rustls with the platform's root store, loaded once per run ([`tls::Roots`]).
+
+pub mod body;
+mod read;
+pub mod tls;
+
+use std::fmt;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use reqwest::redirect;
+use reqwest::Method;
+use url::Url;
+
+use crate::model::{redact_url, Transport};
+use crate::retry::RetryPolicy;
+
+pub(crate) use read::retry_after;
+pub use read::{send_read, TransportFailure};
+
+/// The user agent of every request: `upmsync/<version>`.
+pub const USER_AGENT: &str = concat!("upmsync/", env!("CARGO_PKG_VERSION"));
+
+/// How long an install task may run by default. UPM's own download timeout is 30 s per read, but
+/// installing a large app on a busy node takes minutes.
+pub const DEFAULT_TASK_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// What every HTTP client of a run starts from: built once by the CLI from the arguments and the
+/// environment (`cli::Cli::http_settings`), then passed by reference to each client's constructor.
+/// Clones share the loaded root store.
+#[derive(Clone, Debug)]
+pub struct HttpSettings {
+    /// Retry bounds for reads (`--retries`, `--retry-max-seconds`), and for changes the server
+    /// says it did not process (429, 503 with `Retry-After`).
+    pub retry: RetryPolicy,
+    /// How long an install task may run (`--task-timeout`).
+    pub task_timeout: Duration,
+    /// How long connecting may take.
+    pub connect_timeout: Duration,
+    /// How long one request may take, its body included (UPM and Marketplace API calls).
+    pub request_timeout: Duration,
+    /// How long a transfer of a whole artifact may take (uploads to UPM, downloads).
+    pub transfer_timeout: Duration,
+    /// The proxies to use, if any.
+    pub proxy: ProxySettings,
+    /// The platform's root certificates, loaded on first use and shared.
+    pub roots: tls::Roots,
+}
+
+impl Default for HttpSettings {
+    /// Today's defaults, no proxy, and the platform's roots as the system has them.
+    fn default() -> Self {
+        Self {
+            retry: RetryPolicy::default(),
+            task_timeout: DEFAULT_TASK_TIMEOUT,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(60),
+            transfer_timeout: Duration::from_secs(600),
+            proxy: ProxySettings::default(),
+            roots: tls::Roots::default(),
+        }
+    }
+}
+
+/// The proxies for outgoing requests, as curl reads them from the environment: each variable in
+/// lower case first, then upper case. Values may hold credentials (`http://user:pass@proxy:3128`),
+/// so they are never shown; errors name the variable, and `Debug` shows only which are set.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct ProxySettings {
+    /// `https_proxy` / `HTTPS_PROXY`: for `https://` URLs.
+    pub https: Option<String>,
+    /// `http_proxy` / `HTTP_PROXY`: for `http://` URLs.
+    pub http: Option<String>,
+    /// `all_proxy` / `ALL_PROXY`: for URLs the two above do not cover.
+    pub all: Option<String>,
+    /// `no_proxy` / `NO_PROXY`: hosts, domains (`.example.com`), IP addresses and CIDR ranges
+    /// reached directly, comma-separated; `*` for all.
+    pub no_proxy: Option<String>,
+}
+
+impl fmt::Debug for ProxySettings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let set = |value: &Option<String>| value.as_ref().map(|_| "(set)");
+        f.debug_struct("ProxySettings")
+            .field("https", &set(&self.https))
+            .field("http", &set(&self.http))
+            .field("all", &set(&self.all))
+            .field("no_proxy", &self.no_proxy)
+            .finish()
+    }
+}
+
+impl ProxySettings {
+    /// Reads the four variables through `lookup` (the CLI passes the process environment), lower
+    /// case before upper case; empty values count as unset.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
+        let read = |name: &str| {
+            [name.to_ascii_lowercase(), name.to_string()]
+                .iter()
+                .filter_map(|variable| lookup(variable))
+                .map(|value| value.trim().to_string())
+                .find(|value| !value.is_empty())
+        };
+        Self {
+            https: read("HTTPS_PROXY"),
+            http: read("HTTP_PROXY"),
+            all: read("ALL_PROXY"),
+            no_proxy: read("NO_PROXY"),
+        }
+    }
+
+    /// Whether any proxy is set.
+    pub fn is_set(&self) -> bool {
+        self.https.is_some() || self.http.is_some() || self.all.is_some()
+    }
+
+    /// Configures `builder` with exactly these proxies: reqwest's own environment lookup is off.
+    fn apply(&self, builder: reqwest::ClientBuilder) -> Result<reqwest::ClientBuilder, HttpError> {
+        // `no_proxy()` clears reqwest's environment proxies; each `proxy()` after it adds one.
+        let mut builder = builder.no_proxy();
+        let exceptions = self
+            .no_proxy
+            .as_deref()
+            .and_then(reqwest::NoProxy::from_string);
+        type MakeProxy = fn(&str) -> reqwest::Result<reqwest::Proxy>;
+        let proxies: [(&'static str, &Option<String>, MakeProxy); 3] = [
+            ("HTTPS_PROXY", &self.https, |url| reqwest::Proxy::https(url)),
+            ("HTTP_PROXY", &self.http, |url| reqwest::Proxy::http(url)),
+            ("ALL_PROXY", &self.all, |url| reqwest::Proxy::all(url)),
+        ];
+        for (variable, value, make) in proxies {
+            let Some(value) = value else { continue };
+            let proxy = make(value).map_err(|_| HttpError::Proxy { variable })?;
+            builder = builder.proxy(proxy.no_proxy(exceptions.clone()));
+        }
+        Ok(builder)
+    }
+}
+
+/// The peer a client is for, which decides its redirects, timeouts and TLS (see the module docs).
+#[derive(Clone, Debug)]
+pub enum Profile<'a> {
+    /// One instance's UPM: credentials go with every request.
+    Upm {
+        /// The instance's URL (plain `http://` to a remote host is refused without `allow_http`).
+        url: &'a Url,
+        /// The instance's transport settings (`ca_file`, `insecure_skip_tls_verify`, `allow_http`).
+        transport: &'a Transport,
+        /// The instance's cookie jar, shared by all its clients.
+        cookies: Arc<reqwest::cookie::Jar>,
+    },
+    /// The Marketplace's REST API: anonymous reads.
+    Marketplace,
+    /// Artifact downloads: anonymous, through redirects, with the transfer timeout.
+    Download,
+}
+
+/// Why a client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// The instance's `ca_file` cannot be used.
+    #[error("cannot use the CA file `{}`", path.display())]
+    CaFile {
+        path: PathBuf,
+        #[source]
+        source: tls::CaFileError,
+    },
+    /// A proxy variable does not hold a proxy URL (its value is not shown: it may hold a password).
+    #[error("the proxy in `{variable}` is not a URL such as `http://proxy.example.com:3128`")]
+    Proxy { variable: &'static str },
+    /// reqwest refused the configuration (its TLS backend failed to start, say).
+    #[error("cannot build the HTTP client: {reason}")]
+    Build { reason: String },
+}
+
+/// Builds the client for `profile` from `settings`.
+pub fn client(settings: &HttpSettings, profile: Profile<'_>) -> Result<reqwest::Client, HttpError> {
+    let mut builder = reqwest::Client::builder()
+        .user_agent(USER_AGENT)
+        .connect_timeout(settings.connect_timeout)
+        .tls_built_in_root_certs(false);
+    builder = settings.proxy.apply(builder)?;
+    for root in settings.roots.certificates() {
+        builder = builder.add_root_certificate(root.clone());
+    }
+    builder = match profile {
+        Profile::Upm {
+            url,
+            transport,
+            cookies,
+        } => {
+            // The loader already refuses plain HTTP to a remote host; this keeps a hand-built
+            // `DesiredInstance` from sending credentials in clear text.
+            let mut builder = builder
+                .redirect(redirect::Policy::none())
+                .timeout(settings.request_timeout)
+                .cookie_provider(cookies)
+                .https_only(tls::is_plain_http_refused(url, transport));
+            if let Some(path) = &transport.ca_file {
+                let certificates = tls::read_ca_file(path).map_err(|source| HttpError::CaFile {
+                    path: path.clone(),
+                    source,
+                })?;
+                for certificate in certificates {
+                    builder = builder.add_root_certificate(certificate);
+                }
+            }
+            if transport.insecure_skip_tls_verify {
+                builder = builder.danger_accept_invalid_certs(true);
+            }
+            builder
+        }
+        Profile::Marketplace => builder
+            .redirect(redirect::Policy::limited(10))
+            .timeout(settings.request_timeout),
+        Profile::Download => builder
+            .redirect(redirect::Policy::limited(10))
+            .timeout(settings.transfer_timeout),
+    };
+    builder.build().map_err(|error| HttpError::Build {
+        reason: crate::error::chain_text(&error),
+    })
+}
+
+/// The request an answer or an error is about: its method and URL, carried together so they are
+/// passed once. Displays as `GET https://host/path` without credentials or query ([`redact_url`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Call {
+    pub method: Method,
+    /// Boxed: a `Call` sits in every error variant, and errors should stay small.
+    pub url: Box<Url>,
+}
+
+impl Call {
+    /// A call of `method` to `url`.
+    pub fn new(method: Method, url: Url) -> Self {
+        Self {
+            method,
+            url: Box::new(url),
+        }
+    }
+
+    /// `GET url`.
+    pub fn get(url: Url) -> Self {
+        Self::new(Method::GET, url)
+    }
+
+    /// Whether the call changes nothing (GET, HEAD), so it may be sent again.
+    pub fn is_read(&self) -> bool {
+        matches!(self.method, Method::GET | Method::HEAD)
+    }
+}
+
+impl fmt::Display for Call {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.method, redact_url(&self.url))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+    use std::net::TcpListener;
+
+    /// A one-shot HTTP server on 127.0.0.1 that answers 200 and hands back the request line.
+    fn one_shot() -> (Url, std::thread::JoinHandle<String>) {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = Url::parse(&format!("http://{}/", listener.local_addr().unwrap())).unwrap();
+        let handle = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            let mut buffer = [0u8; 4096];
+            let read = stream.read(&mut buffer).unwrap();
+            let text = String::from_utf8_lossy(&buffer[..read]).to_string();
+            stream
+                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok")
+                .unwrap();
+            text.lines().next().unwrap_or_default().to_string()
+        });
+        (url, handle)
+    }
+
+    #[test]
+    fn proxy_variables_are_read_lower_case_first_and_empty_means_unset() {
+        let proxy = ProxySettings::from_lookup(|name| match name {
+            "https_proxy" => Some("http://lower:3128".into()),
+            "HTTPS_PROXY" => Some("http://upper:3128".into()),
+            "HTTP_PROXY" => Some("http://only-upper:3128".into()),
+            "all_proxy" => Some("  ".into()),
+            "NO_PROXY" => Some("localhost,.internal".into()),
+            _ => None,
+        });
+        assert_eq!(
+            proxy,
+            ProxySettings {
+                https: Some("http://lower:3128".into()),
+                http: Some("http://only-upper:3128".into()),
+                all: None,
+                no_proxy: Some("localhost,.internal".into()),
+            }
+        );
+        assert!(proxy.is_set());
+        assert!(!ProxySettings::from_lookup(|_| None).is_set());
+    }
+
+    #[tokio::test]
+    async fn requests_go_through_the_configured_proxy() {
+        let (proxy_url, proxy) = one_shot();
+        let settings = HttpSettings {
+            proxy: ProxySettings {
+                http: Some(proxy_url.to_string()),
+                ..ProxySettings::default()
+            },
+            ..HttpSettings::default()
+        };
+        let client = client(&settings, Profile::Marketplace).unwrap();
+        let response = client
+            .get("http://marketplace.invalid/rest/2/addons")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        // A proxy gets the absolute URL in the request line.
+        assert_eq!(
+            proxy.join().unwrap(),
+            "GET http://marketplace.invalid/rest/2/addons HTTP/1.1"
+        );
+    }
+
+    #[tokio::test]
+    async fn no_proxy_hosts_are_reached_directly() {
+        let (direct_url, direct) = one_shot();
+        let settings = HttpSettings {
+            proxy: ProxySettings {
+                all: Some("http://127.0.0.1:9".into()),
+                no_proxy: Some("127.0.0.1".into()),
+                ..ProxySettings::default()
+            },
+            ..HttpSettings::default()
+        };
+        let client = client(&settings, Profile::Download).unwrap();
+        let response = client
+            .get(direct_url.join("x").unwrap())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        assert_eq!(direct.join().unwrap(), "GET /x HTTP/1.1");
+    }
+
+    #[test]
+    fn proxy_credentials_never_show_in_debug() {
+        let settings = HttpSettings {
+            proxy: ProxySettings {
+                https: Some("http://user:secret@proxy:3128".into()),
+                ..ProxySettings::default()
+            },
+            ..HttpSettings::default()
+        };
+        let shown = format!("{settings:?}");
+        assert!(!shown.contains("secret"), "{shown}");
+        assert!(shown.contains("(set)"), "{shown}");
+    }
+
+    #[test]
+    fn a_bad_proxy_names_the_variable_never_the_value() {
+        let settings = HttpSettings {
+            proxy: ProxySettings {
+                https: Some("http://user:secret@[bad".into()),
+                ..ProxySettings::default()
+            },
+            ..HttpSettings::default()
+        };
+        let error = client(&settings, Profile::Marketplace).unwrap_err();
+        let text = crate::error::error_text(&error);
+        assert!(text.contains("`HTTPS_PROXY`"), "{text}");
+        assert!(!text.contains("secret"), "{text}");
+    }
+
+    #[tokio::test]
+    async fn the_request_timeout_of_the_settings_holds() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/", listener.local_addr().unwrap());
+        let settings = HttpSettings {
+            request_timeout: Duration::from_millis(200),
+            ..HttpSettings::default()
+        };
+        let client = client(&settings, Profile::Marketplace).unwrap();
+        // The listener accepts (the kernel's backlog) but never answers.
+        let error = client.get(url).send().await.unwrap_err();
+        assert_eq!(TransportFailure::of(&error), TransportFailure::TimedOut);
+        drop(listener);
+    }
+
+    #[test]
+    fn a_bad_ca_file_is_an_error_naming_the_file() {
+        let folder = tempfile::tempdir().unwrap();
+        let path = folder.path().join("corporate-ca.pem");
+        std::fs::write(&path, "not a certificate\n").unwrap();
+        let url = Url::parse("https://jira.example.com/").unwrap();
+        let transport = Transport {
+            ca_file: Some(path.clone()),
+            ..Transport::default()
+        };
+        let error = client(
+            &HttpSettings::default(),
+            Profile::Upm {
+                url: &url,
+                transport: &transport,
+                cookies: Arc::default(),
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(&error, HttpError::CaFile { path: named, .. } if *named == path));
+        let text = crate::error::error_text(&error);
+        assert!(text.contains("corporate-ca.pem"), "{text}");
+        assert!(text.contains("no PEM certificate"), "{text}");
+    }
+
+    #[test]
+    fn calls_show_method_and_url_without_credentials() {
+        let call = Call::get(Url::parse("https://user:pw@host/rest/plugins/1.0/?token=t").unwrap());
+        assert_eq!(call.to_string(), "GET https://host/rest/plugins/1.0/?...");
+        assert!(call.is_read());
+        assert!(!Call::new(Method::POST, *call.url.clone()).is_read());
+    }
+}

@@ -1,0 +1,127 @@
+//! The retrying read every client uses, and why a request got no HTTP answer.
+
+use std::fmt;
+use std::time::Instant;
+
+use reqwest::header::RETRY_AFTER;
+use reqwest::{RequestBuilder, Response};
+
+use super::Call;
+use crate::retry::{self, RetryPolicy};
+
+/// Why a request got no (whole) HTTP answer, in words an admin can act on: reqwest's own chain is
+/// long and internal ("client error (Connect)"), its innermost cause is what matters. reqwest puts
+/// the URL (with a upm-token query) into its own message, which is never shown.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TransportFailure {
+    /// No answer within the request timeout.
+    TimedOut,
+    /// The TLS handshake failed (an untrusted certificate, usually); holds the innermost cause.
+    Tls(String),
+    /// No connection (refused, unknown host, unreachable); holds the innermost cause.
+    Connect(String),
+    /// Anything else (a reset, a broken body); holds the innermost cause.
+    Other(String),
+}
+
+impl TransportFailure {
+    /// Classifies a reqwest error.
+    pub fn of(error: &reqwest::Error) -> Self {
+        let root = crate::error::root_cause(error).to_string();
+        let chain = crate::error::chain(error)
+            .skip(1)
+            .map(|cause| cause.to_string().to_ascii_lowercase())
+            .collect::<Vec<_>>()
+            .join(": ");
+        if error.is_timeout() {
+            Self::TimedOut
+        } else if chain.contains("certificate")
+            || chain.contains("tls")
+            || chain.contains("handshake")
+        {
+            Self::Tls(root)
+        } else if error.is_connect() {
+            Self::Connect(root)
+        } else {
+            Self::Other(root)
+        }
+    }
+
+    /// What to do about it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Tls(_) => Some("if the server uses a private CA, add it to the system trust store, point SSL_CERT_FILE at it, or name it in the instance's `ca_file`".into()),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for TransportFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TimedOut => f.write_str(
+                "the request timed out (is the server overloaded, or a firewall dropping packets?)",
+            ),
+            Self::Tls(root) => write!(f, "TLS failed: {root}"),
+            Self::Connect(root) => {
+                write!(
+                    f,
+                    "could not connect: {root} (is the URL right and the server up?)"
+                )
+            }
+            Self::Other(root) => f.write_str(root),
+        }
+    }
+}
+
+/// Sends a read (a request that changes nothing), again after connection errors, timeouts, 429 and
+/// 5xx, within `policy`: backoff with jitter, honouring `Retry-After` (seconds or an HTTP date).
+/// The last answer or error is returned. A request whose body cannot be cloned is sent once.
+pub async fn send_read(
+    request: RequestBuilder,
+    policy: &RetryPolicy,
+    call: &Call,
+) -> Result<Response, reqwest::Error> {
+    let started = Instant::now();
+    let mut attempt = 1;
+    loop {
+        let Some(this_try) = request.try_clone() else {
+            return request.send().await;
+        };
+        let outcome = this_try.send().await;
+        let retry_after = match &outcome {
+            Ok(response) if retry::is_retryable_status(response.status().as_u16()) => {
+                Some(retry_after(response))
+            }
+            Ok(_) => None,
+            Err(_) => Some(None),
+        };
+        let Some(retry_after) = retry_after else {
+            return outcome;
+        };
+        let Some(wait) = policy.delay(
+            attempt,
+            started.elapsed(),
+            retry_after,
+            &mut fastrand::Rng::new(),
+        ) else {
+            return outcome;
+        };
+        let why = match &outcome {
+            Ok(response) => response.status().to_string(),
+            Err(error) => TransportFailure::of(error).to_string(),
+        };
+        tracing::warn!(request = %call, attempt, wait_ms = wait.as_millis() as u64, "retrying a read after: {why}");
+        tokio::time::sleep(wait).await;
+        attempt += 1;
+    }
+}
+
+/// The wait an answer's `Retry-After` asks for, if it has a readable one.
+pub(crate) fn retry_after(response: &Response) -> Option<std::time::Duration> {
+    response
+        .headers()
+        .get(RETRY_AFTER)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| retry::parse_retry_after(value, std::time::SystemTime::now()))
+}

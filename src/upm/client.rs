@@ -1,0 +1,503 @@
+//! The UPM client: one instance's endpoints (upm-rest-api.md §5): reading live state, installing
+//! (and following the install task), uninstalling, enabling, disabling and licensing apps, and the
+//! product's version.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::stream::{self, StreamExt, TryStreamExt};
+use reqwest::header::CONTENT_TYPE;
+use reqwest::{Method, StatusCode};
+use url::Url;
+
+use super::error::UpmError;
+use super::session::cookie_jar;
+use super::wire::{self, media};
+use crate::error::error_text;
+use crate::http::{Call, HttpSettings, Profile};
+use crate::model::{
+    redact_url, AppKey, Credentials, DesiredInstance, LicenseHash, Live, LiveApp, LiveLicense,
+    Product, ProductInfo, RestartAction, Secret, Version,
+};
+
+/// How many license reads run at once.
+const READ_CONCURRENCY: usize = 8;
+
+/// A client for one instance's UPM.
+#[derive(Clone)]
+pub struct UpmClient {
+    pub(super) http: reqwest::Client,
+    pub(super) settings: HttpSettings,
+    /// The instance's base URL (with context path and trailing slash).
+    pub(super) base: Url,
+    /// `{base}/rest/plugins/1.0/`, with the trailing slash the collection needs (§1).
+    pub(super) api: Url,
+    pub(super) credentials: Credentials,
+    /// The instance's cookie jar, shared with every client of the instance (see [`UpmClient::new`]).
+    pub(super) cookies: Arc<reqwest::cookie::Jar>,
+}
+
+impl std::fmt::Debug for UpmClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UpmClient")
+            .field("api", &self.api.as_str())
+            .finish_non_exhaustive()
+    }
+}
+
+impl UpmClient {
+    /// Builds a client for an instance. Redirects are never followed: UPM answers a finished task
+    /// with 303, and a redirect must never carry credentials to another host.
+    ///
+    /// Every client of one instance in this process shares one cookie jar, so the session and
+    /// load-balancer affinity cookies hold for the whole run: on a Data Center cluster the
+    /// upm-token is node-local, and only a sticky session brings the install to the node that
+    /// issued it (upm-rest-api.md §5.2; field-reports.md, smartics `install_plugins.sh`).
+    ///
+    /// The client is built by [`crate::http::client`] from `settings` (timeouts, proxy, the
+    /// platform's roots) and the instance's transport (`ca_file`, ...); a bad `ca_file` or proxy is
+    /// [`UpmError::Client`].
+    pub fn new(instance: &DesiredInstance, settings: &HttpSettings) -> Result<Self, UpmError> {
+        if let Credentials::Basic { username, password } = &instance.credentials {
+            crate::scrub::register_basic(username, password.expose());
+        }
+        let cookies = cookie_jar(instance);
+        let http = crate::http::client(
+            settings,
+            Profile::Upm {
+                url: &instance.url,
+                transport: &instance.transport,
+                cookies: Arc::clone(&cookies),
+            },
+        )?;
+        let base = under(&instance.url, &[""]);
+        Ok(Self {
+            http,
+            settings: settings.clone(),
+            api: api_url(&base),
+            base,
+            credentials: instance.credentials.clone(),
+            cookies,
+        })
+    }
+
+    /// Reads every installed plugin and, concurrently, the licenses of the installed user apps in
+    /// `license_keys` (the apps whose license the manifest manages).
+    pub async fn read_live(
+        &self,
+        product: Product,
+        license_keys: &BTreeSet<AppKey>,
+    ) -> Result<Live, UpmError> {
+        let (plugins, product_info, restarts) = futures::join!(
+            self.list_plugins(),
+            self.product_info(product),
+            self.changes_requiring_restart()
+        );
+        let plugins = plugins?;
+        // The plugin list's `restartState` says the same for every installed app: a
+        // `/requires-restart` that cannot be read costs only pending new installs.
+        let restarts = restarts.unwrap_or_else(|error| {
+            tracing::warn!("cannot read the changes waiting for a restart ({error}); relying on the plugin list's `restartState`");
+            BTreeMap::new()
+        });
+        let mut live = Live {
+            product: product_info.map_err(|error| error_text(&error)),
+            pending_restart: restarts,
+            ..Live::default()
+        };
+        for plugin in plugins {
+            let app = live_app(plugin);
+            if let Some(action) = app.restart {
+                live.pending_restart.insert(app.key.clone(), action);
+            }
+            live.apps.insert(app.key.clone(), app);
+        }
+        let wanted: Vec<AppKey> = license_keys
+            .iter()
+            .filter(|key| live.apps.get(*key).is_some_and(|app| app.user_installed))
+            .cloned()
+            .collect();
+        let licenses: Vec<(AppKey, LiveLicense)> = stream::iter(wanted)
+            .map(|key| async move {
+                let license = self.license_hash(&key).await?;
+                Ok::<_, UpmError>((key, license))
+            })
+            .buffer_unordered(READ_CONCURRENCY)
+            .try_collect()
+            .await?;
+        for (key, license) in licenses {
+            if let Some(app) = live.apps.get_mut(&key) {
+                app.license = license;
+            }
+        }
+        Ok(live)
+    }
+
+    /// `GET /rest/plugins/1.0/` (§5.1). A 404 here means the URL is not UPM's (usually a missing
+    /// context path, field-reports.md: pluploader #64): the error says so, and names a context
+    /// path where UPM does answer when one of the product's usual ones does.
+    pub async fn list_plugins(&self) -> Result<Vec<wire::PluginSummary>, UpmError> {
+        match self
+            .get_json::<wire::PluginCollection>(self.api.clone(), media::INSTALLED)
+            .await
+        {
+            Ok(collection) => Ok(collection.plugins),
+            Err(error) => Err(self.explain_not_found(error).await),
+        }
+    }
+
+    /// The apps whose changes wait for a product restart: `GET /requires-restart` (§1). An
+    /// instance that does not serve it (404) has none to tell.
+    pub async fn changes_requiring_restart(
+        &self,
+    ) -> Result<BTreeMap<AppKey, RestartAction>, UpmError> {
+        let url = under(&self.api, &["requires-restart"]);
+        let answer = self.send(self.request(Call::get(url), "*/*")).await?;
+        if answer.status() == StatusCode::NOT_FOUND {
+            return Ok(BTreeMap::new());
+        }
+        let changes: wire::ChangesRequiringRestart = answer.success().await?.json().await?;
+        Ok(changes
+            .changes
+            .into_iter()
+            .filter_map(|change| {
+                let action = RestartAction::from_upm(change.action.as_deref().unwrap_or_default())?;
+                Some((AppKey::new(change.key), action))
+            })
+            .collect())
+    }
+
+    /// `GET /{key}-key` (§5.3); `None` when UPM answers 404.
+    pub async fn plugin(&self, key: &AppKey) -> Result<Option<LiveApp>, UpmError> {
+        let url = self.plugin_url(key, &[]);
+        let answer = self
+            .send(self.request(Call::get(url), media::PLUGIN))
+            .await?;
+        if answer.status() == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        let summary: wire::PluginSummary = answer.json().await?;
+        Ok(Some(live_app(summary)))
+    }
+
+    /// The hash of an app's installed license, if any.
+    pub async fn license(&self, key: &AppKey) -> Result<Option<LicenseHash>, UpmError> {
+        Ok(match self.license_hash(key).await? {
+            LiveLicense::Present(hash) => Some(hash),
+            _ => None,
+        })
+    }
+
+    /// Reads an app's license and keeps only its hash (§5.10: always 200, `rawLicense` absent when none).
+    async fn license_hash(&self, key: &AppKey) -> Result<LiveLicense, UpmError> {
+        let url = self.plugin_url(key, &["license"]);
+        let answer = self
+            .send(self.request(Call::get(url), media::GENERIC))
+            .await?;
+        let (call, bytes) = answer.success().await?.bytes().await?;
+        // The body holds the license text: a decode error must not quote it.
+        let license: wire::PluginLicense =
+            serde_json::from_slice(&bytes).map_err(|_| UpmError::Decode {
+                call,
+                reason: "not a UPM license representation".into(),
+            })?;
+        Ok(match license.raw_license.as_deref().map(str::trim) {
+            Some(raw) if !raw.is_empty() => LiveLicense::Present(LicenseHash::of(raw)),
+            _ => LiveLicense::None,
+        })
+    }
+
+    /// Gets a fresh `upm-token` (§5.2): `HEAD /rest/plugins/1.0/?os_authType=basic`.
+    pub async fn token(&self) -> Result<Secret, UpmError> {
+        let mut url = self.api.clone();
+        url.set_query(Some("os_authType=basic"));
+        let call = Call::new(Method::HEAD, url.clone());
+        let answer = self.send(self.request(call, media::INSTALLED)).await?;
+        let answer = match answer.success().await {
+            Ok(answer) => answer,
+            Err(error) => return Err(self.explain_not_found(error).await),
+        };
+        answer
+            .response
+            .headers()
+            .get("upm-token")
+            .and_then(|value| value.to_str().ok())
+            .map(Secret::new)
+            .ok_or_else(|| UpmError::MissingToken {
+                url: redact_url(&url),
+            })
+    }
+
+    /// `PUT /{key}-key` `{"enabled": …}` (§5.4).
+    pub async fn set_enabled(&self, key: &AppKey, enabled: bool) -> Result<(), UpmError> {
+        let url = self.plugin_url(key, &[]);
+        let body = serde_json::to_vec(&wire::EnabledUpdate { enabled }).unwrap_or_default();
+        let call = Call::new(Method::PUT, url);
+        let answer = self
+            .send_change(|| async {
+                Ok(self.request(call.clone(), media::PLUGIN).with(|builder| {
+                    builder
+                        .header(CONTENT_TYPE, media::PLUGIN)
+                        .body(body.clone())
+                }))
+            })
+            .await?;
+        answer.success().await.map(drop)
+    }
+
+    /// `DELETE /{key}-key` (§5.5): 204 when gone. A 404 is only taken for "already gone" once the
+    /// plugin list confirms it (a proxy's 404 is not UPM's); a 202 means the removal waits for a
+    /// product restart.
+    pub async fn uninstall(&self, key: &AppKey) -> Result<Removal, UpmError> {
+        let url = self.plugin_url(key, &[]);
+        let call = Call::new(Method::DELETE, url);
+        let answer = self
+            .send_change(|| async { Ok(self.request(call.clone(), "*/*")) })
+            .await?;
+        match answer.status() {
+            StatusCode::NOT_FOUND => {
+                let listed = self
+                    .list_plugins()
+                    .await?
+                    .iter()
+                    .any(|plugin| plugin.key == key.as_str());
+                if listed {
+                    Err(answer.into_error().await)
+                } else {
+                    Ok(Removal::Done)
+                }
+            }
+            // 202 + the plugin with `restartState: remove` (§4, §5.5).
+            StatusCode::ACCEPTED => Ok(Removal::AfterRestart),
+            _ => answer.success().await.map(|_| Removal::Done),
+        }
+    }
+
+    /// `PUT /{key}-key/license` (§5.10). UPM answers 400 `invalid.update` when the very same license
+    /// is already installed: that is success.
+    pub async fn set_license(&self, key: &AppKey, license: &Secret) -> Result<(), UpmError> {
+        let url = self.plugin_url(key, &["license"]);
+        let body = serde_json::to_vec(&wire::LicenseUpdate {
+            raw_license: license.expose(),
+        })
+        .unwrap_or_default();
+        let call = Call::new(Method::PUT, url);
+        let answer = self
+            .send_change(|| async {
+                Ok(self.request(call.clone(), media::GENERIC).with(|builder| {
+                    builder
+                        .header(CONTENT_TYPE, media::GENERIC)
+                        .body(body.clone())
+                }))
+            })
+            .await?;
+        match answer.success().await {
+            Ok(_) => Ok(()),
+            Err(error) if error.sub_code() == Some("upm.plugin.license.error.invalid.update") => {
+                // Same license already there, or a blank one (never sent: the manifest refuses
+                // blank licenses). Confirm it really is the same before calling it done.
+                match self.license_hash(key).await? {
+                    LiveLicense::Present(hash) if hash == LicenseHash::of(license.expose()) => {
+                        Ok(())
+                    }
+                    _ => Err(error),
+                }
+            }
+            Err(error) => Err(error),
+        }
+    }
+
+    /// `DELETE /{key}-key/license` (§5.10).
+    pub async fn remove_license(&self, key: &AppKey) -> Result<(), UpmError> {
+        let url = self.plugin_url(key, &["license"]);
+        let call = Call::new(Method::DELETE, url);
+        let answer = self
+            .send_change(|| async { Ok(self.request(call.clone(), media::GENERIC)) })
+            .await?;
+        answer.success().await.map(drop)
+    }
+
+    /// How many install tasks UPM is running (`GET /pending`, §5.9: ongoing tasks only).
+    pub async fn pending_tasks(&self) -> Result<usize, UpmError> {
+        let url = under(&self.api, &["pending"]);
+        let pending: wire::PendingTasks = self.get_json(url, "*/*").await?;
+        Ok(pending.tasks.len())
+    }
+
+    /// Waits (polling every second, within the task timeout) until UPM runs no install task.
+    pub async fn wait_until_idle(&self) -> Result<(), UpmError> {
+        let started = Instant::now();
+        while self.pending_tasks().await? > 0 {
+            if started.elapsed() > self.settings.task_timeout {
+                let url = under(&self.api, &["pending"]);
+                return Err(UpmError::TaskTimeout {
+                    url: redact_url(&url),
+                    timeout: self.settings.task_timeout,
+                });
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
+        Ok(())
+    }
+
+    /// Whether UPM is in safe mode (§5.12): then installs and uninstalls fail, so apply checks
+    /// before its first change.
+    pub async fn safe_mode(&self) -> Result<bool, UpmError> {
+        let url = under(&self.api, &["safe-mode"]);
+        let flag: wire::SafeMode = self.get_json(url, media::SAFE_MODE).await?;
+        Ok(flag.enabled)
+    }
+
+    /// The product's version and build number (upm-rest-api.md §7, marketplace-api.md §12): Jira's
+    /// `serverInfo`, Bitbucket's `application-properties`, and the applinks manifest for
+    /// Confluence, Bamboo, and as the fallback for all.
+    pub async fn product_info(&self, product: Product) -> Result<ProductInfo, UpmError> {
+        let own = match product {
+            Product::Jira => Some(&["rest", "api", "2", "serverInfo"][..]),
+            Product::Bitbucket => Some(&["rest", "api", "1.0", "application-properties"][..]),
+            Product::Confluence | Product::Bamboo => None,
+        };
+        let mut errors = Vec::new();
+        if let Some(path) = own {
+            match self.product_endpoint(path).await {
+                Ok(info) => return Ok(info),
+                Err(error) => errors.push(error_text(&error)),
+            }
+        }
+        self.product_endpoint(&["rest", "applinks", "1.0", "manifest"])
+            .await
+            .map_err(|error| {
+                errors.push(error_text(&error));
+                UpmError::ProductInfo {
+                    errors: errors.join("; "),
+                }
+            })
+    }
+
+    async fn product_endpoint(&self, path: &[&str]) -> Result<ProductInfo, UpmError> {
+        let url = under(&self.base, path);
+        let info: wire::ProductInfo = self.get_json(url.clone(), "application/json").await?;
+        let build = info.build_number.as_u64().ok_or_else(|| UpmError::Decode {
+            call: Call::get(url),
+            reason: format!(
+                "`buildNumber` is not a build number: {}",
+                info.build_number.text()
+            ),
+        })?;
+        Ok(ProductInfo {
+            version: info.version,
+            build,
+            base_url: info.base_url.filter(|url| !url.trim().is_empty()),
+        })
+    }
+
+    /// `{api}/{key}-key/{rest…}`: UPM strips a trailing `-key` from the segment (§1); the key
+    /// itself is percent-encoded.
+    pub(super) fn plugin_url(&self, key: &AppKey, rest: &[&str]) -> Url {
+        let segment = format!("{key}-key");
+        let segments: Vec<&str> = std::iter::once(segment.as_str())
+            .chain(rest.iter().copied())
+            .collect();
+        under(&self.api, &segments)
+    }
+}
+
+/// What became of an uninstall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Removal {
+    /// The app is gone.
+    Done,
+    /// UPM accepted it, but the app stays until the product restarts (202, §5.5).
+    AfterRestart,
+}
+
+/// `{base}/rest/plugins/1.0/`, with the trailing slash the collection needs (§1).
+pub(super) fn api_url(base: &Url) -> Url {
+    under(base, &["rest", "plugins", "1.0", ""])
+}
+
+/// `url` (without query or fragment) with `segments` appended to its path, each percent-encoded:
+/// `http://h/jira/` + [`rest`, ``] is `http://h/jira/rest/`. The http(s) URLs a client is built
+/// for always have a path to append to (they are never "cannot be a base").
+pub(super) fn under(url: &Url, segments: &[&str]) -> Url {
+    let mut url = url.clone();
+    url.set_query(None);
+    url.set_fragment(None);
+    if let Ok(mut path) = url.path_segments_mut() {
+        path.pop_if_empty().extend(segments);
+    }
+    url
+}
+
+pub(super) fn live_app(plugin: wire::PluginSummary) -> LiveApp {
+    LiveApp {
+        key: AppKey::new(&plugin.key),
+        name: plugin.name.unwrap_or_else(|| plugin.key.clone()),
+        version: Version::from_server(plugin.version.as_deref().unwrap_or("")),
+        enabled: plugin.enabled,
+        uninstallable: plugin.uninstallable.unwrap_or(plugin.user_installed),
+        user_installed: plugin.user_installed,
+        uses_licensing: plugin.uses_licensing,
+        license: LiveLicense::NotRead,
+        restart: plugin
+            .restart_state
+            .as_deref()
+            .and_then(RestartAction::from_upm),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn api_url_keeps_the_context_path_and_trailing_slash() {
+        let base = Url::parse("http://host:8080/jira/").unwrap();
+        assert_eq!(
+            api_url(&base).as_str(),
+            "http://host:8080/jira/rest/plugins/1.0/"
+        );
+        let bare = Url::parse("http://host/jira").unwrap();
+        assert_eq!(
+            api_url(&bare).as_str(),
+            "http://host/jira/rest/plugins/1.0/"
+        );
+    }
+
+    fn client(url: &str) -> UpmClient {
+        let instance = DesiredInstance {
+            name: "jira".into(),
+            url: Url::parse(url).unwrap(),
+            product: Product::Jira,
+            hosting: Default::default(),
+            credentials: Credentials::Basic {
+                username: "admin".into(),
+                password: Secret::new("pw"),
+            },
+            transport: Default::default(),
+            unmanaged: Default::default(),
+            apps: Default::default(),
+        };
+        UpmClient::new(&instance, &HttpSettings::default()).unwrap()
+    }
+
+    #[test]
+    fn endpoints_are_built_under_the_api_without_fallbacks() {
+        let upm = client("http://host/jira");
+        assert_eq!(upm.base.as_str(), "http://host/jira/");
+        assert_eq!(
+            under(&upm.api, &["safe-mode"]).as_str(),
+            "http://host/jira/rest/plugins/1.0/safe-mode"
+        );
+        assert_eq!(
+            upm.plugin_url(&AppKey::new("com.a b"), &["license"])
+                .as_str(),
+            "http://host/jira/rest/plugins/1.0/com.a%20b-key/license"
+        );
+        assert_eq!(
+            under(&upm.base, &["rest", "api", "2", "serverInfo"]).as_str(),
+            "http://host/jira/rest/api/2/serverInfo"
+        );
+    }
+}
