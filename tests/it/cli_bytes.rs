@@ -89,4 +89,19 @@ async fn server_names_cannot_put_terminal_sequences_in_the_plan() {
             "{args:?}: {stdout}"
         );
     }
+    // How the text plan shows them instead.
+    let output = case.run(&["plan", "-f", "apps.yaml"]).await;
+    upmsync_snapshot!(case, output, @r"
+    exit: 0
+    ----- stdout -----
+    Instance jira-test ([SIM]/, product 9.12.15 build 9120015)
+      No changes: the installed apps match the manifest.
+
+      Not in the manifest (unmanaged: report), left alone:
+        ? com.vendor.beta 2.5.0 (Beta)
+        ? com.vendor.evil 6.6.6 (Evil\u{1b}[2J\n    ? com.fake 1.0 (Fake)\u{202e})
+        ? com.vendor.gamma 1.0.0 (Gamma)
+
+    ----- stderr -----
+    ");
 }

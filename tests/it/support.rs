@@ -392,7 +392,7 @@ pub(crate) async fn start_with_task_delay(config: SimConfig, task_delay: Duratio
 
 /// A small Jira: two user apps, one system app, and a Marketplace with a few versions.
 pub(crate) fn small_jira() -> SimConfig {
-    SimConfig::empty()
+    let config = SimConfig::empty()
         .plugin(SeedPlugin::system(
             "com.atlassian.jira.bundled",
             "Bundled Thing",
@@ -404,7 +404,14 @@ pub(crate) fn small_jira() -> SimConfig {
                 .license("ALPHA-OLD-LICENSE"),
         )
         .plugin(SeedPlugin::user("com.vendor.beta", "Beta", "2.5.0").licensing())
-        .plugin(SeedPlugin::user("com.vendor.gamma", "Gamma", "1.0.0"))
+        .plugin(SeedPlugin::user("com.vendor.gamma", "Gamma", "1.0.0"));
+    small_marketplace(config)
+}
+
+/// The Marketplace of [`small_jira`] added to `config`: alpha 1.0.0, 1.1.0 and 2.0.0, beta 2.0.0
+/// and 2.5.0, delta 0.9.0 and 1.0.0.
+pub(crate) fn small_marketplace(config: SimConfig) -> SimConfig {
+    config
         .marketplace_app(marketplace_app(
             "com.vendor.alpha",
             100,
