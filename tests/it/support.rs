@@ -1,7 +1,7 @@
 //! The one test harness: one way to start the simulator ([`start`], [`TestEnv`]), one way to run
 //! the binary ([`command`] built, [`spawn`]ed and [`finish`]ed under a watchdog, or all at once with
 //! [`run_binary`] and [`TestEnv::run`]) into a [`CommandOutput`], the [`upmsync_snapshot!`] macro,
-//! and small builders for desired state and fault plans.
+//! small builders for desired state and fault plans, and [`rules`] for the manifest-rule tests.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -19,6 +19,7 @@ use upmsync_sim::{
     Sim, SimConfig,
 };
 
+/// The password of the simulator's `admin`, which every binary run finds in `TEST_JIRA_PASSWORD`.
 pub(crate) const PASSWORD: &str = "admin";
 
 /// The license text every binary run finds in `TEST_LICENSE`; it must never be printed.
@@ -374,6 +375,7 @@ macro_rules! upmsync_snapshot {
     };
 }
 
+/// Loopback, any free port.
 pub(crate) fn loopback() -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 0))
 }
@@ -425,6 +427,8 @@ pub(crate) fn small_marketplace(config: SimConfig) -> SimConfig {
         ))
 }
 
+/// A Marketplace app `key` with id `id` and `versions` (oldest first); version `i` (from 0) has
+/// build `id * 1000 + i + 1`, uses licensing and has a sound artifact.
 pub(crate) fn marketplace_app(key: &str, id: u64, versions: &[&str]) -> SeedMarketplaceApp {
     SeedMarketplaceApp {
         key: key.into(),
@@ -443,6 +447,8 @@ pub(crate) fn marketplace_app(key: &str, id: u64, versions: &[&str]) -> SeedMark
     }
 }
 
+/// App `key` wanted at `version` (exact, `latest` or a constraint), enabled, from the Marketplace,
+/// license left alone.
 pub(crate) fn present(key: &str, version: &str) -> DesiredApp {
     DesiredApp {
         key: AppKey::new(key),
@@ -461,6 +467,7 @@ pub(crate) fn present(key: &str, version: &str) -> DesiredApp {
     }
 }
 
+/// App `key` wanted absent.
 pub(crate) fn absent(key: &str) -> DesiredApp {
     DesiredApp {
         key: AppKey::new(key),
@@ -470,6 +477,7 @@ pub(crate) fn absent(key: &str) -> DesiredApp {
     }
 }
 
+/// `app` with its license set to `text` (as if read from `TEST_LICENSE`).
 pub(crate) fn with_license(mut app: DesiredApp, text: &str) -> DesiredApp {
     if let DesiredState::Present(present) = &mut app.state {
         present.license =
@@ -478,6 +486,7 @@ pub(crate) fn with_license(mut app: DesiredApp, text: &str) -> DesiredApp {
     app
 }
 
+/// `app` with its license removed.
 pub(crate) fn without_license(mut app: DesiredApp) -> DesiredApp {
     if let DesiredState::Present(present) = &mut app.state {
         present.license = DesiredLicense::Absent;
@@ -485,6 +494,7 @@ pub(crate) fn without_license(mut app: DesiredApp) -> DesiredApp {
     app
 }
 
+/// `app` wanted disabled.
 pub(crate) fn disabled(mut app: DesiredApp) -> DesiredApp {
     if let DesiredState::Present(present) = &mut app.state {
         present.enabled = false;
@@ -492,6 +502,7 @@ pub(crate) fn disabled(mut app: DesiredApp) -> DesiredApp {
     app
 }
 
+/// `app` with its artifact read from the file `path`.
 pub(crate) fn from_path(mut app: DesiredApp, path: &Path) -> DesiredApp {
     if let DesiredState::Present(present) = &mut app.state {
         present.source = Source::Path(path.to_path_buf());
@@ -499,6 +510,8 @@ pub(crate) fn from_path(mut app: DesiredApp, path: &Path) -> DesiredApp {
     app
 }
 
+/// The instance `jira-test` on the simulator, as admin, unmanaged apps ignored, with `apps` in
+/// manifest order.
 pub(crate) fn instance(sim: &Sim, apps: Vec<DesiredApp>) -> DesiredInstance {
     DesiredInstance {
         name: "jira-test".into(),
@@ -525,6 +538,7 @@ pub(crate) fn one_instance(sim: &Sim, apps: Vec<DesiredApp>) -> Desired {
     desired(sim, vec![instance(sim, apps)])
 }
 
+/// A desired state of `instances`, with the simulator's Marketplace.
 pub(crate) fn desired(sim: &Sim, instances: Vec<DesiredInstance>) -> Desired {
     Desired {
         manifest_path: "apps.yaml".into(),
@@ -549,6 +563,7 @@ pub(crate) fn pinned(mut app: DesiredApp, sha256: &str) -> DesiredApp {
     app
 }
 
+/// `app` allowed on a product its version is not compatible with.
 pub(crate) fn allow_incompatible(mut app: DesiredApp) -> DesiredApp {
     if let DesiredState::Present(present) = &mut app.state {
         present.allow_incompatible = true;
