@@ -9,7 +9,7 @@ use upmsync::marketplace::download::Cache;
 use upmsync::model::{AppKey, Credentials, Desired, Secret};
 use upmsync::plan::{Action, InstancePlan};
 use upmsync::upm::UpmClient;
-use upmsync_sim::{jar, SeedPlugin, Sim, SimServer};
+use upmsync_sim::{jar, SeedPlugin, SimServer};
 
 async fn apply_one(desired: &Desired, mode: Mode) -> ApplyReport {
     let plan = plan_one(desired).await;
@@ -300,21 +300,17 @@ async fn the_same_license_again_is_success_and_removal_works() {
     assert_eq!(sim.license("com.vendor.alpha").as_deref(), Some("ANOTHER"));
     upm.remove_license(&key).await.unwrap();
     assert_eq!(sim.license("com.vendor.alpha"), None);
-    let without = desired_with(
+    let without = one_instance(
         &sim,
         vec![without_license(present("com.vendor.alpha", "1.0.0"))],
     );
     assert!(plan_one(&without).await.changes.is_empty());
 }
 
-fn desired_with(sim: &Sim, apps: Vec<upmsync::model::DesiredApp>) -> Desired {
-    desired(sim, vec![instance(sim, apps)])
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn system_apps_and_unknown_versions_fail_the_plan_before_any_change() {
     let sim = start(small_jira()).await;
-    let desired = desired_with(
+    let desired = one_instance(
         &sim,
         vec![
             absent("com.atlassian.jira.bundled"),
@@ -327,7 +323,7 @@ async fn system_apps_and_unknown_versions_fail_the_plan_before_any_change() {
         error.contains("`com.vendor.alpha` has no version `9.9.9`"),
         "{error}"
     );
-    let desired = desired_with(&sim, vec![absent("com.atlassian.jira.bundled")]);
+    let desired = one_instance(&sim, vec![absent("com.atlassian.jira.bundled")]);
     let plan = read_and_plan(&desired, &upmsync::http::HttpSettings::default()).await;
     let error = plan.instances[0].result.as_ref().unwrap_err();
     assert!(error.contains("is a system app"), "{error}");
@@ -337,7 +333,7 @@ async fn system_apps_and_unknown_versions_fail_the_plan_before_any_change() {
 #[tokio::test(flavor = "multi_thread")]
 async fn bearer_tokens_authenticate_and_bad_credentials_are_explained() {
     let sim = start(small_jira().personal_access_token("pat-secret-123", "admin")).await;
-    let mut desired = desired_with(&sim, vec![present("com.vendor.alpha", "1.0.0")]);
+    let mut desired = one_instance(&sim, vec![present("com.vendor.alpha", "1.0.0")]);
     desired.instances[0].credentials = Credentials::Bearer {
         token: Secret::new("pat-secret-123"),
     };
@@ -365,7 +361,7 @@ async fn bearer_tokens_authenticate_and_bad_credentials_are_explained() {
 #[tokio::test(flavor = "multi_thread")]
 async fn an_unreachable_instance_is_an_error_naming_it() {
     let sim = start(small_jira()).await;
-    let mut desired = desired_with(&sim, vec![]);
+    let mut desired = one_instance(&sim, vec![]);
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let closed = listener.local_addr().unwrap();
     drop(listener);
@@ -382,7 +378,7 @@ async fn an_unreachable_instance_is_an_error_naming_it() {
 async fn works_without_a_context_path() {
     let sim = start(small_jira().context_path("")).await;
     assert_eq!(sim.upm_url().path(), "/");
-    let desired = desired_with(&sim, vec![present("com.vendor.alpha", "1.1.0")]);
+    let desired = one_instance(&sim, vec![present("com.vendor.alpha", "1.1.0")]);
     let report = apply_one(&desired, Mode::Apply).await;
     assert!(report.succeeded(), "{report:#?}");
     assert_eq!(sim.plugin("com.vendor.alpha").unwrap().version, "1.1.0");

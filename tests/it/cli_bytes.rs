@@ -1,23 +1,9 @@
 //! The real binary against the simulator: a NUL in the manifest changes nothing, a malformed lock
 //! entry is an error (not a panic), and server text cannot put a terminal sequence in the plan.
 
-use std::path::Path;
-
 use crate::support::*;
-use upmsync_sim::{SeedPlugin, Sim};
-
-/// Writes `apps.yaml` pointing at the simulator; `apps` is YAML for the top-level list.
-fn manifest(sim: &Sim, folder: &Path, apps: &str, unmanaged: &str) {
-    std::fs::write(
-        folder.join("apps.yaml"),
-        manifest_text(sim, apps, unmanaged),
-    )
-    .unwrap();
-}
-
-async fn run(folder: &Path, args: &[&str]) -> CommandOutput {
-    run_binary(args, folder, &[]).await
-}
+use crate::upmsync_snapshot;
+use upmsync_sim::SeedPlugin;
 
 const APPS: &str = "  - key: com.vendor.alpha\n    version: 1.0.0\n";
 
@@ -25,38 +11,33 @@ const APPS: &str = "  - key: com.vendor.alpha\n    version: 1.0.0\n";
 /// and `unmanaged: uninstall` removed them.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_nul_in_the_manifest_fails_validate_and_apply_changes_nothing() {
-    let sim = start(small_jira()).await;
-    let folder = tempfile::tempdir().unwrap();
+    let case = TestEnv::new().await;
     let apps = format!("{APPS}\0  - key: com.vendor.beta\n    version: 2.5.0\n  - key: com.vendor.gamma\n    version: 1.0.0\n");
-    manifest(&sim, folder.path(), &apps, "uninstall");
-    let output = run(folder.path(), &["validate", "-f", "apps.yaml"]).await;
-    assert_eq!(Some(output.code), Some(1), "{}", output.stderr.clone());
-    assert!(
-        output
-            .stderr
-            .clone()
-            .contains("apps.yaml:14:1: a NUL byte (U+0000) is not allowed"),
-        "{}",
-        output.stderr.clone()
-    );
-    let output = run(
-        folder.path(),
-        &["apply", "-f", "apps.yaml", "--auto-approve"],
-    )
-    .await;
-    assert_eq!(Some(output.code), Some(1), "{}", output.stderr.clone());
-    assert!(mutating(&sim).is_empty(), "{:?}", mutating(&sim));
+    case.manifest(&apps, "uninstall");
+    let output = case.run(&["validate", "-f", "apps.yaml"]).await;
+    upmsync_snapshot!(case, output, @r"
+    exit: 1
+    ----- stdout -----
+    ----- stderr -----
+    error: manifest `apps.yaml` has 1 problem
+    apps.yaml:14:1: a NUL byte (U+0000) is not allowed
+      hint: a manifest is plain text: such a character can end the file early for the YAML parser or make a reviewer read another line than upmsync does; remove it (`cat -A` shows it)
+    ");
+    let output = case
+        .run(&["apply", "-f", "apps.yaml", "--auto-approve"])
+        .await;
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    assert!(case.mutating().is_empty(), "{:?}", case.mutating());
 }
 
 /// The finding: a short `sha256` in `apps.lock` panicked `plan`.
 #[tokio::test(flavor = "multi_thread")]
 async fn a_malformed_lock_entry_is_an_error_naming_it_not_a_panic() {
-    let sim = start(small_jira()).await;
-    let folder = tempfile::tempdir().unwrap();
-    manifest(&sim, folder.path(), APPS, "ignore");
-    let output = run(folder.path(), &["lock", "-f", "apps.yaml"]).await;
-    assert_eq!(Some(output.code), Some(0), "{}", output.stderr.clone());
-    let path = folder.path().join("apps.lock");
+    let case = TestEnv::new().await;
+    case.manifest(APPS, "ignore");
+    let output = case.run(&["lock", "-f", "apps.yaml"]).await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let path = case.path("apps.lock");
     let lock = std::fs::read_to_string(&path).unwrap();
     let line = lock
         .lines()
@@ -64,16 +45,17 @@ async fn a_malformed_lock_entry_is_an_error_naming_it_not_a_panic() {
         .expect("a locked sha256");
     let short = format!("{}\n", &line[..line.len() - 50]);
     std::fs::write(&path, lock.replace(&format!("{line}\n"), &short)).unwrap();
-    let output = run(folder.path(), &["plan", "-f", "apps.yaml"]).await;
-    let stderr = output.stderr.clone();
-    assert_eq!(Some(output.code), Some(1), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
-    assert!(
-        stderr.contains("apps.lock")
-            && stderr.contains("com.vendor.alpha")
-            && stderr.contains("sha256"),
-        "{stderr}"
-    );
+    let output = case.run(&["plan", "-f", "apps.yaml"]).await;
+    upmsync_snapshot!(case, output, @r"
+    exit: 1
+    ----- stdout -----
+    Instance jira-test ([SIM]/)
+      error: the lock file `apps.lock` is not valid: line 17, column 17: instance `jira-test`, app `com.vendor.alpha`: a sha256 must be 64 hex digits (optionally prefixed `sha256:`) (details on stderr)
+
+    ----- stderr -----
+    error: instance `jira-test`: the lock file `apps.lock` is not valid: line 17, column 17: instance `jira-test`, app `com.vendor.alpha`: a sha256 must be 64 hex digits (optionally prefixed `sha256:`)
+    hint: run `upmsync lock --update` to write it anew
+    ");
 }
 
 /// An unmanaged app whose name and version carry terminal sequences is shown escaped.
@@ -84,15 +66,14 @@ async fn server_names_cannot_put_terminal_sequences_in_the_plan() {
         "Evil\u{1b}[2J\n    ? com.fake 1.0 (Fake)\u{202e}",
         "6.6.6",
     ));
-    let sim = start(config).await;
-    let folder = tempfile::tempdir().unwrap();
-    manifest(&sim, folder.path(), APPS, "report");
+    let case = TestEnv::with(config).await;
+    case.manifest(APPS, "report");
     for args in [
         vec!["plan", "-f", "apps.yaml"],
         vec!["plan", "-f", "apps.yaml", "--format", "json"],
         vec!["drift", "-f", "apps.yaml"],
     ] {
-        let output = run(folder.path(), &args).await;
+        let output = case.run(&args).await;
         let stdout = output.stdout.clone();
         assert!(stdout.contains("com.vendor.evil"), "{args:?}: {stdout}");
         assert!(
@@ -108,4 +89,19 @@ async fn server_names_cannot_put_terminal_sequences_in_the_plan() {
             "{args:?}: {stdout}"
         );
     }
+    // How the text plan shows them instead.
+    let output = case.run(&["plan", "-f", "apps.yaml"]).await;
+    upmsync_snapshot!(case, output, @r"
+    exit: 0
+    ----- stdout -----
+    Instance jira-test ([SIM]/, product 9.12.15 build 9120015)
+      No changes: the installed apps match the manifest.
+
+      Not in the manifest (unmanaged: report), left alone:
+        ? com.vendor.beta 2.5.0 (Beta)
+        ? com.vendor.evil 6.6.6 (Evil\u{1b}[2J\n    ? com.fake 1.0 (Fake)\u{202e})
+        ? com.vendor.gamma 1.0.0 (Gamma)
+
+    ----- stderr -----
+    ");
 }

@@ -3,12 +3,10 @@
 //! hand work: no lock to remove, and an app uninstalled by a downgrade that was cut in half is
 //! simply missing, so the next plan installs it.
 
-use std::path::PathBuf;
-use std::process::{Child, Output};
 use std::time::Duration;
 
 use crate::support::*;
-use upmsync_sim::{Fault, FaultPlan, FaultRule, SeedPlugin, Sim, SimConfig};
+use upmsync_sim::{Fault, FaultPlan, FaultRule, SeedPlugin};
 
 const APPS: &str = "  - key: com.vendor.alpha\n    version: 1.1.0\n  - key: com.vendor.delta\n    version: 1.0.0\n  - key: com.vendor.gamma\n    state: absent\n";
 
@@ -17,81 +15,34 @@ const APPS: &str = "  - key: com.vendor.alpha\n    version: 1.1.0\n  - key: com.
 const LATENCY_MS: u64 = 80;
 const TASK_DELAY: Duration = Duration::from_millis(100);
 
-/// Alpha at 2.0.0 (the manifest wants 1.1.0: a downgrade), gamma to remove, delta to install.
-fn config() -> SimConfig {
-    small_jira()
+/// Alpha at 2.0.0 (the manifest wants 1.1.0: a downgrade), gamma to remove, delta to install;
+/// every request slow.
+async fn start_case() -> TestEnv {
+    let config = small_jira()
         .plugin(SeedPlugin::user("com.vendor.alpha", "Alpha", "2.0.0"))
-        .task_delay(TASK_DELAY)
+        .faults(faults(vec![FaultRule::new(Fault::Latency {
+            millis: LATENCY_MS,
+        })]));
+    let case = TestEnv::with_task_delay(config, TASK_DELAY).await;
+    case.manifest(APPS, "ignore");
+    case
 }
 
-fn slow() -> FaultPlan {
-    FaultPlan {
-        seed: Some(1),
-        rules: vec![FaultRule::new(Fault::Latency { millis: LATENCY_MS })],
-    }
-}
-
-struct Case {
-    sim: Sim,
-    folder: tempfile::TempDir,
-}
-
-impl Case {
-    async fn start() -> Self {
-        let sim = start(config().faults(slow())).await;
-        let folder = tempfile::tempdir().unwrap();
-        let text = manifest_text(&sim, APPS, "ignore");
-        std::fs::write(folder.path().join("apps.yaml"), text).unwrap();
-        Self { sim, folder }
-    }
-
-    fn cache(&self) -> PathBuf {
-        self.folder.path().join(".upmsync-cache")
-    }
-
-    fn spawn(&self, args: &[&str]) -> Child {
-        command(self.folder.path())
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        finish(self.spawn(args)).await
-    }
-
-    fn converged(&self) -> bool {
-        self.sim.plugin("com.vendor.alpha").map(|p| p.version) == Some("1.1.0".into())
-            && self.sim.plugin("com.vendor.delta").map(|p| p.version) == Some("1.0.0".into())
-            && self.sim.plugin("com.vendor.gamma").is_none()
-    }
-}
-
-async fn finish(child: Child) -> Output {
-    tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn text(output: &Output) -> String {
-    format!(
-        "{:?}\n--- stdout\n{}\n--- stderr\n{}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
+fn converged(case: &TestEnv) -> bool {
+    let version = |key: &str| case.sim.plugin(key).map(|plugin| plugin.version);
+    version("com.vendor.alpha") == Some("1.1.0".into())
+        && version("com.vendor.delta") == Some("1.0.0".into())
+        && version("com.vendor.gamma").is_none()
 }
 
 /// How many requests a whole, uninterrupted apply makes.
 async fn requests_of_a_whole_apply() -> usize {
-    let case = Case::start().await;
+    let case = start_case().await;
     let output = case
         .run(&["apply", "-f", "apps.yaml", "--auto-approve"])
         .await;
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output));
-    assert!(case.converged());
+    assert_eq!(output.code, 0, "{}", output.snapshot());
+    assert!(converged(&case));
     case.sim.requests().len()
 }
 
@@ -99,7 +50,7 @@ async fn requests_of_a_whole_apply() -> usize {
 /// once for 0), then checks that the next apply and plan see a converged instance. Returns
 /// whether the kill left alpha uninstalled (its downgrade cut between the halves).
 async fn kill_then_recover(after: usize) -> bool {
-    let case = Case::start().await;
+    let case = start_case().await;
     let mut child = case.spawn(&["apply", "-f", "apps.yaml", "--auto-approve"]);
     let deadline = std::time::Instant::now() + Duration::from_secs(60);
     while case.sim.requests().len() < after {
@@ -125,25 +76,22 @@ async fn kill_then_recover(after: usize) -> bool {
         .run(&["apply", "-f", "apps.yaml", "--auto-approve"])
         .await;
     assert_eq!(
-        output.status.code(),
-        Some(0),
+        output.code,
+        0,
         "killed after {answered} answered requests; the killed run:\n{}\nthe next apply:\n{}",
-        text(&killed),
-        text(&output)
+        killed.snapshot(),
+        output.snapshot()
     );
     assert!(
-        case.converged(),
+        converged(&case),
         "killed after {answered} requests: not converged: {:?}",
         case.sim.plugins()
     );
     let plan = case
         .run(&["plan", "-f", "apps.yaml", "--detailed-exitcode"])
         .await;
-    assert_eq!(plan.status.code(), Some(0), "{}", text(&plan));
-    let locks = case.cache().join("locks");
-    let left: Vec<_> = std::fs::read_dir(&locks)
-        .map(|entries| entries.map(|entry| entry.unwrap().file_name()).collect())
-        .unwrap_or_default();
+    assert_eq!(plan.code, 0, "{}", plan.snapshot());
+    let left = files_in(&case.cache().join("locks"));
     assert!(
         left.is_empty(),
         "lock files left after the recovery: {left:?}"

@@ -8,14 +8,7 @@ use upmsync::execute::{ApplyReport, Mode, Outcome};
 use upmsync::marketplace::download::Cache;
 use upmsync::model::{DesiredState, Source};
 use upmsync::plan::Action;
-use upmsync_sim::{jar, Fault, FaultPlan, FaultRule, SimConfig, SimServer};
-
-fn faults(rules: Vec<FaultRule>) -> FaultPlan {
-    FaultPlan {
-        seed: Some(7),
-        rules,
-    }
-}
+use upmsync_sim::{jar, Fault, FaultRule, SimConfig, SimServer};
 
 fn failure(report: &ApplyReport, index: usize) -> String {
     match &report.changes[index].outcome {

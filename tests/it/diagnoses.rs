@@ -4,9 +4,7 @@
 
 use crate::support::*;
 use upmsync::commands::read_and_plan;
-use upmsync::execute::{ApplyReport, Mode, Outcome};
-use upmsync::http::HttpSettings;
-use upmsync::marketplace::download::Cache;
+use upmsync::execute::{ApplyReport, Outcome};
 use upmsync::model::{Credentials, Desired, DesiredState, InstallMethod, Secret, Source};
 use upmsync_sim::{jar, Sim, WebPage};
 
@@ -19,15 +17,9 @@ async fn plan_error(desired: &Desired) -> String {
         .expect_err("the instance must not plan")
 }
 
+/// Plans and applies the only instance, with a fresh cache.
 async fn apply(desired: &Desired) -> ApplyReport {
-    let plan = read_and_plan(desired, &upmsync::http::HttpSettings::default()).await;
-    let plan = plan.instances[0]
-        .result
-        .clone()
-        .expect("the instance plans");
-    let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path(), &upmsync::http::HttpSettings::default()).unwrap();
-    execute_plan(desired, &plan, &cache, Mode::Apply, HttpSettings::default()).await
+    apply_plan(desired, &plan_one(desired).await).await
 }
 
 fn failed(report: &ApplyReport) -> String {
@@ -176,13 +168,9 @@ async fn upm_that_cannot_download_points_at_upload_and_its_proxy() {
     if let DesiredState::Present(present) = &mut app.state {
         present.install = InstallMethod::Upload;
     }
-    let desired = self::desired_with(&sim, app);
+    let desired = one_instance(&sim, vec![app]);
     assert!(apply(&desired).await.succeeded());
     assert_eq!(sim.plugin("com.vendor.delta").unwrap().version, "1.0.0");
-}
-
-fn desired_with(sim: &Sim, app: upmsync::model::DesiredApp) -> Desired {
-    desired(sim, vec![instance(sim, vec![app])])
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -218,7 +206,7 @@ async fn a_url_source_that_upm_cannot_fetch_is_a_download_failure_too() {
         // Nothing listens there.
         present.source = Source::Url("http://127.0.0.1:9/delta.jar".parse().unwrap());
     }
-    let error = failed(&apply(&desired_with(&sim, app)).await);
+    let error = failed(&apply(&one_instance(&sim, vec![app])).await);
     assert!(
         error.contains("UPM could not download the artifact"),
         "{error}"

@@ -204,21 +204,6 @@ fn cells() -> Vec<Cell> {
     cells
 }
 
-fn marketplace(config: SimConfig) -> SimConfig {
-    config
-        .marketplace_app(marketplace_app(
-            "com.vendor.alpha",
-            100,
-            &["1.0.0", "1.1.0", "2.0.0"],
-        ))
-        .marketplace_app(marketplace_app("com.vendor.beta", 200, &["2.0.0", "2.5.0"]))
-        .marketplace_app(marketplace_app(
-            "com.vendor.delta",
-            300,
-            &["0.9.0", "1.0.0"],
-        ))
-}
-
 /// The same instance, started afresh from `sim`'s user apps (a hung install task is gone).
 async fn restart(sim: &Sim) -> Sim {
     let mut config = SimConfig::empty()
@@ -240,7 +225,7 @@ async fn restart(sim: &Sim) -> Sim {
             uses_licensing: plugin.uses_licensing,
         });
     }
-    start(marketplace(config)).await
+    start(small_marketplace(config)).await
 }
 
 fn manifest(sim: &Sim) -> Desired {

@@ -8,7 +8,7 @@ use upmsync::commands::read_and_plan;
 use upmsync::execute::{ApplyReport, Mode, Outcome};
 use upmsync::http::HttpSettings;
 use upmsync::marketplace::download::Cache;
-use upmsync_sim::{Fault, FaultPlan, FaultRule, SimServer};
+use upmsync_sim::{Fault, FaultRule, SimServer};
 
 /// Applies `plan` to the first instance of `desired`, with a fresh download cache.
 async fn apply_plan(
@@ -21,17 +21,10 @@ async fn apply_plan(
     execute_plan(desired, plan, &cache, Mode::Apply, options).await
 }
 
-fn plan_of(rules: Vec<FaultRule>) -> FaultPlan {
-    FaultPlan {
-        seed: Some(1),
-        rules,
-    }
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn reads_are_retried_after_503_and_429() {
     let sim = start(small_jira()).await;
-    sim.set_faults(plan_of(vec![
+    sim.set_faults(faults(vec![
         FaultRule::new(Fault::Status {
             status: 503,
             retry_after: Some(1),
@@ -89,7 +82,7 @@ async fn a_lost_answer_to_a_change_is_settled_by_reading_the_state() {
         .result
         .unwrap();
     // Every change happens, but its answer is lost.
-    sim.set_faults(plan_of(vec![
+    sim.set_faults(faults(vec![
         FaultRule::new(Fault::DropAfter).method("POST").first(1),
         FaultRule::new(Fault::DropAfter).method("PUT").first(1),
         FaultRule::new(Fault::DropAfter).method("DELETE").first(1),
@@ -108,9 +101,7 @@ async fn a_lost_answer_to_a_change_is_settled_by_reading_the_state() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_hanging_install_task_stops_at_the_task_timeout_naming_the_task() {
     let sim = start(small_jira()).await;
-    sim.set_faults(plan_of(
-        vec![FaultRule::new(Fault::TaskHang).method("POST")],
-    ));
+    sim.set_faults(faults(vec![FaultRule::new(Fault::TaskHang).method("POST")]));
     let desired = desired(
         &sim,
         vec![instance(
@@ -157,7 +148,7 @@ async fn a_downgrade_whose_downloads_fail_after_the_uninstall_is_restored_from_t
         .unwrap();
     // upmsync's own two downloads (target and restore, before the uninstall) get through; every
     // later download (UPM's, by URI) fails.
-    sim.set_faults(plan_of(vec![
+    sim.set_faults(faults(vec![
         FaultRule::new(Fault::Latency { millis: 0 })
             .server(SimServer::Marketplace)
             .path("/download/")
@@ -197,7 +188,7 @@ async fn a_downgrade_is_refused_before_the_uninstall_when_its_artifacts_cannot_b
         .remove(0)
         .result
         .unwrap();
-    sim.set_faults(plan_of(vec![FaultRule::new(Fault::Status {
+    sim.set_faults(faults(vec![FaultRule::new(Fault::Status {
         status: 404,
         retry_after: None,
     })

@@ -3,65 +3,8 @@
 use std::fs;
 use std::path::Path;
 
-use upmsync::manifest::{self, LoadOptions, ManifestError, Problem};
-
-/// Variables named `UNSET_*` are not set and `EMPTY_*` are empty; every other one is set.
-fn env(name: &str) -> Option<String> {
-    if name.starts_with("UNSET_") {
-        None
-    } else if name.starts_with("EMPTY_") {
-        Some(String::new())
-    } else {
-        Some(format!("value-of-{name}"))
-    }
-}
-
-fn error_at(text: &str, path: &Path) -> ManifestError {
-    match manifest::parse_str(text, path, &LoadOptions::default(), &env) {
-        Ok(desired) => panic!("expected problems, loaded {desired:#?}"),
-        Err(error) => error,
-    }
-}
-
-fn problems(text: &str) -> Vec<Problem> {
-    error_at(text, Path::new("apps.yaml")).problems().to_vec()
-}
-
-/// The single problem `text` has.
-fn only(text: &str) -> Problem {
-    let mut found = problems(text);
-    assert_eq!(found.len(), 1, "expected one problem, found {found:#?}");
-    found.remove(0)
-}
-
-fn assert_contains(problem: &Problem, parts: &[&str]) {
-    for part in parts {
-        assert!(
-            problem.message.contains(part)
-                || problem
-                    .hint
-                    .as_deref()
-                    .is_some_and(|hint| hint.contains(part)),
-            "`{part}` not in {problem}"
-        );
-    }
-}
-
-fn line(problem: &Problem) -> usize {
-    problem.line.unwrap_or_else(|| panic!("no line: {problem}"))
-}
-
-/// Lines 1-5: one valid instance; apps follow from line 6.
-const BASE: &str = "instances:
-  - name: jira
-    url: https://jira.example.com
-    product: jira
-    auth: {token_env: PAT}
-";
-
-fn with_apps(apps: &str) -> String {
-    format!("{BASE}apps:\n{apps}")
-}
+use crate::support::rules::*;
+use upmsync::manifest::{self, LoadOptions};
 
 #[test]
 fn base_manifest_is_valid() {

@@ -1,67 +1,8 @@
 //! Manifest order, `requires`, per-app `hosting` and keys pasted with UPM's `-key` suffix: what
 //! loads, and every problem with its line and column.
 
-use std::path::Path;
-
-use upmsync::manifest::{self, LoadOptions, Problem};
-use upmsync::model::{AppKey, Desired, DesiredInstance, DesiredState, Hosting};
-
-fn env(name: &str) -> Option<String> {
-    Some(format!("value-of-{name}"))
-}
-
-fn load(text: &str) -> Desired {
-    manifest::parse_str(text, Path::new("apps.yaml"), &LoadOptions::default(), &env)
-        .unwrap_or_else(|error| panic!("{error}"))
-}
-
-fn problems(text: &str) -> Vec<Problem> {
-    match manifest::parse_str(text, Path::new("apps.yaml"), &LoadOptions::default(), &env) {
-        Ok(desired) => panic!("expected problems, loaded {desired:#?}"),
-        Err(error) => error.problems().to_vec(),
-    }
-}
-
-/// The single problem `text` has.
-fn only(text: &str) -> Problem {
-    let mut found = problems(text);
-    assert_eq!(found.len(), 1, "expected one problem, found {found:#?}");
-    found.remove(0)
-}
-
-fn place(problem: &Problem) -> (usize, usize) {
-    (
-        problem.line.unwrap_or_else(|| panic!("no line: {problem}")),
-        problem
-            .column
-            .unwrap_or_else(|| panic!("no column: {problem}")),
-    )
-}
-
-fn assert_contains(problem: &Problem, parts: &[&str]) {
-    for part in parts {
-        assert!(
-            problem.message.contains(part)
-                || problem
-                    .hint
-                    .as_deref()
-                    .is_some_and(|hint| hint.contains(part)),
-            "`{part}` not in {problem}"
-        );
-    }
-}
-
-/// Lines 1-5: one valid instance named `jira`; its own `apps` or the top-level ones follow.
-const BASE: &str = "instances:
-  - name: jira
-    url: https://jira.example.com
-    product: jira
-    auth: {token_env: PAT}
-";
-
-fn with_apps(apps: &str) -> String {
-    format!("{BASE}apps:\n{apps}")
-}
+use crate::support::rules::*;
+use upmsync::model::{AppKey, DesiredInstance, DesiredState, Hosting};
 
 fn order(instance: &DesiredInstance) -> Vec<String> {
     instance

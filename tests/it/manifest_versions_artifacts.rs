@@ -3,9 +3,9 @@
 //! and refused on absent apps.
 
 use std::fs;
-use std::path::Path;
 
-use upmsync::manifest::{self, LoadOptions, Problem};
+use crate::support::rules::*;
+use upmsync::manifest::{self, LoadOptions};
 use upmsync::model::{
     AppKey, Desired, DesiredState, Hosting, InstallMethod, PresentApp, Sha256, Version,
 };
@@ -15,68 +15,10 @@ use upmsync::version::VersionSpec;
 const DIGEST: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 const OTHER_DIGEST: &str = "60303ae22b998861bce3b28f33eec1be758a213c86c93c076dbe9f558c11c752";
 
-fn env(_name: &str) -> Option<String> {
-    Some("value".to_string())
-}
-
-/// Lines 1-5: one valid instance `jira`.
-const BASE: &str = "instances:
-  - name: jira
-    url: https://jira.example.com
-    product: jira
-    auth: {token_env: PAT}
-";
-
-/// BASE with top-level `apps` from line 7.
-fn with_apps(apps: &str) -> String {
-    format!("{BASE}apps:\n{apps}")
-}
-
 /// BASE with the instance's `apps` from line 7, then the top-level `apps` (its `apps:` line is
 /// 7 + the number of lines of `own`).
 fn with_both(own: &str, top: &str) -> String {
     format!("{BASE}    apps:\n{own}apps:\n{top}")
-}
-
-fn load(text: &str) -> Desired {
-    manifest::parse_str(text, Path::new("apps.yaml"), &LoadOptions::default(), &env)
-        .unwrap_or_else(|error| panic!("{error}\n---\n{text}"))
-}
-
-fn problems(text: &str) -> Vec<Problem> {
-    match manifest::parse_str(text, Path::new("apps.yaml"), &LoadOptions::default(), &env) {
-        Ok(desired) => panic!("expected problems, loaded {desired:#?}"),
-        Err(error) => error.problems().to_vec(),
-    }
-}
-
-/// The single problem `text` has.
-fn only(text: &str) -> Problem {
-    let mut found = problems(text);
-    assert_eq!(found.len(), 1, "expected one problem, found {found:#?}");
-    found.remove(0)
-}
-
-fn assert_contains(problem: &Problem, parts: &[&str]) {
-    for part in parts {
-        assert!(
-            problem.message.contains(part)
-                || problem
-                    .hint
-                    .as_deref()
-                    .is_some_and(|hint| hint.contains(part)),
-            "`{part}` not in {problem}"
-        );
-    }
-}
-
-fn place(problem: &Problem) -> (usize, usize) {
-    (
-        problem.line.unwrap_or_else(|| panic!("no line: {problem}")),
-        problem
-            .column
-            .unwrap_or_else(|| panic!("no column: {problem}")),
-    )
 }
 
 /// The present app `key` on the first instance.

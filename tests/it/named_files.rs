@@ -5,10 +5,9 @@
 #![cfg(target_os = "linux")]
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
 
-use crate::support::command;
+use crate::support::{run_binary, CommandOutput};
 
 /// The kinds of file that are not a usable regular file, each made in `folder`; the path to write
 /// in the manifest and a phrase the problem must contain.
@@ -40,26 +39,11 @@ fn bad_files(folder: &Path, oversized: u64) -> Vec<(&'static str, PathBuf, &'sta
     ]
 }
 
-/// Runs the binary in `folder`. A watchdog ends a run that hangs (what reading a FIFO or
-/// `/dev/zero` did), so the test fails instead of never ending; it asserts nothing about time.
-fn run(folder: &Path, args: &[&str]) -> Output {
-    let mut child = command(folder)
-        .args(args)
-        .env("PAT", "pat-secret")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let started = Instant::now();
-    while child.try_wait().unwrap().is_none() {
-        if started.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("upmsync {args:?} hung (blocked on a named file)");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    child.wait_with_output().unwrap()
+/// Runs the binary in `folder` with the token the manifest names. The harness's watchdog ends a
+/// run that hangs (what reading a FIFO or `/dev/zero` did), so the test fails instead of never
+/// ending; it asserts nothing about time.
+async fn run(folder: &Path, args: &[&str]) -> CommandOutput {
+    run_binary(args, folder, &[("PAT", "pat-secret")]).await
 }
 
 fn manifest(folder: &Path, instance_extra: &str, app_extra: &str) {
@@ -70,7 +54,7 @@ fn manifest(folder: &Path, instance_extra: &str, app_extra: &str) {
 }
 
 /// Checks every bad kind in one field, with and without `--skip-secrets`.
-fn check_field(field: &str, oversized: u64, write: impl Fn(&Path, &str)) {
+async fn check_field(field: &str, oversized: u64, write: impl Fn(&Path, &str)) {
     let folder = tempfile::tempdir().unwrap();
     for (kind, path, phrase) in bad_files(folder.path(), oversized) {
         let path = path.display().to_string();
@@ -80,11 +64,10 @@ fn check_field(field: &str, oversized: u64, write: impl Fn(&Path, &str)) {
             if skip {
                 args.push("--skip-secrets");
             }
-            let output = run(folder.path(), &args);
-            let stderr = String::from_utf8_lossy(&output.stderr);
+            let output = run(folder.path(), &args).await;
+            let stderr = &output.stderr;
             assert_eq!(
-                output.status.code(),
-                Some(1),
+                output.code, 1,
                 "{field} as {kind} (skip secrets: {skip}) was accepted:\n{stderr}"
             );
             assert!(
@@ -95,27 +78,30 @@ fn check_field(field: &str, oversized: u64, write: impl Fn(&Path, &str)) {
     }
 }
 
-#[test]
-fn license_files_must_be_regular_files_of_license_size() {
+#[tokio::test(flavor = "multi_thread")]
+async fn license_files_must_be_regular_files_of_license_size() {
     check_field("license file", 64 * 1024 + 1, |folder, path| {
         manifest(folder, "", &format!("    license: {{file: \"{path}\"}}\n"))
-    });
+    })
+    .await;
 }
 
-#[test]
-fn ca_files_must_be_regular_files_of_bundle_size() {
+#[tokio::test(flavor = "multi_thread")]
+async fn ca_files_must_be_regular_files_of_bundle_size() {
     check_field("ca_file", 4 * 1024 * 1024 + 1, |folder, path| {
         manifest(folder, &format!("    ca_file: \"{path}\"\n"), "")
-    });
+    })
+    .await;
 }
 
-#[test]
-fn source_paths_must_be_regular_files_of_artifact_size() {
+#[tokio::test(flavor = "multi_thread")]
+async fn source_paths_must_be_regular_files_of_artifact_size() {
     check_field(
         "source file",
         upmsync::artifact::MAX_SOURCE_FILE_BYTES + 1,
         |folder, path| manifest(folder, "", &format!("    source: {{path: \"{path}\"}}\n")),
-    );
+    )
+    .await;
 }
 
 /// Apply reads artifacts (also those a lock names, which the manifest loader never sees) through
@@ -136,17 +122,12 @@ fn verifying_an_artifact_refuses_what_is_not_a_regular_file() {
 }
 
 /// A regular file reached through a symlink (how Kubernetes mounts secrets) is still fine.
-#[test]
-fn a_symlink_to_a_regular_license_file_is_accepted() {
+#[tokio::test(flavor = "multi_thread")]
+async fn a_symlink_to_a_regular_license_file_is_accepted() {
     let folder = tempfile::tempdir().unwrap();
     std::fs::write(folder.path().join("real.txt"), "LICENSE\n").unwrap();
     std::os::unix::fs::symlink("real.txt", folder.path().join("license.txt")).unwrap();
     manifest(folder.path(), "", "    license: {file: license.txt}\n");
-    let output = run(folder.path(), &["validate", "-f", "apps.yaml"]);
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let output = run(folder.path(), &["validate", "-f", "apps.yaml"]).await;
+    assert_eq!(output.code, 0, "{}", output.snapshot());
 }

@@ -645,9 +645,12 @@ async fn an_apps_hosting_overrides_the_instances() {
     );
 
     // A pin of 1.2.0 with `hosting: server` is compatible, and installs.
-    let pinned = desired_with(
+    let pinned = one_instance(
         &sim,
-        hosted(present("com.vendor.sigma", "1.2.0"), Hosting::Server),
+        vec![hosted(
+            present("com.vendor.sigma", "1.2.0"),
+            Hosting::Server,
+        )],
     );
     let plan = plan_one(&pinned).await.unwrap();
     assert_eq!(
@@ -666,16 +669,15 @@ async fn an_apps_hosting_overrides_the_instances() {
     );
 }
 
-fn desired_with(sim: &Sim, app: upmsync::model::DesiredApp) -> Desired {
-    desired(sim, vec![instance(sim, vec![app])])
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn the_compatibility_error_offers_hosting_server_only_when_it_fits() {
     let sim = start(jira_with_a_server_only_listing()).await;
-    let error = plan_one(&desired_with(&sim, present("com.vendor.sigma", "1.2.0")))
-        .await
-        .unwrap_err();
+    let error = plan_one(&one_instance(
+        &sim,
+        vec![present("com.vendor.sigma", "1.2.0")],
+    ))
+    .await
+    .unwrap_err();
     for part in [
         "`com.vendor.sigma` 1.2.0 is not compatible with jira 9.12.15 (build 9120015) on `jira-test` (datacenter)",
         "lists 1.2.0 as compatible with jira 9.12.15 for Server",
@@ -686,9 +688,12 @@ async fn the_compatibility_error_offers_hosting_server_only_when_it_fits() {
     }
     // omega 2.0.0 is Jira 10 only on Server too: no `hosting: server` to offer.
     let sim = start(jira_with_an_incompatible_newest()).await;
-    let error = plan_one(&desired_with(&sim, present("com.vendor.omega", "2.0.0")))
-        .await
-        .unwrap_err();
+    let error = plan_one(&one_instance(
+        &sim,
+        vec![present("com.vendor.omega", "2.0.0")],
+    ))
+    .await
+    .unwrap_err();
     assert!(error.contains("`allow_incompatible: true`"), "{error}");
     assert!(!error.contains("hosting: server"), "{error}");
 }
@@ -697,9 +702,9 @@ async fn the_compatibility_error_offers_hosting_server_only_when_it_fits() {
 async fn allow_incompatible_with_latest_and_constraints_picks_among_every_version() {
     let sim = start(jira_with_an_incompatible_newest()).await;
     let allowed = |version: &str| {
-        desired_with(
+        one_instance(
             &sim,
-            allow_incompatible(present("com.vendor.omega", version)),
+            vec![allow_incompatible(present("com.vendor.omega", version))],
         )
     };
     // Without it, the newest compatible: 1.2.0 (see above); with it, the newest of all.
@@ -712,9 +717,12 @@ async fn allow_incompatible_with_latest_and_constraints_picks_among_every_versio
     assert_eq!(target_of(&plan, "com.vendor.omega").1, "2.0.0");
     let plan = plan_one(&allowed("<2")).await.unwrap();
     assert_eq!(target_of(&plan, "com.vendor.omega").1, "1.2.0");
-    let plan = plan_one(&desired_with(&sim, present("com.vendor.omega", ">=1.1")))
-        .await
-        .unwrap();
+    let plan = plan_one(&one_instance(
+        &sim,
+        vec![present("com.vendor.omega", ">=1.1")],
+    ))
+    .await
+    .unwrap();
     assert_eq!(
         target_of(&plan, "com.vendor.omega").1,
         "1.2.0",
@@ -751,9 +759,9 @@ async fn allow_incompatible_latest_never_downgrades_a_newer_install() {
         )),
     )
     .await;
-    let plan = plan_one(&desired_with(
+    let plan = plan_one(&one_instance(
         &sim,
-        allow_incompatible(present("com.vendor.omega", "latest")),
+        vec![allow_incompatible(present("com.vendor.omega", "latest"))],
     ))
     .await
     .unwrap();

@@ -2,37 +2,8 @@
 //! simulator that failed on the commit under review and passes since its fix.
 
 use crate::support::*;
-use upmsync_sim::{Fault, FaultPlan, FaultRule, SeedPlugin, Sim, SimConfig, SimServer};
-
-struct Case {
-    sim: Sim,
-    folder: tempfile::TempDir,
-}
-
-impl Case {
-    async fn with(config: SimConfig) -> Self {
-        let sim = start(config).await;
-        let folder = tempfile::tempdir().unwrap();
-        Self { sim, folder }
-    }
-
-    fn manifest(&self, apps: &str) {
-        let text = format!(
-            "marketplace:\n  url: {marketplace}\ninstances:\n  - name: jira-test\n    url: {upm}\n    product: jira\n    auth:\n      username_env: TEST_JIRA_USER\n      password_env: TEST_JIRA_PASSWORD\n    unmanaged: ignore\napps:\n{apps}",
-            marketplace = self.sim.marketplace_url(),
-            upm = self.sim.upm_url(),
-        );
-        std::fs::write(self.folder.path().join("apps.yaml"), text).unwrap();
-    }
-
-    async fn run(&self, args: &[&str]) -> CommandOutput {
-        run_binary(args, self.folder.path(), &[]).await
-    }
-}
-
-fn text(output: &CommandOutput) -> String {
-    output.snapshot()
-}
+use crate::upmsync_snapshot;
+use upmsync_sim::{Fault, FaultRule, SeedPlugin, SimServer};
 
 /// Finding 1. With `apps.lock`, a downgrade is planned without a restore artifact ("no artifact of
 /// the installed version was found (it is not on the Marketplace)", though it is), and the locked
@@ -44,28 +15,46 @@ fn text(output: &CommandOutput) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_locked_downgrade_refused_by_the_upload_gate_keeps_the_app() {
     let case =
-        Case::with(small_jira().plugin(SeedPlugin::user("com.vendor.alpha", "Alpha", "2.0.0")))
+        TestEnv::with(small_jira().plugin(SeedPlugin::user("com.vendor.alpha", "Alpha", "2.0.0")))
             .await;
-    case.manifest("  - key: com.vendor.alpha\n    version: 1.1.0\n");
+    case.manifest("  - key: com.vendor.alpha\n    version: 1.1.0\n", "ignore");
     let lock = case.run(&["lock", "-f", "apps.yaml"]).await;
-    assert_eq!(Some(lock.code), Some(0), "{}", text(&lock));
+    assert_eq!(lock.code, 0, "{}", lock.snapshot());
     case.sim.set_upload_enabled(false);
 
     let apply = case
         .run(&["apply", "-f", "apps.yaml", "--auto-approve"])
         .await;
-    assert_eq!(
-        Some(apply.code),
-        Some(1),
-        "the upload is refused: {}",
-        text(&apply)
-    );
+    // The upload is refused.
+    upmsync_snapshot!(case, apply, @r"
+    exit: 1
+    ----- stdout -----
+    Instance jira-test ([SIM]/, product 9.12.15 build 9120015)
+      -/+ com.vendor.alpha  Alpha  (downgrade)
+          - version: 2.0.0
+          + version: 1.1.0
+            from [MARKETPLACE]/download/apps/100/version/100002 (upload) sha256 6fab2d4f9632, fetched first
+            restores from [MARKETPLACE]/download/apps/100/version/100003 (by URI) if the install fails; if UPM cannot download it, uploads the copy fetched first
+          ! warning: a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive
+
+      Plan for jira-test: 1 downgrade.
+
+
+    jira-test: 0 done, 1 failed, 0 not started
+      FAILED      downgrade com.vendor.alpha 2.0.0 -> 1.1.0
+        error: installing 1.1.0 of `com.vendor.alpha` failed after it was uninstalled, so 2.0.0 was installed again (restored)
+        Caused by: UPM refuses uploads: Plugins cannot be installed via upload
+    ----- stderr -----
+    Applying 1 change(s) on jira-test...
+      jira-test: FAILED: downgrade com.vendor.alpha 2.0.0 -> 1.1.0
+    error: not every change was applied (see the report on stdout); run `upmsync apply` again once the cause is fixed: it plans from what is installed now
+    ");
     let alpha = case.sim.plugin("com.vendor.alpha");
     assert_eq!(
         alpha.map(|plugin| plugin.version),
         Some("2.0.0".to_string()),
         "the refused downgrade must restore the version it removed, not leave the app missing: {}",
-        text(&apply)
+        apply.snapshot()
     );
 }
 
@@ -75,17 +64,20 @@ async fn a_locked_downgrade_refused_by_the_upload_gate_keeps_the_app() {
 /// are checked (`check_locked_link`).
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lock_entry_cannot_move_a_url_source_to_another_host() {
-    let case = Case::with(small_jira()).await;
+    let case = TestEnv::with(small_jira()).await;
     let wanted = case
         .sim
         .marketplace_url()
         .join("download/apps/100/version/100002")
         .unwrap();
-    case.manifest(&format!(
-        "  - key: com.vendor.alpha\n    version: 1.1.0\n    source: {{url: \"{wanted}\"}}\n"
-    ));
+    case.manifest(
+        &format!(
+            "  - key: com.vendor.alpha\n    version: 1.1.0\n    source: {{url: \"{wanted}\"}}\n"
+        ),
+        "ignore",
+    );
     let lock = case.run(&["lock", "-f", "apps.yaml"]).await;
-    assert_eq!(Some(lock.code), Some(0), "{}", text(&lock));
+    assert_eq!(lock.code, 0, "{}", lock.snapshot());
 
     // The same bytes, served by another host (here: another loopback server).
     let bytes = reqwest::get(wanted.clone())
@@ -99,23 +91,30 @@ async fn a_lock_entry_cannot_move_a_url_source_to_another_host() {
         (elsewhere.host_str(), elsewhere.port_or_known_default()),
         (wanted.host_str(), wanted.port_or_known_default())
     );
-    let path = case.folder.path().join("apps.lock");
+    let path = case.path("apps.lock");
     let locked = std::fs::read_to_string(&path).unwrap();
     let edited = locked.replace(&format!("url: {wanted}"), &format!("url: {elsewhere}"));
     assert_ne!(locked, edited, "the lock names the URL: {locked}");
     std::fs::write(&path, edited).unwrap();
 
     let plan = case.run(&["plan", "-f", "apps.yaml"]).await;
-    assert_eq!(
-        Some(plan.code),
-        Some(1),
-        "a lock entry pointing away from the manifest's URL must be refused: {}",
-        text(&plan)
-    );
+    // A lock entry pointing away from the manifest's URL is refused.
+    let text = plan.snapshot().replace(elsewhere.as_str(), "[ELSEWHERE]");
+    insta::assert_snapshot!(case.filter(&text), @r"
+    exit: 1
+    ----- stdout -----
+    Instance jira-test ([SIM]/)
+      error: cannot resolve the versions of `jira-test`: (details on stderr)
+
+    ----- stderr -----
+    error: instance `jira-test`: cannot resolve the versions of `jira-test`:
+    - `com.vendor.alpha`: the lock file names [ELSEWHERE] for this app, but the manifest says it comes from [MARKETPLACE]/download/apps/100/version/100002; upmsync refuses it
+      hint: run `upmsync lock --update` to lock what the manifest names
+    ");
     assert!(
-        !plan.stdout.clone().contains(elsewhere.as_str()),
+        !plan.stdout.contains(elsewhere.as_str()),
         "{}",
-        text(&plan)
+        plan.snapshot()
     );
 }
 
@@ -127,15 +126,12 @@ async fn a_lock_entry_cannot_move_a_url_source_to_another_host() {
 /// covered").
 #[tokio::test(flavor = "multi_thread")]
 async fn a_session_cookie_echoed_by_the_server_is_not_printed_or_reported() {
-    let faults = FaultPlan {
-        seed: Some(1),
-        rules: vec![FaultRule::new(Fault::EchoRequest { status: 500 })
-            .server(SimServer::Upm)
-            .method("POST")
-            .path("/rest/plugins/1.0/")],
-    };
-    let case = Case::with(small_jira().nodes(2).faults(faults)).await;
-    case.manifest("  - key: com.vendor.alpha\n    version: 1.1.0\n");
+    let echo = faults(vec![FaultRule::new(Fault::EchoRequest { status: 500 })
+        .server(SimServer::Upm)
+        .method("POST")
+        .path("/rest/plugins/1.0/")]);
+    let case = TestEnv::with(small_jira().nodes(2).faults(echo)).await;
+    case.manifest("  - key: com.vendor.alpha\n    version: 1.1.0\n", "ignore");
     let apply = case
         .run(&[
             "apply",
@@ -146,9 +142,9 @@ async fn a_session_cookie_echoed_by_the_server_is_not_printed_or_reported() {
             "report.json",
         ])
         .await;
-    assert_eq!(Some(apply.code), Some(1), "{}", text(&apply));
-    let report = std::fs::read_to_string(case.folder.path().join("report.json")).unwrap();
-    let all = format!("{}\n{report}", text(&apply));
+    assert_eq!(apply.code, 1, "{}", apply.snapshot());
+    let report = std::fs::read_to_string(case.path("report.json")).unwrap();
+    let all = format!("{}\n{report}", apply.snapshot());
     assert!(
         all.contains("simulated echo"),
         "the echo reached the output: {all}"
@@ -162,9 +158,9 @@ async fn a_session_cookie_echoed_by_the_server_is_not_printed_or_reported() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_report_or_saved_plan_never_takes_the_lock_files_place_even_before_it_exists() {
-    let case = Case::with(small_jira()).await;
-    case.manifest("  - key: com.vendor.alpha\n    version: 2.0.0\n");
-    let lock = case.folder.path().join("apps.lock");
+    let case = TestEnv::with(small_jira()).await;
+    case.manifest("  - key: com.vendor.alpha\n    version: 2.0.0\n", "ignore");
+    let lock = case.path("apps.lock");
     assert!(!lock.exists());
     for args in [
         vec![
@@ -178,23 +174,23 @@ async fn a_report_or_saved_plan_never_takes_the_lock_files_place_even_before_it_
         vec!["plan", "-f", "apps.yaml", "--out", "./apps.lock"],
     ] {
         let output = case.run(&args).await;
-        assert_eq!(Some(output.code), Some(1), "{args:?}: {}", text(&output));
+        assert_eq!(output.code, 1, "{args:?}: {}", output.snapshot());
         assert!(
             !lock.exists(),
             "{args:?} wrote over the lock path: {}",
-            text(&output)
+            output.snapshot()
         );
     }
-    assert!(mutating_requests(&case.sim).is_empty());
+    assert!(case.mutating().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lock_version_that_is_not_a_plugin_version_is_refused_on_load() {
-    let case = Case::with(small_jira()).await;
-    case.manifest("  - key: com.vendor.alpha\n    version: 2.0.0\n");
+    let case = TestEnv::with(small_jira()).await;
+    case.manifest("  - key: com.vendor.alpha\n    version: 2.0.0\n", "ignore");
     let output = case.run(&["lock", "-f", "apps.yaml"]).await;
-    assert_eq!(Some(output.code), Some(0), "{}", text(&output));
-    let path = case.folder.path().join("apps.lock");
+    assert_eq!(output.code, 0, "{}", output.snapshot());
+    let path = case.path("apps.lock");
     let lock = std::fs::read_to_string(&path).unwrap();
     std::fs::write(
         &path,
@@ -202,14 +198,14 @@ async fn a_lock_version_that_is_not_a_plugin_version_is_refused_on_load() {
     )
     .unwrap();
     let output = case.run(&["plan", "-f", "apps.yaml"]).await;
-    let err = output.stderr.clone();
-    assert_eq!(Some(output.code), Some(1), "{}", text(&output));
-    assert!(err.contains("`version` holds whitespace"), "{err}");
-}
+    upmsync_snapshot!(case, output, @r"
+    exit: 1
+    ----- stdout -----
+    Instance jira-test ([SIM]/)
+      error: the lock file `apps.lock` is not valid: instance `jira-test`, app `com.vendor.alpha`: `version` holds whitespace (details on stderr)
 
-fn mutating_requests(sim: &Sim) -> Vec<upmsync_sim::RecordedRequest> {
-    sim.requests()
-        .into_iter()
-        .filter(upmsync_sim::RecordedRequest::is_mutating)
-        .collect()
+    ----- stderr -----
+    error: instance `jira-test`: the lock file `apps.lock` is not valid: instance `jira-test`, app `com.vendor.alpha`: `version` holds whitespace
+    hint: run `upmsync lock --update` to write it anew
+    ");
 }

@@ -2,27 +2,8 @@
 //! the code under review and passes since its fix; each test names its finding number.
 
 use crate::support::*;
-use upmsync::commands::read_and_plan;
-use upmsync::execute::{ApplyReport, Mode};
-use upmsync::http::HttpSettings;
-use upmsync::marketplace::download::Cache;
-use upmsync::model::Desired;
-use upmsync::plan::{Action, InstancePlan};
+use upmsync::plan::Action;
 use upmsync_sim::{SeedPlugin, SimConfig};
-
-async fn plan_one(desired: &Desired) -> InstancePlan {
-    let plan = read_and_plan(desired, &upmsync::http::HttpSettings::default()).await;
-    plan.instances[0]
-        .result
-        .clone()
-        .expect("the instance plans")
-}
-
-async fn execute(desired: &Desired, plan: &InstancePlan) -> ApplyReport {
-    let folder = tempfile::tempdir().unwrap();
-    let cache = Cache::new(folder.path(), &upmsync::http::HttpSettings::default()).unwrap();
-    execute_plan(desired, plan, &cache, Mode::Apply, HttpSettings::default()).await
-}
 
 /// Finding 1 (must-fix): a dependency that is installed but disabled, and that the same plan
 /// enables, is enabled only in the enable phase, after the dependent app's install. The install
@@ -66,7 +47,7 @@ async fn finding_1_a_dependency_enabled_later_in_the_same_run_lets_the_first_app
             ("com.vendor.beta", Action::Enable)
         ]
     );
-    let report = execute(&desired, &plan).await;
+    let report = apply_plan(&desired, &plan).await;
     assert!(report.succeeded(), "{report:#?}");
     assert!(sim.plugin("com.vendor.beta").unwrap().enabled);
     assert!(sim.plugin("com.vendor.delta").unwrap().enabled);
@@ -93,7 +74,7 @@ async fn finding_2_a_license_change_is_planned_while_an_upgrade_waits_for_a_rest
             )],
         )],
     );
-    let report = execute(&first, &plan_one(&first).await).await;
+    let report = apply_plan(&first, &plan_one(&first).await).await;
     assert!(report.restart_required(), "{report:#?}");
     // The license is rotated in the manifest: a license PUT does not wait for a restart.
     let rotated = desired(
@@ -132,7 +113,7 @@ async fn finding_2b_a_pending_upgrade_the_manifest_no_longer_wants_is_not_hidden
             vec![without_license(present("com.vendor.alpha", "2.0.0"))],
         )],
     );
-    let report = execute(&first, &plan_one(&first).await).await;
+    let report = apply_plan(&first, &plan_one(&first).await).await;
     assert!(report.restart_required(), "{report:#?}");
     let changed = desired(
         &sim,
@@ -173,22 +154,16 @@ async fn finding_2b_a_pending_upgrade_the_manifest_no_longer_wants_is_not_hidden
 /// `JSESSIONID` included (docs/datacenter.md: "Cookies are never printed or logged").
 #[tokio::test(flavor = "multi_thread")]
 async fn finding_3_session_cookies_never_reach_the_logs_whatever_rust_log_says() {
-    let sim = start(small_jira().nodes(2)).await;
-    let folder = tempfile::tempdir().unwrap();
-    let manifest = format!(
-        "marketplace:\n  url: {}\ninstances:\n  - name: jira-test\n    url: {}\n    product: jira\n    auth:\n      username_env: TEST_JIRA_USER\n      password_env: TEST_JIRA_PASSWORD\napps:\n  - key: com.vendor.gamma\n    version: 1.0.0\n",
-        sim.marketplace_url(),
-        sim.upm_url()
-    );
-    std::fs::write(folder.path().join("apps.yaml"), manifest).unwrap();
-    let output = run_binary(
-        &["plan", "-f", "apps.yaml"],
-        folder.path(),
-        &[("RUST_LOG", "cookie_store::cookie_store=debug")],
-    )
-    .await;
-    assert_eq!(output.code, 0);
-    let stderr = output.stderr.clone();
+    let case = TestEnv::with(small_jira().nodes(2)).await;
+    case.manifest("  - key: com.vendor.gamma\n    version: 1.0.0\n", "ignore");
+    let output = case
+        .run_env(
+            &["plan", "-f", "apps.yaml"],
+            &[("RUST_LOG", "cookie_store::cookie_store=debug")],
+        )
+        .await;
+    assert_eq!(output.code, 0, "{}", output.snapshot());
+    let stderr = output.stderr;
     assert!(
         !stderr.contains("JSESSIONID=") && !stderr.contains("ATL_AFFINITY="),
         "session cookies in the logs:\n{stderr}"
@@ -205,7 +180,7 @@ async fn finding_3_session_cookies_never_reach_the_logs_whatever_rust_log_says()
 #[tokio::test(flavor = "multi_thread")]
 async fn finding_4_an_upgrade_answered_502_names_the_502_not_a_false_version_mismatch() {
     use upmsync::execute::Outcome;
-    use upmsync_sim::{Fault, FaultPlan, FaultRule, SimServer};
+    use upmsync_sim::{Fault, FaultRule, SimServer};
     let sim = start(small_jira()).await;
     let desired = desired(
         &sim,
@@ -215,17 +190,14 @@ async fn finding_4_an_upgrade_answered_502_names_the_502_not_a_false_version_mis
         )],
     );
     let plan = plan_one(&desired).await;
-    sim.set_faults(FaultPlan {
-        seed: Some(7),
-        rules: vec![FaultRule::new(Fault::Status {
-            status: 502,
-            retry_after: None,
-        })
-        .server(SimServer::Upm)
-        .method("POST")
-        .first(1)],
-    });
-    let report = execute(&desired, &plan).await;
+    sim.set_faults(faults(vec![FaultRule::new(Fault::Status {
+        status: 502,
+        retry_after: None,
+    })
+    .server(SimServer::Upm)
+    .method("POST")
+    .first(1)]));
+    let report = apply_plan(&desired, &plan).await;
     let Outcome::Failed { error } = &report.changes[0].outcome else {
         panic!("{report:#?}");
     };
@@ -268,8 +240,10 @@ async fn finding_10_already_done_does_not_hide_another_runners_version_change() 
             vec![without_license(present("com.vendor.beta", "2.0.0"))],
         )],
     );
-    assert!(execute(&theirs, &plan_one(&theirs).await).await.succeeded());
-    let report = execute(&ours, &plan).await;
+    assert!(apply_plan(&theirs, &plan_one(&theirs).await)
+        .await
+        .succeeded());
+    let report = apply_plan(&ours, &plan).await;
     assert_eq!(sim.plugin("com.vendor.beta").unwrap().version, "2.0.0");
     assert!(
         matches!(report.changes[0].outcome, Outcome::Stale { .. }),
@@ -309,8 +283,10 @@ async fn finding_11_already_done_does_not_hide_another_runners_license_change() 
             )],
         )],
     );
-    assert!(execute(&theirs, &plan_one(&theirs).await).await.succeeded());
-    let report = execute(&ours, &plan).await;
+    assert!(apply_plan(&theirs, &plan_one(&theirs).await)
+        .await
+        .succeeded());
+    let report = apply_plan(&ours, &plan).await;
     assert!(
         matches!(report.changes[0].outcome, Outcome::Stale { .. }),
         "the license is now another runner's, yet the upgrade counts as done: {report:#?}"
@@ -343,7 +319,7 @@ async fn finding_12_a_chain_of_dependencies_listed_dependents_first_converges() 
             ],
         )],
     );
-    let report = execute(&desired, &plan_one(&desired).await).await;
+    let report = apply_plan(&desired, &plan_one(&desired).await).await;
     assert!(report.succeeded(), "{report:#?}");
     for key in ["com.vendor.a", "com.vendor.b", "com.vendor.c"] {
         assert!(sim.plugin(key).unwrap().enabled, "{key} is disabled");
@@ -393,7 +369,7 @@ async fn finding_13_a_licensed_app_whose_dependency_is_enabled_later_converges()
             ("com.vendor.beta", Action::Enable)
         ]
     );
-    let report = execute(&desired, &plan).await;
+    let report = apply_plan(&desired, &plan).await;
     assert!(report.succeeded(), "{report:#?}");
     assert!(sim.plugin("com.vendor.beta").unwrap().enabled);
     assert!(sim.plugin("com.vendor.delta").unwrap().enabled);

@@ -3,137 +3,31 @@
 //! started, the report is written, the lock released, exit 1); a signal while reading leaves
 //! nothing behind; the instance lock is an OS lock held by a live process only.
 
-use std::path::{Path, PathBuf};
-use std::process::{Child, Output};
 use std::time::Duration;
 
 use crate::support::*;
-use upmsync_sim::{Fault, FaultPlan, FaultRule, SeedPlugin, Sim, SimConfig, SimServer};
+use crate::upmsync_snapshot;
+use upmsync_sim::{Fault, FaultRule, SeedPlugin, SimServer};
 
-const INSTANCE: &str = "jira-test";
-
-struct Case {
-    sim: Sim,
-    folder: tempfile::TempDir,
-}
-
-impl Case {
-    /// A simulator whose install tasks take `task_delay`: long enough for a signal to arrive
-    /// while one runs.
-    async fn start(config: SimConfig, task_delay: Duration) -> Self {
-        let sim = Sim::start(config.task_delay(task_delay), loopback(), loopback())
-            .await
-            .expect("simulator starts on loopback");
-        Self {
-            sim,
-            folder: tempfile::tempdir().unwrap(),
-        }
-    }
-
-    fn manifest(&self, apps: &str) {
-        let text = format!(
-            "marketplace:\n  url: {marketplace}\ninstances:\n  - name: {INSTANCE}\n    url: {upm}\n    product: jira\n    auth:\n      username_env: TEST_JIRA_USER\n      password_env: TEST_JIRA_PASSWORD\n    unmanaged: ignore\napps:\n{apps}",
-            marketplace = self.sim.marketplace_url(),
-            upm = self.sim.upm_url(),
-        );
-        std::fs::write(self.folder.path().join("apps.yaml"), text).unwrap();
-    }
-
-    fn cache(&self) -> PathBuf {
-        self.folder.path().join(".upmsync-cache")
-    }
-
-    fn lock_file(&self) -> PathBuf {
-        self.cache().join("locks").join(format!("{INSTANCE}.lock"))
-    }
-
-    fn spawn(&self, args: &[&str]) -> Child {
-        command(self.folder.path())
-            .args(args)
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap()
-    }
-
-    async fn run(&self, args: &[&str]) -> Output {
-        let child = self.spawn(args);
-        finish(child).await
-    }
-
-    /// Waits until the simulator has answered a request this predicate picks.
-    async fn wait_for_request(
-        &self,
-        what: &str,
-        pick: impl Fn(&upmsync_sim::RecordedRequest) -> bool,
-    ) {
-        wait_until(what, || self.sim.requests().iter().any(&pick)).await;
-    }
-
-    fn mutating(&self) -> usize {
-        self.sim
-            .requests()
-            .iter()
-            .filter(|request| request.is_mutating())
-            .count()
-    }
-}
-
-async fn wait_until(what: &str, done: impl Fn() -> bool) {
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while !done() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "never happened: {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
-async fn finish(child: Child) -> Output {
-    tokio::task::spawn_blocking(move || child.wait_with_output().unwrap())
-        .await
-        .unwrap()
-}
-
-fn send(child: &Child, signal: &str) {
-    let status = std::process::Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(status.success());
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// Exit 1, not death by the signal (which has no exit code).
-fn assert_exit_1(output: &Output) {
-    assert_eq!(
-        output.status.code(),
-        Some(1),
-        "{:?}\n{}\n{}",
-        output.status,
-        text(&output.stdout),
-        text(&output.stderr)
-    );
-}
-
-fn files_in(folder: &Path) -> Vec<String> {
-    match std::fs::read_dir(folder) {
-        Ok(entries) => entries
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect(),
-        Err(_) => Vec::new(),
-    }
-}
+/// One app to install.
+const DELTA: &str = "  - key: com.vendor.delta\n    version: 1.0.0\n";
 
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_finishes_the_change_under_way_reports_the_rest_and_releases_the_lock() {
-    let case = Case::start(small_jira(), Duration::from_millis(1500)).await;
+    interrupt_an_install("-TERM", "SIGTERM").await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_finishes_the_change_under_way_reports_the_rest_and_releases_the_lock() {
+    interrupt_an_install("-INT", "Ctrl-C").await;
+}
+
+/// Sends `signal` (called `name` in the output) while alpha's upgrade is under way.
+async fn interrupt_an_install(signal: &str, name: &str) {
+    let case = TestEnv::with_task_delay(small_jira(), Duration::from_millis(1500)).await;
     case.manifest(
         "  - key: com.vendor.alpha\n    version: 2.0.0\n  - key: com.vendor.delta\n    version: 1.0.0\n  - key: com.vendor.gamma\n    state: absent\n",
+        "ignore",
     );
     let child = case.spawn(&[
         "apply",
@@ -147,33 +41,55 @@ async fn sigterm_finishes_the_change_under_way_reports_the_rest_and_releases_the
     case.wait_for_request("an install started", |r| r.method == "POST")
         .await;
     assert!(case.lock_file().exists(), "the lock is held while applying");
-    send(&child, "-TERM");
+    send(&child, signal);
     let output = finish(child).await;
-    assert_exit_1(&output);
-    let (out, err) = (text(&output.stdout), text(&output.stderr));
-    assert!(err.contains("Interrupted (SIGTERM)"), "{err}");
-    assert!(
-        out.contains("done        uninstall com.vendor.gamma"),
-        "{out}"
-    );
-    assert!(
-        out.contains("done        upgrade com.vendor.alpha 1.0.0 -> 2.0.0"),
-        "{out}"
-    );
-    assert!(
-        out.contains("not started install com.vendor.delta"),
-        "{out}"
-    );
+    // Exit 1, not death by the signal (which has no exit code). Changes run uninstall first: gamma
+    // was done before the signal, alpha's install was under way and finished, delta never started.
+    let text = output
+        .snapshot()
+        .replace(&format!("Interrupted ({name})"), "Interrupted ([SIGNAL])");
+    // One snapshot for both signals (the tests run it one after the other or at once).
+    insta::allow_duplicates! {
+        insta::assert_snapshot!(case.filter(&text), @r"
+        exit: 1
+        ----- stdout -----
+        Instance jira-test ([SIM]/, product 9.12.15 build 9120015)
+          - com.vendor.gamma  Gamma  (uninstall)
+              - version: 1.0.0
+          ~ com.vendor.alpha  Alpha  (upgrade)
+              - version: 1.0.0
+              + version: 2.0.0
+                from [MARKETPLACE]/download/apps/100/version/100003 (by URI)
+          + com.vendor.delta  (install)
+              + version: 1.0.0
+              + enabled: true
+                from [MARKETPLACE]/download/apps/300/version/300002 (by URI)
+
+          Plan for jira-test: 1 uninstall, 1 upgrade, 1 install.
+
+
+        jira-test: 2 done, 0 failed, 1 not started
+          error: interrupted (Ctrl-C or SIGTERM): the changes not started were left alone
+          done        uninstall com.vendor.gamma 1.0.0
+          done        upgrade com.vendor.alpha 1.0.0 -> 2.0.0
+          not started install com.vendor.delta 1.0.0
+        ----- stderr -----
+        Applying 3 change(s) on jira-test...
+          jira-test: done: uninstall com.vendor.gamma 1.0.0
+
+        Interrupted ([SIGNAL]): finishing the change under way, then stopping (Ctrl-C again to stop at once, which may leave that change half-done).
+          jira-test: done: upgrade com.vendor.alpha 1.0.0 -> 2.0.0
+        error: not every change was applied (see the report on stdout); run `upmsync apply` again once the cause is fixed: it plans from what is installed now
+        ");
+    }
     assert_eq!(
         case.sim.plugin("com.vendor.alpha").unwrap().version,
         "2.0.0"
     );
     assert!(case.sim.plugin("com.vendor.delta").is_none());
     // The report is written, the rest marked not started.
-    let report: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(case.folder.path().join("report.json")).unwrap(),
-    )
-    .unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.path("report.json")).unwrap()).unwrap();
     let statuses: Vec<&str> = report["instances"][0]["changes"]
         .as_array()
         .unwrap()
@@ -193,7 +109,7 @@ async fn sigterm_finishes_the_change_under_way_reports_the_rest_and_releases_the
     let output = case
         .run(&["apply", "-f", "apps.yaml", "--auto-approve"])
         .await;
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(output.code, 0, "{}", output.snapshot());
     assert_eq!(
         case.sim.plugin("com.vendor.delta").unwrap().version,
         "1.0.0"
@@ -203,18 +119,19 @@ async fn sigterm_finishes_the_change_under_way_reports_the_rest_and_releases_the
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_between_the_halves_of_a_downgrade_still_installs_the_older_version() {
     let config = small_jira().plugin(SeedPlugin::user("com.vendor.alpha", "Alpha", "2.0.0"));
-    let case = Case::start(config, Duration::from_millis(300)).await;
+    let case = TestEnv::with_task_delay(config, Duration::from_millis(300)).await;
     case.manifest(
         "  - key: com.vendor.alpha\n    version: 1.1.0\n  - key: com.vendor.delta\n    version: 1.0.0\n",
+        "ignore",
     );
     // The install's POST is slow to reach UPM, so the signal comes after the uninstall and before
     // the install has started.
-    case.sim.set_faults(FaultPlan {
-        seed: Some(1),
-        rules: vec![FaultRule::new(Fault::Latency { millis: 1500 })
-            .server(SimServer::Upm)
-            .method("POST")],
-    });
+    case.sim
+        .set_faults(faults(vec![FaultRule::new(Fault::Latency {
+            millis: 1500,
+        })
+        .server(SimServer::Upm)
+        .method("POST")]));
     let child = case.spawn(&["apply", "-f", "apps.yaml", "--auto-approve"]);
     case.wait_for_request("alpha uninstalled", |r| {
         r.method == "DELETE" && r.path.contains("com.vendor.alpha")
@@ -223,16 +140,35 @@ async fn sigterm_between_the_halves_of_a_downgrade_still_installs_the_older_vers
     assert!(case.sim.plugin("com.vendor.alpha").is_none());
     send(&child, "-TERM");
     let output = finish(child).await;
-    assert_exit_1(&output);
-    let out = text(&output.stdout);
-    assert!(
-        out.contains("done        downgrade com.vendor.alpha 2.0.0 -> 1.1.0"),
-        "{out}"
-    );
-    assert!(
-        out.contains("not started install com.vendor.delta"),
-        "{out}"
-    );
+    upmsync_snapshot!(case, output, @r"
+    exit: 1
+    ----- stdout -----
+    Instance jira-test ([SIM]/, product 9.12.15 build 9120015)
+      -/+ com.vendor.alpha  Alpha  (downgrade)
+          - version: 2.0.0
+          + version: 1.1.0
+            from [MARKETPLACE]/download/apps/100/version/100002 (by URI), fetched first
+            restores from [MARKETPLACE]/download/apps/100/version/100003 (by URI) if the install fails; if UPM cannot download it, uploads the copy fetched first
+          ! warning: a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive
+      + com.vendor.delta  (install)
+          + version: 1.0.0
+          + enabled: true
+            from [MARKETPLACE]/download/apps/300/version/300002 (by URI)
+
+      Plan for jira-test: 1 downgrade, 1 install.
+
+
+    jira-test: 1 done, 0 failed, 1 not started
+      error: interrupted (Ctrl-C or SIGTERM): the changes not started were left alone
+      done        downgrade com.vendor.alpha 2.0.0 -> 1.1.0
+      not started install com.vendor.delta 1.0.0
+    ----- stderr -----
+    Applying 2 change(s) on jira-test...
+
+    Interrupted (SIGTERM): finishing the change under way, then stopping (Ctrl-C again to stop at once, which may leave that change half-done).
+      jira-test: done: downgrade com.vendor.alpha 2.0.0 -> 1.1.0
+    error: not every change was applied (see the report on stdout); run `upmsync apply` again once the cause is fixed: it plans from what is installed now
+    ");
     assert_eq!(
         case.sim
             .plugin("com.vendor.alpha")
@@ -245,23 +181,21 @@ async fn sigterm_between_the_halves_of_a_downgrade_still_installs_the_older_vers
 
 /// The first read of UPM is answered 503 with a long `Retry-After`: the command then waits,
 /// reading, when the signal comes.
-async fn slow_read_case() -> Case {
-    let case = Case::start(small_jira(), Duration::from_millis(30)).await;
-    case.manifest("  - key: com.vendor.delta\n    version: 1.0.0\n");
-    case.sim.set_faults(FaultPlan {
-        seed: Some(1),
-        rules: vec![FaultRule::new(Fault::Status {
+async fn slow_read_case() -> TestEnv {
+    let case = TestEnv::with_task_delay(small_jira(), Duration::from_millis(30)).await;
+    case.manifest(DELTA, "ignore");
+    case.sim
+        .set_faults(faults(vec![FaultRule::new(Fault::Status {
             status: 503,
             retry_after: Some(50),
         })
         .server(SimServer::Upm)
         .method("GET")
-        .first(1)],
-    });
+        .first(1)]));
     case
 }
 
-async fn wait_for_the_503(case: &Case) {
+async fn wait_for_the_503(case: &TestEnv) {
     case.wait_for_request("the first read answered 503", |r| r.status == 503)
         .await;
 }
@@ -274,14 +208,15 @@ async fn sigterm_while_apply_reads_stops_at_once_and_leaves_no_lock() {
     assert!(case.lock_file().exists());
     send(&child, "-TERM");
     let output = finish(child).await;
-    assert_exit_1(&output);
-    assert!(
-        text(&output.stderr)
-            .contains("interrupted (SIGTERM) while reading the instances: nothing was changed"),
-        "{}",
-        text(&output.stderr)
-    );
-    assert_eq!(case.mutating(), 0);
+    // The reads run at once: which of them meets the 503 (and warns) differs from run to run.
+    let text = without_retries(&output.snapshot());
+    insta::assert_snapshot!(case.filter(&text), @r"
+    exit: 1
+    ----- stdout -----
+    ----- stderr -----
+    error: interrupted (SIGTERM) while reading the instances: nothing was changed
+    ");
+    assert_eq!(case.mutating().len(), 0);
     assert!(!case.lock_file().exists(), "the lock file is left behind");
 }
 
@@ -292,13 +227,15 @@ async fn ctrl_c_while_plan_reads_exits_cleanly_and_writes_no_plan() {
     wait_for_the_503(&case).await;
     send(&child, "-INT");
     let output = finish(child).await;
-    assert_exit_1(&output);
-    assert!(
-        text(&output.stderr).contains("interrupted (Ctrl-C)"),
-        "{}",
-        text(&output.stderr)
-    );
-    assert!(files_in(case.folder.path())
+    // The reads run at once: which of them meets the 503 (and warns) differs from run to run.
+    let text = without_retries(&output.snapshot());
+    insta::assert_snapshot!(case.filter(&text), @r"
+    exit: 1
+    ----- stdout -----
+    ----- stderr -----
+    error: interrupted (Ctrl-C): stopped before finishing; nothing was written
+    ");
+    assert!(files_in(case.dir())
         .iter()
         .all(|name| !name.starts_with("plan")));
 }
@@ -306,20 +243,18 @@ async fn ctrl_c_while_plan_reads_exits_cleanly_and_writes_no_plan() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigterm_while_apply_downloads_leaves_no_partial_file() {
     // Pinned in `apps.lock`, the artifact is downloaded (and checked) before the first change.
-    let case = Case::start(small_jira(), Duration::from_millis(30)).await;
-    case.manifest("  - key: com.vendor.delta\n    version: 1.0.0\n");
+    let case = TestEnv::with_task_delay(small_jira(), Duration::from_millis(30)).await;
+    case.manifest(DELTA, "ignore");
     let output = case.run(&["lock", "-f", "apps.yaml"]).await;
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
+    assert_eq!(output.code, 0, "{}", output.snapshot());
     // `lock` hashed the artifact through the cache: empty it, so it is downloaded again, slowly.
     std::fs::remove_dir_all(case.cache()).unwrap();
-    case.sim.set_faults(FaultPlan {
-        seed: Some(1),
-        rules: vec![FaultRule::new(Fault::SlowDownload {
+    case.sim
+        .set_faults(faults(vec![FaultRule::new(Fault::SlowDownload {
             bytes_per_second: 16,
         })
         .server(SimServer::Marketplace)
-        .path("/download/*")],
-    });
+        .path("/download/*")]));
     let partial = || files_in(&case.cache().join("tmp"));
     let child = case.spawn(&[
         "apply",
@@ -332,43 +267,83 @@ async fn sigterm_while_apply_downloads_leaves_no_partial_file() {
     wait_until("a download started", || !partial().is_empty()).await;
     send(&child, "-TERM");
     let output = finish(child).await;
-    assert_exit_1(&output);
-    assert_eq!(case.mutating(), 0);
+    upmsync_snapshot!(case, output, @r"
+    exit: 1
+    ----- stdout -----
+    Instance jira-test ([SIM]/, product 9.12.15 build 9120015)
+      + com.vendor.delta  (install)
+          + version: 1.0.0
+          + enabled: true
+            from [MARKETPLACE]/download/apps/300/version/300002 (upload) sha256 3526c50cf623, fetched first
+
+      Plan for jira-test: 1 install.
+
+
+    jira-test: 0 done, 0 failed, 1 not started
+      error: interrupted (Ctrl-C or SIGTERM) before the first change: nothing was changed
+      not started install com.vendor.delta 1.0.0
+    ----- stderr -----
+    Applying 1 change(s) on jira-test...
+
+    Interrupted (SIGTERM): finishing the change under way, then stopping (Ctrl-C again to stop at once, which may leave that change half-done).
+    error: not every change was applied (see the report on stdout); run `upmsync apply` again once the cause is fixed: it plans from what is installed now
+    ");
+    assert_eq!(case.mutating().len(), 0);
     assert_eq!(
         partial(),
         Vec::<String>::new(),
         "a partial download is left"
     );
     assert!(!case.lock_file().exists(), "the lock file is left behind");
-    let report = std::fs::read_to_string(case.folder.path().join("report.json")).unwrap();
+    let report = std::fs::read_to_string(case.path("report.json")).unwrap();
     assert!(report.contains("nothing was changed"), "{report}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_second_apply_is_refused_while_the_first_runs_and_names_it() {
-    let case = Case::start(small_jira(), Duration::from_millis(1500)).await;
-    case.manifest("  - key: com.vendor.delta\n    version: 1.0.0\n");
+    let case = TestEnv::with_task_delay(small_jira(), Duration::from_millis(1500)).await;
+    case.manifest(DELTA, "ignore");
     let first = case.spawn(&["apply", "-f", "apps.yaml", "--auto-approve"]);
     case.wait_for_request("an install started", |r| r.method == "POST")
         .await;
     let second = case
         .run(&["apply", "-f", "apps.yaml", "--auto-approve"])
         .await;
-    assert_exit_1(&second);
-    let out = text(&second.stdout);
-    assert!(
-        out.contains(&format!("another upmsync apply (process {})", first.id())),
-        "{out}"
-    );
+    let second = second
+        .snapshot()
+        .replace(&format!("process {}", first.id()), "process [PID]");
+    insta::assert_snapshot!(case.filter(&second), @r"
+    exit: 1
+    ----- stdout -----
+    Instance jira-test ([SIM]/, product 9.12.15 build 9120015)
+      + com.vendor.delta  (install)
+          + version: 1.0.0
+          + enabled: true
+            from [MARKETPLACE]/download/apps/300/version/300002 (by URI)
+
+      Plan for jira-test: 1 install.
+
+
+    jira-test: 0 done, 0 failed, 1 not started
+      error: another upmsync apply (process [PID]) is changing `jira-test`: nothing was changed
+        hint: wait for it to finish and run apply again (its lock is `[TEMP]/.upmsync-cache/locks/jira-test.lock`; the lock ends with its process, so there is nothing to remove)
+      not started install com.vendor.delta 1.0.0
+    ----- stderr -----
+    error: not every change was applied (see the report on stdout); run `upmsync apply` again once the cause is fixed: it plans from what is installed now
+    ");
     let output = finish(first).await;
-    assert_eq!(output.status.code(), Some(0), "{}", text(&output.stderr));
-    assert_eq!(case.mutating(), 1, "only the first apply changed anything");
+    assert_eq!(output.code, 0, "{}", output.snapshot());
+    assert_eq!(
+        case.mutating().len(),
+        1,
+        "only the first apply changed anything"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lock_left_by_a_killed_apply_blocks_nothing() {
-    let case = Case::start(small_jira(), Duration::from_millis(1500)).await;
-    case.manifest("  - key: com.vendor.delta\n    version: 1.0.0\n");
+    let case = TestEnv::with_task_delay(small_jira(), Duration::from_millis(1500)).await;
+    case.manifest(DELTA, "ignore");
     let mut first = case.spawn(&["apply", "-f", "apps.yaml", "--auto-approve"]);
     case.wait_for_request("an install started", |r| r.method == "POST")
         .await;
@@ -379,13 +354,7 @@ async fn a_lock_left_by_a_killed_apply_blocks_nothing() {
     let output = case
         .run(&["apply", "-f", "apps.yaml", "--auto-approve"])
         .await;
-    assert_eq!(
-        output.status.code(),
-        Some(0),
-        "{}\n{}",
-        text(&output.stdout),
-        text(&output.stderr)
-    );
+    assert_eq!(output.code, 0, "{}", output.snapshot());
     assert_eq!(
         case.sim.plugin("com.vendor.delta").unwrap().version,
         "1.0.0"

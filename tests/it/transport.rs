@@ -4,6 +4,7 @@
 use std::sync::{Arc, Mutex};
 
 use crate::support::*;
+use crate::upmsync_snapshot;
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use upmsync::model::Transport;
 use upmsync::upm::{UpmClient, UpmError};
@@ -148,8 +149,8 @@ async fn a_ca_file_without_certificates_is_an_error_naming_the_file() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_binary_warns_once_per_run_about_each_unverified_instance() {
-    let sim = start(small_jira()).await;
-    let folder = tempfile::tempdir().unwrap();
+    let case = TestEnv::new().await;
+    let sim = &case.sim;
     let instance = |name: &str, extra: &str| {
         format!(
             "  - name: {name}\n    url: {upm}\n    product: jira\n    auth:\n      username_env: TEST_JIRA_USER\n      password_env: TEST_JIRA_PASSWORD\n{extra}",
@@ -162,13 +163,13 @@ async fn the_binary_warns_once_per_run_about_each_unverified_instance() {
         insecure = instance("jira-insecure", "    insecure_skip_tls_verify: true\n"),
         verified = instance("jira-verified", "    insecure_skip_tls_verify: false\n"),
     );
-    std::fs::write(folder.path().join("apps.yaml"), manifest).unwrap();
+    std::fs::write(case.path("apps.yaml"), manifest).unwrap();
     let warning = "warning: TLS verification is off for instance `jira-insecure` (insecure_skip_tls_verify); anyone on the network path can read its credentials";
 
     for command in ["plan", "drift", "apply"] {
-        let output = run_binary(&[command, "-f", "apps.yaml"], folder.path(), &[]).await;
-        let stderr = output.stderr.clone();
-        assert_eq!(Some(output.code), Some(0), "{command} exits 0: {stderr}");
+        let output = case.run(&[command, "-f", "apps.yaml"]).await;
+        let stderr = &output.stderr;
+        assert_eq!(output.code, 0, "{command} exits 0: {stderr}");
         assert_eq!(
             stderr.matches(warning).count(),
             1,
@@ -178,14 +179,17 @@ async fn the_binary_warns_once_per_run_about_each_unverified_instance() {
             !stderr.contains("`jira-verified` (insecure"),
             "{command} warns only about the unverified instance:\n{stderr}"
         );
-        assert!(
-            !output.stdout.clone().contains("warning:"),
-            "warnings go to stderr"
-        );
+        assert!(!output.stdout.contains("warning:"), "warnings go to stderr");
     }
 
     // `validate` touches no instance, so it does not warn.
-    let output = run_binary(&["validate", "-f", "apps.yaml"], folder.path(), &[]).await;
-    assert_eq!(Some(output.code), Some(0));
-    assert!(!output.stderr.clone().contains("warning: TLS"));
+    let output = case.run(&["validate", "-f", "apps.yaml"]).await;
+    upmsync_snapshot!(case, output, @r"
+    exit: 0
+    ----- stdout -----
+    ----- stderr -----
+    `apps.yaml` is valid: 2 instance(s)
+      jira-insecure (jira, [SIM]/): 1 app(s) wanted, 0 absent
+      jira-verified (jira, [SIM]/): 1 app(s) wanted, 0 absent
+    ");
 }

@@ -6,19 +6,12 @@ use base64::Engine;
 use upmsync::model::{AppKey, Credentials, Secret, Version};
 use upmsync::scrub::REDACTED;
 use upmsync::upm::UpmClient;
-use upmsync_sim::{Fault, FaultPlan, FaultRule, SimServer};
+use upmsync_sim::{Fault, FaultRule, SimServer};
 
 const USER: &str = "ops-robot";
 const PASSWORD_ECHOED: &str = "Tr0ub4dor-echo-pw";
 const LICENSE: &str =
     "AAABechoedLICENSEline1xyz\nAAABechoedLICENSEline2xyz\nAAABechoedLICENSEline3xyz";
-
-fn plan_of(rules: Vec<FaultRule>) -> FaultPlan {
-    FaultPlan {
-        seed: Some(1),
-        rules,
-    }
-}
 
 fn basic() -> String {
     base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD_ECHOED}"))
@@ -39,7 +32,7 @@ fn assert_scrubbed(text: &str) {
 
 async fn echoing_sim(rule: FaultRule) -> upmsync_sim::Sim {
     let sim = start(small_jira().user(USER, PASSWORD_ECHOED, true)).await;
-    sim.set_faults(plan_of(vec![rule]));
+    sim.set_faults(faults(vec![rule]));
     sim
 }
 

@@ -11,7 +11,7 @@ use upmsync_sim::jar::build_plugin_jar;
 use upmsync_sim::{SeedPlugin, Sim, SimConfig, SimRestartState, SimServer};
 use url::Url;
 
-use crate::support::start as start_sim;
+use crate::support::{header, start as start_sim, upm_through, ADMIN};
 
 const PLUGIN: &str = "application/vnd.atl.plugins.plugin+json";
 const CHANGES: &str = "application/vnd.atl.plugins.changes.requiring.restart+json";
@@ -40,23 +40,9 @@ fn with_cookies() -> Client {
         .unwrap()
 }
 
+/// A request to `{upm}/rest/plugins/1.0/{path}` through `client`, as admin.
 fn upm(client: &Client, sim: &Sim, method: Method, path: &str) -> RequestBuilder {
-    let url = sim
-        .upm_url()
-        .join(&format!("rest/plugins/1.0/{path}"))
-        .unwrap();
-    client
-        .request(method, url)
-        .basic_auth("admin", Some("admin"))
-}
-
-fn header(response: &Response, name: &str) -> String {
-    response
-        .headers()
-        .get(name)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
+    upm_through(client, sim, ADMIN, method, path)
 }
 
 fn set_cookies(response: &Response) -> Vec<String> {

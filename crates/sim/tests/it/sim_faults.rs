@@ -10,7 +10,7 @@ use upmsync_sim::{
     Fault, FaultPlan, FaultRule, SeedMarketplaceApp, SeedPlugin, Sim, SimConfig, SimServer,
 };
 
-use crate::support::start as start_sim;
+use crate::support::{header, start as start_sim, upm_through, ADMIN};
 
 const APP: &str = "com.vendor.alpha";
 const APP_ID: u64 = 100;
@@ -29,6 +29,7 @@ fn config() -> SimConfig {
         ))
 }
 
+/// A fault plan of `rules` with a fixed seed, so a run is repeatable.
 fn plan(rules: Vec<FaultRule>) -> FaultPlan {
     FaultPlan {
         seed: Some(7),
@@ -48,22 +49,14 @@ fn client() -> Client {
         .unwrap()
 }
 
+/// A request to `{upm}/rest/plugins/1.0/{path}` as admin, through [`client`] (with a timeout).
 fn upm(sim: &Sim, method: Method, path: &str) -> RequestBuilder {
-    let url = sim
-        .upm_url()
-        .join(&format!("rest/plugins/1.0/{path}"))
-        .unwrap();
-    client()
-        .request(method, url)
-        .basic_auth("admin", Some("admin"))
+    upm_through(&client(), sim, ADMIN, method, path)
 }
 
 async fn token(sim: &Sim) -> String {
     let response = upm(sim, Method::HEAD, "").send().await.unwrap();
-    response.headers()["upm-token"]
-        .to_str()
-        .unwrap()
-        .to_string()
+    header(&response, "upm-token")
 }
 
 /// Starts installing Alpha 2.0.0 from the simulated Marketplace.

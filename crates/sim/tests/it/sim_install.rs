@@ -1,16 +1,19 @@
 //! The simulated UPM install path: upm-tokens, uploads, install-by-URI from the simulated
 //! Marketplace, the async task views and the gates.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
 use reqwest::multipart::{Form, Part};
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use upmsync_sim::jar::build_plugin_jar;
 use upmsync_sim::{SeedMarketplaceApp, SeedMarketplaceVersion, Sim, SimConfig};
 
-use crate::support::{any_port, client, start as start_sim};
+use crate::support::{
+    any_port, client, content_type, finish_task, header, start as start_sim, token, token_for, upm,
+    upm_as,
+};
 
 const SCRIPTRUNNER: &str = "com.onresolve.jira.groovy.groovyrunner";
 const INSTALL_URI: &str = "application/vnd.atl.plugins.install.uri+json";
@@ -18,32 +21,6 @@ const INSTALL_URI: &str = "application/vnd.atl.plugins.install.uri+json";
 /// A simulator whose install tasks take 100 ms.
 async fn start(config: SimConfig) -> Sim {
     start_sim(config.task_delay(Duration::from_millis(100))).await
-}
-
-fn upm_as(sim: &Sim, user: (&str, &str), method: Method, path: &str) -> RequestBuilder {
-    let url = sim
-        .upm_url()
-        .join(&format!("rest/plugins/1.0/{path}"))
-        .unwrap();
-    client()
-        .request(method, url)
-        .basic_auth(user.0, Some(user.1))
-}
-
-fn upm(sim: &Sim, method: Method, path: &str) -> RequestBuilder {
-    upm_as(sim, ("admin", "admin"), method, path)
-}
-
-async fn token_for(sim: &Sim, user: (&str, &str)) -> String {
-    let response = upm_as(sim, user, Method::HEAD, "").send().await.unwrap();
-    response.headers()["upm-token"]
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
-async fn token(sim: &Sim) -> String {
-    token_for(sim, ("admin", "admin")).await
 }
 
 fn jar_form(bytes: Vec<u8>) -> Form {
@@ -69,35 +46,14 @@ async fn install_uri(sim: &Sim, user: (&str, &str), token: &str, uri: &str) -> R
         .unwrap()
 }
 
-fn content_type(response: &Response) -> String {
-    response.headers()[CONTENT_TYPE]
-        .to_str()
-        .unwrap()
-        .to_string()
-}
-
-/// Polls the task's `Location` until it is not running; returns the final response.
+/// Follows the task to its end ([`finish_task`]); its `Location` is absolute.
 async fn finish(sim: &Sim, accepted: &Response) -> Response {
-    let location = accepted.headers()[LOCATION].to_str().unwrap().to_string();
+    let location = header(accepted, LOCATION.as_str());
     assert!(
         location.starts_with(sim.upm_url().as_str()),
         "{location} is absolute"
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let response = client()
-            .get(&location)
-            .basic_auth("admin", Some("admin"))
-            .send()
-            .await
-            .unwrap();
-        let running =
-            response.status() == StatusCode::OK && !content_type(&response).contains("err");
-        if !running || Instant::now() > deadline {
-            return response;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    finish_task(accepted).await
 }
 
 fn task_id(accepted: &Response) -> String {

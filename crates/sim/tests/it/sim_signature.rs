@@ -1,16 +1,16 @@
 //! The simulator's UPM 8 signature check (upm-rest-api.md §5.7): unsigned uploads are refused with
 //! 403, Marketplace installs by URI still work, and the upload gate and safe mode keep their say.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use reqwest::header::{ACCEPT, CONTENT_TYPE, LOCATION};
+use reqwest::header::{ACCEPT, CONTENT_TYPE};
 use reqwest::multipart::{Form, Part};
-use reqwest::{Method, RequestBuilder, Response, StatusCode};
+use reqwest::{Method, Response, StatusCode};
 use serde_json::{json, Value};
 use upmsync_sim::jar::build_plugin_jar;
 use upmsync_sim::{Sim, SimConfig};
 
-use crate::support::{client, start as start_sim};
+use crate::support::{finish_task, start as start_sim, token, upm};
 
 const INSTALL_URI: &str = "application/vnd.atl.plugins.install.uri+json";
 const TEMPO: &str = "is.origo.jira.tempo-plugin";
@@ -18,24 +18,6 @@ const TEMPO: &str = "is.origo.jira.tempo-plugin";
 /// The demo Jira, install tasks taking 30 ms.
 async fn start() -> Sim {
     start_sim(SimConfig::jira_demo().task_delay(Duration::from_millis(30))).await
-}
-
-fn upm(sim: &Sim, method: Method, path: &str) -> RequestBuilder {
-    let url = sim
-        .upm_url()
-        .join(&format!("rest/plugins/1.0/{path}"))
-        .unwrap();
-    client()
-        .request(method, url)
-        .basic_auth("admin", Some("admin"))
-}
-
-async fn token(sim: &Sim) -> String {
-    let response = upm(sim, Method::HEAD, "").send().await.unwrap();
-    response.headers()["upm-token"]
-        .to_str()
-        .unwrap()
-        .to_string()
 }
 
 async fn upload(sim: &Sim, bytes: Vec<u8>) -> Response {
@@ -57,30 +39,6 @@ async fn install_uri(sim: &Sim, uri: &str) -> Response {
         .unwrap()
 }
 
-/// Polls the task's `Location` until it is done; returns the final response.
-async fn finish(accepted: &Response) -> Response {
-    let location = accepted.headers()[LOCATION].to_str().unwrap().to_string();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let response = client()
-            .get(&location)
-            .basic_auth("admin", Some("admin"))
-            .send()
-            .await
-            .unwrap();
-        let failed = response
-            .headers()
-            .get(CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .is_some_and(|content_type| content_type.contains("err"));
-        let running = response.status() == StatusCode::OK && !failed;
-        if !running || Instant::now() > deadline {
-            return response;
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
 fn jar() -> Vec<u8> {
     build_plugin_jar("com.example.unsigned", "Unsigned", "1.0.0", false)
 }
@@ -92,7 +50,7 @@ async fn signature_check_refuses_uploads_with_403_but_not_marketplace_installs()
     // Off by default: an upload installs.
     let accepted = upload(&sim, jar()).await;
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
-    assert_eq!(finish(&accepted).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(finish_task(&accepted).await.status(), StatusCode::SEE_OTHER);
     assert!(sim.plugin("com.example.unsigned").is_some());
 
     sim.set_signature_check(true);
@@ -119,7 +77,7 @@ async fn signature_check_refuses_uploads_with_403_but_not_marketplace_installs()
     );
     let accepted = install_uri(&sim, &uri).await;
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
-    assert_eq!(finish(&accepted).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(finish_task(&accepted).await.status(), StatusCode::SEE_OTHER);
     assert_eq!(sim.plugin(TEMPO).unwrap().version, "17.3.0");
 
     // An unsigned jar by URI from elsewhere fails inside its task.
@@ -133,7 +91,7 @@ async fn signature_check_refuses_uploads_with_403_but_not_marketplace_installs()
     let file_uri = url::Url::from_file_path(&path).unwrap();
     let accepted = install_uri(&sim, file_uri.as_str()).await;
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
-    let body: Value = finish(&accepted).await.json().await.unwrap();
+    let body: Value = finish_task(&accepted).await.json().await.unwrap();
     assert_eq!(body["status"]["errorMessage"], "Signature check failed!");
     assert!(sim.plugin("com.example.unsigned3").is_none());
 
@@ -144,7 +102,7 @@ async fn signature_check_refuses_uploads_with_403_but_not_marketplace_installs()
         build_plugin_jar("com.example.unsigned2", "Unsigned 2", "1.0.0", false),
     )
     .await;
-    assert_eq!(finish(&accepted).await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(finish_task(&accepted).await.status(), StatusCode::SEE_OTHER);
     assert!(sim.plugin("com.example.unsigned2").is_some());
 }
 

@@ -6,38 +6,14 @@ use reqwest::{Method, RequestBuilder, StatusCode};
 use serde_json::{json, Value};
 use upmsync_sim::{SeedPlugin, Sim, SimConfig, SimServer, UPM_KEY};
 
-use crate::support::{client, start};
+use crate::support::{client, content_type, start, upm, upm_url};
 
 const SCRIPTRUNNER: &str = "com.onresolve.jira.groovy.groovyrunner";
 const PDF: &str = "com.midori.jira.plugin.pdfview";
 const LICENSE_TYPE: &str = "application/vnd.atl.plugins+json";
 
-/// A request to `{upm}/rest/plugins/1.0/{path}` as admin.
-fn upm(sim: &Sim, method: Method, path: &str) -> RequestBuilder {
-    let url = sim
-        .upm_url()
-        .join(&format!("rest/plugins/1.0/{path}"))
-        .unwrap();
-    client()
-        .request(method, url)
-        .basic_auth("admin", Some("admin"))
-}
-
 fn anonymous(sim: &Sim, method: Method, path: &str) -> RequestBuilder {
-    let url = sim
-        .upm_url()
-        .join(&format!("rest/plugins/1.0/{path}"))
-        .unwrap();
-    client().request(method, url)
-}
-
-fn content_type(response: &reqwest::Response) -> String {
-    response
-        .headers()
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .unwrap_or_default()
-        .to_string()
+    client().request(method, upm_url(sim, path))
 }
 
 #[tokio::test]
