@@ -59,16 +59,74 @@ impl fmt::Display for Action {
     }
 }
 
-/// An artifact as a plan uses it: where it is and how it reaches UPM, and whether upmsync fetches
-/// and verifies it before the first change of the instance (decided by the planner, shown in the
-/// plan as `fetch_first`).
+/// An artifact as a plan to apply carries it. How it reaches UPM decides what upmsync does with it
+/// before the instance's first change (shown in the plan as `fetch_first`): an upload is always
+/// fetched first (the type has no other form), a download by URI when the planner says so.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlannedArtifact {
-    pub artifact: Artifact,
-    /// Fetched (downloaded once into the cache, or read in place), hashed and opened before any
-    /// change: it is uploaded, its sha256 is pinned, or it belongs to a downgrade (which
-    /// uninstalls first, so both versions must be in hand before that).
-    pub fetch_first: bool,
+pub enum PlannedArtifact {
+    /// UPM downloads it from `url` (install by URI).
+    Uri {
+        url: Url,
+        /// The sha256 it must have, when pinned (manifest `sha256:` or the lock).
+        sha256: Option<Sha256>,
+        /// upmsync downloads it once into the cache, hashes and opens it before any change as
+        /// well: its sha256 is pinned, or it belongs to a downgrade (which uninstalls first, so
+        /// both versions must be in hand before that).
+        fetch_first: bool,
+    },
+    /// upmsync uploads it: always fetched (downloaded once into the cache, or read in place),
+    /// hashed and opened before any change.
+    Upload {
+        location: Location,
+        /// The sha256 it must have, when pinned (manifest `sha256:` or the lock).
+        sha256: Option<Sha256>,
+    },
+}
+
+impl PlannedArtifact {
+    /// The artifact as the plan carries it: by URI or by upload as its `delivery` says (a file
+    /// only by upload, since UPM cannot download it), fetched first when it is uploaded, when its
+    /// sha256 is pinned, or when `downgrade` (both versions of a downgrade must be in hand).
+    pub fn new(artifact: Artifact, downgrade: bool) -> Self {
+        match (artifact.delivery, artifact.location) {
+            (Delivery::Uri, Location::Url(url)) => {
+                let fetch_first = downgrade || artifact.sha256.is_some();
+                PlannedArtifact::Uri {
+                    url,
+                    sha256: artifact.sha256,
+                    fetch_first,
+                }
+            }
+            (_, location) => PlannedArtifact::Upload {
+                location,
+                sha256: artifact.sha256,
+            },
+        }
+    }
+
+    /// Whether upmsync fetches and verifies it before the instance's first change.
+    pub fn fetch_first(&self) -> bool {
+        match self {
+            PlannedArtifact::Uri { fetch_first, .. } => *fetch_first,
+            PlannedArtifact::Upload { .. } => true,
+        }
+    }
+
+    /// Where it is, how it reaches UPM and what it must hash to.
+    pub fn artifact(&self) -> Artifact {
+        match self {
+            PlannedArtifact::Uri { url, sha256, .. } => Artifact {
+                location: Location::Url(url.clone()),
+                delivery: Delivery::Uri,
+                sha256: sha256.clone(),
+            },
+            PlannedArtifact::Upload { location, sha256 } => Artifact {
+                location: location.clone(),
+                delivery: Delivery::Upload,
+                sha256: sha256.clone(),
+            },
+        }
+    }
 }
 
 /// An artifact as the plan shows it and a saved plan holds it: the URL without credentials or
@@ -89,6 +147,11 @@ pub struct ArtifactView {
     /// Fetched and verified before the first change (a compatible addition to format 1).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fetch_first: bool,
+    /// For a downgrade's restore by URI ([`Restore::ByUriThenUpload`]): how the installed
+    /// version is put back when UPM cannot download it (`upload`: the copy fetched first). A
+    /// compatible addition to format 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Delivery>,
 }
 
 impl ArtifactView {
@@ -103,6 +166,7 @@ impl ArtifactView {
             path,
             sha256: artifact.sha256.clone(),
             fetch_first,
+            fallback: None,
         }
     }
 }
@@ -116,7 +180,7 @@ pub trait ArtifactSlot: Clone + fmt::Debug + PartialEq {
 
 impl ArtifactSlot for PlannedArtifact {
     fn view(&self) -> Option<ArtifactView> {
-        Some(ArtifactView::of(&self.artifact, self.fetch_first))
+        Some(ArtifactView::of(&self.artifact(), self.fetch_first()))
     }
 }
 
@@ -152,14 +216,18 @@ impl LicenseSlot for LicenseHash {
 }
 
 /// How a downgrade puts the installed version back if installing the older one fails after the
-/// uninstall (UPM refuses to downgrade in place, upm-rest-api.md §5.6). Decided by the planner.
+/// uninstall (UPM refuses to downgrade in place, upm-rest-api.md §5.6). Decided by the planner and
+/// shown in the plan; the executor runs exactly this strategy. The artifact is always fetched and
+/// verified before the uninstall.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Restore<A> {
-    /// UPM downloads the installed version again by URI; if it cannot, the copy upmsync fetched
-    /// and verified before the uninstall is uploaded. By URI first because the upload gate and
-    /// UPM 8's signature check do not apply to it.
-    ByUri(A),
-    /// The copy fetched and verified before the uninstall is uploaded (`install: upload`).
+    /// UPM downloads the installed version again by URI; if that install fails, the copy upmsync
+    /// fetched and verified before the uninstall is uploaded. By URI first because the upload gate
+    /// and UPM 8's signature check do not apply to it; the upload second because it needs no
+    /// download by UPM. Shown as `restore.kind: uri` with `fallback: upload`.
+    ByUriThenUpload(A),
+    /// The copy fetched and verified before the uninstall is uploaded (`install: upload`). Shown
+    /// as `restore.kind: upload`.
     ByUpload(A),
     /// The installed version's artifact was not found (not on the Marketplace): a failed install
     /// leaves the app missing.
@@ -319,6 +387,7 @@ impl<A: ArtifactSlot, L: LicenseSlot> Change<A, L> {
                 path: None,
                 sha256: None,
                 fetch_first: false,
+                fallback: None,
             })
         };
         let op = match &self.op {
@@ -354,7 +423,7 @@ impl<A: ArtifactSlot, L: LicenseSlot> Change<A, L> {
                 enabled: *enabled,
                 artifact: view(artifact),
                 restore: match restore {
-                    Restore::ByUri(artifact) => Restore::ByUri(view(artifact)),
+                    Restore::ByUriThenUpload(artifact) => Restore::ByUriThenUpload(view(artifact)),
                     Restore::ByUpload(artifact) => Restore::ByUpload(view(artifact)),
                     Restore::Impossible => Restore::Impossible,
                 },
@@ -425,7 +494,13 @@ impl<A: ArtifactSlot, L: LicenseSlot> Serialize for Change<A, L> {
             } => (
                 Some(*enabled),
                 match restore {
-                    Restore::ByUri(artifact) | Restore::ByUpload(artifact) => artifact.view(),
+                    Restore::ByUriThenUpload(artifact) => {
+                        artifact.view().map(|view| ArtifactView {
+                            fallback: Some(Delivery::Upload),
+                            ..view
+                        })
+                    }
+                    Restore::ByUpload(artifact) => artifact.view(),
                     Restore::Impossible => None,
                 },
                 Some(downgrade_warning(restore)),
@@ -477,9 +552,11 @@ impl<'de> Deserialize<'de> for Change<ArtifactView, LicenseHash> {
                 to: to()?,
                 enabled: enabled()?,
                 artifact: artifact()?,
+                // A restore by URI always falls back to the upload, also in plans saved before
+                // `fallback` was shown.
                 restore: match wire.restore.clone() {
                     Some(restore) if restore.kind == Delivery::Upload => Restore::ByUpload(restore),
-                    Some(restore) => Restore::ByUri(restore),
+                    Some(restore) => Restore::ByUriThenUpload(restore),
                     None => Restore::Impossible,
                 },
             },
@@ -733,30 +810,32 @@ pub trait Resolution: ArtifactSlot + Sized {
 
 impl Resolution for PlannedArtifact {
     fn install(artifact: Option<&Artifact>, downgrade: bool) -> Option<Self> {
-        let artifact = artifact?.clone();
         // A downgrade uninstalls first: both its versions must be in hand, verified, before that,
         // even when UPM will download them itself.
-        let fetch_first = downgrade || artifact.needs_verification();
-        Some(Self {
-            artifact,
-            fetch_first,
-        })
+        Some(Self::new(artifact?.clone(), downgrade))
     }
 
     fn restore(artifact: Option<&Artifact>, method: InstallMethod) -> Restore<Self> {
         let Some(artifact) = artifact else {
             return Restore::Impossible;
         };
-        let planned = |delivery| Self {
-            artifact: Artifact {
-                delivery,
-                ..artifact.clone()
-            },
-            fetch_first: true,
+        let copy = |delivery| {
+            Self::new(
+                Artifact {
+                    delivery,
+                    ..artifact.clone()
+                },
+                true,
+            )
         };
-        match method {
-            InstallMethod::Upload => Restore::ByUpload(planned(Delivery::Upload)),
-            InstallMethod::Auto | InstallMethod::Uri => Restore::ByUri(planned(Delivery::Uri)),
+        match (method, &artifact.location) {
+            (InstallMethod::Auto | InstallMethod::Uri, Location::Url(_)) => {
+                Restore::ByUriThenUpload(copy(Delivery::Uri))
+            }
+            // `install: upload`, or a file UPM cannot download: the kept copy is uploaded.
+            (InstallMethod::Upload, _) | (_, Location::File(_)) => {
+                Restore::ByUpload(copy(Delivery::Upload))
+            }
         }
     }
 }
@@ -766,10 +845,11 @@ impl Resolution for () {
         Some(())
     }
 
-    fn restore(artifact: Option<&Artifact>, _: InstallMethod) -> Restore<Self> {
-        match artifact {
-            Some(_) => Restore::ByUri(()),
-            None => Restore::Impossible,
+    fn restore(artifact: Option<&Artifact>, method: InstallMethod) -> Restore<Self> {
+        match (artifact, method) {
+            (None, _) => Restore::Impossible,
+            (Some(_), InstallMethod::Upload) => Restore::ByUpload(()),
+            (Some(_), InstallMethod::Auto | InstallMethod::Uri) => Restore::ByUriThenUpload(()),
         }
     }
 }
@@ -1934,7 +2014,9 @@ mod tests {
         );
         let read: Vec<crate::saved::SavedChange> = serde_json::from_str(&written).unwrap();
         assert!(crate::saved::same_changes(&saved, &read));
-        let old = written.replace(",\"fetch_first\":true", "");
+        let old = written
+            .replace(",\"fetch_first\":true", "")
+            .replace(",\"fallback\":\"upload\"", "");
         assert_ne!(old, written);
         let old: Vec<crate::saved::SavedChange> = serde_json::from_str(&old).unwrap();
         assert!(crate::saved::same_changes(&saved, &old));
@@ -1952,8 +2034,13 @@ mod tests {
                     .into_iter()
                     .filter_map(move |field| {
                         let object = change.get_mut(field)?.as_object_mut()?;
-                        (object.remove("fetch_first")? == serde_json::json!(true))
-                            .then(|| format!("{key} {field}"))
+                        let fallback = object.remove("fallback");
+                        (object.remove("fetch_first")? == serde_json::json!(true)).then(|| {
+                            match fallback {
+                                Some(fallback) => format!("{key} {field}, fallback {fallback}"),
+                                None => format!("{key} {field}"),
+                            }
+                        })
                     })
                     .collect::<Vec<_>>()
             })
@@ -1963,16 +2050,20 @@ mod tests {
             [
                 "up artifact",
                 "down artifact",
-                "down restore",
+                "down restore, fallback \"upload\"",
                 "lost artifact"
             ],
             "uploads, pinned artifacts and both versions of a downgrade are fetched first"
         );
         let mut lines: Vec<String> = Vec::new();
         for line in json.lines() {
-            if line.trim() == "\"fetch_first\": true" {
-                if let Some(previous) = lines.last_mut() {
-                    previous.pop();
+            let field = line.trim().trim_end_matches(',');
+            if ["\"fetch_first\": true", "\"fallback\": \"upload\""].contains(&field) {
+                // The last field of its object: the one before it loses its comma.
+                if !line.ends_with(',') {
+                    if let Some(previous) = lines.last_mut() {
+                        previous.pop();
+                    }
                 }
                 continue;
             }

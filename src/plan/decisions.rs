@@ -117,7 +117,7 @@ fn a_pinned_artifact_is_uploaded_unless_the_manifest_says_uri() {
 }
 
 #[test]
-fn a_downgrade_is_restored_by_uri_by_upload_or_not_at_all() {
+fn a_downgrade_is_restored_by_uri_then_upload_by_upload_or_not_at_all() {
     let live = live().app("a", "2.0").build();
     let restorable = found()
         .release("a", "1.0")
@@ -130,7 +130,7 @@ fn a_downgrade_is_restored_by_uri_by_upload_or_not_at_all() {
               - version: 2.0
               + version: 1.0
                 from http://marketplace.test/download/a/1.0 (by URI), fetched first
-                restores from http://marketplace.test/download/a/2.0 (by URI) if the install fails; if UPM cannot download it, uploads the copy fetched first
+                restores from http://marketplace.test/download/a/2.0 (by URI) if the install fails; if that fails too, uploads the copy fetched first
               ! warning: a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive
 
           Plan for jira: 1 downgrade.
@@ -270,4 +270,54 @@ fn unmanaged_apps_follow_the_policy() {
 
           Plan for jira: 1 uninstall.
     "#);
+}
+
+#[test]
+fn the_restore_strategy_is_named_in_the_json() {
+    let live = live().app("a", "2.0").build();
+    let restorable = found()
+        .release("a", "1.0")
+        .installed_release("a", "2.0")
+        .build();
+    let restore_of = |desired: &DesiredInstance| {
+        let planned = plan::<PlannedArtifact>(desired, &live, &restorable).unwrap();
+        let json = serde_json::to_value(&planned.changes[0]).unwrap();
+        json["restore"].to_string()
+    };
+    let by_uri = desired().app("a", "1.0").build();
+    insta::assert_snapshot!(restore_of(&by_uri), @r#"{"fallback":"upload","fetch_first":true,"kind":"uri","url":"http://marketplace.test/download/a/2.0"}"#);
+    let by_upload = desired()
+        .app("a", "1.0")
+        .install(InstallMethod::Upload)
+        .build();
+    insta::assert_snapshot!(restore_of(&by_upload), @r#"{"fetch_first":true,"kind":"upload","url":"http://marketplace.test/download/a/2.0"}"#);
+}
+
+#[test]
+fn an_upload_is_always_fetched_first() {
+    let live = live().build();
+    let facts = found().release("a", "1.0").build();
+    let upload = desired()
+        .app("a", "1.0")
+        .install(InstallMethod::Upload)
+        .build();
+    let planned = plan::<PlannedArtifact>(&upload, &live, &facts).unwrap();
+    let artifact = planned.changes[0].op.artifact().unwrap();
+    assert!(
+        matches!(artifact, PlannedArtifact::Upload { .. }) && artifact.fetch_first(),
+        "{artifact:?}"
+    );
+    let by_uri = desired().app("a", "1.0").build();
+    let planned = plan::<PlannedArtifact>(&by_uri, &live, &facts).unwrap();
+    let artifact = planned.changes[0].op.artifact().unwrap();
+    assert!(
+        matches!(
+            artifact,
+            PlannedArtifact::Uri {
+                fetch_first: false,
+                ..
+            }
+        ),
+        "nothing to verify, UPM downloads it: {artifact:?}"
+    );
 }
