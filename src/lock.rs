@@ -95,7 +95,8 @@ pub struct LockedApp {
 }
 
 impl LockedApp {
-    /// The target this entry pins: the artifact is always verified against its sha256.
+    /// The release this entry pins, delivered as locked: the artifact is always verified against
+    /// its sha256, and the planner decides how it reaches UPM ([`crate::plan::decide`]).
     pub fn target(&self, base: &Path) -> Target {
         let location = match (&self.url, &self.path) {
             (Some(url), _) => Location::Url(url.clone()),
@@ -106,9 +107,9 @@ impl LockedApp {
             version: Version::from_server(&self.version),
             artifact: Some(Artifact {
                 location,
-                // Pinned: with `install: auto` the verified bytes are uploaded (what was verified
-                // is what gets installed); `install: uri` trusts UPM's own download.
-                delivery: crate::resolve::delivery(self.install, self.delivery, true),
+                // As locked: the planner decides the delivery (a pinned artifact is uploaded
+                // unless the manifest says `install: uri`).
+                delivery: self.delivery,
                 sha256: Some(self.sha256.clone()),
             }),
             compatibility: self.compatibility.clone(),

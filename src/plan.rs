@@ -795,6 +795,10 @@ pub enum PlanError {
     Incompatible { key: AppKey, reason: String },
     #[error("`{key}`: cannot check compatibility, the product build is unknown: {error}")]
     UnknownBuild { key: AppKey, error: String },
+    /// The lock entry's artifact is not where the manifest says the app comes from
+    /// ([`check_locked_location`]); `reason` says where each points and the way out.
+    #[error("`{key}`: {reason}")]
+    LockMoved { key: AppKey, reason: String },
 }
 
 /// How a plan's artifacts are made from what resolution found: [`PlannedArtifact`] when the
@@ -865,7 +869,7 @@ pub fn keeps_installed(spec: &VersionSpec, installed: Option<&Version>, release:
 
 /// Decides each wanted app's target from what resolution found: the version (the lock's, the
 /// named one, or the Marketplace's answer unless [`keeps_installed`]), the compatibility gate for
-/// a version to install, the delivery ([`crate::resolve::delivery`]) and, for a downgrade, the
+/// a version to install, the delivery ([`delivery`]) and, for a downgrade, the
 /// installed version's artifact to restore. Pure; every error is returned.
 pub fn decide(
     desired: &DesiredInstance,
@@ -906,6 +910,14 @@ fn decide_app(
     found: &crate::resolve::Found,
     product: &Result<ProductInfo, String>,
 ) -> Result<Target, PlanError> {
+    if let Some(from_lock) = &found.from_lock {
+        check_locked_location(&present.source, from_lock, &found.release).map_err(|reason| {
+            PlanError::LockMoved {
+                key: key.clone(),
+                reason,
+            }
+        })?;
+    }
     if found.queried && keeps_installed(&present.version, installed, &found.release.version) {
         if let Some(installed) = installed {
             return Ok(Target {
@@ -922,9 +934,7 @@ fn decide_app(
         artifact.delivery = match artifact.location {
             // A file reaches UPM only by upload.
             Location::File(_) => Delivery::Upload,
-            Location::Url(_) => {
-                crate::resolve::delivery(present.install, Delivery::Uri, artifact.sha256.is_some())
-            }
+            Location::Url(_) => delivery(present.install, Delivery::Uri, artifact.sha256.is_some()),
         };
     }
     if installed != Some(&target.version) && !present.allow_incompatible {
@@ -941,6 +951,71 @@ fn decide_app(
         target.restore = found.installed_release.clone();
     }
     Ok(target)
+}
+
+/// A lock entry's artifact must be where the manifest says the app comes from (a lock is a file
+/// anyone with commit access can edit): a Marketplace app's on the Marketplace the manifest names
+/// (its host and port, and `https` when the Marketplace is); a `source.url` app's at that very URL;
+/// a `source.path` app's at that very file (`from_lock.same_file`, found when the facts were
+/// gathered). The error is the reason, with its hint.
+pub fn check_locked_location(
+    source: &crate::model::Source,
+    from_lock: &crate::resolve::FromLock,
+    target: &Target,
+) -> Result<(), String> {
+    use crate::model::Source;
+    let Some(artifact) = &target.artifact else {
+        return Ok(());
+    };
+    let marketplace = &from_lock.marketplace;
+    let moved = |found: String, wanted: String| {
+        Err(format!(
+            "the lock file names {found} for this app, but the manifest says it comes from {wanted}; upmsync refuses it\nhint: run `upmsync lock --update` to lock what the manifest names"
+        ))
+    };
+    let url = match (source, &artifact.location) {
+        (Source::Marketplace, Location::Url(url)) => url,
+        (Source::Url(wanted), Location::Url(url)) if wanted == url => return Ok(()),
+        (Source::Path(_), Location::File(_)) if from_lock.same_file => return Ok(()),
+        (Source::Url(wanted), location) => {
+            return moved(location_text(location), redact_url(wanted))
+        }
+        (Source::Path(wanted), location) => {
+            return moved(location_text(location), format!("`{}`", wanted.display()))
+        }
+        (Source::Marketplace, location) => {
+            return moved(location_text(location), "the Marketplace".into())
+        }
+    };
+    if url.host_str() != marketplace.host_str()
+        || url.port_or_known_default() != marketplace.port_or_known_default()
+    {
+        return Err(format!(
+            "the lock file names {} for a Marketplace app, which is not on the Marketplace ({}); upmsync refuses it\nhint: run `upmsync lock --update` to lock the Marketplace's own artifacts, or use `source: {{url: ...}}` for an artifact from elsewhere",
+            redact_url(url),
+            redact_url(marketplace)
+        ));
+    }
+    crate::marketplace::check_download_link(marketplace, url)
+}
+
+fn location_text(location: &Location) -> String {
+    match location {
+        Location::Url(url) => redact_url(url),
+        Location::File(path) => format!("`{}`", path.display()),
+    }
+}
+
+/// `install: auto` takes the source's natural delivery, except that a pinned sha256 is only a
+/// guarantee when the verified bytes are what UPM installs: then upmsync uploads them (UPM's own
+/// download by URI could get other bytes). `install: uri` keeps trusting UPM's download.
+pub fn delivery(method: InstallMethod, natural: Delivery, pinned: bool) -> Delivery {
+    match method {
+        InstallMethod::Auto if pinned => Delivery::Upload,
+        InstallMethod::Auto => natural,
+        InstallMethod::Uri => Delivery::Uri,
+        InstallMethod::Upload => Delivery::Upload,
+    }
 }
 
 /// A version about to be installed must support the instance's build (marketplace-api.md §5) for
@@ -1298,6 +1373,7 @@ mod tests {
                     queried: false,
                     server_ranges: None,
                     installed_release: target.restore.clone(),
+                    from_lock: None,
                 };
                 (key.clone(), found)
             })

@@ -3,8 +3,8 @@
 //! compatibility), from the lock file when there is one, else from the source or the Marketplace
 //! (through [`crate::marketplace`], the only code that asks it); and, where a downgrade may need it,
 //! the installed version's artifact. It decides nothing: the target version, the compatibility
-//! gate, the delivery and the restore are chosen by [`crate::plan::plan`]. Every failure is
-//! reported, not only the first.
+//! gate, the delivery, the restore and whether a lock entry may be used are chosen by
+//! [`crate::plan::plan`]. Every failure is reported, not only the first.
 
 use std::path::Path;
 
@@ -13,8 +13,8 @@ use futures::stream::{self, StreamExt};
 use crate::lock::LockedInstance;
 use crate::marketplace::{self, Criteria, MarketplaceClient, ResolvedVersion};
 use crate::model::{
-    AppKey, Artifact, Compatibility, Delivery, DesiredInstance, DesiredState, Hosting,
-    InstallMethod, Live, Location, PresentApp, ProductInfo, Source, Target,
+    AppKey, Artifact, Compatibility, Delivery, DesiredInstance, DesiredState, Hosting, Live,
+    Location, PresentApp, ProductInfo, Source, Target,
 };
 
 /// What resolution found for one app, before any decision.
@@ -32,6 +32,19 @@ pub struct Found {
     /// The installed version's artifact on the Marketplace (by URI), looked up when the release is
     /// older than the installed version: a downgrade would need it to restore.
     pub installed_release: Option<Artifact>,
+    /// The release is the lock file's entry: the planner checks that it stays where the manifest
+    /// says the app comes from ([`crate::plan::check_locked_location`]).
+    pub from_lock: Option<FromLock>,
+}
+
+/// What the planner needs to check a lock entry's location, gathered with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FromLock {
+    /// The Marketplace the manifest names (`marketplace.url`).
+    pub marketplace: url::Url,
+    /// For a `source.path` app whose entry names a file: that the entry's file is the manifest's
+    /// (the same path, or the same file by another path).
+    pub same_file: bool,
 }
 
 /// What was found for one instance, by app. An app without an entry needed no question (an exact
@@ -82,8 +95,16 @@ pub async fn resolve(
                 let found = match lock.and_then(|lock| lock.apps.get(key)) {
                     Some(locked) => {
                         let release = locked.target(base);
-                        check_locked_location(&present.source, marketplace.base(), &release)
-                            .map_err(|error| format!("`{key}`: {error}"))?;
+                        let same_file = match (&present.source, &release.artifact) {
+                            (
+                                Source::Path(wanted),
+                                Some(Artifact {
+                                    location: Location::File(path),
+                                    ..
+                                }),
+                            ) => wanted == path || crate::files::same_file(wanted, path),
+                            _ => false,
+                        };
                         // A downgrade from the lock needs the installed version's artifact as
                         // much as one resolved on the Marketplace: to put it back if the
                         // install fails after the uninstall.
@@ -108,6 +129,10 @@ pub async fn resolve(
                             queried: false,
                             server_ranges: None,
                             installed_release,
+                            from_lock: Some(FromLock {
+                                marketplace: marketplace.base().clone(),
+                                same_file,
+                            }),
                         })
                     }
                     None => resolve_app(
@@ -174,6 +199,7 @@ async fn resolve_app(
             queried: false,
             server_ranges: None,
             installed_release: None,
+            from_lock: None,
         })
     };
     match (&present.source, exact) {
@@ -229,6 +255,7 @@ async fn resolve_app(
                     queried,
                     server_ranges,
                     installed_release: None,
+                    from_lock: None,
                 }));
             }
             marketplace.check_download_link(&resolved.binary)?;
@@ -243,15 +270,9 @@ async fn resolve_app(
                 queried,
                 server_ranges,
                 installed_release,
+                from_lock: None,
             }))
         }
-    }
-}
-
-fn location_text(location: &Location) -> String {
-    match location {
-        Location::Url(url) => crate::model::redact_url(url),
-        Location::File(path) => format!("`{}`", path.display()),
     }
 }
 
@@ -332,18 +353,6 @@ async fn marketplace_version(
     }
 }
 
-/// `install: auto` takes the source's natural delivery, except that a pinned sha256 is only a
-/// guarantee when the verified bytes are what UPM installs: then upmsync uploads them (UPM's own
-/// download by URI could get other bytes). `install: uri` keeps trusting UPM's download.
-pub fn delivery(method: InstallMethod, natural: Delivery, pinned: bool) -> Delivery {
-    match method {
-        InstallMethod::Auto if pinned => Delivery::Upload,
-        InstallMethod::Auto => natural,
-        InstallMethod::Uri => Delivery::Uri,
-        InstallMethod::Upload => Delivery::Upload,
-    }
-}
-
 /// The installed version's artifact on the Marketplace, to put back if a downgrade's install fails
 /// after the uninstall; `None` when it is not listed (any more). By URI whatever `install` says:
 /// the upload gate and UPM 8's signature check do not apply, so the restore does not fail for the
@@ -361,51 +370,4 @@ async fn restore_artifact(
         delivery: Delivery::Uri,
         sha256: None,
     })
-}
-
-/// A lock entry's artifact must be where the manifest says the app comes from (a lock is a file
-/// anyone with commit access can edit): a Marketplace app's on the Marketplace the manifest names
-/// (its host and port, and `https` when the Marketplace is); a `source.url` app's at that very URL;
-/// a `source.path` app's at that very file.
-fn check_locked_location(
-    source: &Source,
-    marketplace: &url::Url,
-    target: &Target,
-) -> Result<(), String> {
-    let Some(artifact) = &target.artifact else {
-        return Ok(());
-    };
-    let moved = |found: String, wanted: String| {
-        Err(format!(
-            "the lock file names {found} for this app, but the manifest says it comes from {wanted}; upmsync refuses it\nhint: run `upmsync lock --update` to lock what the manifest names"
-        ))
-    };
-    let url = match (source, &artifact.location) {
-        (Source::Marketplace, Location::Url(url)) => url,
-        (Source::Url(wanted), Location::Url(url)) if wanted == url => return Ok(()),
-        (Source::Path(wanted), Location::File(path))
-            if wanted == path || crate::files::same_file(wanted, path) =>
-        {
-            return Ok(())
-        }
-        (Source::Url(wanted), location) => {
-            return moved(location_text(location), crate::model::redact_url(wanted))
-        }
-        (Source::Path(wanted), location) => {
-            return moved(location_text(location), format!("`{}`", wanted.display()))
-        }
-        (Source::Marketplace, location) => {
-            return moved(location_text(location), "the Marketplace".into())
-        }
-    };
-    if url.host_str() != marketplace.host_str()
-        || url.port_or_known_default() != marketplace.port_or_known_default()
-    {
-        return Err(format!(
-            "the lock file names {} for a Marketplace app, which is not on the Marketplace ({}); upmsync refuses it\nhint: run `upmsync lock --update` to lock the Marketplace's own artifacts, or use `source: {{url: ...}}` for an artifact from elsewhere",
-            crate::model::redact_url(url),
-            crate::model::redact_url(marketplace)
-        ));
-    }
-    crate::marketplace::check_download_link(marketplace, url)
 }

@@ -111,6 +111,12 @@ impl DesiredBuilder {
         self
     }
 
+    /// Comes from `url` (`source: {url: ...}`).
+    pub(crate) fn source_url(mut self, url: &str) -> Self {
+        self.last().source = Source::Url(Url::parse(url).unwrap());
+        self
+    }
+
     pub(crate) fn allow_incompatible(mut self) -> Self {
         self.last().allow_incompatible = true;
         self
@@ -223,6 +229,7 @@ impl FoundBuilder {
                 queried: false,
                 server_ranges: None,
                 installed_release: None,
+                from_lock: None,
             },
         );
         self.1 = Some(AppKey::new(key));
@@ -269,6 +276,15 @@ impl FoundBuilder {
             location: Location::Url(Url::parse(&url).unwrap()),
             delivery: Delivery::Uri,
             sha256: None,
+        });
+        self
+    }
+
+    /// Taken from the lock file, whose manifest names the Marketplace `marketplace`.
+    pub(crate) fn locked(mut self, marketplace: &str) -> Self {
+        self.last().from_lock = Some(crate::resolve::FromLock {
+            marketplace: Url::parse(marketplace).unwrap(),
+            same_file: false,
         });
         self
     }

@@ -1,5 +1,5 @@
 //! The planner's decisions, each on the smallest input that shows it: which version, the
-//! compatibility gate, delivery, how a downgrade is undone, licenses, enablement and unmanaged
+//! compatibility gate, whether a lock entry may be used, delivery, how a downgrade is undone, licenses, enablement and unmanaged
 //! apps. No simulator: the input is built with [`super::builders`], the plan shown as text.
 
 use super::builders::{desired, found, live};
@@ -320,4 +320,39 @@ fn an_upload_is_always_fetched_first() {
         ),
         "nothing to verify, UPM downloads it: {artifact:?}"
     );
+}
+
+#[test]
+fn a_lock_entry_must_stay_where_the_manifest_says_the_app_comes_from() {
+    let live = live().build();
+    let marketplace = desired().app("a", "1.0").build();
+    let on_the_marketplace = found()
+        .release("a", "1.0")
+        .locked("http://marketplace.test/")
+        .build();
+    insta::assert_snapshot!(show(&marketplace, &live, &on_the_marketplace), @r#"
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          + a  (install)
+              + version: 1.0
+              + enabled: true
+                from http://marketplace.test/download/a/1.0 (by URI)
+
+          Plan for jira: 1 install.
+    "#);
+    let elsewhere = found()
+        .release("a", "1.0")
+        .locked("https://other.test/")
+        .build();
+    insta::assert_snapshot!(show(&marketplace, &live, &elsewhere), @r#"
+        error: `a`: the lock file names http://marketplace.test/download/a/1.0 for a Marketplace app, which is not on the Marketplace (https://other.test/); upmsync refuses it
+        hint: run `upmsync lock --update` to lock the Marketplace's own artifacts, or use `source: {url: ...}` for an artifact from elsewhere
+    "#);
+    let from_url = desired()
+        .app("a", "1.0")
+        .source_url("http://files.test/a.jar")
+        .build();
+    insta::assert_snapshot!(show(&from_url, &live, &on_the_marketplace), @r#"
+        error: `a`: the lock file names http://marketplace.test/download/a/1.0 for this app, but the manifest says it comes from http://files.test/a.jar; upmsync refuses it
+        hint: run `upmsync lock --update` to lock what the manifest names
+    "#);
 }
