@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::model::{
     AppKey, Artifact, Compatibility, Delivery, Desired, DesiredState, Hosting, InstallMethod,
-    Location, PresentApp, Sha256, Source, Target, Version,
+    Location, PresentApp, Sha256, Source, Version,
 };
 
 /// The lock format's version; a file with another is refused.
@@ -96,25 +96,23 @@ pub struct LockedApp {
 
 impl LockedApp {
     /// The release this entry pins, delivered as locked: the artifact is always verified against
-    /// its sha256, and the planner decides how it reaches UPM ([`crate::plan::decide`]).
-    pub fn target(&self, base: &Path) -> Target {
+    /// its sha256, and the planner decides how it reaches UPM ([`crate::plan::decide`]). An entry
+    /// names a `url` or a `path` (checked on load).
+    pub fn release(&self, base: &Path) -> crate::resolve::Release {
         let location = match (&self.url, &self.path) {
             (Some(url), _) => Location::Url(url.clone()),
             (None, Some(path)) => Location::File(base.join(path)),
             (None, None) => Location::File(PathBuf::new()),
         };
-        Target {
+        crate::resolve::Release {
             version: Version::from_server(&self.version),
-            artifact: Some(Artifact {
+            artifact: Artifact {
                 location,
-                // As locked: the planner decides the delivery (a pinned artifact is uploaded
-                // unless the manifest says `install: uri`).
                 delivery: self.delivery,
                 sha256: Some(self.sha256.clone()),
-            }),
+            },
             compatibility: self.compatibility.clone(),
             build_number: self.build_number,
-            restore: None,
         }
     }
 

@@ -13,16 +13,56 @@ use futures::stream::{self, StreamExt};
 use crate::lock::LockedInstance;
 use crate::marketplace::{self, Criteria, MarketplaceClient, ResolvedVersion};
 use crate::model::{
-    AppKey, Artifact, Compatibility, Delivery, DesiredInstance, DesiredState, Hosting, Live,
-    Location, PresentApp, ProductInfo, Source, Target,
+    AppKey, Artifact, Compatibility, Delivery, DesiredApp, DesiredInstance, DesiredState, Hosting,
+    Live, Location, PresentApp, ProductInfo, Source, Version,
 };
+
+/// What the facts carry for an artifact: the [`Artifact`] itself when resolving for a plan to
+/// apply or for the lock, `()` for drift, which asks only what versions mean.
+pub trait Carried: Clone + std::fmt::Debug + PartialEq + Send + Sync {
+    /// The form of `artifact` the facts keep.
+    fn carry(artifact: Artifact) -> Self;
+
+    /// The value for a release the manifest names exactly, asked nothing about: `Some` only when
+    /// the facts carry no artifact (drift), so an exact version needs no question.
+    fn unasked() -> Option<Self>;
+}
+
+impl Carried for Artifact {
+    fn carry(artifact: Artifact) -> Self {
+        artifact
+    }
+
+    fn unasked() -> Option<Self> {
+        None
+    }
+}
+
+impl Carried for () {
+    fn carry(_: Artifact) -> Self {}
+
+    fn unasked() -> Option<Self> {
+        Some(())
+    }
+}
+
+/// A release of an app: its version, its artifact (`R`: see [`Carried`]) and what it supports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Release<R = Artifact> {
+    pub version: Version,
+    pub artifact: R,
+    /// The product builds this version supports, when known (Marketplace or lock).
+    pub compatibility: Vec<Compatibility>,
+    /// The Marketplace's build number of this app version, when known.
+    pub build_number: Option<u64>,
+}
 
 /// What resolution found for one app, before any decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Found {
+pub struct Found<R = Artifact> {
     /// The release the manifest's version means: from the lock, the app's source, or the
-    /// Marketplace for the app's hosting. Its `restore` is always `None` (the planner sets it).
-    pub release: Target,
+    /// Marketplace for the app's hosting (for drift, an exact version as named).
+    pub release: Release<R>,
     /// The release was chosen by a Marketplace query (`latest`, a constraint), not named by the
     /// manifest or the lock: then an installed version newer than it and still matching is kept.
     pub queried: bool,
@@ -37,19 +77,89 @@ pub struct Found {
     pub from_lock: Option<FromLock>,
 }
 
+/// What was found for one wanted app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fact<R = Artifact> {
+    /// The manifest names exactly this version, and it is installed: nothing was asked, and
+    /// nothing is to be installed.
+    Installed(Version),
+    /// The release the manifest's version means.
+    Found(Found<R>),
+}
+
+/// One app the manifest wants present, with what was found for it.
+#[derive(Clone, Debug)]
+pub struct Wanted<'a, R = Artifact> {
+    pub app: &'a DesiredApp,
+    pub present: &'a PresentApp,
+    pub fact: Fact<R>,
+}
+
+/// What was found for one instance: an entry for every app its manifest wants present, by key
+/// (made by [`resolve`] or [`named`]), so the planner meets no app it knows nothing of.
+pub type Facts<'a, R = Artifact> = std::collections::BTreeMap<AppKey, Wanted<'a, R>>;
+
+/// The facts for drift without asking anything, when every wanted version is exact: each as
+/// named. The versions that need the Marketplace (`latest`, constraints) are returned instead.
+pub fn named(instance: &DesiredInstance) -> Result<Facts<'_, ()>, Vec<String>> {
+    let mut facts = Facts::new();
+    let mut errors = Vec::new();
+    for app in instance.apps.values() {
+        let DesiredState::Present(present) = &app.state else {
+            continue;
+        };
+        match &present.version {
+            VersionSpec::Exact(version) => {
+                facts.insert(
+                    app.key.clone(),
+                    Wanted {
+                        app,
+                        present,
+                        fact: Fact::Found(unasked_release(version, ())),
+                    },
+                );
+            }
+            spec => errors.push(format!(
+                "`{}`: version `{spec}` needs the Marketplace",
+                app.key
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(facts)
+    } else {
+        Err(errors)
+    }
+}
+
+/// An exact version as named, nothing asked.
+fn unasked_release<R>(version: &Version, artifact: R) -> Found<R> {
+    Found {
+        release: Release {
+            version: version.clone(),
+            artifact,
+            compatibility: Vec::new(),
+            build_number: None,
+        },
+        queried: false,
+        server_ranges: None,
+        installed_release: None,
+        from_lock: None,
+    }
+}
+
 /// What the planner needs to check a lock entry's location, gathered with it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FromLock {
     /// The Marketplace the manifest names (`marketplace.url`).
     pub marketplace: url::Url,
+    /// Where the entry's artifact is.
+    pub location: Location,
     /// For a `source.path` app whose entry names a file: that the entry's file is the manifest's
     /// (the same path, or the same file by another path).
     pub same_file: bool,
 }
 
-/// What was found for one instance, by app. An app without an entry needed no question (an exact
-/// version already installed, or any exact version for drift).
-pub type Facts = std::collections::BTreeMap<AppKey, Found>;
 use crate::version::VersionSpec;
 
 /// How much to resolve.
@@ -66,26 +176,27 @@ pub enum Depth {
 /// Resolves every present app of an instance. With a lock, the Marketplace is asked only, for a
 /// downgrade planned to be applied, where the installed version's artifact is (to restore it if the
 /// install fails after the uninstall).
-pub async fn resolve(
-    instance: &DesiredInstance,
+pub async fn resolve<'a, R: Carried>(
+    instance: &'a DesiredInstance,
     live: &Live,
     marketplace: &MarketplaceClient,
     lock: Option<&LockedInstance>,
     base: &Path,
     depth: Depth,
-) -> Result<Facts, Vec<String>> {
+) -> Result<Facts<'a, R>, Vec<String>> {
     let product = live.product.clone();
-    let wanted: Vec<(&AppKey, &PresentApp)> = instance
+    let wanted: Vec<(&DesiredApp, &PresentApp)> = instance
         .apps
         .values()
         .filter_map(|app| match &app.state {
-            DesiredState::Present(present) => Some((&app.key, present)),
+            DesiredState::Present(present) => Some((app, present)),
             DesiredState::Absent => None,
         })
         .collect();
-    let results: Vec<Result<Option<(AppKey, Found)>, String>> = stream::iter(wanted)
-        .map(|(key, present)| {
+    let results: Vec<Result<(AppKey, Wanted<'a, R>), String>> = stream::iter(wanted)
+        .map(|(app, present)| {
             let product = product.clone();
+            let key = &app.key;
             async move {
                 let installed = live
                     .apps
@@ -94,15 +205,12 @@ pub async fn resolve(
                     .map(|app| &app.version);
                 let found = match lock.and_then(|lock| lock.apps.get(key)) {
                     Some(locked) => {
-                        let release = locked.target(base);
-                        let same_file = match (&present.source, &release.artifact) {
-                            (
-                                Source::Path(wanted),
-                                Some(Artifact {
-                                    location: Location::File(path),
-                                    ..
-                                }),
-                            ) => wanted == path || crate::files::same_file(wanted, path),
+                        let release = locked.release(base);
+                        let location = release.artifact.location.clone();
+                        let same_file = match (&present.source, &location) {
+                            (Source::Path(wanted), Location::File(path)) => {
+                                wanted == path || crate::files::same_file(wanted, path)
+                            }
                             _ => false,
                         };
                         // A downgrade from the lock needs the installed version's artifact as
@@ -124,13 +232,19 @@ pub async fn resolve(
                                 .await;
                             }
                         }
-                        Some(Found {
-                            release,
+                        Fact::Found(Found {
+                            release: Release {
+                                version: release.version,
+                                artifact: R::carry(release.artifact),
+                                compatibility: release.compatibility,
+                                build_number: release.build_number,
+                            },
                             queried: false,
                             server_ranges: None,
                             installed_release,
                             from_lock: Some(FromLock {
                                 marketplace: marketplace.base().clone(),
+                                location,
                                 same_file,
                             }),
                         })
@@ -147,7 +261,14 @@ pub async fn resolve(
                     .await
                     .map_err(|error| format!("`{key}`: {error}"))?,
                 };
-                Ok(found.map(|found| (key.clone(), found)))
+                Ok((
+                    key.clone(),
+                    Wanted {
+                        app,
+                        present,
+                        fact: found,
+                    },
+                ))
             }
         })
         .buffer_unordered(8)
@@ -157,10 +278,9 @@ pub async fn resolve(
     let mut errors = Vec::new();
     for result in results {
         match result {
-            Ok(Some((key, found))) => {
-                facts.insert(key, found);
+            Ok((key, wanted)) => {
+                facts.insert(key, wanted);
             }
-            Ok(None) => {}
             Err(error) => errors.push(error),
         }
     }
@@ -172,9 +292,9 @@ pub async fn resolve(
     }
 }
 
-/// One app without a lock. `None` when nothing needs asking (an exact version, installed, or at
-/// `Depth::Versions`): the planner then uses the exact version as is.
-async fn resolve_app(
+/// One app without a lock. Nothing is asked for an exact version that is installed (unless for
+/// the lock), nor for any exact version when the facts carry no artifact (drift).
+async fn resolve_app<R: Carried>(
     instance: &DesiredInstance,
     key: &AppKey,
     present: &PresentApp,
@@ -182,20 +302,28 @@ async fn resolve_app(
     product: Result<&ProductInfo, &String>,
     marketplace: &MarketplaceClient,
     depth: Depth,
-) -> Result<Option<Found>, String> {
+) -> Result<Fact<R>, String> {
     let hosting = instance.hosting_of(present);
     let exact = match &present.version {
         VersionSpec::Exact(version) => Some(version),
         _ => None,
     };
     if let Some(version) = exact {
-        if depth == Depth::Versions || (installed == Some(version) && depth != Depth::Lock) {
-            return Ok(None);
+        if installed == Some(version) && depth != Depth::Lock {
+            return Ok(Fact::Installed(version.clone()));
+        }
+        if let Some(nothing) = R::unasked() {
+            return Ok(Fact::Found(unasked_release(version, nothing)));
         }
     }
-    let named = |release: Target| {
-        Some(Found {
-            release,
+    let named = |version: &Version, artifact: Artifact| {
+        Fact::Found(Found {
+            release: Release {
+                version: version.clone(),
+                artifact: R::carry(artifact),
+                compatibility: Vec::new(),
+                build_number: None,
+            },
             queried: false,
             server_ranges: None,
             installed_release: None,
@@ -203,28 +331,22 @@ async fn resolve_app(
         })
     };
     match (&present.source, exact) {
-        (Source::Path(path), Some(version)) => Ok(named(Target {
-            version: version.clone(),
-            artifact: Some(Artifact {
+        (Source::Path(path), Some(version)) => Ok(named(
+            version,
+            Artifact {
                 location: Location::File(path.clone()),
                 delivery: Delivery::Upload,
                 sha256: present.sha256.clone(),
-            }),
-            compatibility: Vec::new(),
-            build_number: None,
-            restore: None,
-        })),
-        (Source::Url(url), Some(version)) => Ok(named(Target {
-            version: version.clone(),
-            artifact: Some(Artifact {
+            },
+        )),
+        (Source::Url(url), Some(version)) => Ok(named(
+            version,
+            Artifact {
                 location: Location::Url(url.clone()),
                 delivery: Delivery::Uri,
                 sha256: present.sha256.clone(),
-            }),
-            compatibility: Vec::new(),
-            build_number: None,
-            restore: None,
-        })),
+            },
+        )),
         (Source::Path(_) | Source::Url(_), None) => Err(format!(
             "version `{}` needs the Marketplace to mean anything, but the app's source is a file or URL\nhint: give an exact version",
             present.version
@@ -234,23 +356,22 @@ async fn resolve_app(
             let version = crate::model::Version::from_server(&resolved.name);
             let queried = exact.is_none();
             let application = instance.product.marketplace_application();
-            let release = Target {
+            let release = Release {
                 version: version.clone(),
-                artifact: Some(Artifact {
+                artifact: R::carry(Artifact {
                     location: Location::Url(resolved.binary.clone()),
                     delivery: Delivery::Uri,
                     sha256: present.sha256.clone(),
                 }),
                 compatibility: resolved.ranges(application, hosting),
                 build_number: resolved.build_number,
-                restore: None,
             };
             let server_ranges = (hosting == Hosting::Datacenter)
                 .then(|| resolved.ranges(application, Hosting::Server));
             // What the planner will keep installed is not asked about further (its rule, asked
             // here only to spare needless requests).
             if queried && crate::plan::keeps_installed(&present.version, installed, &version) {
-                return Ok(Some(Found {
+                return Ok(Fact::Found(Found {
                     release,
                     queried,
                     server_ranges,
@@ -265,7 +386,7 @@ async fn resolve_app(
                 Some(installed) => restore_artifact(marketplace, key, installed, hosting).await,
                 None => None,
             };
-            Ok(Some(Found {
+            Ok(Fact::Found(Found {
                 release,
                 queried,
                 server_ranges,

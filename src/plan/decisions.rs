@@ -2,14 +2,22 @@
 //! compatibility gate, whether a lock entry may be used, delivery, how a downgrade is undone, licenses, enablement and unmanaged
 //! apps. No simulator: the input is built with [`super::builders`], the plan shown as text.
 
-use super::builders::{desired, found, live};
-use super::{plan, PlannedArtifact, PlannedInstance};
+use super::builders::{desired, facts, found, live, FoundApps};
+use super::{InstancePlan, PlanError, PlannedArtifact, PlannedInstance};
 use crate::model::{DesiredInstance, InstallMethod, Live, UnmanagedPolicy};
-use crate::resolve::Facts;
+
+/// The plan to apply from what was found.
+fn plan(
+    desired: &DesiredInstance,
+    live: &Live,
+    found: &FoundApps,
+) -> Result<InstancePlan, Vec<PlanError>> {
+    super::plan(desired, live, &facts(desired, live, found))
+}
 
 /// The plan as `upmsync plan` shows it, or the planner's errors.
-fn show(desired: &DesiredInstance, live: &Live, facts: &Facts) -> String {
-    match plan::<PlannedArtifact>(desired, live, facts) {
+fn show(desired: &DesiredInstance, live: &Live, found: &FoundApps) -> String {
+    match plan(desired, live, found) {
         Ok(planned) => crate::render::plan_text(&super::Plan {
             instances: vec![PlannedInstance {
                 name: planned.name.clone(),
@@ -280,7 +288,7 @@ fn the_restore_strategy_is_named_in_the_json() {
         .installed_release("a", "2.0")
         .build();
     let restore_of = |desired: &DesiredInstance| {
-        let planned = plan::<PlannedArtifact>(desired, &live, &restorable).unwrap();
+        let planned = plan(desired, &live, &restorable).unwrap();
         let json = serde_json::to_value(&planned.changes[0]).unwrap();
         json["restore"].to_string()
     };
@@ -301,14 +309,14 @@ fn an_upload_is_always_fetched_first() {
         .app("a", "1.0")
         .install(InstallMethod::Upload)
         .build();
-    let planned = plan::<PlannedArtifact>(&upload, &live, &facts).unwrap();
+    let planned = plan(&upload, &live, &facts).unwrap();
     let artifact = planned.changes[0].op.artifact().unwrap();
     assert!(
         matches!(artifact, PlannedArtifact::Upload { .. }) && artifact.fetch_first(),
         "{artifact:?}"
     );
     let by_uri = desired().app("a", "1.0").build();
-    let planned = plan::<PlannedArtifact>(&by_uri, &live, &facts).unwrap();
+    let planned = plan(&by_uri, &live, &facts).unwrap();
     let artifact = planned.changes[0].op.artifact().unwrap();
     assert!(
         matches!(

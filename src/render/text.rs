@@ -496,9 +496,7 @@ fn indent(text: &str, prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{
-        AppKey, Artifact, Delivery, License, LicenseHash, Location, Secret, Version,
-    };
+    use crate::model::{AppKey, License, LicenseHash, Secret, Version};
     use crate::plan::{PlannedArtifact, PlannedInstance};
     use url::Url;
 
