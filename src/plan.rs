@@ -378,18 +378,11 @@ impl<A, L> Change<A, L> {
     }
 }
 
-impl<A: ArtifactSlot, L: LicenseSlot> Change<A, L> {
+impl<L: LicenseSlot> Change<PlannedArtifact, L> {
     /// The change as a saved plan holds it: artifacts as shown, licenses by hash.
     pub fn saved(&self) -> Change<ArtifactView, LicenseHash> {
-        let view = |artifact: &A| {
-            artifact.view().unwrap_or(ArtifactView {
-                kind: Delivery::Uri,
-                url: None,
-                path: None,
-                sha256: None,
-                fetch_first: false,
-                fallback: None,
-            })
+        let view = |artifact: &PlannedArtifact| {
+            ArtifactView::of(&artifact.artifact(), artifact.fetch_first())
         };
         let op = match &self.op {
             Op::Install {

@@ -205,7 +205,9 @@ pub async fn resolve<'a, R: Carried>(
                     .map(|app| &app.version);
                 let found = match lock.and_then(|lock| lock.apps.get(key)) {
                     Some(locked) => {
-                        let release = locked.release(base);
+                        let release = locked
+                            .release(base)
+                            .map_err(|error| format!("`{key}`: {error}"))?;
                         let location = release.artifact.location.clone();
                         let same_file = match (&present.source, &location) {
                             (Source::Path(wanted), Location::File(path)) => {

@@ -364,3 +364,33 @@ fn a_lock_entry_must_stay_where_the_manifest_says_the_app_comes_from() {
         hint: run `upmsync lock --update` to lock what the manifest names
     "#);
 }
+
+#[test]
+fn drift_takes_exact_versions_as_named_and_needs_the_marketplace_for_the_rest() {
+    let exact = desired().app("a", "1.0").build();
+    let facts = crate::resolve::named(&exact).unwrap();
+    let drift = super::plan::<()>(&exact, &live().build(), &facts).unwrap();
+    let actions: Vec<_> = drift.changes.iter().map(|change| change.action()).collect();
+    assert_eq!(actions, [super::Action::Install]);
+    let latest = desired().app("a", "latest").build();
+    assert_eq!(
+        crate::resolve::named(&latest).unwrap_err(),
+        ["`a`: version `latest` needs the Marketplace"]
+    );
+}
+
+#[test]
+fn an_exact_version_installed_is_kept_without_an_artifact() {
+    let wanted = desired().app("a", "1.0").disabled().build();
+    let installed = live().app("a", "1.0").build();
+    // Nothing was found (nothing asked): the app stays at its version, only its state changes.
+    insta::assert_snapshot!(show(&wanted, &installed, &found().build()), @r#"
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          ~ a  a app  (disable)
+                version: 1.0
+              - enabled: true
+              + enabled: false
+
+          Plan for jira: 1 disable.
+    "#);
+}

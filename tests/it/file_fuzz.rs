@@ -12,7 +12,8 @@ fn lock(bytes: &[u8]) {
         Ok(lock) => {
             for instance in lock.instances.values() {
                 for entry in instance.apps.values() {
-                    let release = entry.release(Path::new("/base"));
+                    // Every entry that loads names its artifact.
+                    let release = entry.release(Path::new("/base")).unwrap();
                     let _ = release.version.to_string();
                     let _ = release.artifact.to_string();
                 }
