@@ -943,12 +943,15 @@ pub fn decide(
         .collect())
 }
 
+/// Each wanted app with what was decided for it.
+type Decisions<'f, 'a, R> = Vec<(&'f Wanted<'a, R>, Decided<R>)>;
+
 /// [`decide_app`] for every wanted app, in key order; every error is returned.
 fn decide_all<'f, 'a, R: Delivered>(
     desired: &DesiredInstance,
     live: &Live,
     facts: &'f Facts<'a, R>,
-) -> Result<Vec<(&'f Wanted<'a, R>, Decided<R>)>, Vec<PlanError>> {
+) -> Result<Decisions<'f, 'a, R>, Vec<PlanError>> {
     let mut decided = Vec::new();
     let mut errors = Vec::new();
     for wanted in facts.values() {
@@ -1436,7 +1439,7 @@ mod tests {
                 (None, Some(nothing)) => nothing,
                 (None, None) => R::carry(made_up()),
             };
-            crate::resolve::Found {
+            Box::new(crate::resolve::Found {
                 release: Release {
                     version: target.version.clone(),
                     artifact,
@@ -1447,7 +1450,7 @@ mod tests {
                 server_ranges: None,
                 installed_release: target.restore.clone(),
                 from_lock: None,
-            }
+            })
         };
         desired
             .apps

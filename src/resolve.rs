@@ -84,7 +84,7 @@ pub enum Fact<R = Artifact> {
     /// nothing is to be installed.
     Installed(Version),
     /// The release the manifest's version means.
-    Found(Found<R>),
+    Found(Box<Found<R>>),
 }
 
 /// One app the manifest wants present, with what was found for it.
@@ -115,7 +115,7 @@ pub fn named(instance: &DesiredInstance) -> Result<Facts<'_, ()>, Vec<String>> {
                     Wanted {
                         app,
                         present,
-                        fact: Fact::Found(unasked_release(version, ())),
+                        fact: Fact::Found(Box::new(unasked_release(version, ()))),
                     },
                 );
             }
@@ -234,7 +234,7 @@ pub async fn resolve<'a, R: Carried>(
                                 .await;
                             }
                         }
-                        Fact::Found(Found {
+                        Fact::Found(Box::new(Found {
                             release: Release {
                                 version: release.version,
                                 artifact: R::carry(release.artifact),
@@ -249,7 +249,7 @@ pub async fn resolve<'a, R: Carried>(
                                 location,
                                 same_file,
                             }),
-                        })
+                        }))
                     }
                     None => resolve_app(
                         instance,
@@ -315,11 +315,11 @@ async fn resolve_app<R: Carried>(
             return Ok(Fact::Installed(version.clone()));
         }
         if let Some(nothing) = R::unasked() {
-            return Ok(Fact::Found(unasked_release(version, nothing)));
+            return Ok(Fact::Found(Box::new(unasked_release(version, nothing))));
         }
     }
     let named = |version: &Version, artifact: Artifact| {
-        Fact::Found(Found {
+        Fact::Found(Box::new(Found {
             release: Release {
                 version: version.clone(),
                 artifact: R::carry(artifact),
@@ -330,7 +330,7 @@ async fn resolve_app<R: Carried>(
             server_ranges: None,
             installed_release: None,
             from_lock: None,
-        })
+        }))
     };
     match (&present.source, exact) {
         (Source::Path(path), Some(version)) => Ok(named(
@@ -373,13 +373,13 @@ async fn resolve_app<R: Carried>(
             // What the planner will keep installed is not asked about further (its rule, asked
             // here only to spare needless requests).
             if queried && crate::plan::keeps_installed(&present.version, installed, &version) {
-                return Ok(Fact::Found(Found {
+                return Ok(Fact::Found(Box::new(Found {
                     release,
                     queried,
                     server_ranges,
                     installed_release: None,
                     from_lock: None,
-                }));
+                })));
             }
             marketplace.check_download_link(&resolved.binary)?;
             // A downgrade uninstalls first: find the installed version's artifact now, to put it
@@ -388,13 +388,13 @@ async fn resolve_app<R: Carried>(
                 Some(installed) => restore_artifact(marketplace, key, installed, hosting).await,
                 None => None,
             };
-            Ok(Fact::Found(Found {
+            Ok(Fact::Found(Box::new(Found {
                 release,
                 queried,
                 server_ranges,
                 installed_release,
                 from_lock: None,
-            }))
+            })))
         }
     }
 }

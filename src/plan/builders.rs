@@ -216,7 +216,7 @@ pub(crate) fn facts<'a>(desired: &'a DesiredInstance, live: &Live, found: &Found
                 return None;
             };
             let fact = match (found.get(&app.key), &present.version) {
-                (Some(found), _) => Fact::Found(found.clone()),
+                (Some(found), _) => Fact::Found(Box::new(found.clone())),
                 (None, VersionSpec::Exact(version))
                     if live
                         .apps
