@@ -167,13 +167,16 @@ use crate::version::VersionSpec;
 pub enum Depth {
     /// Every app that must be installed gets its artifact (plan, apply, lock).
     Artifacts,
-    /// Only what versions mean (`latest`, constraints); exact versions need no question (drift).
+    /// Only what versions mean (`latest`, constraints), for drift: exact versions need no
+    /// question because drift's facts carry no artifact ([`Carried::unasked`]); the installed
+    /// version's artifact is never looked up.
     Versions,
     /// Everything, installed apps included, for the lock file.
     Lock,
 }
 
-/// Resolves every present app of an instance. With a lock, the Marketplace is asked only, for a
+/// Resolves every present app of an instance: one [`Wanted`] entry each, carrying `R` for an
+/// artifact ([`Carried`]). With a lock, the Marketplace is asked only, for a
 /// downgrade planned to be applied, where the installed version's artifact is (to restore it if the
 /// install fails after the uninstall).
 pub async fn resolve<'a, R: Carried>(
