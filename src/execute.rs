@@ -14,7 +14,7 @@ use tracing::Instrument;
 
 use crate::artifact;
 use crate::marketplace::download::Cache;
-use crate::model::{AppKey, Artifact, Delivery, LiveLicense, Location, Version};
+use crate::model::{AppKey, Artifact, LiveLicense, Location, Version};
 use crate::plan::{Action, Assumed, Change, InstancePlan, Op, PlannedArtifact, Restore};
 use crate::upm::{InstallFrom, Removal, UpmClient, UpmError};
 
@@ -133,12 +133,27 @@ pub async fn fetch_and_verify(
     }
 }
 
-/// Local files verified before the first change: targets to upload, and versions to restore.
-#[derive(Debug, Default)]
-struct Prepared {
-    targets: BTreeMap<AppKey, PathBuf>,
-    restores: BTreeMap<AppKey, PathBuf>,
+/// An artifact as [`prepare`] left it before the first change: what UPM downloads, or the local
+/// file upmsync verified and uploads. An upload without its verified file cannot be written.
+#[derive(Debug)]
+enum Ready {
+    /// UPM downloads it by URI. `copy`: the file fetched and verified before the first change,
+    /// when the plan fetched it first; uploaded only by a restore that falls back to it.
+    Uri { url: url::Url, copy: Option<Kept> },
+    /// The verified file is uploaded.
+    Upload(Kept),
 }
+
+/// A file verified before the first change, and the sha256 it must still have when it is sent
+/// (when pinned).
+#[derive(Clone, Debug)]
+struct Kept {
+    path: PathBuf,
+    sha256: Option<crate::model::Sha256>,
+}
+
+/// A change's operation with its artifacts in hand, as [`prepare`] made it.
+type ReadyOp = Op<Ready, crate::model::License>;
 
 /// Why a change failed, said so that an admin knows the state it left behind.
 #[derive(Debug, thiserror::Error)]
@@ -196,10 +211,6 @@ pub enum ChangeError {
     },
     #[error("no artifact of the installed version was found (it is not on the Marketplace), so it could not be installed again")]
     NoRestore,
-    /// The plan uploads an artifact that was not fetched before the first change: cannot
-    /// happen, because the planner marks every uploaded artifact `fetch_first`.
-    #[error("the artifact of `{key}` was not fetched before the first change, so it was not uploaded (internal error)")]
-    NotFetched { key: AppKey },
 }
 
 impl ChangeError {
@@ -250,17 +261,20 @@ pub async fn execute(
                 Ok(prepared) => prepared,
                 Err(error) => {
                     report.error = Some(error);
-                    Prepared::default()
+                    Vec::new()
                 }
             },
             () = raised(interrupted) => {
                 report.error = Some("interrupted (Ctrl-C or SIGTERM) before the first change: nothing was changed".into());
-                Prepared::default()
+                Vec::new()
             }
         };
         let mut stopped = report.error.is_some();
         let mut run = Run::default();
+        // One prepared operation per change, in plan order (none when `prepare` failed).
+        let mut prepared = prepared.into_iter();
         for (index, change) in plan.changes.iter().enumerate() {
+            let ready = prepared.next();
             if !stopped && interrupted.load(Ordering::SeqCst) {
                 stopped = true;
                 report.error = Some("interrupted (Ctrl-C or SIGTERM): the changes not started were left alone".into());
@@ -296,14 +310,16 @@ pub async fn execute(
             } else if stopped {
                 Some(Outcome::NotStarted)
             } else {
-                match mode {
-                    Mode::Apply => run
-                        .apply(change, index, later_helps, &plan.name, upm, &prepared)
+                match (mode, &ready) {
+                    (Mode::Apply, Some(ready)) => run
+                        .apply(change, ready, index, later_helps, &plan.name, upm)
                         .instrument(tracing::info_span!("change", key = %change.key, action = %change.action()))
                         .await,
+                    // Nothing was prepared for it: `prepare` failed, and the instance stopped.
+                    (Mode::Apply, None) => Some(Outcome::NotStarted),
                     // Everything a change needs is in the plan, and `prepare` checked the
                     // credentials and the artifacts: nothing is left to check.
-                    Mode::DryRun => Some(Outcome::WouldDo),
+                    (Mode::DryRun, _) => Some(Outcome::WouldDo),
                 }
             };
             if matches!(outcome, Some(Outcome::Failed { .. } | Outcome::Stale { .. })) {
@@ -395,11 +411,11 @@ impl Run {
     async fn apply(
         &mut self,
         change: &Change,
+        ready: &ReadyOp,
         index: usize,
         later_helps: bool,
         instance: &str,
         upm: &UpmClient,
-        prepared: &Prepared,
     ) -> Option<Outcome> {
         let expected = self
             .expected
@@ -411,7 +427,7 @@ impl Run {
             None => Ok(Precondition::Holds),
         };
         let result = match checked {
-            Ok(Precondition::Holds) => apply_change(change, upm, prepared).await,
+            Ok(Precondition::Holds) => apply_change(&change.key, ready, upm).await,
             Ok(Precondition::AlreadyDone) => {
                 tracing::info!(
                     "`{}` is already as this change would leave it (changed since the plan was made): nothing to do",
@@ -673,16 +689,16 @@ fn license_text_of(license: &LiveLicense) -> String {
 
 /// Checks made before any change: UPM not in safe mode (a token also proves admin rights in a dry
 /// run), and every artifact that is uploaded or pinned downloaded (once, into the cache), hashed
-/// and opened: its key and version must be the wanted ones. Returns the verified local files.
+/// and opened: its key and version must be the wanted ones. Returns each change's operation with
+/// its artifacts in hand, in plan order.
 async fn prepare(
     plan: &InstancePlan,
     upm: &UpmClient,
     cache: &Cache,
     mode: Mode,
-) -> Result<Prepared, String> {
-    let mut prepared = Prepared::default();
+) -> Result<Vec<ReadyOp>, String> {
     if plan.changes.is_empty() {
-        return Ok(prepared);
+        return Ok(Vec::new());
     }
     if mode == Mode::DryRun {
         // HEAD is not a mutating request; a token proves the credentials are an admin's.
@@ -718,42 +734,15 @@ async fn prepare(
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }
     let mut errors = Vec::new();
-    // What the plan marks `fetch_first`: the targets to upload or whose sha256 is pinned, and
-    // both versions of a downgrade (it uninstalls first).
+    let mut ready = Vec::with_capacity(plan.changes.len());
     for change in &plan.changes {
-        let (target, restore) = match &change.op {
-            Op::Install { to, artifact, .. } | Op::Upgrade { to, artifact, .. } => {
-                ((to, artifact), None)
-            }
-            Op::Downgrade {
-                from,
-                to,
-                artifact,
-                restore: Restore::ByUri(restore) | Restore::ByUpload(restore),
-                ..
-            } => ((to, artifact), Some((from, restore))),
-            Op::Downgrade { to, artifact, .. } => ((to, artifact), None),
-            _ => continue,
-        };
-        for ((version, planned), is_restore) in
-            std::iter::once((target, false)).chain(restore.map(|restore| (restore, true)))
-        {
-            if !planned.fetch_first {
-                continue;
-            }
-            match fetch_and_verify(cache, &change.key, version, &planned.artifact).await {
-                Ok(verified) if is_restore => {
-                    prepared.restores.insert(change.key.clone(), verified.path);
-                }
-                Ok(verified) => {
-                    prepared.targets.insert(change.key.clone(), verified.path);
-                }
-                Err(error) => errors.push(format!("`{}` {version}: {error}", change.key)),
-            }
+        match prepare_op(cache, &change.key, &change.op).await {
+            Ok(op) => ready.push(op),
+            Err(found) => errors.extend(found),
         }
     }
     if errors.is_empty() {
-        Ok(prepared)
+        Ok(ready)
     } else {
         Err(format!(
             "artifacts failed verification, so nothing was changed on this instance:\n- {}",
@@ -762,13 +751,186 @@ async fn prepare(
     }
 }
 
-async fn apply_change(
-    change: &Change,
-    upm: &UpmClient,
-    prepared: &Prepared,
-) -> Result<Applied, ChangeError> {
-    let key = &change.key;
-    match &change.op {
+/// One change's operation with its artifacts in hand: what the plan marks `fetch_first` fetched
+/// and verified (the artifacts to upload or whose sha256 is pinned, both versions of a
+/// downgrade), the rest left to UPM's download. Every failure is returned, `` `key` version: why ``.
+async fn prepare_op(
+    cache: &Cache,
+    key: &AppKey,
+    op: &Op<PlannedArtifact, crate::model::License>,
+) -> Result<ReadyOp, Vec<String>> {
+    let mut errors = Vec::new();
+    let op = match op {
+        Op::Install {
+            to,
+            enabled,
+            artifact,
+        } => noted(
+            &mut errors,
+            key,
+            to,
+            prepare_artifact(cache, key, to, artifact).await,
+        )
+        .map(|artifact| Op::Install {
+            to: to.clone(),
+            enabled: *enabled,
+            artifact,
+        }),
+        Op::Upgrade {
+            from,
+            to,
+            enabled,
+            artifact,
+        } => noted(
+            &mut errors,
+            key,
+            to,
+            prepare_artifact(cache, key, to, artifact).await,
+        )
+        .map(|artifact| Op::Upgrade {
+            from: from.clone(),
+            to: to.clone(),
+            enabled: *enabled,
+            artifact,
+        }),
+        Op::Downgrade {
+            from,
+            to,
+            enabled,
+            artifact,
+            restore,
+        } => {
+            let artifact = noted(
+                &mut errors,
+                key,
+                to,
+                prepare_artifact(cache, key, to, artifact).await,
+            );
+            // The restore's copy is in hand before the uninstall, whatever the strategy.
+            let restore = match restore {
+                Restore::ByUriThenUpload(planned) => {
+                    let kept = noted(
+                        &mut errors,
+                        key,
+                        from,
+                        fetch_kept(cache, key, from, planned).await,
+                    );
+                    kept.map(|kept| {
+                        Restore::ByUriThenUpload(match planned {
+                            PlannedArtifact::Uri { url, .. } => Ready::Uri {
+                                url: url.clone(),
+                                copy: Some(kept),
+                            },
+                            // Nothing UPM could download: only the upload is left.
+                            PlannedArtifact::Upload { .. } => Ready::Upload(kept),
+                        })
+                    })
+                }
+                Restore::ByUpload(planned) => noted(
+                    &mut errors,
+                    key,
+                    from,
+                    fetch_kept(cache, key, from, planned).await,
+                )
+                .map(|kept| Restore::ByUpload(Ready::Upload(kept))),
+                Restore::Impossible => Some(Restore::Impossible),
+            };
+            match (artifact, restore) {
+                (Some(artifact), Some(restore)) => Some(Op::Downgrade {
+                    from: from.clone(),
+                    to: to.clone(),
+                    enabled: *enabled,
+                    artifact,
+                    restore,
+                }),
+                _ => None,
+            }
+        }
+        Op::Uninstall { from } => Some(Op::Uninstall { from: from.clone() }),
+        Op::Enable { from, to } => Some(Op::Enable {
+            from: from.clone(),
+            to: to.clone(),
+        }),
+        Op::Disable { from, to } => Some(Op::Disable {
+            from: from.clone(),
+            to: to.clone(),
+        }),
+        Op::SetLicense { version, from, to } => Some(Op::SetLicense {
+            version: version.clone(),
+            from: from.clone(),
+            to: to.clone(),
+        }),
+        Op::RemoveLicense { version, from } => Some(Op::RemoveLicense {
+            version: version.clone(),
+            from: from.clone(),
+        }),
+    };
+    match op {
+        Some(op) if errors.is_empty() => Ok(op),
+        _ => Err(errors),
+    }
+}
+
+/// The value, or `None` with the error noted as `` `key` version: why ``.
+fn noted<T>(
+    errors: &mut Vec<String>,
+    key: &AppKey,
+    version: &Version,
+    result: Result<T, String>,
+) -> Option<T> {
+    match result {
+        Ok(value) => Some(value),
+        Err(error) => {
+            errors.push(format!("`{key}` {version}: {error}"));
+            None
+        }
+    }
+}
+
+/// An artifact to install, as the plan says: an upload (always fetched first) or a download by
+/// URI that is also fetched first when the plan says so.
+async fn prepare_artifact(
+    cache: &Cache,
+    key: &AppKey,
+    version: &Version,
+    planned: &PlannedArtifact,
+) -> Result<Ready, String> {
+    match planned {
+        PlannedArtifact::Uri {
+            url,
+            fetch_first: false,
+            ..
+        } => Ok(Ready::Uri {
+            url: url.clone(),
+            copy: None,
+        }),
+        PlannedArtifact::Uri { url, .. } => Ok(Ready::Uri {
+            url: url.clone(),
+            copy: Some(fetch_kept(cache, key, version, planned).await?),
+        }),
+        PlannedArtifact::Upload { .. } => Ok(Ready::Upload(
+            fetch_kept(cache, key, version, planned).await?,
+        )),
+    }
+}
+
+/// Fetches and verifies an artifact ([`fetch_and_verify`]), keeping its local file.
+async fn fetch_kept(
+    cache: &Cache,
+    key: &AppKey,
+    version: &Version,
+    planned: &PlannedArtifact,
+) -> Result<Kept, String> {
+    let artifact = planned.artifact();
+    let verified = fetch_and_verify(cache, key, version, &artifact).await?;
+    Ok(Kept {
+        path: verified.path,
+        sha256: artifact.sha256,
+    })
+}
+
+async fn apply_change(key: &AppKey, op: &ReadyOp, upm: &UpmClient) -> Result<Applied, ChangeError> {
+    match op {
         Op::Install {
             to,
             enabled,
@@ -779,7 +941,7 @@ async fn apply_change(
             enabled,
             artifact,
             ..
-        } => install(key, artifact, to, *enabled, upm, &prepared.targets).await,
+        } => install(key, artifact, to, *enabled, upm).await,
         Op::Downgrade {
             from,
             to,
@@ -793,7 +955,7 @@ async fn apply_change(
                 // discarded (§5.6). The install happens on the next apply after the restart.
                 return Ok(Applied::AfterRestart);
             }
-            let source = match install(key, artifact, to, *enabled, upm, &prepared.targets).await {
+            let source = match install(key, artifact, to, *enabled, upm).await {
                 Ok(applied) => return Ok(applied),
                 Err(source) => source,
             };
@@ -812,7 +974,7 @@ async fn apply_change(
                     source: Box::new(source),
                 });
             }
-            let restored = restore_previous(key, from, *enabled, restore, upm, prepared).await;
+            let restored = restore_previous(key, from, *enabled, restore, upm).await;
             Err(match restored {
                 Ok(_) => ChangeError::DowngradeRestored {
                     key: key.clone(),
@@ -831,7 +993,7 @@ async fn apply_change(
         }
         Op::Uninstall { .. } => uninstall(upm, key).await,
         Op::Enable { .. } | Op::Disable { .. } => {
-            set_enabled(upm, key, matches!(change.op, Op::Enable { .. })).await?;
+            set_enabled(upm, key, matches!(op, Op::Enable { .. })).await?;
             Ok(Applied::Done)
         }
         Op::SetLicense { to: license, .. } => {
@@ -850,60 +1012,33 @@ async fn apply_change(
     }
 }
 
-/// Reinstalls the version a failed downgrade removed, the way the plan says: by URI and, if UPM
-/// cannot get it that way, by uploading the copy verified before the uninstall; or by uploading
-/// that copy straight away.
+/// Reinstalls the version a failed downgrade removed, with the strategy the plan shows: by URI
+/// and, if that fails, by uploading the copy verified before the uninstall
+/// ([`Restore::ByUriThenUpload`]); or by uploading that copy straight away.
 async fn restore_previous(
     key: &AppKey,
     from: &Version,
     enabled: bool,
-    restore: &Restore<PlannedArtifact>,
+    restore: &Restore<Ready>,
     upm: &UpmClient,
-    prepared: &Prepared,
 ) -> Result<Applied, ChangeError> {
-    let upload = |planned: &PlannedArtifact| PlannedArtifact {
-        artifact: Artifact {
-            delivery: Delivery::Upload,
-            ..planned.artifact.clone()
-        },
-        fetch_first: planned.fetch_first,
-    };
     match restore {
         Restore::Impossible => Err(ChangeError::NoRestore),
-        Restore::ByUpload(planned) => {
-            install(
-                key,
-                &upload(planned),
-                from,
-                enabled,
-                upm,
-                &prepared.restores,
-            )
-            .await
-        }
-        Restore::ByUri(planned) => {
-            let by_uri = PlannedArtifact {
-                artifact: Artifact {
-                    delivery: Delivery::Uri,
-                    ..planned.artifact.clone()
-                },
-                fetch_first: planned.fetch_first,
+        Restore::ByUpload(ready) => install(key, ready, from, enabled, upm).await,
+        Restore::ByUriThenUpload(ready) => {
+            let error = match install(key, ready, from, enabled, upm).await {
+                Ok(applied) => return Ok(applied),
+                Err(error) => error,
             };
-            match install(key, &by_uri, from, enabled, upm, &prepared.restores).await {
-                Ok(applied) => Ok(applied),
-                Err(error) if prepared.restores.contains_key(key) => {
+            match ready {
+                Ready::Uri {
+                    copy: Some(copy), ..
+                } => {
                     tracing::warn!("restoring `{key}` by URI failed ({error}); uploading the copy kept before the uninstall, as planned");
-                    install(
-                        key,
-                        &upload(planned),
-                        from,
-                        enabled,
-                        upm,
-                        &prepared.restores,
-                    )
-                    .await
+                    install(key, &Ready::Upload(copy.clone()), from, enabled, upm).await
                 }
-                Err(error) => Err(error),
+                // No copy in hand, or the upload already failed: nothing else to try.
+                Ready::Uri { copy: None, .. } | Ready::Upload(_) => Err(error),
             }
         }
     }
@@ -950,21 +1085,18 @@ async fn uninstall(upm: &UpmClient, key: &AppKey) -> Result<Applied, ChangeError
 /// tasks to end and reads back.
 async fn install(
     key: &AppKey,
-    planned: &PlannedArtifact,
+    ready: &Ready,
     version: &Version,
     enabled: bool,
     upm: &UpmClient,
-    prepared: &BTreeMap<AppKey, PathBuf>,
 ) -> Result<Applied, ChangeError> {
-    let artifact = &planned.artifact;
-    let from = match (&artifact.delivery, &artifact.location, prepared.get(key)) {
-        (Delivery::Upload, _, Some(path)) => InstallFrom::Upload(path),
-        (Delivery::Uri, Location::Url(url), _) => InstallFrom::Uri(url),
-        _ => return Err(ChangeError::NotFetched { key: key.clone() }),
+    let (from, pinned) = match ready {
+        Ready::Uri { url, .. } => (InstallFrom::Uri(url), None),
+        Ready::Upload(kept) => (InstallFrom::Upload(&kept.path), kept.sha256.as_ref()),
     };
     // What was verified is what is uploaded: a pinned file is hashed again right before it is
     // sent (it may sit in the cache from a check made minutes before).
-    if let (InstallFrom::Upload(path), Some(expected)) = (&from, artifact.sha256.as_ref()) {
+    if let (InstallFrom::Upload(path), Some(expected)) = (&from, pinned) {
         let path = path.to_path_buf();
         let hashed = path.clone();
         let found = tokio::task::spawn_blocking(move || {

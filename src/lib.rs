@@ -14,7 +14,7 @@
 //! - [`resolve`]: gathers facts, concurrently: the release each wanted version means (lock, source or Marketplace), and the installed version's release where a downgrade may need it; decides nothing.
 //! - [`artifact`]: reads and verifies plugin jars and OBRs (key, version, sha256).
 //! - [`retry`]: when to try a read again: bounded backoff with jitter, honouring `Retry-After`.
-//! - [`plan`]: `plan(&desired, &live, &facts) -> InstancePlan`, pure and deterministic: decides target versions, compatibility, delivery and restore, then one typed [`plan::Op`] per change.
+//! - [`plan`]: `plan(&desired, &live, &facts) -> InstancePlan`, pure and deterministic: decides target versions, compatibility, whether a lock entry may be used, delivery and restore, then one typed [`plan::Op`] per change.
 //! - [`scrub`]: every secret of the run, in every form a server may echo, replaced before output.
 //! - [`saved`]: saved plans (`plan --out`, `apply FILE`) and the fingerprints that keep them honest.
 //! - [`execute`]: carries out a plan on one instance, one change at a time, as the plan says (it never reads the manifest), and reports.

@@ -14,7 +14,7 @@ use url::Url;
 
 use crate::model::{
     AppKey, Artifact, Compatibility, Delivery, Desired, DesiredState, Hosting, InstallMethod,
-    Location, PresentApp, Sha256, Source, Target, Version,
+    Location, PresentApp, Sha256, Source, Version,
 };
 
 /// The lock format's version; a file with another is refused.
@@ -95,26 +95,27 @@ pub struct LockedApp {
 }
 
 impl LockedApp {
-    /// The target this entry pins: the artifact is always verified against its sha256.
-    pub fn target(&self, base: &Path) -> Target {
+    /// The release this entry pins, delivered as locked: the artifact is always verified against
+    /// its sha256, and the planner decides how it reaches UPM ([`crate::plan::decide`]). An entry
+    /// names a `url` or a `path` (as [`Lock::load`] checks); the error says it names neither.
+    pub fn release(&self, base: &Path) -> Result<crate::resolve::Release, String> {
         let location = match (&self.url, &self.path) {
             (Some(url), _) => Location::Url(url.clone()),
             (None, Some(path)) => Location::File(base.join(path)),
-            (None, None) => Location::File(PathBuf::new()),
+            (None, None) => {
+                return Err("the lock file's entry has neither `url` nor `path`\nhint: run `upmsync lock --update` to write it anew".into())
+            }
         };
-        Target {
+        Ok(crate::resolve::Release {
             version: Version::from_server(&self.version),
-            artifact: Some(Artifact {
+            artifact: Artifact {
                 location,
-                // Pinned: with `install: auto` the verified bytes are uploaded (what was verified
-                // is what gets installed); `install: uri` trusts UPM's own download.
-                delivery: crate::resolve::delivery(self.install, self.delivery, true),
+                delivery: self.delivery,
                 sha256: Some(self.sha256.clone()),
-            }),
+            },
             compatibility: self.compatibility.clone(),
             build_number: self.build_number,
-            restore: None,
-        }
+        })
     }
 
     /// Whether this entry still answers what the manifest asks.
@@ -621,6 +622,19 @@ mod tests {
         assert!(entry.covers(&allowing, base));
         let written = serde_saphyr::to_string(&entry).unwrap();
         assert!(written.contains("hosting: server"), "{written}");
+    }
+
+    /// An entry's release is delivered as locked (the planner decides how it reaches UPM), and an
+    /// entry built without a location has none.
+    #[test]
+    fn an_entry_pins_its_release_as_locked() {
+        let text = "requested: 1.2.0\nsource: marketplace\ninstall: auto\nversion: 1.2.0\ndelivery: uri\nurl: https://m.example/a.jar\nsha256: 0000000000000000000000000000000000000000000000000000000000000000\n";
+        let mut entry: LockedApp = serde_saphyr::from_str(text).unwrap();
+        let release = entry.release(Path::new("/")).unwrap();
+        assert_eq!(release.artifact.delivery, Delivery::Uri);
+        assert!(release.artifact.sha256.is_some());
+        entry.url = None;
+        assert!(entry.release(Path::new("/")).is_err());
     }
 
     const SHA: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";

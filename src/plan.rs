@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::resolve::{Fact, Facts, Release, Wanted};
 use crate::version::VersionSpec;
 
 use crate::model::{
@@ -59,16 +60,74 @@ impl fmt::Display for Action {
     }
 }
 
-/// An artifact as a plan uses it: where it is and how it reaches UPM, and whether upmsync fetches
-/// and verifies it before the first change of the instance (decided by the planner, shown in the
-/// plan as `fetch_first`).
+/// An artifact as a plan to apply carries it. How it reaches UPM decides what upmsync does with it
+/// before the instance's first change (shown in the plan as `fetch_first`): an upload is always
+/// fetched first (the type has no other form), a download by URI when the planner says so.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PlannedArtifact {
-    pub artifact: Artifact,
-    /// Fetched (downloaded once into the cache, or read in place), hashed and opened before any
-    /// change: it is uploaded, its sha256 is pinned, or it belongs to a downgrade (which
-    /// uninstalls first, so both versions must be in hand before that).
-    pub fetch_first: bool,
+pub enum PlannedArtifact {
+    /// UPM downloads it from `url` (install by URI).
+    Uri {
+        url: Url,
+        /// The sha256 it must have, when pinned (manifest `sha256:` or the lock).
+        sha256: Option<Sha256>,
+        /// upmsync downloads it once into the cache, hashes and opens it before any change as
+        /// well: its sha256 is pinned, or it belongs to a downgrade (which uninstalls first, so
+        /// both versions must be in hand before that).
+        fetch_first: bool,
+    },
+    /// upmsync uploads it: always fetched (downloaded once into the cache, or read in place),
+    /// hashed and opened before any change.
+    Upload {
+        location: Location,
+        /// The sha256 it must have, when pinned (manifest `sha256:` or the lock).
+        sha256: Option<Sha256>,
+    },
+}
+
+impl PlannedArtifact {
+    /// The artifact as the plan carries it: by URI or by upload as its `delivery` says (a file
+    /// only by upload, since UPM cannot download it), fetched first when it is uploaded, when its
+    /// sha256 is pinned, or when `downgrade` (both versions of a downgrade must be in hand).
+    pub fn new(artifact: Artifact, downgrade: bool) -> Self {
+        match (artifact.delivery, artifact.location) {
+            (Delivery::Uri, Location::Url(url)) => {
+                let fetch_first = downgrade || artifact.sha256.is_some();
+                PlannedArtifact::Uri {
+                    url,
+                    sha256: artifact.sha256,
+                    fetch_first,
+                }
+            }
+            (_, location) => PlannedArtifact::Upload {
+                location,
+                sha256: artifact.sha256,
+            },
+        }
+    }
+
+    /// Whether upmsync fetches and verifies it before the instance's first change.
+    pub fn fetch_first(&self) -> bool {
+        match self {
+            PlannedArtifact::Uri { fetch_first, .. } => *fetch_first,
+            PlannedArtifact::Upload { .. } => true,
+        }
+    }
+
+    /// Where it is, how it reaches UPM and what it must hash to.
+    pub fn artifact(&self) -> Artifact {
+        match self {
+            PlannedArtifact::Uri { url, sha256, .. } => Artifact {
+                location: Location::Url(url.clone()),
+                delivery: Delivery::Uri,
+                sha256: sha256.clone(),
+            },
+            PlannedArtifact::Upload { location, sha256 } => Artifact {
+                location: location.clone(),
+                delivery: Delivery::Upload,
+                sha256: sha256.clone(),
+            },
+        }
+    }
 }
 
 /// An artifact as the plan shows it and a saved plan holds it: the URL without credentials or
@@ -89,6 +148,11 @@ pub struct ArtifactView {
     /// Fetched and verified before the first change (a compatible addition to format 1).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fetch_first: bool,
+    /// For a downgrade's restore by URI ([`Restore::ByUriThenUpload`]): how the installed
+    /// version is put back when UPM cannot download it (`upload`: the copy fetched first). A
+    /// compatible addition to format 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<Delivery>,
 }
 
 impl ArtifactView {
@@ -103,6 +167,7 @@ impl ArtifactView {
             path,
             sha256: artifact.sha256.clone(),
             fetch_first,
+            fallback: None,
         }
     }
 }
@@ -116,7 +181,7 @@ pub trait ArtifactSlot: Clone + fmt::Debug + PartialEq {
 
 impl ArtifactSlot for PlannedArtifact {
     fn view(&self) -> Option<ArtifactView> {
-        Some(ArtifactView::of(&self.artifact, self.fetch_first))
+        Some(ArtifactView::of(&self.artifact(), self.fetch_first()))
     }
 }
 
@@ -152,14 +217,18 @@ impl LicenseSlot for LicenseHash {
 }
 
 /// How a downgrade puts the installed version back if installing the older one fails after the
-/// uninstall (UPM refuses to downgrade in place, upm-rest-api.md §5.6). Decided by the planner.
+/// uninstall (UPM refuses to downgrade in place, upm-rest-api.md §5.6). Decided by the planner and
+/// shown in the plan; the executor runs exactly this strategy. The artifact is always fetched and
+/// verified before the uninstall.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Restore<A> {
-    /// UPM downloads the installed version again by URI; if it cannot, the copy upmsync fetched
-    /// and verified before the uninstall is uploaded. By URI first because the upload gate and
-    /// UPM 8's signature check do not apply to it.
-    ByUri(A),
-    /// The copy fetched and verified before the uninstall is uploaded (`install: upload`).
+    /// UPM downloads the installed version again by URI; if that install fails, the copy upmsync
+    /// fetched and verified before the uninstall is uploaded. By URI first because the upload gate
+    /// and UPM 8's signature check do not apply to it; the upload second because it needs no
+    /// download by UPM. Shown as `restore.kind: uri` with `fallback: upload`.
+    ByUriThenUpload(A),
+    /// The copy fetched and verified before the uninstall is uploaded (`install: upload`). Shown
+    /// as `restore.kind: upload`.
     ByUpload(A),
     /// The installed version's artifact was not found (not on the Marketplace): a failed install
     /// leaves the app missing.
@@ -309,17 +378,11 @@ impl<A, L> Change<A, L> {
     }
 }
 
-impl<A: ArtifactSlot, L: LicenseSlot> Change<A, L> {
+impl<L: LicenseSlot> Change<PlannedArtifact, L> {
     /// The change as a saved plan holds it: artifacts as shown, licenses by hash.
     pub fn saved(&self) -> Change<ArtifactView, LicenseHash> {
-        let view = |artifact: &A| {
-            artifact.view().unwrap_or(ArtifactView {
-                kind: Delivery::Uri,
-                url: None,
-                path: None,
-                sha256: None,
-                fetch_first: false,
-            })
+        let view = |artifact: &PlannedArtifact| {
+            ArtifactView::of(&artifact.artifact(), artifact.fetch_first())
         };
         let op = match &self.op {
             Op::Install {
@@ -354,7 +417,7 @@ impl<A: ArtifactSlot, L: LicenseSlot> Change<A, L> {
                 enabled: *enabled,
                 artifact: view(artifact),
                 restore: match restore {
-                    Restore::ByUri(artifact) => Restore::ByUri(view(artifact)),
+                    Restore::ByUriThenUpload(artifact) => Restore::ByUriThenUpload(view(artifact)),
                     Restore::ByUpload(artifact) => Restore::ByUpload(view(artifact)),
                     Restore::Impossible => Restore::Impossible,
                 },
@@ -425,7 +488,13 @@ impl<A: ArtifactSlot, L: LicenseSlot> Serialize for Change<A, L> {
             } => (
                 Some(*enabled),
                 match restore {
-                    Restore::ByUri(artifact) | Restore::ByUpload(artifact) => artifact.view(),
+                    Restore::ByUriThenUpload(artifact) => {
+                        artifact.view().map(|view| ArtifactView {
+                            fallback: Some(Delivery::Upload),
+                            ..view
+                        })
+                    }
+                    Restore::ByUpload(artifact) => artifact.view(),
                     Restore::Impossible => None,
                 },
                 Some(downgrade_warning(restore)),
@@ -477,9 +546,11 @@ impl<'de> Deserialize<'de> for Change<ArtifactView, LicenseHash> {
                 to: to()?,
                 enabled: enabled()?,
                 artifact: artifact()?,
+                // A restore by URI always falls back to the upload, also in plans saved before
+                // `fallback` was shown.
                 restore: match wire.restore.clone() {
                     Some(restore) if restore.kind == Delivery::Upload => Restore::ByUpload(restore),
-                    Some(restore) => Restore::ByUri(restore),
+                    Some(restore) => Restore::ByUriThenUpload(restore),
                     None => Restore::Impossible,
                 },
             },
@@ -554,28 +625,22 @@ pub struct PendingRestart {
 /// Why a change waiting for a restart contradicts what the manifest wants for the app, if it
 /// does. A pending install or upgrade's target version is not shown by UPM (§5.1), so only a
 /// manifest that wants the version running now is known to contradict an upgrade.
-fn restart_conflict(
+fn restart_conflict<R>(
     action: RestartAction,
-    app: &crate::model::DesiredApp,
+    wish: &Wish<'_, R>,
     installed: Option<&LiveApp>,
-    targets: &Targets,
 ) -> Option<String> {
-    match (&app.state, action) {
-        (DesiredState::Present(_), RestartAction::Remove) => {
+    match (wish, action) {
+        (Wish::Present(..), RestartAction::Remove) => {
             Some("UPM removes it at the restart, but the manifest wants it installed".to_string())
         }
-        (DesiredState::Absent, RestartAction::Install | RestartAction::Upgrade) => Some(format!(
+        (Wish::Absent, RestartAction::Install | RestartAction::Upgrade) => Some(format!(
             "UPM {}s it at the restart, but the manifest wants it absent",
             action.name()
         )),
-        (DesiredState::Present(present), RestartAction::Upgrade) => {
+        (Wish::Present(_, decided), RestartAction::Upgrade) => {
             let running = &installed?.version;
-            let wanted = match (targets.get(&app.key), &present.version) {
-                (Some(target), _) => &target.version,
-                (None, VersionSpec::Exact(version)) => version,
-                _ => return None,
-            };
-            (wanted == running).then(|| {
+            (decided.version() == running).then(|| {
                 format!("UPM upgrades it from {running} at the restart, but the manifest wants {running}")
             })
         }
@@ -708,8 +773,6 @@ pub enum PlanError {
     SystemApp { key: AppKey },
     #[error("`{key}` must be absent, but UPM says it cannot be uninstalled (`uninstallable: false`)\nhint: remove it by hand in the product, or drop `state: absent` for `{key}`")]
     NotUninstallable { key: AppKey },
-    #[error("`{key}` wants version `{spec}`, which was not resolved (internal error: plan without resolution)")]
-    Unresolved { key: AppKey, spec: String },
     #[error("`{key}` does not use licensing (UPM would answer 412), but the manifest manages its license\nhint: remove `license` from `{key}`")]
     NotUsingLicensing { key: AppKey },
     /// The version to install does not support the instance's build (marketplace-api.md §5);
@@ -718,58 +781,89 @@ pub enum PlanError {
     Incompatible { key: AppKey, reason: String },
     #[error("`{key}`: cannot check compatibility, the product build is unknown: {error}")]
     UnknownBuild { key: AppKey, error: String },
+    /// The lock entry's artifact is not where the manifest says the app comes from
+    /// ([`check_locked_location`]); `reason` says where each points and the way out.
+    #[error("`{key}`: {reason}")]
+    LockMoved { key: AppKey, reason: String },
+}
+
+/// What the facts carry for an artifact, with the delivery decision on it: an [`Artifact`] (a plan
+/// to apply, the lock) reaches UPM as [`delivery`] decides; `()` (drift) has none to decide.
+pub trait Delivered: crate::resolve::Carried {
+    /// The same, reaching UPM the way the app's `install` and the artifact's pin call for.
+    fn delivered(self, install: InstallMethod) -> Self;
+}
+
+impl Delivered for Artifact {
+    fn delivered(self, install: InstallMethod) -> Self {
+        let delivery = match self.location {
+            // A file reaches UPM only by upload.
+            Location::File(_) => Delivery::Upload,
+            Location::Url(_) => delivery(install, Delivery::Uri, self.sha256.is_some()),
+        };
+        Artifact { delivery, ..self }
+    }
+}
+
+impl Delivered for () {
+    fn delivered(self, _: InstallMethod) -> Self {}
 }
 
 /// How a plan's artifacts are made from what resolution found: [`PlannedArtifact`] when the
-/// plan is to be applied, `()` for drift.
+/// plan is to be applied (from an [`Artifact`]), `()` for drift (from nothing).
 pub trait Resolution: ArtifactSlot + Sized {
-    /// The artifact of an install; `None` when resolution found none (only possible for a plan
-    /// to apply).
-    fn install(artifact: Option<&Artifact>, downgrade: bool) -> Option<Self>;
+    /// What the facts carry for an artifact.
+    type Carried: Delivered;
+
+    /// The artifact of an install (`downgrade`: of a downgrade, which uninstalls first).
+    fn install(artifact: &Self::Carried, downgrade: bool) -> Self;
 
     /// How a downgrade is undone from the installed version's artifact, if one was found.
     fn restore(artifact: Option<&Artifact>, method: InstallMethod) -> Restore<Self>;
 }
 
 impl Resolution for PlannedArtifact {
-    fn install(artifact: Option<&Artifact>, downgrade: bool) -> Option<Self> {
-        let artifact = artifact?.clone();
+    type Carried = Artifact;
+
+    fn install(artifact: &Artifact, downgrade: bool) -> Self {
         // A downgrade uninstalls first: both its versions must be in hand, verified, before that,
         // even when UPM will download them itself.
-        let fetch_first = downgrade || artifact.needs_verification();
-        Some(Self {
-            artifact,
-            fetch_first,
-        })
+        Self::new(artifact.clone(), downgrade)
     }
-
     fn restore(artifact: Option<&Artifact>, method: InstallMethod) -> Restore<Self> {
         let Some(artifact) = artifact else {
             return Restore::Impossible;
         };
-        let planned = |delivery| Self {
-            artifact: Artifact {
-                delivery,
-                ..artifact.clone()
-            },
-            fetch_first: true,
+        let copy = |delivery| {
+            Self::new(
+                Artifact {
+                    delivery,
+                    ..artifact.clone()
+                },
+                true,
+            )
         };
-        match method {
-            InstallMethod::Upload => Restore::ByUpload(planned(Delivery::Upload)),
-            InstallMethod::Auto | InstallMethod::Uri => Restore::ByUri(planned(Delivery::Uri)),
+        match (method, &artifact.location) {
+            (InstallMethod::Auto | InstallMethod::Uri, Location::Url(_)) => {
+                Restore::ByUriThenUpload(copy(Delivery::Uri))
+            }
+            // `install: upload`, or a file UPM cannot download: the kept copy is uploaded.
+            (InstallMethod::Upload, _) | (_, Location::File(_)) => {
+                Restore::ByUpload(copy(Delivery::Upload))
+            }
         }
     }
 }
 
 impl Resolution for () {
-    fn install(_: Option<&Artifact>, _: bool) -> Option<Self> {
-        Some(())
-    }
+    type Carried = ();
 
-    fn restore(artifact: Option<&Artifact>, _: InstallMethod) -> Restore<Self> {
-        match artifact {
-            Some(_) => Restore::ByUri(()),
-            None => Restore::Impossible,
+    fn install(_: &(), _: bool) -> Self {}
+    fn restore(artifact: Option<&Artifact>, method: InstallMethod) -> Restore<Self> {
+        match (artifact, method) {
+            (None, _) => Restore::Impossible,
+            (Some(_), InstallMethod::Upload) => Restore::ByUpload(()),
+            (Some(_), InstallMethod::Auto | InstallMethod::Uri) => Restore::ByUriThenUpload(()),
         }
     }
 }
@@ -783,84 +877,205 @@ pub fn keeps_installed(spec: &VersionSpec, installed: Option<&Version>, release:
             .is_some_and(|installed| installed.is_newer_than(release) && spec.matches(installed))
 }
 
-/// Decides each wanted app's target from what resolution found: the version (the lock's, the
-/// named one, or the Marketplace's answer unless [`keeps_installed`]), the compatibility gate for
-/// a version to install, the delivery ([`crate::resolve::delivery`]) and, for a downgrade, the
-/// installed version's artifact to restore. Pure; every error is returned.
+/// What the planner decided for one wanted app.
+#[derive(Clone, Debug)]
+enum Decided<R> {
+    /// The installed version stays: the manifest names it exactly, or `latest` or a constraint
+    /// keeps it ([`keeps_installed`]). Nothing is installed.
+    Keep(Version),
+    /// The app is to be at `release` (installed when the installed version differs); `restore`:
+    /// the installed version's artifact, for a downgrade.
+    Take {
+        release: Release<R>,
+        restore: Option<Artifact>,
+    },
+}
+
+impl<R> Decided<R> {
+    /// The version the app is to be at.
+    fn version(&self) -> &Version {
+        match self {
+            Decided::Keep(version) => version,
+            Decided::Take { release, .. } => &release.version,
+        }
+    }
+}
+
+/// What the manifest wants for one app, with the decision for a present one.
+enum Wish<'a, R> {
+    Absent,
+    Present(&'a crate::model::PresentApp, Decided<R>),
+}
+
+/// Decides each wanted app's target from what resolution found, as the lock file records it:
+/// the version (the lock's, the named one, or the Marketplace's answer unless
+/// [`keeps_installed`]), whether a lock entry may be used, the compatibility gate for a version
+/// to install, the delivery ([`delivery`]) and, for a downgrade, the installed version's artifact
+/// to restore. A target without an artifact keeps the installed version. Pure; every error is
+/// returned.
 pub fn decide(
     desired: &DesiredInstance,
     live: &Live,
-    facts: &crate::resolve::Facts,
+    facts: &Facts<'_, Artifact>,
 ) -> Result<Targets, Vec<PlanError>> {
-    let mut targets = Targets::new();
+    let decided = decide_all(desired, live, facts)?;
+    Ok(decided
+        .into_iter()
+        .map(|(wanted, decided)| {
+            let target = match decided {
+                Decided::Keep(version) => Target {
+                    version,
+                    artifact: None,
+                    compatibility: Vec::new(),
+                    build_number: None,
+                    restore: None,
+                },
+                Decided::Take { release, restore } => Target {
+                    version: release.version,
+                    artifact: Some(release.artifact),
+                    compatibility: release.compatibility,
+                    build_number: release.build_number,
+                    restore,
+                },
+            };
+            (wanted.app.key.clone(), target)
+        })
+        .collect())
+}
+
+/// Each wanted app with what was decided for it.
+type Decisions<'f, 'a, R> = Vec<(&'f Wanted<'a, R>, Decided<R>)>;
+
+/// [`decide_app`] for every wanted app, in key order; every error is returned.
+fn decide_all<'f, 'a, R: Delivered>(
+    desired: &DesiredInstance,
+    live: &Live,
+    facts: &'f Facts<'a, R>,
+) -> Result<Decisions<'f, 'a, R>, Vec<PlanError>> {
+    let mut decided = Vec::new();
     let mut errors = Vec::new();
-    for app in desired.apps.values() {
-        let (DesiredState::Present(present), Some(found)) = (&app.state, facts.get(&app.key))
-        else {
-            continue;
-        };
+    for wanted in facts.values() {
         let installed = live
             .apps
-            .get(&app.key)
+            .get(&wanted.app.key)
             .filter(|live_app| live_app.user_installed)
             .map(|live_app| &live_app.version);
-        match decide_app(desired, &app.key, present, installed, found, &live.product) {
-            Ok(target) => {
-                targets.insert(app.key.clone(), target);
-            }
+        match decide_app(desired, wanted, installed, &live.product) {
+            Ok(decision) => decided.push((wanted, decision)),
             Err(error) => errors.push(error),
         }
     }
     if errors.is_empty() {
-        Ok(targets)
+        Ok(decided)
     } else {
         Err(errors)
     }
 }
 
-fn decide_app(
+fn decide_app<R: Delivered>(
     desired: &DesiredInstance,
-    key: &AppKey,
-    present: &crate::model::PresentApp,
+    wanted: &Wanted<'_, R>,
     installed: Option<&Version>,
-    found: &crate::resolve::Found,
     product: &Result<ProductInfo, String>,
-) -> Result<Target, PlanError> {
+) -> Result<Decided<R>, PlanError> {
+    let key = &wanted.app.key;
+    let present = wanted.present;
+    let found = match &wanted.fact {
+        Fact::Installed(version) => return Ok(Decided::Keep(version.clone())),
+        Fact::Found(found) => found,
+    };
+    if let Some(from_lock) = &found.from_lock {
+        check_locked_location(&present.source, from_lock).map_err(|reason| {
+            PlanError::LockMoved {
+                key: key.clone(),
+                reason,
+            }
+        })?;
+    }
     if found.queried && keeps_installed(&present.version, installed, &found.release.version) {
         if let Some(installed) = installed {
-            return Ok(Target {
-                version: installed.clone(),
-                artifact: None,
-                compatibility: Vec::new(),
-                build_number: None,
-                restore: None,
-            });
+            return Ok(Decided::Keep(installed.clone()));
         }
     }
-    let mut target = found.release.clone();
-    if let Some(artifact) = &mut target.artifact {
-        artifact.delivery = match artifact.location {
-            // A file reaches UPM only by upload.
-            Location::File(_) => Delivery::Upload,
-            Location::Url(_) => {
-                crate::resolve::delivery(present.install, Delivery::Uri, artifact.sha256.is_some())
-            }
-        };
-    }
-    if installed != Some(&target.version) && !present.allow_incompatible {
+    let release = Release {
+        artifact: found.release.artifact.clone().delivered(present.install),
+        ..found.release.clone()
+    };
+    if installed != Some(&release.version) && !present.allow_incompatible {
         check_compatible(
             desired,
             desired.hosting_of(present),
             key,
-            &target,
+            &release,
             found.server_ranges.as_deref(),
             product,
         )?;
     }
-    if installed.is_some_and(|installed| installed.is_newer_than(&target.version)) {
-        target.restore = found.installed_release.clone();
+    let restore = installed
+        .filter(|installed| installed.is_newer_than(&release.version))
+        .and(found.installed_release.clone());
+    Ok(Decided::Take { release, restore })
+}
+
+/// A lock entry's artifact must be where the manifest says the app comes from (a lock is a file
+/// anyone with commit access can edit): a Marketplace app's on the Marketplace the manifest names
+/// (its host and port, and `https` when the Marketplace is); a `source.url` app's at that very URL;
+/// a `source.path` app's at that very file (`from_lock.same_file`, found when the facts were
+/// gathered). The error is the reason, with its hint.
+pub fn check_locked_location(
+    source: &crate::model::Source,
+    from_lock: &crate::resolve::FromLock,
+) -> Result<(), String> {
+    use crate::model::Source;
+    let marketplace = &from_lock.marketplace;
+    let moved = |found: String, wanted: String| {
+        Err(format!(
+            "the lock file names {found} for this app, but the manifest says it comes from {wanted}; upmsync refuses it\nhint: run `upmsync lock --update` to lock what the manifest names"
+        ))
+    };
+    let url = match (source, &from_lock.location) {
+        (Source::Marketplace, Location::Url(url)) => url,
+        (Source::Url(wanted), Location::Url(url)) if wanted == url => return Ok(()),
+        (Source::Path(_), Location::File(_)) if from_lock.same_file => return Ok(()),
+        (Source::Url(wanted), location) => {
+            return moved(location_text(location), redact_url(wanted))
+        }
+        (Source::Path(wanted), location) => {
+            return moved(location_text(location), format!("`{}`", wanted.display()))
+        }
+        (Source::Marketplace, location) => {
+            return moved(location_text(location), "the Marketplace".into())
+        }
+    };
+    if url.host_str() != marketplace.host_str()
+        || url.port_or_known_default() != marketplace.port_or_known_default()
+    {
+        return Err(format!(
+            "the lock file names {} for a Marketplace app, which is not on the Marketplace ({}); upmsync refuses it\nhint: run `upmsync lock --update` to lock the Marketplace's own artifacts, or use `source: {{url: ...}}` for an artifact from elsewhere",
+            redact_url(url),
+            redact_url(marketplace)
+        ));
     }
-    Ok(target)
+    crate::marketplace::check_download_link(marketplace, url)
+}
+
+fn location_text(location: &Location) -> String {
+    match location {
+        Location::Url(url) => redact_url(url),
+        Location::File(path) => format!("`{}`", path.display()),
+    }
+}
+
+/// `install: auto` takes the source's natural delivery, except that a pinned sha256 is only a
+/// guarantee when the verified bytes are what UPM installs: then upmsync uploads them (UPM's own
+/// download by URI could get other bytes). `install: uri` keeps trusting UPM's download.
+pub fn delivery(method: InstallMethod, natural: Delivery, pinned: bool) -> Delivery {
+    match method {
+        InstallMethod::Auto if pinned => Delivery::Upload,
+        InstallMethod::Auto => natural,
+        InstallMethod::Uri => Delivery::Uri,
+        InstallMethod::Upload => Delivery::Upload,
+    }
 }
 
 /// A version about to be installed must support the instance's build (marketplace-api.md §5) for
@@ -868,11 +1083,11 @@ fn decide_app(
 /// data (files, URLs) are not checked. `server_ranges` are the version's Server ranges when it was
 /// looked up for Data Center: when they fit, the hint offers `hosting: server` (field reports:
 /// apps that run on Data Center but are listed for Server only).
-fn check_compatible(
+fn check_compatible<R>(
     instance: &DesiredInstance,
     hosting: crate::model::Hosting,
     key: &AppKey,
-    target: &Target,
+    target: &Release<R>,
     server_ranges: Option<&[crate::model::Compatibility]>,
     product: &Result<ProductInfo, String>,
 ) -> Result<(), PlanError> {
@@ -928,22 +1143,36 @@ fn check_compatible(
 pub fn plan<A: Resolution>(
     desired: &DesiredInstance,
     live: &Live,
-    facts: &crate::resolve::Facts,
+    facts: &Facts<'_, A::Carried>,
 ) -> Result<InstancePlan<A>, Vec<PlanError>> {
-    let targets = &decide(desired, live, facts)?;
+    let decided = decide_all(desired, live, facts)?;
     let mut changes: Vec<Change<A>> = Vec::new();
     let mut errors = Vec::new();
     let mut unmanaged = Vec::new();
     let mut pending_restart = Vec::new();
 
-    for app in desired.apps.values() {
+    // Every app the manifest names, by key: those wanted absent, and those wanted present with
+    // what was decided for them (the facts hold every one of them).
+    let mut wishes: Vec<(&crate::model::DesiredApp, Wish<'_, A::Carried>)> = desired
+        .apps
+        .values()
+        .filter(|app| matches!(app.state, DesiredState::Absent))
+        .map(|app| (app, Wish::Absent))
+        .chain(
+            decided
+                .into_iter()
+                .map(|(wanted, decision)| (wanted.app, Wish::Present(wanted.present, decision))),
+        )
+        .collect();
+    wishes.sort_by(|(a, _), (b, _)| a.key.cmp(&b.key));
+    for (app, wish) in wishes {
         let installed = live.apps.get(&app.key);
         let pending = live.pending_restart.get(&app.key).copied();
         if let Some(action) = pending {
-            let conflict = restart_conflict(action, app, installed, targets);
+            let conflict = restart_conflict(action, &wish, installed);
             let manage_running = action == RestartAction::Upgrade
                 && conflict.is_none()
-                && matches!(app.state, DesiredState::Present(_));
+                && matches!(wish, Wish::Present(..));
             pending_restart.push(PendingRestart {
                 key: app.key.clone(),
                 name: installed.map(|live_app| live_app.name.clone()),
@@ -963,8 +1192,8 @@ pub fn plan<A: Resolution>(
             });
             continue;
         }
-        let present = match &app.state {
-            DesiredState::Absent => {
+        let (present, decided) = match wish {
+            Wish::Absent => {
                 match installed {
                     Some(live_app) if !live_app.uninstallable => {
                         errors.push(PlanError::NotUninstallable {
@@ -976,24 +1205,7 @@ pub fn plan<A: Resolution>(
                 }
                 continue;
             }
-            DesiredState::Present(present) => present,
-        };
-        let target = match (targets.get(&app.key), &present.version) {
-            (Some(target), _) => target.clone(),
-            (None, VersionSpec::Exact(version)) => Target {
-                version: version.clone(),
-                artifact: None,
-                compatibility: Vec::new(),
-                build_number: None,
-                restore: None,
-            },
-            (None, spec) => {
-                errors.push(PlanError::Unresolved {
-                    key: app.key.clone(),
-                    spec: spec.to_string(),
-                });
-                continue;
-            }
+            Wish::Present(present, decided) => (present, decided),
         };
         let change = |op| Change {
             key: app.key.clone(),
@@ -1004,31 +1216,32 @@ pub fn plan<A: Resolution>(
         // While an upgrade waits for a restart, the running version stays until then.
         let after = match (pending, installed) {
             (Some(_), Some(live_app)) => live_app.version.clone(),
-            _ => target.version.clone(),
+            _ => decided.version().clone(),
         };
-        let install_action = match installed {
-            // The version is settled at the restart; installing again would repeat it.
-            _ if pending.is_some() => None,
-            None => Some(Action::Install),
-            Some(live_app) if target.version.is_newer_than(&live_app.version) => {
-                Some(Action::Upgrade)
+        let install = match decided {
+            Decided::Keep(_) => None,
+            Decided::Take { release, restore } => {
+                let action = match installed {
+                    // The version is settled at the restart; installing again would repeat it.
+                    _ if pending.is_some() => None,
+                    None => Some(Action::Install),
+                    Some(live_app) if release.version.is_newer_than(&live_app.version) => {
+                        Some(Action::Upgrade)
+                    }
+                    Some(live_app) if live_app.version.is_newer_than(&release.version) => {
+                        Some(Action::Downgrade)
+                    }
+                    Some(_) => None,
+                };
+                action.map(|action| (action, release, restore))
             }
-            Some(live_app) if live_app.version.is_newer_than(&target.version) => {
-                Some(Action::Downgrade)
-            }
-            Some(_) => None,
         };
-        if let Some(action) = install_action {
+        let install_action = install.as_ref().map(|(action, ..)| *action);
+        if let Some((action, release, restore)) = install {
             let downgrade = action == Action::Downgrade;
-            let Some(artifact) = A::install(target.artifact.as_ref(), downgrade) else {
-                errors.push(PlanError::Unresolved {
-                    key: app.key.clone(),
-                    spec: present.version.to_string(),
-                });
-                continue;
-            };
+            let artifact = A::install(&release.artifact, downgrade);
             let enabled = present.enabled;
-            let to = target.version.clone();
+            let to = release.version;
             changes.push(change(match installed {
                 None => Op::Install {
                     to,
@@ -1040,7 +1253,7 @@ pub fn plan<A: Resolution>(
                     to,
                     enabled,
                     artifact,
-                    restore: A::restore(target.restore.as_ref(), present.install),
+                    restore: A::restore(restore.as_ref(), present.install),
                 },
                 Some(live_app) => Op::Upgrade {
                     from: live_app.version.clone(),
@@ -1202,24 +1415,69 @@ mod tests {
         live: &Live,
         targets: &Targets,
     ) -> Result<DriftPlan, Vec<PlanError>> {
-        super::plan(desired, live, &facts(targets))
+        super::plan(desired, live, &facts(desired, live, targets))
     }
 
-    /// What resolution would have found to make these targets: the lock's or named releases.
-    fn facts(targets: &Targets) -> crate::resolve::Facts {
-        targets
-            .iter()
-            .map(|(key, target)| {
-                let found = crate::resolve::Found {
-                    release: Target {
-                        restore: None,
-                        ..target.clone()
-                    },
-                    queried: false,
-                    server_ranges: None,
-                    installed_release: target.restore.clone(),
+    /// What resolution would have found to make these targets (the lock's or named releases) for
+    /// every app `desired` wants present: an app without a target is wanted at its exact version,
+    /// nothing asked when it is installed (a made-up artifact otherwise, for a plan to apply).
+    fn facts<'a, R: crate::resolve::Carried>(
+        desired: &'a DesiredInstance,
+        live: &Live,
+        targets: &Targets,
+    ) -> Facts<'a, R> {
+        let release = |key: &AppKey, target: &Target| {
+            let made_up = || Artifact {
+                location: Location::Url(
+                    Url::parse(&format!("http://m.test/{key}-{}.jar", target.version)).unwrap(),
+                ),
+                delivery: Delivery::Uri,
+                sha256: None,
+            };
+            let artifact = match (&target.artifact, R::unasked()) {
+                (Some(artifact), _) => R::carry(artifact.clone()),
+                (None, Some(nothing)) => nothing,
+                (None, None) => R::carry(made_up()),
+            };
+            Box::new(crate::resolve::Found {
+                release: Release {
+                    version: target.version.clone(),
+                    artifact,
+                    compatibility: target.compatibility.clone(),
+                    build_number: target.build_number,
+                },
+                queried: false,
+                server_ranges: None,
+                installed_release: target.restore.clone(),
+                from_lock: None,
+            })
+        };
+        desired
+            .apps
+            .values()
+            .filter_map(|app| {
+                let DesiredState::Present(present) = &app.state else {
+                    return None;
                 };
-                (key.clone(), found)
+                let installed = live.apps.get(&app.key).map(|live_app| &live_app.version);
+                let fact = match (targets.get(&app.key), &present.version) {
+                    (Some(target), _) => Fact::Found(release(&app.key, target)),
+                    (None, VersionSpec::Exact(version)) if installed == Some(version) => {
+                        Fact::Installed(version.clone())
+                    }
+                    (None, VersionSpec::Exact(version)) => Fact::Found(release(
+                        &app.key,
+                        &Target {
+                            version: version.clone(),
+                            artifact: None,
+                            compatibility: Vec::new(),
+                            build_number: None,
+                            restore: None,
+                        },
+                    )),
+                    (None, spec) => panic!("no target for `{}` {spec}", app.key),
+                };
+                Some((app.key.clone(), Wanted { app, present, fact }))
             })
             .collect()
     }
@@ -1623,8 +1881,6 @@ mod tests {
             present.version = VersionSpec::Latest;
         }
         let live = live(vec![live_app("app", "1.0")]);
-        let errors = plan(&desired, &live, &Targets::new()).unwrap_err();
-        assert!(matches!(&errors[0], PlanError::Unresolved { spec, .. } if spec == "latest"));
         let targets: Targets = [(
             AppKey::new("app"),
             Target {
@@ -1910,7 +2166,9 @@ mod tests {
             base_url: None,
         };
         live.product = Ok(product.clone());
-        let planned = super::plan::<PlannedArtifact>(&desired, &live, &facts(&targets)).unwrap();
+        let planned =
+            super::plan::<PlannedArtifact>(&desired, &live, &facts(&desired, &live, &targets))
+                .unwrap();
         assert_eq!(
             planned.product,
             Some(product),
@@ -1934,7 +2192,9 @@ mod tests {
         );
         let read: Vec<crate::saved::SavedChange> = serde_json::from_str(&written).unwrap();
         assert!(crate::saved::same_changes(&saved, &read));
-        let old = written.replace(",\"fetch_first\":true", "");
+        let old = written
+            .replace(",\"fetch_first\":true", "")
+            .replace(",\"fallback\":\"upload\"", "");
         assert_ne!(old, written);
         let old: Vec<crate::saved::SavedChange> = serde_json::from_str(&old).unwrap();
         assert!(crate::saved::same_changes(&saved, &old));
@@ -1952,8 +2212,13 @@ mod tests {
                     .into_iter()
                     .filter_map(move |field| {
                         let object = change.get_mut(field)?.as_object_mut()?;
-                        (object.remove("fetch_first")? == serde_json::json!(true))
-                            .then(|| format!("{key} {field}"))
+                        let fallback = object.remove("fallback");
+                        (object.remove("fetch_first")? == serde_json::json!(true)).then(|| {
+                            match fallback {
+                                Some(fallback) => format!("{key} {field}, fallback {fallback}"),
+                                None => format!("{key} {field}"),
+                            }
+                        })
                     })
                     .collect::<Vec<_>>()
             })
@@ -1963,16 +2228,20 @@ mod tests {
             [
                 "up artifact",
                 "down artifact",
-                "down restore",
+                "down restore, fallback \"upload\"",
                 "lost artifact"
             ],
             "uploads, pinned artifacts and both versions of a downgrade are fetched first"
         );
         let mut lines: Vec<String> = Vec::new();
         for line in json.lines() {
-            if line.trim() == "\"fetch_first\": true" {
-                if let Some(previous) = lines.last_mut() {
-                    previous.pop();
+            let field = line.trim().trim_end_matches(',');
+            if ["\"fetch_first\": true", "\"fallback\": \"upload\""].contains(&field) {
+                // The last field of its object: the one before it loses its comma.
+                if !line.ends_with(',') {
+                    if let Some(previous) = lines.last_mut() {
+                        previous.pop();
+                    }
                 }
                 continue;
             }
@@ -1981,7 +2250,7 @@ mod tests {
         let pinned = lines.join("\n") + "\n";
         insta::assert_snapshot!("rich_plan_json", pinned);
         insta::assert_snapshot!("rich_plan_text", crate::render::plan_text(&all));
-        let drift = super::plan::<()>(&desired, &live, &facts(&targets)).unwrap();
+        let drift = super::plan::<()>(&desired, &live, &facts(&desired, &live, &targets)).unwrap();
         let drift = Plan {
             instances: vec![PlannedInstance {
                 name: drift.name.clone(),

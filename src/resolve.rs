@@ -3,8 +3,8 @@
 //! compatibility), from the lock file when there is one, else from the source or the Marketplace
 //! (through [`crate::marketplace`], the only code that asks it); and, where a downgrade may need it,
 //! the installed version's artifact. It decides nothing: the target version, the compatibility
-//! gate, the delivery and the restore are chosen by [`crate::plan::plan`]. Every failure is
-//! reported, not only the first.
+//! gate, the delivery, the restore and whether a lock entry may be used are chosen by
+//! [`crate::plan::plan`]. Every failure is reported, not only the first.
 
 use std::path::Path;
 
@@ -13,16 +13,56 @@ use futures::stream::{self, StreamExt};
 use crate::lock::LockedInstance;
 use crate::marketplace::{self, Criteria, MarketplaceClient, ResolvedVersion};
 use crate::model::{
-    AppKey, Artifact, Compatibility, Delivery, DesiredInstance, DesiredState, Hosting,
-    InstallMethod, Live, Location, PresentApp, ProductInfo, Source, Target,
+    AppKey, Artifact, Compatibility, Delivery, DesiredApp, DesiredInstance, DesiredState, Hosting,
+    Live, Location, PresentApp, ProductInfo, Source, Version,
 };
+
+/// What the facts carry for an artifact: the [`Artifact`] itself when resolving for a plan to
+/// apply or for the lock, `()` for drift, which asks only what versions mean.
+pub trait Carried: Clone + std::fmt::Debug + PartialEq + Send + Sync {
+    /// The form of `artifact` the facts keep.
+    fn carry(artifact: Artifact) -> Self;
+
+    /// The value for a release the manifest names exactly, asked nothing about: `Some` only when
+    /// the facts carry no artifact (drift), so an exact version needs no question.
+    fn unasked() -> Option<Self>;
+}
+
+impl Carried for Artifact {
+    fn carry(artifact: Artifact) -> Self {
+        artifact
+    }
+
+    fn unasked() -> Option<Self> {
+        None
+    }
+}
+
+impl Carried for () {
+    fn carry(_: Artifact) -> Self {}
+
+    fn unasked() -> Option<Self> {
+        Some(())
+    }
+}
+
+/// A release of an app: its version, its artifact (`R`: see [`Carried`]) and what it supports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Release<R = Artifact> {
+    pub version: Version,
+    pub artifact: R,
+    /// The product builds this version supports, when known (Marketplace or lock).
+    pub compatibility: Vec<Compatibility>,
+    /// The Marketplace's build number of this app version, when known.
+    pub build_number: Option<u64>,
+}
 
 /// What resolution found for one app, before any decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Found {
+pub struct Found<R = Artifact> {
     /// The release the manifest's version means: from the lock, the app's source, or the
-    /// Marketplace for the app's hosting. Its `restore` is always `None` (the planner sets it).
-    pub release: Target,
+    /// Marketplace for the app's hosting (for drift, an exact version as named).
+    pub release: Release<R>,
     /// The release was chosen by a Marketplace query (`latest`, a constraint), not named by the
     /// manifest or the lock: then an installed version newer than it and still matching is kept.
     pub queried: bool,
@@ -32,11 +72,94 @@ pub struct Found {
     /// The installed version's artifact on the Marketplace (by URI), looked up when the release is
     /// older than the installed version: a downgrade would need it to restore.
     pub installed_release: Option<Artifact>,
+    /// The release is the lock file's entry: the planner checks that it stays where the manifest
+    /// says the app comes from ([`crate::plan::check_locked_location`]).
+    pub from_lock: Option<FromLock>,
 }
 
-/// What was found for one instance, by app. An app without an entry needed no question (an exact
-/// version already installed, or any exact version for drift).
-pub type Facts = std::collections::BTreeMap<AppKey, Found>;
+/// What was found for one wanted app.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fact<R = Artifact> {
+    /// The manifest names exactly this version, and it is installed: nothing was asked, and
+    /// nothing is to be installed.
+    Installed(Version),
+    /// The release the manifest's version means.
+    Found(Box<Found<R>>),
+}
+
+/// One app the manifest wants present, with what was found for it.
+#[derive(Clone, Debug)]
+pub struct Wanted<'a, R = Artifact> {
+    pub app: &'a DesiredApp,
+    pub present: &'a PresentApp,
+    pub fact: Fact<R>,
+}
+
+/// What was found for one instance: an entry for every app its manifest wants present, by key
+/// (made by [`resolve`] or [`named`]), so the planner meets no app it knows nothing of.
+pub type Facts<'a, R = Artifact> = std::collections::BTreeMap<AppKey, Wanted<'a, R>>;
+
+/// The facts for drift without asking anything, when every wanted version is exact: each as
+/// named. The versions that need the Marketplace (`latest`, constraints) are returned instead.
+pub fn named(instance: &DesiredInstance) -> Result<Facts<'_, ()>, Vec<String>> {
+    let mut facts = Facts::new();
+    let mut errors = Vec::new();
+    for app in instance.apps.values() {
+        let DesiredState::Present(present) = &app.state else {
+            continue;
+        };
+        match &present.version {
+            VersionSpec::Exact(version) => {
+                facts.insert(
+                    app.key.clone(),
+                    Wanted {
+                        app,
+                        present,
+                        fact: Fact::Found(Box::new(unasked_release(version, ()))),
+                    },
+                );
+            }
+            spec => errors.push(format!(
+                "`{}`: version `{spec}` needs the Marketplace",
+                app.key
+            )),
+        }
+    }
+    if errors.is_empty() {
+        Ok(facts)
+    } else {
+        Err(errors)
+    }
+}
+
+/// An exact version as named, nothing asked.
+fn unasked_release<R>(version: &Version, artifact: R) -> Found<R> {
+    Found {
+        release: Release {
+            version: version.clone(),
+            artifact,
+            compatibility: Vec::new(),
+            build_number: None,
+        },
+        queried: false,
+        server_ranges: None,
+        installed_release: None,
+        from_lock: None,
+    }
+}
+
+/// What the planner needs to check a lock entry's location, gathered with it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FromLock {
+    /// The Marketplace the manifest names (`marketplace.url`).
+    pub marketplace: url::Url,
+    /// Where the entry's artifact is.
+    pub location: Location,
+    /// For a `source.path` app whose entry names a file: that the entry's file is the manifest's
+    /// (the same path, or the same file by another path).
+    pub same_file: bool,
+}
+
 use crate::version::VersionSpec;
 
 /// How much to resolve.
@@ -44,35 +167,39 @@ use crate::version::VersionSpec;
 pub enum Depth {
     /// Every app that must be installed gets its artifact (plan, apply, lock).
     Artifacts,
-    /// Only what versions mean (`latest`, constraints); exact versions need no question (drift).
+    /// Only what versions mean (`latest`, constraints), for drift: exact versions need no
+    /// question because drift's facts carry no artifact ([`Carried::unasked`]); the installed
+    /// version's artifact is never looked up.
     Versions,
     /// Everything, installed apps included, for the lock file.
     Lock,
 }
 
-/// Resolves every present app of an instance. With a lock, the Marketplace is asked only, for a
+/// Resolves every present app of an instance: one [`Wanted`] entry each, carrying `R` for an
+/// artifact ([`Carried`]). With a lock, the Marketplace is asked only, for a
 /// downgrade planned to be applied, where the installed version's artifact is (to restore it if the
 /// install fails after the uninstall).
-pub async fn resolve(
-    instance: &DesiredInstance,
+pub async fn resolve<'a, R: Carried>(
+    instance: &'a DesiredInstance,
     live: &Live,
     marketplace: &MarketplaceClient,
     lock: Option<&LockedInstance>,
     base: &Path,
     depth: Depth,
-) -> Result<Facts, Vec<String>> {
+) -> Result<Facts<'a, R>, Vec<String>> {
     let product = live.product.clone();
-    let wanted: Vec<(&AppKey, &PresentApp)> = instance
+    let wanted: Vec<(&DesiredApp, &PresentApp)> = instance
         .apps
         .values()
         .filter_map(|app| match &app.state {
-            DesiredState::Present(present) => Some((&app.key, present)),
+            DesiredState::Present(present) => Some((app, present)),
             DesiredState::Absent => None,
         })
         .collect();
-    let results: Vec<Result<Option<(AppKey, Found)>, String>> = stream::iter(wanted)
-        .map(|(key, present)| {
+    let results: Vec<Result<(AppKey, Wanted<'a, R>), String>> = stream::iter(wanted)
+        .map(|(app, present)| {
             let product = product.clone();
+            let key = &app.key;
             async move {
                 let installed = live
                     .apps
@@ -81,9 +208,16 @@ pub async fn resolve(
                     .map(|app| &app.version);
                 let found = match lock.and_then(|lock| lock.apps.get(key)) {
                     Some(locked) => {
-                        let release = locked.target(base);
-                        check_locked_location(&present.source, marketplace.base(), &release)
+                        let release = locked
+                            .release(base)
                             .map_err(|error| format!("`{key}`: {error}"))?;
+                        let location = release.artifact.location.clone();
+                        let same_file = match (&present.source, &location) {
+                            (Source::Path(wanted), Location::File(path)) => {
+                                wanted == path || crate::files::same_file(wanted, path)
+                            }
+                            _ => false,
+                        };
                         // A downgrade from the lock needs the installed version's artifact as
                         // much as one resolved on the Marketplace: to put it back if the
                         // install fails after the uninstall.
@@ -103,12 +237,22 @@ pub async fn resolve(
                                 .await;
                             }
                         }
-                        Some(Found {
-                            release,
+                        Fact::Found(Box::new(Found {
+                            release: Release {
+                                version: release.version,
+                                artifact: R::carry(release.artifact),
+                                compatibility: release.compatibility,
+                                build_number: release.build_number,
+                            },
                             queried: false,
                             server_ranges: None,
                             installed_release,
-                        })
+                            from_lock: Some(FromLock {
+                                marketplace: marketplace.base().clone(),
+                                location,
+                                same_file,
+                            }),
+                        }))
                     }
                     None => resolve_app(
                         instance,
@@ -122,7 +266,14 @@ pub async fn resolve(
                     .await
                     .map_err(|error| format!("`{key}`: {error}"))?,
                 };
-                Ok(found.map(|found| (key.clone(), found)))
+                Ok((
+                    key.clone(),
+                    Wanted {
+                        app,
+                        present,
+                        fact: found,
+                    },
+                ))
             }
         })
         .buffer_unordered(8)
@@ -132,10 +283,9 @@ pub async fn resolve(
     let mut errors = Vec::new();
     for result in results {
         match result {
-            Ok(Some((key, found))) => {
-                facts.insert(key, found);
+            Ok((key, wanted)) => {
+                facts.insert(key, wanted);
             }
-            Ok(None) => {}
             Err(error) => errors.push(error),
         }
     }
@@ -147,9 +297,9 @@ pub async fn resolve(
     }
 }
 
-/// One app without a lock. `None` when nothing needs asking (an exact version, installed, or at
-/// `Depth::Versions`): the planner then uses the exact version as is.
-async fn resolve_app(
+/// One app without a lock. Nothing is asked for an exact version that is installed (unless for
+/// the lock), nor for any exact version when the facts carry no artifact (drift).
+async fn resolve_app<R: Carried>(
     instance: &DesiredInstance,
     key: &AppKey,
     present: &PresentApp,
@@ -157,48 +307,51 @@ async fn resolve_app(
     product: Result<&ProductInfo, &String>,
     marketplace: &MarketplaceClient,
     depth: Depth,
-) -> Result<Option<Found>, String> {
+) -> Result<Fact<R>, String> {
     let hosting = instance.hosting_of(present);
     let exact = match &present.version {
         VersionSpec::Exact(version) => Some(version),
         _ => None,
     };
     if let Some(version) = exact {
-        if depth == Depth::Versions || (installed == Some(version) && depth != Depth::Lock) {
-            return Ok(None);
+        if installed == Some(version) && depth != Depth::Lock {
+            return Ok(Fact::Installed(version.clone()));
+        }
+        if let Some(nothing) = R::unasked() {
+            return Ok(Fact::Found(Box::new(unasked_release(version, nothing))));
         }
     }
-    let named = |release: Target| {
-        Some(Found {
-            release,
+    let named = |version: &Version, artifact: Artifact| {
+        Fact::Found(Box::new(Found {
+            release: Release {
+                version: version.clone(),
+                artifact: R::carry(artifact),
+                compatibility: Vec::new(),
+                build_number: None,
+            },
             queried: false,
             server_ranges: None,
             installed_release: None,
-        })
+            from_lock: None,
+        }))
     };
     match (&present.source, exact) {
-        (Source::Path(path), Some(version)) => Ok(named(Target {
-            version: version.clone(),
-            artifact: Some(Artifact {
+        (Source::Path(path), Some(version)) => Ok(named(
+            version,
+            Artifact {
                 location: Location::File(path.clone()),
                 delivery: Delivery::Upload,
                 sha256: present.sha256.clone(),
-            }),
-            compatibility: Vec::new(),
-            build_number: None,
-            restore: None,
-        })),
-        (Source::Url(url), Some(version)) => Ok(named(Target {
-            version: version.clone(),
-            artifact: Some(Artifact {
+            },
+        )),
+        (Source::Url(url), Some(version)) => Ok(named(
+            version,
+            Artifact {
                 location: Location::Url(url.clone()),
                 delivery: Delivery::Uri,
                 sha256: present.sha256.clone(),
-            }),
-            compatibility: Vec::new(),
-            build_number: None,
-            restore: None,
-        })),
+            },
+        )),
         (Source::Path(_) | Source::Url(_), None) => Err(format!(
             "version `{}` needs the Marketplace to mean anything, but the app's source is a file or URL\nhint: give an exact version",
             present.version
@@ -208,28 +361,28 @@ async fn resolve_app(
             let version = crate::model::Version::from_server(&resolved.name);
             let queried = exact.is_none();
             let application = instance.product.marketplace_application();
-            let release = Target {
+            let release = Release {
                 version: version.clone(),
-                artifact: Some(Artifact {
+                artifact: R::carry(Artifact {
                     location: Location::Url(resolved.binary.clone()),
                     delivery: Delivery::Uri,
                     sha256: present.sha256.clone(),
                 }),
                 compatibility: resolved.ranges(application, hosting),
                 build_number: resolved.build_number,
-                restore: None,
             };
             let server_ranges = (hosting == Hosting::Datacenter)
                 .then(|| resolved.ranges(application, Hosting::Server));
             // What the planner will keep installed is not asked about further (its rule, asked
             // here only to spare needless requests).
             if queried && crate::plan::keeps_installed(&present.version, installed, &version) {
-                return Ok(Some(Found {
+                return Ok(Fact::Found(Box::new(Found {
                     release,
                     queried,
                     server_ranges,
                     installed_release: None,
-                }));
+                    from_lock: None,
+                })));
             }
             marketplace.check_download_link(&resolved.binary)?;
             // A downgrade uninstalls first: find the installed version's artifact now, to put it
@@ -238,20 +391,14 @@ async fn resolve_app(
                 Some(installed) => restore_artifact(marketplace, key, installed, hosting).await,
                 None => None,
             };
-            Ok(Some(Found {
+            Ok(Fact::Found(Box::new(Found {
                 release,
                 queried,
                 server_ranges,
                 installed_release,
-            }))
+                from_lock: None,
+            })))
         }
-    }
-}
-
-fn location_text(location: &Location) -> String {
-    match location {
-        Location::Url(url) => crate::model::redact_url(url),
-        Location::File(path) => format!("`{}`", path.display()),
     }
 }
 
@@ -332,18 +479,6 @@ async fn marketplace_version(
     }
 }
 
-/// `install: auto` takes the source's natural delivery, except that a pinned sha256 is only a
-/// guarantee when the verified bytes are what UPM installs: then upmsync uploads them (UPM's own
-/// download by URI could get other bytes). `install: uri` keeps trusting UPM's download.
-pub fn delivery(method: InstallMethod, natural: Delivery, pinned: bool) -> Delivery {
-    match method {
-        InstallMethod::Auto if pinned => Delivery::Upload,
-        InstallMethod::Auto => natural,
-        InstallMethod::Uri => Delivery::Uri,
-        InstallMethod::Upload => Delivery::Upload,
-    }
-}
-
 /// The installed version's artifact on the Marketplace, to put back if a downgrade's install fails
 /// after the uninstall; `None` when it is not listed (any more). By URI whatever `install` says:
 /// the upload gate and UPM 8's signature check do not apply, so the restore does not fail for the
@@ -361,51 +496,4 @@ async fn restore_artifact(
         delivery: Delivery::Uri,
         sha256: None,
     })
-}
-
-/// A lock entry's artifact must be where the manifest says the app comes from (a lock is a file
-/// anyone with commit access can edit): a Marketplace app's on the Marketplace the manifest names
-/// (its host and port, and `https` when the Marketplace is); a `source.url` app's at that very URL;
-/// a `source.path` app's at that very file.
-fn check_locked_location(
-    source: &Source,
-    marketplace: &url::Url,
-    target: &Target,
-) -> Result<(), String> {
-    let Some(artifact) = &target.artifact else {
-        return Ok(());
-    };
-    let moved = |found: String, wanted: String| {
-        Err(format!(
-            "the lock file names {found} for this app, but the manifest says it comes from {wanted}; upmsync refuses it\nhint: run `upmsync lock --update` to lock what the manifest names"
-        ))
-    };
-    let url = match (source, &artifact.location) {
-        (Source::Marketplace, Location::Url(url)) => url,
-        (Source::Url(wanted), Location::Url(url)) if wanted == url => return Ok(()),
-        (Source::Path(wanted), Location::File(path))
-            if wanted == path || crate::files::same_file(wanted, path) =>
-        {
-            return Ok(())
-        }
-        (Source::Url(wanted), location) => {
-            return moved(location_text(location), crate::model::redact_url(wanted))
-        }
-        (Source::Path(wanted), location) => {
-            return moved(location_text(location), format!("`{}`", wanted.display()))
-        }
-        (Source::Marketplace, location) => {
-            return moved(location_text(location), "the Marketplace".into())
-        }
-    };
-    if url.host_str() != marketplace.host_str()
-        || url.port_or_known_default() != marketplace.port_or_known_default()
-    {
-        return Err(format!(
-            "the lock file names {} for a Marketplace app, which is not on the Marketplace ({}); upmsync refuses it\nhint: run `upmsync lock --update` to lock the Marketplace's own artifacts, or use `source: {{url: ...}}` for an artifact from elsewhere",
-            crate::model::redact_url(url),
-            crate::model::redact_url(marketplace)
-        ));
-    }
-    crate::marketplace::check_download_link(marketplace, url)
 }

@@ -106,8 +106,11 @@ pub fn read_file_fingerprints(
         .changes
         .iter()
         .filter_map(|change| {
-            let artifact = &change.op.artifact()?.artifact;
-            let crate::model::Location::File(path) = &artifact.location else {
+            let crate::plan::PlannedArtifact::Upload {
+                location: crate::model::Location::File(path),
+                ..
+            } = change.op.artifact()?
+            else {
                 return None;
             };
             let hash = crate::artifact::hash_file(path)
@@ -124,8 +127,8 @@ pub fn saved_changes(planned: &InstancePlan) -> Vec<SavedChange> {
 }
 
 /// Whether the changes planned now are those a saved plan holds, as `plan --format json` shows
-/// them. What later versions add to that form (`fetch_first`, which follows from the rest) is
-/// not compared, so a plan saved before the addition still applies.
+/// them. What later versions add to that form (`fetch_first` and a restore's `fallback`, which
+/// follow from the rest) is not compared, so a plan saved before the addition still applies.
 pub fn same_changes(now: &[SavedChange], saved: &[SavedChange]) -> bool {
     let shown = |changes: &[SavedChange]| {
         let mut value = serde_json::to_value(changes).unwrap_or_default();
@@ -143,6 +146,7 @@ fn strip_additions(value: &mut serde_json::Value) {
             serde_json::Value::Array(items) => pending.extend(items.iter_mut()),
             serde_json::Value::Object(map) => {
                 map.remove("fetch_first");
+                map.remove("fallback");
                 pending.extend(map.values_mut());
             }
             _ => {}

@@ -8,10 +8,10 @@ use url::Url;
 use crate::model::{
     AppKey, Artifact, Compatibility, Credentials, Delivery, DesiredApp, DesiredInstance,
     DesiredLicense, DesiredState, Hosting, InstallMethod, License, LicenseHash, Live, LiveApp,
-    LiveLicense, Location, PresentApp, Product, ProductInfo, Secret, Sha256, Source, Target,
+    LiveLicense, Location, PresentApp, Product, ProductInfo, Secret, Sha256, Source,
     UnmanagedPolicy, Version,
 };
-use crate::resolve::{Facts, Found};
+use crate::resolve::{Fact, Facts, Found, Release, Wanted};
 use crate::version::VersionSpec;
 
 /// A desired instance `jira` at `http://jira.test/`, unmanaged apps ignored.
@@ -111,6 +111,12 @@ impl DesiredBuilder {
         self
     }
 
+    /// Comes from `url` (`source: {url: ...}`).
+    pub(crate) fn source_url(mut self, url: &str) -> Self {
+        self.last().source = Source::Url(Url::parse(url).unwrap());
+        self
+    }
+
     pub(crate) fn allow_incompatible(mut self) -> Self {
         self.last().allow_incompatible = true;
         self
@@ -191,10 +197,40 @@ impl LiveBuilder {
 
 /// Nothing found yet.
 pub(crate) fn found() -> FoundBuilder {
-    FoundBuilder(Facts::new(), None)
+    FoundBuilder(BTreeMap::new(), None)
 }
 
-pub(crate) struct FoundBuilder(Facts, Option<AppKey>);
+/// What was found, by app; [`facts`] makes the planner's input of it.
+pub(crate) type FoundApps = BTreeMap<AppKey, Found>;
+
+pub(crate) struct FoundBuilder(FoundApps, Option<AppKey>);
+
+/// The facts for every app `desired` wants present: what was `found` for it, else its exact
+/// version, which must be the installed one (nothing would have been asked).
+pub(crate) fn facts<'a>(desired: &'a DesiredInstance, live: &Live, found: &FoundApps) -> Facts<'a> {
+    desired
+        .apps
+        .values()
+        .filter_map(|app| {
+            let DesiredState::Present(present) = &app.state else {
+                return None;
+            };
+            let fact = match (found.get(&app.key), &present.version) {
+                (Some(found), _) => Fact::Found(Box::new(found.clone())),
+                (None, VersionSpec::Exact(version))
+                    if live
+                        .apps
+                        .get(&app.key)
+                        .is_some_and(|installed| &installed.version == version) =>
+                {
+                    Fact::Installed(version.clone())
+                }
+                (None, spec) => panic!("nothing found for `{}` {spec}", app.key),
+            };
+            Some((app.key.clone(), Wanted { app, present, fact }))
+        })
+        .collect()
+}
 
 impl FoundBuilder {
     /// The Marketplace release `version` of `key`, as named by the manifest, by URI, compatible
@@ -204,13 +240,13 @@ impl FoundBuilder {
         self.0.insert(
             AppKey::new(key),
             Found {
-                release: Target {
+                release: Release {
                     version: Version::parse(version).unwrap(),
-                    artifact: Some(Artifact {
+                    artifact: Artifact {
                         location: Location::Url(Url::parse(&url).unwrap()),
                         delivery: Delivery::Uri,
                         sha256: None,
-                    }),
+                    },
                     compatibility: vec![Compatibility {
                         min_build: 0,
                         max_build: u64::MAX,
@@ -218,11 +254,11 @@ impl FoundBuilder {
                         max_version: None,
                     }],
                     build_number: Some(1),
-                    restore: None,
                 },
                 queried: false,
                 server_ranges: None,
                 installed_release: None,
+                from_lock: None,
             },
         );
         self.1 = Some(AppKey::new(key));
@@ -256,9 +292,7 @@ impl FoundBuilder {
 
     /// Its sha256 is pinned (manifest `sha256:` or the lock).
     pub(crate) fn pinned(mut self) -> Self {
-        if let Some(artifact) = &mut self.last().release.artifact {
-            artifact.sha256 = Sha256::parse(&"ab".repeat(32));
-        }
+        self.last().release.artifact.sha256 = Sha256::parse(&"ab".repeat(32));
         self
     }
 
@@ -273,7 +307,18 @@ impl FoundBuilder {
         self
     }
 
-    pub(crate) fn build(self) -> Facts {
+    /// Taken from the lock file, whose manifest names the Marketplace `marketplace`.
+    pub(crate) fn locked(mut self, marketplace: &str) -> Self {
+        let found = self.last();
+        found.from_lock = Some(crate::resolve::FromLock {
+            marketplace: Url::parse(marketplace).unwrap(),
+            location: found.release.artifact.location.clone(),
+            same_file: false,
+        });
+        self
+    }
+
+    pub(crate) fn build(self) -> FoundApps {
         self.0
     }
 }

@@ -1,15 +1,23 @@
 //! The planner's decisions, each on the smallest input that shows it: which version, the
-//! compatibility gate, delivery, how a downgrade is undone, licenses, enablement and unmanaged
+//! compatibility gate, whether a lock entry may be used, delivery, how a downgrade is undone, licenses, enablement and unmanaged
 //! apps. No simulator: the input is built with [`super::builders`], the plan shown as text.
 
-use super::builders::{desired, found, live};
-use super::{plan, PlannedArtifact, PlannedInstance};
+use super::builders::{desired, facts, found, live, FoundApps};
+use super::{InstancePlan, PlanError, PlannedArtifact, PlannedInstance};
 use crate::model::{DesiredInstance, InstallMethod, Live, UnmanagedPolicy};
-use crate::resolve::Facts;
+
+/// The plan to apply from what was found.
+fn plan(
+    desired: &DesiredInstance,
+    live: &Live,
+    found: &FoundApps,
+) -> Result<InstancePlan, Vec<PlanError>> {
+    super::plan(desired, live, &facts(desired, live, found))
+}
 
 /// The plan as `upmsync plan` shows it, or the planner's errors.
-fn show(desired: &DesiredInstance, live: &Live, facts: &Facts) -> String {
-    match plan::<PlannedArtifact>(desired, live, facts) {
+fn show(desired: &DesiredInstance, live: &Live, found: &FoundApps) -> String {
+    match plan(desired, live, found) {
         Ok(planned) => crate::render::plan_text(&super::Plan {
             instances: vec![PlannedInstance {
                 name: planned.name.clone(),
@@ -117,7 +125,7 @@ fn a_pinned_artifact_is_uploaded_unless_the_manifest_says_uri() {
 }
 
 #[test]
-fn a_downgrade_is_restored_by_uri_by_upload_or_not_at_all() {
+fn a_downgrade_is_restored_by_uri_then_upload_by_upload_or_not_at_all() {
     let live = live().app("a", "2.0").build();
     let restorable = found()
         .release("a", "1.0")
@@ -130,7 +138,7 @@ fn a_downgrade_is_restored_by_uri_by_upload_or_not_at_all() {
               - version: 2.0
               + version: 1.0
                 from http://marketplace.test/download/a/1.0 (by URI), fetched first
-                restores from http://marketplace.test/download/a/2.0 (by URI) if the install fails; if UPM cannot download it, uploads the copy fetched first
+                restores from http://marketplace.test/download/a/2.0 (by URI) if the install fails; if that fails too, uploads the copy fetched first
               ! warning: a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive
 
           Plan for jira: 1 downgrade.
@@ -269,5 +277,120 @@ fn unmanaged_apps_follow_the_policy() {
               - version: 1.0
 
           Plan for jira: 1 uninstall.
+    "#);
+}
+
+#[test]
+fn the_restore_strategy_is_named_in_the_json() {
+    let live = live().app("a", "2.0").build();
+    let restorable = found()
+        .release("a", "1.0")
+        .installed_release("a", "2.0")
+        .build();
+    let restore_of = |desired: &DesiredInstance| {
+        let planned = plan(desired, &live, &restorable).unwrap();
+        let json = serde_json::to_value(&planned.changes[0]).unwrap();
+        json["restore"].to_string()
+    };
+    let by_uri = desired().app("a", "1.0").build();
+    insta::assert_snapshot!(restore_of(&by_uri), @r#"{"fallback":"upload","fetch_first":true,"kind":"uri","url":"http://marketplace.test/download/a/2.0"}"#);
+    let by_upload = desired()
+        .app("a", "1.0")
+        .install(InstallMethod::Upload)
+        .build();
+    insta::assert_snapshot!(restore_of(&by_upload), @r#"{"fetch_first":true,"kind":"upload","url":"http://marketplace.test/download/a/2.0"}"#);
+}
+
+#[test]
+fn an_upload_is_always_fetched_first() {
+    let live = live().build();
+    let facts = found().release("a", "1.0").build();
+    let upload = desired()
+        .app("a", "1.0")
+        .install(InstallMethod::Upload)
+        .build();
+    let planned = plan(&upload, &live, &facts).unwrap();
+    let artifact = planned.changes[0].op.artifact().unwrap();
+    assert!(
+        matches!(artifact, PlannedArtifact::Upload { .. }) && artifact.fetch_first(),
+        "{artifact:?}"
+    );
+    let by_uri = desired().app("a", "1.0").build();
+    let planned = plan(&by_uri, &live, &facts).unwrap();
+    let artifact = planned.changes[0].op.artifact().unwrap();
+    assert!(
+        matches!(
+            artifact,
+            PlannedArtifact::Uri {
+                fetch_first: false,
+                ..
+            }
+        ),
+        "nothing to verify, UPM downloads it: {artifact:?}"
+    );
+}
+
+#[test]
+fn a_lock_entry_must_stay_where_the_manifest_says_the_app_comes_from() {
+    let live = live().build();
+    let marketplace = desired().app("a", "1.0").build();
+    let on_the_marketplace = found()
+        .release("a", "1.0")
+        .locked("http://marketplace.test/")
+        .build();
+    insta::assert_snapshot!(show(&marketplace, &live, &on_the_marketplace), @r#"
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          + a  (install)
+              + version: 1.0
+              + enabled: true
+                from http://marketplace.test/download/a/1.0 (by URI)
+
+          Plan for jira: 1 install.
+    "#);
+    let elsewhere = found()
+        .release("a", "1.0")
+        .locked("https://other.test/")
+        .build();
+    insta::assert_snapshot!(show(&marketplace, &live, &elsewhere), @r#"
+        error: `a`: the lock file names http://marketplace.test/download/a/1.0 for a Marketplace app, which is not on the Marketplace (https://other.test/); upmsync refuses it
+        hint: run `upmsync lock --update` to lock the Marketplace's own artifacts, or use `source: {url: ...}` for an artifact from elsewhere
+    "#);
+    let from_url = desired()
+        .app("a", "1.0")
+        .source_url("http://files.test/a.jar")
+        .build();
+    insta::assert_snapshot!(show(&from_url, &live, &on_the_marketplace), @r#"
+        error: `a`: the lock file names http://marketplace.test/download/a/1.0 for this app, but the manifest says it comes from http://files.test/a.jar; upmsync refuses it
+        hint: run `upmsync lock --update` to lock what the manifest names
+    "#);
+}
+
+#[test]
+fn drift_takes_exact_versions_as_named_and_needs_the_marketplace_for_the_rest() {
+    let exact = desired().app("a", "1.0").build();
+    let facts = crate::resolve::named(&exact).unwrap();
+    let drift = super::plan::<()>(&exact, &live().build(), &facts).unwrap();
+    let actions: Vec<_> = drift.changes.iter().map(|change| change.action()).collect();
+    assert_eq!(actions, [super::Action::Install]);
+    let latest = desired().app("a", "latest").build();
+    assert_eq!(
+        crate::resolve::named(&latest).unwrap_err(),
+        ["`a`: version `latest` needs the Marketplace"]
+    );
+}
+
+#[test]
+fn an_exact_version_installed_is_kept_without_an_artifact() {
+    let wanted = desired().app("a", "1.0").disabled().build();
+    let installed = live().app("a", "1.0").build();
+    // Nothing was found (nothing asked): the app stays at its version, only its state changes.
+    insta::assert_snapshot!(show(&wanted, &installed, &found().build()), @r#"
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          ~ a  a app  (disable)
+                version: 1.0
+              - enabled: true
+              + enabled: false
+
+          Plan for jira: 1 disable.
     "#);
 }

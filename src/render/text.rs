@@ -181,16 +181,17 @@ fn app_text<A: ArtifactSlot>(out: &mut String, changes: &[&Change<A>]) {
                 artifact.view().map(|view| {
                     artifact_text(&ArtifactView {
                         fetch_first: false,
+                        fallback: None,
                         ..view
                     })
                 })
             };
             match restore {
-                Restore::ByUri(artifact) => {
+                Restore::ByUriThenUpload(artifact) => {
                     if let Some(text) = shown_restore(artifact) {
                         let _ = writeln!(
                             out,
-                            "        restores from {text} if the install fails; if UPM cannot download it, uploads the copy fetched first"
+                            "        restores from {text} if the install fails; if that fails too, uploads the copy fetched first"
                         );
                     }
                 }
@@ -495,9 +496,7 @@ fn indent(text: &str, prefix: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{
-        AppKey, Artifact, Delivery, License, LicenseHash, Location, Secret, Version,
-    };
+    use crate::model::{AppKey, License, LicenseHash, Secret, Version};
     use crate::plan::{PlannedArtifact, PlannedInstance};
     use url::Url;
 
@@ -506,12 +505,9 @@ mod tests {
     }
 
     fn artifact() -> PlannedArtifact {
-        PlannedArtifact {
-            artifact: Artifact {
-                location: Location::Url(Url::parse("http://m.test/a.jar").unwrap()),
-                delivery: Delivery::Uri,
-                sha256: None,
-            },
+        PlannedArtifact::Uri {
+            url: Url::parse("http://m.test/a.jar").unwrap(),
+            sha256: None,
             fetch_first: false,
         }
     }

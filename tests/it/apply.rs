@@ -257,7 +257,7 @@ async fn a_failed_downgrade_install_restores_the_previous_version() {
         matches!(
             plan.changes[0].op,
             upmsync::plan::Op::Downgrade {
-                restore: upmsync::plan::Restore::ByUri(_),
+                restore: upmsync::plan::Restore::ByUriThenUpload(_),
                 ..
             }
         ),

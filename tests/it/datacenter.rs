@@ -286,7 +286,7 @@ async fn a_failed_downgrade_never_restores_over_a_version_another_runner_install
     assert!(matches!(
         plan.changes[0].op,
         upmsync::plan::Op::Downgrade {
-            restore: upmsync::plan::Restore::ByUri(_),
+            restore: upmsync::plan::Restore::ByUriThenUpload(_),
             ..
         }
     ));

@@ -12,11 +12,10 @@ fn lock(bytes: &[u8]) {
         Ok(lock) => {
             for instance in lock.instances.values() {
                 for entry in instance.apps.values() {
-                    let target = entry.target(Path::new("/base"));
-                    let _ = target.version.to_string();
-                    if let Some(artifact) = &target.artifact {
-                        let _ = artifact.to_string();
-                    }
+                    // Every entry that loads names its artifact.
+                    let release = entry.release(Path::new("/base")).unwrap();
+                    let _ = release.version.to_string();
+                    let _ = release.artifact.to_string();
                 }
             }
             let _ = lock.to_text();

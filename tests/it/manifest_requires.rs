@@ -470,7 +470,7 @@ fn a_plan_from_the_manifest_installs_in_its_order() {
     let plan = upmsync::plan::plan::<()>(
         &desired.instances[0],
         &upmsync::model::Live::default(),
-        &upmsync::resolve::Facts::new(),
+        &upmsync::resolve::named(&desired.instances[0]).unwrap(),
     )
     .unwrap();
     let keys: Vec<&str> = plan

@@ -358,7 +358,7 @@ async fn the_lock_round_trips_and_a_stale_lock_is_refused() {
     let artifact = plan
         .changes
         .iter()
-        .find_map(|change| change.op.artifact().map(|planned| planned.artifact.clone()))
+        .find_map(|change| change.op.artifact().map(|planned| planned.artifact()))
         .unwrap();
     assert!(artifact.sha256.is_some(), "locked artifacts are pinned");
 
@@ -660,7 +660,7 @@ async fn an_apps_hosting_overrides_the_instances() {
     let artifact = plan.changes[0]
         .op
         .artifact()
-        .map(|planned| planned.artifact.to_string());
+        .map(|planned| planned.artifact().to_string());
     assert!(
         artifact
             .as_deref()

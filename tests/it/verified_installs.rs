@@ -36,7 +36,7 @@ async fn a_pinned_artifact_is_uploaded_as_verified() {
         )],
     );
     let plan = plan_one(&desired).await;
-    let artifact = plan.changes[0].op.artifact().unwrap().artifact.clone();
+    let artifact = plan.changes[0].op.artifact().unwrap().artifact();
     assert_eq!(artifact.delivery, Delivery::Upload, "{artifact:?}");
     sim.clear_requests();
     let report = apply_plan(&desired, &plan).await;
@@ -66,10 +66,13 @@ async fn install_uri_keeps_trusting_upms_own_download() {
     );
     let desired = desired(&sim, vec![instance(&sim, vec![app])]);
     let plan = plan_one(&desired).await;
-    assert_eq!(
-        plan.changes[0].op.artifact().unwrap().artifact.delivery,
-        Delivery::Uri
-    );
+    assert!(matches!(
+        plan.changes[0].op.artifact(),
+        Some(upmsync::plan::PlannedArtifact::Uri {
+            fetch_first: true,
+            ..
+        })
+    ));
 }
 
 #[tokio::test(flavor = "multi_thread")]
