@@ -61,18 +61,16 @@ impl UpmClient {
                     reason: "a 202 without a `Location` header or task link".into(),
                 })?,
         };
-        let installed_key = match self.wait_for_task(&task_url, task.ping_after).await {
-            Ok(installed_key) => installed_key,
-            Err(UpmError::TaskFailed {
-                url,
-                message,
-                sub_code,
-            }) if matches!(from, InstallFrom::Uri(_))
-                && sub_code.as_deref().is_some_and(is_download_failure) =>
-            {
-                let InstallFrom::Uri(artifact) = from else {
-                    unreachable!("matched above")
-                };
+        let installed_key = match (self.wait_for_task(&task_url, task.ping_after).await, from) {
+            (Ok(installed_key), _) => installed_key,
+            (
+                Err(UpmError::TaskFailed {
+                    url,
+                    message,
+                    sub_code,
+                }),
+                InstallFrom::Uri(artifact),
+            ) if sub_code.as_deref().is_some_and(is_download_failure) => {
                 return Err(UpmError::DownloadFailed {
                     url,
                     artifact: redact_url(artifact),
@@ -80,7 +78,7 @@ impl UpmClient {
                     message,
                 });
             }
-            Err(error) => return Err(error),
+            (Err(error), _) => return Err(error),
         };
         if let Some(found) = installed_key.filter(|found| found != key) {
             let version = self.plugin(&found).await.ok().flatten();
