@@ -106,6 +106,7 @@ pub struct Cache {
     dir: PathBuf,
     http: reqwest::Client,
     retry: RetryPolicy,
+    notices: crate::notice::Notices,
     /// How long reading an error body may take.
     deadline: std::time::Duration,
 }
@@ -131,6 +132,7 @@ impl Cache {
             dir,
             http,
             retry: settings.retry,
+            notices: settings.notices.clone(),
             deadline: settings.request_timeout,
         })
     }
@@ -217,7 +219,8 @@ impl Cache {
                     sha256: found,
                 }));
             }
-            tracing::warn!(path = %path.display(), "cached artifact is damaged, removing it");
+            self.notices
+                .emit(crate::notice::Notice::DamagedCacheEntry { path: path.clone() });
             let _ = tokio::fs::remove_file(&path).await;
         }
         Ok(None)
@@ -242,7 +245,7 @@ impl Cache {
             failure: TransportFailure::of(&error),
         };
         // A download is a read: retried like the other reads (a CDN's 503, a reset).
-        let mut response = crate::http::send_read(self.http.get(url.clone()), &self.retry, &call)
+        let mut response = crate::http::send_read(self.http.get(url.clone()), &self.retry, &call, &self.notices)
             .await
             .map_err(request_failed)?;
         let status = response.status();
