@@ -38,6 +38,10 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
+    /// Print only data, warnings and errors: no status or progress lines on stderr
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
     /// Retry a failed read (connection error, timeout, 429, 5xx) up to this many times
     #[arg(long, global = true, value_name = "N", default_value_t = 3)]
     pub retries: u32,

@@ -53,6 +53,11 @@ pub fn hints(error: &(dyn Error + 'static)) -> Vec<String> {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<ChangeError>() {
             error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::instance_lock::InstanceLockError>()
+        {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::commands::apply::ReportError>() {
+            error.hint()
         } else {
             None
         };

@@ -14,8 +14,8 @@ use tracing::Instrument;
 
 use crate::artifact;
 use crate::marketplace::download::Cache;
-use crate::notice::{Notice, Notices};
 use crate::model::{AppKey, Artifact, Delivery, LiveLicense, Location, Version};
+use crate::notice::{Notice, Notices};
 use crate::plan::{Action, Assumed, Change, InstancePlan, Op, PlannedArtifact, Restore};
 use crate::upm::{InstallFrom, Removal, UpmClient, UpmError};
 
@@ -846,7 +846,10 @@ async fn apply_change(
         }
         Op::RemoveLicense { .. } => {
             let outcome = upm.remove_license(key).await;
-            settle(outcome, upm.notices(), || async { Ok(upm.license(key).await?.is_none()) }).await?;
+            settle(outcome, upm.notices(), || async {
+                Ok(upm.license(key).await?.is_none())
+            })
+            .await?;
             Ok(Applied::Done)
         }
     }

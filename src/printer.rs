@@ -57,11 +57,7 @@ impl Printer {
     }
 
     /// A printer to any two writers (tests write to memory).
-    pub fn to_writers(
-        quiet: bool,
-        out: Box<dyn Write + Send>,
-        err: Box<dyn Write + Send>,
-    ) -> Self {
+    pub fn to_writers(quiet: bool, out: Box<dyn Write + Send>, err: Box<dyn Write + Send>) -> Self {
         Self {
             inner: Arc::new(Inner {
                 quiet,
@@ -86,7 +82,11 @@ impl Printer {
         // Renderers escape each server value; this keeps any that slipped through from acting on
         // the terminal. Rendered JSON holds no such character (`printable::escape_json`).
         let text = clean(text);
-        let mut out = self.inner.out.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut out = self
+            .inner
+            .out
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
             Ok(()) => Ok(()),
             Err(error) if error.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
@@ -137,7 +137,11 @@ impl Printer {
     /// One line (or several) to stderr; a failed write to stderr has nowhere to be reported.
     fn line(&self, text: &str) {
         let text = clean(text);
-        let mut err = self.inner.err.lock().unwrap_or_else(|poison| poison.into_inner());
+        let mut err = self
+            .inner
+            .err
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner());
         let _ = writeln!(err, "{text}").and_then(|()| err.flush());
     }
 }
@@ -231,7 +235,10 @@ mod tests {
         );
         assert!(full.data("x").is_err());
         assert!(!full.data_or_report("x"));
-        assert_eq!(err.text(), "error: failed to write to stdout\nCaused by: storage full\n");
+        assert_eq!(
+            err.text(),
+            "error: failed to write to stdout\nCaused by: storage full\n"
+        );
     }
 
     #[test]
@@ -255,8 +262,14 @@ mod tests {
         let text = err.text();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines[0], "error: failed to apply");
-        assert!(lines[1].starts_with("Caused by: UPM is in safe mode"), "{text}");
+        assert!(
+            lines[1].starts_with("Caused by: UPM is in safe mode"),
+            "{text}"
+        );
         assert_eq!(text.matches("hint: ").count(), 1, "{text}");
-        assert!(lines.last().unwrap().starts_with("hint: exit safe mode"), "{text}");
+        assert!(
+            lines.last().unwrap().starts_with("hint: exit safe mode"),
+            "{text}"
+        );
     }
 }

@@ -339,6 +339,68 @@ fn check_strings(value: &serde_json::Value) -> Result<(), String> {
     Ok(())
 }
 
+/// Every way the world differs from what a saved plan was made from.
+///
+/// The manifest, the lock, every instance's live state, the files it uploads and the recomputed
+/// changes must be exactly those `expected` was saved with; each difference is one reason.
+pub fn stale_reasons(
+    desired: &crate::model::Desired,
+    plan: &crate::plan::Plan,
+    expected: &SavedPlan,
+) -> Vec<String> {
+    let mut reasons = Vec::new();
+    match file_sha256(&desired.manifest_path) {
+        Ok(Some(hash)) if hash == expected.manifest_sha256 => {}
+        _ => reasons.push(format!(
+            "the manifest `{}` changed",
+            desired.manifest_path.display()
+        )),
+    }
+    let lock_path = crate::lock::path_for(&desired.manifest_path);
+    match file_sha256(&lock_path) {
+        Ok(hash) if hash == expected.lock_sha256 => {}
+        _ => reasons.push(format!("the lock file `{}` changed", lock_path.display())),
+    }
+    for saved_instance in &expected.instances {
+        let Some(planned) = plan
+            .instances
+            .iter()
+            .find(|planned| planned.name == saved_instance.name)
+        else {
+            reasons.push(format!(
+                "instance `{}` is gone from the manifest",
+                saved_instance.name
+            ));
+            continue;
+        };
+        match &planned.live {
+            Some(live) if live_fingerprint(live) == saved_instance.live_sha256 => {}
+            Some(_) => reasons.push(format!(
+                "the installed apps of `{}` changed since the plan",
+                saved_instance.name
+            )),
+            None => reasons.push(format!("`{}` could not be read", saved_instance.name)),
+        }
+        if let Ok(planned) = &planned.result {
+            if read_file_fingerprints(planned) != saved_instance.files {
+                reasons.push(format!(
+                    "a file `{}` uploads changed since the plan",
+                    saved_instance.name
+                ));
+            }
+        }
+        let now = planned.result.as_ref().ok().map(saved_changes);
+        match now {
+            Some(now) if same_changes(&now, &saved_instance.changes) => {}
+            _ => reasons.push(format!(
+                "the changes for `{}` are no longer those of the plan (a license, the Marketplace or the lock differ)",
+                saved_instance.name
+            )),
+        }
+    }
+    reasons
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

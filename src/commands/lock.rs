@@ -4,25 +4,38 @@
 use crate::http::HttpSettings;
 use std::collections::BTreeMap;
 
-use super::{cache, load_without_licenses, read_live, report_error_text, status, Exit};
+use super::{cache, load_without_licenses, read_live, Exit};
 use crate::cli::LockArgs;
 use crate::execute::{self, error_text};
 use crate::lock::{self, Lock, LockedApp, LockedInstance, LOCK_VERSION};
 use crate::marketplace::download::Cache;
 use crate::marketplace::MarketplaceClient;
 use crate::model::{Desired, DesiredInstance, DesiredState, Location};
+use crate::printer::Printer;
 use crate::resolve::{self, Depth};
 
-pub async fn run(args: &LockArgs, settings: &HttpSettings) -> Exit {
-    let Some(desired) = load_without_licenses(&args.manifest.file, &args.selection.instances)
-    else {
-        return Exit::Failure;
-    };
-    let Some(cache) = cache(args.cache.dir().as_deref(), settings) else {
-        return Exit::Failure;
-    };
+/// `upmsync lock`.
+///
+/// # Errors
+///
+/// A manifest that cannot be loaded or a cache folder that cannot be used, for `main` to print.
+pub async fn run(
+    args: &LockArgs,
+    printer: &Printer,
+    settings: &HttpSettings,
+) -> anyhow::Result<Exit> {
+    let desired = load_without_licenses(&args.manifest.file, &args.selection.instances)?;
+    let cache = cache(args.cache.dir().as_deref(), settings)?;
     let keep_others = !args.selection.instances.is_empty();
-    lock_desired(&desired, &cache, args.update, keep_others, settings).await
+    Ok(lock_desired(
+        &desired,
+        &cache,
+        args.update,
+        keep_others,
+        printer,
+        settings,
+    )
+    .await)
 }
 
 /// Locks the instances of `desired`. `keep_others` (with `--instance`) keeps the entries of other
@@ -32,13 +45,14 @@ pub async fn lock_desired(
     cache: &Cache,
     update: bool,
     keep_others: bool,
+    printer: &Printer,
     settings: &HttpSettings,
 ) -> Exit {
     let previous = match Lock::load(&desired.manifest_path) {
         Ok(previous) => previous.unwrap_or_default(),
         Err(error) => {
             if !update {
-                report_error_text(&error_text(&error));
+                printer.error_text(&error_text(&error));
                 return Exit::Failure;
             }
             Lock::default()
@@ -47,7 +61,7 @@ pub async fn lock_desired(
     let marketplace = match MarketplaceClient::new(&desired.marketplace_url, settings) {
         Ok(marketplace) => marketplace,
         Err(error) => {
-            report_error_text(&format!(
+            printer.error_text(&format!(
                 "failed to set up an HTTP client\nCaused by: {}",
                 error_text(&error)
             ));
@@ -74,7 +88,7 @@ pub async fn lock_desired(
         };
         match lock_instance(instance, kept, &marketplace, cache, &base, settings).await {
             Ok(locked) => {
-                status(&format!(
+                printer.status(&format!(
                     "{}: locked {} app(s)",
                     instance.name,
                     locked.apps.len()
@@ -82,22 +96,22 @@ pub async fn lock_desired(
                 next.instances.insert(instance.name.clone(), locked);
             }
             Err(error) => {
-                report_error_text(&format!("instance `{}`: {error}", instance.name));
+                printer.error_text(&format!("instance `{}`: {error}", instance.name));
                 failed = true;
             }
         }
     }
     if failed {
-        report_error_text("the lock file was not written");
+        printer.error_text("the lock file was not written");
         return Exit::Failure;
     }
     match next.write(&desired.manifest_path) {
         Ok(path) => {
-            status(&format!("wrote `{}`", path.display()));
+            printer.status(&format!("wrote `{}`", path.display()));
             Exit::Success
         }
         Err(error) => {
-            report_error_text(&error_text(&error));
+            printer.error_text(&error_text(&error));
             Exit::Failure
         }
     }

@@ -4,12 +4,13 @@
 use crate::http::HttpSettings;
 use serde::Serialize;
 
-use super::{data, load_without_licenses, read_and_plan, report_error_text, Exit};
+use super::{load_without_licenses, read_and_plan, Exit};
 use crate::cli::OutdatedArgs;
 use crate::execute::error_text;
 use crate::marketplace::{Criteria, MarketplaceClient};
 use crate::model::{Desired, DesiredInstance, DesiredState, ProductInfo, Source};
 use crate::plan::PlannedInstance;
+use crate::printer::Printer;
 use crate::render::Format;
 
 #[derive(Serialize)]
@@ -42,19 +43,31 @@ struct AppRow {
     error: Option<String>,
 }
 
-pub async fn run(args: &OutdatedArgs, settings: &HttpSettings) -> Exit {
-    let Some(desired) = load_without_licenses(&args.manifest.file, &args.selection.instances)
-    else {
-        return Exit::Failure;
-    };
-    outdated_desired(&desired, args.format, settings).await
+/// `upmsync outdated`.
+///
+/// # Errors
+///
+/// A manifest that cannot be loaded, for `main` to print.
+pub async fn run(
+    args: &OutdatedArgs,
+    printer: &Printer,
+    settings: &HttpSettings,
+) -> anyhow::Result<Exit> {
+    let desired = load_without_licenses(&args.manifest.file, &args.selection.instances)?;
+    Ok(outdated_desired(&desired, args.format, printer, settings).await)
 }
 
-pub async fn outdated_desired(desired: &Desired, format: Format, settings: &HttpSettings) -> Exit {
+/// Prints, per instance and app, the installed, wanted and latest compatible version.
+pub async fn outdated_desired(
+    desired: &Desired,
+    format: Format,
+    printer: &Printer,
+    settings: &HttpSettings,
+) -> Exit {
     let marketplace = match MarketplaceClient::new(&desired.marketplace_url, settings) {
         Ok(marketplace) => marketplace,
         Err(error) => {
-            report_error_text(&format!(
+            printer.error_text(&format!(
                 "failed to set up an HTTP client\nCaused by: {}",
                 error_text(&error)
             ));
@@ -72,7 +85,7 @@ pub async fn outdated_desired(desired: &Desired, format: Format, settings: &Http
         .any(|row| row.error.is_some() || row.apps.iter().any(|app| app.error.is_some()));
     for row in &rows {
         if let Some(error) = &row.error {
-            report_error_text(&format!("instance `{}`: {error}", row.name));
+            printer.error_text(&format!("instance `{}`: {error}", row.name));
         }
     }
     let text = match format {
@@ -87,7 +100,7 @@ pub async fn outdated_desired(desired: &Desired, format: Format, settings: &Http
         }
         Format::Text => render_text(&rows),
     };
-    if !data(&text) || failed {
+    if !printer.data_or_report(&text) || failed {
         Exit::Failure
     } else {
         Exit::Success

@@ -1,17 +1,19 @@
 //! `upmsync validate`: checks the manifest offline.
 
-use super::{load, status, Exit};
+use super::{load, Exit};
 use crate::cli::ValidateArgs;
 use crate::model::{Desired, DesiredState};
+use crate::printer::Printer;
 
-pub fn run(args: &ValidateArgs) -> Exit {
-    match load(&args.manifest.file, !args.skip_secrets, &[]) {
-        Some(desired) => {
-            status(&summary(&desired));
-            Exit::Success
-        }
-        None => Exit::Failure,
-    }
+/// Loads and validates the manifest; prints its summary.
+///
+/// # Errors
+///
+/// The manifest's problems ([`crate::manifest::ManifestError`]), for `main` to print.
+pub fn run(args: &ValidateArgs, printer: &Printer) -> anyhow::Result<Exit> {
+    let desired = load(&args.manifest.file, !args.skip_secrets, &[])?;
+    printer.status(&summary(&desired));
+    Ok(Exit::Success)
 }
 
 /// `apps.yaml is valid: 2 instance(s), 5 app(s)`.

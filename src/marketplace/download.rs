@@ -245,9 +245,14 @@ impl Cache {
             failure: TransportFailure::of(&error),
         };
         // A download is a read: retried like the other reads (a CDN's 503, a reset).
-        let mut response = crate::http::send_read(self.http.get(url.clone()), &self.retry, &call, &self.notices)
-            .await
-            .map_err(request_failed)?;
+        let mut response = crate::http::send_read(
+            self.http.get(url.clone()),
+            &self.retry,
+            &call,
+            &self.notices,
+        )
+        .await
+        .map_err(request_failed)?;
         let status = response.status();
         if !status.is_success() {
             let body = crate::http::body::error_text(response, self.deadline).await;

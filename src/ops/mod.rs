@@ -1,0 +1,180 @@
+//! The core the commands stand on: reads live state, gathers facts and plans, and returns plans,
+//! reports and errors as values; it never prints (warnings go to [`HttpSettings::notices`]).
+//! Commands are thin: load -> ops -> render -> print.
+
+use std::collections::BTreeSet;
+
+use crate::error::error_text;
+use crate::http::HttpSettings;
+use crate::lock::{self as lockfile, Lock, LockedInstance};
+use crate::marketplace::MarketplaceClient;
+use crate::model::{AppKey, Desired, DesiredInstance, DesiredLicense, DesiredState, Live};
+use crate::notice::Notice;
+use crate::plan::{self as planner, Drift, Plan, PlannedInstance, Resolution};
+use crate::resolve::{self as resolver, Depth};
+use crate::upm::UpmClient;
+
+/// Reads every instance of `desired` (the loader kept only the selected ones) and plans it, with
+/// every artifact an install needs (`plan`, `apply`). Instances are read concurrently; so are the
+/// license reads within one and the Marketplace lookups. With a lock file, the Marketplace is asked
+/// only where a downgrade's installed version is (to restore it if the install fails); a lock that
+/// does not cover the manifest stops the instances it falls short for.
+pub async fn read_and_plan(desired: &Desired, settings: &HttpSettings) -> Plan {
+    read_and_plan_to(desired, Depth::Artifacts, settings).await
+}
+
+/// Like [`read_and_plan`], but resolves only what versions mean (`latest`, constraints) and no
+/// artifact (`drift`), so monitoring works where only the instances are reachable.
+pub async fn read_drift(desired: &Desired, settings: &HttpSettings) -> Drift {
+    read_and_plan_to(desired, Depth::Versions, settings).await
+}
+
+async fn read_and_plan_to<A: Resolution>(
+    desired: &Desired,
+    depth: Depth,
+    settings: &HttpSettings,
+) -> Plan<A> {
+    let lock = Lock::load(&desired.manifest_path);
+    let base = lockfile::base_of(&desired.manifest_path);
+    let gaps = match &lock {
+        Ok(Some(lock)) => lock.gaps(desired, &base),
+        _ => Default::default(),
+    };
+    let marketplace = MarketplaceClient::new(&desired.marketplace_url, settings);
+    let planned = futures::future::join_all(desired.instances.iter().map(|instance| {
+        let marketplace = marketplace.as_ref();
+        let lock = &lock;
+        let gaps = &gaps;
+        let base = &base;
+        async move {
+            let (live, result) = match (marketplace, lock) {
+                (Err(error), _) => (
+                    None,
+                    Err(format!(
+                        "failed to set up an HTTP client\nCaused by: {}",
+                        error_text(error)
+                    )),
+                ),
+                (_, Err(error)) => (None, Err(error_text(error))),
+                (Ok(_), Ok(Some(_))) if gaps.contains_key(&instance.name) => {
+                    (None, Err(stale_lock(desired, &gaps[&instance.name])))
+                }
+                (Ok(marketplace), Ok(lock)) => {
+                    let locked = lock
+                        .as_ref()
+                        .and_then(|lock| lock.instances.get(&instance.name));
+                    match read_live(instance, settings).await {
+                        Ok(live) => {
+                            let result =
+                                plan_instance(instance, &live, marketplace, locked, base, depth)
+                                    .await;
+                            (Some(live), result)
+                        }
+                        Err(error) => (None, Err(error)),
+                    }
+                }
+            };
+            PlannedInstance {
+                name: instance.name.clone(),
+                url: instance.url.clone(),
+                live,
+                result,
+            }
+        }
+    }))
+    .await;
+    Plan { instances: planned }
+}
+
+fn stale_lock(desired: &Desired, gaps: &[String]) -> String {
+    let mut text = format!(
+        "the lock file `{}` does not cover the manifest:",
+        lockfile::path_for(&desired.manifest_path).display()
+    );
+    for gap in gaps {
+        text.push_str(&format!("\n- {gap}"));
+    }
+    text.push_str("\nhint: run `upmsync lock` to lock what changed (or `upmsync lock --update` to re-resolve everything)");
+    text
+}
+
+/// Reads one instance's live state: plugins, managed licenses, product version.
+pub async fn read_live(
+    instance: &DesiredInstance,
+    settings: &HttpSettings,
+) -> Result<Live, String> {
+    let upm = UpmClient::new(instance, settings).map_err(|error| {
+        format!(
+            "failed to set up an HTTP client\nCaused by: {}",
+            error_text(&error)
+        )
+    })?;
+    warn_if_insecure(instance, settings);
+    upm.read_live(instance.product, &managed_license_keys(instance))
+        .await
+        .map_err(|error| {
+            format!(
+                "failed to read the installed apps of `{}`\nCaused by: {}",
+                instance.name,
+                error_text(&error)
+            )
+        })
+}
+
+/// Warns ([`Notice::InsecureTls`]), once per process and instance, that the instance's certificate
+/// is not checked (`insecure_skip_tls_verify: true`), so the risk is seen on every run, not only
+/// when the manifest is written.
+fn warn_if_insecure(instance: &DesiredInstance, settings: &HttpSettings) {
+    static WARNED: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+    if !instance.transport.insecure_skip_tls_verify {
+        return;
+    }
+    let first = WARNED
+        .lock()
+        .map_or(true, |mut warned| warned.insert(instance.name.clone()));
+    if first {
+        settings.notices.emit(Notice::InsecureTls {
+            instance: instance.name.clone(),
+        });
+    }
+}
+
+async fn plan_instance<A: Resolution>(
+    instance: &DesiredInstance,
+    live: &Live,
+    marketplace: &MarketplaceClient,
+    lock: Option<&LockedInstance>,
+    base: &std::path::Path,
+    depth: Depth,
+) -> Result<planner::InstancePlan<A>, String> {
+    let facts = resolver::resolve(instance, live, marketplace, lock, base, depth)
+        .await
+        .map_err(|errors| {
+            list_errors(
+                &format!("cannot resolve the versions of `{}`:", instance.name),
+                &errors,
+            )
+        })?;
+    planner::plan(instance, live, &facts).map_err(|errors| {
+        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        list_errors(&format!("cannot plan `{}`:", instance.name), &errors)
+    })
+}
+
+fn list_errors(title: &str, errors: &[String]) -> String {
+    let mut text = title.to_string();
+    for error in errors {
+        text.push_str(&format!("\n- {}", error.replace('\n', "\n  ")));
+    }
+    text
+}
+
+/// The apps whose license the manifest manages (a license or `license: absent`).
+fn managed_license_keys(instance: &DesiredInstance) -> BTreeSet<AppKey> {
+    instance
+        .apps
+        .values()
+        .filter(|app| matches!(&app.state, DesiredState::Present(present) if !matches!(present.license, DesiredLicense::Unmanaged)))
+        .map(|app| app.key.clone())
+        .collect()
+}
