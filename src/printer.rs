@@ -237,7 +237,7 @@ mod tests {
         assert!(!full.data_or_report("x"));
         assert_eq!(
             err.text(),
-            "error: failed to write to stdout\nCaused by: storage full\n"
+            "error: failed to write to stdout\nCaused by: no storage space\n"
         );
     }
 
