@@ -125,7 +125,9 @@ async fn lock_instance(
     base: &std::path::Path,
     settings: &HttpSettings,
 ) -> Result<LockedInstance, String> {
-    let live = read_live(instance, settings).await?;
+    let live = read_live(instance, settings)
+        .await
+        .map_err(|error| error_text(&error))?;
     // Entries that still answer the manifest are kept as they are; the others are resolved.
     let mut kept_apps = BTreeMap::new();
     let mut to_resolve = instance.clone();

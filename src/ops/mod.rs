@@ -2,11 +2,16 @@
 //! reports and errors as values; it never prints (warnings go to [`HttpSettings::notices`]).
 //! Commands are thin: load -> ops -> render -> print.
 
+mod error;
+
 use std::collections::BTreeSet;
 
-use crate::error::error_text;
+pub use error::InstanceError;
+
+use crate::error::{error_text, Shared};
 use crate::http::HttpSettings;
 use crate::lock::{self as lockfile, Lock, LockedInstance};
+
 use crate::marketplace::MarketplaceClient;
 use crate::model::{AppKey, Desired, DesiredInstance, DesiredLicense, DesiredState, Live};
 use crate::notice::Notice;
@@ -34,13 +39,15 @@ async fn read_and_plan_to<A: Resolution>(
     depth: Depth,
     settings: &HttpSettings,
 ) -> Plan<A> {
-    let lock = Lock::load(&desired.manifest_path);
+    // Shared by every instance: a failure stops each of them, with the same cause.
+    let lock = Lock::load(&desired.manifest_path).map_err(Shared::new);
     let base = lockfile::base_of(&desired.manifest_path);
     let gaps = match &lock {
         Ok(Some(lock)) => lock.gaps(desired, &base),
         _ => Default::default(),
     };
-    let marketplace = MarketplaceClient::new(&desired.marketplace_url, settings);
+    let marketplace =
+        MarketplaceClient::new(&desired.marketplace_url, settings).map_err(Shared::new);
     let planned = futures::future::join_all(desired.instances.iter().map(|instance| {
         let marketplace = marketplace.as_ref();
         let lock = &lock;
@@ -48,17 +55,15 @@ async fn read_and_plan_to<A: Resolution>(
         let base = &base;
         async move {
             let (live, result) = match (marketplace, lock) {
-                (Err(error), _) => (
+                (Err(error), _) => (None, Err(InstanceError::SetUp(error.clone()))),
+                (_, Err(error)) => (None, Err(InstanceError::Lock(error.clone()))),
+                (Ok(_), Ok(Some(_))) if gaps.contains_key(&instance.name) => (
                     None,
-                    Err(format!(
-                        "failed to set up an HTTP client\nCaused by: {}",
-                        error_text(error)
-                    )),
+                    Err(InstanceError::StaleLock {
+                        path: lockfile::path_for(&desired.manifest_path),
+                        gaps: gaps[&instance.name].clone(),
+                    }),
                 ),
-                (_, Err(error)) => (None, Err(error_text(error))),
-                (Ok(_), Ok(Some(_))) if gaps.contains_key(&instance.name) => {
-                    (None, Err(stale_lock(desired, &gaps[&instance.name])))
-                }
                 (Ok(marketplace), Ok(lock)) => {
                     let locked = lock
                         .as_ref()
@@ -78,7 +83,9 @@ async fn read_and_plan_to<A: Resolution>(
                 name: instance.name.clone(),
                 url: instance.url.clone(),
                 live,
-                result,
+                // The plan holds the error as the text a user reads (its causes and hints): the
+                // plan's text and JSON show it.
+                result: result.map_err(|error| error_text(&error)),
             }
         }
     }))
@@ -86,38 +93,24 @@ async fn read_and_plan_to<A: Resolution>(
     Plan { instances: planned }
 }
 
-fn stale_lock(desired: &Desired, gaps: &[String]) -> String {
-    let mut text = format!(
-        "the lock file `{}` does not cover the manifest:",
-        lockfile::path_for(&desired.manifest_path).display()
-    );
-    for gap in gaps {
-        text.push_str(&format!("\n- {gap}"));
-    }
-    text.push_str("\nhint: run `upmsync lock` to lock what changed (or `upmsync lock --update` to re-resolve everything)");
-    text
-}
-
 /// Reads one instance's live state: plugins, managed licenses, product version.
+///
+/// # Errors
+///
+/// [`InstanceError::SetUp`] when its HTTP client cannot be built, [`InstanceError::Read`] when
+/// UPM cannot be read.
 pub async fn read_live(
     instance: &DesiredInstance,
     settings: &HttpSettings,
-) -> Result<Live, String> {
-    let upm = UpmClient::new(instance, settings).map_err(|error| {
-        format!(
-            "failed to set up an HTTP client\nCaused by: {}",
-            error_text(&error)
-        )
-    })?;
+) -> Result<Live, InstanceError> {
+    let upm = UpmClient::new(instance, settings)
+        .map_err(|error| InstanceError::SetUp(Shared::new(error)))?;
     warn_if_insecure(instance, settings);
     upm.read_live(instance.product, &managed_license_keys(instance))
         .await
-        .map_err(|error| {
-            format!(
-                "failed to read the installed apps of `{}`\nCaused by: {}",
-                instance.name,
-                error_text(&error)
-            )
+        .map_err(|source| InstanceError::Read {
+            instance: instance.name.clone(),
+            source,
         })
 }
 
@@ -146,27 +139,17 @@ async fn plan_instance<A: Resolution>(
     lock: Option<&LockedInstance>,
     base: &std::path::Path,
     depth: Depth,
-) -> Result<planner::InstancePlan<A>, String> {
+) -> Result<planner::InstancePlan<A>, InstanceError> {
     let facts = resolver::resolve(instance, live, marketplace, lock, base, depth)
         .await
-        .map_err(|errors| {
-            list_errors(
-                &format!("cannot resolve the versions of `{}`:", instance.name),
-                &errors,
-            )
+        .map_err(|errors| InstanceError::Resolve {
+            instance: instance.name.clone(),
+            errors,
         })?;
-    planner::plan(instance, live, &facts).map_err(|errors| {
-        let errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        list_errors(&format!("cannot plan `{}`:", instance.name), &errors)
+    planner::plan(instance, live, &facts).map_err(|errors| InstanceError::Plan {
+        instance: instance.name.clone(),
+        errors: errors.iter().map(ToString::to_string).collect(),
     })
-}
-
-fn list_errors(title: &str, errors: &[String]) -> String {
-    let mut text = title.to_string();
-    for error in errors {
-        text.push_str(&format!("\n- {}", error.replace('\n', "\n  ")));
-    }
-    text
 }
 
 /// The apps whose license the manifest manages (a license or `license: absent`).
