@@ -5,7 +5,7 @@
 use crate::http::HttpSettings;
 use std::path::{Path, PathBuf};
 
-use super::{apply, drift, plan, read_drift, validate, Exit};
+use super::{apply, drift, plan, read_drift, Exit};
 use crate::execute::Mode;
 use crate::manifest::{self, LoadOptions};
 use crate::marketplace::download::Cache;
@@ -111,7 +111,7 @@ async fn run_steps(
             }
         };
     point_at(&mut desired, sim);
-    printer.status(&validate::summary(&desired));
+    printer.status(&crate::render::validate_summary(&desired));
 
     step(printer, "upmsync plan -f apps.yaml.example");
     if plan::plan_desired(&desired, Format::Text, false, None, printer, settings).await

@@ -3,6 +3,7 @@
 //! Commands are thin: load -> ops -> render -> print.
 
 mod error;
+pub mod outdated;
 
 use std::collections::BTreeSet;
 
