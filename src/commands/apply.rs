@@ -8,15 +8,15 @@ use std::path::{Path, PathBuf};
 
 use super::{cache, interrupt, load, read_and_plan, report_instance_errors, Exit};
 use crate::cli::ApplyArgs;
-use crate::execute::{self, ApplyReport, Mode, Outcome};
+use crate::execute::{ApplyReport, Mode, Outcome};
 use crate::files;
 use crate::instance_lock::InstanceLock;
 use crate::marketplace::download::Cache;
 use crate::model::Desired;
+use crate::ops::{self, apply::Progress};
 use crate::printer::Printer;
 use crate::render;
 use crate::saved::{self, SavedPlan};
-use crate::upm::UpmClient;
 
 /// Reports, on stderr, the changes waiting for a restart that contradict the manifest: apply
 /// cannot act on those apps before the restart, so the instance will not match the manifest.
@@ -303,63 +303,21 @@ async fn apply_with_report(
     }
 
     interrupts.acting();
-    let interrupted = interrupts.flag();
-    let mut reports: Vec<ApplyReport> = Vec::new();
-    for planned in &plan.instances {
-        let Ok(instance_plan) = &planned.result else {
-            continue;
-        };
-        if instance_plan.changes.is_empty() {
-            continue;
+    let verb = if mode == Mode::DryRun {
+        "Checking"
+    } else {
+        "Applying"
+    };
+    let mut progress = |event: Progress<'_>| match event {
+        Progress::SetUpFailed { text } => printer.error_text(text),
+        Progress::Starting { instance, changes } => {
+            printer.status(&format!("{verb} {changes} change(s) on {instance}..."));
         }
-        let Some(instance) = desired
-            .instances
-            .iter()
-            .find(|instance| instance.name == planned.name)
-        else {
-            continue;
-        };
-        let upm = match UpmClient::new(instance, settings) {
-            Ok(upm) => upm,
-            Err(error) => {
-                let text = format!(
-                    "failed to set up an HTTP client for `{}`\nCaused by: {}",
-                    instance.name,
-                    crate::execute::error_text(&error)
-                );
-                printer.error_text(&text);
-                reports.push(ApplyReport::not_started(instance_plan, text));
-                continue;
-            }
-        };
-        if let Some(signal) = interrupts.received() {
-            reports.push(ApplyReport::not_started(
-                instance_plan,
-                format!(
-                    "interrupted ({}) before this instance started",
-                    signal.name()
-                ),
-            ));
-            continue;
-        }
-        if let Some(error) = lock_errors.get(&instance.name) {
-            reports.push(ApplyReport::not_started(
-                instance_plan,
-                crate::error::error_text(error),
-            ));
-            continue;
-        }
-        let verb = if mode == Mode::DryRun {
-            "Checking"
-        } else {
-            "Applying"
-        };
-        printer.status(&format!(
-            "{verb} {} change(s) on {}...",
-            instance_plan.changes.len(),
-            instance.name
-        ));
-        let mut progress = |change: &crate::plan::Change, outcome: &Outcome| {
+        Progress::Change {
+            instance,
+            change,
+            outcome,
+        } => {
             let word = match outcome {
                 Outcome::Done => "done",
                 Outcome::PendingRestart { .. } => "done, takes effect after a restart",
@@ -369,15 +327,26 @@ async fn apply_with_report(
                 Outcome::NotStarted => return,
             };
             printer.status(&format!(
-                "  {}: {word}: {}",
-                instance.name,
+                "  {instance}: {word}: {}",
                 render::change_line(change)
             ));
-        };
-        reports.push(
-            execute::execute(instance_plan, &upm, cache, mode, interrupted, &mut progress).await,
-        );
-    }
+        }
+    };
+    let received = || interrupts.received().map(interrupt::Signal::name);
+    let reports = ops::apply::apply_planned(
+        desired,
+        &plan,
+        &ops::apply::Run {
+            cache,
+            mode,
+            interrupted: interrupts.flag(),
+            received: &received,
+            lock_errors: &lock_errors,
+            settings,
+        },
+        &mut progress,
+    )
+    .await;
     let mut written = printer.data_or_report(&format!("\n{}", render::apply_text(&reports)));
     let all_applied = reports.iter().all(ApplyReport::succeeded);
     let run_status = if all_applied && !plan_errors && !conflicts {

@@ -2,6 +2,7 @@
 //! reports and errors as values; it never prints (warnings go to [`HttpSettings::notices`]).
 //! Commands are thin: load -> ops -> render -> print.
 
+pub mod apply;
 mod error;
 pub mod outdated;
 
