@@ -129,9 +129,14 @@ impl Printer {
         self.line(&format!("error: {}", crate::error::error_text(error)));
     }
 
-    /// An error already in words: `error: <text>` (and any `hint:` lines it holds).
+    /// An error already in words: `error: <text>`.
     pub fn error_text(&self, text: &str) {
         self.line(&format!("error: {text}"));
+    }
+
+    /// An error already in words, then its advice: `error: <text>`, then `hint: <hint>`.
+    pub fn error_with_hint(&self, text: &str, hint: &str) {
+        self.line(&format!("error: {text}\nhint: {hint}"));
     }
 
     /// One line (or several) to stderr; a failed write to stderr has nowhere to be reported.

@@ -28,10 +28,16 @@ fn report_restart_conflicts(printer: &Printer, plan: &crate::plan::Plan) -> bool
         };
         for pending in &planned.pending_restart {
             if let Some(conflict) = &pending.conflict {
-                printer.error_text(&format!(
-                    "instance `{}`: `{}`: {conflict}; nothing can be done for it before the restart\nhint: cancel the pending change on the Manage apps page (or `DELETE /rest/plugins/1.0/requires-restart/{}-key`), or restart the product and run apply again",
-                    instance.name, pending.key, pending.key
-                ));
+                printer.error_with_hint(
+                    &format!(
+                        "instance `{}`: `{}`: {conflict}; nothing can be done for it before the restart",
+                        instance.name, pending.key
+                    ),
+                    &format!(
+                        "cancel the pending change on the Manage apps page (or `DELETE /rest/plugins/1.0/requires-restart/{}-key`), or restart the product and run apply again",
+                        pending.key
+                    ),
+                );
                 any = true;
             }
         }
@@ -232,9 +238,10 @@ async fn apply_with_report(
                 "the saved plan is stale, so nothing was changed:\n- {}",
                 stale.join("\n- ")
             );
-            printer.error_text(&format!(
-                "{reason}\nhint: make a new plan with `upmsync plan --out`, review it, and apply that"
-            ));
+            printer.error_with_hint(
+                &reason,
+                "make a new plan with `upmsync plan --out`, review it, and apply that",
+            );
             report.finish(
                 printer,
                 RunStatus::Stopped,
@@ -382,7 +389,10 @@ async fn apply_with_report(
 fn confirm(printer: &Printer) -> bool {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        printer.error_text("refusing to apply without confirmation: there is no terminal to ask on\nhint: review the plan above and run again with `--auto-approve`");
+        printer.error_with_hint(
+            "refusing to apply without confirmation: there is no terminal to ask on",
+            "review the plan above and run again with `--auto-approve`",
+        );
         return false;
     }
     printer.prompt("Apply these changes? Only `yes` is accepted:");

@@ -49,10 +49,13 @@ pub async fn run(args: &SimArgs, printer: &Printer) -> Exit {
     let sim = match Sim::start(config, args.listen, args.marketplace_listen).await {
         Ok(sim) => sim,
         Err(error) => {
-            printer.error_text(&format!(
-                "failed to start the simulator on {} and {}: {error:#}\nhint: is another process using these ports? choose others with --listen and --marketplace-listen",
-                args.listen, args.marketplace_listen
-            ));
+            printer.error_with_hint(
+                &format!(
+                    "failed to start the simulator on {} and {}: {error:#}",
+                    args.listen, args.marketplace_listen
+                ),
+                "is another process using these ports? choose others with --listen and --marketplace-listen",
+            );
             return Exit::Failure;
         }
     };

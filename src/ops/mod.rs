@@ -4,6 +4,7 @@
 
 pub mod apply;
 mod error;
+pub mod lock;
 pub mod outdated;
 
 use std::collections::BTreeSet;
