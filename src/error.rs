@@ -105,6 +105,8 @@ fn hint_of(cause: &(dyn Error + 'static)) -> Option<String> {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<crate::ops::InstanceError>() {
             error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::files::SameFile>() {
+            error.hint()
         } else {
             None
         }

@@ -48,6 +48,14 @@ pub struct SavedInstance {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SavedPlanError {
+    /// A file the plan fingerprints (the manifest, its lock) cannot be read.
+    #[error("cannot read `{}`: {error}", path.display())]
+    Fingerprint {
+        /// The file.
+        path: PathBuf,
+        /// Why (shown in the message, as before).
+        error: std::io::Error,
+    },
     #[error("failed to read the plan file `{}`", path.display())]
     Read {
         path: PathBuf,
@@ -337,6 +345,59 @@ fn check_strings(value: &serde_json::Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Writes the saved plan: the changes and the fingerprints they were computed from.
+///
+/// # Errors
+///
+/// [`SavedPlanError`]: the manifest or lock cannot be read, or the plan cannot be written.
+pub fn save(
+    desired: &crate::model::Desired,
+    plan: &crate::plan::Plan,
+    out: &Path,
+) -> Result<(), SavedPlanError> {
+    let manifest_sha256 = file_sha256(&desired.manifest_path)
+        .map_err(|error| SavedPlanError::Fingerprint {
+            path: desired.manifest_path.clone(),
+            error,
+        })?
+        .unwrap_or_default();
+    let lock_path = crate::lock::path_for(&desired.manifest_path);
+    let lock_sha256 = file_sha256(&lock_path).map_err(|error| SavedPlanError::Fingerprint {
+        path: lock_path.clone(),
+        error,
+    })?;
+    let instances = plan
+        .instances
+        .iter()
+        .map(|instance| SavedInstance {
+            name: instance.name.clone(),
+            live_sha256: instance
+                .live
+                .as_ref()
+                .map(live_fingerprint)
+                .unwrap_or_default(),
+            changes: instance
+                .result
+                .as_ref()
+                .map(saved_changes)
+                .unwrap_or_default(),
+            files: instance
+                .result
+                .as_ref()
+                .map(read_file_fingerprints)
+                .unwrap_or_default(),
+        })
+        .collect();
+    let saved = SavedPlan {
+        saved_plan_version: SAVED_PLAN_VERSION,
+        manifest: relative_manifest(&desired.manifest_path, out),
+        manifest_sha256,
+        lock_sha256,
+        instances,
+    };
+    saved.write(out)
 }
 
 /// Every way the world differs from what a saved plan was made from.

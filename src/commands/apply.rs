@@ -426,15 +426,15 @@ enum RunStatus {
 pub enum ReportError {
     /// It names a file apply must not replace (the manifest, its lock, the saved plan); the
     /// text says which.
-    #[error("{0}")]
-    Refused(String),
+    #[error(transparent)]
+    Refused(#[from] files::SameFile),
     /// It cannot be written.
-    #[error("cannot write the report `{}`: {source}; nothing was changed", path.display())]
+    #[error("cannot write the report `{}`: {error}; nothing was changed", path.display())]
     Write {
         /// The report file.
         path: PathBuf,
-        /// Why.
-        source: std::io::Error,
+        /// Why (in the message, where the report's readers have always found it).
+        error: std::io::Error,
     },
 }
 
@@ -442,7 +442,7 @@ impl ReportError {
     /// What to do about it.
     pub fn hint(&self) -> Option<String> {
         match self {
-            Self::Refused(_) => None,
+            Self::Refused(error) => error.hint(),
             Self::Write { .. } => Some("name a file in a folder you can write to".into()),
         }
     }
@@ -465,23 +465,20 @@ impl ReportFile {
         let Some(path) = path else {
             return Ok(Self { path: None });
         };
-        files::refuse_same(path, manifest, "the report", "the manifest")
-            .map_err(ReportError::Refused)?;
+        files::refuse_same(path, manifest, "the report", "the manifest")?;
         let lock = crate::lock::path_for(manifest);
-        files::refuse_same(path, &lock, "the report", "the manifest's lock file")
-            .map_err(ReportError::Refused)?;
+        files::refuse_same(path, &lock, "the report", "the manifest's lock file")?;
         if let Some(plan) = saved_plan {
-            files::refuse_same(path, plan, "the report", "the saved plan being applied")
-                .map_err(ReportError::Refused)?;
+            files::refuse_same(path, plan, "the report", "the saved plan being applied")?;
         }
         let report = Self {
             path: Some(path.to_path_buf()),
         };
         report
             .write(RunStatus::Running, None, &[])
-            .map_err(|source| ReportError::Write {
+            .map_err(|error| ReportError::Write {
                 path: path.to_path_buf(),
-                source,
+                error,
             })?;
         Ok(report)
     }

@@ -7,10 +7,9 @@ use super::{load, read_and_plan, report_instance_errors, Exit};
 use crate::cli::PlanArgs;
 use crate::files;
 use crate::model::Desired;
-use crate::plan::Plan;
 use crate::printer::Printer;
 use crate::render::{self, Format};
-use crate::saved::{self, SavedInstance, SavedPlan};
+use crate::saved;
 
 /// `upmsync plan`.
 ///
@@ -51,7 +50,7 @@ pub async fn plan_desired(
         let refused = files::refuse_same(out, &desired.manifest_path, "the plan", "the manifest")
             .and_then(|()| files::refuse_same(out, &lock, "the plan", "the manifest's lock file"));
         if let Err(error) = refused {
-            printer.error_text(&error);
+            printer.error(&error);
             return Exit::Failure;
         }
     }
@@ -62,8 +61,8 @@ pub async fn plan_desired(
                 "the plan has errors, so it was not saved to `{}`",
                 out.display()
             ));
-        } else if let Err(error) = save(desired, &plan, out) {
-            printer.error_text(&error);
+        } else if let Err(error) = saved::save(desired, &plan, out) {
+            printer.error(&error);
             return Exit::Failure;
         } else {
             printer.status(&format!(
@@ -84,46 +83,4 @@ pub async fn plan_desired(
     } else {
         Exit::Success
     }
-}
-
-/// Writes the saved plan: the changes and the fingerprints they were computed from.
-fn save(desired: &Desired, plan: &Plan, out: &Path) -> Result<(), String> {
-    let manifest_sha256 = saved::file_sha256(&desired.manifest_path)
-        .map_err(|error| format!("cannot read `{}`: {error}", desired.manifest_path.display()))?
-        .unwrap_or_default();
-    let lock_path = crate::lock::path_for(&desired.manifest_path);
-    let lock_sha256 = saved::file_sha256(&lock_path)
-        .map_err(|error| format!("cannot read `{}`: {error}", lock_path.display()))?;
-    let instances = plan
-        .instances
-        .iter()
-        .map(|instance| SavedInstance {
-            name: instance.name.clone(),
-            live_sha256: instance
-                .live
-                .as_ref()
-                .map(saved::live_fingerprint)
-                .unwrap_or_default(),
-            changes: instance
-                .result
-                .as_ref()
-                .map(saved::saved_changes)
-                .unwrap_or_default(),
-            files: instance
-                .result
-                .as_ref()
-                .map(saved::read_file_fingerprints)
-                .unwrap_or_default(),
-        })
-        .collect();
-    let saved = SavedPlan {
-        saved_plan_version: saved::SAVED_PLAN_VERSION,
-        manifest: saved::relative_manifest(&desired.manifest_path, out),
-        manifest_sha256,
-        lock_sha256,
-        instances,
-    };
-    saved
-        .write(out)
-        .map_err(|error| crate::execute::error_text(&error))
 }
