@@ -192,8 +192,16 @@ pub struct ApplyArgs {
     pub cache: CacheArgs,
 }
 
+/// The arguments of `drift`.
+pub type DriftArgs = ReportArgs;
+
+/// The arguments of `outdated`.
+pub type OutdatedArgs = ReportArgs;
+
+/// The arguments of a read-only report (`drift`, `outdated`): the manifest, the instances and the
+/// output format.
 #[derive(Debug, Args)]
-pub struct DriftArgs {
+pub struct ReportArgs {
     #[command(flatten)]
     pub manifest: ManifestArgs,
 
@@ -240,19 +248,6 @@ pub struct LockArgs {
     /// Re-resolve every app, not only those the lock does not cover yet
     #[arg(long)]
     pub update: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct OutdatedArgs {
-    #[command(flatten)]
-    pub manifest: ManifestArgs,
-
-    #[command(flatten)]
-    pub selection: SelectionArgs,
-
-    /// Output format on stdout
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
 }
 
 #[cfg(feature = "sim")]

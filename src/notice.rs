@@ -204,3 +204,30 @@ impl Observer for Collected {
             .push(notice.clone());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn notices_reach_the_observer_in_order_and_read_as_warnings() {
+        let collected = Arc::new(Collected::default());
+        let notices = Notices::to(collected.clone());
+        notices.emit(Notice::UpmTokenRefreshed);
+        notices.emit(Notice::RetryingRead {
+            call: "GET https://jira/rest/plugins/1.0/".into(),
+            attempt: 1,
+            wait: Duration::from_millis(250),
+            why: "503 Service Unavailable".into(),
+        });
+        let seen = collected.0.lock().unwrap();
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0], Notice::UpmTokenRefreshed);
+        assert_eq!(
+            seen[1].to_string(),
+            "retrying `GET https://jira/rest/plugins/1.0/` in 250 ms (attempt 1 failed: 503 Service Unavailable)"
+        );
+        // Without an observer a notice goes only to `tracing`.
+        Notices::default().emit(Notice::UpmTokenRefreshed);
+    }
+}
