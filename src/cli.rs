@@ -38,6 +38,10 @@ pub struct Cli {
     #[arg(short, long, action = clap::ArgAction::Count, global = true)]
     pub verbose: u8,
 
+    /// Print only data, warnings and errors: no status or progress lines on stderr
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
     /// Retry a failed read (connection error, timeout, 429, 5xx) up to this many times
     #[arg(long, global = true, value_name = "N", default_value_t = 3)]
     pub retries: u32,
@@ -188,8 +192,16 @@ pub struct ApplyArgs {
     pub cache: CacheArgs,
 }
 
+/// The arguments of `drift`.
+pub type DriftArgs = ReportArgs;
+
+/// The arguments of `outdated`.
+pub type OutdatedArgs = ReportArgs;
+
+/// The arguments of a read-only report (`drift`, `outdated`): the manifest, the instances and the
+/// output format.
 #[derive(Debug, Args)]
-pub struct DriftArgs {
+pub struct ReportArgs {
     #[command(flatten)]
     pub manifest: ManifestArgs,
 
@@ -209,18 +221,15 @@ pub struct CacheArgs {
 }
 
 impl CacheArgs {
-    /// The cache folder: `--cache-dir` (or `UPMSYNC_CACHE_DIR`), else the user's cache folder
-    /// from `XDG_CACHE_HOME` or `HOME` ([`crate::marketplace::download::Cache::default_dir`]).
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the CLI edge reads the environment for the default cache folder"
-    )]
+    /// The cache folder: `--cache-dir` (or `UPMSYNC_CACHE_DIR`), else `upmsync` in the user's
+    /// cache folder as the platform names it (`dirs::cache_dir`: `$XDG_CACHE_HOME` or
+    /// `~/.cache` on Linux, `~/Library/Caches` on macOS, `%LOCALAPPDATA%` on Windows); `None` when
+    /// there is none. Never a shared folder such as `/tmp`.
     pub fn dir(&self) -> Option<PathBuf> {
         self.cache_dir.clone().or_else(|| {
-            crate::marketplace::download::Cache::default_dir(
-                std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from),
-                std::env::var_os("HOME").map(PathBuf::from),
-            )
+            dirs::cache_dir()
+                .filter(|path| path.is_absolute())
+                .map(|path| path.join("upmsync"))
         })
     }
 }
@@ -239,19 +248,6 @@ pub struct LockArgs {
     /// Re-resolve every app, not only those the lock does not cover yet
     #[arg(long)]
     pub update: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct OutdatedArgs {
-    #[command(flatten)]
-    pub manifest: ManifestArgs,
-
-    #[command(flatten)]
-    pub selection: SelectionArgs,
-
-    /// Output format on stdout
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
 }
 
 #[cfg(feature = "sim")]
@@ -401,6 +397,23 @@ fn parse_product_build(text: &str) -> Result<(String, u64), String> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_default_cache_is_per_user_and_never_the_shared_temporary_folder() {
+        let args = CacheArgs { cache_dir: None };
+        if let Some(dir) = args.dir() {
+            assert!(
+                dir.is_absolute() && dir.ends_with("upmsync"),
+                "{}",
+                dir.display()
+            );
+            assert!(!dir.starts_with("/tmp"), "{}", dir.display());
+        }
+        let given = CacheArgs {
+            cache_dir: Some(PathBuf::from("here")),
+        };
+        assert_eq!(given.dir(), Some(PathBuf::from("here")));
+    }
+
     use super::*;
 
     #[test]

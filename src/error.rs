@@ -6,6 +6,7 @@
 //! printer decides where it goes.
 
 use std::error::Error;
+use std::sync::Arc;
 
 use crate::artifact::ArtifactError;
 use crate::execute::ChangeError;
@@ -39,11 +40,55 @@ pub fn chain_text(error: &(dyn Error + 'static)) -> String {
         .join(": ")
 }
 
+/// An error several results share (one client that cannot be built fails every instance alike):
+/// it shows, chains and hints as the error it holds.
+#[derive(Clone, Debug)]
+pub struct Shared(Arc<dyn Error + Send + Sync>);
+
+impl Shared {
+    /// Shares `error`.
+    pub fn new(error: impl Error + Send + Sync + 'static) -> Self {
+        Self(Arc::new(error))
+    }
+
+    /// The error it holds.
+    pub fn get(&self) -> &(dyn Error + 'static) {
+        &*self.0
+    }
+}
+
+impl std::fmt::Display for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl Error for Shared {
+    fn source(&self) -> Option<&(dyn Error + 'static)> {
+        self.0.source()
+    }
+}
+
 /// The hints of every error in the chain that has one, outermost first, each once.
 pub fn hints(error: &(dyn Error + 'static)) -> Vec<String> {
     let mut hints: Vec<String> = Vec::new();
     for cause in chain(error) {
-        let hint = if let Some(error) = cause.downcast_ref::<UpmError>() {
+        if let Some(hint) = hint_of(cause) {
+            if !hints.contains(&hint) {
+                hints.push(hint);
+            }
+        }
+    }
+    hints
+}
+
+/// The hint of one error (not of its causes), if its type has one.
+fn hint_of(cause: &(dyn Error + 'static)) -> Option<String> {
+    if let Some(shared) = cause.downcast_ref::<Shared>() {
+        return hint_of(shared.get());
+    }
+    {
+        if let Some(error) = cause.downcast_ref::<UpmError>() {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<MarketplaceError>() {
             error.hint()
@@ -53,16 +98,19 @@ pub fn hints(error: &(dyn Error + 'static)) -> Vec<String> {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<ChangeError>() {
             error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::instance_lock::InstanceLockError>()
+        {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::commands::apply::ReportError>() {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::ops::InstanceError>() {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::files::SameFile>() {
+            error.hint()
         } else {
             None
-        };
-        if let Some(hint) = hint {
-            if !hints.contains(&hint) {
-                hints.push(hint);
-            }
         }
     }
-    hints
 }
 
 /// An error as the user reads it: its message, each cause once as `Caused by: …` on a line of its

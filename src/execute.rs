@@ -15,6 +15,7 @@ use tracing::Instrument;
 use crate::artifact;
 use crate::marketplace::download::Cache;
 use crate::model::{AppKey, Artifact, LiveLicense, Location, Version};
+use crate::notice::{Notice, Notices};
 use crate::plan::{Action, Assumed, Change, InstancePlan, Op, PlannedArtifact, Restore};
 use crate::upm::{InstallFrom, Removal, UpmClient, UpmError};
 
@@ -450,10 +451,9 @@ impl Run {
                 })
             }
             Err(error @ ChangeError::InstalledDisabled { .. }) if later_helps => {
-                tracing::warn!(
-                    "`{}` is installed but UPM could not enable it; trying again after this run's later changes",
-                    change.key
-                );
+                upm.notices().emit(Notice::EnableDeferred {
+                    key: change.key.to_string(),
+                });
                 let mut left = after(change, expected);
                 left.enabled = Some(false);
                 self.expected.insert(change.key.clone(), Some(left));
@@ -729,7 +729,9 @@ async fn prepare(
             ));
         }
         if waited.elapsed() < std::time::Duration::from_secs(2) {
-            tracing::warn!(running, "waiting for UPM install tasks already running");
+            upm.notices().emit(Notice::WaitingForTasks {
+                running: running as u64,
+            });
         }
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }
@@ -998,7 +1000,7 @@ async fn apply_change(key: &AppKey, op: &ReadyOp, upm: &UpmClient) -> Result<App
         }
         Op::SetLicense { to: license, .. } => {
             let outcome = upm.set_license(key, &license.text).await;
-            settle(outcome, || async {
+            settle(outcome, upm.notices(), || async {
                 Ok(upm.license(key).await? == Some(license.hash.clone()))
             })
             .await?;
@@ -1006,7 +1008,10 @@ async fn apply_change(key: &AppKey, op: &ReadyOp, upm: &UpmClient) -> Result<App
         }
         Op::RemoveLicense { .. } => {
             let outcome = upm.remove_license(key).await;
-            settle(outcome, || async { Ok(upm.license(key).await?.is_none()) }).await?;
+            settle(outcome, upm.notices(), || async {
+                Ok(upm.license(key).await?.is_none())
+            })
+            .await?;
             Ok(Applied::Done)
         }
     }
@@ -1034,7 +1039,10 @@ async fn restore_previous(
                 Ready::Uri {
                     copy: Some(copy), ..
                 } => {
-                    tracing::warn!("restoring `{key}` by URI failed ({error}); uploading the copy kept before the uninstall, as planned");
+                    upm.notices().emit(Notice::RestoreByUpload {
+                        key: key.to_string(),
+                        error: error.to_string(),
+                    });
                     install(key, &Ready::Upload(copy.clone()), from, enabled, upm).await
                 }
                 // No copy in hand, or the upload already failed: nothing else to try.
@@ -1046,7 +1054,11 @@ async fn restore_previous(
 
 /// A mutating request whose answer was lost (timeout, reset) may or may not have happened: the
 /// state is read again and decides. Any other outcome stands.
-async fn settle<F, Fut>(outcome: Result<(), UpmError>, happened: F) -> Result<(), ChangeError>
+async fn settle<F, Fut>(
+    outcome: Result<(), UpmError>,
+    notices: &Notices,
+    happened: F,
+) -> Result<(), ChangeError>
 where
     F: FnOnce() -> Fut,
     Fut: std::future::Future<Output = Result<bool, UpmError>>,
@@ -1055,7 +1067,9 @@ where
         Ok(()) => Ok(()),
         Err(error) if error.is_lost_answer() => match happened().await {
             Ok(true) => {
-                tracing::warn!("the answer was lost, but UPM shows the change was made: {error}");
+                notices.emit(Notice::LostAnswerButDone {
+                    error: error.to_string(),
+                });
                 Ok(())
             }
             _ => Err(error.into()),
@@ -1070,7 +1084,7 @@ async fn uninstall(upm: &UpmClient, key: &AppKey) -> Result<Applied, ChangeError
     match upm.uninstall(key).await {
         Ok(Removal::Done) => Ok(Applied::Done),
         Ok(Removal::AfterRestart) => Ok(Applied::AfterRestart),
-        Err(error) => settle(Err(error), || async {
+        Err(error) => settle(Err(error), upm.notices(), || async {
             Ok(upm.plugin(key).await?.is_none())
         })
         .await
@@ -1122,7 +1136,10 @@ async fn install(
     let installed = match upm.install(key, from).await {
         Ok(installed) => installed,
         Err(error) if error.is_lost_answer() => {
-            tracing::warn!("the answer to the install of `{key}` was lost ({error}); reading UPM's state to decide");
+            upm.notices().emit(Notice::LostInstallAnswer {
+                key: key.to_string(),
+                error: error.to_string(),
+            });
             upm.wait_until_idle().await?;
             match upm.plugin(key).await? {
                 // UPM shows the wanted version: the install happened.
@@ -1178,7 +1195,7 @@ async fn waits_for_restart(upm: &UpmClient, key: &AppKey) -> bool {
 
 async fn set_enabled(upm: &UpmClient, key: &AppKey, enabled: bool) -> Result<(), ChangeError> {
     let outcome = upm.set_enabled(key, enabled).await;
-    settle(outcome, || async {
+    settle(outcome, upm.notices(), || async {
         Ok(upm
             .plugin(key)
             .await?

@@ -15,7 +15,7 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Why a file named in the manifest cannot be used.
 #[derive(Debug, thiserror::Error)]
@@ -222,14 +222,43 @@ pub fn same_file(a: &Path, b: &Path) -> bool {
 
 /// Refuses to write `what` (e.g. "the report") to `output` when it is the same file as `kept`
 /// (described as `kept_what`, e.g. "the manifest"), however either is spelled.
-pub fn refuse_same(output: &Path, kept: &Path, what: &str, kept_what: &str) -> Result<(), String> {
+///
+/// # Errors
+///
+/// [`SameFile`] when they are the same file.
+pub fn refuse_same(
+    output: &Path,
+    kept: &Path,
+    what: &'static str,
+    kept_what: &'static str,
+) -> Result<(), SameFile> {
     if same_file(output, kept) {
-        return Err(format!(
-            "refusing to write {what} to `{}`: it is {kept_what}\nhint: name another file",
-            output.display()
-        ));
+        return Err(SameFile {
+            what,
+            output: output.to_path_buf(),
+            kept_what,
+        });
     }
     Ok(())
+}
+
+/// An output file that is a file upmsync must keep (the manifest, its lock, a saved plan).
+#[derive(Debug, thiserror::Error)]
+#[error("refusing to write {what} to `{}`: it is {kept_what}", output.display())]
+pub struct SameFile {
+    /// What was to be written, e.g. `the report`.
+    pub what: &'static str,
+    /// Where.
+    pub output: PathBuf,
+    /// What the file is, e.g. `the manifest`.
+    pub kept_what: &'static str,
+}
+
+impl SameFile {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some("name another file".into())
+    }
 }
 
 #[cfg(test)]

@@ -18,11 +18,15 @@
 //! - [`scrub`]: every secret of the run, in every form a server may echo, replaced before output.
 //! - [`saved`]: saved plans (`plan --out`, `apply FILE`) and the fingerprints that keep them honest.
 //! - [`execute`]: carries out a plan on one instance, one change at a time, as the plan says (it never reads the manifest), and reports.
+//! - [`instance_lock`]: the OS file lock per instance that keeps two applies apart.
+//! - [`ops`]: the core commands stand on: reads, resolves and plans, returns values and errors, never prints.
 //! - [`render`]: plans and reports to text (with `similar`) or JSON, pure functions to `String`.
 //! - [`error`]: the one walk over an error's causes, its hints, and the text a user reads.
 //! - [`files`]: files the manifest names (read as regular files, capped) and files written (atomic, owner-only).
 //! - [`printable`]: what files may hold (no NUL, control or bidi characters) and how server text is escaped.
-//! - [`commands`]: one module per subcommand: load -> read -> plan -> render -> (apply).
+//! - [`notice`]: warnings a user must read (retries, lost answers, ...) as values, handed to an observer as they happen.
+//! - [`printer`]: the one place that writes to stdout and stderr: data, status, warnings, errors; `--quiet`.
+//! - [`commands`]: one module per subcommand: load -> ops -> render -> print.
 //!
 //! The plugin framework's own rules (version ordering, plugin descriptors) live in the `upmsync-plugin`
 //! crate and the simulator in `upmsync-sim` (both under `crates/`); `upmsync sim` and `upmsync demo`
@@ -35,12 +39,16 @@ pub mod error;
 pub mod execute;
 pub mod files;
 pub mod http;
+pub mod instance_lock;
 pub mod lock;
 pub mod manifest;
 pub mod marketplace;
 pub mod model;
+pub mod notice;
+pub mod ops;
 pub mod plan;
 pub mod printable;
+pub mod printer;
 pub mod render;
 pub mod resolve;
 pub mod retry;

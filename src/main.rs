@@ -4,12 +4,15 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use std::sync::Arc;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 use upmsync::cli::{Cli, Command};
 use upmsync::commands::{self, Exit};
 use upmsync::http::HttpSettings;
+use upmsync::notice::Notices;
+use upmsync::printer::Printer;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -25,18 +28,28 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(cli.verbose);
-    let settings = cli.http_settings();
+    let printer = Printer::stdio(cli.quiet);
+    let mut settings = cli.http_settings();
+    // Warnings a user must read (retries, lost answers, ...) reach the printer as they happen.
+    settings.notices = Notices::to(Arc::new(printer.clone()));
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
         Ok(runtime) => runtime,
         Err(error) => {
-            commands::report_error_text(&format!("failed to start the async runtime: {error}"));
-            return ExitCode::from(1);
+            printer.error(&RuntimeError(error));
+            return ExitCode::from(Exit::Failure.code());
         }
     };
-    let exit = runtime.block_on(run(cli.command, &settings));
+    let exit = match runtime.block_on(run(cli.command, &printer, &settings)) {
+        Ok(exit) => exit,
+        // The one place an escaping error is printed: its message, each cause once, its hints.
+        Err(error) => {
+            printer.error(error.as_ref());
+            Exit::Failure
+        }
+    };
     // The command is over and has awaited every write it relies on; what may still run is a
     // question left on the terminal after a signal cancelled it, which must not keep the process.
     runtime.shutdown_background();
@@ -46,24 +59,34 @@ fn main() -> ExitCode {
 /// Ctrl-C and SIGTERM stop a reading command where it waits, so it leaves no temporary file;
 /// `apply` handles them itself (it finishes the change under way), and `sim` stops on them as its
 /// way to end.
-async fn run(command: Command, settings: &HttpSettings) -> Exit {
+async fn run(command: Command, printer: &Printer, settings: &HttpSettings) -> anyhow::Result<Exit> {
     use commands::interrupt::unless_interrupted;
+    let p = printer;
     match command {
-        Command::Validate(args) => commands::validate::run(&args),
-        Command::Plan(args) => unless_interrupted(commands::plan::run(&args, settings)).await,
-        Command::Apply(args) => commands::apply::run(&args, settings).await,
-        Command::Drift(args) => unless_interrupted(commands::drift::run(&args, settings)).await,
-        Command::Lock(args) => unless_interrupted(commands::lock::run(&args, settings)).await,
+        Command::Validate(args) => commands::validate::run(&args, p),
+        Command::Plan(args) => unless_interrupted(p, commands::plan::run(&args, p, settings)).await,
+        Command::Apply(args) => commands::apply::run(&args, p, settings).await,
+        Command::Drift(args) => {
+            unless_interrupted(p, commands::drift::run(&args, p, settings)).await
+        }
+        Command::Lock(args) => unless_interrupted(p, commands::lock::run(&args, p, settings)).await,
         Command::Outdated(args) => {
-            unless_interrupted(commands::outdated::run(&args, settings)).await
+            unless_interrupted(p, commands::outdated::run(&args, p, settings)).await
         }
         #[cfg(feature = "sim")]
-        Command::Sim(args) => commands::sim::run(&args).await,
+        Command::Sim(args) => Ok(commands::sim::run(&args, p).await),
         #[cfg(feature = "sim")]
         // The demo changes only its own simulator: stopped anywhere, its temporary folder goes.
-        Command::Demo => unless_interrupted(commands::demo::run(settings)).await,
+        Command::Demo => {
+            unless_interrupted(p, async { Ok(commands::demo::run(p, settings).await) }).await
+        }
     }
 }
+
+/// The async runtime could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("failed to start the async runtime")]
+struct RuntimeError(#[source] std::io::Error);
 
 /// Diagnostics go to stderr. `-v` levels apply to upmsync only; `RUST_LOG` overrides.
 #[expect(

@@ -48,6 +48,14 @@ pub struct SavedInstance {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SavedPlanError {
+    /// A file the plan fingerprints (the manifest, its lock) cannot be read.
+    #[error("cannot read `{}`: {error}", path.display())]
+    Fingerprint {
+        /// The file.
+        path: PathBuf,
+        /// Why (shown in the message, as before).
+        error: std::io::Error,
+    },
     #[error("failed to read the plan file `{}`", path.display())]
     Read {
         path: PathBuf,
@@ -341,6 +349,121 @@ fn check_strings(value: &serde_json::Value) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Writes the saved plan: the changes and the fingerprints they were computed from.
+///
+/// # Errors
+///
+/// [`SavedPlanError`]: the manifest or lock cannot be read, or the plan cannot be written.
+pub fn save(
+    desired: &crate::model::Desired,
+    plan: &crate::plan::Plan,
+    out: &Path,
+) -> Result<(), SavedPlanError> {
+    let manifest_sha256 = file_sha256(&desired.manifest_path)
+        .map_err(|error| SavedPlanError::Fingerprint {
+            path: desired.manifest_path.clone(),
+            error,
+        })?
+        .unwrap_or_default();
+    let lock_path = crate::lock::path_for(&desired.manifest_path);
+    let lock_sha256 = file_sha256(&lock_path).map_err(|error| SavedPlanError::Fingerprint {
+        path: lock_path.clone(),
+        error,
+    })?;
+    let instances = plan
+        .instances
+        .iter()
+        .map(|instance| SavedInstance {
+            name: instance.name.clone(),
+            live_sha256: instance
+                .live
+                .as_ref()
+                .map(live_fingerprint)
+                .unwrap_or_default(),
+            changes: instance
+                .result
+                .as_ref()
+                .map(saved_changes)
+                .unwrap_or_default(),
+            files: instance
+                .result
+                .as_ref()
+                .map(read_file_fingerprints)
+                .unwrap_or_default(),
+        })
+        .collect();
+    let saved = SavedPlan {
+        saved_plan_version: SAVED_PLAN_VERSION,
+        manifest: relative_manifest(&desired.manifest_path, out),
+        manifest_sha256,
+        lock_sha256,
+        instances,
+    };
+    saved.write(out)
+}
+
+/// Every way the world differs from what a saved plan was made from.
+///
+/// The manifest, the lock, every instance's live state, the files it uploads and the recomputed
+/// changes must be exactly those `expected` was saved with; each difference is one reason.
+pub fn stale_reasons(
+    desired: &crate::model::Desired,
+    plan: &crate::plan::Plan,
+    expected: &SavedPlan,
+) -> Vec<String> {
+    let mut reasons = Vec::new();
+    match file_sha256(&desired.manifest_path) {
+        Ok(Some(hash)) if hash == expected.manifest_sha256 => {}
+        _ => reasons.push(format!(
+            "the manifest `{}` changed",
+            desired.manifest_path.display()
+        )),
+    }
+    let lock_path = crate::lock::path_for(&desired.manifest_path);
+    match file_sha256(&lock_path) {
+        Ok(hash) if hash == expected.lock_sha256 => {}
+        _ => reasons.push(format!("the lock file `{}` changed", lock_path.display())),
+    }
+    for saved_instance in &expected.instances {
+        let Some(planned) = plan
+            .instances
+            .iter()
+            .find(|planned| planned.name == saved_instance.name)
+        else {
+            reasons.push(format!(
+                "instance `{}` is gone from the manifest",
+                saved_instance.name
+            ));
+            continue;
+        };
+        match &planned.live {
+            Some(live) if live_fingerprint(live) == saved_instance.live_sha256 => {}
+            Some(_) => reasons.push(format!(
+                "the installed apps of `{}` changed since the plan",
+                saved_instance.name
+            )),
+            None => reasons.push(format!("`{}` could not be read", saved_instance.name)),
+        }
+        if let Ok(planned) = &planned.result {
+            if read_file_fingerprints(planned) != saved_instance.files {
+                reasons.push(format!(
+                    "a file `{}` uploads changed since the plan",
+                    saved_instance.name
+                ));
+            }
+        }
+        let now = planned.result.as_ref().ok().map(saved_changes);
+        match now {
+            Some(now) if same_changes(&now, &saved_instance.changes) => {}
+            _ => reasons.push(format!(
+                "the changes for `{}` are no longer those of the plan (a license, the Marketplace or the lock differ)",
+                saved_instance.name
+            )),
+        }
+    }
+    reasons
 }
 
 #[cfg(test)]

@@ -5,11 +5,12 @@
 use crate::http::HttpSettings;
 use std::path::{Path, PathBuf};
 
-use super::{apply, drift, plan, read_drift, report_error_text, status, validate, Exit};
+use super::{apply, drift, plan, read_drift, Exit};
 use crate::execute::Mode;
 use crate::manifest::{self, LoadOptions};
 use crate::marketplace::download::Cache;
 use crate::model::Desired;
+use crate::printer::Printer;
 use crate::render::Format;
 use upmsync_sim::{jar, Sim, SimConfig};
 
@@ -18,12 +19,13 @@ const EXAMPLE: &str = include_str!("../../apps.yaml.example");
 /// Where the example expects the in-house app's jar, relative to the manifest.
 const INHOUSE_JAR: &str = "examples/artifacts/inhouse-2.0.0.jar";
 
-pub async fn run(settings: &HttpSettings) -> Exit {
+/// `upmsync demo`.
+pub async fn run(printer: &Printer, settings: &HttpSettings) -> Exit {
     let local = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     let sim = match Sim::start(SimConfig::jira_demo(), local, local).await {
         Ok(sim) => sim,
         Err(error) => {
-            report_error_text(&format!("failed to start the simulator: {error:#}"));
+            printer.error_text(&format!("failed to start the simulator: {error:#}"));
             return Exit::Failure;
         }
     };
@@ -34,17 +36,17 @@ pub async fn run(settings: &HttpSettings) -> Exit {
             Cache::new(folder.path().join("cache"), settings),
         ) {
             (Ok(manifest_path), Ok(cache)) => {
-                run_steps(&sim, &manifest_path, &cache, settings).await
+                run_steps(&sim, &manifest_path, &cache, printer, settings).await
             }
             (Err(error), _) => {
-                report_error_text(&format!(
+                printer.error_text(&format!(
                     "failed to write the demo files to `{}`: {error}",
                     folder.path().display()
                 ));
                 Exit::Failure
             }
             (_, Err(error)) => {
-                report_error_text(&format!(
+                printer.error_text(&format!(
                     "failed to create the demo's download cache: {}",
                     crate::execute::error_text(&error)
                 ));
@@ -52,7 +54,7 @@ pub async fn run(settings: &HttpSettings) -> Exit {
             }
         },
         Err(error) => {
-            report_error_text(&format!(
+            printer.error_text(&format!(
                 "failed to create a temporary folder for the demo: {error}"
             ));
             Exit::Failure
@@ -91,37 +93,42 @@ async fn run_steps(
     sim: &Sim,
     manifest_path: &Path,
     cache: &Cache,
+    printer: &Printer,
     settings: &HttpSettings,
 ) -> Exit {
-    status(&format!(
+    printer.status(&format!(
         "upmsync demo: a simulated Jira at {} and Marketplace at {}\n",
         sim.upm_url(),
         sim.marketplace_url()
     ));
-    step("upmsync validate -f apps.yaml.example");
+    step(printer, "upmsync validate -f apps.yaml.example");
     let mut desired =
         match manifest::load_with_env(manifest_path, &LoadOptions::default(), &demo_env) {
             Ok(desired) => desired,
             Err(error) => {
-                super::report_error(&error);
+                printer.error(&error);
                 return Exit::Failure;
             }
         };
     point_at(&mut desired, sim);
-    status(&validate::summary(&desired));
+    printer.status(&crate::render::validate_summary(&desired));
 
-    step("upmsync plan -f apps.yaml.example");
-    if plan::plan_desired(&desired, Format::Text, false, None, settings).await != Exit::Success {
+    step(printer, "upmsync plan -f apps.yaml.example");
+    if plan::plan_desired(&desired, Format::Text, false, None, printer, settings).await
+        != Exit::Success
+    {
         return Exit::Failure;
     }
 
-    step("upmsync apply -f apps.yaml.example --dry-run   (no POST, PUT or DELETE)");
+    step(
+        printer,
+        "upmsync apply -f apps.yaml.example --dry-run   (no POST, PUT or DELETE)",
+    );
     if apply::apply_desired(
         &desired,
-        Mode::DryRun,
-        apply::Approval::Given,
+        &apply::ApplyOptions::approved(Mode::DryRun),
         cache,
-        None,
+        printer,
         settings,
     )
     .await
@@ -130,13 +137,12 @@ async fn run_steps(
         return Exit::Failure;
     }
 
-    step("upmsync apply -f apps.yaml.example --auto-approve");
+    step(printer, "upmsync apply -f apps.yaml.example --auto-approve");
     if apply::apply_desired(
         &desired,
-        Mode::Apply,
-        apply::Approval::Given,
+        &apply::ApplyOptions::approved(Mode::Apply),
         cache,
-        None,
+        printer,
         settings,
     )
     .await
@@ -145,9 +151,12 @@ async fn run_steps(
         return Exit::Failure;
     }
 
-    step("upmsync drift -f apps.yaml.example   (exit 0 in sync, 2 drift)");
-    let drift_exit = drift::drift_desired(&desired, Format::Text, settings).await;
-    status(&format!(
+    step(
+        printer,
+        "upmsync drift -f apps.yaml.example   (exit 0 in sync, 2 drift)",
+    );
+    let drift_exit = drift::drift_desired(&desired, Format::Text, printer, settings).await;
+    printer.status(&format!(
         "drift exit code: {} ({})",
         drift_exit.code(),
         match drift_exit {
@@ -161,15 +170,15 @@ async fn run_steps(
     // not manage (`unmanaged: report`), which drift rightly counts.
     let after = read_drift(&desired, settings).await;
     if after.has_errors() || after.has_changes() {
-        report_error_text("the instance does not match the manifest after apply");
+        printer.error_text("the instance does not match the manifest after apply");
         return Exit::Failure;
     }
-    status("\nDemo finished: every app apps.yaml.example names is now as it says. Drift still reports\n`com.example.sandbox`, installed but not in the manifest, because the example says `unmanaged: report`;\nwith `unmanaged: uninstall` apply would remove it, with `ignore` drift would not mention it.");
+    printer.status("\nDemo finished: every app apps.yaml.example names is now as it says. Drift still reports\n`com.example.sandbox`, installed but not in the manifest, because the example says `unmanaged: report`;\nwith `unmanaged: uninstall` apply would remove it, with `ignore` drift would not mention it.");
     Exit::Success
 }
 
-fn step(title: &str) {
-    status(&format!("\n==> {title}"));
+fn step(printer: &Printer, title: &str) {
+    printer.status(&format!("\n==> {title}"));
 }
 
 /// Points the example at the simulator's ephemeral ports.

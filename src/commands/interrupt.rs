@@ -9,7 +9,9 @@ use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use super::{report_error_text, status, Exit};
+use super::Exit;
+use crate::notice::Notice;
+use crate::printer::Printer;
 
 /// Which request to stop arrived.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +46,7 @@ pub struct Interrupts {
 
 /// Starts watching. Before this, and after it for a command that does not, a signal ends the
 /// process the operating system's way.
-pub fn watch() -> Interrupts {
+pub fn watch(printer: &Printer) -> Interrupts {
     let flag = Arc::new(AtomicBool::new(false));
     let acting = Arc::new(AtomicBool::new(false));
     let (sender, first) = watch::channel(None);
@@ -53,7 +55,12 @@ pub fn watch() -> Interrupts {
     let mut listener = match Listener::new() {
         Ok(listener) => listener,
         Err(error) => {
-            tracing::warn!(%error, "cannot watch for Ctrl-C and SIGTERM");
+            printer.warn(
+                &Notice::SignalsUnwatched {
+                    error: error.to_string(),
+                }
+                .to_string(),
+            );
             return Interrupts {
                 flag,
                 acting,
@@ -62,12 +69,13 @@ pub fn watch() -> Interrupts {
         }
     };
     let (task_flag, task_acting) = (Arc::clone(&flag), Arc::clone(&acting));
+    let printer = printer.clone();
     tokio::spawn(async move {
         while let Some(signal) = listener.next().await {
             if !task_flag.swap(true, Ordering::SeqCst) {
                 let _ = sender.send(Some(signal));
                 if task_acting.load(Ordering::SeqCst) {
-                    status(&format!(
+                    printer.status(&format!(
                         "\nInterrupted ({}): finishing the change under way, then stopping (Ctrl-C again to stop at once, which may leave that change half-done).",
                         signal.name()
                     ));
@@ -80,12 +88,12 @@ pub fn watch() -> Interrupts {
             }
             match signal {
                 Signal::Interrupt => {
-                    report_error_text("stopped at once by a second Ctrl-C: the change under way may be half-done; run `upmsync plan` to see the state, and `upmsync apply` to finish");
+                    printer.error_text("stopped at once by a second Ctrl-C: the change under way may be half-done; run `upmsync plan` to see the state, and `upmsync apply` to finish");
                     // The user asked twice: this is the one place a signal ends the process
                     // directly. The kernel releases the instance locks (they are OS file locks).
                     std::process::exit(130);
                 }
-                Signal::Terminate => status(
+                Signal::Terminate => printer.status(
                     "SIGTERM again: still finishing the change under way (SIGKILL or a second Ctrl-C stops at once)",
                 ),
             }
@@ -132,19 +140,21 @@ impl Interrupts {
 
 /// Runs a command that only reads (and writes its output at the end, without waiting), or stops
 /// it at the first signal: dropping it removes its temporary files, and it exits 1.
-pub async fn unless_interrupted(work: impl Future<Output = Exit>) -> Exit {
-    let interrupts = watch();
+pub async fn unless_interrupted(
+    printer: &Printer,
+    work: impl Future<Output = anyhow::Result<Exit>>,
+) -> anyhow::Result<Exit> {
+    let interrupts = watch(printer);
     tokio::select! {
         exit = work => exit,
-        signal = interrupts.wait() => {
-            report_error_text(&format!(
-                "interrupted ({}): stopped before finishing; nothing was written",
-                signal.name()
-            ));
-            Exit::Failure
-        }
+        signal = interrupts.wait() => Err(Interrupted(signal).into()),
     }
 }
+
+/// A reading command stopped by a signal before it finished.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted ({}): stopped before finishing; nothing was written", .0.name())]
+pub struct Interrupted(pub Signal);
 
 /// Both signals as one stream.
 struct Listener {

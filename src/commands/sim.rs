@@ -1,16 +1,18 @@
 //! `upmsync sim`: runs the UPM + Marketplace simulator until Ctrl-C.
 
-use super::{data, report_error_text, status, Exit};
+use super::Exit;
 use crate::cli::SimArgs;
+use crate::printer::Printer;
 use upmsync_sim::{FaultPlan, Sim, SimConfig};
 
-pub async fn run(args: &SimArgs) -> Exit {
+/// `upmsync sim`: serves until Ctrl-C.
+pub async fn run(args: &SimArgs, printer: &Printer) -> Exit {
     let mut config = SimConfig::jira_demo().context_path(&args.context_path);
     if let Some(path) = &args.faults {
         match FaultPlan::load(path) {
             Ok(plan) => config = config.faults(plan),
             Err(error) => {
-                report_error_text(&format!("{error:#}"));
+                printer.error_text(&format!("{error:#}"));
                 return Exit::Failure;
             }
         }
@@ -47,39 +49,43 @@ pub async fn run(args: &SimArgs) -> Exit {
     let sim = match Sim::start(config, args.listen, args.marketplace_listen).await {
         Ok(sim) => sim,
         Err(error) => {
-            report_error_text(&format!(
-                "failed to start the simulator on {} and {}: {error:#}\nhint: is another process using these ports? choose others with --listen and --marketplace-listen",
-                args.listen, args.marketplace_listen
-            ));
+            printer.error_with_hint(
+                &format!(
+                    "failed to start the simulator on {} and {}: {error:#}",
+                    args.listen, args.marketplace_listen
+                ),
+                "is another process using these ports? choose others with --listen and --marketplace-listen",
+            );
             return Exit::Failure;
         }
     };
     sim.set_upload_enabled(!args.upload_disabled);
     sim.set_signature_check(args.signature_check);
     sim.set_safe_mode(args.safe_mode);
-    data(&format!(
+    printer.data_or_report(&format!(
         "UPM (Jira): {}\nMarketplace: {}\n",
         sim.upm_url(),
         sim.marketplace_url()
     ));
     if sim.base_url() != sim.upm_url() {
-        status(&format!("Configured base URL: {}", sim.base_url()));
+        printer.status(&format!("Configured base URL: {}", sim.base_url()));
     }
     if sim.nodes() > 1 {
-        status(&format!(
+        printer.status(&format!(
             "{} nodes behind a round-robin load balancer (affinity cookies `ATL_AFFINITY`, `JSESSIONID`).",
             sim.nodes()
         ));
     }
-    status("Simulated Jira with apps; user `admin`, password `admin`. Press Ctrl-C to stop.");
-    wait_for_stop(&sim).await;
+    printer
+        .status("Simulated Jira with apps; user `admin`, password `admin`. Press Ctrl-C to stop.");
+    wait_for_stop(&sim, printer).await;
     sim.shutdown().await;
-    status("Simulator stopped.");
+    printer.status("Simulator stopped.");
     Exit::Success
 }
 
 /// Waits for Ctrl-C; on Unix, each SIGHUP restarts the simulated product meanwhile.
-async fn wait_for_stop(sim: &Sim) {
+async fn wait_for_stop(sim: &Sim, printer: &Printer) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
@@ -88,19 +94,19 @@ async fn wait_for_stop(sim: &Sim) {
                 tokio::select! {
                     stopped = tokio::signal::ctrl_c() => {
                         if let Err(error) = stopped {
-                            report_error_text(&format!("failed to wait for Ctrl-C: {error}"));
+                            printer.error_text(&format!("failed to wait for Ctrl-C: {error}"));
                         }
                         return;
                     }
                     _ = hangup.recv() => {
                         sim.restart();
-                        status("Product restarted: pending changes applied, tasks and upm-tokens cleared.");
+                        printer.status("Product restarted: pending changes applied, tasks and upm-tokens cleared.");
                     }
                 }
             }
         }
     }
     if let Err(error) = tokio::signal::ctrl_c().await {
-        report_error_text(&format!("failed to wait for Ctrl-C: {error}"));
+        printer.error_text(&format!("failed to wait for Ctrl-C: {error}"));
     }
 }

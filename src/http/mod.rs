@@ -62,6 +62,8 @@ pub struct HttpSettings {
     pub proxy: ProxySettings,
     /// The platform's root certificates, loaded on first use and shared.
     pub roots: tls::Roots,
+    /// Where warnings a user must read (retries, ...) go as they happen ([`crate::notice`]).
+    pub notices: crate::notice::Notices,
 }
 
 impl Default for HttpSettings {
@@ -75,6 +77,7 @@ impl Default for HttpSettings {
             transfer_timeout: Duration::from_secs(600),
             proxy: ProxySettings::default(),
             roots: tls::Roots::default(),
+            notices: crate::notice::Notices::default(),
         }
     }
 }

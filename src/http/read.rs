@@ -76,11 +76,12 @@ impl fmt::Display for TransportFailure {
 
 /// Sends a read (a request that changes nothing), again after connection errors, timeouts, 429 and
 /// 5xx, within `policy`: backoff with jitter, honouring `Retry-After` (seconds or an HTTP date).
-/// The last answer or error is returned. A request whose body cannot be cloned is sent once.
+/// Each retry is a [`crate::notice::Notice::RetryingRead`]. The last answer or error is returned. A request whose body cannot be cloned is sent once.
 pub async fn send_read(
     request: RequestBuilder,
     policy: &RetryPolicy,
     call: &Call,
+    notices: &crate::notice::Notices,
 ) -> Result<Response, reqwest::Error> {
     let started = Instant::now();
     let mut attempt = 1;
@@ -111,7 +112,12 @@ pub async fn send_read(
             Ok(response) => response.status().to_string(),
             Err(error) => TransportFailure::of(error).to_string(),
         };
-        tracing::warn!(request = %call, attempt, wait_ms = wait.as_millis() as u64, "retrying a read after: {why}");
+        notices.emit(crate::notice::Notice::RetryingRead {
+            call: call.to_string(),
+            attempt,
+            wait,
+            why,
+        });
         tokio::time::sleep(wait).await;
         attempt += 1;
     }

@@ -38,7 +38,7 @@ pub enum DownloadError {
     },
     #[error("the download cache at `{}` is not safe to trust: {reason}", path.display())]
     Untrusted { path: PathBuf, reason: String },
-    #[error("no download cache folder: neither `XDG_CACHE_HOME` nor `HOME` is set and the user has no home directory")]
+    #[error("no download cache folder: the user has no cache folder (on Linux: neither `XDG_CACHE_HOME` nor `HOME` is set and the user has no home directory)")]
     NoDefault,
     /// The client for downloads could not be built (a bad proxy).
     #[error(transparent)]
@@ -106,6 +106,7 @@ pub struct Cache {
     dir: PathBuf,
     http: reqwest::Client,
     retry: RetryPolicy,
+    notices: crate::notice::Notices,
     /// How long reading an error body may take.
     deadline: std::time::Duration,
 }
@@ -131,23 +132,12 @@ impl Cache {
             dir,
             http,
             retry: settings.retry,
+            notices: settings.notices.clone(),
             deadline: settings.request_timeout,
         })
     }
 
-    /// The user's cache directory: `$XDG_CACHE_HOME/upmsync`, else `$HOME/.cache/upmsync`, else
-    /// the platform's per-user cache folder (the `dirs` crate: on Linux the home directory of the
-    /// user's passwd entry); `None` when there is none. Never a shared folder such as `/tmp`.
-    /// The CLI edge reads `XDG_CACHE_HOME` and `HOME` ([`crate::cli::CacheArgs::dir`]).
-    pub fn default_dir(xdg_cache_home: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
-        default_dir_from(xdg_cache_home, home).or_else(|| {
-            dirs::cache_dir()
-                .filter(|path| path.is_absolute())
-                .map(|path| path.join("upmsync"))
-        })
-    }
-
-    /// Opens the cache at `dir` (the CLI gives `--cache-dir`, else [`Cache::default_dir`]); with
+    /// Opens the cache at `dir` (the CLI gives `--cache-dir`, else the user's cache folder, [`crate::cli::CacheArgs::dir`]); with
     /// none, refuses ([`DownloadError::NoDefault`]) rather than share a folder with other users.
     pub fn open(dir: Option<&Path>, settings: &HttpSettings) -> Result<Self, DownloadError> {
         let dir = dir.map(Path::to_path_buf).ok_or(DownloadError::NoDefault)?;
@@ -217,7 +207,8 @@ impl Cache {
                     sha256: found,
                 }));
             }
-            tracing::warn!(path = %path.display(), "cached artifact is damaged, removing it");
+            self.notices
+                .emit(crate::notice::Notice::DamagedCacheEntry { path: path.clone() });
             let _ = tokio::fs::remove_file(&path).await;
         }
         Ok(None)
@@ -242,9 +233,14 @@ impl Cache {
             failure: TransportFailure::of(&error),
         };
         // A download is a read: retried like the other reads (a CDN's 503, a reset).
-        let mut response = crate::http::send_read(self.http.get(url.clone()), &self.retry, &call)
-            .await
-            .map_err(request_failed)?;
+        let mut response = crate::http::send_read(
+            self.http.get(url.clone()),
+            &self.retry,
+            &call,
+            &self.notices,
+        )
+        .await
+        .map_err(request_failed)?;
         let status = response.status();
         if !status.is_success() {
             let body = crate::http::body::error_text(response, self.deadline).await;
@@ -380,30 +376,9 @@ fn create_private_dir(path: &Path) -> Result<(), DownloadError> {
     Ok(())
 }
 
-fn default_dir_from(xdg_cache_home: Option<PathBuf>, home: Option<PathBuf>) -> Option<PathBuf> {
-    // The XDG base directory specification says relative paths are to be ignored.
-    let absolute = |path: Option<PathBuf>| path.filter(|path| path.is_absolute());
-    absolute(xdg_cache_home)
-        .map(|cache| cache.join("upmsync"))
-        .or_else(|| absolute(home).map(|home| home.join(".cache").join("upmsync")))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn default_dir_prefers_xdg_and_ignores_relative_paths() {
-        assert_eq!(
-            default_dir_from(Some("/x/cache".into()), Some("/home/u".into())),
-            Some(PathBuf::from("/x/cache/upmsync"))
-        );
-        assert_eq!(
-            default_dir_from(Some("relative".into()), Some("/home/u".into())),
-            Some(PathBuf::from("/home/u/.cache/upmsync"))
-        );
-        assert_eq!(default_dir_from(None, Some("".into())), None);
-    }
 
     #[cfg(unix)]
     #[test]
@@ -453,9 +428,6 @@ mod tests {
 
     #[test]
     fn the_default_cache_is_never_the_shared_temporary_folder() {
-        if let Some(dir) = Cache::default_dir(None, None) {
-            assert!(!dir.starts_with("/tmp"), "{}", dir.display());
-        }
         let hint = DownloadError::NoDefault.hint().unwrap_or_default();
         assert!(hint.contains("--cache-dir"), "{hint}");
     }

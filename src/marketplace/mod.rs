@@ -171,6 +171,7 @@ pub struct MarketplaceClient {
     http: reqwest::Client,
     base: Url,
     retry: RetryPolicy,
+    notices: crate::notice::Notices,
     /// How long reading a body may take.
     deadline: Duration,
 }
@@ -199,6 +200,7 @@ impl MarketplaceClient {
             http,
             base,
             retry: settings.retry,
+            notices: settings.notices.clone(),
             deadline: settings.request_timeout,
         })
     }
@@ -407,7 +409,7 @@ impl MarketplaceClient {
             .http
             .get(url.clone())
             .header(ACCEPT, "application/json");
-        let response = crate::http::send_read(request, &self.retry, &call)
+        let response = crate::http::send_read(request, &self.retry, &call, &self.notices)
             .await
             .map_err(|error| MarketplaceError::Request {
                 failure: TransportFailure::of(&error),

@@ -2,10 +2,14 @@
 //! short hashes; URLs without credentials or query strings.
 
 mod json;
+mod outdated;
 mod text;
+mod validate;
 
 pub use json::{drift_json, plan_json};
+pub use outdated::{outdated_json, outdated_text};
 pub use text::{apply_text, change_line, drift_text, plan_text};
+pub use validate::validate_summary;
 
 /// Output format of `plan` and `drift`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]

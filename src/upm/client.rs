@@ -47,6 +47,11 @@ impl std::fmt::Debug for UpmClient {
 }
 
 impl UpmClient {
+    /// Where this client's warnings go ([`HttpSettings::notices`]).
+    pub fn notices(&self) -> &crate::notice::Notices {
+        &self.settings.notices
+    }
+
     /// Builds a client for an instance. Redirects are never followed: UPM answers a finished task
     /// with 303, and a redirect must never carry credentials to another host.
     ///
@@ -98,7 +103,11 @@ impl UpmClient {
         // The plugin list's `restartState` says the same for every installed app: a
         // `/requires-restart` that cannot be read costs only pending new installs.
         let restarts = restarts.unwrap_or_else(|error| {
-            tracing::warn!("cannot read the changes waiting for a restart ({error}); relying on the plugin list's `restartState`");
+            self.settings
+                .notices
+                .emit(crate::notice::Notice::RestartReadFallback {
+                    error: error.to_string(),
+                });
             BTreeMap::new()
         });
         let mut live = Live {

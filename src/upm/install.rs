@@ -43,7 +43,9 @@ impl UpmClient {
             let error = install_refusal(answer.into_error().await, from);
             match error {
                 UpmError::InvalidToken { .. } if !fresh_token => {
-                    tracing::warn!("UPM refused the upm-token (on a cluster another node may have answered); fetching a fresh one and sending the install again");
+                    self.settings
+                        .notices
+                        .emit(crate::notice::Notice::UpmTokenRefreshed);
                     fresh_token = true;
                 }
                 error => return Err(error),

@@ -72,7 +72,7 @@ impl UpmClient {
         let Outgoing { call, builder } = outgoing;
         tracing::debug!(request = %call, "upm request");
         let result = if call.is_read() {
-            http::send_read(builder, &self.settings.retry, &call).await
+            http::send_read(builder, &self.settings.retry, &call, &self.settings.notices).await
         } else {
             builder.send().await
         };
@@ -126,7 +126,14 @@ impl UpmClient {
             ) else {
                 return Ok(answer);
             };
-            tracing::warn!(request = %answer.call, attempt, wait_ms = wait.as_millis() as u64, "the change was not processed ({status}); sending it again after the wait the server asked for");
+            self.settings
+                .notices
+                .emit(crate::notice::Notice::ResendingChange {
+                    call: answer.call.to_string(),
+                    attempt,
+                    wait,
+                    status: status.to_string(),
+                });
             tokio::time::sleep(wait).await;
             attempt += 1;
         }

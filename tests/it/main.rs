@@ -23,6 +23,7 @@ mod manifest_secrets;
 mod manifest_transport;
 mod manifest_versions_artifacts;
 mod named_files;
+mod output;
 mod output_files;
 mod properties;
 mod resolve;

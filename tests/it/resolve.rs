@@ -303,6 +303,7 @@ async fn the_lock_round_trips_and_a_stale_lock_is_refused() {
             &cache,
             false,
             false,
+            &upmsync::printer::Printer::stdio(false),
             &upmsync::http::HttpSettings::default()
         )
         .await,
@@ -325,6 +326,7 @@ async fn the_lock_round_trips_and_a_stale_lock_is_refused() {
             &cache,
             false,
             false,
+            &upmsync::printer::Printer::stdio(false),
             &upmsync::http::HttpSettings::default()
         )
         .await,
@@ -337,6 +339,7 @@ async fn the_lock_round_trips_and_a_stale_lock_is_refused() {
             &cache,
             true,
             false,
+            &upmsync::printer::Printer::stdio(false),
             &upmsync::http::HttpSettings::default()
         )
         .await,
@@ -386,6 +389,7 @@ async fn the_lock_round_trips_and_a_stale_lock_is_refused() {
             &cache,
             false,
             false,
+            &upmsync::printer::Printer::stdio(false),
             &upmsync::http::HttpSettings::default()
         )
         .await,

@@ -1,0 +1,70 @@
+//! Why an instance could not be read or planned: one value per failed step, each describing only
+//! its own step, with the cause as its source.
+
+use std::path::PathBuf;
+
+use crate::error::Shared;
+use crate::upm::UpmError;
+
+/// Why one instance has no plan. A plan shows it as text ([`crate::error::error_text`]).
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    /// An HTTP client could not be built (a bad proxy, an unreadable CA file). Shared: the
+    /// Marketplace's client fails every instance alike.
+    #[error("failed to set up an HTTP client")]
+    SetUp(#[source] Shared),
+    /// The lock file could not be read (shared by every instance).
+    #[error(transparent)]
+    Lock(Shared),
+    /// The lock file does not cover what the manifest asks of this instance.
+    #[error("the lock file `{}` does not cover the manifest:{}", path.display(), list(gaps))]
+    StaleLock {
+        /// The lock file.
+        path: PathBuf,
+        /// What it falls short in, one line each.
+        gaps: Vec<String>,
+    },
+    /// UPM could not be read.
+    #[error("failed to read the installed apps of `{instance}`")]
+    Read {
+        /// The instance's name.
+        instance: String,
+        /// Why.
+        #[source]
+        source: UpmError,
+    },
+    /// Some wanted version could not be resolved (each reason a line of its own).
+    #[error("cannot resolve the versions of `{instance}`:{}", list(errors))]
+    Resolve {
+        /// The instance's name.
+        instance: String,
+        /// One per app.
+        errors: Vec<String>,
+    },
+    /// The planner refused (a system app, an incompatible pin, ...), one reason per app.
+    #[error("cannot plan `{instance}`:{}", list(errors))]
+    Plan {
+        /// The instance's name.
+        instance: String,
+        /// One per app.
+        errors: Vec<String>,
+    },
+}
+
+impl InstanceError {
+    /// What to do about it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::StaleLock { .. } => Some("run `upmsync lock` to lock what changed (or `upmsync lock --update` to re-resolve everything)".into()),
+            _ => None,
+        }
+    }
+}
+
+/// `\n- a\n- b`, continuation lines indented under their item.
+fn list(items: &[String]) -> String {
+    items
+        .iter()
+        .map(|item| format!("\n- {}", item.replace('\n', "\n  ")))
+        .collect()
+}

@@ -1,0 +1,166 @@
+//! The core the commands stand on: reads live state, gathers facts and plans, and returns plans,
+//! reports and errors as values; it never prints (warnings go to [`HttpSettings::notices`]).
+//! Commands are thin: load -> ops -> render -> print.
+
+pub mod apply;
+mod error;
+pub mod lock;
+pub mod outdated;
+
+use std::collections::BTreeSet;
+
+pub use error::InstanceError;
+
+use crate::error::{error_text, Shared};
+use crate::http::HttpSettings;
+use crate::lock::{self as lockfile, Lock, LockedInstance};
+
+use crate::marketplace::MarketplaceClient;
+use crate::model::{AppKey, Desired, DesiredInstance, DesiredLicense, DesiredState, Live};
+use crate::notice::Notice;
+use crate::plan::{self as planner, Drift, Plan, PlannedInstance, Resolution};
+use crate::resolve::{self as resolver, Depth};
+use crate::upm::UpmClient;
+
+/// Reads every instance of `desired` (the loader kept only the selected ones) and plans it, with
+/// every artifact an install needs (`plan`, `apply`). Instances are read concurrently; so are the
+/// license reads within one and the Marketplace lookups. With a lock file, the Marketplace is asked
+/// only where a downgrade's installed version is (to restore it if the install fails); a lock that
+/// does not cover the manifest stops the instances it falls short for.
+pub async fn read_and_plan(desired: &Desired, settings: &HttpSettings) -> Plan {
+    read_and_plan_to(desired, Depth::Artifacts, settings).await
+}
+
+/// Like [`read_and_plan`], but resolves only what versions mean (`latest`, constraints) and no
+/// artifact (`drift`), so monitoring works where only the instances are reachable.
+pub async fn read_drift(desired: &Desired, settings: &HttpSettings) -> Drift {
+    read_and_plan_to(desired, Depth::Versions, settings).await
+}
+
+async fn read_and_plan_to<A: Resolution>(
+    desired: &Desired,
+    depth: Depth,
+    settings: &HttpSettings,
+) -> Plan<A> {
+    // Shared by every instance: a failure stops each of them, with the same cause.
+    let lock = Lock::load(&desired.manifest_path).map_err(Shared::new);
+    let base = lockfile::base_of(&desired.manifest_path);
+    let gaps = match &lock {
+        Ok(Some(lock)) => lock.gaps(desired, &base),
+        _ => Default::default(),
+    };
+    let marketplace =
+        MarketplaceClient::new(&desired.marketplace_url, settings).map_err(Shared::new);
+    let planned = futures::future::join_all(desired.instances.iter().map(|instance| {
+        let marketplace = marketplace.as_ref();
+        let lock = &lock;
+        let gaps = &gaps;
+        let base = &base;
+        async move {
+            let (live, result) = match (marketplace, lock) {
+                (Err(error), _) => (None, Err(InstanceError::SetUp(error.clone()))),
+                (_, Err(error)) => (None, Err(InstanceError::Lock(error.clone()))),
+                (Ok(_), Ok(Some(_))) if gaps.contains_key(&instance.name) => (
+                    None,
+                    Err(InstanceError::StaleLock {
+                        path: lockfile::path_for(&desired.manifest_path),
+                        gaps: gaps[&instance.name].clone(),
+                    }),
+                ),
+                (Ok(marketplace), Ok(lock)) => {
+                    let locked = lock
+                        .as_ref()
+                        .and_then(|lock| lock.instances.get(&instance.name));
+                    match read_live(instance, settings).await {
+                        Ok(live) => {
+                            let result =
+                                plan_instance(instance, &live, marketplace, locked, base, depth)
+                                    .await;
+                            (Some(live), result)
+                        }
+                        Err(error) => (None, Err(error)),
+                    }
+                }
+            };
+            PlannedInstance {
+                name: instance.name.clone(),
+                url: instance.url.clone(),
+                live,
+                // The plan holds the error as the text a user reads (its causes and hints): the
+                // plan's text and JSON show it.
+                result: result.map_err(|error| error_text(&error)),
+            }
+        }
+    }))
+    .await;
+    Plan { instances: planned }
+}
+
+/// Reads one instance's live state: plugins, managed licenses, product version.
+///
+/// # Errors
+///
+/// [`InstanceError::SetUp`] when its HTTP client cannot be built, [`InstanceError::Read`] when
+/// UPM cannot be read.
+pub async fn read_live(
+    instance: &DesiredInstance,
+    settings: &HttpSettings,
+) -> Result<Live, InstanceError> {
+    let upm = UpmClient::new(instance, settings)
+        .map_err(|error| InstanceError::SetUp(Shared::new(error)))?;
+    warn_if_insecure(instance, settings);
+    upm.read_live(instance.product, &managed_license_keys(instance))
+        .await
+        .map_err(|source| InstanceError::Read {
+            instance: instance.name.clone(),
+            source,
+        })
+}
+
+/// Warns ([`Notice::InsecureTls`]), once per process and instance, that the instance's certificate
+/// is not checked (`insecure_skip_tls_verify: true`), so the risk is seen on every run, not only
+/// when the manifest is written.
+fn warn_if_insecure(instance: &DesiredInstance, settings: &HttpSettings) {
+    static WARNED: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
+    if !instance.transport.insecure_skip_tls_verify {
+        return;
+    }
+    let first = WARNED
+        .lock()
+        .map_or(true, |mut warned| warned.insert(instance.name.clone()));
+    if first {
+        settings.notices.emit(Notice::InsecureTls {
+            instance: instance.name.clone(),
+        });
+    }
+}
+
+async fn plan_instance<A: Resolution>(
+    instance: &DesiredInstance,
+    live: &Live,
+    marketplace: &MarketplaceClient,
+    lock: Option<&LockedInstance>,
+    base: &std::path::Path,
+    depth: Depth,
+) -> Result<planner::InstancePlan<A>, InstanceError> {
+    let facts = resolver::resolve(instance, live, marketplace, lock, base, depth)
+        .await
+        .map_err(|errors| InstanceError::Resolve {
+            instance: instance.name.clone(),
+            errors,
+        })?;
+    planner::plan(instance, live, &facts).map_err(|errors| InstanceError::Plan {
+        instance: instance.name.clone(),
+        errors: errors.iter().map(ToString::to_string).collect(),
+    })
+}
+
+/// The apps whose license the manifest manages (a license or `license: absent`).
+fn managed_license_keys(instance: &DesiredInstance) -> BTreeSet<AppKey> {
+    instance
+        .apps
+        .values()
+        .filter(|app| matches!(&app.state, DesiredState::Present(present) if !matches!(present.license, DesiredLicense::Unmanaged)))
+        .map(|app| app.key.clone())
+        .collect()
+}
