@@ -495,7 +495,8 @@ async fn a_failed_stdout_write_is_an_error() {
     exit: 1
     ----- stdout -----
     ----- stderr -----
-    error: failed to write to stdout: No space left on device (os error 28)
+    error: failed to write to stdout
+    Caused by: No space left on device (os error 28)
     ");
 }
 
@@ -564,7 +565,7 @@ async fn outdated_lock_and_plan_from_the_lock() {
           - version: 2.5.0
           + version: 2.0.0
             from [MARKETPLACE]/download/apps/200/version/200001 (upload) sha256 278d6e8d4120, fetched first
-            restores from [MARKETPLACE]/download/apps/200/version/200002 (by URI) if the install fails; if UPM cannot download it, uploads the copy fetched first
+            restores from [MARKETPLACE]/download/apps/200/version/200002 (by URI) if the install fails; if that fails too, uploads the copy fetched first
           ! warning: a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive
 
       Plan for jira-test: 1 downgrade, 1 upgrade.
@@ -1104,10 +1105,10 @@ async fn a_locked_marketplace_artifact_from_elsewhere_is_refused() {
     exit: 1
     ----- stdout -----
     Instance jira-test ([SIM]/)
-      error: cannot resolve the versions of `jira-test`: (details on stderr)
+      error: cannot plan `jira-test`: (details on stderr)
 
     ----- stderr -----
-    error: instance `jira-test`: cannot resolve the versions of `jira-test`:
+    error: instance `jira-test`: cannot plan `jira-test`:
     - `com.vendor.alpha`: the lock file names http://127.0.0.1:9/download/apps/100/version/100003 for a Marketplace app, which is not on the Marketplace ([MARKETPLACE]/); upmsync refuses it
       hint: run `upmsync lock --update` to lock the Marketplace's own artifacts, or use `source: {url: ...}` for an artifact from elsewhere
     ");

@@ -34,7 +34,7 @@ async fn a_locked_downgrade_refused_by_the_upload_gate_keeps_the_app() {
           - version: 2.0.0
           + version: 1.1.0
             from [MARKETPLACE]/download/apps/100/version/100002 (upload) sha256 6fab2d4f9632, fetched first
-            restores from [MARKETPLACE]/download/apps/100/version/100003 (by URI) if the install fails; if UPM cannot download it, uploads the copy fetched first
+            restores from [MARKETPLACE]/download/apps/100/version/100003 (by URI) if the install fails; if that fails too, uploads the copy fetched first
           ! warning: a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive
 
       Plan for jira-test: 1 downgrade.
@@ -104,10 +104,10 @@ async fn a_lock_entry_cannot_move_a_url_source_to_another_host() {
     exit: 1
     ----- stdout -----
     Instance jira-test ([SIM]/)
-      error: cannot resolve the versions of `jira-test`: (details on stderr)
+      error: cannot plan `jira-test`: (details on stderr)
 
     ----- stderr -----
-    error: instance `jira-test`: cannot resolve the versions of `jira-test`:
+    error: instance `jira-test`: cannot plan `jira-test`:
     - `com.vendor.alpha`: the lock file names [ELSEWHERE] for this app, but the manifest says it comes from [MARKETPLACE]/download/apps/100/version/100002; upmsync refuses it
       hint: run `upmsync lock --update` to lock what the manifest names
     ");

@@ -148,7 +148,7 @@ async fn sigterm_between_the_halves_of_a_downgrade_still_installs_the_older_vers
           - version: 2.0.0
           + version: 1.1.0
             from [MARKETPLACE]/download/apps/100/version/100002 (by URI), fetched first
-            restores from [MARKETPLACE]/download/apps/100/version/100003 (by URI) if the install fails; if UPM cannot download it, uploads the copy fetched first
+            restores from [MARKETPLACE]/download/apps/100/version/100003 (by URI) if the install fails; if that fails too, uploads the copy fetched first
           ! warning: a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive
       + com.vendor.delta  (install)
           + version: 1.0.0

@@ -358,7 +358,7 @@ fn filter_places(sim: &Sim, dir: &Path, text: &str) -> String {
 /// from run to run).
 pub(crate) fn without_retries(text: &str) -> String {
     text.split_inclusive('\n')
-        .filter(|line| !line.contains("retrying a read after"))
+        .filter(|line| !line.starts_with("warning: retrying `"))
         .collect()
 }
 
