@@ -475,20 +475,7 @@ mod tests {
     }
 
     fn client(url: &str) -> UpmClient {
-        let instance = DesiredInstance {
-            name: "jira".into(),
-            url: Url::parse(url).unwrap(),
-            product: Product::Jira,
-            hosting: Default::default(),
-            credentials: Credentials::Basic {
-                username: "admin".into(),
-                password: Secret::new("pw"),
-            },
-            transport: Default::default(),
-            unmanaged: Default::default(),
-            apps: Default::default(),
-        };
-        UpmClient::new(&instance, &HttpSettings::default()).unwrap()
+        super::super::test_client(url)
     }
 
     #[test]

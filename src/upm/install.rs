@@ -276,8 +276,6 @@ async fn upload_part(path: &Path) -> Result<reqwest::multipart::Part, UpmError> 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::http::HttpSettings;
-    use crate::model::{Credentials, DesiredInstance, Product, Secret};
 
     #[test]
     fn task_failure_reads_error_tasks() {
@@ -301,20 +299,7 @@ mod tests {
     }
 
     fn client(url: &str) -> UpmClient {
-        let instance = DesiredInstance {
-            name: "jira".into(),
-            url: Url::parse(url).unwrap(),
-            product: Product::Jira,
-            hosting: Default::default(),
-            credentials: Credentials::Basic {
-                username: "admin".into(),
-                password: Secret::new("pw"),
-            },
-            transport: Default::default(),
-            unmanaged: Default::default(),
-            apps: Default::default(),
-        };
-        UpmClient::new(&instance, &HttpSettings::default()).unwrap()
+        super::super::test_client(url)
     }
 
     #[test]

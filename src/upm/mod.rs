@@ -24,3 +24,22 @@ pub use client::{Removal, UpmClient};
 pub use diagnose::WebPageKind;
 pub use error::UpmError;
 pub use install::InstallFrom;
+
+/// A client for a Jira at `url` with Basic credentials and default settings, for unit tests.
+#[cfg(test)]
+fn test_client(url: &str) -> UpmClient {
+    let instance = crate::model::DesiredInstance {
+        name: "jira".into(),
+        url: url::Url::parse(url).unwrap(),
+        product: crate::model::Product::Jira,
+        hosting: Default::default(),
+        credentials: crate::model::Credentials::Basic {
+            username: "admin".into(),
+            password: crate::model::Secret::new("pw"),
+        },
+        transport: Default::default(),
+        unmanaged: Default::default(),
+        apps: Default::default(),
+    };
+    UpmClient::new(&instance, &crate::http::HttpSettings::default()).unwrap()
+}
