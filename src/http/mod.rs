@@ -96,6 +96,17 @@ pub struct ProxySettings {
     /// `no_proxy` / `NO_PROXY`: hosts, domains (`.example.com`), IP addresses and CIDR ranges
     /// reached directly, comma-separated; `*` for all.
     pub no_proxy: Option<String>,
+    /// The variables the three proxies were read from (`https_proxy` or `HTTPS_PROXY`, ...), so an
+    /// error names the one the user set; the upper-case name where unknown.
+    pub read_from: ProxyVariables,
+}
+
+/// The names of the environment variables [`ProxySettings`]' proxies came from.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ProxyVariables {
+    pub https: Option<String>,
+    pub http: Option<String>,
+    pub all: Option<String>,
 }
 
 impl fmt::Debug for ProxySettings {
@@ -116,16 +127,25 @@ impl ProxySettings {
     pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Self {
         let read = |name: &str| {
             [name.to_ascii_lowercase(), name.to_string()]
-                .iter()
-                .filter_map(|variable| lookup(variable))
-                .map(|value| value.trim().to_string())
-                .find(|value| !value.is_empty())
+                .into_iter()
+                .filter_map(|variable| {
+                    let value = lookup(&variable)?.trim().to_string();
+                    (!value.is_empty()).then_some((variable, value))
+                })
+                .next()
         };
+        let (https, http, all) = (read("HTTPS_PROXY"), read("HTTP_PROXY"), read("ALL_PROXY"));
+        let name = |read: &Option<(String, String)>| read.as_ref().map(|(name, _)| name.clone());
         Self {
-            https: read("HTTPS_PROXY"),
-            http: read("HTTP_PROXY"),
-            all: read("ALL_PROXY"),
-            no_proxy: read("NO_PROXY"),
+            read_from: ProxyVariables {
+                https: name(&https),
+                http: name(&http),
+                all: name(&all),
+            },
+            https: https.map(|(_, value)| value),
+            http: http.map(|(_, value)| value),
+            all: all.map(|(_, value)| value),
+            no_proxy: read("NO_PROXY").map(|(_, value)| value),
         }
     }
 
@@ -143,13 +163,21 @@ impl ProxySettings {
             .as_deref()
             .and_then(reqwest::NoProxy::from_string);
         type MakeProxy = fn(&str) -> reqwest::Result<reqwest::Proxy>;
-        let proxies: [(&'static str, &Option<String>, MakeProxy); 3] = [
-            ("HTTPS_PROXY", &self.https, |url| reqwest::Proxy::https(url)),
-            ("HTTP_PROXY", &self.http, |url| reqwest::Proxy::http(url)),
-            ("ALL_PROXY", &self.all, |url| reqwest::Proxy::all(url)),
+        let read_from = &self.read_from;
+        let proxies: [(&Option<String>, &str, &Option<String>, MakeProxy); 3] = [
+            (&read_from.https, "HTTPS_PROXY", &self.https, |url| {
+                reqwest::Proxy::https(url)
+            }),
+            (&read_from.http, "HTTP_PROXY", &self.http, |url| {
+                reqwest::Proxy::http(url)
+            }),
+            (&read_from.all, "ALL_PROXY", &self.all, |url| {
+                reqwest::Proxy::all(url)
+            }),
         ];
-        for (variable, value, make) in proxies {
+        for (read, upper, value, make) in proxies {
             let Some(value) = value else { continue };
+            let variable = read.clone().unwrap_or_else(|| upper.to_string());
             let proxy = make(value).map_err(|_| HttpError::Proxy { variable })?;
             builder = builder.proxy(proxy.no_proxy(exceptions.clone()));
         }
@@ -187,7 +215,7 @@ pub enum HttpError {
     },
     /// A proxy variable does not hold a proxy URL (its value is not shown: it may hold a password).
     #[error("the proxy in `{variable}` is not a URL such as `http://proxy.example.com:3128`")]
-    Proxy { variable: &'static str },
+    Proxy { variable: String },
     /// reqwest refused the configuration (its TLS backend failed to start, say).
     #[error("cannot build the HTTP client: {reason}")]
     Build { reason: String },
@@ -317,6 +345,11 @@ mod tests {
                 http: Some("http://only-upper:3128".into()),
                 all: None,
                 no_proxy: Some("localhost,.internal".into()),
+                read_from: ProxyVariables {
+                    https: Some("https_proxy".into()),
+                    http: Some("HTTP_PROXY".into()),
+                    all: None,
+                },
             }
         );
         assert!(proxy.is_set());
@@ -395,6 +428,16 @@ mod tests {
         let text = crate::error::error_text(&error);
         assert!(text.contains("`HTTPS_PROXY`"), "{text}");
         assert!(!text.contains("secret"), "{text}");
+        // Read from the lower-case variable, the error names that one.
+        let settings = HttpSettings {
+            proxy: ProxySettings::from_lookup(|name| {
+                (name == "http_proxy").then(|| "http://[bad".to_string())
+            }),
+            ..HttpSettings::default()
+        };
+        let error = client(&settings, Profile::Marketplace).unwrap_err();
+        let text = crate::error::error_text(&error);
+        assert!(text.contains("`http_proxy`"), "{text}");
     }
 
     #[tokio::test]
