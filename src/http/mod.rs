@@ -20,9 +20,10 @@ pub mod body;
 mod read;
 pub mod tls;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use reqwest::redirect;
@@ -64,6 +65,30 @@ pub struct HttpSettings {
     pub roots: tls::Roots,
     /// Where warnings a user must read (retries, ...) go as they happen ([`crate::notice`]).
     pub notices: crate::notice::Notices,
+    /// The cookie jars of this run, one per instance, shared by the clones of these settings.
+    pub cookies: CookieJars,
+}
+
+/// The cookie jars of one run, one per instance (keyed by the caller), shared by clones: session
+/// and load-balancer affinity cookies must hold across every client of an instance in a run
+/// (on a cluster the upm-token is node-local, upm-rest-api.md §5.2). Cookies are secrets: `Debug`
+/// shows only how many jars there are.
+#[derive(Clone, Default)]
+pub struct CookieJars(Arc<Mutex<BTreeMap<String, Arc<reqwest::cookie::Jar>>>>);
+
+impl CookieJars {
+    /// The jar for `key`, made empty on first use.
+    pub fn jar(&self, key: &str) -> Arc<reqwest::cookie::Jar> {
+        let mut jars = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Arc::clone(jars.entry(key.to_string()).or_default())
+    }
+}
+
+impl fmt::Debug for CookieJars {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let count = self.0.lock().map_or(0, |jars| jars.len());
+        write!(f, "CookieJars({count} jars)")
+    }
 }
 
 impl Default for HttpSettings {
@@ -78,6 +103,7 @@ impl Default for HttpSettings {
             proxy: ProxySettings::default(),
             roots: tls::Roots::default(),
             notices: crate::notice::Notices::default(),
+            cookies: CookieJars::default(),
         }
     }
 }

@@ -55,7 +55,7 @@ impl UpmClient {
     /// Builds a client for an instance. Redirects are never followed: UPM answers a finished task
     /// with 303, and a redirect must never carry credentials to another host.
     ///
-    /// Every client of one instance in this process shares one cookie jar, so the session and
+    /// Every client of one instance built from the same settings shares one cookie jar, so the session and
     /// load-balancer affinity cookies hold for the whole run: on a Data Center cluster the
     /// upm-token is node-local, and only a sticky session brings the install to the node that
     /// issued it (upm-rest-api.md §5.2; field-reports.md, smartics `install_plugins.sh`).
@@ -67,7 +67,7 @@ impl UpmClient {
         if let Credentials::Basic { username, password } = &instance.credentials {
             crate::scrub::register_basic(username, password.expose());
         }
-        let cookies = cookie_jar(instance);
+        let cookies = cookie_jar(settings, instance);
         let http = crate::http::client(
             settings,
             Profile::Upm {

@@ -2,9 +2,8 @@
 //! jar (session and load-balancer affinity), retries (reads on failure, changes only when the server
 //! says it did not process them), and the screening of answers that are not UPM's.
 
-use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Instant;
 
 use reqwest::header::ACCEPT;
@@ -158,13 +157,14 @@ impl UpmClient {
     }
 }
 
-/// The cookie jar of an instance (by name and URL) for this process: shared by every client of
-/// that instance, so session and load-balancer affinity cookies hold for the whole run.
-pub(super) fn cookie_jar(instance: &DesiredInstance) -> Arc<reqwest::cookie::Jar> {
-    static JARS: Mutex<BTreeMap<String, Arc<reqwest::cookie::Jar>>> = Mutex::new(BTreeMap::new());
-    let mut jars = JARS.lock().unwrap_or_else(PoisonError::into_inner);
-    Arc::clone(
-        jars.entry(format!("{}\n{}", instance.name, instance.url))
-            .or_default(),
-    )
+/// The cookie jar of an instance (by name and URL) for this run: shared by every client of that
+/// instance built from the same settings, so session and load-balancer affinity cookies hold for
+/// the whole run.
+pub(super) fn cookie_jar(
+    settings: &crate::http::HttpSettings,
+    instance: &DesiredInstance,
+) -> Arc<reqwest::cookie::Jar> {
+    settings
+        .cookies
+        .jar(&format!("{}\n{}", instance.name, instance.url))
 }
