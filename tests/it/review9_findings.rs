@@ -164,3 +164,26 @@ fn no_error_message_bakes_in_a_hint() {
         .collect();
     assert!(found.is_empty(), "hints in messages:\n{}", found.join("\n"));
 }
+
+/// Finding 5. docs/security.md: "an unusable [proxy] is an error naming only the variable". A bad
+/// `http_proxy` (lower case, the form curl reads first) is reported as `HTTP_PROXY`, a variable the
+/// user never set: `ProxySettings::apply` (`src/http/mod.rs`) names the upper-case spelling whatever
+/// `from_lookup` found.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "review9: a bad lower-case http_proxy is reported as `HTTP_PROXY`"]
+async fn a_bad_proxy_error_names_the_variable_that_was_set() {
+    let case = TestEnv::new().await;
+    case.manifest("", "ignore");
+    let drift = case
+        .run_env(
+            &["drift", "-f", "apps.yaml"],
+            &[("http_proxy", "http://[bad")],
+        )
+        .await;
+    assert_eq!(drift.code, 1, "{}", drift.snapshot());
+    assert!(
+        drift.stderr.contains("`http_proxy`"),
+        "{}",
+        drift.snapshot()
+    );
+}
