@@ -28,6 +28,7 @@ mod output_files;
 mod properties;
 mod resolve;
 mod review8_findings;
+mod review9_findings;
 mod review_findings;
 mod signals;
 mod sim_foreign;
