@@ -170,7 +170,6 @@ fn no_error_message_bakes_in_a_hint() {
 /// user never set: `ProxySettings::apply` (`src/http/mod.rs`) names the upper-case spelling whatever
 /// `from_lookup` found.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "review9: a bad lower-case http_proxy is reported as `HTTP_PROXY`"]
 async fn a_bad_proxy_error_names_the_variable_that_was_set() {
     let case = TestEnv::new().await;
     case.manifest("", "ignore");
