@@ -165,6 +165,8 @@ pub trait Observer: Send + Sync {
 #[derive(Clone, Default)]
 pub struct Notices {
     observer: Option<Arc<dyn Observer>>,
+    /// The keys of the notices given once per run ([`Notices::emit_once`]), shared by clones.
+    given: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
 }
 
 impl fmt::Debug for Notices {
@@ -180,6 +182,19 @@ impl Notices {
     pub fn to(observer: Arc<dyn Observer>) -> Self {
         Self {
             observer: Some(observer),
+            given: Arc::default(),
+        }
+    }
+
+    /// Like [`Notices::emit`], but only the first time in this run (these notices and their
+    /// clones) that `key` is given: a warning about the manifest, say, shown once per instance.
+    pub fn emit_once(&self, key: &str, notice: Notice) {
+        let first = self
+            .given
+            .lock()
+            .map_or(true, |mut given| given.insert(key.to_string()));
+        if first {
+            self.emit(notice);
         }
     }
 

@@ -28,6 +28,11 @@ const MIN_LINE: usize = 8;
 const MIN_RAW: usize = 4;
 
 /// Every form of every secret of this process, longest first.
+///
+/// The one process-wide state upmsync keeps, on purpose: a secret becomes known wherever a
+/// `Secret` is made (the manifest loader, a session cookie deep in the UPM client), and every line
+/// the process writes must be scrubbed of it, whichever run, client or thread made it. It holds no
+/// option and no run state; settings travel as values (`crate::http::HttpSettings`).
 static FORMS: RwLock<Vec<String>> = RwLock::new(Vec::new());
 
 /// Remembers a secret (and its echoed forms) for [`scrub`]. Empty and whitespace-only values are

@@ -117,21 +117,17 @@ pub async fn read_live(
         })
 }
 
-/// Warns ([`Notice::InsecureTls`]), once per process and instance, that the instance's certificate
+/// Warns ([`Notice::InsecureTls`]), once per run and instance, that the instance's certificate
 /// is not checked (`insecure_skip_tls_verify: true`), so the risk is seen on every run, not only
 /// when the manifest is written.
 fn warn_if_insecure(instance: &DesiredInstance, settings: &HttpSettings) {
-    static WARNED: std::sync::Mutex<BTreeSet<String>> = std::sync::Mutex::new(BTreeSet::new());
-    if !instance.transport.insecure_skip_tls_verify {
-        return;
-    }
-    let first = WARNED
-        .lock()
-        .map_or(true, |mut warned| warned.insert(instance.name.clone()));
-    if first {
-        settings.notices.emit(Notice::InsecureTls {
-            instance: instance.name.clone(),
-        });
+    if instance.transport.insecure_skip_tls_verify {
+        settings.notices.emit_once(
+            &format!("insecure-tls\n{}", instance.name),
+            Notice::InsecureTls {
+                instance: instance.name.clone(),
+            },
+        );
     }
 }
 
