@@ -780,7 +780,10 @@ pub enum PlanError {
     #[error("{reason}")]
     Incompatible { key: AppKey, reason: String },
     #[error("`{key}`: cannot check compatibility, the product build is unknown: {error}")]
-    UnknownBuild { key: AppKey, error: String },
+    UnknownBuild {
+        key: AppKey,
+        error: crate::model::ProductInfoError,
+    },
     /// The lock entry's artifact is not where the manifest says the app comes from
     /// ([`check_locked_location`]); `reason` says where each points and the way out.
     #[error("`{key}`: {reason}")]
@@ -976,7 +979,7 @@ fn decide_app<R: Delivered>(
     desired: &DesiredInstance,
     wanted: &Wanted<'_, R>,
     installed: Option<&Version>,
-    product: &Result<ProductInfo, String>,
+    product: &Result<ProductInfo, crate::model::ProductInfoError>,
 ) -> Result<Decided<R>, PlanError> {
     let key = &wanted.app.key;
     let present = wanted.present;
@@ -1057,6 +1060,7 @@ pub fn check_locked_location(
         ));
     }
     crate::marketplace::check_download_link(marketplace, url)
+        .map_err(|error| crate::error::error_text(&error))
 }
 
 fn location_text(location: &Location) -> String {
@@ -1089,7 +1093,7 @@ fn check_compatible<R>(
     key: &AppKey,
     target: &Release<R>,
     server_ranges: Option<&[crate::model::Compatibility]>,
-    product: &Result<ProductInfo, String>,
+    product: &Result<ProductInfo, crate::model::ProductInfoError>,
 ) -> Result<(), PlanError> {
     use crate::marketplace::is_compatible;
     if target.compatibility.is_empty() && target.build_number.is_none() {
