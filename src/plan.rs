@@ -716,7 +716,9 @@ pub struct PlannedInstance<A: ArtifactSlot = PlannedArtifact> {
     pub url: Url,
     /// What was read from the instance, when it could be read.
     pub live: Option<Live>,
-    pub result: Result<InstancePlan<A>, String>,
+    /// The plan, or why there is none (shared, so that a plan stays cheap to clone; shown as
+    /// text with [`crate::error::error_text`]).
+    pub result: Result<InstancePlan<A>, std::sync::Arc<crate::ops::InstanceError>>,
 }
 
 impl<A: ArtifactSlot> Plan<A> {
