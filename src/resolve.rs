@@ -122,17 +122,17 @@ pub enum ResolveCause {
 }
 
 impl ResolveCause {
-    /// What to do about it, when there is something to say (the hints of causes it holds come
-    /// from their own types).
+    /// What to do about it, when there is something to say.
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::NotOnMarketplace { .. } => Some("give an exact version".into()),
             Self::NoMatch { .. } => Some("check the app's version history, or loosen the version in the manifest".into()),
             Self::UnknownBuild { .. } => Some("give an exact version, or make the product version endpoints readable (a proxy blocking `/rest/api` or `/rest/applinks`?)".into()),
-            Self::NotAsked { .. }
-            | Self::Lock(_)
-            | Self::Marketplace(_)
-            | Self::InsecureLink(_) => None,
+            // Transparent: their own types' hints (the chain walk skips a transparent layer).
+            Self::Lock(error) => error.hint(),
+            Self::Marketplace(error) => error.hint(),
+            Self::InsecureLink(error) => error.hint(),
+            Self::NotAsked { .. } => None,
         }
     }
 }
@@ -442,7 +442,8 @@ async fn resolve_app<R: Carried>(
             version: present.version.clone(),
         }),
         (Source::Marketplace, _) => {
-            let resolved = marketplace_version(instance, key, present, product, marketplace).await?;
+            let resolved =
+                marketplace_version(instance, key, present, product, marketplace).await?;
             let version = crate::model::Version::from_server(&resolved.name);
             let queried = exact.is_none();
             let application = instance.product.marketplace_application();
@@ -472,10 +473,11 @@ async fn resolve_app<R: Carried>(
             marketplace.check_download_link(&resolved.binary)?;
             // A downgrade uninstalls first: find the installed version's artifact now, to put it
             // back if the install fails. Not on the Marketplace (any more): no restore possible.
-            let installed_release = match installed.filter(|installed| installed.is_newer_than(&version)) {
-                Some(installed) => restore_artifact(marketplace, key, installed, hosting).await,
-                None => None,
-            };
+            let installed_release =
+                match installed.filter(|installed| installed.is_newer_than(&version)) {
+                    Some(installed) => restore_artifact(marketplace, key, installed, hosting).await,
+                    None => None,
+                };
             Ok(Fact::Found(Box::new(Found {
                 release,
                 queried,

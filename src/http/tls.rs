@@ -57,9 +57,8 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<Certificate>, CaFileError> {
     for item in CertificateDer::pem_slice_iter(&bytes) {
         let der = item.map_err(|error| CaFileError::Invalid(error.into()))?;
         check_anchor(&der).map_err(|error| CaFileError::Invalid(error.into()))?;
-        certificates.push(
-            Certificate::from_der(&der).map_err(|error| CaFileError::Invalid(error.into()))?,
-        );
+        certificates
+            .push(Certificate::from_der(&der).map_err(|error| CaFileError::Invalid(error.into()))?);
     }
     if certificates.is_empty() {
         return Err(CaFileError::NoCertificate);
