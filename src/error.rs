@@ -98,6 +98,10 @@ fn hint_of(cause: &(dyn Error + 'static)) -> Option<String> {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<crate::lock::LockEntryError>() {
             error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::execute::FetchError>() {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::execute::PrepareError>() {
+            error.hint()
         } else if let Some(error) = cause.downcast_ref::<DownloadError>() {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<ArtifactError>() {

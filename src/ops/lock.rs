@@ -83,7 +83,12 @@ pub async fn lock_instance(
         let verified = match verified {
             Ok(verified) => verified,
             Err(error) => {
-                errors.push(format!("`{}` {}: {error}", app.key, target.version));
+                errors.push(format!(
+                    "`{}` {}: {}",
+                    app.key,
+                    target.version,
+                    crate::error::error_text(&error)
+                ));
                 continue;
             }
         };
