@@ -102,6 +102,10 @@ fn hint_of(cause: &(dyn Error + 'static)) -> Option<String> {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<crate::execute::PrepareError>() {
             error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::plan::PlanError>() {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::plan::LockLocationError>() {
+            error.hint()
         } else if let Some(error) = cause.downcast_ref::<DownloadError>() {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<ArtifactError>() {

@@ -4,6 +4,7 @@
 use std::path::PathBuf;
 
 use crate::error::Shared;
+use crate::plan::PlanError;
 use crate::resolve::ResolveError;
 use crate::upm::UpmError;
 
@@ -44,12 +45,12 @@ pub enum InstanceError {
         errors: Vec<ResolveError>,
     },
     /// The planner refused (a system app, an incompatible pin, ...), one reason per app.
-    #[error("cannot plan `{instance}`:{}", list(errors))]
+    #[error("cannot plan `{instance}`:{}", list(&errors.iter().map(PlanError::line).collect::<Vec<_>>()))]
     Plan {
         /// The instance's name.
         instance: String,
-        /// One per app.
-        errors: Vec<String>,
+        /// One per app, each shown with its hint ([`PlanError::line`]).
+        errors: Vec<PlanError>,
     },
 }
 

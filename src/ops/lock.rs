@@ -64,7 +64,7 @@ pub async fn lock_instance(
             LockInstanceError::Resolve(errors.iter().map(ResolveError::line).collect())
         })?;
     let targets = crate::plan::decide(&to_resolve, &live, &facts).map_err(|errors| {
-        LockInstanceError::Resolve(errors.iter().map(ToString::to_string).collect())
+        LockInstanceError::Resolve(errors.iter().map(crate::plan::PlanError::line).collect())
     })?;
     let mut apps = kept_apps;
     let mut errors = Vec::new();

@@ -151,7 +151,7 @@ async fn plan_instance<A: Resolution>(
         })?;
     planner::plan(instance, live, &facts).map_err(|errors| InstanceError::Plan {
         instance: instance.name.clone(),
-        errors: errors.iter().map(ToString::to_string).collect(),
+        errors,
     })
 }
 
