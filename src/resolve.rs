@@ -375,7 +375,7 @@ pub async fn resolve<'a, R: Carried>(
             Err(error) => errors.push(error),
         }
     }
-    errors.sort_by(|one, other| one.line().cmp(&other.line()));
+    errors.sort_by_cached_key(ResolveError::line);
     if errors.is_empty() {
         Ok(facts)
     } else {
