@@ -92,6 +92,20 @@ fn hint_of(cause: &(dyn Error + 'static)) -> Option<String> {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<MarketplaceError>() {
             error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::marketplace::InsecureLink>() {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::resolve::ResolveCause>() {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::lock::LockEntryError>() {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::execute::FetchError>() {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::execute::PrepareError>() {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::plan::PlanError>() {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::plan::LockLocationError>() {
+            error.hint()
         } else if let Some(error) = cause.downcast_ref::<DownloadError>() {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<ArtifactError>() {

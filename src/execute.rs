@@ -108,6 +108,81 @@ impl ApplyReport {
     }
 }
 
+/// Why an artifact could not be had in hand and checked.
+#[derive(Debug, thiserror::Error)]
+pub enum FetchError {
+    /// The download into the cache failed.
+    #[error(transparent)]
+    Download(#[from] crate::marketplace::download::DownloadError),
+    /// The file is not the wanted artifact (hash, key, version), or cannot be read.
+    #[error(transparent)]
+    Verify(#[from] artifact::ArtifactError),
+}
+
+impl FetchError {
+    /// The hint of the error it holds (a transparent layer, which the chain walk skips).
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Download(error) => error.hint(),
+            Self::Verify(error) => error.hint(),
+        }
+    }
+}
+
+/// One artifact that failed [`fetch_and_verify`] while preparing an instance.
+#[derive(Debug, thiserror::Error)]
+#[error("`{key}` {version}")]
+pub struct VerifyFailure {
+    /// The app.
+    pub key: AppKey,
+    /// The version whose artifact failed.
+    pub version: Version,
+    /// Why.
+    #[source]
+    pub cause: FetchError,
+}
+
+impl VerifyFailure {
+    /// `` `key` version: why `` with the cause's causes and hints, for a list.
+    pub fn line(&self) -> String {
+        format!("{self}: {}", error_text(&self.cause))
+    }
+}
+
+/// Why an instance was not started: a check made before any change failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PrepareError {
+    /// UPM could not be asked (a token, the safe-mode flag, the running tasks), or is in safe
+    /// mode.
+    #[error(transparent)]
+    Upm(#[from] UpmError),
+    /// Install tasks someone else started were still running when the wait ran out.
+    #[error("UPM is still running {running} install task(s) after {seconds} seconds: nothing was changed")]
+    TasksRunning {
+        /// How many tasks.
+        running: usize,
+        /// How long it waited, in seconds.
+        seconds: u64,
+    },
+    /// Some artifacts could not be fetched or verified, one line each.
+    #[error("artifacts failed verification, so nothing was changed on this instance:\n- {}", failures.iter().map(VerifyFailure::line).collect::<Vec<_>>().join("\n- ").replace('\n', "\n  "))]
+    Verification {
+        /// Every failing artifact.
+        failures: Vec<VerifyFailure>,
+    },
+}
+
+impl PrepareError {
+    /// What to do about it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Upm(error) => error.hint(),
+            Self::TasksRunning { .. } => Some("wait for them to finish (see the Manage apps page), then run apply again; a task that never finishes clears only when the product restarts".into()),
+            Self::Verification { .. } => None,
+        }
+    }
+}
+
 /// Gets an artifact in hand and checks it: a local file is read in place, a URL downloaded once
 /// into the cache (streamed, hashed); then its sha256 (when pinned), key and version must match.
 pub async fn fetch_and_verify(
@@ -115,21 +190,14 @@ pub async fn fetch_and_verify(
     key: &AppKey,
     version: &crate::model::Version,
     artifact: &Artifact,
-) -> Result<artifact::Verified, String> {
+) -> Result<artifact::Verified, FetchError> {
     match &artifact.location {
         Location::File(path) => {
-            artifact::verify_file_async(path, key, version, artifact.sha256.as_ref())
-                .await
-                .map_err(|error| error_text(&error))
+            Ok(artifact::verify_file_async(path, key, version, artifact.sha256.as_ref()).await?)
         }
         Location::Url(url) => {
-            let file = cache
-                .fetch(url, artifact.sha256.as_ref())
-                .await
-                .map_err(|error| error_text(&error))?;
-            artifact::verify_file_async(&file.path, key, version, None)
-                .await
-                .map_err(|error| error_text(&error))
+            let file = cache.fetch(url, artifact.sha256.as_ref()).await?;
+            Ok(artifact::verify_file_async(&file.path, key, version, None).await?)
         }
     }
 }
@@ -261,7 +329,7 @@ pub async fn execute(
             prepared = prepare(plan, upm, cache, mode) => match prepared {
                 Ok(prepared) => prepared,
                 Err(error) => {
-                    report.error = Some(error);
+                    report.error = Some(error_text(&error));
                     Vec::new()
                 }
             },
@@ -696,37 +764,34 @@ async fn prepare(
     upm: &UpmClient,
     cache: &Cache,
     mode: Mode,
-) -> Result<Vec<ReadyOp>, String> {
+) -> Result<Vec<ReadyOp>, PrepareError> {
     if plan.changes.is_empty() {
         return Ok(Vec::new());
     }
     if mode == Mode::DryRun {
         // HEAD is not a mutating request; a token proves the credentials are an admin's.
-        upm.token().await.map_err(|error| error_text(&error))?;
+        upm.token().await?;
     }
     let changes_apps = plan
         .changes
         .iter()
         .any(|change| change.action().installs() || change.action() == Action::Uninstall);
-    if changes_apps && upm.safe_mode().await.map_err(|error| error_text(&error))? {
-        return Err(error_text(&UpmError::SafeMode));
+    if changes_apps && upm.safe_mode().await? {
+        return Err(UpmError::SafeMode.into());
     }
     // One apply at a time: install tasks already running (someone else's apply, the UPM page)
     // are waited for, within a bound, before anything starts.
     let waited = std::time::Instant::now();
     loop {
-        let running = upm
-            .pending_tasks()
-            .await
-            .map_err(|error| error_text(&error))?;
+        let running = upm.pending_tasks().await?;
         if running == 0 {
             break;
         }
         if waited.elapsed() > PENDING_WAIT {
-            return Err(format!(
-                "UPM is still running {running} install task(s) after {} seconds: nothing was changed\nhint: wait for them to finish (see the Manage apps page), then run apply again; a task that never finishes clears only when the product restarts",
-                PENDING_WAIT.as_secs()
-            ));
+            return Err(PrepareError::TasksRunning {
+                running,
+                seconds: PENDING_WAIT.as_secs(),
+            });
         }
         if waited.elapsed() < std::time::Duration::from_secs(2) {
             upm.notices().emit(Notice::WaitingForTasks {
@@ -746,10 +811,7 @@ async fn prepare(
     if errors.is_empty() {
         Ok(ready)
     } else {
-        Err(format!(
-            "artifacts failed verification, so nothing was changed on this instance:\n- {}",
-            errors.join("\n- ").replace('\n', "\n  ")
-        ))
+        Err(PrepareError::Verification { failures: errors })
     }
 }
 
@@ -760,7 +822,7 @@ async fn prepare_op(
     cache: &Cache,
     key: &AppKey,
     op: &Op<PlannedArtifact, crate::model::License>,
-) -> Result<ReadyOp, Vec<String>> {
+) -> Result<ReadyOp, Vec<VerifyFailure>> {
     let mut errors = Vec::new();
     let op = match op {
         Op::Install {
@@ -873,17 +935,21 @@ async fn prepare_op(
     }
 }
 
-/// The value, or `None` with the error noted as `` `key` version: why ``.
+/// The value, or `None` with the failure noted for `key` and `version`.
 fn noted<T>(
-    errors: &mut Vec<String>,
+    errors: &mut Vec<VerifyFailure>,
     key: &AppKey,
     version: &Version,
-    result: Result<T, String>,
+    result: Result<T, FetchError>,
 ) -> Option<T> {
     match result {
         Ok(value) => Some(value),
-        Err(error) => {
-            errors.push(format!("`{key}` {version}: {error}"));
+        Err(cause) => {
+            errors.push(VerifyFailure {
+                key: key.clone(),
+                version: version.clone(),
+                cause,
+            });
             None
         }
     }
@@ -896,7 +962,7 @@ async fn prepare_artifact(
     key: &AppKey,
     version: &Version,
     planned: &PlannedArtifact,
-) -> Result<Ready, String> {
+) -> Result<Ready, FetchError> {
     match planned {
         PlannedArtifact::Uri {
             url,
@@ -922,7 +988,7 @@ async fn fetch_kept(
     key: &AppKey,
     version: &Version,
     planned: &PlannedArtifact,
-) -> Result<Kept, String> {
+) -> Result<Kept, FetchError> {
     let artifact = planned.artifact();
     let verified = fetch_and_verify(cache, key, version, &artifact).await?;
     Ok(Kept {

@@ -94,17 +94,32 @@ pub struct LockedApp {
     pub allow_incompatible: bool,
 }
 
+/// Why a lock entry cannot be used.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LockEntryError {
+    /// It names neither `url` nor `path` (a hand-edited file: [`Lock::load`] refuses one).
+    #[error("the lock file's entry has neither `url` nor `path`")]
+    NoLocation,
+}
+
+impl LockEntryError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::NoLocation => Some("run `upmsync lock --update` to write it anew".into()),
+        }
+    }
+}
+
 impl LockedApp {
     /// The release this entry pins, delivered as locked: the artifact is always verified against
     /// its sha256, and the planner decides how it reaches UPM ([`crate::plan::decide`]). An entry
     /// names a `url` or a `path` (as [`Lock::load`] checks); the error says it names neither.
-    pub fn release(&self, base: &Path) -> Result<crate::resolve::Release, String> {
+    pub fn release(&self, base: &Path) -> Result<crate::resolve::Release, LockEntryError> {
         let location = match (&self.url, &self.path) {
             (Some(url), _) => Location::Url(url.clone()),
             (None, Some(path)) => Location::File(base.join(path)),
-            (None, None) => {
-                return Err("the lock file's entry has neither `url` nor `path`\nhint: run `upmsync lock --update` to write it anew".into())
-            }
+            (None, None) => return Err(LockEntryError::NoLocation),
         };
         Ok(crate::resolve::Release {
             version: Version::from_server(&self.version),

@@ -514,7 +514,7 @@ pub struct Live {
     /// Every installed plugin, system ones included, by key.
     pub apps: BTreeMap<AppKey, LiveApp>,
     /// The product's version and build, or why it could not be read.
-    pub product: Result<ProductInfo, String>,
+    pub product: Result<ProductInfo, ProductInfoError>,
     /// Changes UPM accepted that wait for a product restart, by app (upm-rest-api.md §1
     /// `/requires-restart`, §5.1 `restartState`): until the restart, UPM still runs the old state.
     pub pending_restart: BTreeMap<AppKey, RestartAction>,
@@ -524,11 +524,36 @@ impl Default for Live {
     fn default() -> Self {
         Self {
             apps: BTreeMap::new(),
-            product: Err("the product version was not read".into()),
+            product: Err(ProductInfoError::NotRead),
             pending_restart: BTreeMap::new(),
         }
     }
 }
+
+/// Why an instance's product version and build are not known. Cheap to clone: every planned app
+/// that needs the build shares the one read that failed.
+#[derive(Clone, Debug, thiserror::Error)]
+pub enum ProductInfoError {
+    /// Nothing read it (a [`Live`] made by hand).
+    #[error("the product version was not read")]
+    NotRead,
+    /// Reading it from the product failed.
+    #[error(transparent)]
+    Upm(std::sync::Arc<crate::upm::UpmError>),
+}
+
+/// Two failures are the same when they are the same read (or both unread).
+impl PartialEq for ProductInfoError {
+    fn eq(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::NotRead, Self::NotRead) => true,
+            (Self::Upm(one), Self::Upm(other)) => std::sync::Arc::ptr_eq(one, other),
+            _ => false,
+        }
+    }
+}
+
+impl Eq for ProductInfoError {}
 
 /// The product version and build number an instance reports (the build is what the Marketplace's
 /// compatibility ranges are written in).

@@ -716,7 +716,9 @@ pub struct PlannedInstance<A: ArtifactSlot = PlannedArtifact> {
     pub url: Url,
     /// What was read from the instance, when it could be read.
     pub live: Option<Live>,
-    pub result: Result<InstancePlan<A>, String>,
+    /// The plan, or why there is none (shared, so that a plan stays cheap to clone; shown as
+    /// text with [`crate::error::error_text`]).
+    pub result: Result<InstancePlan<A>, std::sync::Arc<crate::ops::InstanceError>>,
 }
 
 impl<A: ArtifactSlot> Plan<A> {
@@ -769,22 +771,97 @@ impl<A: ArtifactSlot> Plan<A> {
 /// Why an instance cannot be planned: the manifest asks for something that must not be done.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum PlanError {
-    #[error("`{key}` is a system app (bundled with the product, `userInstalled: false`): upmsync never changes system apps\nhint: remove `{key}` from the manifest")]
+    #[error("`{key}` is a system app (bundled with the product, `userInstalled: false`): upmsync never changes system apps")]
     SystemApp { key: AppKey },
-    #[error("`{key}` must be absent, but UPM says it cannot be uninstalled (`uninstallable: false`)\nhint: remove it by hand in the product, or drop `state: absent` for `{key}`")]
+    #[error(
+        "`{key}` must be absent, but UPM says it cannot be uninstalled (`uninstallable: false`)"
+    )]
     NotUninstallable { key: AppKey },
-    #[error("`{key}` does not use licensing (UPM would answer 412), but the manifest manages its license\nhint: remove `license` from `{key}`")]
+    #[error("`{key}` does not use licensing (UPM would answer 412), but the manifest manages its license")]
     NotUsingLicensing { key: AppKey },
     /// The version to install does not support the instance's build (marketplace-api.md §5);
-    /// `reason` names the ranges and the way out.
+    /// `reason` names the ranges, `hint` the way out.
     #[error("{reason}")]
-    Incompatible { key: AppKey, reason: String },
+    Incompatible {
+        key: AppKey,
+        reason: String,
+        hint: String,
+    },
     #[error("`{key}`: cannot check compatibility, the product build is unknown: {error}")]
-    UnknownBuild { key: AppKey, error: String },
+    UnknownBuild {
+        key: AppKey,
+        error: crate::model::ProductInfoError,
+    },
     /// The lock entry's artifact is not where the manifest says the app comes from
-    /// ([`check_locked_location`]); `reason` says where each points and the way out.
+    /// ([`check_locked_location`]); `reason` says where each points and has the way out.
     #[error("`{key}`: {reason}")]
-    LockMoved { key: AppKey, reason: String },
+    LockMoved {
+        key: AppKey,
+        reason: LockLocationError,
+    },
+}
+
+impl PlanError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::SystemApp { key } => Some(format!("remove `{key}` from the manifest")),
+            Self::NotUninstallable { key } => Some(format!(
+                "remove it by hand in the product, or drop `state: absent` for `{key}`"
+            )),
+            Self::NotUsingLicensing { key } => Some(format!("remove `license` from `{key}`")),
+            Self::Incompatible { hint, .. } => Some(hint.clone()),
+            Self::UnknownBuild { .. } => None,
+            Self::LockMoved { reason, .. } => reason.hint(),
+        }
+    }
+
+    /// The error with its hint, as a plan's list of errors shows it
+    /// ([`crate::ops::InstanceError::Plan`]).
+    pub fn line(&self) -> String {
+        match self.hint() {
+            Some(hint) => format!("{self}\nhint: {hint}"),
+            None => self.to_string(),
+        }
+    }
+}
+
+/// Why a lock entry's artifact is not where the manifest says the app comes from
+/// ([`check_locked_location`]). Locations are held as shown (URLs redacted, paths in backticks).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LockLocationError {
+    /// The entry points elsewhere than the manifest's source.
+    #[error("the lock file names {found} for this app, but the manifest says it comes from {wanted}; upmsync refuses it")]
+    Moved {
+        /// Where the entry points.
+        found: String,
+        /// Where the manifest says the app comes from.
+        wanted: String,
+    },
+    /// A Marketplace app's entry names a URL on another host or port than the Marketplace.
+    #[error("the lock file names {url} for a Marketplace app, which is not on the Marketplace ({marketplace}); upmsync refuses it")]
+    OffMarketplace {
+        /// The entry's URL.
+        url: String,
+        /// The manifest's Marketplace.
+        marketplace: String,
+    },
+    /// A Marketplace app's entry names a plain `http` link of an `https` Marketplace.
+    #[error(transparent)]
+    Insecure(#[from] crate::marketplace::InsecureLink),
+}
+
+impl LockLocationError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Moved { .. } => {
+                Some("run `upmsync lock --update` to lock what the manifest names".into())
+            }
+            Self::OffMarketplace { .. } => Some("run `upmsync lock --update` to lock the Marketplace's own artifacts, or use `source: {url: ...}` for an artifact from elsewhere".into()),
+            Self::Insecure(error) => error.hint(),
+        }
+    }
 }
 
 /// What the facts carry for an artifact, with the delivery decision on it: an [`Artifact`] (a plan
@@ -976,7 +1053,7 @@ fn decide_app<R: Delivered>(
     desired: &DesiredInstance,
     wanted: &Wanted<'_, R>,
     installed: Option<&Version>,
-    product: &Result<ProductInfo, String>,
+    product: &Result<ProductInfo, crate::model::ProductInfoError>,
 ) -> Result<Decided<R>, PlanError> {
     let key = &wanted.app.key;
     let present = wanted.present;
@@ -1021,18 +1098,14 @@ fn decide_app<R: Delivered>(
 /// anyone with commit access can edit): a Marketplace app's on the Marketplace the manifest names
 /// (its host and port, and `https` when the Marketplace is); a `source.url` app's at that very URL;
 /// a `source.path` app's at that very file (`from_lock.same_file`, found when the facts were
-/// gathered). The error is the reason, with its hint.
+/// gathered).
 pub fn check_locked_location(
     source: &crate::model::Source,
     from_lock: &crate::resolve::FromLock,
-) -> Result<(), String> {
+) -> Result<(), LockLocationError> {
     use crate::model::Source;
     let marketplace = &from_lock.marketplace;
-    let moved = |found: String, wanted: String| {
-        Err(format!(
-            "the lock file names {found} for this app, but the manifest says it comes from {wanted}; upmsync refuses it\nhint: run `upmsync lock --update` to lock what the manifest names"
-        ))
-    };
+    let moved = |found: String, wanted: String| Err(LockLocationError::Moved { found, wanted });
     let url = match (source, &from_lock.location) {
         (Source::Marketplace, Location::Url(url)) => url,
         (Source::Url(wanted), Location::Url(url)) if wanted == url => return Ok(()),
@@ -1050,13 +1123,12 @@ pub fn check_locked_location(
     if url.host_str() != marketplace.host_str()
         || url.port_or_known_default() != marketplace.port_or_known_default()
     {
-        return Err(format!(
-            "the lock file names {} for a Marketplace app, which is not on the Marketplace ({}); upmsync refuses it\nhint: run `upmsync lock --update` to lock the Marketplace's own artifacts, or use `source: {{url: ...}}` for an artifact from elsewhere",
-            redact_url(url),
-            redact_url(marketplace)
-        ));
+        return Err(LockLocationError::OffMarketplace {
+            url: redact_url(url),
+            marketplace: redact_url(marketplace),
+        });
     }
-    crate::marketplace::check_download_link(marketplace, url)
+    Ok(crate::marketplace::check_download_link(marketplace, url)?)
 }
 
 fn location_text(location: &Location) -> String {
@@ -1089,7 +1161,7 @@ fn check_compatible<R>(
     key: &AppKey,
     target: &Release<R>,
     server_ranges: Option<&[crate::model::Compatibility]>,
-    product: &Result<ProductInfo, String>,
+    product: &Result<ProductInfo, crate::model::ProductInfoError>,
 ) -> Result<(), PlanError> {
     use crate::marketplace::is_compatible;
     if target.compatibility.is_empty() && target.build_number.is_none() {
@@ -1121,8 +1193,9 @@ fn check_compatible<R>(
     };
     Err(PlanError::Incompatible {
         key: key.clone(),
+        hint,
         reason: format!(
-            "`{key}` {} is not compatible with {} {} (build {}) on `{}` ({}): the Marketplace lists {ranges}\nhint: {hint}",
+            "`{key}` {} is not compatible with {} {} (build {}) on `{}` ({}): the Marketplace lists {ranges}",
             target.version,
             instance.product,
             product.version,

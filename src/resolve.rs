@@ -57,6 +57,86 @@ pub struct Release<R = Artifact> {
     pub build_number: Option<u64>,
 }
 
+/// Why the version of one wanted app could not be resolved: the app, and what failed.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot resolve `{key}`")]
+pub struct ResolveError {
+    /// The app.
+    pub key: AppKey,
+    /// What failed.
+    #[source]
+    pub cause: ResolveCause,
+}
+
+impl ResolveError {
+    /// One line per app as a list shows it: `` `key`: `` and the cause with its own causes and
+    /// hints ([`crate::error::error_text`]).
+    pub fn line(&self) -> String {
+        format!("`{}`: {}", self.key, crate::error::error_text(&self.cause))
+    }
+}
+
+/// What failed while resolving one app's version.
+#[derive(Debug, thiserror::Error)]
+pub enum ResolveCause {
+    /// The version is `latest` or a constraint, which only the Marketplace can answer, and the
+    /// facts are gathered without asking it (drift with exact versions only).
+    #[error("version `{version}` needs the Marketplace")]
+    NotAsked {
+        /// The manifest's version.
+        version: VersionSpec,
+    },
+    /// The version is `latest` or a constraint, but the app comes from a file or URL.
+    #[error("version `{version}` needs the Marketplace to mean anything, but the app's source is a file or URL")]
+    NotOnMarketplace {
+        /// The manifest's version.
+        version: VersionSpec,
+    },
+    /// The lock file's entry cannot be used.
+    #[error(transparent)]
+    Lock(#[from] crate::lock::LockEntryError),
+    /// The Marketplace failed or has no such version.
+    #[error(transparent)]
+    Marketplace(#[from] marketplace::MarketplaceError),
+    /// The Marketplace handed out a download link upmsync refuses.
+    #[error(transparent)]
+    InsecureLink(#[from] marketplace::InsecureLink),
+    /// With `allow_incompatible`, no version of the hosting matches.
+    #[error("app `{key}` has no version matching `{version}` for {hosting} on the Marketplace (compatible or not)", hosting = hosting.as_str())]
+    NoMatch {
+        /// The app.
+        key: AppKey,
+        /// The manifest's version.
+        version: VersionSpec,
+        /// The hosting looked up.
+        hosting: Hosting,
+    },
+    /// A `latest` or constraint needs the product build, which could not be read.
+    #[error("version `{version}` depends on the instance's product build, which could not be read: {product}")]
+    UnknownBuild {
+        /// The manifest's version.
+        version: VersionSpec,
+        /// Why the build is unknown.
+        product: crate::model::ProductInfoError,
+    },
+}
+
+impl ResolveCause {
+    /// What to do about it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::NotOnMarketplace { .. } => Some("give an exact version".into()),
+            Self::NoMatch { .. } => Some("check the app's version history, or loosen the version in the manifest".into()),
+            Self::UnknownBuild { .. } => Some("give an exact version, or make the product version endpoints readable (a proxy blocking `/rest/api` or `/rest/applinks`?)".into()),
+            // Transparent: their own types' hints (the chain walk skips a transparent layer).
+            Self::Lock(error) => error.hint(),
+            Self::Marketplace(error) => error.hint(),
+            Self::InsecureLink(error) => error.hint(),
+            Self::NotAsked { .. } => None,
+        }
+    }
+}
+
 /// What resolution found for one app, before any decision.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Found<R = Artifact> {
@@ -101,7 +181,7 @@ pub type Facts<'a, R = Artifact> = std::collections::BTreeMap<AppKey, Wanted<'a,
 
 /// The facts for drift without asking anything, when every wanted version is exact: each as
 /// named. The versions that need the Marketplace (`latest`, constraints) are returned instead.
-pub fn named(instance: &DesiredInstance) -> Result<Facts<'_, ()>, Vec<String>> {
+pub fn named(instance: &DesiredInstance) -> Result<Facts<'_, ()>, Vec<ResolveError>> {
     let mut facts = Facts::new();
     let mut errors = Vec::new();
     for app in instance.apps.values() {
@@ -119,10 +199,12 @@ pub fn named(instance: &DesiredInstance) -> Result<Facts<'_, ()>, Vec<String>> {
                     },
                 );
             }
-            spec => errors.push(format!(
-                "`{}`: version `{spec}` needs the Marketplace",
-                app.key
-            )),
+            spec => errors.push(ResolveError {
+                key: app.key.clone(),
+                cause: ResolveCause::NotAsked {
+                    version: spec.clone(),
+                },
+            }),
         }
     }
     if errors.is_empty() {
@@ -186,7 +268,7 @@ pub async fn resolve<'a, R: Carried>(
     lock: Option<&LockedInstance>,
     base: &Path,
     depth: Depth,
-) -> Result<Facts<'a, R>, Vec<String>> {
+) -> Result<Facts<'a, R>, Vec<ResolveError>> {
     let product = live.product.clone();
     let wanted: Vec<(&DesiredApp, &PresentApp)> = instance
         .apps
@@ -196,7 +278,7 @@ pub async fn resolve<'a, R: Carried>(
             DesiredState::Absent => None,
         })
         .collect();
-    let results: Vec<Result<(AppKey, Wanted<'a, R>), String>> = stream::iter(wanted)
+    let results: Vec<Result<(AppKey, Wanted<'a, R>), ResolveError>> = stream::iter(wanted)
         .map(|(app, present)| {
             let product = product.clone();
             let key = &app.key;
@@ -208,9 +290,10 @@ pub async fn resolve<'a, R: Carried>(
                     .map(|app| &app.version);
                 let found = match lock.and_then(|lock| lock.apps.get(key)) {
                     Some(locked) => {
-                        let release = locked
-                            .release(base)
-                            .map_err(|error| format!("`{key}`: {error}"))?;
+                        let release = locked.release(base).map_err(|error| ResolveError {
+                            key: key.clone(),
+                            cause: error.into(),
+                        })?;
                         let location = release.artifact.location.clone();
                         let same_file = match (&present.source, &location) {
                             (Source::Path(wanted), Location::File(path)) => {
@@ -264,7 +347,10 @@ pub async fn resolve<'a, R: Carried>(
                         depth,
                     )
                     .await
-                    .map_err(|error| format!("`{key}`: {error}"))?,
+                    .map_err(|cause| ResolveError {
+                        key: key.clone(),
+                        cause,
+                    })?,
                 };
                 Ok((
                     key.clone(),
@@ -289,7 +375,7 @@ pub async fn resolve<'a, R: Carried>(
             Err(error) => errors.push(error),
         }
     }
-    errors.sort();
+    errors.sort_by_cached_key(ResolveError::line);
     if errors.is_empty() {
         Ok(facts)
     } else {
@@ -304,10 +390,10 @@ async fn resolve_app<R: Carried>(
     key: &AppKey,
     present: &PresentApp,
     installed: Option<&crate::model::Version>,
-    product: Result<&ProductInfo, &String>,
+    product: Result<&ProductInfo, &crate::model::ProductInfoError>,
     marketplace: &MarketplaceClient,
     depth: Depth,
-) -> Result<Fact<R>, String> {
+) -> Result<Fact<R>, ResolveCause> {
     let hosting = instance.hosting_of(present);
     let exact = match &present.version {
         VersionSpec::Exact(version) => Some(version),
@@ -352,12 +438,12 @@ async fn resolve_app<R: Carried>(
                 sha256: present.sha256.clone(),
             },
         )),
-        (Source::Path(_) | Source::Url(_), None) => Err(format!(
-            "version `{}` needs the Marketplace to mean anything, but the app's source is a file or URL\nhint: give an exact version",
-            present.version
-        )),
+        (Source::Path(_) | Source::Url(_), None) => Err(ResolveCause::NotOnMarketplace {
+            version: present.version.clone(),
+        }),
         (Source::Marketplace, _) => {
-            let resolved = marketplace_version(instance, key, present, product, marketplace).await?;
+            let resolved =
+                marketplace_version(instance, key, present, product, marketplace).await?;
             let version = crate::model::Version::from_server(&resolved.name);
             let queried = exact.is_none();
             let application = instance.product.marketplace_application();
@@ -387,10 +473,11 @@ async fn resolve_app<R: Carried>(
             marketplace.check_download_link(&resolved.binary)?;
             // A downgrade uninstalls first: find the installed version's artifact now, to put it
             // back if the install fails. Not on the Marketplace (any more): no restore possible.
-            let installed_release = match installed.filter(|installed| installed.is_newer_than(&version)) {
-                Some(installed) => restore_artifact(marketplace, key, installed, hosting).await,
-                None => None,
-            };
+            let installed_release =
+                match installed.filter(|installed| installed.is_newer_than(&version)) {
+                    Some(installed) => restore_artifact(marketplace, key, installed, hosting).await,
+                    None => None,
+                };
             Ok(Fact::Found(Box::new(Found {
                 release,
                 queried,
@@ -409,10 +496,10 @@ async fn marketplace_version(
     instance: &DesiredInstance,
     key: &AppKey,
     present: &PresentApp,
-    product: Result<&ProductInfo, &String>,
+    product: Result<&ProductInfo, &crate::model::ProductInfoError>,
     marketplace: &MarketplaceClient,
-) -> Result<ResolvedVersion, String> {
-    let text = |error: marketplace::MarketplaceError| crate::execute::error_text(&error);
+) -> Result<ResolvedVersion, ResolveCause> {
+    let text = ResolveCause::Marketplace;
     let hosting = instance.hosting_of(present);
     if let VersionSpec::Exact(version) = &present.version {
         return marketplace
@@ -431,20 +518,16 @@ async fn marketplace_version(
             .map(|name| crate::model::Version::from_server(name))
             .filter(|version| present.version.matches(version))
             .max_by(crate::model::Version::compare)
-            .ok_or_else(|| {
-                format!(
-                    "app `{key}` has no version matching `{}` for {} on the Marketplace (compatible or not)\nhint: check the app's version history, or loosen the version in the manifest",
-                    present.version,
-                    hosting.as_str()
-                )
+            .ok_or_else(|| ResolveCause::NoMatch {
+                key: key.clone(),
+                version: present.version.clone(),
+                hosting,
             })?;
         return marketplace.resolve(key, &best, hosting).await.map_err(text);
     }
-    let product = product.map_err(|error| {
-        format!(
-            "version `{}` depends on the instance's product build, which could not be read: {error}\nhint: give an exact version, or make the product version endpoints readable (a proxy blocking `/rest/api` or `/rest/applinks`?)",
-            present.version
-        )
+    let product = product.map_err(|error| ResolveCause::UnknownBuild {
+        version: present.version.clone(),
+        product: error.clone(),
     })?;
     let criteria = Criteria {
         application: instance.product.marketplace_application(),

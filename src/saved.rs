@@ -63,15 +63,97 @@ pub enum SavedPlanError {
         source: std::io::Error,
     },
     #[error("`{}` is not an upmsync plan file: {reason}", path.display())]
-    Invalid { path: PathBuf, reason: String },
+    Invalid {
+        path: PathBuf,
+        reason: PlanFileProblem,
+    },
     /// What would be written does not read back (server text the loader refuses).
     #[error("refusing to write the plan file `{}`: {reason}", path.display())]
-    Unreadable { path: PathBuf, reason: String },
+    Unreadable {
+        path: PathBuf,
+        reason: PlanFileProblem,
+    },
     #[error("failed to write the plan file `{}`", path.display())]
     Write {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+}
+
+/// What makes bytes not a plan file ([`SavedPlan::from_bytes`]); shown after the file's name in
+/// [`SavedPlanError`]. Names and excerpts are held escaped (no control or bidi characters).
+#[derive(Debug, thiserror::Error)]
+pub enum PlanFileProblem {
+    /// A byte or character no file may hold, at a 1-based line and column.
+    #[error("line {line}, column {column}: {message}")]
+    Unprintable {
+        /// The line.
+        line: usize,
+        /// The column.
+        column: usize,
+        /// What was found.
+        message: String,
+    },
+    /// Not JSON, or not the plan's shape.
+    #[error(transparent)]
+    Json(#[from] serde_json::Error),
+    /// Another format version.
+    #[error("saved_plan_version {found} is not {SAVED_PLAN_VERSION}")]
+    Version {
+        /// The file's version.
+        found: u32,
+    },
+    /// A top-level fingerprint is not a sha256.
+    #[error("`{field}` is not a sha256")]
+    NotSha256 {
+        /// `manifest_sha256` or `lock_sha256`.
+        field: &'static str,
+    },
+    /// `manifest` is empty.
+    #[error("`manifest` is empty")]
+    NoManifest,
+    /// An instance name upmsync never writes.
+    #[error("instance name `{name}` may contain only letters, digits, `.`, `_` and `-`")]
+    InstanceName {
+        /// The name, escaped.
+        name: String,
+    },
+    /// An instance's `live_sha256` is not a sha256.
+    #[error("instance `{instance}`: `live_sha256` is not a sha256")]
+    LiveNotSha256 {
+        /// The instance.
+        instance: String,
+    },
+    /// An instance's `files` names a key that is no app key.
+    #[error("instance `{instance}`: `files` names an invalid app key `{key}`")]
+    FileKey {
+        /// The instance.
+        instance: String,
+        /// The key, escaped.
+        key: String,
+    },
+    /// An instance's file hash is neither a sha256 nor `missing`.
+    #[error("instance `{instance}`: the file hash of `{key}` is not a sha256")]
+    FileHash {
+        /// The instance.
+        instance: String,
+        /// The app key.
+        key: String,
+    },
+    /// An instance's `changes` is not a list.
+    #[error("instance `{instance}`: `changes` is not a list")]
+    ChangesNotList {
+        /// The instance, escaped.
+        instance: String,
+    },
+    /// A string holds a character no file may hold, written as a JSON escape.
+    #[error("a string holds {character}, written as an escape (`{excerpt}`)")]
+    Escaped {
+        /// The character, described.
+        character: String,
+        /// The string's first 40 characters, escaped.
+        excerpt: String,
     },
 }
 
@@ -178,43 +260,45 @@ impl SavedPlan {
     /// Parses and checks the bytes of a plan file: UTF-8 text without NUL, control or bidi
     /// characters (by line and column), one JSON value with nothing after it, no such character
     /// written as an escape in any string, and well-formed names and hashes.
-    pub fn from_bytes(bytes: &[u8]) -> Result<Self, String> {
-        let text = crate::printable::check_file(bytes).map_err(|fault| {
-            format!(
-                "line {}, column {}: {}",
-                fault.line, fault.column, fault.message
-            )
-        })?;
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, PlanFileProblem> {
+        let text =
+            crate::printable::check_file(bytes).map_err(|fault| PlanFileProblem::Unprintable {
+                line: fault.line,
+                column: fault.column,
+                message: fault.message,
+            })?;
         // serde_json refuses anything after the value, so the whole text is read.
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|error| error.to_string())?;
+        let value: serde_json::Value = serde_json::from_str(text)?;
         check_strings(&value)?;
         check_change_lists(&value)?;
-        let plan: SavedPlan = serde_json::from_value(value).map_err(|error| error.to_string())?;
+        let plan: SavedPlan = serde_json::from_value(value)?;
         if plan.saved_plan_version != SAVED_PLAN_VERSION {
-            return Err(format!(
-                "saved_plan_version {} is not {SAVED_PLAN_VERSION}",
-                plan.saved_plan_version
-            ));
+            return Err(PlanFileProblem::Version {
+                found: plan.saved_plan_version,
+            });
         }
         plan.check()?;
         Ok(plan)
     }
 
     /// Checks the names and hashes the plan holds.
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), PlanFileProblem> {
         let hex = |text: &str| text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit());
         // `plan --out` writes an empty fingerprint for what it could not read (an instance that
         // did not answer): such a plan never applies, but it is a plan file.
         let hex_or_empty = |text: &str| text.is_empty() || hex(text);
         if !hex_or_empty(&self.manifest_sha256) {
-            return Err("`manifest_sha256` is not a sha256".into());
+            return Err(PlanFileProblem::NotSha256 {
+                field: "manifest_sha256",
+            });
         }
         if self.lock_sha256.as_deref().is_some_and(|lock| !hex(lock)) {
-            return Err("`lock_sha256` is not a sha256".into());
+            return Err(PlanFileProblem::NotSha256 {
+                field: "lock_sha256",
+            });
         }
         if self.manifest.as_os_str().is_empty() {
-            return Err("`manifest` is empty".into());
+            return Err(PlanFileProblem::NoManifest);
         }
         for instance in &self.instances {
             let name = &instance.name;
@@ -223,25 +307,27 @@ impl SavedPlan {
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
             if !valid {
-                return Err(format!(
-                    "instance name `{}` may contain only letters, digits, `.`, `_` and `-`",
-                    crate::printable::escape(name)
-                ));
+                return Err(PlanFileProblem::InstanceName {
+                    name: crate::printable::escape(name).into_owned(),
+                });
             }
             if !hex_or_empty(&instance.live_sha256) {
-                return Err(format!("instance `{name}`: `live_sha256` is not a sha256"));
+                return Err(PlanFileProblem::LiveNotSha256 {
+                    instance: name.clone(),
+                });
             }
             for (key, hash) in &instance.files {
                 if key.trim().is_empty() || key.chars().any(char::is_whitespace) {
-                    return Err(format!(
-                        "instance `{name}`: `files` names an invalid app key `{}`",
-                        crate::printable::escape(key)
-                    ));
+                    return Err(PlanFileProblem::FileKey {
+                        instance: name.clone(),
+                        key: crate::printable::escape(key).into_owned(),
+                    });
                 }
                 if hash != "missing" && !hex(hash) {
-                    return Err(format!(
-                        "instance `{name}`: the file hash of `{key}` is not a sha256"
-                    ));
+                    return Err(PlanFileProblem::FileHash {
+                        instance: name.clone(),
+                        key: key.clone(),
+                    });
                 }
             }
         }
@@ -295,7 +381,7 @@ pub fn relative_manifest(manifest: &Path, plan_file: &Path) -> PathBuf {
 }
 
 /// Refuses an instance whose `changes` is not a list, by name, before the changes are read.
-fn check_change_lists(value: &serde_json::Value) -> Result<(), String> {
+fn check_change_lists(value: &serde_json::Value) -> Result<(), PlanFileProblem> {
     let instances = value
         .get("instances")
         .and_then(serde_json::Value::as_array)
@@ -308,10 +394,9 @@ fn check_change_lists(value: &serde_json::Value) -> Result<(), String> {
                 .get("name")
                 .and_then(serde_json::Value::as_str)
                 .unwrap_or_default();
-            return Err(format!(
-                "instance `{}`: `changes` is not a list",
-                crate::printable::escape(name)
-            ));
+            return Err(PlanFileProblem::ChangesNotList {
+                instance: crate::printable::escape(name).into_owned(),
+            });
         }
     }
     Ok(())
@@ -319,13 +404,13 @@ fn check_change_lists(value: &serde_json::Value) -> Result<(), String> {
 
 /// Refuses a string (key or value) anywhere in `value` that holds a character no file may hold,
 /// such as `"\u001b"` or `"\u202e"` written as a JSON escape.
-fn check_strings(value: &serde_json::Value) -> Result<(), String> {
+fn check_strings(value: &serde_json::Value) -> Result<(), PlanFileProblem> {
     let refuse = |text: &str, c: char| {
-        Err(format!(
-            "a string holds {}, written as an escape (`{}`)",
-            crate::printable::describe(c),
-            crate::printable::escape(&text.chars().take(40).collect::<String>())
-        ))
+        Err(PlanFileProblem::Escaped {
+            character: crate::printable::describe(c),
+            excerpt: crate::printable::escape(&text.chars().take(40).collect::<String>())
+                .into_owned(),
+        })
     };
     // An explicit stack: serde_json limits nesting to 128, this never recurses at all.
     let mut pending = vec![value];

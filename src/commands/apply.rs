@@ -558,7 +558,7 @@ fn unplanned(plan: &crate::plan::Plan) -> Vec<ApplyReport> {
             Some(ApplyReport {
                 name: planned.name.clone(),
                 changes: Vec::new(),
-                error: Some(error.clone()),
+                error: Some(crate::error::error_text(&**error)),
             })
         })
         .collect()

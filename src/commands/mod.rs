@@ -91,7 +91,11 @@ pub fn report_instance_errors<A: ArtifactSlot>(printer: &Printer, plan: &Plan<A>
     let mut any = false;
     for instance in &plan.instances {
         if let Err(error) = &instance.result {
-            printer.error_text(&format!("instance `{}`: {error}", instance.name));
+            printer.error_text(&format!(
+                "instance `{}`: {}",
+                instance.name,
+                crate::error::error_text(&**error)
+            ));
             any = true;
         }
     }

@@ -30,8 +30,22 @@ pub enum CaFileError {
     #[error("it holds no PEM certificate (`-----BEGIN CERTIFICATE-----`)")]
     NoCertificate,
     /// A PEM block is not base64, or its DER is not an X.509 certificate a TLS client can trust.
-    #[error("it holds a certificate that cannot be read: {0}")]
-    Invalid(String),
+    #[error("it holds a certificate that cannot be read")]
+    Invalid(#[source] InvalidCertificate),
+}
+
+/// What is wrong with one certificate of a CA file.
+#[derive(Debug, thiserror::Error)]
+pub enum InvalidCertificate {
+    /// The PEM block cannot be decoded.
+    #[error(transparent)]
+    Pem(#[from] rustls::pki_types::pem::Error),
+    /// The DER is not a certificate rustls accepts as a trust anchor.
+    #[error(transparent)]
+    Anchor(#[from] rustls::Error),
+    /// reqwest does not take the certificate.
+    #[error(transparent)]
+    Client(#[from] reqwest::Error),
 }
 
 /// Reads the PEM certificates of a CA file: at least one, each one parsed as a trust anchor (so a
@@ -41,12 +55,10 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<Certificate>, CaFileError> {
     let bytes = files::read_capped(path, MAX_CA_FILE_BYTES)?;
     let mut certificates = Vec::new();
     for item in CertificateDer::pem_slice_iter(&bytes) {
-        let der = item.map_err(|error| CaFileError::Invalid(error.to_string()))?;
-        check_anchor(&der).map_err(CaFileError::Invalid)?;
-        certificates.push(
-            Certificate::from_der(&der)
-                .map_err(|error| CaFileError::Invalid(crate::error::chain_text(&error)))?,
-        );
+        let der = item.map_err(|error| CaFileError::Invalid(error.into()))?;
+        check_anchor(&der).map_err(|error| CaFileError::Invalid(error.into()))?;
+        certificates
+            .push(Certificate::from_der(&der).map_err(|error| CaFileError::Invalid(error.into()))?);
     }
     if certificates.is_empty() {
         return Err(CaFileError::NoCertificate);
@@ -55,10 +67,8 @@ pub fn read_ca_file(path: &Path) -> Result<Vec<Certificate>, CaFileError> {
 }
 
 /// Parses a DER certificate the way rustls will when a client is built with it.
-fn check_anchor(der: &CertificateDer<'_>) -> Result<(), String> {
-    rustls::RootCertStore::empty()
-        .add(der.clone())
-        .map_err(|error| error.to_string())
+fn check_anchor(der: &CertificateDer<'_>) -> Result<(), rustls::Error> {
+    rustls::RootCertStore::empty().add(der.clone())
 }
 
 /// Where the platform's root certificates come from: the system's store, or the files
@@ -91,7 +101,7 @@ impl Roots {
 
     /// The certificates, loading them on the first call. Unreadable entries are skipped with a
     /// debug note; a store with none left makes every TLS handshake fail with an unknown issuer,
-    /// which [`crate::http::transport_reason`] explains.
+    /// which [`crate::http::TransportFailure`] explains.
     pub fn certificates(&self) -> &[Certificate] {
         self.loaded.get_or_init(|| load(&self.source))
     }

@@ -377,10 +377,15 @@ impl<'m> Validator<'_> {
         match transport::read_ca_file(&full) {
             Ok(_) => Some(full),
             Err(error) => {
+                // A problem is one line: an unreadable certificate names why after the error.
+                let detail = match &error {
+                    CaFileError::Invalid(cause) => format!("{error}: {cause}"),
+                    CaFileError::File(_) | CaFileError::NoCertificate => error.to_string(),
+                };
                 let problem = self.problems.add(
                     Some(mark),
                     format!(
-                        "cannot use `ca_file` `{written}` of {owner} (`{}`): {error}",
+                        "cannot use `ca_file` `{written}` of {owner} (`{}`): {detail}",
                         full.display()
                     ),
                 );

@@ -184,7 +184,7 @@ impl MarketplaceClient {
 
     /// Refuses a download link the Marketplace handed out that upmsync must not trust: plain
     /// `http` from an `https` Marketplace (anyone on the path could swap the artifact).
-    pub fn check_download_link(&self, link: &Url) -> Result<(), String> {
+    pub fn check_download_link(&self, link: &Url) -> Result<(), InsecureLink> {
         check_download_link(&self.base, link)
     }
 
@@ -565,15 +565,34 @@ mod tests {
     }
 }
 
+/// A download link an `https` Marketplace handed out over plain `http`: anyone on the path could
+/// swap the artifact, so upmsync refuses it. Both URLs are held redacted (no credentials).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("the Marketplace at {marketplace} handed out a download link over plain `{scheme}` ({link}), so the artifact could be swapped on the way; upmsync refuses it")]
+pub struct InsecureLink {
+    /// The Marketplace's base URL, redacted.
+    pub marketplace: String,
+    /// The link's scheme.
+    pub scheme: String,
+    /// The link, redacted.
+    pub link: String,
+}
+
+impl InsecureLink {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some("check the Marketplace URL and any proxy in front of it".into())
+    }
+}
+
 /// See [`MarketplaceClient::check_download_link`].
-pub fn check_download_link(marketplace: &Url, link: &Url) -> Result<(), String> {
+pub fn check_download_link(marketplace: &Url, link: &Url) -> Result<(), InsecureLink> {
     if marketplace.scheme() == "https" && link.scheme() != "https" {
-        return Err(format!(
-            "the Marketplace at {} handed out a download link over plain `{}` ({}), so the artifact could be swapped on the way; upmsync refuses it\nhint: check the Marketplace URL and any proxy in front of it",
-            crate::model::redact_url(marketplace),
-            link.scheme(),
-            crate::model::redact_url(link)
-        ));
+        return Err(InsecureLink {
+            marketplace: crate::model::redact_url(marketplace),
+            scheme: link.scheme().to_owned(),
+            link: crate::model::redact_url(link),
+        });
     }
     Ok(())
 }

@@ -4,6 +4,8 @@
 use std::path::PathBuf;
 
 use crate::error::Shared;
+use crate::plan::PlanError;
+use crate::resolve::ResolveError;
 use crate::upm::UpmError;
 
 /// Why one instance has no plan. A plan shows it as text ([`crate::error::error_text`]).
@@ -33,21 +35,22 @@ pub enum InstanceError {
         #[source]
         source: UpmError,
     },
-    /// Some wanted version could not be resolved (each reason a line of its own).
-    #[error("cannot resolve the versions of `{instance}`:{}", list(errors))]
+    /// Some wanted version could not be resolved (each reason a line of its own, with its
+    /// causes and hints: [`ResolveError::line`]).
+    #[error("cannot resolve the versions of `{instance}`:{}", list(&errors.iter().map(ResolveError::line).collect::<Vec<_>>()))]
     Resolve {
         /// The instance's name.
         instance: String,
         /// One per app.
-        errors: Vec<String>,
+        errors: Vec<ResolveError>,
     },
     /// The planner refused (a system app, an incompatible pin, ...), one reason per app.
-    #[error("cannot plan `{instance}`:{}", list(errors))]
+    #[error("cannot plan `{instance}`:{}", list(&errors.iter().map(PlanError::line).collect::<Vec<_>>()))]
     Plan {
         /// The instance's name.
         instance: String,
-        /// One per app.
-        errors: Vec<String>,
+        /// One per app, each shown with its hint ([`PlanError::line`]).
+        errors: Vec<PlanError>,
     },
 }
 

@@ -1,5 +1,6 @@
 //! `lock`'s core: one instance resolved to exact versions and verified artifacts.
 
+use crate::resolve::ResolveError;
 use std::collections::BTreeMap;
 
 use crate::execute;
@@ -59,9 +60,11 @@ pub async fn lock_instance(
     }
     let facts = resolve::resolve(&to_resolve, &live, marketplace, None, base, Depth::Lock)
         .await
-        .map_err(LockInstanceError::Resolve)?;
+        .map_err(|errors| {
+            LockInstanceError::Resolve(errors.iter().map(ResolveError::line).collect())
+        })?;
     let targets = crate::plan::decide(&to_resolve, &live, &facts).map_err(|errors| {
-        LockInstanceError::Resolve(errors.iter().map(ToString::to_string).collect())
+        LockInstanceError::Resolve(errors.iter().map(crate::plan::PlanError::line).collect())
     })?;
     let mut apps = kept_apps;
     let mut errors = Vec::new();
@@ -80,7 +83,12 @@ pub async fn lock_instance(
         let verified = match verified {
             Ok(verified) => verified,
             Err(error) => {
-                errors.push(format!("`{}` {}: {error}", app.key, target.version));
+                errors.push(format!(
+                    "`{}` {}: {}",
+                    app.key,
+                    target.version,
+                    crate::error::error_text(&error)
+                ));
                 continue;
             }
         };

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 pub use error::InstanceError;
 
-use crate::error::{error_text, Shared};
+use crate::error::Shared;
 use crate::http::HttpSettings;
 use crate::lock::{self as lockfile, Lock, LockedInstance};
 
@@ -86,9 +86,9 @@ async fn read_and_plan_to<A: Resolution>(
                 name: instance.name.clone(),
                 url: instance.url.clone(),
                 live,
-                // The plan holds the error as the text a user reads (its causes and hints): the
-                // plan's text and JSON show it.
-                result: result.map_err(|error| error_text(&error)),
+                // The plan holds the typed error; its text and JSON show it with its causes and
+                // hints (`crate::error::error_text`).
+                result: result.map_err(std::sync::Arc::new),
             }
         }
     }))
@@ -147,7 +147,7 @@ async fn plan_instance<A: Resolution>(
         })?;
     planner::plan(instance, live, &facts).map_err(|errors| InstanceError::Plan {
         instance: instance.name.clone(),
-        errors: errors.iter().map(ToString::to_string).collect(),
+        errors,
     })
 }
 

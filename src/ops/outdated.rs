@@ -78,7 +78,11 @@ async fn instance_row(
             name: instance.name.clone(),
             product: None,
             apps: Vec::new(),
-            error: planned.result.as_ref().err().cloned(),
+            error: planned
+                .result
+                .as_ref()
+                .err()
+                .map(|error| error_text(&**error)),
         };
     };
     let planned_ok = planned.result.as_ref().ok();
@@ -129,6 +133,10 @@ async fn instance_row(
         name: instance.name.clone(),
         product,
         apps,
-        error: planned.result.as_ref().err().cloned(),
+        error: planned
+            .result
+            .as_ref()
+            .err()
+            .map(|error| error_text(&**error)),
     }
 }

@@ -28,7 +28,7 @@ fn show(desired: &DesiredInstance, live: &Live, found: &FoundApps) -> String {
         }),
         Err(errors) => errors
             .iter()
-            .map(|error| format!("error: {error}\n"))
+            .map(|error| format!("error: {}\n", error.line()))
             .collect(),
     }
 }
@@ -373,10 +373,12 @@ fn drift_takes_exact_versions_as_named_and_needs_the_marketplace_for_the_rest() 
     let actions: Vec<_> = drift.changes.iter().map(|change| change.action()).collect();
     assert_eq!(actions, [super::Action::Install]);
     let latest = desired().app("a", "latest").build();
-    assert_eq!(
-        crate::resolve::named(&latest).unwrap_err(),
-        ["`a`: version `latest` needs the Marketplace"]
-    );
+    let errors: Vec<String> = crate::resolve::named(&latest)
+        .unwrap_err()
+        .iter()
+        .map(crate::resolve::ResolveError::line)
+        .collect();
+    assert_eq!(errors, ["`a`: version `latest` needs the Marketplace"]);
 }
 
 #[test]

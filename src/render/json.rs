@@ -30,7 +30,7 @@ struct Instance<'a, A: ArtifactSlot> {
     #[serde(skip_serializing_if = "<[PendingRestart]>::is_empty")]
     pending_restart: &'a [PendingRestart],
     #[serde(skip_serializing_if = "Option::is_none")]
-    error: Option<&'a str>,
+    error: Option<String>,
 }
 
 /// `upmsync plan --format json`.
@@ -60,7 +60,7 @@ fn document<A: ArtifactSlot>(plan: &Plan<A>, drift: bool) -> String {
                     &planned.pending_restart,
                     None,
                 ),
-                Err(error) => (&[], &[], &[], Some(error.as_str())),
+                Err(error) => (&[], &[], &[], Some(crate::error::error_text(&**error))),
             };
             Instance {
                 name: &instance.name,

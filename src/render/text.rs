@@ -41,7 +41,7 @@ pub fn plan_text<A: ArtifactSlot>(plan: &Plan<A>) -> String {
                 let _ = writeln!(
                     out,
                     "  error: {} (details on stderr)",
-                    shown(first_line(error))
+                    shown(first_line(&error.to_string()))
                 );
             }
             Ok(planned) => {
@@ -313,7 +313,7 @@ pub fn drift_text<A: ArtifactSlot>(plan: &Plan<A>) -> String {
                     out,
                     "{}: error: {} (details on stderr)",
                     instance.name,
-                    shown(first_line(error))
+                    shown(first_line(&error.to_string()))
                 );
             }
             Ok(planned) if planned.in_sync() => {
@@ -610,7 +610,12 @@ mod tests {
                     name: "conf".into(),
                     url: Url::parse("https://conf.test/").unwrap(),
                     live: None,
-                    result: Err("status 500: \u{1b}[2Jgone".into()),
+                    result: Err(std::sync::Arc::new(crate::ops::InstanceError::Read {
+                        instance: "conf\u{1b}[2J".into(),
+                        source: crate::upm::UpmError::ProductInfo {
+                            errors: "status 500: \u{1b}[2Jgone".into(),
+                        },
+                    })),
                 },
             ],
         };

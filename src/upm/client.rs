@@ -111,7 +111,8 @@ impl UpmClient {
             BTreeMap::new()
         });
         let mut live = Live {
-            product: product_info.map_err(|error| error_text(&error)),
+            product: product_info
+                .map_err(|error| crate::model::ProductInfoError::Upm(std::sync::Arc::new(error))),
             pending_restart: restarts,
             ..Live::default()
         };

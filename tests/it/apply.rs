@@ -318,14 +318,14 @@ async fn system_apps_and_unknown_versions_fail_the_plan_before_any_change() {
         ],
     );
     let plan = read_and_plan(&desired, &upmsync::http::HttpSettings::default()).await;
-    let error = plan.instances[0].result.as_ref().unwrap_err();
+    let error = upmsync::error::error_text(&**plan.instances[0].result.as_ref().unwrap_err());
     assert!(
         error.contains("`com.vendor.alpha` has no version `9.9.9`"),
         "{error}"
     );
     let desired = one_instance(&sim, vec![absent("com.atlassian.jira.bundled")]);
     let plan = read_and_plan(&desired, &upmsync::http::HttpSettings::default()).await;
-    let error = plan.instances[0].result.as_ref().unwrap_err();
+    let error = upmsync::error::error_text(&**plan.instances[0].result.as_ref().unwrap_err());
     assert!(error.contains("is a system app"), "{error}");
     assert!(mutating(&sim).is_empty());
 }
@@ -348,7 +348,7 @@ async fn bearer_tokens_authenticate_and_bad_credentials_are_explained() {
         password: Secret::new("wrong-password"),
     };
     let plan = read_and_plan(&desired, &upmsync::http::HttpSettings::default()).await;
-    let error = plan.instances[0].result.as_ref().unwrap_err();
+    let error = upmsync::error::error_text(&**plan.instances[0].result.as_ref().unwrap_err());
     assert!(
         error.contains("failed to read the installed apps of `jira-test`"),
         "{error}"
@@ -367,7 +367,7 @@ async fn an_unreachable_instance_is_an_error_naming_it() {
     drop(listener);
     desired.instances[0].url = format!("http://{closed}/jira/").parse().unwrap();
     let plan = read_and_plan(&desired, &upmsync::http::HttpSettings::default()).await;
-    let error = plan.instances[0].result.as_ref().unwrap_err();
+    let error = upmsync::error::error_text(&**plan.instances[0].result.as_ref().unwrap_err());
     assert!(
         error.contains("`jira-test`") && error.contains("could not connect"),
         "{error}"

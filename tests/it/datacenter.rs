@@ -247,7 +247,7 @@ async fn a_url_without_the_context_path_is_diagnosed_with_the_one_that_works() {
     let root = sim.upm_url().join("/").unwrap();
     desired.instances[0].url = root.clone();
     let plan = read_and_plan(&desired, &upmsync::http::HttpSettings::default()).await;
-    let error = plan.instances[0].result.clone().unwrap_err();
+    let error = upmsync::error::error_text(&*plan.instances[0].result.clone().unwrap_err());
     assert!(error.contains("answered 404"), "{error}");
     assert!(error.contains("no UPM REST API at this URL"), "{error}");
     assert!(

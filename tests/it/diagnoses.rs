@@ -13,7 +13,9 @@ async fn plan_error(desired: &Desired) -> String {
     let plan = read_and_plan(desired, &upmsync::http::HttpSettings::default()).await;
     plan.instances[0]
         .result
-        .clone()
+        .as_ref()
+        .map(|_| ())
+        .map_err(|error| upmsync::error::error_text(&**error))
         .expect_err("the instance must not plan")
 }
 

@@ -252,6 +252,7 @@ async fn plan(desired: &Desired) -> Result<InstancePlan, String> {
         .instances
         .remove(0)
         .result
+        .map_err(|error| upmsync::error::error_text(&*error))
 }
 
 async fn apply(plan: &InstancePlan, desired: &Desired) -> ApplyReport {

@@ -20,7 +20,7 @@ fn lock(bytes: &[u8]) {
             }
             let _ = lock.to_text();
         }
-        Err(reason) => assert!(!reason.is_empty()),
+        Err(reason) => assert!(!reason.to_string().is_empty()),
     }
 }
 
@@ -29,7 +29,7 @@ fn saved(bytes: &[u8]) {
         Ok(plan) => {
             let _ = plan.manifest_path(Path::new("plans/plan.json"));
         }
-        Err(reason) => assert!(!reason.is_empty()),
+        Err(reason) => assert!(!reason.to_string().is_empty()),
     }
 }
 

@@ -41,6 +41,7 @@ async fn plan_one(desired: &Desired) -> Result<InstancePlan, String> {
         .next()
         .unwrap()
         .result
+        .map_err(|error| upmsync::error::error_text(&*error))
 }
 
 async fn apply_one(desired: &Desired, cache: &Cache) -> ApplyReport {
