@@ -91,11 +91,13 @@ pub fn report_instance_errors<A: ArtifactSlot>(printer: &Printer, plan: &Plan<A>
     let mut any = false;
     for instance in &plan.instances {
         if let Err(error) = &instance.result {
-            printer.error_text(&format!(
-                "instance `{}`: {}",
-                instance.name,
-                crate::error::error_text(&**error)
-            ));
+            let text = crate::error::error_text(&**error);
+            // Each layer names what it knows once: an error about the instance names it itself.
+            printer.error_text(&if error.names_instance() {
+                text
+            } else {
+                format!("instance `{}`: {text}", instance.name)
+            });
             any = true;
         }
     }

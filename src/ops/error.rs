@@ -55,6 +55,15 @@ pub enum InstanceError {
 }
 
 impl InstanceError {
+    /// Whether the message already names the instance (reading, resolving, planning it), so a
+    /// caller that lists errors by instance does not name it a second time.
+    pub fn names_instance(&self) -> bool {
+        matches!(
+            self,
+            Self::Read { .. } | Self::Resolve { .. } | Self::Plan { .. }
+        )
+    }
+
     /// What to do about it, when there is something to say.
     pub fn hint(&self) -> Option<String> {
         match self {

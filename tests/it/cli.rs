@@ -352,7 +352,7 @@ async fn errors_exit_1_and_say_what_to_do() {
       error: failed to read the installed apps of `jira-test` (details on stderr)
 
     ----- stderr -----
-    error: instance `jira-test`: failed to read the installed apps of `jira-test`
+    error: failed to read the installed apps of `jira-test`
     Caused by: GET [SIM]/rest/plugins/1.0/ answered 401 Unauthorized: 401 Client must be authenticated to access this resource.
     hint: check the credentials in the environment variables the manifest names for this instance (newer products refuse Basic auth on REST: use a personal access token, `token_env`), and that the user is an administrator
     ");
@@ -386,7 +386,7 @@ async fn unreachable_instance_exits_1_naming_it() {
     ----- stdout -----
     jira-test: error: failed to read the installed apps of `jira-test` (details on stderr)
     ----- stderr -----
-    error: instance `jira-test`: failed to read the installed apps of `jira-test`
+    error: failed to read the installed apps of `jira-test`
     Caused by: GET http://[CLOSED]/jira/rest/plugins/1.0/ failed: could not connect: Connection refused (os error 111) (is the URL right and the server up?)
     ");
 }
@@ -1108,7 +1108,7 @@ async fn a_locked_marketplace_artifact_from_elsewhere_is_refused() {
       error: cannot plan `jira-test`: (details on stderr)
 
     ----- stderr -----
-    error: instance `jira-test`: cannot plan `jira-test`:
+    error: cannot plan `jira-test`:
     - `com.vendor.alpha`: the lock file names http://127.0.0.1:9/download/apps/100/version/100003 for a Marketplace app, which is not on the Marketplace ([MARKETPLACE]/); upmsync refuses it
       hint: run `upmsync lock --update` to lock the Marketplace's own artifacts, or use `source: {url: ...}` for an artifact from elsewhere
     ");

@@ -148,7 +148,7 @@ async fn an_unreachable_instance_still_writes_the_report() {
       error: failed to read the installed apps of `jira-test` (details on stderr)
 
     ----- stderr -----
-    error: instance `jira-test`: failed to read the installed apps of `jira-test`
+    error: failed to read the installed apps of `jira-test`
     Caused by: GET [CLOSED]/rest/plugins/1.0/ failed: could not connect: Connection refused (os error 111) (is the URL right and the server up?)
     Nothing to apply on the instances that could be planned.
     ");
@@ -180,7 +180,7 @@ async fn a_plan_error_still_writes_the_report() {
       error: cannot resolve the versions of `jira-test`: (details on stderr)
 
     ----- stderr -----
-    error: instance `jira-test`: cannot resolve the versions of `jira-test`:
+    error: cannot resolve the versions of `jira-test`:
     - `com.vendor.beta`: app `com.vendor.beta` has no version `9.9.9` for datacenter on the Marketplace
       hint: check the version on the app's version history page
     Nothing to apply on the instances that could be planned.

@@ -107,7 +107,7 @@ async fn a_lock_entry_cannot_move_a_url_source_to_another_host() {
       error: cannot plan `jira-test`: (details on stderr)
 
     ----- stderr -----
-    error: instance `jira-test`: cannot plan `jira-test`:
+    error: cannot plan `jira-test`:
     - `com.vendor.alpha`: the lock file names [ELSEWHERE] for this app, but the manifest says it comes from [MARKETPLACE]/download/apps/100/version/100002; upmsync refuses it
       hint: run `upmsync lock --update` to lock what the manifest names
     ");

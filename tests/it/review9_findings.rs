@@ -92,7 +92,6 @@ fn no_string_errors_in_the_core() {
 /// (`failed to read the installed apps of `jira-test``):
 /// `error: instance `jira-test`: failed to read the installed apps of `jira-test``.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "review9: an unreachable instance's error names the instance twice (two layers describe it)"]
 async fn an_unreachable_instance_is_named_once_in_its_error() {
     let case = TestEnv::new().await;
     case.manifest_at("http://127.0.0.1:1/jira", "", "ignore");
