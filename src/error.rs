@@ -96,6 +96,8 @@ fn hint_of(cause: &(dyn Error + 'static)) -> Option<String> {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<crate::resolve::ResolveCause>() {
             error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::lock::LockError>() {
+            error.hint()
         } else if let Some(error) = cause.downcast_ref::<crate::lock::LockEntryError>() {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<crate::execute::FetchError>() {

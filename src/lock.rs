@@ -29,7 +29,7 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the lock file `{}` is not valid: {reason}\nhint: run `upmsync lock --update` to write it anew", path.display())]
+    #[error("the lock file `{}` is not valid: {reason}", path.display())]
     Invalid { path: PathBuf, reason: String },
     /// What would be written does not read back (a server value the loader refuses).
     #[error("refusing to write the lock file `{}`: {reason}", path.display())]
@@ -40,6 +40,18 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl LockError {
+    /// What to do about it, when there is something to say.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            LockError::Invalid { .. } => {
+                Some("run `upmsync lock --update` to write it anew".into())
+            }
+            _ => None,
+        }
+    }
 }
 
 /// The whole lock file: its format version and each instance's locked apps, by instance name.

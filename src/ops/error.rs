@@ -68,6 +68,8 @@ impl InstanceError {
     pub fn hint(&self) -> Option<String> {
         match self {
             Self::StaleLock { .. } => Some("run `upmsync lock` to lock what changed (or `upmsync lock --update` to re-resolve everything)".into()),
+            // Transparent: the chain walker never meets the lock file's error itself.
+            Self::Lock(shared) => crate::error::hints(shared.get()).into_iter().next(),
             _ => None,
         }
     }

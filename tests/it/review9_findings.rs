@@ -118,8 +118,7 @@ async fn an_unreachable_instance_is_named_once_in_its_error() {
 /// download link). So the hint travels inside the message wherever the message goes: into the
 /// JSON `"error"` of a plan (below), the report file, and the middle of a cause chain.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "review9: hints baked into Display (lock, plan, resolve, marketplace) leak into JSON \"error\""]
-async fn a_json_error_holds_the_message_without_the_hint() {
+async fn a_json_error_holds_the_message_and_its_hint_once() {
     let case =
         TestEnv::with(small_jira().plugin(SeedPlugin::user("com.vendor.alpha", "Alpha", "2.0.0")))
             .await;
@@ -132,7 +131,14 @@ async fn a_json_error_holds_the_message_without_the_hint() {
     let json: serde_json::Value = serde_json::from_str(&plan.stdout).expect("JSON on stdout");
     let error = json["instances"][0]["error"].as_str().unwrap_or_default();
     assert!(error.contains("is not valid"), "{}", plan.snapshot());
-    assert!(!error.contains("hint:"), "{}", plan.snapshot());
+    // Decided: the JSON `error` is the text a user reads (message, causes, then hints), so a bot
+    // posting it says what to do; the hint comes from `hint()`, once, after the message.
+    assert_eq!(error.matches("hint:").count(), 1, "{}", plan.snapshot());
+    assert!(
+        error.ends_with("hint: run `upmsync lock --update` to write it anew"),
+        "{}",
+        plan.snapshot()
+    );
     // The hint is still printed once, by the printer, on stderr.
     assert_eq!(
         plan.stderr.matches("hint: ").count(),
@@ -145,7 +151,7 @@ async fn a_json_error_holds_the_message_without_the_hint() {
 /// Finding 4, at the source: no error message of the core writes `hint:` itself (the printer and
 /// `error::error_text` render hints; `ManifestError`'s problem list is its own format and left out).
 #[test]
-#[ignore = "review9: hints baked into Display (lock, plan, resolve, marketplace)"]
+#[ignore = "review9: left: `PlanError::line` renders each problem of a multi-problem list with its hint (plan.rs), inside `InstanceError::Plan`'s message"]
 fn no_error_message_bakes_in_a_hint() {
     let found: Vec<String> = production_sources()
         .into_iter()
