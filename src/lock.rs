@@ -29,11 +29,11 @@ pub enum LockError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the lock file `{}` is not valid: {reason}", path.display())]
-    Invalid { path: PathBuf, reason: String },
+    #[error("the lock file `{}` is not valid: {problem}", path.display())]
+    Invalid { path: PathBuf, problem: LockProblem },
     /// What would be written does not read back (a server value the loader refuses).
-    #[error("refusing to write the lock file `{}`: {reason}", path.display())]
-    Unreadable { path: PathBuf, reason: String },
+    #[error("refusing to write the lock file `{}`: {problem}", path.display())]
+    Unreadable { path: PathBuf, problem: LockProblem },
     #[error("failed to write the lock file `{}`", path.display())]
     Write {
         path: PathBuf,
@@ -52,6 +52,81 @@ impl LockError {
             _ => None,
         }
     }
+}
+
+/// Why the bytes of a lock file are not a lock: the first problem found, where it is.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LockProblem {
+    /// A problem at a place in the file (when known), within the entry that place falls in.
+    #[error("{}{}{problem}", place.map(|place| format!("line {}, column {}: ", place.line, place.column)).unwrap_or_default(), entry.as_deref().unwrap_or_default())]
+    Located {
+        place: Option<Place>,
+        /// `instance `x`: ` or `instance `x`, app `y`: `, empty outside any entry.
+        entry: Option<String>,
+        problem: FileProblem,
+    },
+    #[error("lock_version {found} is not {LOCK_VERSION}")]
+    LockVersion { found: u32 },
+    #[error("instance name `{name}` may contain only letters, digits, `.`, `_` and `-`")]
+    InstanceName { name: String },
+    #[error("instance `{instance}`: app key `{key}` {problem}")]
+    AppKey {
+        instance: String,
+        key: String,
+        problem: &'static str,
+    },
+    #[error("instance `{instance}`, app `{key}`: {problem}")]
+    Entry {
+        instance: String,
+        key: String,
+        problem: EntryProblem,
+    },
+}
+
+/// What is wrong with the text of a lock file at a place.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FileProblem {
+    /// A byte or character no file may hold ([`crate::printable::check_file`]'s message).
+    #[error("{0}")]
+    Unprintable(String),
+    #[error("invalid YAML: {0}")]
+    Syntax(String),
+    #[error("a lock file is one YAML document, found a second one")]
+    SecondDocument,
+    #[error("a value holds {character}, written as an escape (`{value}`)")]
+    Escaped { character: String, value: String },
+    /// The YAML does not have the lock's shape (serde-saphyr's message, without its place).
+    #[error("{0}")]
+    Shape(String),
+}
+
+/// What is wrong with the values of one lock entry.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum EntryProblem {
+    #[error("`requested` is empty")]
+    RequestedEmpty,
+    #[error("`source` is empty")]
+    SourceEmpty,
+    #[error("`version` is empty")]
+    VersionEmpty,
+    #[error("`version` holds whitespace")]
+    VersionWhitespace,
+    #[error("`version` is not a plugin version: {0}")]
+    VersionInvalid(crate::version::InvalidVersion),
+    #[error("has both `url` and `path`")]
+    UrlAndPath,
+    #[error("has neither `url` nor `path`")]
+    NoLocation,
+    #[error("`url` must be http or https, found `{scheme}`")]
+    UrlScheme { scheme: String },
+    #[error("`url` must not carry credentials")]
+    UrlCredentials,
+    #[error("`path` is empty")]
+    PathEmpty,
+    #[error("a `path` must be delivered by `upload`, found `uri`")]
+    PathByUri,
+    #[error("a compatibility range runs backwards ({min} > {max})")]
+    RangeBackwards { min: u64, max: u64 },
 }
 
 /// The whole lock file: its format version and each instance's locked apps, by instance name.
@@ -207,16 +282,18 @@ impl Lock {
         };
         Self::from_bytes(&bytes)
             .map(Some)
-            .map_err(|reason| LockError::Invalid { path, reason })
+            .map_err(|problem| LockError::Invalid { path, problem })
     }
 
     /// Parses and checks the bytes of a lock file; the error is the reason, for [`LockError::Invalid`].
-    pub fn from_bytes(bytes: &[u8]) -> Result<Lock, String> {
-        let text = crate::printable::check_file(bytes).map_err(|fault| {
-            format!(
-                "line {}, column {}: {}",
-                fault.line, fault.column, fault.message
-            )
+    pub fn from_bytes(bytes: &[u8]) -> Result<Lock, LockProblem> {
+        let text = crate::printable::check_file(bytes).map_err(|fault| LockProblem::Located {
+            place: Some(Place {
+                line: fault.line,
+                column: fault.column,
+            }),
+            entry: None,
+            problem: FileProblem::Unprintable(fault.message.to_string()),
         })?;
         // Read as plain YAML events first, so that a value written with an escape (`"\e"`,
         // `"\u202e"`) is refused wherever it is, and so that an error can name its entry; then
@@ -227,36 +304,42 @@ impl Lock {
                 line: usize::try_from(at.line()).unwrap_or(usize::MAX),
                 column: usize::try_from(at.column()).unwrap_or(usize::MAX),
             });
-            located(place, &entries, &describe_yaml_error(&error))
+            located(
+                place,
+                &entries,
+                FileProblem::Shape(describe_yaml_error(&error)),
+            )
         })?;
         if lock.lock_version != LOCK_VERSION {
-            return Err(format!(
-                "lock_version {} is not {LOCK_VERSION}",
-                lock.lock_version
-            ));
+            return Err(LockProblem::LockVersion {
+                found: lock.lock_version,
+            });
         }
         lock.check()?;
         Ok(lock)
     }
 
     /// Checks every value a lock entry holds, naming the first entry that is wrong.
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), LockProblem> {
         for (name, instance) in &self.instances {
             if !valid_instance_name(name) {
-                return Err(format!(
-                    "instance name `{}` may contain only letters, digits, `.`, `_` and `-`",
-                    crate::printable::escape(&shorten(name))
-                ));
+                return Err(LockProblem::InstanceName {
+                    name: crate::printable::escape(&shorten(name)).into_owned(),
+                });
             }
             for (key, app) in &instance.apps {
                 let shown_key = crate::printable::escape(&shorten(key.as_str())).into_owned();
                 if let Some(problem) = app_key_problem(key.as_str()) {
-                    return Err(format!(
-                        "instance `{name}`: app key `{shown_key}` {problem}"
-                    ));
+                    return Err(LockProblem::AppKey {
+                        instance: name.clone(),
+                        key: shown_key,
+                        problem,
+                    });
                 }
-                app.check().map_err(|problem| {
-                    format!("instance `{name}`, app `{shown_key}`: {problem}")
+                app.check().map_err(|problem| LockProblem::Entry {
+                    instance: name.clone(),
+                    key: shown_key.clone(),
+                    problem,
                 })?;
             }
         }
@@ -266,56 +349,55 @@ impl Lock {
 
 impl LockedApp {
     /// What is wrong with this entry's values, if anything.
-    fn check(&self) -> Result<(), String> {
+    fn check(&self) -> Result<(), EntryProblem> {
         if self.requested.trim().is_empty() {
-            return Err("`requested` is empty".into());
+            return Err(EntryProblem::RequestedEmpty);
         }
         if self.source.trim().is_empty() {
-            return Err("`source` is empty".into());
+            return Err(EntryProblem::SourceEmpty);
         }
         if self.version.trim().is_empty() {
-            return Err("`version` is empty".into());
+            return Err(EntryProblem::VersionEmpty);
         }
         // `lock` writes versions as the Marketplace names them: never with whitespace, which the
         // plugin framework would silently drop (`2.0.0 - x` reads as `2.0.0-x`).
         if self.version.chars().any(char::is_whitespace) {
-            return Err("`version` holds whitespace".into());
+            return Err(EntryProblem::VersionWhitespace);
         }
         if let Err(error) = crate::version::validate(&self.version) {
-            return Err(format!("`version` is not a plugin version: {error}"));
+            return Err(EntryProblem::VersionInvalid(error));
         }
         match (&self.url, &self.path) {
-            (Some(_), Some(_)) => return Err("has both `url` and `path`".into()),
-            (None, None) => return Err("has neither `url` nor `path`".into()),
+            (Some(_), Some(_)) => return Err(EntryProblem::UrlAndPath),
+            (None, None) => return Err(EntryProblem::NoLocation),
             (Some(url), None) => {
                 if !matches!(url.scheme(), "http" | "https") {
-                    return Err(format!(
-                        "`url` must be http or https, found `{}`",
-                        url.scheme()
-                    ));
+                    return Err(EntryProblem::UrlScheme {
+                        scheme: url.scheme().to_string(),
+                    });
                 }
                 // guess: a lock is shared through version control, so it never carries
                 // credentials; one that does was edited by hand (or by someone else).
                 if !url.username().is_empty() || url.password().is_some() {
-                    return Err("`url` must not carry credentials".into());
+                    return Err(EntryProblem::UrlCredentials);
                 }
             }
             (None, Some(path)) => {
                 if path.trim().is_empty() {
-                    return Err("`path` is empty".into());
+                    return Err(EntryProblem::PathEmpty);
                 }
                 // guess: UPM cannot fetch a file on this machine by URI; `lock` writes `upload`.
                 if self.delivery == Delivery::Uri {
-                    return Err("a `path` must be delivered by `upload`, found `uri`".into());
+                    return Err(EntryProblem::PathByUri);
                 }
             }
         }
         for range in &self.compatibility {
             if range.min_build > range.max_build {
-                return Err(format!(
-                    "a compatibility range runs backwards ({} > {})",
-                    range.min_build, range.max_build
-                ));
+                return Err(EntryProblem::RangeBackwards {
+                    min: range.min_build,
+                    max: range.max_build,
+                });
             }
         }
         Ok(())
@@ -324,9 +406,9 @@ impl LockedApp {
 
 /// A place in the lock file, 1-based.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Place {
-    line: usize,
-    column: usize,
+pub struct Place {
+    pub line: usize,
+    pub column: usize,
 }
 
 impl Place {
@@ -342,24 +424,23 @@ impl Place {
 /// Where an instance or app entry starts: `(line, instance, app)`, in file order.
 type Entries = Vec<(usize, String, Option<String>)>;
 
-/// A message for a problem at `place`: the line and column, and the entry it falls in.
-fn located(place: Option<Place>, entries: &Entries, message: &str) -> String {
-    let Some(place) = place else {
-        return message.to_string();
-    };
-    let entry = entries
-        .iter()
-        .rev()
-        .find(|(line, _, _)| *line <= place.line)
-        .map(|(_, instance, app)| match app {
-            Some(app) => format!("instance `{instance}`, app `{app}`: "),
-            None => format!("instance `{instance}`: "),
-        })
-        .unwrap_or_default();
-    format!(
-        "line {}, column {}: {entry}{message}",
-        place.line, place.column
-    )
+/// A problem at `place`, within the entry that place falls in (when known).
+fn located(place: Option<Place>, entries: &Entries, problem: FileProblem) -> LockProblem {
+    let entry = place.and_then(|place| {
+        entries
+            .iter()
+            .rev()
+            .find(|(line, _, _)| *line <= place.line)
+            .map(|(_, instance, app)| match app {
+                Some(app) => format!("instance `{instance}`, app `{app}`: "),
+                None => format!("instance `{instance}`: "),
+            })
+    });
+    LockProblem::Located {
+        place,
+        entry,
+        problem,
+    }
 }
 
 /// serde-saphyr's message without its own rendering of the place (which [`located`] adds).
@@ -385,7 +466,7 @@ fn describe_yaml_error(error: &serde_saphyr::Error) -> String {
 /// Reads the YAML events of a lock file: refuses a syntax error, a second document and any
 /// string (key or value) holding a character no file may hold, each at its line and column;
 /// returns where each instance and app entry starts, for messages.
-fn scan(text: &str) -> Result<Entries, String> {
+fn scan(text: &str) -> Result<Entries, LockProblem> {
     let mut entries = Entries::new();
     let mut stack: Vec<Open> = Vec::new();
     let mut documents = 0;
@@ -394,7 +475,7 @@ fn scan(text: &str) -> Result<Entries, String> {
             located(
                 Some(Place::of(error.marker())),
                 &entries,
-                &format!("invalid YAML: {}", error.info()),
+                FileProblem::Syntax(error.info().to_string()),
             )
         })?;
         let place = Place::of(&span.start);
@@ -410,11 +491,7 @@ fn scan(text: &str) -> Result<Entries, String> {
             granit_parser::Event::DocumentStart(..) => {
                 documents += 1;
                 if documents > 1 {
-                    return Err(located(
-                        Some(place),
-                        &entries,
-                        "a lock file is one YAML document, found a second one",
-                    ));
+                    return Err(located(Some(place), &entries, FileProblem::SecondDocument));
                 }
             }
             granit_parser::Event::Scalar(value, ..) => {
@@ -422,11 +499,10 @@ fn scan(text: &str) -> Result<Entries, String> {
                     return Err(located(
                         Some(place),
                         &entries,
-                        &format!(
-                            "a value holds {}, written as an escape (`{}`)",
-                            crate::printable::describe(c),
-                            crate::printable::escape(&shorten(&value))
-                        ),
+                        FileProblem::Escaped {
+                            character: crate::printable::describe(c).to_string(),
+                            value: crate::printable::escape(&shorten(&value)).into_owned(),
+                        },
                     ));
                 }
                 if is_key {
@@ -538,8 +614,8 @@ impl Lock {
     /// [`Lock::load`] would refuse (a control character in a version, say) is refused here.
     pub fn write(&self, manifest: &Path) -> Result<PathBuf, LockError> {
         let path = path_for(manifest);
-        if let Err(reason) = Self::from_bytes(self.to_text().as_bytes()) {
-            return Err(LockError::Unreadable { path, reason });
+        if let Err(problem) = Self::from_bytes(self.to_text().as_bytes()) {
+            return Err(LockError::Unreadable { path, problem });
         }
         // A manifest named `*.lock` is its own lock path: never overwrite it.
         if path == manifest || crate::files::same_file(&path, manifest) {
@@ -673,7 +749,7 @@ mod tests {
     }
 
     fn reason(text: &str) -> String {
-        Lock::from_bytes(text.as_bytes()).unwrap_err()
+        Lock::from_bytes(text.as_bytes()).unwrap_err().to_string()
     }
 
     /// After the switch to serde-saphyr, every kind of problem still names its line, column and

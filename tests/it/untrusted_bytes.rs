@@ -208,15 +208,15 @@ fn write_lock(bytes: &[u8]) -> (tempfile::TempDir, PathBuf) {
 fn lock_reason(bytes: &[u8]) -> String {
     let (_dir, manifest) = write_lock(bytes);
     match Lock::load(&manifest) {
-        Err(LockError::Invalid { path, reason }) => {
+        Err(LockError::Invalid { path, problem }) => {
             assert!(path.ends_with("apps.lock"));
             let shown = LockError::Invalid {
                 path,
-                reason: reason.clone(),
+                problem: problem.clone(),
             }
             .to_string();
             assert!(shown.contains("apps.lock"), "{shown}");
-            reason
+            problem.to_string()
         }
         other => panic!("expected an invalid lock, got {other:?}"),
     }
