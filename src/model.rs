@@ -405,13 +405,16 @@ impl Hosting {
 #[serde(try_from = "String", into = "String")]
 pub struct Sha256(String);
 
-impl TryFrom<String> for Sha256 {
-    type Error = String;
+/// A text that is not a sha256 ([`Sha256::parse`] refused it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("a sha256 must be 64 hex digits (optionally prefixed `sha256:`)")]
+pub struct InvalidSha256;
 
-    fn try_from(text: String) -> Result<Self, String> {
-        Self::parse(&text).ok_or_else(|| {
-            "a sha256 must be 64 hex digits (optionally prefixed `sha256:`)".to_string()
-        })
+impl TryFrom<String> for Sha256 {
+    type Error = InvalidSha256;
+
+    fn try_from(text: String) -> Result<Self, InvalidSha256> {
+        Self::parse(&text).ok_or(InvalidSha256)
     }
 }
 

@@ -71,7 +71,6 @@ fn no_process_global_state_in_the_core() {
 /// `model.rs` (`Live::product: Result<ProductInfo, String>`), `plan.rs`, `http/tls.rs`. Only the
 /// CLI edge (clap's value parsers in `cli.rs`) needs them.
 #[test]
-#[ignore = "review9: Result<_, String> remains in the core (lock, saved, resolve, marketplace, model, plan, tls)"]
 fn no_string_errors_in_the_core() {
     let found: Vec<String> = production_sources()
         .into_iter()
