@@ -40,6 +40,7 @@ pub mod execute;
 pub mod files;
 pub mod http;
 pub mod instance_lock;
+pub mod interrupt;
 pub mod lock;
 pub mod manifest;
 pub mod marketplace;

@@ -60,7 +60,7 @@ fn main() -> ExitCode {
 /// `apply` handles them itself (it finishes the change under way), and `sim` stops on them as its
 /// way to end.
 async fn run(command: Command, printer: &Printer, settings: &HttpSettings) -> anyhow::Result<Exit> {
-    use commands::interrupt::unless_interrupted;
+    use commands::unless_interrupted;
     let p = printer;
     match command {
         Command::Validate(args) => commands::validate::run(&args, p),

@@ -1,27 +1,32 @@
-//! `upmsync apply`: shows the plan, asks (or needs `--auto-approve`), then applies it instance by
-//! instance, one change at a time. Ctrl-C or SIGTERM stops after the change under way and still
-//! reports; the instance locks are OS file locks, which end with their process however it ends.
+//! `upmsync apply`: loads the manifest (or a saved plan), runs [`ops::apply`] with a terminal
+//! [`Front`] (the plan on stdout, the question on stdin, progress on stderr), then prints the
+//! summary and writes the `--report` file however apply ended. Ctrl-C or SIGTERM stops after the
+//! change under way and still reports; the instance locks are OS file locks, which end with their
+//! process however it ends.
 
 use crate::http::HttpSettings;
 use std::io::{BufRead, IsTerminal};
 use std::path::{Path, PathBuf};
 
-use super::{cache, interrupt, load, read_and_plan, report_instance_errors, Exit};
+use super::{cache, load, report_instance_errors, Exit};
 use crate::cli::ApplyArgs;
 use crate::execute::{ApplyReport, Mode, Outcome};
 use crate::files;
-use crate::instance_lock::InstanceLock;
+use crate::interrupt;
 use crate::marketplace::download::Cache;
 use crate::model::Desired;
-use crate::ops::{self, apply::Progress};
+use crate::ops::{
+    self,
+    apply::{ApplyRun, Front, Progress, Stop},
+};
+use crate::plan::Plan;
 use crate::printer::Printer;
 use crate::render;
-use crate::saved::{self, SavedPlan};
+use crate::saved::SavedPlan;
 
 /// Reports, on stderr, the changes waiting for a restart that contradict the manifest: apply
 /// cannot act on those apps before the restart, so the instance will not match the manifest.
-fn report_restart_conflicts(printer: &Printer, plan: &crate::plan::Plan) -> bool {
-    let mut any = false;
+fn report_restart_conflicts(printer: &Printer, plan: &Plan) {
     for instance in &plan.instances {
         let Ok(planned) = &instance.result else {
             continue;
@@ -38,11 +43,9 @@ fn report_restart_conflicts(printer: &Printer, plan: &crate::plan::Plan) -> bool
                         pending.key
                     ),
                 );
-                any = true;
             }
         }
     }
-    any
 }
 
 /// How apply gets its go-ahead.
@@ -195,45 +198,113 @@ async fn apply_with_report(
     printer: &Printer,
     settings: &HttpSettings,
 ) -> Exit {
-    let ApplyOptions {
-        mode,
-        approval,
-        expected,
-        ..
-    } = *options;
-    // From here on Ctrl-C and SIGTERM are this function's to handle: before the first change they
-    // stop it where it waits (nothing changed, the locks and temporary files released as their
-    // owners drop); during the changes, after the change under way.
+    // From here on Ctrl-C and SIGTERM are apply's to handle: before the first change they stop it
+    // where it waits (nothing changed, the locks and temporary files released as their owners
+    // drop); during the changes, after the change under way.
     let interrupts = interrupt::watch(printer);
-    // Two applies from this runner must not interleave on one instance: the locks are taken before
-    // anything is read, so what is planned (and a saved plan's fingerprints) holds while applying.
-    let mut locks = Vec::new();
-    let mut lock_errors = std::collections::BTreeMap::new();
-    if mode == Mode::Apply {
-        for instance in &desired.instances {
-            match InstanceLock::acquire(cache.dir(), &instance.name) {
-                Ok(lock) => locks.push(lock),
-                Err(error) => {
-                    lock_errors.insert(instance.name.clone(), error);
-                }
+    let request = ops::apply::Request {
+        desired,
+        cache,
+        mode: options.mode,
+        expected: options.expected,
+        settings,
+        interrupts: &interrupts,
+    };
+    let mut front = Terminal {
+        printer,
+        approval: options.approval,
+        verb: if options.mode == Mode::DryRun {
+            "Checking"
+        } else {
+            "Applying"
+        },
+    };
+    match ops::apply::apply(&request, &mut front).await {
+        ApplyRun::Stopped { stop, plan } => {
+            stopped(printer, report, plan.as_ref(), &stop);
+            Exit::Failure
+        }
+        ApplyRun::NothingToApply { plan } => nothing_to_apply(printer, report, &plan),
+        ApplyRun::Applied {
+            plan,
+            reports,
+            interrupted,
+        } => applied(printer, report, &plan, reports, interrupted),
+    }
+}
+
+/// Apply at a terminal (or in CI): the plan and progress on the printer, the question on stdin.
+struct Terminal<'a> {
+    printer: &'a Printer,
+    approval: Approval,
+    /// `Applying`, or `Checking` for `--dry-run`.
+    verb: &'static str,
+}
+
+impl Front for Terminal<'_> {
+    fn show(&mut self, plan: &Plan) -> bool {
+        report_instance_errors(self.printer, plan);
+        if !self.printer.data_or_report(&render::plan_text(plan)) {
+            return false;
+        }
+        report_restart_conflicts(self.printer, plan);
+        true
+    }
+
+    fn approval(&mut self) -> Option<Box<dyn FnOnce() -> bool + Send>> {
+        match self.approval {
+            Approval::Given => None,
+            Approval::Ask => {
+                let printer = self.printer.clone();
+                Some(Box::new(move || confirm(&printer)))
             }
         }
     }
-    let plan = tokio::select! {
-        plan = read_and_plan(desired, settings) => plan,
-        signal = interrupts.wait() => {
+
+    fn progress(&mut self, event: Progress<'_>) {
+        let printer = self.printer;
+        match event {
+            Progress::SetUpFailed { text } => printer.error_text(text),
+            Progress::Starting { instance, changes } => {
+                printer.status(&format!(
+                    "{} {changes} change(s) on {instance}...",
+                    self.verb
+                ));
+            }
+            Progress::Change {
+                instance,
+                change,
+                outcome,
+            } => {
+                let word = match outcome {
+                    Outcome::Done => "done",
+                    Outcome::PendingRestart { .. } => "done, takes effect after a restart",
+                    Outcome::WouldDo => "would do",
+                    Outcome::Failed { .. } => "FAILED",
+                    Outcome::Stale { .. } => "STALE, not done",
+                    Outcome::NotStarted => return,
+                };
+                printer.status(&format!(
+                    "  {instance}: {word}: {}",
+                    render::change_line(change)
+                ));
+            }
+        }
+    }
+}
+
+/// Says why apply stopped before the first change, on stderr and in the report.
+fn stopped(printer: &Printer, report: &ReportFile, plan: Option<&Plan>, stop: &Stop) {
+    let (reason, not_started_because) = match stop {
+        Stop::InterruptedReading(signal) => {
             let reason = format!(
                 "interrupted ({}) while reading the instances: nothing was changed",
                 signal.name()
             );
             printer.error_text(&reason);
-            report.finish(printer, RunStatus::Stopped, Some(&reason), &[]);
-            return Exit::Failure;
+            (reason, None)
         }
-    };
-    if let Some(expected) = expected {
-        let stale = saved::stale_reasons(desired, &plan, expected);
-        if !stale.is_empty() {
+        Stop::Stale(stale) => {
             let reason = format!(
                 "the saved plan is stale, so nothing was changed:\n- {}",
                 stale.join("\n- ")
@@ -242,118 +313,67 @@ async fn apply_with_report(
                 &reason,
                 "make a new plan with `upmsync plan --out`, review it, and apply that",
             );
-            report.finish(
-                printer,
-                RunStatus::Stopped,
-                Some(&reason),
-                &not_started(&plan, "the saved plan is stale"),
-            );
-            return Exit::Failure;
+            (reason, Some("the saved plan is stale"))
         }
-    }
-    let plan_errors = report_instance_errors(printer, &plan);
-    if !printer.data_or_report(&render::plan_text(&plan)) {
-        report.finish(
-            printer,
-            RunStatus::Stopped,
-            Some("the plan could not be written to stdout, so nothing was changed"),
-            &not_started(&plan, "the plan could not be shown"),
-        );
-        return Exit::Failure;
-    }
-    let conflicts = report_restart_conflicts(printer, &plan);
-    if !plan.has_changes() {
-        printer.status(if plan_errors {
-            "Nothing to apply on the instances that could be planned."
-        } else if plan.has_pending_restarts() {
-            "Nothing to apply now: the changes shown wait for a restart of the product."
-        } else {
-            "Nothing to apply: every instance matches the manifest."
-        });
-        let failed = plan_errors || conflicts;
-        let run_status = if failed {
-            RunStatus::Failed
-        } else {
-            RunStatus::NothingToApply
-        };
-        let written = report.finish(printer, run_status, None, &unplanned(&plan));
-        return if failed || !written {
-            Exit::Failure
-        } else {
-            Exit::Success
-        };
-    }
-    if mode == Mode::Apply && approval == Approval::Ask {
-        // The question waits on the terminal in a thread of its own, so a signal still stops it.
-        let confirmed = tokio::select! {
-            answer = tokio::task::spawn_blocking({
-                let printer = printer.clone();
-                move || confirm(&printer)
-            }) => answer.unwrap_or(false),
-            signal = interrupts.wait() => {
-                printer.error_text(&format!(
-                    "apply cancelled ({}): nothing was changed",
-                    signal.name()
-                ));
-                false
-            }
-        };
-        if !confirmed {
-            report.finish(
-                printer,
-                RunStatus::Stopped,
-                Some("apply was not approved, so nothing was changed"),
-                &not_started(&plan, "apply was not approved"),
-            );
-            return Exit::Failure;
-        }
-    }
-
-    interrupts.acting();
-    let verb = if mode == Mode::DryRun {
-        "Checking"
-    } else {
-        "Applying"
-    };
-    let mut progress = |event: Progress<'_>| match event {
-        Progress::SetUpFailed { text } => printer.error_text(text),
-        Progress::Starting { instance, changes } => {
-            printer.status(&format!("{verb} {changes} change(s) on {instance}..."));
-        }
-        Progress::Change {
-            instance,
-            change,
-            outcome,
-        } => {
-            let word = match outcome {
-                Outcome::Done => "done",
-                Outcome::PendingRestart { .. } => "done, takes effect after a restart",
-                Outcome::WouldDo => "would do",
-                Outcome::Failed { .. } => "FAILED",
-                Outcome::Stale { .. } => "STALE, not done",
-                Outcome::NotStarted => return,
-            };
-            printer.status(&format!(
-                "  {instance}: {word}: {}",
-                render::change_line(change)
+        Stop::NotShown => (
+            "the plan could not be written to stdout, so nothing was changed".to_string(),
+            Some("the plan could not be shown"),
+        ),
+        Stop::Cancelled(signal) => {
+            printer.error_text(&format!(
+                "apply cancelled ({}): nothing was changed",
+                signal.name()
             ));
+            (
+                "apply was not approved, so nothing was changed".to_string(),
+                Some("apply was not approved"),
+            )
         }
+        Stop::NotApproved => (
+            "apply was not approved, so nothing was changed".to_string(),
+            Some("apply was not approved"),
+        ),
     };
-    let received = || interrupts.received().map(interrupt::Signal::name);
-    let reports = ops::apply::apply_planned(
-        desired,
-        &plan,
-        &ops::apply::Run {
-            cache,
-            mode,
-            interrupted: interrupts.flag(),
-            received: &received,
-            lock_errors: &lock_errors,
-            settings,
-        },
-        &mut progress,
-    )
-    .await;
+    let instances = match (plan, not_started_because) {
+        (Some(plan), Some(because)) => not_started(plan, because),
+        _ => Vec::new(),
+    };
+    report.finish(printer, RunStatus::Stopped, Some(&reason), &instances);
+}
+
+/// Every instance matches the manifest (or waits for a restart, or could not be planned).
+fn nothing_to_apply(printer: &Printer, report: &ReportFile, plan: &Plan) -> Exit {
+    let plan_errors = plan.has_errors();
+    printer.status(if plan_errors {
+        "Nothing to apply on the instances that could be planned."
+    } else if plan.has_pending_restarts() {
+        "Nothing to apply now: the changes shown wait for a restart of the product."
+    } else {
+        "Nothing to apply: every instance matches the manifest."
+    });
+    let failed = plan_errors || plan.has_conflicts();
+    let run_status = if failed {
+        RunStatus::Failed
+    } else {
+        RunStatus::NothingToApply
+    };
+    let written = report.finish(printer, run_status, None, &unplanned(plan));
+    if failed || !written {
+        Exit::Failure
+    } else {
+        Exit::Success
+    }
+}
+
+/// Changes were carried out: the summary on stdout, the report, and what to do next.
+fn applied(
+    printer: &Printer,
+    report: &ReportFile,
+    plan: &Plan,
+    reports: Vec<ApplyReport>,
+    interrupted: Option<interrupt::Signal>,
+) -> Exit {
+    let (plan_errors, conflicts) = (plan.has_errors(), plan.has_conflicts());
     let mut written = printer.data_or_report(&format!("\n{}", render::apply_text(&reports)));
     let all_applied = reports.iter().all(ApplyReport::succeeded);
     let run_status = if all_applied && !plan_errors && !conflicts {
@@ -361,10 +381,14 @@ async fn apply_with_report(
     } else {
         RunStatus::Failed
     };
-    let mut everything = reports.clone();
-    everything.extend(unplanned(&plan));
+    let mut everything = reports;
+    let applied = everything.len();
+    everything.extend(unplanned(plan));
     written &= report.finish(printer, run_status, None, &everything);
-    for report in reports.iter().filter(|report| report.restart_required()) {
+    for report in everything[..applied]
+        .iter()
+        .filter(|report| report.restart_required())
+    {
         printer.status(&format!(
             "warning: some changes on {} take effect only after a restart of the product: restart {} (every node of a cluster); until then `upmsync plan` and `drift` show them as pending",
             report.name, report.name
@@ -377,8 +401,7 @@ async fn apply_with_report(
         printer.error_text("some instances could not be planned and were left unchanged");
     }
     // Asked to stop, the run exits non-zero even when the signal came after the last change.
-    let stopped = interrupts.received().is_some();
-    if all_applied && !plan_errors && !conflicts && written && !stopped {
+    if all_applied && !plan_errors && !conflicts && written && interrupted.is_none() {
         Exit::Success
     } else {
         Exit::Failure
@@ -537,7 +560,7 @@ impl ReportFile {
 }
 
 /// Every planned instance with changes, none of them started, and why.
-fn not_started(plan: &crate::plan::Plan, reason: &str) -> Vec<ApplyReport> {
+fn not_started(plan: &Plan, reason: &str) -> Vec<ApplyReport> {
     let mut reports: Vec<ApplyReport> = plan
         .instances
         .iter()
@@ -550,7 +573,7 @@ fn not_started(plan: &crate::plan::Plan, reason: &str) -> Vec<ApplyReport> {
 }
 
 /// The instances that could not be planned (unreachable, refused, ...), each with its error.
-fn unplanned(plan: &crate::plan::Plan) -> Vec<ApplyReport> {
+fn unplanned(plan: &Plan) -> Vec<ApplyReport> {
     plan.instances
         .iter()
         .filter_map(|planned| {

@@ -6,7 +6,6 @@ pub mod apply;
 #[cfg(feature = "sim")]
 pub mod demo;
 pub mod drift;
-pub mod interrupt;
 pub mod lock;
 pub mod outdated;
 pub mod plan;
@@ -103,3 +102,21 @@ pub fn report_instance_errors<A: ArtifactSlot>(printer: &Printer, plan: &Plan<A>
     }
     any
 }
+
+/// Runs a command that only reads (and writes its output at the end, without waiting), or stops
+/// it at the first signal: dropping it removes its temporary files, and it exits 1.
+pub async fn unless_interrupted(
+    printer: &Printer,
+    work: impl std::future::Future<Output = anyhow::Result<Exit>>,
+) -> anyhow::Result<Exit> {
+    let interrupts = crate::interrupt::watch(printer);
+    tokio::select! {
+        exit = work => exit,
+        signal = interrupts.wait() => Err(Interrupted(signal).into()),
+    }
+}
+
+/// A reading command stopped by a signal before it finished.
+#[derive(Debug, thiserror::Error)]
+#[error("interrupted ({}): stopped before finishing; nothing was written", .0.name())]
+pub struct Interrupted(pub crate::interrupt::Signal);

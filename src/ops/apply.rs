@@ -1,16 +1,179 @@
-//! Carries out a plan on every instance that has changes, one instance after another, and returns
-//! their reports. It never prints: what happens is told as [`Progress`] while it happens.
+//! `apply` as a value: takes the instance locks, reads and plans (or checks a saved plan), has the
+//! plan shown and approved through the caller's [`Front`], then carries it out on every instance
+//! that has changes, one instance after another and one change at a time, and returns how it
+//! ended ([`ApplyRun`]). It never prints: the caller shows the plan, asks, and is told what happens
+//! as [`Progress`] while it happens. Ctrl-C and SIGTERM ([`Interrupts`]) stop it where it waits
+//! before the first change, and after the change under way once changes started.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::AtomicBool;
 
 use crate::execute::{self, ApplyReport, Mode, Outcome};
 use crate::http::HttpSettings;
-use crate::instance_lock::InstanceLockError;
+use crate::instance_lock::{InstanceLock, InstanceLockError};
+use crate::interrupt::{Interrupts, Signal};
 use crate::marketplace::download::Cache;
 use crate::model::Desired;
 use crate::plan::{Change, Plan};
+use crate::saved::{self, SavedPlan};
 use crate::upm::UpmClient;
+
+/// What apply works with.
+pub struct Request<'a> {
+    /// The manifest, loaded with its secrets.
+    pub desired: &'a Desired,
+    /// The download cache (artifacts to upload); its folder also holds the instance locks.
+    pub cache: &'a Cache,
+    /// Apply, or only check (`--dry-run`: no lock is taken, nothing is asked).
+    pub mode: Mode,
+    /// A saved plan: nothing is changed unless the manifest, the lock, every instance's live state
+    /// and the recomputed changes are exactly those it was saved with.
+    pub expected: Option<&'a SavedPlan>,
+    /// The HTTP settings (and where warnings go).
+    pub settings: &'a HttpSettings,
+    /// The signals that ask to stop.
+    pub interrupts: &'a Interrupts,
+}
+
+/// The caller's side of an apply: how the plan is shown and approved, and what is told while
+/// changes run.
+pub trait Front {
+    /// The plan is made (and, for a saved plan, still current): show it. `false` when it could not
+    /// be shown; nothing is changed then.
+    fn show(&mut self, plan: &Plan) -> bool;
+
+    /// The go-ahead, asked only when there are changes to apply (not for `--dry-run`): `None` when
+    /// it is given already (`--auto-approve`, a saved plan), else a question that blocks until it
+    /// is answered (it runs on a thread of its own, so a signal still stops apply while it waits).
+    fn approval(&mut self) -> Option<Box<dyn FnOnce() -> bool + Send>>;
+
+    /// Something happened while applying.
+    fn progress(&mut self, event: Progress<'_>);
+}
+
+/// How an apply run ended.
+#[derive(Debug)]
+pub enum ApplyRun {
+    /// Stopped before the first change: nothing was changed.
+    Stopped {
+        /// Why.
+        stop: Stop,
+        /// The plan, when reading got that far.
+        plan: Option<Plan>,
+    },
+    /// There was nothing to apply (or only changes waiting for a restart).
+    NothingToApply {
+        /// The plan shown.
+        plan: Plan,
+    },
+    /// Changes were carried out (an instance that could not start says why in its report).
+    Applied {
+        /// The plan shown.
+        plan: Plan,
+        /// One report per instance with changes, in the plan's order.
+        reports: Vec<ApplyReport>,
+        /// The signal that asked to stop while changes ran, if one did.
+        interrupted: Option<Signal>,
+    },
+}
+
+/// Why apply stopped before the first change.
+#[derive(Debug)]
+pub enum Stop {
+    /// A signal came while the instances were read.
+    InterruptedReading(Signal),
+    /// The saved plan no longer matches (each reason, for a list).
+    Stale(Vec<String>),
+    /// The plan could not be shown ([`Front::show`] said so).
+    NotShown,
+    /// The question was answered with anything but yes, or could not be asked.
+    NotApproved,
+    /// A signal came while the question waited.
+    Cancelled(Signal),
+}
+
+/// Takes the instance locks (`Mode::Apply` only: two applies from this runner must not interleave
+/// on one instance, and what is planned, and a saved plan's fingerprints, must hold while
+/// applying), reads and plans, and goes as far as `front` and the signals let it. The locks are
+/// released when it returns.
+pub async fn apply(request: &Request<'_>, front: &mut (dyn Front + Send)) -> ApplyRun {
+    let Request {
+        desired,
+        cache,
+        mode,
+        expected,
+        settings,
+        interrupts,
+    } = *request;
+    let mut locks = Vec::new();
+    let mut lock_errors = BTreeMap::new();
+    if mode == Mode::Apply {
+        for instance in &desired.instances {
+            match InstanceLock::acquire(cache.dir(), &instance.name) {
+                Ok(lock) => locks.push(lock),
+                Err(error) => {
+                    lock_errors.insert(instance.name.clone(), error);
+                }
+            }
+        }
+    }
+    let plan = tokio::select! {
+        plan = super::read_and_plan(desired, settings) => plan,
+        signal = interrupts.wait() => {
+            return ApplyRun::Stopped { stop: Stop::InterruptedReading(signal), plan: None };
+        }
+    };
+    let stopped = |plan, stop| ApplyRun::Stopped {
+        stop,
+        plan: Some(plan),
+    };
+    if let Some(expected) = expected {
+        let stale = saved::stale_reasons(desired, &plan, expected);
+        if !stale.is_empty() {
+            return stopped(plan, Stop::Stale(stale));
+        }
+    }
+    if !front.show(&plan) {
+        return stopped(plan, Stop::NotShown);
+    }
+    if !plan.has_changes() {
+        return ApplyRun::NothingToApply { plan };
+    }
+    if mode == Mode::Apply {
+        if let Some(ask) = front.approval() {
+            let approved = tokio::select! {
+                answer = tokio::task::spawn_blocking(ask) => answer.unwrap_or(false),
+                signal = interrupts.wait() => return stopped(plan, Stop::Cancelled(signal)),
+            };
+            if !approved {
+                return stopped(plan, Stop::NotApproved);
+            }
+        }
+    }
+    interrupts.acting();
+    let received = || interrupts.received().map(Signal::name);
+    let mut progress = |event: Progress<'_>| front.progress(event);
+    let reports = apply_planned(
+        desired,
+        &plan,
+        &Run {
+            cache,
+            mode,
+            interrupted: interrupts.flag(),
+            received: &received,
+            lock_errors: &lock_errors,
+            settings,
+        },
+        &mut progress,
+    )
+    .await;
+    drop(locks);
+    ApplyRun::Applied {
+        plan,
+        reports,
+        interrupted: interrupts.received(),
+    }
+}
 
 /// What happens while applying, in order.
 #[derive(Debug)]
@@ -39,26 +202,26 @@ pub enum Progress<'a> {
     },
 }
 
-/// What an apply run works with besides the plan.
-pub struct Run<'a> {
+/// What carrying out a plan works with besides the plan.
+struct Run<'a> {
     /// The download cache (artifacts to upload).
-    pub cache: &'a Cache,
+    cache: &'a Cache,
     /// Apply, or only check.
-    pub mode: Mode,
+    mode: Mode,
     /// Set when a signal asked to stop: the executor stops between changes.
-    pub interrupted: &'a AtomicBool,
+    interrupted: &'a AtomicBool,
     /// The name of the signal that asked to stop, if one did (`Ctrl-C`, `SIGTERM`).
-    pub received: &'a (dyn Fn() -> Option<&'static str> + Sync),
+    received: &'a (dyn Fn() -> Option<&'static str> + Sync),
     /// The instances whose lock could not be taken: none of their changes start.
-    pub lock_errors: &'a BTreeMap<String, InstanceLockError>,
+    lock_errors: &'a BTreeMap<String, InstanceLockError>,
     /// The HTTP settings (and where warnings go).
-    pub settings: &'a HttpSettings,
+    settings: &'a HttpSettings,
 }
 
 /// Applies each instance's changes (instances that could not be planned, or have none, are left
 /// out: the caller reports those). An instance whose client cannot be built, that a signal came
 /// before, or whose lock is held, gets a report of changes not started and why.
-pub async fn apply_planned(
+async fn apply_planned(
     desired: &Desired,
     plan: &Plan,
     run: &Run<'_>,

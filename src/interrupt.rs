@@ -1,15 +1,13 @@
 //! Ctrl-C (SIGINT) and SIGTERM, which CI cancel, Kubernetes and systemd send: both ask the same
 //! thing, to stop soon and cleanly. A command that reads only is dropped where it waits, so what it
 //! holds (temporary files, locks) is released by its destructors; `apply` finishes the change under
-//! way first (see `commands::apply`).
+//! way first (see `ops::apply`).
 
-use std::future::Future;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use tokio::sync::watch;
 
-use super::Exit;
 use crate::notice::Notice;
 use crate::printer::Printer;
 
@@ -137,24 +135,6 @@ impl Interrupts {
         }
     }
 }
-
-/// Runs a command that only reads (and writes its output at the end, without waiting), or stops
-/// it at the first signal: dropping it removes its temporary files, and it exits 1.
-pub async fn unless_interrupted(
-    printer: &Printer,
-    work: impl Future<Output = anyhow::Result<Exit>>,
-) -> anyhow::Result<Exit> {
-    let interrupts = watch(printer);
-    tokio::select! {
-        exit = work => exit,
-        signal = interrupts.wait() => Err(Interrupted(signal).into()),
-    }
-}
-
-/// A reading command stopped by a signal before it finished.
-#[derive(Debug, thiserror::Error)]
-#[error("interrupted ({}): stopped before finishing; nothing was written", .0.name())]
-pub struct Interrupted(pub Signal);
 
 /// Both signals as one stream.
 struct Listener {
