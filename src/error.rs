@@ -69,17 +69,46 @@ impl Error for Shared {
     }
 }
 
-/// The hints of every error in the chain that has one, outermost first, each once.
+/// The hints of every error in the chain that has one, outermost first, each once; an error that
+/// holds others besides its source (a list of problems, a restore that failed too: [`held`])
+/// gives their hints after its own.
 pub fn hints(error: &(dyn Error + 'static)) -> Vec<String> {
     let mut hints: Vec<String> = Vec::new();
+    collect_hints(error, &mut hints);
+    hints
+}
+
+fn collect_hints(error: &(dyn Error + 'static), hints: &mut Vec<String>) {
     for cause in chain(error) {
         if let Some(hint) = hint_of(cause) {
             if !hints.contains(&hint) {
                 hints.push(hint);
             }
         }
+        for other in held(cause) {
+            collect_hints(other, hints);
+        }
     }
-    hints
+}
+
+/// The errors one error holds besides its source, which its message shows without their hints
+/// ([`causes_text`]): the problems of a list, a second failure.
+fn held<'a>(cause: &'a (dyn Error + 'static)) -> Vec<&'a (dyn Error + 'static)> {
+    if let Some(shared) = cause.downcast_ref::<Shared>() {
+        held(shared.get())
+    } else if let Some(error) = cause.downcast_ref::<crate::ops::InstanceError>() {
+        error.held()
+    } else if let Some(error) = cause.downcast_ref::<crate::execute::PrepareError>() {
+        error.held()
+    } else if let Some(error) = cause.downcast_ref::<crate::ops::lock::LockInstanceError>() {
+        error.held()
+    } else if let Some(error) = cause.downcast_ref::<ChangeError>() {
+        error.held()
+    } else if let Some(error) = cause.downcast_ref::<UpmError>() {
+        error.held()
+    } else {
+        Vec::new()
+    }
 }
 
 /// The hint of one error (not of its causes), if its type has one.
@@ -132,14 +161,21 @@ fn hint_of(cause: &(dyn Error + 'static)) -> Option<String> {
 /// An error as the user reads it: its message, each cause once as `Caused by: …` on a line of its
 /// own, then its hints as `hint: …` lines.
 pub fn error_text(error: &(dyn Error + 'static)) -> String {
+    let mut text = causes_text(error);
+    for hint in hints(error) {
+        text.push_str("\nhint: ");
+        text.push_str(&hint);
+    }
+    text
+}
+
+/// An error and its causes as [`error_text`] shows them, without the hints: for an error shown
+/// inside another's message (an item of a list), whose hints the outer error gives ([`hints`]).
+pub fn causes_text(error: &(dyn Error + 'static)) -> String {
     let mut text = error.to_string();
     for cause in chain(error).skip(1) {
         text.push_str("\nCaused by: ");
         text.push_str(&cause.to_string());
-    }
-    for hint in hints(error) {
-        text.push_str("\nhint: ");
-        text.push_str(&hint);
     }
     text
 }
@@ -167,6 +203,23 @@ mod tests {
         assert_eq!(
             root_cause(&error).to_string(),
             UpmError::SafeMode.to_string()
+        );
+    }
+
+    #[test]
+    fn a_list_shows_its_problems_without_hints_and_gives_theirs_after_the_causes() {
+        let key = |key: &str| crate::model::AppKey::new(key);
+        let error = crate::ops::InstanceError::Plan {
+            instance: "jira".into(),
+            errors: vec![
+                crate::plan::PlanError::SystemApp { key: key("a.b") },
+                crate::plan::PlanError::NotUsingLicensing { key: key("c.d") },
+            ],
+        };
+        assert!(!error.to_string().contains("hint"), "{error}");
+        assert_eq!(
+            error_text(&error),
+            "cannot plan `jira`:\n- `a.b` is a system app (bundled with the product, `userInstalled: false`): upmsync never changes system apps\n- `c.d` does not use licensing (UPM would answer 412), but the manifest manages its license\nhint: remove `a.b` from the manifest\nhint: remove `license` from `c.d`"
         );
     }
 }

@@ -13,6 +13,7 @@ use serde::Serialize;
 use tracing::Instrument;
 
 use crate::artifact;
+use crate::error::error_text;
 use crate::marketplace::download::Cache;
 use crate::model::{AppKey, Artifact, LiveLicense, Location, Version};
 use crate::notice::{Notice, Notices};
@@ -143,9 +144,9 @@ pub struct VerifyFailure {
 }
 
 impl VerifyFailure {
-    /// `` `key` version: why `` with the cause's causes and hints, for a list.
+    /// `` `key` version: why `` with the cause's causes, for a list (the hints are the list's).
     pub fn line(&self) -> String {
-        format!("{self}: {}", error_text(&self.cause))
+        format!("{self}: {}", crate::error::causes_text(&self.cause))
     }
 }
 
@@ -179,6 +180,14 @@ impl PrepareError {
             Self::Upm(error) => error.hint(),
             Self::TasksRunning { .. } => Some("wait for them to finish (see the Manage apps page), then run apply again; a task that never finishes clears only when the product restarts".into()),
             Self::Verification { .. } => None,
+        }
+    }
+
+    /// The failures of a list, whose hints are this error's ([`crate::error::hints`]).
+    pub fn held(&self) -> Vec<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Verification { failures } => failures.iter().map(|error| error as _).collect(),
+            _ => Vec::new(),
         }
     }
 }
@@ -235,14 +244,15 @@ pub enum ChangeError {
         wanted: String,
         found: String,
     },
-    #[error("`{key}` was uninstalled (it was at {from}) but installing {to} failed, and restoring {from} failed too ({restore}), so the app is now missing")]
+    #[error("`{key}` was uninstalled (it was at {from}) but installing {to} failed, and restoring {from} failed too ({}), so the app is now missing", crate::error::causes_text(&**restore))]
     DowngradeInstallFailed {
         key: AppKey,
         from: String,
         to: String,
         #[source]
         source: Box<ChangeError>,
-        restore: String,
+        /// Why the restore failed (its hints are this error's).
+        restore: Box<ChangeError>,
     },
     #[error("installing {to} of `{key}` failed after it was uninstalled, so {from} was installed again (restored)")]
     DowngradeRestored {
@@ -261,11 +271,12 @@ pub enum ChangeError {
     },
     #[error("UPM reports `{key}` as {} after the change", if *enabled { "enabled" } else { "disabled" })]
     EnablementMismatch { key: AppKey, enabled: bool },
-    #[error("installed `{key}` {version}, but UPM could not enable it, so the app is DOWN (installed and disabled): {reason}")]
+    #[error("installed `{key}` {version}, but UPM could not enable it, so the app is DOWN (installed and disabled): {}", crate::error::causes_text(&**reason))]
     InstalledDisabled {
         key: AppKey,
         version: String,
-        reason: String,
+        /// Why enabling failed (its hints are this error's).
+        reason: Box<ChangeError>,
     },
     #[error("`{key}` changed since the plan was made: {differences}; another runner or an admin changed it, so nothing more was changed on this instance")]
     Stale { key: AppKey, differences: String },
@@ -296,6 +307,16 @@ impl ChangeError {
             ChangeError::DowngradeOvertaken { .. } => "run `upmsync plan` to see the instance as it is now".into(),
             _ => return None,
         })
+    }
+
+    /// The second failure it holds besides its source, whose hints are this error's
+    /// ([`crate::error::hints`]).
+    pub fn held(&self) -> Vec<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::DowngradeInstallFailed { restore, .. } => vec![&**restore as _],
+            Self::InstalledDisabled { reason, .. } => vec![&**reason as _],
+            _ => Vec::new(),
+        }
     }
 }
 
@@ -1055,7 +1076,7 @@ async fn apply_change(key: &AppKey, op: &ReadyOp, upm: &UpmClient) -> Result<App
                     from: from.to_string(),
                     to: to.to_string(),
                     source: Box::new(source),
-                    restore: error_text(&restore_error),
+                    restore: Box::new(restore_error),
                 },
             })
         }
@@ -1243,7 +1264,7 @@ async fn install(
                 .map_err(|error| ChangeError::InstalledDisabled {
                     key: key.clone(),
                     version: installed.version.to_string(),
-                    reason: error_text(&error),
+                    reason: Box::new(error),
                 })?;
         }
         false if installed.enabled => set_enabled(upm, key, false).await?,
@@ -1277,5 +1298,3 @@ async fn set_enabled(upm: &UpmClient, key: &AppKey, enabled: bool) -> Result<(),
     }
 }
 
-/// Moved to [`crate::error::error_text`]; kept here for the callers of `execute::error_text`.
-pub use crate::error::error_text;

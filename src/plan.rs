@@ -815,15 +815,6 @@ impl PlanError {
             Self::LockMoved { reason, .. } => reason.hint(),
         }
     }
-
-    /// The error with its hint, as a plan's list of errors shows it
-    /// ([`crate::ops::InstanceError::Plan`]).
-    pub fn line(&self) -> String {
-        match self.hint() {
-            Some(hint) => format!("{self}\nhint: {hint}"),
-            None => self.to_string(),
-        }
-    }
 }
 
 /// Why a lock entry's artifact is not where the manifest says the app comes from

@@ -69,10 +69,10 @@ pub struct ResolveError {
 }
 
 impl ResolveError {
-    /// One line per app as a list shows it: `` `key`: `` and the cause with its own causes and
-    /// hints ([`crate::error::error_text`]).
+    /// One line per app as a list shows it: `` `key`: `` and the cause with its own causes
+    /// ([`crate::error::causes_text`]; the hints are the list's).
     pub fn line(&self) -> String {
-        format!("`{}`: {}", self.key, crate::error::error_text(&self.cause))
+        format!("`{}`: {}", self.key, crate::error::causes_text(&self.cause))
     }
 }
 

@@ -48,7 +48,7 @@ pub async fn run(printer: &Printer, settings: &HttpSettings) -> Exit {
             (_, Err(error)) => {
                 printer.error_text(&format!(
                     "failed to create the demo's download cache: {}",
-                    crate::execute::error_text(&error)
+                    crate::error::error_text(&error)
                 ));
                 Exit::Failure
             }

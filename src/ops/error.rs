@@ -36,7 +36,7 @@ pub enum InstanceError {
         source: UpmError,
     },
     /// Some wanted version could not be resolved (each reason a line of its own, with its
-    /// causes and hints: [`ResolveError::line`]).
+    /// causes: [`ResolveError::line`]; their hints are this error's).
     #[error("cannot resolve the versions of `{instance}`:{}", list(&errors.iter().map(ResolveError::line).collect::<Vec<_>>()))]
     Resolve {
         /// The instance's name.
@@ -45,11 +45,11 @@ pub enum InstanceError {
         errors: Vec<ResolveError>,
     },
     /// The planner refused (a system app, an incompatible pin, ...), one reason per app.
-    #[error("cannot plan `{instance}`:{}", list(&errors.iter().map(PlanError::line).collect::<Vec<_>>()))]
+    #[error("cannot plan `{instance}`:{}", list(&errors.iter().map(PlanError::to_string).collect::<Vec<_>>()))]
     Plan {
         /// The instance's name.
         instance: String,
-        /// One per app, each shown with its hint ([`PlanError::line`]).
+        /// One per app (their hints are this error's).
         errors: Vec<PlanError>,
     },
 }
@@ -71,6 +71,15 @@ impl InstanceError {
             // Transparent: the chain walker never meets the lock file's error itself.
             Self::Lock(shared) => crate::error::hints(shared.get()).into_iter().next(),
             _ => None,
+        }
+    }
+
+    /// The problems of a list, whose hints are this error's ([`crate::error::hints`]).
+    pub fn held(&self) -> Vec<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Resolve { errors, .. } => errors.iter().map(|error| error as _).collect(),
+            Self::Plan { errors, .. } => errors.iter().map(|error| error as _).collect(),
+            _ => Vec::new(),
         }
     }
 }

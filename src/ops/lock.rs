@@ -3,12 +3,13 @@
 use crate::resolve::ResolveError;
 use std::collections::BTreeMap;
 
-use crate::execute;
+use crate::execute::{self, VerifyFailure};
 use crate::http::HttpSettings;
 use crate::lock::{self, LockedApp, LockedInstance};
 use crate::marketplace::download::Cache;
 use crate::marketplace::MarketplaceClient;
 use crate::model::{DesiredInstance, DesiredState, Location};
+use crate::plan::PlanError;
 use crate::resolve::{self, Depth};
 
 use super::InstanceError;
@@ -19,12 +20,34 @@ pub enum LockInstanceError {
     /// The instance could not be read.
     #[error(transparent)]
     Read(#[from] InstanceError),
-    /// Some version could not be resolved, one reason per app.
-    #[error("cannot resolve:\n- {}", .0.join("\n- "))]
-    Resolve(Vec<String>),
+    /// Some version could not be resolved, one reason per app (their hints are this error's).
+    #[error("cannot resolve:{}", list(.0.iter().map(ResolveError::line)))]
+    Resolve(Vec<ResolveError>),
+    /// The planner refused a wanted version (an incompatible pin, ...), one reason per app.
+    #[error("cannot resolve:{}", list(.0.iter().map(PlanError::to_string)))]
+    Plan(Vec<PlanError>),
     /// Some artifact failed download or verification, one reason per app.
-    #[error("artifacts failed verification:\n- {}", .0.join("\n- "))]
-    Verify(Vec<String>),
+    #[error("artifacts failed verification:{}", list(.0.iter().map(VerifyFailure::line)))]
+    Verify(Vec<VerifyFailure>),
+}
+
+impl LockInstanceError {
+    /// The problems of a list, whose hints are this error's ([`crate::error::hints`]).
+    pub fn held(&self) -> Vec<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Read(_) => Vec::new(),
+            Self::Resolve(errors) => errors.iter().map(|error| error as _).collect(),
+            Self::Plan(errors) => errors.iter().map(|error| error as _).collect(),
+            Self::Verify(errors) => errors.iter().map(|error| error as _).collect(),
+        }
+    }
+}
+
+/// `\n- a\n- b`, continuation lines indented under their item.
+fn list(items: impl Iterator<Item = String>) -> String {
+    items
+        .map(|item| format!("\n- {}", item.replace('\n', "\n  ")))
+        .collect()
 }
 
 /// Locks one instance: reads it, keeps the entries of `kept` that still answer the manifest,
@@ -60,12 +83,9 @@ pub async fn lock_instance(
     }
     let facts = resolve::resolve(&to_resolve, &live, marketplace, None, base, Depth::Lock)
         .await
-        .map_err(|errors| {
-            LockInstanceError::Resolve(errors.iter().map(ResolveError::line).collect())
-        })?;
-    let targets = crate::plan::decide(&to_resolve, &live, &facts).map_err(|errors| {
-        LockInstanceError::Resolve(errors.iter().map(crate::plan::PlanError::line).collect())
-    })?;
+        .map_err(LockInstanceError::Resolve)?;
+    let targets =
+        crate::plan::decide(&to_resolve, &live, &facts).map_err(LockInstanceError::Plan)?;
     let mut apps = kept_apps;
     let mut errors = Vec::new();
     for app in to_resolve.apps.values() {
@@ -82,13 +102,12 @@ pub async fn lock_instance(
         let verified = execute::fetch_and_verify(cache, &app.key, &target.version, artifact).await;
         let verified = match verified {
             Ok(verified) => verified,
-            Err(error) => {
-                errors.push(format!(
-                    "`{}` {}: {}",
-                    app.key,
-                    target.version,
-                    crate::error::error_text(&error)
-                ));
+            Err(cause) => {
+                errors.push(VerifyFailure {
+                    key: app.key.clone(),
+                    version: target.version.clone(),
+                    cause,
+                });
                 continue;
             }
         };

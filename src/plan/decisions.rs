@@ -28,7 +28,7 @@ fn show(desired: &DesiredInstance, live: &Live, found: &FoundApps) -> String {
         }),
         Err(errors) => errors
             .iter()
-            .map(|error| format!("error: {}\n", error.line()))
+            .map(|error| format!("error: {}\n", crate::error::error_text(error)))
             .collect(),
     }
 }

@@ -613,7 +613,9 @@ mod tests {
                     result: Err(std::sync::Arc::new(crate::ops::InstanceError::Read {
                         instance: "conf\u{1b}[2J".into(),
                         source: crate::upm::UpmError::ProductInfo {
-                            errors: "status 500: \u{1b}[2Jgone".into(),
+                            errors: vec![crate::upm::UpmError::UploadDisabled {
+                                body: "status 500: \u{1b}[2Jgone".into(),
+                            }],
                         },
                     })),
                 },

@@ -14,7 +14,6 @@ use url::Url;
 use super::error::UpmError;
 use super::session::cookie_jar;
 use super::wire::{self, media};
-use crate::error::error_text;
 use crate::http::{Call, HttpSettings, Profile};
 use crate::model::{
     redact_url, AppKey, Credentials, DesiredInstance, LicenseHash, Live, LiveApp, LiveLicense,
@@ -372,16 +371,14 @@ impl UpmClient {
         if let Some(path) = own {
             match self.product_endpoint(path).await {
                 Ok(info) => return Ok(info),
-                Err(error) => errors.push(error_text(&error)),
+                Err(error) => errors.push(error),
             }
         }
         self.product_endpoint(&["rest", "applinks", "1.0", "manifest"])
             .await
             .map_err(|error| {
-                errors.push(error_text(&error));
-                UpmError::ProductInfo {
-                    errors: errors.join("; "),
-                }
+                errors.push(error);
+                UpmError::ProductInfo { errors }
             })
     }
 

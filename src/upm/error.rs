@@ -115,8 +115,10 @@ pub enum UpmError {
         #[source]
         source: std::io::Error,
     },
-    #[error("the product version could not be read: {errors}")]
-    ProductInfo { errors: String },
+    /// Every endpoint that was asked failed (each shown with its causes; their hints are this
+    /// error's).
+    #[error("the product version could not be read: {}", errors.iter().map(|error| crate::error::causes_text(error)).collect::<Vec<_>>().join("; "))]
+    ProductInfo { errors: Vec<UpmError> },
     #[error("UPM refuses uploads: {body}")]
     UploadDisabled { body: String },
     #[error("UPM refused the artifact's signature: {body}")]
@@ -128,6 +130,15 @@ pub enum UpmError {
 }
 
 impl UpmError {
+    /// The errors it holds besides its source (the endpoints a product-info read tried), whose
+    /// hints are this error's ([`crate::error::hints`]).
+    pub fn held(&self) -> Vec<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::ProductInfo { errors } => errors.iter().map(|error| error as _).collect(),
+            _ => Vec::new(),
+        }
+    }
+
     /// The request got no HTTP answer (timeout, reset): for a mutating request it may or may not
     /// have happened, so the state must be read again before deciding anything.
     pub fn is_lost_answer(&self) -> bool {

@@ -662,7 +662,7 @@ async fn outdated_reports_what_cannot_be_resolved() {
     ----- stderr -----
     error: instance `jira-test`: cannot resolve the versions of `jira-test`:
     - `com.vendor.alpha`: app `com.vendor.alpha` has no version `99.0.0` for datacenter on the Marketplace
-      hint: check the version on the app's version history page
+    hint: check the version on the app's version history page
     ");
 }
 
@@ -1110,6 +1110,6 @@ async fn a_locked_marketplace_artifact_from_elsewhere_is_refused() {
     ----- stderr -----
     error: cannot plan `jira-test`:
     - `com.vendor.alpha`: the lock file names http://127.0.0.1:9/download/apps/100/version/100003 for a Marketplace app, which is not on the Marketplace ([MARKETPLACE]/); upmsync refuses it
-      hint: run `upmsync lock --update` to lock the Marketplace's own artifacts, or use `source: {url: ...}` for an artifact from elsewhere
+    hint: run `upmsync lock --update` to lock the Marketplace's own artifacts, or use `source: {url: ...}` for an artifact from elsewhere
     ");
 }

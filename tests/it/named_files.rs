@@ -116,7 +116,7 @@ fn verifying_an_artifact_refuses_what_is_not_a_regular_file() {
         bad_files(folder.path(), upmsync::artifact::MAX_SOURCE_FILE_BYTES + 1)
     {
         let error = upmsync::artifact::verify_file(&path, &key, &version, None).unwrap_err();
-        let text = upmsync::execute::error_text(&error);
+        let text = upmsync::error::error_text(&error);
         assert!(text.contains(phrase), "{kind}: {text}");
     }
 }

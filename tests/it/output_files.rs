@@ -182,7 +182,7 @@ async fn a_plan_error_still_writes_the_report() {
     ----- stderr -----
     error: cannot resolve the versions of `jira-test`:
     - `com.vendor.beta`: app `com.vendor.beta` has no version `9.9.9` for datacenter on the Marketplace
-      hint: check the version on the app's version history page
+    hint: check the version on the app's version history page
     Nothing to apply on the instances that could be planned.
     ");
     let report = assert_report(&case, "failed");
@@ -332,7 +332,7 @@ fn the_lock_is_never_written_over_its_manifest() {
     };
     let error = lock.write(&manifest).unwrap_err();
     assert!(
-        upmsync::execute::error_text(&error).contains("the manifest itself"),
+        upmsync::error::error_text(&error).contains("the manifest itself"),
         "{error}"
     );
     assert_eq!(

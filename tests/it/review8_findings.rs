@@ -109,7 +109,7 @@ async fn a_lock_entry_cannot_move_a_url_source_to_another_host() {
     ----- stderr -----
     error: cannot plan `jira-test`:
     - `com.vendor.alpha`: the lock file names [ELSEWHERE] for this app, but the manifest says it comes from [MARKETPLACE]/download/apps/100/version/100002; upmsync refuses it
-      hint: run `upmsync lock --update` to lock what the manifest names
+    hint: run `upmsync lock --update` to lock what the manifest names
     ");
     assert!(
         !plan.stdout.contains(elsewhere.as_str()),

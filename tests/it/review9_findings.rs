@@ -150,7 +150,6 @@ async fn a_json_error_holds_the_message_and_its_hint_once() {
 /// Finding 4, at the source: no error message of the core writes `hint:` itself (the printer and
 /// `error::error_text` render hints; `ManifestError`'s problem list is its own format and left out).
 #[test]
-#[ignore = "review9: left: `PlanError::line` renders each problem of a multi-problem list with its hint (plan.rs), inside `InstanceError::Plan`'s message"]
 fn no_error_message_bakes_in_a_hint() {
     let found: Vec<String> = production_sources()
         .into_iter()
