@@ -1297,4 +1297,3 @@ async fn set_enabled(upm: &UpmClient, key: &AppKey, enabled: bool) -> Result<(),
         }),
     }
 }
-

@@ -80,6 +80,14 @@ pub enum Notice {
         /// Why.
         error: String,
     },
+    /// `SSL_CERT_FILE` / `SSL_CERT_DIR` name files that could not be used: those parts are left
+    /// out of the trusted roots (with none left, every TLS handshake fails).
+    RootCertificatesSkipped {
+        /// Each file or folder that could not be used, with why.
+        errors: Vec<String>,
+        /// How many root certificates are left.
+        loaded: usize,
+    },
     /// An instance's TLS certificate is not checked (`insecure_skip_tls_verify: true`).
     InsecureTls {
         /// The instance's name.
@@ -145,6 +153,16 @@ impl fmt::Display for Notice {
             Self::SignalsUnwatched { error } => write!(
                 f,
                 "cannot watch for Ctrl-C and SIGTERM ({error}); they stop the process at once"
+            ),
+            Self::RootCertificatesSkipped { errors, loaded } => write!(
+                f,
+                "SSL_CERT_FILE/SSL_CERT_DIR: {}; {loaded} root certificate(s) are trusted{}",
+                errors.join("; "),
+                if *loaded == 0 {
+                    ", so every TLS handshake will fail"
+                } else {
+                    ""
+                }
             ),
             Self::InsecureTls { instance } => write!(
                 f,

@@ -254,7 +254,7 @@ pub fn client(settings: &HttpSettings, profile: Profile<'_>) -> Result<reqwest::
         .connect_timeout(settings.connect_timeout)
         .tls_built_in_root_certs(false);
     builder = settings.proxy.apply(builder)?;
-    for root in settings.roots.certificates() {
+    for root in settings.roots.certificates(&settings.notices) {
         builder = builder.add_root_certificate(root.clone());
     }
     builder = match profile {

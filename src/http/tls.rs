@@ -99,15 +99,17 @@ impl Roots {
         }
     }
 
-    /// The certificates, loading them on the first call. Unreadable entries are skipped with a
-    /// debug note; a store with none left makes every TLS handshake fail with an unknown issuer,
-    /// which [`crate::http::TransportFailure`] explains.
-    pub fn certificates(&self) -> &[Certificate] {
-        self.loaded.get_or_init(|| load(&self.source))
+    /// The certificates, loading them on the first call. Unreadable entries are skipped: with a
+    /// warning in `notices` when `SSL_CERT_FILE`/`SSL_CERT_DIR` named them (the user asked for
+    /// those), with a debug note in the system's store. A store with none left makes every TLS
+    /// handshake fail with an unknown issuer, which [`crate::http::TransportFailure`] explains.
+    pub fn certificates(&self, notices: &crate::notice::Notices) -> &[Certificate] {
+        self.loaded.get_or_init(|| load(&self.source, notices))
     }
 }
 
-fn load(source: &RootSource) -> Vec<Certificate> {
+fn load(source: &RootSource, notices: &crate::notice::Notices) -> Vec<Certificate> {
+    let named = source.cert_file.is_some() || !source.cert_dirs.is_empty();
     let result = if source.cert_file.is_none() && source.cert_dirs.is_empty() {
         rustls_native_certs::load_native_certs()
     } else {
@@ -119,8 +121,10 @@ fn load(source: &RootSource) -> Vec<Certificate> {
         }
         all
     };
-    for error in &result.errors {
-        tracing::debug!("skipping part of the platform's root certificates: {error}");
+    if !named {
+        for error in &result.errors {
+            tracing::debug!("skipping part of the platform's root certificates: {error}");
+        }
     }
     let roots: Vec<Certificate> = result
         .certs
@@ -133,6 +137,16 @@ fn load(source: &RootSource) -> Vec<Certificate> {
         count = roots.len(),
         "loaded the platform's root certificates"
     );
+    if named && (!result.errors.is_empty() || roots.is_empty()) {
+        let mut errors: Vec<String> = result.errors.iter().map(ToString::to_string).collect();
+        if errors.is_empty() {
+            errors.push("no certificate found in the files named".into());
+        }
+        notices.emit(crate::notice::Notice::RootCertificatesSkipped {
+            errors,
+            loaded: roots.len(),
+        });
+    }
     roots
 }
 

@@ -193,3 +193,36 @@ async fn the_binary_warns_once_per_run_about_each_unverified_instance() {
       jira-verified (jira, [SIM]/): 1 app(s) wanted, 0 absent
     ");
 }
+
+/// `SSL_CERT_FILE` naming a file that does not exist: the user asked for those roots, so the run
+/// says on stderr that none could be used (not only in a `-v` debug line), once, naming the file.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_unusable_ssl_cert_file_is_a_warning_naming_it() {
+    let case = TestEnv::new().await;
+    case.manifest("", "ignore");
+    let missing = case.path("no-such-bundle.pem");
+    let drift = case
+        .run_env(
+            &["drift", "-f", "apps.yaml"],
+            // An empty SSL_CERT_DIR names no folder (this machine's may set one).
+            &[
+                ("SSL_CERT_FILE", missing.to_str().unwrap()),
+                ("SSL_CERT_DIR", ""),
+            ],
+        )
+        .await;
+    // The simulator speaks plain HTTP on loopback: the run itself still works.
+    assert_eq!(drift.code, 0, "{}", drift.snapshot());
+    let warnings: Vec<&str> = drift
+        .stderr
+        .lines()
+        .filter(|line| line.starts_with("warning: SSL_CERT_FILE/SSL_CERT_DIR"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", drift.snapshot());
+    assert!(
+        warnings[0].contains("no-such-bundle.pem")
+            && warnings[0].contains("0 root certificate(s) are trusted"),
+        "{}",
+        drift.snapshot()
+    );
+}
