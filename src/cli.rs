@@ -53,6 +53,10 @@ pub struct Cli {
     /// Stop an instance when an install task runs longer than this (the error names the task URL)
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 600)]
     pub task_timeout: u64,
+
+    /// Send at most this many requests at once to one host (each instance, the Marketplace)
+    #[arg(long, global = true, value_name = "N", default_value_t = crate::http::limits::DEFAULT_MAX_REQUESTS_PER_HOST, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    pub max_requests_per_host: usize,
 }
 
 impl Cli {
@@ -73,6 +77,7 @@ impl Cli {
                 ..RetryPolicy::default()
             },
             task_timeout: Duration::from_secs(self.task_timeout),
+            limits: crate::http::Limits::new(self.max_requests_per_host),
             proxy: ProxySettings::from_lookup(variable),
             roots: Roots::new(RootSource {
                 cert_file: std::env::var_os("SSL_CERT_FILE")
@@ -426,6 +431,8 @@ mod tests {
             "5",
             "--task-timeout",
             "30",
+            "--max-requests-per-host",
+            "3",
             "plan",
         ])
         .unwrap();
@@ -433,10 +440,16 @@ mod tests {
         assert_eq!(settings.retry.attempts, 1, "no retry: one attempt");
         assert_eq!(settings.retry.max_total, Duration::from_secs(5));
         assert_eq!(settings.task_timeout, Duration::from_secs(30));
+        assert_eq!(settings.limits.per_host(), 3);
         let defaults = Cli::try_parse_from(["upmsync", "plan"])
             .unwrap()
             .http_settings();
         assert_eq!(defaults.retry.attempts, 4);
         assert_eq!(defaults.task_timeout, crate::http::DEFAULT_TASK_TIMEOUT);
+        assert_eq!(
+            defaults.limits.per_host(),
+            crate::http::limits::DEFAULT_MAX_REQUESTS_PER_HOST
+        );
+        assert!(Cli::try_parse_from(["upmsync", "--max-requests-per-host", "0", "plan"]).is_err());
     }
 }

@@ -8,8 +8,6 @@
 
 use std::path::Path;
 
-use futures::stream::{self, StreamExt};
-
 use crate::lock::LockedInstance;
 use crate::marketplace::{self, Criteria, MarketplaceClient, ResolvedVersion};
 use crate::model::{
@@ -278,8 +276,10 @@ pub async fn resolve<'a, R: Carried>(
             DesiredState::Absent => None,
         })
         .collect();
-    let results: Vec<Result<(AppKey, Wanted<'a, R>), ResolveError>> = stream::iter(wanted)
-        .map(|(app, present)| {
+    // Every app at once: the caps on requests in flight ([`crate::http::Limits`]) pace the
+    // Marketplace, and its memo answers a question asked before without a request.
+    let results: Vec<Result<(AppKey, Wanted<'a, R>), ResolveError>> =
+        futures::future::join_all(wanted.into_iter().map(|(app, present)| {
             let product = product.clone();
             let key = &app.key;
             async move {
@@ -361,9 +361,7 @@ pub async fn resolve<'a, R: Carried>(
                     },
                 ))
             }
-        })
-        .buffer_unordered(8)
-        .collect()
+        }))
         .await;
     let mut facts = Facts::new();
     let mut errors = Vec::new();

@@ -2,7 +2,8 @@
 //! run's clients start from ([`HttpSettings`], built at the CLI edge), one builder per kind of peer
 //! ([`client`] with a [`Profile`]), the retrying read ([`send_read`]), why a request got no answer
 //! ([`TransportFailure`]), bounded body reading and excerpts ([`body`]), the request a call is
-//! about ([`Call`]), and who is trusted over TLS ([`tls`]).
+//! about ([`Call`]), who is trusted over TLS ([`tls`]), and the caps on requests in flight per
+//! host and per run ([`limits`]).
 //!
 //! Policy, per peer (see `docs/security.md`):
 //! - **UPM** (credentials attached): redirects are never followed, because UPM answers a finished
@@ -17,6 +18,7 @@
 //! - **TLS**: rustls with the platform's root store, loaded once per run ([`tls::Roots`]).
 
 pub mod body;
+pub mod limits;
 mod read;
 pub mod tls;
 
@@ -34,7 +36,8 @@ use crate::model::{redact_url, Transport};
 use crate::retry::RetryPolicy;
 
 pub(crate) use read::retry_after;
-pub use read::{send_read, TransportFailure};
+pub use limits::Limits;
+pub use read::{send_read, send_read_within, TransportFailure};
 
 /// The user agent of every request: `upmsync/<version>`.
 pub const USER_AGENT: &str = concat!("upmsync/", env!("CARGO_PKG_VERSION"));
@@ -67,6 +70,9 @@ pub struct HttpSettings {
     pub notices: crate::notice::Notices,
     /// The cookie jars of this run, one per instance, shared by the clones of these settings.
     pub cookies: CookieJars,
+    /// The caps on requests in flight (`--max-requests-per-host`), shared by the clones of these
+    /// settings and so by every client built from them.
+    pub limits: Limits,
 }
 
 /// The cookie jars of one run, one per instance (keyed by the caller), shared by clones: session
@@ -104,6 +110,7 @@ impl Default for HttpSettings {
             roots: tls::Roots::default(),
             notices: crate::notice::Notices::default(),
             cookies: CookieJars::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -268,6 +275,7 @@ pub fn client(settings: &HttpSettings, profile: Profile<'_>) -> Result<reqwest::
             let mut builder = builder
                 .redirect(redirect::Policy::none())
                 .timeout(settings.request_timeout)
+                .pool_max_idle_per_host(limits::UPM_IDLE_CONNECTIONS)
                 .cookie_provider(cookies)
                 .https_only(tls::is_plain_http_refused(url, transport));
             if let Some(path) = &transport.ca_file {

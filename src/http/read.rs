@@ -77,19 +77,53 @@ impl fmt::Display for TransportFailure {
 /// Sends a read (a request that changes nothing), again after connection errors, timeouts, 429 and
 /// 5xx, within `policy`: backoff with jitter, honouring `Retry-After` (seconds or an HTTP date).
 /// Each retry is a [`crate::notice::Notice::RetryingRead`]. The last answer or error is returned. A request whose body cannot be cloned is sent once.
+/// No cap on requests in flight applies: see [`send_read_within`].
 pub async fn send_read(
     request: RequestBuilder,
     policy: &RetryPolicy,
     call: &Call,
     notices: &crate::notice::Notices,
 ) -> Result<Response, reqwest::Error> {
+    read(request, policy, call, notices, None).await
+}
+
+/// [`send_read`] with the settings' retry bounds and notices, each attempt within the settings'
+/// caps on requests in flight ([`super::Limits`]): a slot is held while the attempt is sent and
+/// its headers arrive, never during the wait before a retry.
+pub async fn send_read_within(
+    request: RequestBuilder,
+    settings: &super::HttpSettings,
+    call: &Call,
+) -> Result<Response, reqwest::Error> {
+    read(
+        request,
+        &settings.retry,
+        call,
+        &settings.notices,
+        Some(&settings.limits),
+    )
+    .await
+}
+
+async fn read(
+    request: RequestBuilder,
+    policy: &RetryPolicy,
+    call: &Call,
+    notices: &crate::notice::Notices,
+    limits: Option<&super::Limits>,
+) -> Result<Response, reqwest::Error> {
     let started = Instant::now();
     let mut attempt = 1;
     loop {
+        let permit = match limits {
+            Some(limits) => Some(limits.request(&call.url).await),
+            None => None,
+        };
         let Some(this_try) = request.try_clone() else {
             return request.send().await;
         };
         let outcome = this_try.send().await;
+        drop(permit);
         let retry_after = match &outcome {
             Ok(response) if retry::is_retryable_status(response.status().as_u16()) => {
                 Some(retry_after(response))

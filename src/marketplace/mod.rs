@@ -1,9 +1,22 @@
 //! The only code that speaks the Atlassian Marketplace REST API v2: resolves an app key and exact
 //! version to an installable artifact link (marketplace-api.md §3, §4, §10).
+//!
+//! One [`MarketplaceClient`] serves a whole run and asks each distinct question once: its clones
+//! share a memo of answers keyed by the request URL, so a hundred instances asking the same twenty
+//! questions send twenty requests, and a question asked while the same one is on its way waits
+//! for that answer. Answers that will not change within a run are kept (a body, a 404, another
+//! 4xx, a body that cannot be read as expected); a failure that may pass (no connection, a timeout,
+//! 429, 5xx, a broken body) is shared with those who waited for it but not kept, so a later
+//! question asks again.
 
 pub mod download;
 
+use std::any::Any;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
+
+use futures::future::{BoxFuture, FutureExt, Shared};
 
 use reqwest::{header::ACCEPT, StatusCode};
 use serde::Deserialize;
@@ -12,7 +25,6 @@ use url::Url;
 use crate::http::body::{self, excerpt};
 use crate::http::{Call, HttpError, HttpSettings, Profile, TransportFailure};
 use crate::model::{redact_url, AppKey, Compatibility, Hosting, Version};
-use crate::retry::RetryPolicy;
 
 /// A bound on pagination, against a server whose `next` never ends.
 const MAX_PAGES: usize = 200;
@@ -165,15 +177,79 @@ impl MarketplaceError {
 }
 
 /// A client for the Marketplace's REST API v2. Reads of public apps are anonymous (§1): no
-/// credentials are ever sent.
+/// credentials are ever sent. Clones share the memo of answers (see the module docs) and the
+/// settings' caps on requests in flight.
 #[derive(Clone, Debug)]
 pub struct MarketplaceClient {
     http: reqwest::Client,
     base: Url,
-    retry: RetryPolicy,
-    notices: crate::notice::Notices,
+    settings: HttpSettings,
     /// How long reading a body may take.
     deadline: Duration,
+    memo: Memo,
+}
+
+/// A decoded answer, shared by everyone who asked the same question.
+type Decoded = Arc<dyn Any + Send + Sync>;
+
+/// The outcome of one question: the decoded body (`None` for 404 or 204), or why there is none.
+type Outcome = Result<Option<Decoded>, Failure>;
+
+/// Answers by request URL (and the type read from it), shared by clones.
+#[derive(Clone, Default)]
+struct Memo(Arc<Mutex<HashMap<(Url, std::any::TypeId), Shared<BoxFuture<'static, Outcome>>>>>);
+
+impl std::fmt::Debug for Memo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let count = self.0.lock().map_or(0, |memo| memo.len());
+        write!(f, "Memo({count} questions)")
+    }
+}
+
+/// Why a question got no answer, in a form that can be shared with every waiter.
+#[derive(Clone, Debug)]
+enum Failure {
+    Request {
+        call: Call,
+        failure: TransportFailure,
+    },
+    Body {
+        url: String,
+        reason: String,
+    },
+    Status {
+        url: String,
+        status: StatusCode,
+        body: String,
+    },
+    Decode {
+        url: String,
+        reason: String,
+    },
+}
+
+impl Failure {
+    /// Whether asking again in the same run may get another answer.
+    fn may_pass(&self) -> bool {
+        match self {
+            Failure::Request { .. } | Failure::Body { .. } => true,
+            Failure::Status { status, .. } => {
+                status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
+            }
+            Failure::Decode { .. } => false,
+        }
+    }
+}
+
+impl From<Failure> for MarketplaceError {
+    fn from(failure: Failure) -> Self {
+        match failure {
+            Failure::Request { call, failure } => MarketplaceError::Request { call, failure },
+            Failure::Body { url, reason } => MarketplaceError::Body { url, reason },
+            Failure::Status { url, status, body } => MarketplaceError::Status { url, status, body },
+            Failure::Decode { url, reason } => MarketplaceError::Decode { url, reason },
+        }
+    }
 }
 
 impl MarketplaceClient {
@@ -199,9 +275,9 @@ impl MarketplaceClient {
         Ok(Self {
             http,
             base,
-            retry: settings.retry,
-            notices: settings.notices.clone(),
+            settings: settings.clone(),
             deadline: settings.request_timeout,
+            memo: Memo::default(),
         })
     }
 
@@ -348,7 +424,7 @@ impl MarketplaceClient {
     ) -> Result<MarketplaceError, MarketplaceError> {
         Ok(
             if self
-                .get::<serde_json::Value>(&self.addon_url(key))
+                .get::<serde::de::IgnoredAny>(&self.addon_url(key))
                 .await?
                 .is_none()
             {
@@ -397,53 +473,88 @@ impl MarketplaceClient {
         url
     }
 
-    /// GETs JSON; `None` on 404 or 204 ("does not exist", §1).
-    async fn get<T: for<'de> Deserialize<'de>>(
-        &self,
-        url: &Url,
-    ) -> Result<Option<T>, MarketplaceError> {
-        let call = Call::get(url.clone());
-        tracing::debug!(request = %call, "marketplace request");
-        let shown = redact_url(url);
-        let request = self
-            .http
-            .get(url.clone())
-            .header(ACCEPT, "application/json");
-        let response = crate::http::send_read(request, &self.retry, &call, &self.notices)
-            .await
-            .map_err(|error| MarketplaceError::Request {
-                failure: TransportFailure::of(&error),
-                call,
-            })?;
-        let status = response.status();
-        if status == StatusCode::NOT_FOUND || status == StatusCode::NO_CONTENT {
-            return Ok(None);
+    /// GETs JSON as `T`; `None` on 404 or 204 ("does not exist", §1). Asked once per run: see
+    /// the module docs.
+    async fn get<T>(&self, url: &Url) -> Result<Option<T>, MarketplaceError>
+    where
+        T: for<'de> Deserialize<'de> + Clone + Send + Sync + 'static,
+    {
+        let key = (url.clone(), std::any::TypeId::of::<T>());
+        let asked = {
+            let mut memo = self.memo.0.lock().unwrap_or_else(PoisonError::into_inner);
+            memo.entry(key.clone())
+                .or_insert_with(|| self.ask::<T>(url.clone()).boxed().shared())
+                .clone()
+        };
+        let outcome = asked.clone().await;
+        if matches!(&outcome, Err(failure) if failure.may_pass()) {
+            let mut memo = self.memo.0.lock().unwrap_or_else(PoisonError::into_inner);
+            if memo.get(&key).is_some_and(|kept| kept.ptr_eq(&asked)) {
+                memo.remove(&key);
+            }
         }
-        if !status.is_success() {
-            let text = body::error_text(response, self.deadline).await;
-            return Err(MarketplaceError::Status {
+        match outcome? {
+            None => Ok(None),
+            Some(decoded) => match decoded.downcast::<T>() {
+                Ok(value) => Ok(Some((*value).clone())),
+                // The key holds the type: never the case.
+                Err(_) => Err(MarketplaceError::Decode {
+                    url: redact_url(url),
+                    reason: "the answer was read as another type".into(),
+                }),
+            },
+        }
+    }
+
+    /// Sends one question and reads its answer as `T`, owning all it needs so the answer can be
+    /// shared.
+    fn ask<T>(&self, url: Url) -> impl std::future::Future<Output = Outcome> + Send + 'static
+    where
+        T: for<'de> Deserialize<'de> + Send + Sync + 'static,
+    {
+        let http = self.http.clone();
+        let settings = self.settings.clone();
+        let deadline = self.deadline;
+        async move {
+            let call = Call::get(url.clone());
+            tracing::debug!(request = %call, "marketplace request");
+            let shown = redact_url(&url);
+            let request = http.get(url).header(ACCEPT, "application/json");
+            let response = crate::http::send_read_within(request, &settings, &call)
+                .await
+                .map_err(|error| Failure::Request {
+                    failure: TransportFailure::of(&error),
+                    call,
+                })?;
+            let status = response.status();
+            if status == StatusCode::NOT_FOUND || status == StatusCode::NO_CONTENT {
+                return Ok(None);
+            }
+            if !status.is_success() {
+                let text = body::error_text(response, deadline).await;
+                return Err(Failure::Status {
+                    url: shown,
+                    status,
+                    body: excerpt(&text),
+                });
+            }
+            let text = body::read_text(response, body::MAX_JSON_BYTES, deadline)
+                .await
+                .map_err(|error| Failure::Body {
+                    url: shown.clone(),
+                    reason: error.to_string(),
+                })?;
+            let value: T = serde_json::from_str(&text).map_err(|error| Failure::Decode {
                 url: shown,
-                status,
-                body: excerpt(&text),
-            });
-        }
-        let text = body::read_text(response, body::MAX_JSON_BYTES, self.deadline)
-            .await
-            .map_err(|error| MarketplaceError::Body {
-                url: shown.clone(),
                 reason: error.to_string(),
             })?;
-        serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|error| MarketplaceError::Decode {
-                url: shown,
-                reason: error.to_string(),
-            })
+            Ok(Some(Arc::new(value) as Decoded))
+        }
     }
 }
 
 /// The parts of an AddonVersion (§4) that resolution needs.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 struct AddonVersion {
     name: String,
     #[serde(rename = "buildNumber", default)]
@@ -455,7 +566,7 @@ struct AddonVersion {
 }
 
 /// A page of `/versions` (§7): brief items, maybe a `next` link.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 struct VersionCollection {
     #[serde(rename = "_links", default)]
     links: CollectionLinks,
@@ -463,36 +574,36 @@ struct VersionCollection {
     embedded: VersionItems,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 struct CollectionLinks {
     #[serde(default)]
     next: Option<Link>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 struct VersionItems {
     #[serde(default)]
     versions: Vec<VersionItem>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 struct VersionItem {
     name: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 struct Embedded {
     #[serde(default)]
     artifact: Option<ArtifactInfo>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 struct ArtifactInfo {
     #[serde(rename = "_links", default)]
     links: ArtifactLinks,
 }
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Deserialize)]
 struct ArtifactLinks {
     #[serde(default)]
     binary: Option<Link>,
@@ -500,14 +611,14 @@ struct ArtifactLinks {
 
 /// A HAL link: an object, or an array of them (§7: `next` is seen as an array); the JSON one is
 /// the entry without `type` or with `application/json`.
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 #[serde(untagged)]
 enum Link {
     One(LinkObject),
     Many(Vec<LinkObject>),
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Clone, Debug, Deserialize)]
 struct LinkObject {
     href: String,
     #[serde(rename = "type", default)]

@@ -20,11 +20,14 @@ use crate::model::{AppKey, Desired, DesiredInstance, DesiredLicense, DesiredStat
 use crate::notice::Notice;
 use crate::plan::{self as planner, Drift, Plan, PlannedInstance, Resolution};
 use crate::resolve::{self as resolver, Depth};
-use crate::upm::UpmClient;
+use crate::upm::{fill_licenses, FirstRead, UpmClient};
 
 /// Reads every instance of `desired` (the loader kept only the selected ones) and plans it, with
-/// every artifact an install needs (`plan`, `apply`). Instances are read concurrently; so are the
-/// license reads within one and the Marketplace lookups. With a lock file, the Marketplace is asked
+/// every artifact an install needs (`plan`, `apply`). Instances are read concurrently (up to
+/// [`crate::http::limits::MAX_INSTANCES_READING`] at once), each in two waves (see
+/// `read_and_plan_instance`); every request waits for its slot under the run's caps
+/// ([`crate::http::Limits`]), and the Marketplace client asks each distinct question once for all
+/// instances. With a lock file, the Marketplace is asked
 /// only where a downgrade's installed version is (to restore it if the install fails); a lock that
 /// does not cover the manifest stops the instances it falls short for.
 pub async fn read_and_plan(desired: &Desired, settings: &HttpSettings) -> Plan {
@@ -71,13 +74,17 @@ async fn read_and_plan_to<A: Resolution>(
                     let locked = lock
                         .as_ref()
                         .and_then(|lock| lock.instances.get(&instance.name));
-                    match read_live(instance, settings).await {
-                        Ok(live) => {
-                            let result =
-                                plan_instance(instance, &live, marketplace, locked, base, depth)
-                                    .await;
-                            (Some(live), result)
-                        }
+                    match read_and_plan_instance(
+                        instance,
+                        settings,
+                        marketplace,
+                        locked,
+                        base,
+                        depth,
+                    )
+                    .await
+                    {
+                        Ok((live, result)) => (Some(live), result),
                         Err(error) => (None, Err(error)),
                     }
                 }
@@ -96,7 +103,60 @@ async fn read_and_plan_to<A: Resolution>(
     Plan { instances: planned }
 }
 
-/// Reads one instance's live state: plugins, managed licenses, product version.
+/// Reads one instance and plans it, in as few round trips as the API allows: the first wave
+/// ([`UpmClient::read_apps`]: plugin list, product version, restarts, Marketplace apps' licenses)
+/// at once; then the Marketplace lookups ([`resolver::resolve`], which need only the plugin list
+/// and the product build) together with the license reads the first wave left (in-house apps).
+/// The instance's UPM client, and its slot among the instances read at once
+/// ([`crate::http::Limits::instance`]), are given up as soon as UPM is read.
+///
+/// # Errors
+///
+/// [`InstanceError::SetUp`] or [`InstanceError::Read`] when UPM cannot be read (then there is no
+/// live state); else the live state with the plan or why there is none.
+async fn read_and_plan_instance<A: Resolution>(
+    instance: &DesiredInstance,
+    settings: &HttpSettings,
+    marketplace: &MarketplaceClient,
+    lock: Option<&LockedInstance>,
+    base: &std::path::Path,
+    depth: Depth,
+) -> Result<(Live, Result<planner::InstancePlan<A>, InstanceError>), InstanceError> {
+    let slot = settings.limits.instance().await;
+    let upm = client(instance, settings)?;
+    let read_error = |source| InstanceError::Read {
+        instance: instance.name.clone(),
+        source,
+    };
+    let FirstRead { mut live, unread } = upm
+        .read_apps(instance.product, &managed_license_keys(instance))
+        .await
+        .map_err(read_error)?;
+    let licenses = async move {
+        let licenses = upm.read_licenses(&unread).await;
+        drop(upm);
+        drop(slot);
+        licenses
+    };
+    let resolving = resolver::resolve(instance, &live, marketplace, lock, base, depth);
+    let (licenses, facts) = futures::join!(licenses, resolving);
+    fill_licenses(&mut live, licenses.map_err(read_error)?);
+    let result = facts
+        .map_err(|errors| InstanceError::Resolve {
+            instance: instance.name.clone(),
+            errors,
+        })
+        .and_then(|facts| {
+            planner::plan(instance, &live, &facts).map_err(|errors| InstanceError::Plan {
+                instance: instance.name.clone(),
+                errors,
+            })
+        });
+    Ok((live, result))
+}
+
+/// Reads one instance's live state: plugins, managed licenses, product version
+/// ([`UpmClient::read_live`]), within the run's cap on instances read at once.
 ///
 /// # Errors
 ///
@@ -106,15 +166,22 @@ pub async fn read_live(
     instance: &DesiredInstance,
     settings: &HttpSettings,
 ) -> Result<Live, InstanceError> {
-    let upm = UpmClient::new(instance, settings)
-        .map_err(|error| InstanceError::SetUp(Shared::new(error)))?;
-    warn_if_insecure(instance, settings);
+    let _slot = settings.limits.instance().await;
+    let upm = client(instance, settings)?;
     upm.read_live(instance.product, &managed_license_keys(instance))
         .await
         .map_err(|source| InstanceError::Read {
             instance: instance.name.clone(),
             source,
         })
+}
+
+/// The instance's UPM client, after the warning an instance without TLS checks gets.
+fn client(instance: &DesiredInstance, settings: &HttpSettings) -> Result<UpmClient, InstanceError> {
+    let upm = UpmClient::new(instance, settings)
+        .map_err(|error| InstanceError::SetUp(Shared::new(error)))?;
+    warn_if_insecure(instance, settings);
+    Ok(upm)
 }
 
 /// Warns ([`Notice::InsecureTls`]), once per run and instance, that the instance's certificate
@@ -129,26 +196,6 @@ fn warn_if_insecure(instance: &DesiredInstance, settings: &HttpSettings) {
             },
         );
     }
-}
-
-async fn plan_instance<A: Resolution>(
-    instance: &DesiredInstance,
-    live: &Live,
-    marketplace: &MarketplaceClient,
-    lock: Option<&LockedInstance>,
-    base: &std::path::Path,
-    depth: Depth,
-) -> Result<planner::InstancePlan<A>, InstanceError> {
-    let facts = resolver::resolve(instance, live, marketplace, lock, base, depth)
-        .await
-        .map_err(|errors| InstanceError::Resolve {
-            instance: instance.name.clone(),
-            errors,
-        })?;
-    planner::plan(instance, live, &facts).map_err(|errors| InstanceError::Plan {
-        instance: instance.name.clone(),
-        errors,
-    })
 }
 
 /// The apps whose license the manifest manages (a license or `license: absent`).

@@ -6,7 +6,6 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::stream::{self, StreamExt, TryStreamExt};
 use reqwest::header::CONTENT_TYPE;
 use reqwest::{Method, StatusCode};
 use url::Url;
@@ -19,9 +18,6 @@ use crate::model::{
     redact_url, AppKey, Credentials, DesiredInstance, LicenseHash, Live, LiveApp, LiveLicense,
     Product, ProductInfo, RestartAction, Secret, Version,
 };
-
-/// How many license reads run at once.
-const READ_CONCURRENCY: usize = 8;
 
 /// A client for one instance's UPM.
 #[derive(Clone)]
@@ -86,17 +82,50 @@ impl UpmClient {
         })
     }
 
-    /// Reads every installed plugin and, concurrently, the licenses of the installed user apps in
-    /// `license_keys` (the apps whose license the manifest manages).
+    /// Reads every installed plugin and the licenses of the installed user apps in
+    /// `license_keys` (the apps whose license the manifest manages): [`UpmClient::read_apps`],
+    /// then [`UpmClient::read_licenses`] for the apps it left unread.
     pub async fn read_live(
         &self,
         product: Product,
         license_keys: &BTreeSet<AppKey>,
     ) -> Result<Live, UpmError> {
-        let (plugins, product_info, restarts) = futures::join!(
+        let FirstRead { mut live, unread } = self.read_apps(product, license_keys).await?;
+        let licenses = self.read_licenses(&unread).await?;
+        fill_licenses(&mut live, licenses);
+        Ok(live)
+    }
+
+    /// The first wave of a read, all at once: the plugin list, the product's version,
+    /// `/requires-restart` and, when the manifest manages a license, the licenses of the
+    /// Marketplace apps (`GET /installed-marketplace`, §5.11: `licenseDetails.rawLicense`, one
+    /// request for all). The managed-license apps it does not cover (in-house apps, an app
+    /// without `licenseDetails`, or all when it cannot be read: 404 on an old UPM, 403, an
+    /// unreadable body) are returned as `unread`, for [`UpmClient::read_licenses`]. Only hashes
+    /// of licenses are kept.
+    pub async fn read_apps(
+        &self,
+        product: Product,
+        license_keys: &BTreeSet<AppKey>,
+    ) -> Result<FirstRead, UpmError> {
+        let (plugins, product_info, restarts, covered) = futures::join!(
             self.list_plugins(),
             self.product_info(product),
-            self.changes_requiring_restart()
+            self.changes_requiring_restart(),
+            async {
+                if license_keys.is_empty() {
+                    return BTreeMap::new();
+                }
+                // Falling back costs only time, and the per-app reads give the same answer: a
+                // debug line, not a warning.
+                self.marketplace_licenses().await.unwrap_or_else(|error| {
+                    tracing::debug!(
+                        error = %crate::error::chain_text(&error),
+                        "cannot read the Marketplace apps' licenses in one request; reading each app's license"
+                    );
+                    BTreeMap::new()
+                })
+            }
         );
         let plugins = plugins?;
         // The plugin list's `restartState` says the same for every installed app: a
@@ -122,25 +151,53 @@ impl UpmClient {
             }
             live.apps.insert(app.key.clone(), app);
         }
-        let wanted: Vec<AppKey> = license_keys
-            .iter()
-            .filter(|key| live.apps.get(*key).is_some_and(|app| app.user_installed))
-            .cloned()
-            .collect();
-        let licenses: Vec<(AppKey, LiveLicense)> = stream::iter(wanted)
-            .map(|key| async move {
-                let license = self.license_hash(&key).await?;
-                Ok::<_, UpmError>((key, license))
-            })
-            .buffer_unordered(READ_CONCURRENCY)
-            .try_collect()
-            .await?;
-        for (key, license) in licenses {
-            if let Some(app) = live.apps.get_mut(&key) {
-                app.license = license;
+        let mut unread = Vec::new();
+        for key in license_keys {
+            let Some(app) = live.apps.get_mut(key).filter(|app| app.user_installed) else {
+                continue;
+            };
+            match covered.get(key) {
+                Some(license) => app.license = license.clone(),
+                None => unread.push(key.clone()),
             }
         }
-        Ok(live)
+        Ok(FirstRead { live, unread })
+    }
+
+    /// Reads the licenses of `keys` one request each (`GET /{key}-key/license`, §5.10), all at
+    /// once within the caps on requests in flight; only their hashes are kept.
+    pub async fn read_licenses(
+        &self,
+        keys: &[AppKey],
+    ) -> Result<Vec<(AppKey, LiveLicense)>, UpmError> {
+        futures::future::try_join_all(keys.iter().map(|key| async move {
+            let license = self.license_hash(key).await?;
+            Ok::<_, UpmError>((key.clone(), license))
+        }))
+        .await
+    }
+
+    /// `GET /installed-marketplace` (§5.11): the license of each Marketplace app that has
+    /// `licenseDetails`, as a hash. The body holds license texts: a decode error never quotes it.
+    async fn marketplace_licenses(&self) -> Result<BTreeMap<AppKey, LiveLicense>, UpmError> {
+        let url = under(&self.api, &["installed-marketplace"]);
+        let answer = self
+            .send(self.request(Call::get(url), media::GENERIC))
+            .await?;
+        let (call, bytes) = answer.success().await?.bytes().await?;
+        let apps: wire::InstalledMarketplace =
+            serde_json::from_slice(&bytes).map_err(|_| UpmError::Decode {
+                call,
+                reason: "not UPM's installed Marketplace apps".into(),
+            })?;
+        Ok(apps
+            .plugins
+            .into_iter()
+            .filter_map(|app| {
+                let license = app.license_details?;
+                Some((AppKey::new(&app.key), hash_of(&license)))
+            })
+            .collect())
     }
 
     /// `GET /rest/plugins/1.0/` (§5.1). A 404 here means the URL is not UPM's (usually a missing
@@ -211,10 +268,7 @@ impl UpmClient {
                 call,
                 reason: "not a UPM license representation".into(),
             })?;
-        Ok(match license.raw_license.as_deref().map(str::trim) {
-            Some(raw) if !raw.is_empty() => LiveLicense::Present(LicenseHash::of(raw)),
-            _ => LiveLicense::None,
-        })
+        Ok(hash_of(&license))
     }
 
     /// Gets a fresh `upm-token` (§5.2): `HEAD /rest/plugins/1.0/?os_authType=basic`.
@@ -407,6 +461,32 @@ impl UpmClient {
             .chain(rest.iter().copied())
             .collect();
         under(&self.api, &segments)
+    }
+}
+
+/// What the first wave of a read found ([`UpmClient::read_apps`]).
+#[derive(Debug)]
+pub struct FirstRead {
+    /// The live state, with the licenses read so far.
+    pub live: Live,
+    /// The managed-license apps whose license is still to be read ([`UpmClient::read_licenses`]).
+    pub unread: Vec<AppKey>,
+}
+
+/// Puts licenses read by [`UpmClient::read_licenses`] into `live`.
+pub fn fill_licenses(live: &mut Live, licenses: Vec<(AppKey, LiveLicense)>) {
+    for (key, license) in licenses {
+        if let Some(app) = live.apps.get_mut(&key) {
+            app.license = license;
+        }
+    }
+}
+
+/// A license representation's license, by hash only (`rawLicense` absent or blank: none).
+fn hash_of(license: &wire::PluginLicense) -> LiveLicense {
+    match license.raw_license.as_deref().map(str::trim) {
+        Some(raw) if !raw.is_empty() => LiveLicense::Present(LicenseHash::of(raw)),
+        _ => LiveLicense::None,
     }
 }
 

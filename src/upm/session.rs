@@ -71,8 +71,10 @@ impl UpmClient {
         let Outgoing { call, builder } = outgoing;
         tracing::debug!(request = %call, "upm request");
         let result = if call.is_read() {
-            http::send_read(builder, &self.settings.retry, &call, &self.settings.notices).await
+            http::send_read_within(builder, &self.settings, &call).await
         } else {
+            // A change is sent once, within the caps on requests in flight like every read.
+            let _permit = self.settings.limits.request(&call.url).await;
             builder.send().await
         };
         let response = result.map_err(|error| request_error(&call, &error))?;

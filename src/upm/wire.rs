@@ -68,6 +68,24 @@ pub struct PluginLicense {
     pub raw_license: Option<String>,
 }
 
+/// `GET /installed-marketplace` (§5.11): per Marketplace app, its key and its license. Only
+/// `licenseDetails.rawLicense` is read; the rest is ignored. A body without `plugins` covers no app.
+#[derive(Deserialize)]
+pub struct InstalledMarketplace {
+    #[serde(default)]
+    pub plugins: Vec<InstalledMarketplaceApp>,
+}
+
+/// One app of [`InstalledMarketplace`]: `licenseDetails` is the license representation of
+/// `GET /{key}-key/license` (§5.10), absent when UPM tells nothing of the app's license.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InstalledMarketplaceApp {
+    pub key: String,
+    #[serde(default)]
+    pub license_details: Option<PluginLicense>,
+}
+
 /// `PUT /{key}-key/license` body.
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]

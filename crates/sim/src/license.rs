@@ -53,6 +53,61 @@ pub(crate) async fn handle(
     }
 }
 
+/// `GET /installed-marketplace` (upm-rest-api.md §5.11): the user-installed Marketplace apps, each
+/// with its `licenseDetails` (the license representation of §5.10, `rawLicense` included) when it
+/// has a license, plus the user's upm-token header (§5.2). `?updates=true` is ignored (no
+/// `update` field: that would ask the Marketplace).
+///
+/// guess: "Marketplace apps" are the user-installed plugins the Marketplace lists (the
+/// simulator's catalog); in-house apps are left out. guess: an app without a license has no
+/// `licenseDetails` (UPM leaves nulls out, §8).
+pub(crate) fn installed_marketplace(shared: &Shared, call: &Call) -> Response {
+    if let Err(response) = call.negotiate(&[], Some(GENERIC)) {
+        return response;
+    }
+    let user = match call.require_user() {
+        Ok((user, _)) => user.to_string(),
+        Err(response) => return response,
+    };
+    let mut state = shared.lock();
+    let token = state.upm_token(call.node(), &user);
+    let plugins: Vec<Value> = state
+        .plugins
+        .values()
+        .filter(|plugin| plugin.user_installed)
+        .filter(|plugin| shared.catalog.iter().any(|app| app.key == plugin.key))
+        .map(|plugin| {
+            let link = upm::plugin_link(shared, &plugin.key);
+            let mut entry = Map::new();
+            entry.insert("links".into(), json!({"self": link.clone(), "alternate": link}));
+            entry.insert("key".into(), json!(plugin.key));
+            entry.insert("name".into(), json!(plugin.name));
+            entry.insert("licenseReadOnly".into(), json!(false));
+            entry.insert("dataCenterCompatible".into(), json!(true));
+            if let Some(license) = state.visible_license(&plugin.key) {
+                entry.insert(
+                    "licenseDetails".into(),
+                    representation(shared, &plugin.key, plugin.uses_licensing, Some(license)),
+                );
+            }
+            Value::Object(entry)
+        })
+        .collect();
+    drop(state);
+    let base = shared.upm_rest_path();
+    let mut response = http::json(
+        StatusCode::OK,
+        GENERIC,
+        &json!({
+            "plugins": plugins,
+            "links": {"self": format!("{base}/installed-marketplace")},
+            "hostStatus": {},
+        }),
+    );
+    http::set_named_header(&mut response, "upm-token", &token.to_string());
+    response
+}
+
 /// PUT `{"rawLicense": "…"}`: 404 unknown plugin, 412 no licensing, 400 blank or identical,
 /// else set or replace (§5.10).
 async fn put(shared: &Shared, key: &str, body: Body) -> Response {

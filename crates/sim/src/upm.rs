@@ -31,7 +31,6 @@ pub(crate) const MAX_BODY: usize = 256 * 1024 * 1024;
 /// Single-segment UPM resources this simulator does not serve; they answer 404 rather than the
 /// 400 of a segment without `-key`.
 const UNSIMULATED: &[&str] = &[
-    "installed-marketplace",
     "enablement-state",
     "uninstall",
     "product-updates",
@@ -204,6 +203,9 @@ async fn route_upm(shared: &Arc<Shared>, call: &Call, upm_path: &str, body: Body
             _ => http::method_not_allowed(&[M::GET, M::HEAD, M::PUT]),
         },
         ["requires-restart"] => only_get(&method, || restart::changes(shared, call)),
+        ["installed-marketplace"] => {
+            only_get(&method, || license::installed_marketplace(shared, call))
+        }
         ["requires-restart", segment] => match method {
             M::DELETE => restart::cancel(shared, call, segment),
             _ => http::method_not_allowed(&[M::DELETE]),
