@@ -42,7 +42,7 @@ async fn reads_are_retried_after_503_and_429() {
         FaultRule::new(Fault::Drop)
             .server(SimServer::Upm)
             .method("GET")
-            .path("/license")
+            .path("/installed-marketplace")
             .first(1),
     ]));
     let desired = desired(
@@ -59,6 +59,17 @@ async fn reads_are_retried_after_503_and_429() {
         .expect("retries get through");
     assert_eq!(planned.changes.len(), 2);
     assert_eq!(sim.fault_hits(), 3);
+    // The dropped read of the Marketplace apps' licenses was sent again, not replaced by the
+    // per-app read.
+    let requests = sim.requests();
+    let asked = |part: &str| {
+        requests
+            .iter()
+            .filter(|request| request.path.ends_with(part))
+            .count()
+    };
+    assert_eq!(asked("/installed-marketplace"), 2);
+    assert_eq!(asked("/license"), 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

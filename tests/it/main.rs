@@ -26,6 +26,7 @@ mod named_files;
 mod output;
 mod output_files;
 mod properties;
+mod read_waves;
 mod resolve;
 mod review8_findings;
 mod review9_findings;

@@ -554,3 +554,65 @@ async fn root_context_path_and_product_info() {
     assert!(xml.contains("<buildNumber>10030004</buildNumber>"));
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn installed_marketplace_lists_marketplace_apps_with_their_licenses() {
+    let sim = start(SimConfig::jira_demo()).await;
+    let response = upm(&sim, Method::GET, "installed-marketplace")
+        .header(ACCEPT, LICENSE_TYPE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(content_type(&response), LICENSE_TYPE);
+    assert!(response.headers().contains_key("upm-token"));
+    let body: Value = response.json().await.unwrap();
+    let plugins = body["plugins"].as_array().unwrap();
+    let keys: Vec<&str> = plugins
+        .iter()
+        .map(|plugin| plugin["key"].as_str().unwrap())
+        .collect();
+    // The user-installed apps the Marketplace lists; no system app, no in-house app.
+    let mut sorted = keys.clone();
+    sorted.sort();
+    assert_eq!(sorted, [PDF, SCRIPTRUNNER, "is.origo.jira.tempo-plugin"]);
+    let details = |key: &str| {
+        plugins
+            .iter()
+            .find(|plugin| plugin["key"] == key)
+            .unwrap()
+            .get("licenseDetails")
+            .cloned()
+    };
+    // The license representation of §5.10, `rawLicense` included; none without a license.
+    let licensed = details(SCRIPTRUNNER).expect("a licensed app has licenseDetails");
+    assert_eq!(licensed["rawLicense"], "demo-old-scriptrunner-license");
+    assert_eq!(licensed["pluginKey"], SCRIPTRUNNER);
+    assert_eq!(licensed["valid"], true);
+    assert_eq!(details(PDF), None);
+    // A license set later shows at once.
+    assert_eq!(put_license(&sim, PDF, "pdf-license").await.status(), 200);
+    let body: Value = upm(&sim, Method::GET, "installed-marketplace")
+        .header(ACCEPT, LICENSE_TYPE)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let pdf = body["plugins"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|plugin| plugin["key"] == PDF)
+        .unwrap()
+        .clone();
+    assert_eq!(pdf["licenseDetails"]["rawLicense"], "pdf-license");
+    // Without credentials: 401, like every other UPM read.
+    let anonymous = anonymous(&sim, Method::GET, "installed-marketplace")
+        .header(ACCEPT, LICENSE_TYPE)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+}
