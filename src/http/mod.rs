@@ -35,8 +35,8 @@ use url::Url;
 use crate::model::{redact_url, Transport};
 use crate::retry::RetryPolicy;
 
-pub(crate) use read::retry_after;
 pub use limits::Limits;
+pub(crate) use read::retry_after;
 pub use read::{send_read, send_read_within, TransportFailure};
 
 /// The user agent of every request: `upmsync/<version>`.

@@ -195,9 +195,15 @@ type Decoded = Arc<dyn Any + Send + Sync>;
 /// The outcome of one question: the decoded body (`None` for 404 or 204), or why there is none.
 type Outcome = Result<Option<Decoded>, Failure>;
 
-/// Answers by request URL (and the type read from it), shared by clones.
+/// A question: the request URL and the type its answer is read as.
+type Question = (Url, std::any::TypeId);
+
+/// A question's answer, on its way or in, for everyone who asks.
+type Answer = Shared<BoxFuture<'static, Outcome>>;
+
+/// Answers by question, shared by clones.
 #[derive(Clone, Default)]
-struct Memo(Arc<Mutex<HashMap<(Url, std::any::TypeId), Shared<BoxFuture<'static, Outcome>>>>>);
+struct Memo(Arc<Mutex<HashMap<Question, Answer>>>);
 
 impl std::fmt::Debug for Memo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

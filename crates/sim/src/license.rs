@@ -79,7 +79,10 @@ pub(crate) fn installed_marketplace(shared: &Shared, call: &Call) -> Response {
         .map(|plugin| {
             let link = upm::plugin_link(shared, &plugin.key);
             let mut entry = Map::new();
-            entry.insert("links".into(), json!({"self": link.clone(), "alternate": link}));
+            entry.insert(
+                "links".into(),
+                json!({"self": link.clone(), "alternate": link}),
+            );
             entry.insert("key".into(), json!(plugin.key));
             entry.insert("name".into(), json!(plugin.name));
             entry.insert("licenseReadOnly".into(), json!(false));
