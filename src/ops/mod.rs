@@ -20,7 +20,7 @@ use crate::model::{AppKey, Desired, DesiredInstance, DesiredLicense, DesiredStat
 use crate::notice::Notice;
 use crate::plan::{self as planner, Drift, Plan, PlannedInstance, Resolution};
 use crate::resolve::{self as resolver, Depth};
-use crate::upm::{fill_licenses, FirstRead, UpmClient};
+use crate::upm::{fill_licenses, licensed_installed, UpmClient, UpmError};
 
 /// Reads every instance of `desired` (the loader kept only the selected ones) and plans it, with
 /// every artifact an install needs (`plan`, `apply`). Instances are read concurrently (up to
@@ -103,11 +103,14 @@ async fn read_and_plan_to<A: Resolution>(
     Plan { instances: planned }
 }
 
-/// Reads one instance and plans it, in as few round trips as the API allows: the first wave
-/// ([`UpmClient::read_apps`]: plugin list, product version, restarts, Marketplace apps' licenses)
-/// at once; then the Marketplace lookups ([`resolver::resolve`], which need only the plugin list
-/// and the product build) together with the license reads the first wave left (in-house apps).
-/// The instance's UPM client, and its slot among the instances read at once
+/// Reads one instance and plans it, in as few round trips as the API allows. One wave of
+/// requests goes out at once: the plugin list and the product's version
+/// ([`UpmClient::apps_and_product`]), `/requires-restart` and the Marketplace apps' licenses
+/// ([`UpmClient::restarts_and_licenses`]). The Marketplace questions ([`resolver::resolve`]) start
+/// as soon as the plugin list and the product build are in (what they need: the installed
+/// versions, and the build for `latest` and constraints), without waiting for the rest of the
+/// wave or for the license reads it leaves (in-house apps), which run alongside them. The
+/// instance's UPM client (and its connections), and its slot among the instances read at once
 /// ([`crate::http::Limits::instance`]), are given up as soon as UPM is read.
 ///
 /// # Errors
@@ -128,19 +131,35 @@ async fn read_and_plan_instance<A: Resolution>(
         instance: instance.name.clone(),
         source,
     };
-    let FirstRead { mut live, unread } = upm
-        .read_apps(instance.product, &managed_license_keys(instance))
-        .await
-        .map_err(read_error)?;
-    let licenses = async move {
-        let licenses = upm.read_licenses(&unread).await;
+    let license_keys = managed_license_keys(instance);
+    let keys = &license_keys;
+    // The installed apps whose license is managed, once the plugin list is in.
+    let (listed, installed) = tokio::sync::oneshot::channel::<Vec<AppKey>>();
+    let reading = {
+        let upm = upm.clone();
+        async move {
+            let live = upm.apps_and_product(instance.product).await;
+            drop(upm);
+            let live = live?;
+            let _ = listed.send(licensed_installed(&live, keys).cloned().collect());
+            let facts = resolver::resolve(instance, &live, marketplace, lock, base, depth).await;
+            Ok::<_, UpmError>((live, facts))
+        }
+    };
+    let licensing = async move {
+        let side = upm.restarts_and_licenses(!keys.is_empty()).await;
+        // No list, nothing to read: the read fails with the list's error.
+        let installed = installed.await.unwrap_or_default();
+        let licenses = upm.read_licenses(&side.unread(&installed)).await;
         drop(upm);
         drop(slot);
-        licenses
+        licenses.map(|licenses| (side, licenses))
     };
-    let resolving = resolver::resolve(instance, &live, marketplace, lock, base, depth);
-    let (licenses, facts) = futures::join!(licenses, resolving);
-    fill_licenses(&mut live, licenses.map_err(read_error)?);
+    let (read, licensed) = futures::join!(reading, licensing);
+    let (mut live, facts) = read.map_err(read_error)?;
+    let (side, licenses) = licensed.map_err(read_error)?;
+    side.fill(&mut live, keys, &settings.notices);
+    fill_licenses(&mut live, licenses);
     let result = facts
         .map_err(|errors| InstanceError::Resolve {
             instance: instance.name.clone(),

@@ -96,72 +96,65 @@ impl UpmClient {
         Ok(live)
     }
 
-    /// The first wave of a read, all at once: the plugin list, the product's version,
-    /// `/requires-restart` and, when the manifest manages a license, the licenses of the
-    /// Marketplace apps (`GET /installed-marketplace`, §5.11: `licenseDetails.rawLicense`, one
-    /// request for all). The managed-license apps it does not cover (in-house apps, an app
-    /// without `licenseDetails`, or all when it cannot be read: 404 on an old UPM, 403, an
-    /// unreadable body) are returned as `unread`, for [`UpmClient::read_licenses`]. Only hashes
-    /// of licenses are kept.
+    /// The first wave of a read, all at once: [`UpmClient::apps_and_product`] and
+    /// [`UpmClient::restarts_and_licenses`]. The managed-license apps the latter does not cover
+    /// are returned as `unread`, for [`UpmClient::read_licenses`].
     pub async fn read_apps(
         &self,
         product: Product,
         license_keys: &BTreeSet<AppKey>,
     ) -> Result<FirstRead, UpmError> {
-        let (plugins, product_info, restarts, covered) = futures::join!(
-            self.list_plugins(),
-            self.product_info(product),
-            self.changes_requiring_restart(),
-            async {
-                if license_keys.is_empty() {
-                    return BTreeMap::new();
-                }
-                // Falling back costs only time, and the per-app reads give the same answer: a
-                // debug line, not a warning.
-                self.marketplace_licenses().await.unwrap_or_else(|error| {
-                    tracing::debug!(
-                        error = %crate::error::chain_text(&error),
-                        "cannot read the Marketplace apps' licenses in one request; reading each app's license"
-                    );
-                    BTreeMap::new()
-                })
-            }
+        let (live, side) = futures::join!(
+            self.apps_and_product(product),
+            self.restarts_and_licenses(!license_keys.is_empty())
         );
-        let plugins = plugins?;
-        // The plugin list's `restartState` says the same for every installed app: a
-        // `/requires-restart` that cannot be read costs only pending new installs.
-        let restarts = restarts.unwrap_or_else(|error| {
-            self.settings
-                .notices
-                .emit(crate::notice::Notice::RestartReadFallback {
-                    error: error.to_string(),
-                });
-            BTreeMap::new()
-        });
+        let mut live = live?;
+        let unread = side.unread(licensed_installed(&live, license_keys));
+        side.fill(&mut live, license_keys, &self.settings.notices);
+        Ok(FirstRead { live, unread })
+    }
+
+    /// What a plan's Marketplace questions need, at once: the plugin list and the product's
+    /// version (its build). The live state has no license read yet, and of the changes waiting
+    /// for a restart only those the plugin list shows (`restartState`).
+    pub async fn apps_and_product(&self, product: Product) -> Result<Live, UpmError> {
+        let (plugins, product_info) =
+            futures::join!(self.list_plugins(), self.product_info(product));
         let mut live = Live {
             product: product_info
                 .map_err(|error| crate::model::ProductInfoError::Upm(std::sync::Arc::new(error))),
-            pending_restart: restarts,
             ..Live::default()
         };
-        for plugin in plugins {
+        for plugin in plugins? {
             let app = live_app(plugin);
             if let Some(action) = app.restart {
                 live.pending_restart.insert(app.key.clone(), action);
             }
             live.apps.insert(app.key.clone(), app);
         }
-        let mut unread = Vec::new();
-        for key in license_keys {
-            let Some(app) = live.apps.get_mut(key).filter(|app| app.user_installed) else {
-                continue;
-            };
-            match covered.get(key) {
-                Some(license) => app.license = license.clone(),
-                None => unread.push(key.clone()),
+        Ok(live)
+    }
+
+    /// The rest of the first wave, at once: `/requires-restart` and, when `licenses` (the
+    /// manifest manages a license), the licenses of the Marketplace apps in one request
+    /// (`GET /installed-marketplace`, §5.11: `licenseDetails.rawLicense`). Neither fails the read:
+    /// without `/requires-restart` the plugin list's `restartState` is used ([`SideRead::fill`]
+    /// warns); without `installed-marketplace` (404 on an old UPM, 403, an unreadable body) each
+    /// license is read on its own (a debug line: the answer is the same, only slower).
+    pub async fn restarts_and_licenses(&self, licenses: bool) -> SideRead {
+        let (restarts, covered) = futures::join!(self.changes_requiring_restart(), async {
+            if !licenses {
+                return BTreeMap::new();
             }
-        }
-        Ok(FirstRead { live, unread })
+            self.marketplace_licenses().await.unwrap_or_else(|error| {
+                tracing::debug!(
+                    error = %crate::error::chain_text(&error),
+                    "cannot read the Marketplace apps' licenses in one request; reading each app's license"
+                );
+                BTreeMap::new()
+            })
+        });
+        SideRead { restarts, covered }
     }
 
     /// Reads the licenses of `keys` one request each (`GET /{key}-key/license`, §5.10), all at
@@ -471,6 +464,66 @@ pub struct FirstRead {
     pub live: Live,
     /// The managed-license apps whose license is still to be read ([`UpmClient::read_licenses`]).
     pub unread: Vec<AppKey>,
+}
+
+/// What [`UpmClient::restarts_and_licenses`] read.
+#[derive(Debug)]
+pub struct SideRead {
+    /// The changes waiting for a restart (`/requires-restart`), or why they could not be read.
+    pub restarts: Result<BTreeMap<AppKey, RestartAction>, UpmError>,
+    /// The licenses `installed-marketplace` told, by app.
+    pub covered: BTreeMap<AppKey, LiveLicense>,
+}
+
+impl SideRead {
+    /// Puts what was read into `live` (read whole: the plugin list is in): the changes waiting
+    /// for a restart (a `restartState` of the plugin list stays) and the licenses of the apps in
+    /// `license_keys` it covers. When `/requires-restart` could not be read, the plugin list's
+    /// `restartState` stands alone, with a warning in `notices`: it says the same for every
+    /// installed app, so that costs only pending new installs.
+    pub fn fill(
+        self,
+        live: &mut Live,
+        license_keys: &BTreeSet<AppKey>,
+        notices: &crate::notice::Notices,
+    ) {
+        let restarts = self.restarts.unwrap_or_else(|error| {
+            notices.emit(crate::notice::Notice::RestartReadFallback {
+                error: error.to_string(),
+            });
+            BTreeMap::new()
+        });
+        for (key, action) in restarts {
+            live.pending_restart.entry(key).or_insert(action);
+        }
+        for key in license_keys {
+            if let (Some(app), Some(license)) = (live.apps.get_mut(key), self.covered.get(key)) {
+                if app.user_installed {
+                    app.license = license.clone();
+                }
+            }
+        }
+    }
+
+    /// Which of `installed` (the installed user apps whose license the manifest manages) have no
+    /// license told here, so must be read one by one.
+    pub fn unread<'a>(&self, installed: impl IntoIterator<Item = &'a AppKey>) -> Vec<AppKey> {
+        installed
+            .into_iter()
+            .filter(|key| !self.covered.contains_key(*key))
+            .cloned()
+            .collect()
+    }
+}
+
+/// The installed user apps among `license_keys`: those whose license a read must tell.
+pub fn licensed_installed<'a>(
+    live: &'a Live,
+    license_keys: &'a BTreeSet<AppKey>,
+) -> impl Iterator<Item = &'a AppKey> {
+    license_keys
+        .iter()
+        .filter(|key| live.apps.get(*key).is_some_and(|app| app.user_installed))
 }
 
 /// Puts licenses read by [`UpmClient::read_licenses`] into `live`.

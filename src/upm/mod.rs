@@ -20,7 +20,7 @@ mod install;
 mod session;
 pub mod wire;
 
-pub use client::{fill_licenses, FirstRead, Removal, UpmClient};
+pub use client::{fill_licenses, licensed_installed, FirstRead, Removal, SideRead, UpmClient};
 pub use diagnose::WebPageKind;
 pub use error::UpmError;
 pub use install::InstallFrom;

@@ -219,3 +219,73 @@ async fn the_marketplace_keeps_lasting_answers_and_asks_again_after_a_passing_fa
     }
     assert_eq!(sim.requests().len(), asked + 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn marketplace_questions_do_not_wait_for_the_license_reads() {
+    let sim = start(licensed_jira(2)).await;
+    let desired = one_instance(&sim, licensed_apps(2));
+    // The in-house app's license read fails (no retry): the instance cannot be planned, but its
+    // Marketplace questions went out with that read, not after it.
+    sim.set_faults(faults(vec![FaultRule::new(Fault::Status {
+        status: 500,
+        retry_after: None,
+    })
+    .server(SimServer::Upm)
+    .path("com.inhouse.tool-key/license")]));
+    let settings = HttpSettings {
+        retry: upmsync::retry::RetryPolicy {
+            attempts: 1,
+            ..Default::default()
+        },
+        ..HttpSettings::default()
+    };
+    let plan = read_and_plan(&desired, &settings).await;
+    let error = plan.instances[0].result.as_ref().unwrap_err();
+    assert!(
+        matches!(**error, upmsync::ops::InstanceError::Read { .. }),
+        "{error:?}"
+    );
+    let asked: Vec<String> = sim
+        .requests()
+        .into_iter()
+        .filter(|request| request.server == SimServer::Marketplace)
+        .map(|request| request.path)
+        .collect();
+    assert_eq!(asked.len(), 2, "{asked:?}");
+    assert!(asked.iter().all(|path| path.ends_with("/versions/latest")));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_fallback_is_a_debug_line_and_never_shows_a_license() {
+    let env = TestEnv::new().await;
+    env.sim
+        .set_faults(faults(vec![FaultRule::new(Fault::Status {
+            status: 404,
+            retry_after: None,
+        })
+        .server(SimServer::Upm)
+        .path("/installed-marketplace")]));
+    let apps =
+        "  - key: com.vendor.alpha\n    version: 2.0.0\n    license:\n      env: TEST_LICENSE\n";
+    env.manifest(apps, "ignore");
+    let quiet = env.run(&["plan", "--detailed-exitcode"]).await;
+    assert_eq!(quiet.code, 2, "{}", quiet.stderr);
+    assert!(
+        !quiet.stderr.contains("installed-marketplace"),
+        "{}",
+        quiet.stderr
+    );
+    assert!(!quiet.stderr.contains("warning"), "{}", quiet.stderr);
+    let verbose = env.run(&["-vv", "plan", "--detailed-exitcode"]).await;
+    assert_eq!(verbose.code, 2, "{}", verbose.stderr);
+    assert_eq!(verbose.stdout, quiet.stdout);
+    assert!(
+        verbose.stderr.contains("reading each app's license"),
+        "{}",
+        verbose.stderr
+    );
+    // The license installed (the simulator's seed) and the manifest's are never shown.
+    for secret in ["ALPHA-OLD-LICENSE", LICENSE] {
+        assert!(!verbose.stdout.contains(secret) && !verbose.stderr.contains(secret));
+    }
+}
