@@ -55,7 +55,7 @@ pub struct Cli {
     pub task_timeout: u64,
 
     /// Send at most this many requests at once to one host (each instance, the Marketplace)
-    #[arg(long, global = true, value_name = "N", default_value_t = crate::http::limits::DEFAULT_MAX_REQUESTS_PER_HOST, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    #[arg(long, global = true, value_name = "N", default_value_t = crate::http::limits::DEFAULT_MAX_REQUESTS_PER_HOST, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..), usize::from))]
     pub max_requests_per_host: usize,
 }
 

@@ -8,6 +8,8 @@
 
 use std::path::Path;
 
+use futures::stream::{self, StreamExt};
+
 use crate::lock::LockedInstance;
 use crate::marketplace::{self, Criteria, MarketplaceClient, ResolvedVersion};
 use crate::model::{
@@ -276,10 +278,12 @@ pub async fn resolve<'a, R: Carried>(
             DesiredState::Absent => None,
         })
         .collect();
-    // Every app at once: the caps on requests in flight ([`crate::http::Limits`]) pace the
-    // Marketplace, and its memo answers a question asked before without a request.
-    let results: Vec<Result<(AppKey, Wanted<'a, R>), ResolveError>> =
-        futures::future::join_all(wanted.into_iter().map(|(app, present)| {
+    // As many apps at once as the Marketplace may be asked about (twice its cap on requests in
+    // flight, so the next app is ready when a request ends; memory stays flat with thousands of
+    // apps): the cap ([`crate::http::Limits`]) paces the requests, and the memo answers a
+    // question asked before without one.
+    let results: Vec<Result<(AppKey, Wanted<'a, R>), ResolveError>> = stream::iter(wanted)
+        .map(|(app, present)| {
             let product = product.clone();
             let key = &app.key;
             async move {
@@ -361,7 +365,9 @@ pub async fn resolve<'a, R: Carried>(
                     },
                 ))
             }
-        }))
+        })
+        .buffer_unordered(marketplace.questions_at_once())
+        .collect()
         .await;
     let mut facts = Facts::new();
     let mut errors = Vec::new();

@@ -264,6 +264,12 @@ impl MarketplaceClient {
         &self.base
     }
 
+    /// How many apps one instance's resolution works on at once: twice the cap on requests in
+    /// flight to the Marketplace, so the cap, not this, paces the requests.
+    pub fn questions_at_once(&self) -> usize {
+        self.settings.limits.per_host().saturating_mul(2)
+    }
+
     /// Refuses a download link the Marketplace handed out that upmsync must not trust: plain
     /// `http` from an `https` Marketplace (anyone on the path could swap the artifact).
     pub fn check_download_link(&self, link: &Url) -> Result<(), InsecureLink> {
