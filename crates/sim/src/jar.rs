@@ -5,10 +5,12 @@
 //! Layout follows marketplace-api.md §13: `atlassian-plugin.xml` at the jar root, OSGi headers in
 //! `META-INF/MANIFEST.MF`; an OBR is a zip with `obr.xml` and exactly one main jar at its root.
 
-use std::io::{Cursor, Write};
+use std::fs::File;
+use std::io::{BufWriter, Cursor, Write};
+use std::path::Path;
 
 use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, DateTime, ZipWriter};
+use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
 pub use upmsync_plugin::descriptor::{read_descriptor, DescriptorError, PluginDescriptor};
 
@@ -86,6 +88,110 @@ pub fn build_obr(main_jar: &[u8], dependencies: &[(&str, &[u8])]) -> Vec<u8> {
         entries.push((path.as_str(), bytes));
     }
     write_zip(&entries)
+}
+
+/// Writes a plugin jar like [`build_plugin_jar`] to `path`, plus a stored (uncompressed) entry
+/// `padding.bin` of `padding` pseudo-random bytes, so the file is about that much bigger: a big
+/// artifact (hundreds of MiB) written in 1 MiB pieces without holding it in memory. The bytes
+/// depend only on the inputs.
+///
+/// # Errors
+///
+/// Any error creating or writing the file.
+pub fn write_padded_plugin_jar(
+    path: &Path,
+    key: &str,
+    name: &str,
+    version: &str,
+    uses_licensing: bool,
+    padding: u64,
+) -> std::io::Result<()> {
+    // The small jar's entries are copied over, then the padding follows them.
+    let small = build_plugin_jar(key, name, version, uses_licensing);
+    let mut source = ZipArchive::new(Cursor::new(small)).map_err(std::io::Error::other)?;
+    let mut writer = ZipWriter::new(BufWriter::new(File::create(path)?));
+    for index in 0..source.len() {
+        let entry = source.by_index_raw(index).map_err(std::io::Error::other)?;
+        writer.raw_copy_file(entry).map_err(std::io::Error::other)?;
+    }
+    write_padding(&mut writer, "padding.bin", padding)?;
+    writer
+        .finish()
+        .map_err(std::io::Error::other)?
+        .into_inner()
+        .map_err(std::io::IntoInnerError::into_error)?
+        .sync_all()
+}
+
+/// Writes an OBR like [`build_obr`] to `path` around `main_jar`, with one dependency jar
+/// `dependencies/padding.jar` of about `padding` bytes (a jar holding `padding` stored
+/// pseudo-random bytes), written in pieces without holding it in memory.
+///
+/// # Errors
+///
+/// Any error creating or writing the file (or its temporary neighbour `<path>.dependency`).
+pub fn write_padded_obr(path: &Path, main_jar: &[u8], padding: u64) -> std::io::Result<()> {
+    let dependency_path = path.with_extension("dependency");
+    write_padded_plugin_jar(
+        &dependency_path,
+        "com.example.upmsync.padding",
+        "Padding",
+        "1.0.0",
+        false,
+        padding,
+    )?;
+    // The OBR is the small one (obr.xml, main jar, an empty stand-in) with the real dependency
+    // stored in place of the stand-in.
+    let placeholder = build_obr(main_jar, &[("padding.jar", b"")]);
+    let mut source = ZipArchive::new(Cursor::new(placeholder)).map_err(std::io::Error::other)?;
+    let mut writer = ZipWriter::new(BufWriter::new(File::create(path)?));
+    for index in 0..source.len() {
+        let entry = source.by_index_raw(index).map_err(std::io::Error::other)?;
+        if entry.name().is_ok_and(|name| name == "dependencies/padding.jar") {
+            continue;
+        }
+        writer.raw_copy_file(entry).map_err(std::io::Error::other)?;
+    }
+    writer
+        .start_file("dependencies/padding.jar", stored_options())
+        .map_err(std::io::Error::other)?;
+    std::io::copy(&mut File::open(&dependency_path)?, &mut writer)?;
+    std::fs::remove_file(&dependency_path)?;
+    writer
+        .finish()
+        .map_err(std::io::Error::other)?
+        .into_inner()
+        .map_err(std::io::IntoInnerError::into_error)?
+        .sync_all()
+}
+
+/// A stored entry of `length` pseudo-random (incompressible) bytes from a fixed seed.
+fn write_padding<W: Write + std::io::Seek>(
+    writer: &mut ZipWriter<W>,
+    name: &str,
+    length: u64,
+) -> std::io::Result<()> {
+    const PIECE: usize = 1024 * 1024;
+    writer
+        .start_file(name, stored_options())
+        .map_err(std::io::Error::other)?;
+    let mut random = fastrand::Rng::with_seed(length);
+    let mut piece = vec![0u8; PIECE];
+    let mut left = length;
+    while left > 0 {
+        let size = usize::try_from(left).map_or(PIECE, |left| left.min(PIECE));
+        random.fill(&mut piece[..size]);
+        writer.write_all(&piece[..size])?;
+        left -= size as u64;
+    }
+    Ok(())
+}
+
+fn stored_options() -> SimpleFileOptions {
+    SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Stored)
+        .last_modified_time(DateTime::default())
+        .unix_permissions(0o644)
 }
 
 /// Writes manifest headers, wrapping lines at 72 bytes as the jar specification requires.
@@ -201,6 +307,27 @@ mod tests {
             parse_manifest(&text),
             vec![("Atlassian-Plugin-Key".to_string(), key)]
         );
+    }
+
+    #[test]
+    fn padded_jar_and_obr_are_read_like_small_ones() {
+        let folder = tempfile::tempdir().unwrap();
+        let jar = folder.path().join("big.jar");
+        write_padded_plugin_jar(&jar, "com.example.big", "Big", "3.0.0", true, 3 << 20).unwrap();
+        let bytes = std::fs::read(&jar).unwrap();
+        assert!(bytes.len() > 3 << 20);
+        let descriptor = read_descriptor(&bytes).unwrap();
+        assert_eq!(descriptor.key, "com.example.big");
+        assert!(descriptor.uses_licensing);
+
+        let obr = folder.path().join("big.obr");
+        let main = build_plugin_jar("com.example.big", "Big", "3.0.0", false);
+        write_padded_obr(&obr, &main, 3 << 20).unwrap();
+        let bytes = std::fs::read(&obr).unwrap();
+        assert!(bytes.len() > 3 << 20);
+        assert!(is_obr(Cursor::new(&bytes)));
+        assert_eq!(read_descriptor(&bytes).unwrap().version, "3.0.0");
+        assert!(!folder.path().join("big.dependency").exists());
     }
 
     #[test]
