@@ -317,8 +317,9 @@ pub(crate) async fn layer(
     let uri = request.uri().clone();
     let headers = request.headers().clone();
     // The injected latency (`SimConfig::latency`) comes first, as the network's round trip would.
-    if !shared.latency.is_zero() {
-        tokio::time::sleep(shared.latency).await;
+    let latency = shared.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
     }
     let fault = shared.faults().decide(server, method.as_str(), uri.path());
     if let Some(fault) = &fault {

@@ -147,7 +147,10 @@ pub fn write_padded_obr(path: &Path, main_jar: &[u8], padding: u64) -> std::io::
     let mut writer = ZipWriter::new(BufWriter::new(File::create(path)?));
     for index in 0..source.len() {
         let entry = source.by_index_raw(index).map_err(std::io::Error::other)?;
-        if entry.name().is_ok_and(|name| name == "dependencies/padding.jar") {
+        if entry
+            .name()
+            .is_ok_and(|name| name == "dependencies/padding.jar")
+        {
             continue;
         }
         writer.raw_copy_file(entry).map_err(std::io::Error::other)?;

@@ -270,6 +270,12 @@ impl Sim {
             .collect()
     }
 
+    /// Changes the latency injected before every answer (see [`SimConfig::latency`]); requests
+    /// already waiting keep theirs.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.set_latency(latency);
+    }
+
     /// Forgets the request log.
     pub fn clear_requests(&self) {
         self.shared.clear_requests();

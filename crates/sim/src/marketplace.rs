@@ -10,8 +10,8 @@ use axum::http::{header, Method, StatusCode};
 use axum::response::Response;
 use bytes::Bytes;
 use serde_json::{json, Map, Value};
-use tokio::io::AsyncReadExt;
 use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
 
 use super::config::{SeedCompatibility, SeedMarketplaceApp, SeedMarketplaceVersion};
 use super::http;
@@ -520,7 +520,11 @@ fn release_date(app: &SeedMarketplaceApp, version: &SeedMarketplaceVersion) -> S
 }
 
 /// `{key}-{version}.jar`, or with the extension of the file served instead (`.obr`).
-fn file_name(shared: &Shared, app: &SeedMarketplaceApp, version: &SeedMarketplaceVersion) -> String {
+fn file_name(
+    shared: &Shared,
+    app: &SeedMarketplaceApp,
+    version: &SeedMarketplaceVersion,
+) -> String {
     let extension = artifact_file(shared, app, version)
         .and_then(|path| path.extension())
         .and_then(|extension| extension.to_str())
@@ -540,7 +544,11 @@ fn artifact_file<'a>(
 }
 
 /// `/rest/2/assets/artifact%2F<uuid>%2F<file>`, with a uuid derived from key and build.
-fn asset_href(shared: &Shared, app: &SeedMarketplaceApp, version: &SeedMarketplaceVersion) -> String {
+fn asset_href(
+    shared: &Shared,
+    app: &SeedMarketplaceApp,
+    version: &SeedMarketplaceVersion,
+) -> String {
     format!(
         "/rest/2/assets/artifact%2F{}%2F{}",
         asset_id(app, version),
@@ -716,7 +724,10 @@ fn download(shared: &Shared, which: impl Fn(&SeedMarketplaceApp) -> bool, build:
     http::set_header(
         &mut response,
         header::CONTENT_DISPOSITION,
-        &format!("attachment; filename=\"{}\"", file_name(shared, app, version)),
+        &format!(
+            "attachment; filename=\"{}\"",
+            file_name(shared, app, version)
+        ),
     );
     response
 }
@@ -742,7 +753,11 @@ fn stream_file(path: &Path) -> Option<Response> {
         }
     });
     let mut response = Response::new(Body::from_stream(chunks));
-    http::set_header(&mut response, header::CONTENT_TYPE, "application/java-archive");
+    http::set_header(
+        &mut response,
+        header::CONTENT_TYPE,
+        "application/java-archive",
+    );
     http::set_header(&mut response, header::CONTENT_LENGTH, &length.to_string());
     Some(response)
 }

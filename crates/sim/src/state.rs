@@ -222,8 +222,9 @@ pub(crate) struct Shared {
     pub task_delay: Duration,
     /// The least time an install-by-URI task spends downloading.
     pub download_delay: Duration,
-    /// Added before every answer (faults.rs, where every request is seen first).
-    pub latency: Duration,
+    /// Added before every answer, in microseconds (faults.rs, where every request is seen first);
+    /// changed at run time by `Sim::set_latency`.
+    pub latency_micros: AtomicU64,
     /// Marketplace artifacts served from disk, by (app key, build number).
     pub artifact_files: BTreeMap<(String, u64), PathBuf>,
     pub product_version: String,
@@ -316,7 +317,9 @@ impl Shared {
             context_path: config.context_path,
             task_delay: config.task_delay,
             download_delay: config.download_delay,
-            latency: config.latency,
+            latency_micros: AtomicU64::new(
+                u64::try_from(config.latency.as_micros()).unwrap_or(u64::MAX),
+            ),
             artifact_files: config.artifact_files,
             product_version: config.product_version,
             product_build: config.product_build,
@@ -386,6 +389,16 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+    }
+
+    /// The latency injected before every answer.
+    pub(crate) fn latency(&self) -> Duration {
+        Duration::from_micros(self.latency_micros.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_latency(&self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.latency_micros.store(micros, Ordering::Relaxed);
     }
 
     /// The next request number, for `X-AREQUESTID`.

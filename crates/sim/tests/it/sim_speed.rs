@@ -106,10 +106,7 @@ async fn an_install_by_uri_downloads_for_the_download_delay_then_installs() {
     assert_eq!((tasks[0].installing, tasks[0].finished), (None, None));
     assert_eq!(tasks[0].succeeded, None);
 
-    assert_eq!(
-        finish_task(&accepted).await.status(),
-        StatusCode::SEE_OTHER
-    );
+    assert_eq!(finish_task(&accepted).await.status(), StatusCode::SEE_OTHER);
     let task = &sim.install_tasks()[0];
     assert!(!task.upload);
     assert_eq!(task.succeeded, Some(true));
@@ -138,10 +135,7 @@ async fn an_upload_has_no_download_stage() {
     let accepted = upload(&sim, "up.jar", jar).await;
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
     assert_eq!(content_type(&accepted), INSTALLING);
-    assert_eq!(
-        finish_task(&accepted).await.status(),
-        StatusCode::SEE_OTHER
-    );
+    assert_eq!(finish_task(&accepted).await.status(), StatusCode::SEE_OTHER);
     let task = &sim.install_tasks()[0];
     assert!(task.upload);
     assert_eq!(task.installing, Some(task.started));
@@ -177,7 +171,11 @@ async fn artifacts_are_served_from_files_and_install_by_uri() {
     let sim = start(config).await;
 
     let download = client()
-        .get(sim.marketplace_url().join("download/apps/500/version/20").unwrap())
+        .get(
+            sim.marketplace_url()
+                .join("download/apps/500/version/20")
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -187,10 +185,17 @@ async fn artifacts_are_served_from_files_and_install_by_uri() {
         download.headers()[CONTENT_LENGTH].to_str().unwrap(),
         length.to_string()
     );
-    assert_eq!(download.bytes().await.unwrap(), std::fs::read(&jar).unwrap());
+    assert_eq!(
+        download.bytes().await.unwrap(),
+        std::fs::read(&jar).unwrap()
+    );
     // The OBR's download is named like one; the file name comes from the file served.
     let obr_download = client()
-        .get(sim.marketplace_url().join("download/apps/501/version/30").unwrap())
+        .get(
+            sim.marketplace_url()
+                .join("download/apps/501/version/30")
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap();
@@ -200,14 +205,21 @@ async fn artifacts_are_served_from_files_and_install_by_uri() {
         .contains("com.example.obr-3.0.0.obr"));
     // A version without a file is still built in memory.
     let small = client()
-        .get(sim.marketplace_url().join("download/apps/500/version/10").unwrap())
+        .get(
+            sim.marketplace_url()
+                .join("download/apps/500/version/10")
+                .unwrap(),
+        )
         .send()
         .await
         .unwrap()
         .bytes()
         .await
         .unwrap();
-    assert_eq!(small, build_plugin_jar("com.example.big", "Big", "1.0.0", true));
+    assert_eq!(
+        small,
+        build_plugin_jar("com.example.big", "Big", "1.0.0", true)
+    );
 
     for (path, key, version) in [
         ("download/apps/500/version/20", "com.example.big", "2.0.0"),
@@ -234,10 +246,7 @@ async fn an_upload_of_several_mib_installs_and_the_proxy_limit_still_refuses() {
     let sim = start(SimConfig::empty().task_delay(Duration::from_millis(50))).await;
     let accepted = upload(&sim, "big.jar", bytes.clone()).await;
     assert_eq!(accepted.status(), StatusCode::ACCEPTED);
-    assert_eq!(
-        finish_task(&accepted).await.status(),
-        StatusCode::SEE_OTHER
-    );
+    assert_eq!(finish_task(&accepted).await.status(), StatusCode::SEE_OTHER);
     assert_eq!(sim.plugin("com.example.big").unwrap().version, "1.0.0");
 
     sim.set_proxy_max_body(Some(4 * MIB));
