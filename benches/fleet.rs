@@ -28,8 +28,8 @@ use anyhow::{bail, Context};
 use sha2::{Digest, Sha256};
 use upmsync_sim::jar::{build_plugin_jar, write_padded_obr, write_padded_plugin_jar};
 use upmsync_sim::{
-    RecordedRequest, SeedMarketplaceApp, SeedMarketplaceVersion, SeedPlugin, Sim, SimConfig,
-    SimServer,
+    Fault, FaultPlan, FaultRule, RecordedRequest, SeedMarketplaceApp, SeedMarketplaceVersion,
+    SeedPlugin, Sim, SimConfig, SimServer,
 };
 
 const BINARY: &str = env!("CARGO_BIN_EXE_upmsync");
@@ -302,6 +302,19 @@ fn installed(app: &FleetApp) -> SeedPlugin {
     } else {
         plugin
     }
+}
+
+/// Makes every artifact download take `download` whoever fetches it (UPM's install task or
+/// upmsync itself), and UPM's downloading stage last at least that long: the "server download
+/// time" of the apply scenarios.
+fn slow_downloads(config: SimConfig, download: Duration) -> SimConfig {
+    let millis = u64::try_from(download.as_millis()).unwrap_or(u64::MAX);
+    config.download_delay(download).faults(FaultPlan {
+        seed: Some(1),
+        rules: vec![FaultRule::new(Fault::Latency { millis })
+            .server(SimServer::Marketplace)
+            .path("/download/")],
+    })
 }
 
 /// A UPM with `apps` installed (and, when `catalog`, a Marketplace listing them).
@@ -785,7 +798,7 @@ async fn sequential_reader(sim: &Sim, apps: &[FleetApp]) -> anyhow::Result<Durat
 async fn apply_scenario(sizes: Sizes, folder: &Path, report: &mut Report) -> anyhow::Result<()> {
     let apps = fleet(sizes.apply_upgrades, 0, sizes.apply_upgrades);
     info(&format!(
-        "{} upgrades, each {} ms of server download + {} ms of install, no latency",
+        "{} upgrades, each {} ms of download (from the Marketplace, for UPM and upmsync alike) + {} ms of install, no latency",
         apps.len(),
         sizes.download.as_millis(),
         sizes.install.as_millis()
@@ -796,9 +809,7 @@ async fn apply_scenario(sizes: Sizes, folder: &Path, report: &mut Report) -> any
         ("pinned sha256, upload", true, Some("upload"), 1.15),
     ] {
         let sim = start(
-            upm_config(&apps, true)
-                .download_delay(sizes.download)
-                .task_delay(sizes.install),
+            slow_downloads(upm_config(&apps, true), sizes.download).task_delay(sizes.install),
         )
         .await?;
         let dir = folder.join(name.replace([' ', ','], "-"));
@@ -976,7 +987,11 @@ async fn instances_scenario(
     let upgrade = fleet(1, 0, 1);
     let mut walls = Vec::new();
     for count in [1, sizes.apply_instances] {
-        let marketplace = start(upm_config(&[], true).marketplace_apps(&upgrade)).await?;
+        let marketplace = start(slow_downloads(
+            upm_config(&[], true).marketplace_apps(&upgrade),
+            sizes.download,
+        ))
+        .await?;
         let mut sims = Vec::new();
         for _ in 0..count {
             sims.push(
@@ -1154,28 +1169,29 @@ async fn memory_scenario(sizes: Sizes, folder: &Path, report: &mut Report) -> an
         );
         sim.shutdown().await;
 
-        // `lock`, `plan --out`, `apply PLAN` in one folder (one cache), on a fresh simulator.
+        // `lock` in a folder of its own; then `plan --out` with the sha256 pinned and `apply PLAN`
+        // in another (each folder its own empty cache), on a fresh simulator.
         let sim = start(config()).await?;
+        let lock_dir = dir.join("lock");
         let chain = dir.join("chain");
-        fs::create_dir_all(&chain)?;
-        let manifest = write_manifest(
-            &chain,
-            sim.marketplace_url().as_str(),
-            &[sim.upm_url().to_string()],
-            &[(
-                key(app.index),
-                Want {
-                    sha256: None,
-                    ..want()
-                },
-            )],
-        )?
-        .to_string_lossy()
-        .to_string();
-        let lock = upmsync(&chain, &["lock", "-q", "-f", &manifest], 0).await?;
+        let mut manifests = Vec::new();
+        for (folder, sha256) in [(&lock_dir, None), (&chain, Some(sha256.clone()))] {
+            fs::create_dir_all(folder)?;
+            manifests.push(
+                write_manifest(
+                    folder,
+                    sim.marketplace_url().as_str(),
+                    &[sim.upm_url().to_string()],
+                    &[(key(app.index), Want { sha256, ..want() })],
+                )?
+                .to_string_lossy()
+                .to_string(),
+            );
+        }
+        let lock = upmsync(&lock_dir, &["lock", "-q", "-f", &manifests[0]], 0).await?;
         let plan = upmsync(
             &chain,
-            &["plan", "-q", "-f", &manifest, "--out", "plan.json"],
+            &["plan", "-q", "-f", &manifests[1], "--out", "plan.json"],
             0,
         )
         .await?;
