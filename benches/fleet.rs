@@ -344,6 +344,8 @@ struct Want {
     license: Option<String>,
     sha256: Option<String>,
     install: Option<&'static str>,
+    /// `source: {path: …}` (absolute) instead of the Marketplace.
+    source_path: Option<PathBuf>,
 }
 
 fn want(app: &FleetApp, folder: &Path) -> anyhow::Result<Want> {
@@ -365,6 +367,7 @@ fn want(app: &FleetApp, folder: &Path) -> anyhow::Result<Want> {
         license,
         sha256: None,
         install: None,
+        source_path: None,
     })
 }
 
@@ -397,6 +400,9 @@ fn write_manifest(
         }
         if let Some(install) = want.install {
             let _ = writeln!(text, "    install: {install}");
+        }
+        if let Some(path) = &want.source_path {
+            let _ = writeln!(text, "    source:\n      path: \"{}\"", path.display());
         }
     }
     let path = folder.join("apps.yaml");
@@ -832,6 +838,7 @@ async fn apply_scenario(sizes: Sizes, folder: &Path, report: &mut Report) -> any
                         license: None,
                         sha256,
                         install,
+                        source_path: None,
                     },
                 )
             })
@@ -1013,6 +1020,7 @@ async fn instances_scenario(
                 license: None,
                 sha256: None,
                 install: None,
+                source_path: None,
             },
         )];
         let manifest = write_manifest(&dir, marketplace.marketplace_url().as_str(), &urls, &wants)?
@@ -1119,8 +1127,14 @@ async fn memory_scenario(sizes: Sizes, folder: &Path, report: &mut Report) -> an
                 sizes.artifact_bytes,
             )?;
         } else {
-            let main = build_plugin_jar(&key(app.index), &name, "2.0.0", false);
-            write_padded_obr(&artifact, &main, sizes.artifact_bytes)?;
+            write_padded_obr(
+                &artifact,
+                &key(app.index),
+                &name,
+                "2.0.0",
+                false,
+                sizes.artifact_bytes,
+            )?;
         }
         let sha256 = file_sha256(&artifact)?;
         let size = fs::metadata(&artifact)?.len();
@@ -1140,6 +1154,7 @@ async fn memory_scenario(sizes: Sizes, folder: &Path, report: &mut Report) -> an
             license: None,
             sha256: Some(sha256.clone()),
             install: None,
+            source_path: None,
         };
 
         // `apply -f` with the sha256 pinned: downloaded, verified, uploaded.
@@ -1200,6 +1215,45 @@ async fn memory_scenario(sizes: Sizes, folder: &Path, report: &mut Report) -> an
         for (command, run) in [("lock", lock), ("plan --out", plan), ("apply PLAN", apply)] {
             report.figure(
                 &format!("memory: {command}, {kind}, peak RSS"),
+                mib(run.peak_rss),
+                "MiB",
+                Goal::AtMost(limit),
+            );
+        }
+        sim.shutdown().await;
+
+        // The same artifact as a local file (`source: {path: …}`, uploaded): `lock`, then
+        // `plan --out` and `apply PLAN`, on a fresh simulator.
+        let sim = start(config()).await?;
+        let local = dir.join("local");
+        fs::create_dir_all(&local)?;
+        let manifest = write_manifest(
+            &local,
+            sim.marketplace_url().as_str(),
+            &[sim.upm_url().to_string()],
+            &[(
+                key(app.index),
+                Want {
+                    sha256: None,
+                    source_path: Some(artifact.clone()),
+                    ..want()
+                },
+            )],
+        )?
+        .to_string_lossy()
+        .to_string();
+        let lock = upmsync(&local, &["lock", "-q", "-f", &manifest], 0).await?;
+        let plan = upmsync(
+            &local,
+            &["plan", "-q", "-f", &manifest, "--out", "plan.json"],
+            0,
+        )
+        .await?;
+        let apply = upmsync(&local, &["apply", "-q", "plan.json"], 0).await?;
+        server_task_time(&sim, 1, "2.0.0", std::slice::from_ref(&app))?;
+        for (command, run) in [("lock", lock), ("plan --out", plan), ("apply PLAN", apply)] {
+            report.figure(
+                &format!("memory: {command}, local {kind} file, peak RSS"),
                 mib(run.peak_rss),
                 "MiB",
                 Goal::AtMost(limit),

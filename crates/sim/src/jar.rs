@@ -123,43 +123,44 @@ pub fn write_padded_plugin_jar(
         .sync_all()
 }
 
-/// Writes an OBR like [`build_obr`] to `path` around `main_jar`, with one dependency jar
-/// `dependencies/padding.jar` of about `padding` bytes (a jar holding `padding` stored
-/// pseudo-random bytes), written in pieces without holding it in memory.
+/// Writes an OBR like [`build_obr`] to `path` whose main jar is a padded plugin jar (see
+/// [`write_padded_plugin_jar`]: `padding` bytes beside its descriptor) and which carries one small
+/// dependency jar: the descriptor must be read from a big nested jar. Written in pieces without
+/// holding the main jar in memory; the bytes depend only on the inputs.
 ///
 /// # Errors
 ///
-/// Any error creating or writing the file (or its temporary neighbour `<path>.dependency`).
-pub fn write_padded_obr(path: &Path, main_jar: &[u8], padding: u64) -> std::io::Result<()> {
-    let dependency_path = path.with_extension("dependency");
-    write_padded_plugin_jar(
-        &dependency_path,
-        "com.example.upmsync.padding",
-        "Padding",
-        "1.0.0",
-        false,
-        padding,
-    )?;
-    // The OBR is the small one (obr.xml, main jar, an empty stand-in) with the real dependency
-    // stored in place of the stand-in.
-    let placeholder = build_obr(main_jar, &[("padding.jar", b"")]);
-    let mut source = ZipArchive::new(Cursor::new(placeholder)).map_err(std::io::Error::other)?;
+/// Any error creating or writing the file (or its temporary neighbour `<path>.main`).
+pub fn write_padded_obr(
+    path: &Path,
+    key: &str,
+    name: &str,
+    version: &str,
+    uses_licensing: bool,
+    padding: u64,
+) -> std::io::Result<()> {
+    let main_path = path.with_extension("main");
+    write_padded_plugin_jar(&main_path, key, name, version, uses_licensing, padding)?;
+    // The OBR is built small (obr.xml, a small main jar, the dependency), then the padded main jar
+    // is stored in place of the small one.
+    let small_main = build_plugin_jar(key, name, version, uses_licensing);
+    let dependency = build_plugin_jar("com.example.upmsync.library", "Library", "1.0.0", false);
+    let small = build_obr(&small_main, &[("library.jar", &dependency)]);
+    let main_name = format!("{key}-{version}.jar");
+    let mut source = ZipArchive::new(Cursor::new(small)).map_err(std::io::Error::other)?;
     let mut writer = ZipWriter::new(BufWriter::new(File::create(path)?));
     for index in 0..source.len() {
         let entry = source.by_index_raw(index).map_err(std::io::Error::other)?;
-        if entry
-            .name()
-            .is_ok_and(|name| name == "dependencies/padding.jar")
-        {
+        if entry.name().is_ok_and(|name| name == main_name) {
             continue;
         }
         writer.raw_copy_file(entry).map_err(std::io::Error::other)?;
     }
     writer
-        .start_file("dependencies/padding.jar", stored_options())
+        .start_file(main_name.as_str(), stored_options())
         .map_err(std::io::Error::other)?;
-    std::io::copy(&mut File::open(&dependency_path)?, &mut writer)?;
-    std::fs::remove_file(&dependency_path)?;
+    std::io::copy(&mut File::open(&main_path)?, &mut writer)?;
+    std::fs::remove_file(&main_path)?;
     writer
         .finish()
         .map_err(std::io::Error::other)?
@@ -324,13 +325,16 @@ mod tests {
         assert!(descriptor.uses_licensing);
 
         let obr = folder.path().join("big.obr");
-        let main = build_plugin_jar("com.example.big", "Big", "3.0.0", false);
-        write_padded_obr(&obr, &main, 3 << 20).unwrap();
+        write_padded_obr(&obr, "com.example.big", "Big", "3.0.0", false, 3 << 20).unwrap();
         let bytes = std::fs::read(&obr).unwrap();
         assert!(bytes.len() > 3 << 20);
         assert!(is_obr(Cursor::new(&bytes)));
-        assert_eq!(read_descriptor(&bytes).unwrap().version, "3.0.0");
-        assert!(!folder.path().join("big.dependency").exists());
+        let descriptor = read_descriptor(&bytes).unwrap();
+        assert_eq!(
+            (descriptor.key.as_str(), descriptor.version.as_str()),
+            ("com.example.big", "3.0.0")
+        );
+        assert!(!folder.path().join("big.main").exists());
     }
 
     #[test]

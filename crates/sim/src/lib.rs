@@ -13,7 +13,10 @@
 //! do when something stands in the way (WebSudo, a [`WebPage`], a proxy's body limit, rate limits),
 //! and a load balancer spreads product requests over [`SimConfig::nodes`] nodes with node-local
 //! upm-tokens (`cluster.rs`); apps can need a restart (`restart.rs`), other apps
-//! (`enablement.rs`) or fail to enable.
+//! (`enablement.rs`) or fail to enable. For benchmarks, every answer can wait an injected
+//! [`SimConfig::latency`], installs by URI spend a [`SimConfig::download_delay`] downloading, the
+//! request log and [`Sim::install_tasks`] carry timing, and big Marketplace artifacts are served
+//! from files ([`SimConfig::marketplace_artifact_file`]).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {

@@ -149,8 +149,7 @@ async fn artifacts_are_served_from_files_and_install_by_uri() {
     let jar = folder.path().join("big.jar");
     write_padded_plugin_jar(&jar, "com.example.big", "Big", "2.0.0", true, 5 * MIB).unwrap();
     let obr = folder.path().join("bundle.obr");
-    let main = build_plugin_jar("com.example.obr", "Obr", "3.0.0", false);
-    write_padded_obr(&obr, &main, 5 * MIB).unwrap();
+    write_padded_obr(&obr, "com.example.obr", "Obr", "3.0.0", false, 5 * MIB).unwrap();
     let config = SimConfig::empty()
         .task_delay(Duration::from_millis(50))
         .plugin(SeedPlugin::user("com.example.big", "Big", "1.0.0"))
