@@ -260,15 +260,13 @@ struct FleetApp {
 
 fn fleet(apps: usize, licensed: usize, upgrades: usize) -> Vec<FleetApp> {
     // Licenses spread over the fleet (every n-th app), upgrades are the first ones.
-    let every = if licensed == 0 {
-        usize::MAX
-    } else {
-        (apps / licensed).max(1)
-    };
+    let every = apps
+        .checked_div(licensed)
+        .map_or(usize::MAX, |every| every.max(1));
     (0..apps)
         .map(|index| FleetApp {
             index,
-            licensed: index % every == 0 && index / every < licensed,
+            licensed: index.is_multiple_of(every) && index / every < licensed,
             upgrade: index < upgrades,
         })
         .collect()
@@ -351,7 +349,11 @@ struct Want {
 fn want(app: &FleetApp, folder: &Path) -> anyhow::Result<Want> {
     let license = if app.licensed {
         // Half of the managed licenses change.
-        let suffix = if app.index % 2 == 0 { "old" } else { "new" };
+        let suffix = if app.index.is_multiple_of(2) {
+            "old"
+        } else {
+            "new"
+        };
         let name = format!("licenses/{}.txt", key(app.index));
         fs::create_dir_all(folder.join("licenses"))?;
         fs::write(
