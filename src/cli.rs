@@ -355,6 +355,16 @@ pub struct SimArgs {
     /// Make this app fail to enable: it installs but stays disabled; repeat for more apps
     #[arg(long = "enable-fails", value_name = "KEY")]
     pub enable_fails: Vec<String>,
+
+    /// Delay every answer (UPM, product endpoints, Marketplace, downloads) by MS milliseconds, like
+    /// a network round trip; requests in flight together wait once, not once each
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub latency: u64,
+
+    /// Make an install by URI spend at least MS milliseconds downloading before it installs (uploads
+    /// have no download stage)
+    #[arg(long, value_name = "MS", default_value_t = 0)]
+    pub download_delay: u64,
 }
 
 #[cfg(feature = "sim")]

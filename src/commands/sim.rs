@@ -1,5 +1,7 @@
 //! `upmsync sim`: runs the UPM + Marketplace simulator until Ctrl-C.
 
+use std::time::Duration;
+
 use super::Exit;
 use crate::cli::SimArgs;
 use crate::printer::Printer;
@@ -46,6 +48,9 @@ pub async fn run(args: &SimArgs, printer: &Printer) -> Exit {
     for key in &args.enable_fails {
         config = config.enable_fails(key);
     }
+    config = config
+        .latency(Duration::from_millis(args.latency))
+        .download_delay(Duration::from_millis(args.download_delay));
     let sim = match Sim::start(config, args.listen, args.marketplace_listen).await {
         Ok(sim) => sim,
         Err(error) => {

@@ -1,6 +1,7 @@
 //! What a simulator starts with: context path, users, installed plugins, the Marketplace catalog.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use url::Url;
@@ -20,6 +21,11 @@ pub struct SimConfig {
     pub(crate) users: Vec<SeedUser>,
     pub(crate) tokens: Vec<(String, String)>,
     pub(crate) task_delay: Duration,
+    /// How long an install-by-URI task spends downloading before it installs (see
+    /// [`SimConfig::download_delay`]).
+    pub(crate) download_delay: Duration,
+    /// Added before every answer of both listeners (see [`SimConfig::latency`]).
+    pub(crate) latency: Duration,
     pub(crate) product_version: String,
     pub(crate) product_build: u64,
     /// Vendor (name, URL) by plugin key.
@@ -35,6 +41,8 @@ pub struct SimConfig {
     pub(crate) nodes: usize,
     /// The product's configured base URL (builder in cluster.rs); `None`: the listener's own URL.
     pub(crate) base_url: Option<Url>,
+    /// Artifacts served from disk by (app key, version build number).
+    pub(crate) artifact_files: BTreeMap<(String, u64), PathBuf>,
     /// Apps whose changes need a product restart (restart.rs).
     pub(crate) requires_restart: BTreeSet<String>,
     /// App → the apps it needs (enablement.rs).
@@ -75,6 +83,8 @@ impl SimConfig {
             }],
             tokens: Vec::new(),
             task_delay: Duration::from_millis(300),
+            download_delay: Duration::ZERO,
+            latency: Duration::ZERO,
             product_version: "9.12.15".into(),
             product_build: 9_120_015,
             vendors: BTreeMap::from([(UPM_KEY.to_string(), atlassian())]),
@@ -84,6 +94,7 @@ impl SimConfig {
             front: Front::default(),
             nodes: 1,
             base_url: None,
+            artifact_files: BTreeMap::new(),
             requires_restart: BTreeSet::new(),
             dependencies: BTreeMap::new(),
             enable_fails: BTreeSet::new(),
@@ -227,9 +238,29 @@ impl SimConfig {
         self
     }
 
-    /// Sets how long an install task runs before it completes (default 300 ms).
+    /// Sets how long an install task spends installing before it completes (default 300 ms). An
+    /// install by URI downloads first (at least [`SimConfig::download_delay`]) and then installs
+    /// for this long; an upload installs for this long from the start.
     pub fn task_delay(mut self, delay: Duration) -> Self {
         self.task_delay = delay;
+        self
+    }
+
+    /// Sets how long an install-by-URI task spends in its downloading stage at least (default
+    /// none): the task shows `downloading` (upm-rest-api.md §5.9) until the artifact has been
+    /// fetched and this much time has passed since the task started, and then installs for
+    /// [`SimConfig::task_delay`]. Uploads have no downloading stage.
+    pub fn download_delay(mut self, delay: Duration) -> Self {
+        self.download_delay = delay;
+        self
+    }
+
+    /// Delays every answer of both listeners (UPM, product endpoints, Marketplace API and
+    /// downloads) by `latency` before it starts, like a network round trip (default none).
+    /// Requests are served concurrently, so requests in flight together wait one latency, not
+    /// one each.
+    pub fn latency(mut self, latency: Duration) -> Self {
+        self.latency = latency;
         self
     }
 
@@ -249,6 +280,24 @@ impl SimConfig {
     ) -> Self {
         self.compatibilities
             .insert((key.into(), build_number), compatibility);
+        self
+    }
+
+    /// Serves the file at `path` as the artifact of a Marketplace version (app key, version build
+    /// number), streamed from disk on each download and never held in memory, so artifacts of
+    /// hundreds of MiB are cheap. The file should be a plugin jar or OBR whose descriptor names
+    /// the app's key and the version (build one with [`crate::jar::write_padded_plugin_jar`] or
+    /// [`crate::jar::write_padded_obr`]); the download's file name takes the file's extension
+    /// (`.jar`, `.obr`). It is read when it is served, so it must exist then; a missing file
+    /// answers 404.
+    pub fn marketplace_artifact_file(
+        mut self,
+        key: &str,
+        build_number: u64,
+        path: impl AsRef<Path>,
+    ) -> Self {
+        self.artifact_files
+            .insert((key.into(), build_number), path.as_ref().to_path_buf());
         self
     }
 

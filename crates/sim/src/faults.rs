@@ -6,7 +6,7 @@ use std::convert::Infallible;
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::body::Body;
@@ -312,9 +312,15 @@ pub(crate) async fn layer(
     mut request: Request,
     next: Next,
 ) -> Response {
+    let received = Instant::now();
     let method = request.method().clone();
     let uri = request.uri().clone();
     let headers = request.headers().clone();
+    // The injected latency (`SimConfig::latency`) comes first, as the network's round trip would.
+    let latency = shared.latency();
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let fault = shared.faults().decide(server, method.as_str(), uri.path());
     if let Some(fault) = &fault {
         tracing::debug!(?server, %method, path = uri.path(), ?fault, "injecting fault");
@@ -359,6 +365,8 @@ pub(crate) async fn layer(
     };
     let mut entry = http::recorded(server, &method, &uri, &headers, status);
     entry.node = response.extensions().get::<Node>().map(|node| node.0);
+    entry.received = received;
+    entry.elapsed = received.elapsed();
     shared.record(entry);
     response
 }

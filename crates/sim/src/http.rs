@@ -193,6 +193,8 @@ pub(crate) fn recorded(
             .map(str::to_string),
         status,
         node: None,
+        received: std::time::Instant::now(),
+        elapsed: std::time::Duration::ZERO,
     }
 }
 

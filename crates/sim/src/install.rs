@@ -144,6 +144,7 @@ pub(crate) async fn post(shared: &Arc<Shared>, call: &Call, body: Body) -> Respo
             Payload::Bytes(_) => false,
         }
     };
+    let created = Instant::now();
     let task = Task {
         id: task_id(),
         user,
@@ -153,6 +154,10 @@ pub(crate) async fn post(shared: &Arc<Shared>, call: &Call, body: Body) -> Respo
             TaskKind::Upload => TaskStage::Installing,
             TaskKind::Uri => TaskStage::Downloading,
         },
+        kind,
+        started: created,
+        installing_at: (kind == TaskKind::Upload).then_some(created),
+        finished_at: None,
     };
     let task_fault = call.extensions.get::<TaskFault>().cloned();
     let (generation, forced_failure) = {
@@ -292,7 +297,8 @@ fn read_install_uri(bytes: &[u8]) -> Result<(String, Url), Response> {
     Ok((name, uri))
 }
 
-/// The task body: runs for at least `task_delay`, whether polled or not, then installs.
+/// The task body: an install by URI downloads for at least `download_delay` (and as long as the
+/// download takes), then every task installs for `task_delay`, whether polled or not.
 async fn run(
     shared: Arc<Shared>,
     id: String,
@@ -311,15 +317,16 @@ async fn run(
         }
         Payload::Uri(uri) => {
             let downloaded = download(&shared, &uri).await;
+            if let Some(remaining) = shared.download_delay.checked_sub(started.elapsed()) {
+                tokio::time::sleep(remaining).await;
+            }
             if let Some(task) = shared.lock().task_mut(&id) {
-                task.stage = TaskStage::Installing;
+                task.enter(TaskStage::Installing);
             }
             downloaded
         }
     };
-    if let Some(remaining) = shared.task_delay.checked_sub(started.elapsed()) {
-        tokio::time::sleep(remaining).await;
-    }
+    tokio::time::sleep(shared.task_delay).await;
     let mut state = shared.lock();
     if state.generation != generation {
         // The product restarted while the task ran: the task is gone and its result with it.
@@ -353,7 +360,7 @@ async fn run(
     };
     tracing::debug!(task = %id, ?stage, "install task finished");
     if let Some(task) = state.task_mut(&id) {
-        task.stage = stage;
+        task.enter(stage);
     }
 }
 

@@ -5,10 +5,12 @@
 //! Layout follows marketplace-api.md §13: `atlassian-plugin.xml` at the jar root, OSGi headers in
 //! `META-INF/MANIFEST.MF`; an OBR is a zip with `obr.xml` and exactly one main jar at its root.
 
-use std::io::{Cursor, Write};
+use std::fs::File;
+use std::io::{BufWriter, Cursor, Write};
+use std::path::Path;
 
 use zip::write::SimpleFileOptions;
-use zip::{CompressionMethod, DateTime, ZipWriter};
+use zip::{CompressionMethod, DateTime, ZipArchive, ZipWriter};
 
 pub use upmsync_plugin::descriptor::{read_descriptor, DescriptorError, PluginDescriptor};
 
@@ -86,6 +88,114 @@ pub fn build_obr(main_jar: &[u8], dependencies: &[(&str, &[u8])]) -> Vec<u8> {
         entries.push((path.as_str(), bytes));
     }
     write_zip(&entries)
+}
+
+/// Writes a plugin jar like [`build_plugin_jar`] to `path`, plus a stored (uncompressed) entry
+/// `padding.bin` of `padding` pseudo-random bytes, so the file is about that much bigger: a big
+/// artifact (hundreds of MiB) written in 1 MiB pieces without holding it in memory. The bytes
+/// depend only on the inputs.
+///
+/// # Errors
+///
+/// Any error creating or writing the file.
+pub fn write_padded_plugin_jar(
+    path: &Path,
+    key: &str,
+    name: &str,
+    version: &str,
+    uses_licensing: bool,
+    padding: u64,
+) -> std::io::Result<()> {
+    // The small jar's entries are copied over, then the padding follows them.
+    let small = build_plugin_jar(key, name, version, uses_licensing);
+    let mut source = ZipArchive::new(Cursor::new(small)).map_err(std::io::Error::other)?;
+    let mut writer = ZipWriter::new(BufWriter::new(File::create(path)?));
+    for index in 0..source.len() {
+        let entry = source.by_index_raw(index).map_err(std::io::Error::other)?;
+        writer.raw_copy_file(entry).map_err(std::io::Error::other)?;
+    }
+    write_padding(&mut writer, "padding.bin", padding)?;
+    writer
+        .finish()
+        .map_err(std::io::Error::other)?
+        .into_inner()
+        .map_err(std::io::IntoInnerError::into_error)?
+        .sync_all()
+}
+
+/// Writes an OBR like [`build_obr`] to `path` whose main jar is a padded plugin jar (see
+/// [`write_padded_plugin_jar`]: `padding` bytes beside its descriptor) and which carries one small
+/// dependency jar: the descriptor must be read from a big nested jar. Written in pieces without
+/// holding the main jar in memory; the bytes depend only on the inputs.
+///
+/// # Errors
+///
+/// Any error creating or writing the file (or its temporary neighbour `<path>.main`).
+pub fn write_padded_obr(
+    path: &Path,
+    key: &str,
+    name: &str,
+    version: &str,
+    uses_licensing: bool,
+    padding: u64,
+) -> std::io::Result<()> {
+    let main_path = path.with_extension("main");
+    write_padded_plugin_jar(&main_path, key, name, version, uses_licensing, padding)?;
+    // The OBR is built small (obr.xml, a small main jar, the dependency), then the padded main jar
+    // is stored in place of the small one.
+    let small_main = build_plugin_jar(key, name, version, uses_licensing);
+    let dependency = build_plugin_jar("com.example.upmsync.library", "Library", "1.0.0", false);
+    let small = build_obr(&small_main, &[("library.jar", &dependency)]);
+    let main_name = format!("{key}-{version}.jar");
+    let mut source = ZipArchive::new(Cursor::new(small)).map_err(std::io::Error::other)?;
+    let mut writer = ZipWriter::new(BufWriter::new(File::create(path)?));
+    for index in 0..source.len() {
+        let entry = source.by_index_raw(index).map_err(std::io::Error::other)?;
+        if entry.name().is_ok_and(|name| name == main_name) {
+            continue;
+        }
+        writer.raw_copy_file(entry).map_err(std::io::Error::other)?;
+    }
+    writer
+        .start_file(main_name.as_str(), stored_options())
+        .map_err(std::io::Error::other)?;
+    std::io::copy(&mut File::open(&main_path)?, &mut writer)?;
+    std::fs::remove_file(&main_path)?;
+    writer
+        .finish()
+        .map_err(std::io::Error::other)?
+        .into_inner()
+        .map_err(std::io::IntoInnerError::into_error)?
+        .sync_all()
+}
+
+/// A stored entry of `length` pseudo-random (incompressible) bytes from a fixed seed.
+fn write_padding<W: Write + std::io::Seek>(
+    writer: &mut ZipWriter<W>,
+    name: &str,
+    length: u64,
+) -> std::io::Result<()> {
+    const PIECE: usize = 1024 * 1024;
+    writer
+        .start_file(name, stored_options())
+        .map_err(std::io::Error::other)?;
+    let mut random = fastrand::Rng::with_seed(length);
+    let mut piece = vec![0u8; PIECE];
+    let mut left = length;
+    while left > 0 {
+        let size = usize::try_from(left).map_or(PIECE, |left| left.min(PIECE));
+        random.fill(&mut piece[..size]);
+        writer.write_all(&piece[..size])?;
+        left -= size as u64;
+    }
+    Ok(())
+}
+
+fn stored_options() -> SimpleFileOptions {
+    SimpleFileOptions::default()
+        .compression_method(CompressionMethod::Stored)
+        .last_modified_time(DateTime::default())
+        .unix_permissions(0o644)
 }
 
 /// Writes manifest headers, wrapping lines at 72 bytes as the jar specification requires.
@@ -201,6 +311,30 @@ mod tests {
             parse_manifest(&text),
             vec![("Atlassian-Plugin-Key".to_string(), key)]
         );
+    }
+
+    #[test]
+    fn padded_jar_and_obr_are_read_like_small_ones() {
+        let folder = tempfile::tempdir().unwrap();
+        let jar = folder.path().join("big.jar");
+        write_padded_plugin_jar(&jar, "com.example.big", "Big", "3.0.0", true, 3 << 20).unwrap();
+        let bytes = std::fs::read(&jar).unwrap();
+        assert!(bytes.len() > 3 << 20);
+        let descriptor = read_descriptor(&bytes).unwrap();
+        assert_eq!(descriptor.key, "com.example.big");
+        assert!(descriptor.uses_licensing);
+
+        let obr = folder.path().join("big.obr");
+        write_padded_obr(&obr, "com.example.big", "Big", "3.0.0", false, 3 << 20).unwrap();
+        let bytes = std::fs::read(&obr).unwrap();
+        assert!(bytes.len() > 3 << 20);
+        assert!(is_obr(Cursor::new(&bytes)));
+        let descriptor = read_descriptor(&bytes).unwrap();
+        assert_eq!(
+            (descriptor.key.as_str(), descriptor.version.as_str()),
+            ("com.example.big", "3.0.0")
+        );
+        assert!(!folder.path().join("big.main").exists());
     }
 
     #[test]

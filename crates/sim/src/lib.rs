@@ -13,7 +13,10 @@
 //! do when something stands in the way (WebSudo, a [`WebPage`], a proxy's body limit, rate limits),
 //! and a load balancer spreads product requests over [`SimConfig::nodes`] nodes with node-local
 //! upm-tokens (`cluster.rs`); apps can need a restart (`restart.rs`), other apps
-//! (`enablement.rs`) or fail to enable.
+//! (`enablement.rs`) or fail to enable. For benchmarks, every answer can wait an injected
+//! [`SimConfig::latency`], installs by URI spend a [`SimConfig::download_delay`] downloading, the
+//! request log and [`Sim::install_tasks`] carry timing, and big Marketplace artifacts are served
+//! from files ([`SimConfig::marketplace_artifact_file`]).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
@@ -48,7 +51,7 @@ mod upm;
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use axum::extract::DefaultBodyLimit;
@@ -94,12 +97,45 @@ pub struct RecordedRequest {
     /// The product node (1-based, `X-ANODEID: node{n}`) that answered; `None` for the Marketplace
     /// and for requests a fault answered before they reached a node.
     pub node: Option<usize>,
+    /// When the simulator received the request (before any injected latency).
+    pub received: Instant,
+    /// From receipt until the answer's head was ready (injected latency and faults included; a
+    /// streamed body, such as a download, may take longer to send).
+    pub elapsed: Duration,
 }
 
 impl RecordedRequest {
     /// Whether the request could change state (POST, PUT, DELETE, PATCH).
     pub fn is_mutating(&self) -> bool {
         matches!(self.method.as_str(), "POST" | "PUT" | "DELETE" | "PATCH")
+    }
+}
+
+/// One install task as the simulator ran it, with its timing: the server's own record of how
+/// long installs took (upm-rest-api.md §5.9), for tests and benchmarks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimInstallTask {
+    /// The task id of `/pending/{id}` and `/tasks/{id}`.
+    pub id: String,
+    /// The uploaded file's name, or the install URI's last segment.
+    pub source: String,
+    /// `true` for an upload (no downloading stage), `false` for an install by URI.
+    pub upload: bool,
+    /// When the task was created (the 202 of `POST /`).
+    pub started: Instant,
+    /// When the task entered its installing stage (an upload: at once); `None` while downloading.
+    pub installing: Option<Instant>,
+    /// When the task was done; `None` while it runs.
+    pub finished: Option<Instant>,
+    /// `Some(true)` succeeded, `Some(false)` ended as an error task, `None` still running.
+    pub succeeded: Option<bool>,
+}
+
+impl SimInstallTask {
+    /// The task's time on the server, from creation to done (download and install); `None` while
+    /// it runs.
+    pub fn server_time(&self) -> Option<Duration> {
+        Some(self.finished?.saturating_duration_since(self.started))
     }
 }
 
@@ -214,6 +250,36 @@ impl Sim {
         self.shared.requests()
     }
 
+    /// Every install task since the start (or the last product restart), in creation order, with
+    /// its timing.
+    pub fn install_tasks(&self) -> Vec<SimInstallTask> {
+        self.shared
+            .lock()
+            .tasks
+            .iter()
+            .map(|task| SimInstallTask {
+                id: task.id.clone(),
+                source: task.source.clone(),
+                upload: task.kind == state::TaskKind::Upload,
+                started: task.started,
+                installing: task.installing_at,
+                finished: task.finished_at,
+                succeeded: match task.stage {
+                    state::TaskStage::Succeeded { .. } => Some(true),
+                    state::TaskStage::Failed { .. } => Some(false),
+                    _ => None,
+                },
+            })
+            .collect()
+    }
+
+    /// Changes the latency injected before every answer (see [`SimConfig::latency`]); requests
+    /// already waiting keep theirs.
+    pub fn set_latency(&self, latency: Duration) {
+        self.shared.set_latency(latency);
+    }
+
+    /// Forgets the request log.
     pub fn clear_requests(&self) {
         self.shared.clear_requests();
     }

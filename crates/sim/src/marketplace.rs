@@ -1,14 +1,17 @@
 //! The Marketplace listener: REST v2 app and app-version resources, a little of `applications`, and
 //! the artifact download (marketplace-api.md §1–§8, checklist §15).
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, Method, StatusCode};
 use axum::response::Response;
+use bytes::Bytes;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
 
 use super::config::{SeedCompatibility, SeedMarketplaceApp, SeedMarketplaceVersion};
 use super::http;
@@ -516,16 +519,40 @@ fn release_date(app: &SeedMarketplaceApp, version: &SeedMarketplaceVersion) -> S
     format!("{year}-{month:02}-15")
 }
 
-fn file_name(app: &SeedMarketplaceApp, version: &SeedMarketplaceVersion) -> String {
-    format!("{}-{}.jar", app.key, version.name)
+/// `{key}-{version}.jar`, or with the extension of the file served instead (`.obr`).
+fn file_name(
+    shared: &Shared,
+    app: &SeedMarketplaceApp,
+    version: &SeedMarketplaceVersion,
+) -> String {
+    let extension = artifact_file(shared, app, version)
+        .and_then(|path| path.extension())
+        .and_then(|extension| extension.to_str())
+        .unwrap_or("jar");
+    format!("{}-{}.{extension}", app.key, version.name)
+}
+
+/// The file served as a version's artifact ([`crate::SimConfig::marketplace_artifact_file`]).
+fn artifact_file<'a>(
+    shared: &'a Shared,
+    app: &SeedMarketplaceApp,
+    version: &SeedMarketplaceVersion,
+) -> Option<&'a PathBuf> {
+    shared
+        .artifact_files
+        .get(&(app.key.clone(), version.build_number))
 }
 
 /// `/rest/2/assets/artifact%2F<uuid>%2F<file>`, with a uuid derived from key and build.
-fn asset_href(app: &SeedMarketplaceApp, version: &SeedMarketplaceVersion) -> String {
+fn asset_href(
+    shared: &Shared,
+    app: &SeedMarketplaceApp,
+    version: &SeedMarketplaceVersion,
+) -> String {
     format!(
         "/rest/2/assets/artifact%2F{}%2F{}",
         asset_id(app, version),
-        http::percent_encode(&file_name(app, version))
+        http::percent_encode(&file_name(shared, app, version))
     )
 }
 
@@ -562,7 +589,7 @@ fn version_common(
     version: &SeedMarketplaceVersion,
 ) -> Map<String, Value> {
     let key = http::percent_encode(&app.key);
-    let asset = asset_href(app, version);
+    let asset = asset_href(shared, app, version);
     let license_key = if version.uses_licensing {
         "commercial"
     } else {
@@ -642,11 +669,17 @@ fn version_body(
 fn asset_body(shared: &Shared, asset: &str) -> Result<Value, Response> {
     for app in &shared.catalog {
         for version in &app.versions {
-            let name = file_name(app, version);
+            let name = file_name(shared, app, version);
             if asset == format!("artifact/{}/{}", asset_id(app, version), name) {
+                let size = match artifact_file(shared, app, version) {
+                    Some(path) => std::fs::metadata(path)
+                        .map(|metadata| metadata.len())
+                        .unwrap_or(0),
+                    None => artifact(app, version).len() as u64,
+                };
                 return Ok(json!({
-                    "_links": {"self": link(asset_href(app, version)), "binary": link(binary_href(shared, app, version))},
-                    "fileInfo": {"logicalFileName": name, "size": artifact(app, version).len()},
+                    "_links": {"self": link(asset_href(shared, app, version)), "binary": link(binary_href(shared, app, version))},
+                    "fileInfo": {"logicalFileName": name, "size": size},
                 }));
             }
         }
@@ -677,17 +710,56 @@ fn download(shared: &Shared, which: impl Fn(&SeedMarketplaceApp) -> bool, build:
     let Some((app, version)) = found else {
         return not_found("no such artifact");
     };
-    let mut response = http::bytes_response(
-        StatusCode::OK,
-        "application/java-archive",
-        artifact(app, version),
-    );
+    let mut response = match artifact_file(shared, app, version) {
+        Some(path) => match stream_file(path) {
+            Some(response) => response,
+            None => return not_found("no such artifact"),
+        },
+        None => http::bytes_response(
+            StatusCode::OK,
+            "application/java-archive",
+            artifact(app, version),
+        ),
+    };
     http::set_header(
         &mut response,
         header::CONTENT_DISPOSITION,
-        &format!("attachment; filename=\"{}\"", file_name(app, version)),
+        &format!(
+            "attachment; filename=\"{}\"",
+            file_name(shared, app, version)
+        ),
     );
     response
+}
+
+/// A 200 that streams a file from disk in 64 KiB chunks, with its `Content-Length`; `None` when the
+/// file cannot be opened.
+fn stream_file(path: &Path) -> Option<Response> {
+    const CHUNK: usize = 64 * 1024;
+    let file = std::fs::File::open(path).ok()?;
+    let length = file.metadata().ok()?.len();
+    let file = tokio::fs::File::from_std(file);
+    let chunks = futures::stream::unfold(Some(file), |file| async move {
+        let mut file = file?;
+        let mut buffer = vec![0; CHUNK];
+        match file.read(&mut buffer).await {
+            Ok(0) => None,
+            Ok(read) => {
+                buffer.truncate(read);
+                Some((Ok(Bytes::from(buffer)), Some(file)))
+            }
+            // The error ends the body early; the client sees a short read.
+            Err(error) => Some((Err(error), None)),
+        }
+    });
+    let mut response = Response::new(Body::from_stream(chunks));
+    http::set_header(
+        &mut response,
+        header::CONTENT_TYPE,
+        "application/java-archive",
+    );
+    http::set_header(&mut response, header::CONTENT_LENGTH, &length.to_string());
+    Some(response)
 }
 
 /// `GET /rest/2/applications` (sample `applications-collection-limit0.json`) with the one product.

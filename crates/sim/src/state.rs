@@ -2,6 +2,7 @@
 //! the request log, shared by both servers and the background install tasks.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -92,6 +93,26 @@ pub(crate) struct Task {
     pub source: String,
     pub created_ms: u64,
     pub stage: TaskStage,
+    pub kind: TaskKind,
+    /// When the task was created, entered its installing stage and finished.
+    pub started: Instant,
+    pub installing_at: Option<Instant>,
+    pub finished_at: Option<Instant>,
+}
+
+impl Task {
+    /// Moves the task to `stage`, noting when it starts installing and when it is done.
+    pub(crate) fn enter(&mut self, stage: TaskStage) {
+        let now = Instant::now();
+        if stage == TaskStage::Installing {
+            self.installing_at.get_or_insert(now);
+        }
+        if stage.is_done() {
+            self.installing_at.get_or_insert(now);
+            self.finished_at.get_or_insert(now);
+        }
+        self.stage = stage;
+    }
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -199,6 +220,13 @@ pub(crate) struct Shared {
     /// `""` or `/jira` (no trailing slash).
     pub context_path: String,
     pub task_delay: Duration,
+    /// The least time an install-by-URI task spends downloading.
+    pub download_delay: Duration,
+    /// Added before every answer, in microseconds (faults.rs, where every request is seen first);
+    /// changed at run time by `Sim::set_latency`.
+    pub latency_micros: AtomicU64,
+    /// Marketplace artifacts served from disk, by (app key, build number).
+    pub artifact_files: BTreeMap<(String, u64), PathBuf>,
     pub product_version: String,
     pub product_build: u64,
     pub users: Vec<SeedUser>,
@@ -288,6 +316,11 @@ impl Shared {
             dependencies: config.dependencies.clone(),
             context_path: config.context_path,
             task_delay: config.task_delay,
+            download_delay: config.download_delay,
+            latency_micros: AtomicU64::new(
+                u64::try_from(config.latency.as_micros()).unwrap_or(u64::MAX),
+            ),
+            artifact_files: config.artifact_files,
             product_version: config.product_version,
             product_build: config.product_build,
             users: config.users,
@@ -356,6 +389,16 @@ impl Shared {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .clear();
+    }
+
+    /// The latency injected before every answer.
+    pub(crate) fn latency(&self) -> Duration {
+        Duration::from_micros(self.latency_micros.load(Ordering::Relaxed))
+    }
+
+    pub(crate) fn set_latency(&self, latency: Duration) {
+        let micros = u64::try_from(latency.as_micros()).unwrap_or(u64::MAX);
+        self.latency_micros.store(micros, Ordering::Relaxed);
     }
 
     /// The next request number, for `X-AREQUESTID`.

@@ -8,4 +8,5 @@ mod sim_faults;
 mod sim_install;
 mod sim_marketplace;
 mod sim_signature;
+mod sim_speed;
 mod sim_upm;
