@@ -150,7 +150,8 @@ impl VerifyFailure {
     }
 }
 
-/// Why an instance was not started: a check made before any change failed.
+/// Why an instance was not started: a check of the whole instance made before any change failed
+/// (a change's artifacts are checked as the change comes: [`ChangeError::Artifact`]).
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
     /// UPM could not be asked (a token, the safe-mode flag, the running tasks), or is in safe
@@ -165,12 +166,6 @@ pub enum PrepareError {
         /// How long it waited, in seconds.
         seconds: u64,
     },
-    /// Some artifacts could not be fetched or verified, one line each.
-    #[error("artifacts failed verification, so nothing was changed on this instance:\n- {}", failures.iter().map(VerifyFailure::line).collect::<Vec<_>>().join("\n- ").replace('\n', "\n  "))]
-    Verification {
-        /// Every failing artifact.
-        failures: Vec<VerifyFailure>,
-    },
 }
 
 impl PrepareError {
@@ -179,15 +174,6 @@ impl PrepareError {
         match self {
             Self::Upm(error) => error.hint(),
             Self::TasksRunning { .. } => Some("wait for them to finish (see the Manage apps page), then run apply again; a task that never finishes clears only when the product restarts".into()),
-            Self::Verification { .. } => None,
-        }
-    }
-
-    /// The failures of a list, whose hints are this error's ([`crate::error::hints`]).
-    pub fn held(&self) -> Vec<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Verification { failures } => failures.iter().map(|error| error as _).collect(),
-            _ => Vec::new(),
         }
     }
 }
@@ -291,6 +277,14 @@ pub enum ChangeError {
     },
     #[error("no artifact of the installed version was found (it is not on the Marketplace), so it could not be installed again")]
     NoRestore,
+    /// The change's artifacts (for a downgrade: the version to install and the one to restore)
+    /// could not be fetched or did not verify, so the change was not started: nothing was
+    /// changed for it. One line per artifact; their hints are this error's.
+    #[error("the change was not started (nothing was changed for it): its artifact failed verification:\n- {}", failures.iter().map(VerifyFailure::line).collect::<Vec<_>>().join("\n- ").replace('\n', "\n  "))]
+    Artifact {
+        /// Every failing artifact of the change.
+        failures: Vec<VerifyFailure>,
+    },
 }
 
 impl ChangeError {
@@ -309,24 +303,40 @@ impl ChangeError {
         })
     }
 
-    /// The second failure it holds besides its source, whose hints are this error's
+    /// The other failures it holds besides its source (a restore's, a list of artifacts), whose
+    /// hints are this error's
     /// ([`crate::error::hints`]).
     pub fn held(&self) -> Vec<&(dyn std::error::Error + 'static)> {
         match self {
             Self::DowngradeInstallFailed { restore, .. } => vec![&**restore as _],
             Self::InstalledDisabled { reason, .. } => vec![&**reason as _],
+            Self::Artifact { failures } => failures.iter().map(|error| error as _).collect(),
             _ => Vec::new(),
         }
     }
 }
 
-/// Applies (or dry-runs) a plan, exactly as it says: the artifacts it marks `fetch_first` are
-/// fetched and verified before the first change, each change is one attempt (a lost answer is
+/// How many of one instance's changes have their artifacts fetched and verified at once, ahead of
+/// the change under way (downloads across instances are bounded by the cache as well:
+/// [`Cache::fetch`]).
+pub const FETCHES_PER_INSTANCE: usize = 4;
+
+/// Applies (or dry-runs) a plan, exactly as it says: each change is one attempt (a lost answer is
 /// verified by reading back), a failed downgrade is restored the way the plan says, and license
 /// texts come from the plan (the manifest is never read here). `progress` is told of each change
-/// as it finishes. Once
-/// `interrupted` is set (Ctrl-C), the change under way finishes (both halves of a downgrade) and
-/// the rest are not started.
+/// as it finishes.
+///
+/// The artifacts the plan marks `fetch_first` (uploads, pinned sha256s, both versions of a
+/// downgrade) are fetched and verified while the changes before them run, in plan order and at
+/// most [`FETCHES_PER_INSTANCE`] at once, starting when the instance starts: each change waits only
+/// for its own artifacts. A change whose artifact cannot be had or does not verify fails
+/// ([`ChangeError::Artifact`]) without touching the instance, and, like any failed change, stops
+/// the instance (a dry run checks and reports every change instead). A downgrade starts only with
+/// both its artifacts in hand, so it never uninstalls an app whose replacement or restore is
+/// missing.
+///
+/// Once `interrupted` is set (Ctrl-C), the change under way finishes (both halves of a downgrade)
+/// and the rest are not started; a change still waiting for its artifact is not started.
 pub async fn execute(
     plan: &InstancePlan,
     upm: &UpmClient,
@@ -342,105 +352,188 @@ pub async fn execute(
             changes: Vec::new(),
             error: None,
         };
-        // Everything that can fail without changing anything fails here, before the first change:
-        // a downgrade never uninstalls an app whose replacement is not in hand.
-        // Nothing is changed yet, so a signal stops it at once (a download's partial file goes
-        // with it).
-        let prepared = tokio::select! {
-            prepared = prepare(plan, upm, cache, mode) => match prepared {
-                Ok(prepared) => prepared,
-                Err(error) => {
-                    report.error = Some(error_text(&error));
-                    Vec::new()
-                }
-            },
-            () = raised(interrupted) => {
-                report.error = Some("interrupted (Ctrl-C or SIGTERM) before the first change: nothing was changed".into());
-                Vec::new()
-            }
+        // One slot per change, filled in plan order by the fetches running beside the changes.
+        let (senders, receivers): (Vec<_>, Vec<_>) = plan
+            .changes
+            .iter()
+            .map(|_| tokio::sync::oneshot::channel())
+            .unzip();
+        let fetching = async {
+            futures::StreamExt::for_each_concurrent(
+                futures::stream::iter(plan.changes.iter().zip(senders)),
+                FETCHES_PER_INSTANCE,
+                |(change, sender)| async move {
+                    // The receiver is gone only when the instance stopped: nothing waits for it.
+                    let _ = sender.send(prepare_op(cache, &change.key, &change.op).await);
+                },
+            )
+            .await;
+            // Done fetching: the changes decide when the instance ends.
+            std::future::pending::<()>().await;
         };
-        let mut stopped = report.error.is_some();
-        let mut run = Run::default();
-        // One prepared operation per change, in plan order (none when `prepare` failed).
-        let mut prepared = prepared.into_iter();
-        for (index, change) in plan.changes.iter().enumerate() {
-            let ready = prepared.next();
-            if !stopped && interrupted.load(Ordering::SeqCst) {
-                stopped = true;
-                report.error = Some("interrupted (Ctrl-C or SIGTERM): the changes not started were left alone".into());
-            }
-            let later_helps = plan.changes[index + 1..]
-                .iter()
-                .any(|later| later.key != change.key && may_enable_others(later.action()));
-            // An app left disabled by its install gets another try before its own next change.
-            // Still disabled: an enable of it waits with the install; anything else runs on the
-            // disabled app while later changes may still help, and otherwise the app has failed
-            // (it is down) and the instance stops.
-            let mut waits = false;
-            if !stopped && mode == Mode::Apply && run.deferred(&change.key).is_some() {
-                for (deferred, outcome) in run.retry_deferred(upm).await {
-                    settle_late(plan, &mut report, progress, deferred, outcome);
-                }
-                if change.action() == Action::Enable && later_helps {
-                    if let Some(deferred) = run.deferred(&change.key) {
-                        deferred.changes.push(index);
-                        waits = true;
-                    }
-                } else if !later_helps {
-                    if let Some(deferred) = run.take_deferred(&change.key) {
-                        for (index, outcome) in failed_deferred(deferred) {
-                            settle_late(plan, &mut report, progress, index, outcome);
-                        }
-                        stopped = true;
-                    }
-                }
-            }
-            let outcome = if waits {
-                None
-            } else if stopped {
-                Some(Outcome::NotStarted)
-            } else {
-                match (mode, &ready) {
-                    (Mode::Apply, Some(ready)) => run
-                        .apply(change, ready, index, later_helps, &plan.name, upm)
-                        .instrument(tracing::info_span!("change", key = %change.key, action = %change.action()))
-                        .await,
-                    // Nothing was prepared for it: `prepare` failed, and the instance stopped.
-                    (Mode::Apply, None) => Some(Outcome::NotStarted),
-                    // Everything a change needs is in the plan, and `prepare` checked the
-                    // credentials and the artifacts: nothing is left to check.
-                    (Mode::DryRun, _) => Some(Outcome::WouldDo),
-                }
-            };
-            if matches!(outcome, Some(Outcome::Failed { .. } | Outcome::Stale { .. })) {
-                stopped = true;
-            }
-            if let Some(outcome) = &outcome {
-                progress(change, outcome);
-            }
-            let helped = outcome == Some(Outcome::Done) && may_enable_others(change.action());
-            report.changes.push(ChangeReport {
-                change: change.clone(),
-                outcome: outcome.unwrap_or(Outcome::NotStarted),
-            });
-            // An app left disabled by its install is enabled as soon as a later install or enable
-            // (its dependency) makes that possible; never after the instance stopped.
-            if helped && !stopped && !run.deferred.is_empty() {
-                for (deferred, outcome) in run.retry_deferred(upm).await {
-                    settle_late(plan, &mut report, progress, deferred, outcome);
-                }
-            }
-        }
-        // What is still disabled at the end has failed: the app is down.
-        for deferred in std::mem::take(&mut run.deferred) {
-            for (index, outcome) in failed_deferred(deferred) {
-                settle_late(plan, &mut report, progress, index, outcome);
-            }
+        let running = run_changes(
+            plan,
+            upm,
+            mode,
+            interrupted,
+            progress,
+            receivers,
+            &mut report,
+        );
+        // The changes end the instance; the fetches still under way then are dropped (a
+        // download's partial file goes with it).
+        tokio::select! {
+            () = running => {}
+            () = fetching => {}
         }
         report
     }
     .instrument(span)
     .await
+}
+
+/// An operation with its artifacts in hand, or why they could not be had.
+type Prepared = Result<ReadyOp, Vec<VerifyFailure>>;
+
+/// The changes of one instance, in plan order, each taking its artifacts from its slot in
+/// `slots` when it starts.
+async fn run_changes(
+    plan: &InstancePlan,
+    upm: &UpmClient,
+    mode: Mode,
+    interrupted: &AtomicBool,
+    progress: &mut dyn FnMut(&Change, &Outcome),
+    slots: Vec<tokio::sync::oneshot::Receiver<Prepared>>,
+    report: &mut ApplyReport,
+) {
+    // What can fail without changing anything and concerns the whole instance fails here, before
+    // the first change. Nothing is changed yet, so a signal stops it at once.
+    tokio::select! {
+        checked = check_instance(plan, upm, mode) => if let Err(error) = checked {
+            report.error = Some(error_text(&error));
+        },
+        () = raised(interrupted) => {
+            report.error = Some(INTERRUPTED_BEFORE_FIRST.into());
+        }
+    }
+    let mut stopped = report.error.is_some();
+    // Whether a change has been started: until then, nothing was changed on the instance.
+    let mut started = false;
+    let mut run = Run::default();
+    let mut slots = slots.into_iter();
+    for (index, change) in plan.changes.iter().enumerate() {
+        let slot = slots.next();
+        if !stopped && interrupted.load(Ordering::SeqCst) {
+            stopped = true;
+            report.error = Some(interrupted_text(started));
+        }
+        let later_helps = plan.changes[index + 1..]
+            .iter()
+            .any(|later| later.key != change.key && may_enable_others(later.action()));
+        // An app left disabled by its install gets another try before its own next change.
+        // Still disabled: an enable of it waits with the install; anything else runs on the
+        // disabled app while later changes may still help, and otherwise the app has failed
+        // (it is down) and the instance stops.
+        let mut waits = false;
+        if !stopped && mode == Mode::Apply && run.deferred(&change.key).is_some() {
+            for (deferred, outcome) in run.retry_deferred(upm).await {
+                settle_late(plan, report, progress, deferred, outcome);
+            }
+            if change.action() == Action::Enable && later_helps {
+                if let Some(deferred) = run.deferred(&change.key) {
+                    deferred.changes.push(index);
+                    waits = true;
+                }
+            } else if !later_helps {
+                if let Some(deferred) = run.take_deferred(&change.key) {
+                    for (index, outcome) in failed_deferred(deferred) {
+                        settle_late(plan, report, progress, index, outcome);
+                    }
+                    stopped = true;
+                }
+            }
+        }
+        let outcome = if waits {
+            None
+        } else if stopped {
+            Some(Outcome::NotStarted)
+        } else {
+            // Its artifacts: in hand already when the fetches ran ahead, else waited for. Nothing
+            // is changed while waiting, so a signal stops the wait.
+            let ready = match slot {
+                Some(slot) => tokio::select! {
+                    ready = slot => Some(ready),
+                    () = raised(interrupted) => None,
+                },
+                None => None,
+            };
+            match (mode, ready) {
+                (_, None) => {
+                    stopped = true;
+                    report.error = Some(interrupted_text(started));
+                    Some(Outcome::NotStarted)
+                }
+                (_, Some(Err(_))) => {
+                    // The fetches are dropped only after the changes: a slot is always filled.
+                    stopped = true;
+                    Some(Outcome::NotStarted)
+                }
+                (_, Some(Ok(Err(failures)))) => {
+                    // Nothing was done for it: in a dry run the next changes are checked too.
+                    let error = ChangeError::Artifact { failures };
+                    Some(Outcome::Failed {
+                        error: error_text(&error),
+                    })
+                }
+                (Mode::Apply, Some(Ok(Ok(ready)))) => {
+                    started = true;
+                    run.apply(change, &ready, index, later_helps, &plan.name, upm)
+                        .instrument(tracing::info_span!("change", key = %change.key, action = %change.action()))
+                        .await
+                }
+                // Everything a change needs is in the plan, and its artifacts were checked:
+                // nothing is left to check.
+                (Mode::DryRun, Some(Ok(Ok(_)))) => Some(Outcome::WouldDo),
+            }
+        };
+        if mode == Mode::Apply && matches!(outcome, Some(Outcome::Failed { .. } | Outcome::Stale { .. })) {
+            stopped = true;
+        }
+        if let Some(outcome) = &outcome {
+            progress(change, outcome);
+        }
+        let helped = outcome == Some(Outcome::Done) && may_enable_others(change.action());
+        report.changes.push(ChangeReport {
+            change: change.clone(),
+            outcome: outcome.unwrap_or(Outcome::NotStarted),
+        });
+        // An app left disabled by its install is enabled as soon as a later install or enable
+        // (its dependency) makes that possible; never after the instance stopped.
+        if helped && !stopped && !run.deferred.is_empty() {
+            for (deferred, outcome) in run.retry_deferred(upm).await {
+                settle_late(plan, report, progress, deferred, outcome);
+            }
+        }
+    }
+    // What is still disabled at the end has failed: the app is down.
+    for deferred in std::mem::take(&mut run.deferred) {
+        for (index, outcome) in failed_deferred(deferred) {
+            settle_late(plan, report, progress, index, outcome);
+        }
+    }
+}
+
+/// The report's error when a signal came before the first change.
+const INTERRUPTED_BEFORE_FIRST: &str =
+    "interrupted (Ctrl-C or SIGTERM) before the first change: nothing was changed";
+
+/// The report's error when a signal stopped the instance, before its first change or later.
+fn interrupted_text(started: bool) -> String {
+    if started {
+        "interrupted (Ctrl-C or SIGTERM): the changes not started were left alone".into()
+    } else {
+        INTERRUPTED_BEFORE_FIRST.into()
+    }
 }
 
 /// Resolves once `flag` is set; looked at often enough for a person waiting after Ctrl-C.
@@ -776,18 +869,16 @@ fn license_text_of(license: &LiveLicense) -> String {
     }
 }
 
-/// Checks made before any change: UPM not in safe mode (a token also proves admin rights in a dry
-/// run), and every artifact that is uploaded or pinned downloaded (once, into the cache), hashed
-/// and opened: its key and version must be the wanted ones. Returns each change's operation with
-/// its artifacts in hand, in plan order.
-async fn prepare(
+/// Checks made before any change, for the whole instance: UPM not in safe mode (a token also
+/// proves admin rights in a dry run), and no install task someone else started still running
+/// (waited for, within a bound). The artifacts are checked change by change ([`prepare_op`]).
+async fn check_instance(
     plan: &InstancePlan,
     upm: &UpmClient,
-    cache: &Cache,
     mode: Mode,
-) -> Result<Vec<ReadyOp>, PrepareError> {
+) -> Result<(), PrepareError> {
     if plan.changes.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     if mode == Mode::DryRun {
         // HEAD is not a mutating request; a token proves the credentials are an admin's.
@@ -821,19 +912,7 @@ async fn prepare(
         }
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }
-    let mut errors = Vec::new();
-    let mut ready = Vec::with_capacity(plan.changes.len());
-    for change in &plan.changes {
-        match prepare_op(cache, &change.key, &change.op).await {
-            Ok(op) => ready.push(op),
-            Err(found) => errors.extend(found),
-        }
-    }
-    if errors.is_empty() {
-        Ok(ready)
-    } else {
-        Err(PrepareError::Verification { failures: errors })
-    }
+    Ok(())
 }
 
 /// One change's operation with its artifacts in hand: what the plan marks `fetch_first` fetched
