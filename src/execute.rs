@@ -605,12 +605,26 @@ impl Run {
             .get(&change.key)
             .cloned()
             .unwrap_or_else(|| Some(change.assumed.clone()));
-        let checked = match &expected {
-            Some(expected) => check_precondition(change, expected, upm).await,
-            None => Ok(Precondition::Holds),
+        // An install or upgrade needs a upm-token: fetched while the app is checked, so the
+        // install starts one round trip sooner.
+        let wants_token = matches!(change.op, Op::Install { .. } | Op::Upgrade { .. });
+        let check = async {
+            match &expected {
+                Some(expected) => check_precondition(change, expected, upm).await,
+                None => Ok(Precondition::Holds),
+            }
         };
+        let fetch_token = async {
+            match wants_token {
+                // A token that cannot be had now is asked for again by the install, which
+                // reports the failure.
+                true => upm.token().await.ok(),
+                false => None,
+            }
+        };
+        let (checked, token) = tokio::join!(check, fetch_token);
         let result = match checked {
-            Ok(Precondition::Holds) => apply_change(&change.key, ready, upm).await,
+            Ok(Precondition::Holds) => apply_change(&change.key, ready, upm, token).await,
             Ok(Precondition::AlreadyDone) => {
                 tracing::info!(
                     "`{}` is already as this change would leave it (changed since the plan was made): nothing to do",
@@ -1097,7 +1111,13 @@ async fn fetch_kept(
     })
 }
 
-async fn apply_change(key: &AppKey, op: &ReadyOp, upm: &UpmClient) -> Result<Applied, ChangeError> {
+/// Carries out one change; `token`: a upm-token fetched beforehand for an install or upgrade.
+async fn apply_change(
+    key: &AppKey,
+    op: &ReadyOp,
+    upm: &UpmClient,
+    token: Option<crate::model::Secret>,
+) -> Result<Applied, ChangeError> {
     match op {
         Op::Install {
             to,
@@ -1109,7 +1129,7 @@ async fn apply_change(key: &AppKey, op: &ReadyOp, upm: &UpmClient) -> Result<App
             enabled,
             artifact,
             ..
-        } => install(key, artifact, to, *enabled, upm).await,
+        } => install_with_token(key, artifact, to, *enabled, upm, token).await,
         Op::Downgrade {
             from,
             to,
@@ -1270,6 +1290,18 @@ async fn install(
     enabled: bool,
     upm: &UpmClient,
 ) -> Result<Applied, ChangeError> {
+    install_with_token(key, ready, version, enabled, upm, None).await
+}
+
+/// [`install`] with a upm-token fetched beforehand, when there is one.
+async fn install_with_token(
+    key: &AppKey,
+    ready: &Ready,
+    version: &Version,
+    enabled: bool,
+    upm: &UpmClient,
+    token: Option<crate::model::Secret>,
+) -> Result<Applied, ChangeError> {
     let (from, pinned) = match ready {
         Ready::Uri { url, .. } => (InstallFrom::Uri(url), None),
         Ready::Upload(kept) => (InstallFrom::Upload(&kept.path), kept.sha256.as_ref()),
@@ -1299,7 +1331,7 @@ async fn install(
             });
         }
     }
-    let installed = match upm.install(key, from).await {
+    let installed = match upm.install_with_token(key, from, token).await {
         Ok(installed) => installed,
         Err(error) if error.is_lost_answer() => {
             upm.notices().emit(Notice::LostInstallAnswer {
