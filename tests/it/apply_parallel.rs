@@ -1,0 +1,252 @@
+//! Apply bound by the server: artifacts fetched beside the changes before them (a change whose
+//! artifact fails fails alone, after the changes before it), and instances applied side by side
+//! (`--parallelism`), each one change at a time and in order.
+
+use std::time::Duration;
+
+use crate::support::*;
+use upmsync::execute::Outcome;
+use upmsync_sim::{SeedPlugin, Sim, SimConfig, SimServer};
+
+/// A Jira with `apps` user apps `{prefix}.app{i}` at 1.0.0 and a Marketplace with 2.0.0 of each.
+fn upgradable(prefix: &str, apps: usize) -> SimConfig {
+    let mut config = SimConfig::empty();
+    for i in 0..apps {
+        config = config.plugin(SeedPlugin::user(&format!("{prefix}.app{i}"), "App", "1.0.0"));
+    }
+    with_marketplace(config, prefix, apps, 500)
+}
+
+/// `config` with a Marketplace that also has 1.0.0 and 2.0.0 of `{prefix}.app{i}` (ids from
+/// `first_id`).
+fn with_marketplace(mut config: SimConfig, prefix: &str, apps: usize, first_id: u64) -> SimConfig {
+    for i in 0..apps {
+        let key = format!("{prefix}.app{i}");
+        config = config.marketplace_app(marketplace_app(
+            &key,
+            first_id + i as u64,
+            &["1.0.0", "2.0.0"],
+        ));
+    }
+    config
+}
+
+/// The apps a simulator installed, in the order it was asked: each install POST is followed by
+/// the read-back of the app it installed (`GET …/{key}-key`).
+fn installs(sim: &Sim) -> Vec<String> {
+    let mut installed = Vec::new();
+    let mut after_post = false;
+    for request in sim.requests() {
+        if request.server != SimServer::Upm {
+            continue;
+        }
+        if request.method == "POST" {
+            after_post = true;
+        } else if after_post && request.method == "GET" && request.path.ends_with("-key") {
+            let key = request.path.rsplit('/').next().unwrap_or_default();
+            installed.push(key.trim_end_matches("-key").to_string());
+            after_post = false;
+        }
+    }
+    installed
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_bad_pinned_sha256_fails_its_own_change_after_the_changes_before_it() {
+    let sim = start(upgradable("com.bench", 5)).await;
+    let wrong = "0".repeat(64);
+    let apps = (0..5)
+        .map(|i| {
+            let app = present(&format!("com.bench.app{i}"), "2.0.0");
+            if i == 2 {
+                pinned(app, &wrong)
+            } else {
+                app
+            }
+        })
+        .collect();
+    let desired = desired(&sim, vec![instance(&sim, apps)]);
+    let plan = plan_one(&desired).await;
+    let report = apply_plan(&desired, &plan).await;
+    let outcomes: Vec<&Outcome> = report.changes.iter().map(|c| &c.outcome).collect();
+    assert!(
+        matches!(
+            outcomes.as_slice(),
+            [
+                Outcome::Done,
+                Outcome::Done,
+                Outcome::Failed { .. },
+                Outcome::NotStarted,
+                Outcome::NotStarted
+            ]
+        ),
+        "{report:#?}"
+    );
+    let Outcome::Failed { error } = outcomes[2] else {
+        unreachable!()
+    };
+    assert!(
+        error.contains("not started (nothing was changed for it)")
+            && error.contains("`com.bench.app2` 2.0.0")
+            && error.contains(&wrong),
+        "names the change, the artifact and the expected hash: {error}"
+    );
+    assert_eq!(report.error, None, "the instance itself started");
+    assert_eq!(mutating(&sim).len(), 2, "{:#?}", mutating(&sim));
+    for (i, version) in [(0, "2.0.0"), (1, "2.0.0"), (2, "1.0.0"), (3, "1.0.0")] {
+        assert_eq!(
+            sim.plugin(&format!("com.bench.app{i}")).unwrap().version,
+            version
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_dry_run_reports_every_change_whose_artifact_fails() {
+    let sim = start(upgradable("com.bench", 3)).await;
+    let wrong = "0".repeat(64);
+    let apps = (0..3)
+        .map(|i| pinned(present(&format!("com.bench.app{i}"), "2.0.0"), &wrong))
+        .collect();
+    let desired = desired(&sim, vec![instance(&sim, apps)]);
+    let plan = plan_one(&desired).await;
+    let folder = tempfile::tempdir().unwrap();
+    let cache = upmsync::marketplace::download::Cache::new(
+        folder.path(),
+        &upmsync::http::HttpSettings::default(),
+    )
+    .unwrap();
+    let report = execute_plan(
+        &desired,
+        &plan,
+        &cache,
+        upmsync::execute::Mode::DryRun,
+        upmsync::http::HttpSettings::default(),
+    )
+    .await;
+    assert!(
+        report
+            .changes
+            .iter()
+            .all(|change| matches!(&change.outcome, Outcome::Failed { error } if error.contains(&wrong))),
+        "{report:#?}"
+    );
+    assert!(mutating(&sim).is_empty());
+}
+
+/// Two instances on two simulators: `jira-a` installs slowly, `jira-b` fast; both upgrade two
+/// apps. Returns the run, and the simulators.
+async fn two_instances(parallelism: Option<&str>) -> (CommandOutput, Sim, Sim) {
+    // Both instances resolve on the Marketplace of the first simulator.
+    let slow = start_with_task_delay(
+        with_marketplace(upgradable("com.a", 2), "com.b", 2, 600),
+        Duration::from_millis(1500),
+    )
+    .await;
+    let fast = start(upgradable("com.b", 2)).await;
+    let folder = tempfile::tempdir().unwrap();
+    let instance = |name: &str, sim: &Sim, prefix: &str| {
+        format!(
+            "  - name: {name}\n    url: {}\n    product: jira\n    auth:\n      username_env: TEST_JIRA_USER\n      password_env: TEST_JIRA_PASSWORD\n    unmanaged: ignore\n    apps:\n      - key: {prefix}.app0\n        version: 2.0.0\n      - key: {prefix}.app1\n        version: 2.0.0\n",
+            sim.upm_url()
+        )
+    };
+    let manifest = format!(
+        "marketplace:\n  url: {}\ninstances:\n{}{}",
+        slow.marketplace_url(),
+        instance("jira-a", &slow, "com.a"),
+        instance("jira-b", &fast, "com.b"),
+    );
+    std::fs::write(folder.path().join("apps.yaml"), manifest).unwrap();
+    let mut args = vec!["apply", "-f", "apps.yaml", "--auto-approve"];
+    if let Some(parallelism) = parallelism {
+        args.extend(["--parallelism", parallelism]);
+    }
+    let output = run_binary(&args, folder.path(), &[]).await;
+    (output, slow, fast)
+}
+
+/// The stderr lines that report a change done, in order, as `instance app`.
+fn done_lines(stderr: &str) -> Vec<String> {
+    stderr
+        .lines()
+        .filter_map(|line| {
+            let (instance, rest) = line.trim().split_once(": done: upgrade ")?;
+            Some(format!("{instance} {}", rest.split(' ').next()?))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn instances_apply_side_by_side_each_one_change_at_a_time_in_order() {
+    let (output, slow, fast) = two_instances(None).await;
+    assert_eq!(output.code, 0, "{}", output.snapshot());
+    // `jira-b` did not wait for `jira-a`: its changes were done while `jira-a`'s first install
+    // still ran.
+    assert_eq!(
+        done_lines(&output.stderr),
+        [
+            "jira-b com.b.app0",
+            "jira-b com.b.app1",
+            "jira-a com.a.app0",
+            "jira-a com.a.app1"
+        ],
+        "{}",
+        output.stderr
+    );
+    // Each instance's changes, in plan order, one after the other.
+    assert_eq!(installs(&slow), ["com.a.app0", "com.a.app1"]);
+    assert_eq!(installs(&fast), ["com.b.app0", "com.b.app1"]);
+    // The report is in plan order, whatever order the instances ended in.
+    let a = output.stdout.find("jira-a: 2 done").expect("jira-a's summary");
+    let b = output.stdout.find("jira-b: 2 done").expect("jira-b's summary");
+    assert!(a < b, "{}", output.stdout);
+    for (sim, prefix) in [(&slow, "com.a"), (&fast, "com.b")] {
+        for i in 0..2 {
+            assert_eq!(
+                sim.plugin(&format!("{prefix}.app{i}")).unwrap().version,
+                "2.0.0"
+            );
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parallelism_1_applies_one_instance_after_the_other() {
+    let (output, _slow, _fast) = two_instances(Some("1")).await;
+    assert_eq!(output.code, 0, "{}", output.snapshot());
+    assert_eq!(
+        done_lines(&output.stderr),
+        [
+            "jira-a com.a.app0",
+            "jira-a com.a.app1",
+            "jira-b com.b.app0",
+            "jira-b com.b.app1"
+        ],
+        "{}",
+        output.stderr
+    );
+    let starting_b = output
+        .stderr
+        .find("change(s) on jira-b")
+        .expect("jira-b starts");
+    let last_a = output.stderr.find("jira-a: done: upgrade com.a.app1").unwrap();
+    assert!(last_a < starting_b, "{}", output.stderr);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn parallelism_0_is_refused() {
+    let folder = tempfile::tempdir().unwrap();
+    let output = run_binary(
+        &["apply", "-f", "apps.yaml", "--parallelism", "0"],
+        folder.path(),
+        &[],
+    )
+    .await;
+    assert_ne!(output.code, 0, "{}", output.snapshot());
+    assert!(
+        output.stderr.contains("invalid value '0' for '--parallelism <N>'"),
+        "{}",
+        output.stderr
+    );
+}
