@@ -1,6 +1,7 @@
 //! Carries out one instance's plan: one change at a time, in plan order, each checked against the
-//! state the plan assumed right before it runs and verified by reading UPM back afterwards. The
-//! first failure (or a stale precondition) stops the instance; an install that leaves its app
+//! state the plan assumed right before it runs and verified by reading UPM back afterwards, while
+//! the artifacts of the changes to come are fetched and verified beside it. The first failure (an
+//! artifact that failed included, or a stale precondition) stops the instance; an install that leaves its app
 //! disabled waits for the later installs of the run (its dependencies) before it counts as
 //! failed. The report says what was done, what waits for a restart, what failed and what was not
 //! started.
