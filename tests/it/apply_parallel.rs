@@ -134,16 +134,16 @@ async fn a_dry_run_reports_every_change_whose_artifact_fails() {
     assert!(mutating(&sim).is_empty());
 }
 
-/// Two instances on two simulators: `jira-a` installs slowly, `jira-b` fast; both upgrade two
-/// apps. Returns the run, and the simulators.
-async fn two_instances(parallelism: Option<&str>) -> (CommandOutput, Sim, Sim) {
+/// Two instances on two simulators, both upgrading two apps: `jira-a` installs in `slow`,
+/// `jira-b` in `fast`. Returns the folder with `apps.yaml`, and the simulators.
+async fn two_instances_setup(slow: Duration, fast: Duration) -> (tempfile::TempDir, Sim, Sim) {
     // Both instances resolve on the Marketplace of the first simulator.
     let slow = start_with_task_delay(
         with_marketplace(upgradable("com.a", 2), "com.b", 2, 600),
-        Duration::from_millis(1500),
+        slow,
     )
     .await;
-    let fast = start(upgradable("com.b", 2)).await;
+    let fast = start_with_task_delay(upgradable("com.b", 2), fast).await;
     let folder = tempfile::tempdir().unwrap();
     let instance = |name: &str, sim: &Sim, prefix: &str| {
         format!(
@@ -158,6 +158,14 @@ async fn two_instances(parallelism: Option<&str>) -> (CommandOutput, Sim, Sim) {
         instance("jira-b", &fast, "com.b"),
     );
     std::fs::write(folder.path().join("apps.yaml"), manifest).unwrap();
+    (folder, slow, fast)
+}
+
+/// [`two_instances_setup`] with `jira-a` installing in 1.5 s, applied with `--parallelism` when
+/// given.
+async fn two_instances(parallelism: Option<&str>) -> (CommandOutput, Sim, Sim) {
+    let (folder, slow, fast) =
+        two_instances_setup(Duration::from_millis(1500), Duration::from_millis(30)).await;
     let mut args = vec!["apply", "-f", "apps.yaml", "--auto-approve"];
     if let Some(parallelism) = parallelism {
         args.extend(["--parallelism", parallelism]);
@@ -249,4 +257,34 @@ async fn parallelism_0_is_refused() {
         "{}",
         output.stderr
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ctrl_c_lets_every_running_instance_finish_its_change_under_way() {
+    // Both instances install slowly, so both have an install under way when the signal comes.
+    let slow = Duration::from_millis(1500);
+    let (folder, a, b) = two_instances_setup(slow, slow).await;
+    let mut command = command(folder.path());
+    command.args(["apply", "-f", "apps.yaml", "--auto-approve"]);
+    let child = spawn(command);
+    let posted = |sim: &Sim| {
+        sim.requests()
+            .iter()
+            .any(|r| r.server == SimServer::Upm && r.method == "POST")
+    };
+    wait_until("both instances started an install", || posted(&a) && posted(&b)).await;
+    send(&child, "-INT");
+    let output = finish(child).await;
+    assert_eq!(output.code, 1, "{}", output.snapshot());
+    for name in ["jira-a", "jira-b"] {
+        assert!(
+            output
+                .stdout
+                .contains(&format!("{name}: 1 done, 0 failed, 1 not started")),
+            "{}",
+            output.snapshot()
+        );
+    }
+    assert_eq!(installs(&a), ["com.a.app0"]);
+    assert_eq!(installs(&b), ["com.b.app0"]);
 }
