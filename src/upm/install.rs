@@ -138,6 +138,11 @@ impl UpmClient {
     /// Polls a legacy pending task (§5.9) until it redirects (303, done) or reports an error.
     /// Returns the key of the plugin the task installed, from the 303's `Location`
     /// (`…/{key}-key`), when it names one.
+    ///
+    /// Polls are `pingAfter` apart (§5.9: milliseconds, default 100), counted from when the last
+    /// one was sent (the first from the install's answer), so a slow network does not add its
+    /// round trip to every wait: a finished task is seen at most `pingAfter` plus one round trip
+    /// later.
     async fn wait_for_task(
         &self,
         task_url: &Url,
@@ -145,8 +150,10 @@ impl UpmClient {
     ) -> Result<Option<AppKey>, UpmError> {
         let started = Instant::now();
         let mut delay = ping_delay(ping_after);
+        let mut sent = tokio::time::Instant::now();
         loop {
-            tokio::time::sleep(delay).await;
+            tokio::time::sleep_until(sent + delay).await;
+            sent = tokio::time::Instant::now();
             let answer = self
                 .send(self.request(Call::get(task_url.clone()), "*/*"))
                 .await?;
