@@ -497,7 +497,12 @@ async fn run_changes(
                 (Mode::DryRun, Some(Ok(Ok(_)))) => Some(Outcome::WouldDo),
             }
         };
-        if mode == Mode::Apply && matches!(outcome, Some(Outcome::Failed { .. } | Outcome::Stale { .. })) {
+        if mode == Mode::Apply
+            && matches!(
+                outcome,
+                Some(Outcome::Failed { .. } | Outcome::Stale { .. })
+            )
+        {
             stopped = true;
         }
         if let Some(outcome) = &outcome {

@@ -259,8 +259,8 @@ async fn apply_planned(
             .find(|instance| instance.name == planned.name)?;
         Some((instance, instance_plan))
     });
-    let mut reports: Vec<(usize, ApplyReport)> = futures::StreamExt::collect(
-        futures::StreamExt::buffer_unordered(
+    let mut reports: Vec<(usize, ApplyReport)> =
+        futures::StreamExt::collect(futures::StreamExt::buffer_unordered(
             futures::stream::iter(instances.enumerate().map(
                 |(position, (instance, instance_plan))| {
                     let tell = &tell;
@@ -271,9 +271,8 @@ async fn apply_planned(
                 },
             )),
             run.parallelism.max(1),
-        ),
-    )
-    .await;
+        ))
+        .await;
     reports.sort_by_key(|(position, _)| *position);
     reports.into_iter().map(|(_, report)| report).collect()
 }

@@ -12,7 +12,11 @@ use upmsync_sim::{SeedPlugin, Sim, SimConfig, SimServer};
 fn upgradable(prefix: &str, apps: usize) -> SimConfig {
     let mut config = SimConfig::empty();
     for i in 0..apps {
-        config = config.plugin(SeedPlugin::user(&format!("{prefix}.app{i}"), "App", "1.0.0"));
+        config = config.plugin(SeedPlugin::user(
+            &format!("{prefix}.app{i}"),
+            "App",
+            "1.0.0",
+        ));
     }
     with_marketplace(config, prefix, apps, 500)
 }
@@ -125,10 +129,9 @@ async fn a_dry_run_reports_every_change_whose_artifact_fails() {
     )
     .await;
     assert!(
-        report
-            .changes
-            .iter()
-            .all(|change| matches!(&change.outcome, Outcome::Failed { error } if error.contains(&wrong))),
+        report.changes.iter().all(
+            |change| matches!(&change.outcome, Outcome::Failed { error } if error.contains(&wrong))
+        ),
         "{report:#?}"
     );
     assert!(mutating(&sim).is_empty());
@@ -206,8 +209,14 @@ async fn instances_apply_side_by_side_each_one_change_at_a_time_in_order() {
     assert_eq!(installs(&slow), ["com.a.app0", "com.a.app1"]);
     assert_eq!(installs(&fast), ["com.b.app0", "com.b.app1"]);
     // The report is in plan order, whatever order the instances ended in.
-    let a = output.stdout.find("jira-a: 2 done").expect("jira-a's summary");
-    let b = output.stdout.find("jira-b: 2 done").expect("jira-b's summary");
+    let a = output
+        .stdout
+        .find("jira-a: 2 done")
+        .expect("jira-a's summary");
+    let b = output
+        .stdout
+        .find("jira-b: 2 done")
+        .expect("jira-b's summary");
     assert!(a < b, "{}", output.stdout);
     for (sim, prefix) in [(&slow, "com.a"), (&fast, "com.b")] {
         for i in 0..2 {
@@ -238,7 +247,10 @@ async fn parallelism_1_applies_one_instance_after_the_other() {
         .stderr
         .find("change(s) on jira-b")
         .expect("jira-b starts");
-    let last_a = output.stderr.find("jira-a: done: upgrade com.a.app1").unwrap();
+    let last_a = output
+        .stderr
+        .find("jira-a: done: upgrade com.a.app1")
+        .unwrap();
     assert!(last_a < starting_b, "{}", output.stderr);
 }
 
@@ -253,7 +265,9 @@ async fn parallelism_0_is_refused() {
     .await;
     assert_ne!(output.code, 0, "{}", output.snapshot());
     assert!(
-        output.stderr.contains("invalid value '0' for '--parallelism <N>'"),
+        output
+            .stderr
+            .contains("invalid value '0' for '--parallelism <N>'"),
         "{}",
         output.stderr
     );
@@ -272,7 +286,10 @@ async fn ctrl_c_lets_every_running_instance_finish_its_change_under_way() {
             .iter()
             .any(|r| r.server == SimServer::Upm && r.method == "POST")
     };
-    wait_until("both instances started an install", || posted(&a) && posted(&b)).await;
+    wait_until("both instances started an install", || {
+        posted(&a) && posted(&b)
+    })
+    .await;
     send(&child, "-INT");
     let output = finish(child).await;
     assert_eq!(output.code, 1, "{}", output.snapshot());

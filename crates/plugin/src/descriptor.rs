@@ -443,7 +443,10 @@ mod tests {
         let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
         for (name, bytes) in entries {
             writer
-                .start_file(*name, SimpleFileOptions::default().compression_method(method))
+                .start_file(
+                    *name,
+                    SimpleFileOptions::default().compression_method(method),
+                )
                 .unwrap();
             writer.write_all(bytes).unwrap();
         }
