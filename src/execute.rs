@@ -181,6 +181,8 @@ impl PrepareError {
 
 /// Gets an artifact in hand and checks it: a local file is read in place, a URL downloaded once
 /// into the cache (streamed, hashed); then its sha256 (when pinned), key and version must match.
+/// Downloads and verifications take turns through the cache ([`Cache::verification_turn`]), so
+/// instances applied in parallel share the machine's CPU, disk and memory.
 pub async fn fetch_and_verify(
     cache: &Cache,
     key: &AppKey,
@@ -189,10 +191,12 @@ pub async fn fetch_and_verify(
 ) -> Result<artifact::Verified, FetchError> {
     match &artifact.location {
         Location::File(path) => {
+            let _turn = cache.verification_turn().await;
             Ok(artifact::verify_file_async(path, key, version, artifact.sha256.as_ref()).await?)
         }
         Location::Url(url) => {
             let file = cache.fetch(url, artifact.sha256.as_ref()).await?;
+            let _turn = cache.verification_turn().await;
             Ok(artifact::verify_file_async(&file.path, key, version, None).await?)
         }
     }

@@ -32,6 +32,11 @@ const MAX_DOWNLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 /// holds a connection and a file open, and the servers are other people's.
 pub const DOWNLOADS_IN_FLIGHT: usize = 8;
 
+/// How many artifacts one process hashes and opens at once, over every instance applied in
+/// parallel: the work of a CPU and a disk, and up to
+/// [`crate::artifact::NESTED_JAR_IN_MEMORY_BYTES`] of memory each.
+pub const VERIFICATIONS_IN_FLIGHT: usize = 4;
+
 /// Why an artifact could not be downloaded into the cache. URLs are shown without credentials
 /// or query string ([`redact_url`]).
 #[derive(Debug, thiserror::Error)]
@@ -117,6 +122,8 @@ pub struct Cache {
     deadline: std::time::Duration,
     /// Downloads under way, at most [`DOWNLOADS_IN_FLIGHT`], shared by the clones of this cache.
     downloads: Arc<tokio::sync::Semaphore>,
+    /// Verifications under way, at most [`VERIFICATIONS_IN_FLIGHT`], shared likewise.
+    verifications: Arc<tokio::sync::Semaphore>,
     /// One lock per URL being fetched (by the URL's index name), so that instances applied in
     /// parallel that need one artifact download it once: the later ones find it cached.
     fetching: Arc<std::sync::Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>>,
@@ -146,6 +153,7 @@ impl Cache {
             notices: settings.notices.clone(),
             deadline: settings.request_timeout,
             downloads: Arc::new(tokio::sync::Semaphore::new(DOWNLOADS_IN_FLIGHT)),
+            verifications: Arc::new(tokio::sync::Semaphore::new(VERIFICATIONS_IN_FLIGHT)),
             fetching: Arc::default(),
         })
     }
@@ -160,6 +168,13 @@ impl Cache {
     /// The cache directory.
     pub fn dir(&self) -> &Path {
         &self.dir
+    }
+
+    /// Waits for a turn to verify an artifact: at most [`VERIFICATIONS_IN_FLIGHT`] at once across
+    /// the clones of this cache. The turn ends when the permit is dropped (`None`: no limit, never
+    /// seen, as the semaphore is never closed).
+    pub async fn verification_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.verifications.acquire().await.ok()
     }
 
     /// Downloads `url` once.
