@@ -305,3 +305,29 @@ async fn ctrl_c_lets_every_running_instance_finish_its_change_under_way() {
     assert_eq!(installs(&a), ["com.a.app0"]);
     assert_eq!(installs(&b), ["com.b.app0"]);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn concurrent_fetches_of_one_url_download_it_once() {
+    let sim = start(upgradable("com.bench", 1)).await;
+    let url = sim
+        .marketplace_url()
+        .join("download/apps/500/version/500002")
+        .unwrap();
+    let folder = tempfile::tempdir().unwrap();
+    let cache = upmsync::marketplace::download::Cache::new(
+        folder.path(),
+        &upmsync::http::HttpSettings::default(),
+    )
+    .unwrap();
+    // As two instances applied side by side would: each with its clone of the run's cache.
+    let other = cache.clone();
+    let (first, second) = tokio::join!(cache.fetch(&url, None), other.fetch(&url, None));
+    let (first, second) = (first.unwrap(), second.unwrap());
+    assert_eq!(first, second);
+    let downloads = sim
+        .requests()
+        .into_iter()
+        .filter(|r| r.server == SimServer::Marketplace && r.path.starts_with("/download/"))
+        .count();
+    assert_eq!(downloads, 1);
+}
