@@ -331,3 +331,55 @@ async fn concurrent_fetches_of_one_url_download_it_once() {
         .count();
     assert_eq!(downloads, 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_hundred_instances_fit_a_low_open_files_limit() {
+    // The hard limit must leave room to raise the soft one (as it does on usual systems).
+    let hard = std::process::Command::new("sh")
+        .args(["-c", "ulimit -Hn"])
+        .output()
+        .unwrap();
+    let hard = String::from_utf8_lossy(&hard.stdout).trim().to_string();
+    if hard != "unlimited" && hard.parse::<u64>().unwrap_or(0) < 2_000 {
+        return;
+    }
+    let sim = start(small_jira()).await;
+    let folder = tempfile::tempdir().unwrap();
+    let mut manifest = format!(
+        "marketplace:\n  url: {}\ninstances:\n",
+        sim.marketplace_url()
+    );
+    for i in 0..100 {
+        manifest.push_str(&format!(
+            "  - name: jira{i}\n    url: {}\n    product: jira\n    auth:\n      username_env: TEST_JIRA_USER\n      password_env: TEST_JIRA_PASSWORD\n    unmanaged: ignore\n",
+            sim.upm_url()
+        ));
+    }
+    // Already as wanted: apply takes the 100 locks, reads, and has nothing to do.
+    manifest.push_str("apps:\n  - key: com.vendor.gamma\n    version: 1.0.0\n");
+    std::fs::write(folder.path().join("apps.yaml"), manifest).unwrap();
+    let mut command = command(folder.path());
+    // The soft limit of macOS (256) and below: 100 locks and 100 clients do not fit in 64.
+    let binary = command.get_program().to_owned();
+    let mut limited = std::process::Command::new("sh");
+    limited
+        .current_dir(folder.path())
+        .envs(
+            command
+                .get_envs()
+                .filter_map(|(name, value)| Some((name.to_owned(), value?.to_owned()))),
+        )
+        .args(["-c", "ulimit -Sn 64 && exec \"$0\" \"$@\""])
+        .arg(binary)
+        .args(["apply", "-f", "apps.yaml", "--auto-approve"]);
+    command = limited;
+    let output = finish(spawn(command)).await;
+    assert_eq!(output.code, 0, "{}", output.snapshot());
+    assert!(
+        output
+            .stderr
+            .contains("Nothing to apply: every instance matches the manifest."),
+        "{}",
+        output.snapshot()
+    );
+}
