@@ -1,10 +1,10 @@
 //! Carries out one instance's plan: one change at a time, in plan order, each checked against the
 //! state the plan assumed right before it runs and verified by reading UPM back afterwards, while
 //! the artifacts of the changes to come are fetched and verified beside it. The first failure (an
-//! artifact that failed included, or a stale precondition) stops the instance; an install that leaves its app
-//! disabled waits for the later installs of the run (its dependencies) before it counts as
-//! failed. The report says what was done, what waits for a restart, what failed and what was not
-//! started.
+//! artifact that failed included, or a stale precondition) stops the instance; an install that
+//! leaves its app disabled waits for the later installs of the run (its dependencies) before it
+//! counts as failed. The report says what was done, what waits for a restart, what failed and
+//! what was not started.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -285,7 +285,7 @@ pub enum ChangeError {
     /// The change's artifacts (for a downgrade: the version to install and the one to restore)
     /// could not be fetched or did not verify, so the change was not started: nothing was
     /// changed for it. One line per artifact; their hints are this error's.
-    #[error("the change was not started (nothing was changed for it): its artifact failed verification:\n- {}", failures.iter().map(VerifyFailure::line).collect::<Vec<_>>().join("\n- ").replace('\n', "\n  "))]
+    #[error("the change was not started (nothing was changed for it): its artifact could not be fetched or verified:\n- {}", failures.iter().map(VerifyFailure::line).collect::<Vec<_>>().join("\n- ").replace('\n', "\n  "))]
     Artifact {
         /// Every failing artifact of the change.
         failures: Vec<VerifyFailure>,
@@ -309,8 +309,7 @@ impl ChangeError {
     }
 
     /// The other failures it holds besides its source (a restore's, a list of artifacts), whose
-    /// hints are this error's
-    /// ([`crate::error::hints`]).
+    /// hints are this error's ([`crate::error::hints`]).
     pub fn held(&self) -> Vec<&(dyn std::error::Error + 'static)> {
         match self {
             Self::DowngradeInstallFailed { restore, .. } => vec![&**restore as _],

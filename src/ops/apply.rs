@@ -1,8 +1,8 @@
 //! `apply` as a value: takes the instance locks, reads and plans (or checks a saved plan), has the
 //! plan shown and approved through the caller's [`Front`], then carries it out on every instance
 //! that has changes, up to [`Request::parallelism`] instances at once and one change at a time on
-//! each, and returns how it ended ([`ApplyRun`]). It never prints: the caller shows the plan, asks, and is told what happens
-//! as [`Progress`] while it happens. Ctrl-C and SIGTERM ([`Interrupts`]) stop it where it waits
+//! each, and returns how it ended ([`ApplyRun`]). It never prints: the caller shows the plan,
+//! asks, and is told what happens as [`Progress`] while it happens. Ctrl-C and SIGTERM ([`Interrupts`]) stop it where it waits
 //! before the first change, and after the change under way once changes started.
 
 use std::collections::BTreeMap;
