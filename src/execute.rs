@@ -202,18 +202,18 @@ pub async fn fetch_and_verify(
     }
 }
 
-/// An artifact as [`prepare`] left it before the first change: what UPM downloads, or the local
+/// An artifact as [`prepare_op`] left it before its change: what UPM downloads, or the local
 /// file upmsync verified and uploads. An upload without its verified file cannot be written.
 #[derive(Debug)]
 enum Ready {
-    /// UPM downloads it by URI. `copy`: the file fetched and verified before the first change,
-    /// when the plan fetched it first; uploaded only by a restore that falls back to it.
+    /// UPM downloads it by URI. `copy`: the file fetched and verified before its change, when
+    /// the plan fetched it first; uploaded only by a restore that falls back to it.
     Uri { url: url::Url, copy: Option<Kept> },
     /// The verified file is uploaded.
     Upload(Kept),
 }
 
-/// A file verified before the first change, and the sha256 it must still have when it is sent
+/// A file verified before its change, and the sha256 it must still have when it is sent
 /// (when pinned).
 #[derive(Clone, Debug)]
 struct Kept {
@@ -221,7 +221,7 @@ struct Kept {
     sha256: Option<crate::model::Sha256>,
 }
 
-/// A change's operation with its artifacts in hand, as [`prepare`] made it.
+/// A change's operation with its artifacts in hand, as [`prepare_op`] made it.
 type ReadyOp = Op<Ready, crate::model::License>;
 
 /// Why a change failed, said so that an admin knows the state it left behind.
