@@ -465,9 +465,17 @@ async fn run_changes(
             // Its artifacts: in hand already when the fetches ran ahead, else waited for. Nothing
             // is changed while waiting, so a signal stops the wait.
             let ready = match slot {
-                Some(slot) => tokio::select! {
-                    ready = slot => Some(ready),
-                    () = raised(interrupted) => None,
+                Some(mut slot) => match slot.try_recv() {
+                    Ok(ready) => Some(Ok(ready)),
+                    Err(_) => {
+                        // What was looked at beside the last install is old by the time it
+                        // comes: looked at again.
+                        run.looked = None;
+                        tokio::select! {
+                            ready = slot => Some(ready),
+                            () = raised(interrupted) => None,
+                        }
+                    }
                 },
                 None => None,
             };
@@ -491,7 +499,8 @@ async fn run_changes(
                 }
                 (Mode::Apply, Some(Ok(Ok(ready)))) => {
                     started = true;
-                    run.apply(change, &ready, index, later_helps, &plan.name, upm)
+                    let next = plan.changes.get(index + 1);
+                    run.apply(change, &ready, index, later_helps, &plan.name, upm, next)
                         .instrument(tracing::info_span!("change", key = %change.key, action = %change.action()))
                         .await
                 }
@@ -573,6 +582,36 @@ struct Run {
     expected: BTreeMap<AppKey, Option<Assumed>>,
     /// Apps whose install left them disabled while later changes may still let them be enabled.
     deferred: Vec<Deferred>,
+    /// The next change's look ([`look`]), taken beside the read-back of the install before it:
+    /// the change's index and what was found. Used only by that change, right after.
+    looked: Option<(usize, Looked)>,
+}
+
+/// A change's precondition as read right before it, and a upm-token for an install or upgrade
+/// (`None` for the others, or when none could be had: the install asks again and reports it).
+type Looked = (
+    Result<Precondition, ChangeError>,
+    Option<crate::model::Secret>,
+);
+
+/// Reads the app a change is about and checks the state it must be in ([`check_precondition`];
+/// `expected` `None`: not checked), fetching a upm-token beside it for an install or upgrade, so
+/// the install starts one round trip sooner.
+async fn look(change: &Change, expected: Option<Assumed>, upm: &UpmClient) -> Looked {
+    let wants_token = matches!(change.op, Op::Install { .. } | Op::Upgrade { .. });
+    let check = async {
+        match &expected {
+            Some(expected) => check_precondition(change, expected, upm).await,
+            None => Ok(Precondition::Holds),
+        }
+    };
+    let fetch_token = async {
+        match wants_token {
+            true => upm.token().await.ok(),
+            false => None,
+        }
+    };
+    tokio::join!(check, fetch_token)
 }
 
 /// An app left disabled by its install, waiting for the run's later changes (its dependencies).
@@ -600,6 +639,7 @@ fn may_enable_others(action: Action) -> bool {
 impl Run {
     /// Checks the change's precondition and applies it. Returns `None` when the outcome is
     /// decided later (an install that left its app disabled while later changes may fix it).
+    #[allow(clippy::too_many_arguments)]
     async fn apply(
         &mut self,
         change: &Change,
@@ -608,32 +648,26 @@ impl Run {
         later_helps: bool,
         instance: &str,
         upm: &UpmClient,
+        next: Option<&Change>,
     ) -> Option<Outcome> {
-        let expected = self
-            .expected
-            .get(&change.key)
-            .cloned()
-            .unwrap_or_else(|| Some(change.assumed.clone()));
-        // An install or upgrade needs a upm-token: fetched while the app is checked, so the
-        // install starts one round trip sooner.
-        let wants_token = matches!(change.op, Op::Install { .. } | Op::Upgrade { .. });
-        let check = async {
-            match &expected {
-                Some(expected) => check_precondition(change, expected, upm).await,
-                None => Ok(Precondition::Holds),
-            }
+        let expected = self.expected_of(change);
+        // Looked at beside the previous change's read-back, or now.
+        let (checked, token) = match self.looked.take() {
+            Some((at, looked)) if at == index => looked,
+            _ => look(change, expected.clone(), upm).await,
         };
-        let fetch_token = async {
-            match wants_token {
-                // A token that cannot be had now is asked for again by the install, which
-                // reports the failure.
-                true => upm.token().await.ok(),
-                false => None,
-            }
-        };
-        let (checked, token) = tokio::join!(check, fetch_token);
+        // The next change is looked at while this install's app is read back, when it concerns
+        // another app (which this change leaves as it is).
+        let next = next
+            .filter(|next| next.key != change.key)
+            .map(|next| look(next, self.expected_of(next), upm));
+        let mut looked_next = None;
         let result = match checked {
-            Ok(Precondition::Holds) => apply_change(&change.key, ready, upm, token).await,
+            Ok(Precondition::Holds) => {
+                let (result, looked) = apply_change(&change.key, ready, upm, token, next).await;
+                looked_next = looked;
+                result
+            }
             Ok(Precondition::AlreadyDone) => {
                 tracing::info!(
                     "`{}` is already as this change would leave it (changed since the plan was made): nothing to do",
@@ -647,6 +681,7 @@ impl Run {
             Ok(Applied::Done) => {
                 self.expected
                     .insert(change.key.clone(), Some(after(change, expected)));
+                self.looked = looked_next.map(|looked| (index + 1, looked));
                 Some(Outcome::Done)
             }
             Ok(Applied::AfterRestart) => {
@@ -683,6 +718,15 @@ impl Run {
         }
     }
 
+    /// The state `change`'s app must be in before it: what this run's changes left, else what
+    /// the plan assumed (`None`: not checked).
+    fn expected_of(&self, change: &Change) -> Option<Assumed> {
+        self.expected
+            .get(&change.key)
+            .cloned()
+            .unwrap_or_else(|| Some(change.assumed.clone()))
+    }
+
     fn deferred(&mut self, key: &AppKey) -> Option<&mut Deferred> {
         self.deferred
             .iter_mut()
@@ -702,6 +746,8 @@ impl Run {
     /// one more got enabled (a chain: `a` needs `b` needs `c`); returns the change outcomes of
     /// those that are now enabled.
     async fn retry_deferred(&mut self, upm: &UpmClient) -> Vec<(usize, Outcome)> {
+        // Enabling an app may change the one the next change was looked at for.
+        self.looked = None;
         let mut resolved = Vec::new();
         loop {
             let mut progressed = false;
@@ -1121,12 +1167,15 @@ async fn fetch_kept(
 }
 
 /// Carries out one change; `token`: a upm-token fetched beforehand for an install or upgrade.
+/// `next` (the next change's [`look`]) runs beside an install's or upgrade's read-back; its
+/// result is returned when it ran.
 async fn apply_change(
     key: &AppKey,
     op: &ReadyOp,
     upm: &UpmClient,
     token: Option<crate::model::Secret>,
-) -> Result<Applied, ChangeError> {
+    next: Option<impl std::future::Future<Output = Looked>>,
+) -> (Result<Applied, ChangeError>, Option<Looked>) {
     match op {
         Op::Install {
             to,
@@ -1138,7 +1187,25 @@ async fn apply_change(
             enabled,
             artifact,
             ..
-        } => install_with_token(key, artifact, to, *enabled, upm, token).await,
+        } => install_with_token(key, artifact, to, *enabled, upm, token, next).await,
+        _ => (apply_op(key, op, upm).await, None),
+    }
+}
+
+/// Carries out one change (an install or upgrade without a token fetched beforehand).
+async fn apply_op(key: &AppKey, op: &ReadyOp, upm: &UpmClient) -> Result<Applied, ChangeError> {
+    match op {
+        Op::Install {
+            to,
+            enabled,
+            artifact,
+        }
+        | Op::Upgrade {
+            to,
+            enabled,
+            artifact,
+            ..
+        } => install(key, artifact, to, *enabled, upm).await,
         Op::Downgrade {
             from,
             to,
@@ -1299,10 +1366,12 @@ async fn install(
     enabled: bool,
     upm: &UpmClient,
 ) -> Result<Applied, ChangeError> {
-    install_with_token(key, ready, version, enabled, upm, None).await
+    let none = None::<std::future::Pending<Looked>>;
+    install_looking(key, ready, version, enabled, upm, None, none, &mut None).await
 }
 
-/// [`install`] with a upm-token fetched beforehand, when there is one.
+/// [`install`] with a upm-token fetched beforehand, when there is one, and the next change's
+/// [`look`] run beside the read-back (returned when it ran).
 async fn install_with_token(
     key: &AppKey,
     ready: &Ready,
@@ -1310,6 +1379,24 @@ async fn install_with_token(
     enabled: bool,
     upm: &UpmClient,
     token: Option<crate::model::Secret>,
+    next: Option<impl std::future::Future<Output = Looked>>,
+) -> (Result<Applied, ChangeError>, Option<Looked>) {
+    let mut looked = None;
+    let result = install_looking(key, ready, version, enabled, upm, token, next, &mut looked).await;
+    (result, looked)
+}
+
+/// [`install_with_token`], leaving the next change's look in `looked`.
+#[allow(clippy::too_many_arguments)]
+async fn install_looking(
+    key: &AppKey,
+    ready: &Ready,
+    version: &Version,
+    enabled: bool,
+    upm: &UpmClient,
+    token: Option<crate::model::Secret>,
+    next: Option<impl std::future::Future<Output = Looked>>,
+    looked: &mut Option<Looked>,
 ) -> Result<Applied, ChangeError> {
     let (from, pinned) = match ready {
         Ready::Uri { url, .. } => (InstallFrom::Uri(url), None),
@@ -1340,7 +1427,15 @@ async fn install_with_token(
             });
         }
     }
-    let installed = match upm.install_with_token(key, from, token).await {
+    let beside = async {
+        match next {
+            Some(next) => Some(next.await),
+            None => None,
+        }
+    };
+    let (installed, beside) = upm.install_beside(key, from, token, beside).await;
+    *looked = beside.flatten();
+    let installed = match installed {
         Ok(installed) => installed,
         Err(error) if error.is_lost_answer() => {
             upm.notices().emit(Notice::LostInstallAnswer {

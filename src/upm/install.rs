@@ -41,6 +41,39 @@ impl UpmClient {
         from: InstallFrom<'_>,
         token: Option<Secret>,
     ) -> Result<LiveApp, UpmError> {
+        self.install_beside(key, from, token, std::future::ready(()))
+            .await
+            .0
+    }
+
+    /// [`UpmClient::install_with_token`], running `beside` while the installed app is read back
+    /// (once the task has finished), so a caller can read what it needs next in the same round
+    /// trip. Its output is `None` when the install failed before the read-back (`beside` never
+    /// ran).
+    pub async fn install_beside<F: std::future::Future>(
+        &self,
+        key: &AppKey,
+        from: InstallFrom<'_>,
+        token: Option<Secret>,
+        beside: F,
+    ) -> (Result<LiveApp, UpmError>, Option<F::Output>) {
+        if let Err(error) = self.install_task(key, from, token).await {
+            return (Err(error), None);
+        }
+        let (installed, beside) = tokio::join!(self.plugin(key), beside);
+        let installed = installed.and_then(|installed| {
+            installed.ok_or_else(|| UpmError::MissingAfterInstall { key: key.clone() })
+        });
+        (installed, Some(beside))
+    }
+
+    /// The install POST and its task, up to the task's end (see [`UpmClient::install`]).
+    async fn install_task(
+        &self,
+        key: &AppKey,
+        from: InstallFrom<'_>,
+        token: Option<Secret>,
+    ) -> Result<(), UpmError> {
         let mut fresh_token = false;
         let mut fetched = token;
         let answer = loop {
@@ -107,9 +140,7 @@ impl UpmClient {
                 version: version.map(|app| app.version.to_string()),
             });
         }
-        self.plugin(key)
-            .await?
-            .ok_or_else(|| UpmError::MissingAfterInstall { key: key.clone() })
+        Ok(())
     }
 
     /// The install POST: JSON for install by URI (§5.8), multipart for uploads (§5.7).

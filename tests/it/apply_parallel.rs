@@ -35,24 +35,27 @@ fn with_marketplace(mut config: SimConfig, prefix: &str, apps: usize, first_id: 
     config
 }
 
-/// The apps a simulator installed, in the order it was asked: each install POST is followed by
-/// the read-back of the app it installed (`GET …/{key}-key`).
+/// The apps UPM installed by URI from `sim`'s Marketplace, in the order it downloaded them (every
+/// simulated UPM downloads from the Marketplace the plan names, and upmsync downloads nothing
+/// when nothing is pinned): the ids of [`two_instances_setup`] named back.
 fn installs(sim: &Sim) -> Vec<String> {
-    let mut installed = Vec::new();
-    let mut after_post = false;
-    for request in sim.requests() {
-        if request.server != SimServer::Upm {
-            continue;
-        }
-        if request.method == "POST" {
-            after_post = true;
-        } else if after_post && request.method == "GET" && request.path.ends_with("-key") {
-            let key = request.path.rsplit('/').next().unwrap_or_default();
-            installed.push(key.trim_end_matches("-key").to_string());
-            after_post = false;
-        }
-    }
-    installed
+    sim.requests()
+        .into_iter()
+        .filter(|r| r.server == SimServer::Marketplace)
+        .filter_map(|r| {
+            let id = r.path.strip_prefix("/download/apps/")?.split('/').next()?;
+            Some(
+                match id {
+                    "500" => "com.a.app0",
+                    "501" => "com.a.app1",
+                    "600" => "com.b.app0",
+                    "601" => "com.b.app1",
+                    other => other,
+                }
+                .to_string(),
+            )
+        })
+        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -205,9 +208,24 @@ async fn instances_apply_side_by_side_each_one_change_at_a_time_in_order() {
         "{}",
         output.stderr
     );
-    // Each instance's changes, in plan order, one after the other.
-    assert_eq!(installs(&slow), ["com.a.app0", "com.a.app1"]);
-    assert_eq!(installs(&fast), ["com.b.app0", "com.b.app1"]);
+    // The one Marketplace both instances install from saw their installs interleaved, each
+    // instance's in plan order: `jira-b`'s second before `jira-a`'s second.
+    let installed = installs(&slow);
+    let of = |prefix: &str| -> Vec<&str> {
+        installed
+            .iter()
+            .map(String::as_str)
+            .filter(|key| key.starts_with(prefix))
+            .collect()
+    };
+    assert_eq!(of("com.a."), ["com.a.app0", "com.a.app1"], "{installed:?}");
+    assert_eq!(of("com.b."), ["com.b.app0", "com.b.app1"], "{installed:?}");
+    let position = |key: &str| installed.iter().position(|found| found == key).unwrap();
+    assert!(
+        position("com.b.app1") < position("com.a.app1"),
+        "{installed:?}"
+    );
+    assert!(installs(&fast).is_empty());
     // The report is in plan order, whatever order the instances ended in.
     let a = output
         .stdout
@@ -230,8 +248,12 @@ async fn instances_apply_side_by_side_each_one_change_at_a_time_in_order() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn parallelism_1_applies_one_instance_after_the_other() {
-    let (output, _slow, _fast) = two_instances(Some("1")).await;
+    let (output, slow, _fast) = two_instances(Some("1")).await;
     assert_eq!(output.code, 0, "{}", output.snapshot());
+    assert_eq!(
+        installs(&slow),
+        ["com.a.app0", "com.a.app1", "com.b.app0", "com.b.app1"]
+    );
     assert_eq!(
         done_lines(&output.stderr),
         [
@@ -302,8 +324,11 @@ async fn ctrl_c_lets_every_running_instance_finish_its_change_under_way() {
             output.snapshot()
         );
     }
-    assert_eq!(installs(&a), ["com.a.app0"]);
-    assert_eq!(installs(&b), ["com.b.app0"]);
+    let mut installed = installs(&a);
+    installed.sort();
+    assert_eq!(installed, ["com.a.app0", "com.b.app0"]);
+    assert_eq!(a.plugin("com.a.app1").unwrap().version, "1.0.0");
+    assert_eq!(b.plugin("com.b.app1").unwrap().version, "1.0.0");
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -382,4 +407,44 @@ async fn a_hundred_instances_fit_a_low_open_files_limit() {
         "{}",
         output.snapshot()
     );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_next_change_is_checked_after_the_install_before_it_ended() {
+    // The next change's app is read beside the previous install's read-back: a change made to it
+    // while that install ran is seen, and the change stops as stale.
+    let sim = start_with_task_delay(upgradable("com.bench", 2), Duration::from_millis(800)).await;
+    let apps = (0..2)
+        .map(|i| present(&format!("com.bench.app{i}"), "2.0.0"))
+        .collect();
+    let desired = desired(&sim, vec![instance(&sim, apps)]);
+    let plan = plan_one(&desired).await;
+    let meanwhile = async {
+        wait_until("the first install started", || {
+            sim.requests()
+                .iter()
+                .any(|r| r.server == SimServer::Upm && r.method == "POST")
+        })
+        .await;
+        // Another runner (an admin) disables the second app meanwhile.
+        let other = upmsync::upm::UpmClient::new(
+            &desired.instances[0],
+            &upmsync::http::HttpSettings::default(),
+        )
+        .unwrap();
+        other
+            .set_enabled(&upmsync::model::AppKey::new("com.bench.app1"), false)
+            .await
+            .unwrap();
+    };
+    let (report, ()) = tokio::join!(apply_plan(&desired, &plan), meanwhile);
+    assert!(
+        matches!(report.changes[0].outcome, Outcome::Done),
+        "{report:#?}"
+    );
+    assert!(
+        matches!(&report.changes[1].outcome, Outcome::Stale { error } if error.contains("it is disabled (the plan assumed enabled)")),
+        "{report:#?}"
+    );
+    assert_eq!(sim.plugin("com.bench.app1").unwrap().version, "1.0.0");
 }
