@@ -193,6 +193,11 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "FILE")]
     pub report: Option<PathBuf>,
 
+    /// How many instances to apply at once (changes on one instance are always one at a time, in
+    /// order)
+    #[arg(long, value_name = "N", default_value_t = crate::ops::apply::DEFAULT_PARALLELISM, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    pub parallelism: usize,
+
     #[command(flatten)]
     pub cache: CacheArgs,
 }

@@ -98,8 +98,6 @@ fn held<'a>(cause: &'a (dyn Error + 'static)) -> Vec<&'a (dyn Error + 'static)> 
         held(shared.get())
     } else if let Some(error) = cause.downcast_ref::<crate::ops::InstanceError>() {
         error.held()
-    } else if let Some(error) = cause.downcast_ref::<crate::execute::PrepareError>() {
-        error.held()
     } else if let Some(error) = cause.downcast_ref::<crate::ops::lock::LockInstanceError>() {
         error.held()
     } else if let Some(error) = cause.downcast_ref::<ChangeError>() {

@@ -1,9 +1,10 @@
 //! Carries out one instance's plan: one change at a time, in plan order, each checked against the
-//! state the plan assumed right before it runs and verified by reading UPM back afterwards. The
-//! first failure (or a stale precondition) stops the instance; an install that leaves its app
-//! disabled waits for the later installs of the run (its dependencies) before it counts as
-//! failed. The report says what was done, what waits for a restart, what failed and what was not
-//! started.
+//! state the plan assumed right before it runs and verified by reading UPM back afterwards, while
+//! the artifacts of the changes to come are fetched and verified beside it. The first failure (an
+//! artifact that failed included, or a stale precondition) stops the instance; an install that
+//! leaves its app disabled waits for the later installs of the run (its dependencies) before it
+//! counts as failed. The report says what was done, what waits for a restart, what failed and
+//! what was not started.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -150,7 +151,8 @@ impl VerifyFailure {
     }
 }
 
-/// Why an instance was not started: a check made before any change failed.
+/// Why an instance was not started: a check of the whole instance made before any change failed
+/// (a change's artifacts are checked as the change comes: [`ChangeError::Artifact`]).
 #[derive(Debug, thiserror::Error)]
 pub enum PrepareError {
     /// UPM could not be asked (a token, the safe-mode flag, the running tasks), or is in safe
@@ -165,12 +167,6 @@ pub enum PrepareError {
         /// How long it waited, in seconds.
         seconds: u64,
     },
-    /// Some artifacts could not be fetched or verified, one line each.
-    #[error("artifacts failed verification, so nothing was changed on this instance:\n- {}", failures.iter().map(VerifyFailure::line).collect::<Vec<_>>().join("\n- ").replace('\n', "\n  "))]
-    Verification {
-        /// Every failing artifact.
-        failures: Vec<VerifyFailure>,
-    },
 }
 
 impl PrepareError {
@@ -179,21 +175,14 @@ impl PrepareError {
         match self {
             Self::Upm(error) => error.hint(),
             Self::TasksRunning { .. } => Some("wait for them to finish (see the Manage apps page), then run apply again; a task that never finishes clears only when the product restarts".into()),
-            Self::Verification { .. } => None,
-        }
-    }
-
-    /// The failures of a list, whose hints are this error's ([`crate::error::hints`]).
-    pub fn held(&self) -> Vec<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Verification { failures } => failures.iter().map(|error| error as _).collect(),
-            _ => Vec::new(),
         }
     }
 }
 
 /// Gets an artifact in hand and checks it: a local file is read in place, a URL downloaded once
 /// into the cache (streamed, hashed); then its sha256 (when pinned), key and version must match.
+/// Downloads and verifications take turns through the cache ([`Cache::verification_turn`]), so
+/// instances applied in parallel share the machine's CPU, disk and memory.
 pub async fn fetch_and_verify(
     cache: &Cache,
     key: &AppKey,
@@ -202,27 +191,29 @@ pub async fn fetch_and_verify(
 ) -> Result<artifact::Verified, FetchError> {
     match &artifact.location {
         Location::File(path) => {
+            let _turn = cache.verification_turn().await;
             Ok(artifact::verify_file_async(path, key, version, artifact.sha256.as_ref()).await?)
         }
         Location::Url(url) => {
             let file = cache.fetch(url, artifact.sha256.as_ref()).await?;
+            let _turn = cache.verification_turn().await;
             Ok(artifact::verify_file_async(&file.path, key, version, None).await?)
         }
     }
 }
 
-/// An artifact as [`prepare`] left it before the first change: what UPM downloads, or the local
+/// An artifact as [`prepare_op`] left it before its change: what UPM downloads, or the local
 /// file upmsync verified and uploads. An upload without its verified file cannot be written.
 #[derive(Debug)]
 enum Ready {
-    /// UPM downloads it by URI. `copy`: the file fetched and verified before the first change,
-    /// when the plan fetched it first; uploaded only by a restore that falls back to it.
+    /// UPM downloads it by URI. `copy`: the file fetched and verified before its change, when
+    /// the plan fetched it first; uploaded only by a restore that falls back to it.
     Uri { url: url::Url, copy: Option<Kept> },
     /// The verified file is uploaded.
     Upload(Kept),
 }
 
-/// A file verified before the first change, and the sha256 it must still have when it is sent
+/// A file verified before its change, and the sha256 it must still have when it is sent
 /// (when pinned).
 #[derive(Clone, Debug)]
 struct Kept {
@@ -230,7 +221,7 @@ struct Kept {
     sha256: Option<crate::model::Sha256>,
 }
 
-/// A change's operation with its artifacts in hand, as [`prepare`] made it.
+/// A change's operation with its artifacts in hand, as [`prepare_op`] made it.
 type ReadyOp = Op<Ready, crate::model::License>;
 
 /// Why a change failed, said so that an admin knows the state it left behind.
@@ -291,6 +282,14 @@ pub enum ChangeError {
     },
     #[error("no artifact of the installed version was found (it is not on the Marketplace), so it could not be installed again")]
     NoRestore,
+    /// The change's artifacts (for a downgrade: the version to install and the one to restore)
+    /// could not be fetched or did not verify, so the change was not started: nothing was
+    /// changed for it. One line per artifact; their hints are this error's.
+    #[error("the change was not started (nothing was changed for it): its artifact could not be fetched or verified:\n- {}", failures.iter().map(VerifyFailure::line).collect::<Vec<_>>().join("\n- ").replace('\n', "\n  "))]
+    Artifact {
+        /// Every failing artifact of the change.
+        failures: Vec<VerifyFailure>,
+    },
 }
 
 impl ChangeError {
@@ -309,24 +308,39 @@ impl ChangeError {
         })
     }
 
-    /// The second failure it holds besides its source, whose hints are this error's
-    /// ([`crate::error::hints`]).
+    /// The other failures it holds besides its source (a restore's, a list of artifacts), whose
+    /// hints are this error's ([`crate::error::hints`]).
     pub fn held(&self) -> Vec<&(dyn std::error::Error + 'static)> {
         match self {
             Self::DowngradeInstallFailed { restore, .. } => vec![&**restore as _],
             Self::InstalledDisabled { reason, .. } => vec![&**reason as _],
+            Self::Artifact { failures } => failures.iter().map(|error| error as _).collect(),
             _ => Vec::new(),
         }
     }
 }
 
-/// Applies (or dry-runs) a plan, exactly as it says: the artifacts it marks `fetch_first` are
-/// fetched and verified before the first change, each change is one attempt (a lost answer is
+/// How many of one instance's changes have their artifacts fetched and verified at once, ahead of
+/// the change under way (downloads across instances are bounded by the cache as well:
+/// [`Cache::fetch`]).
+pub const FETCHES_PER_INSTANCE: usize = 4;
+
+/// Applies (or dry-runs) a plan, exactly as it says: each change is one attempt (a lost answer is
 /// verified by reading back), a failed downgrade is restored the way the plan says, and license
 /// texts come from the plan (the manifest is never read here). `progress` is told of each change
-/// as it finishes. Once
-/// `interrupted` is set (Ctrl-C), the change under way finishes (both halves of a downgrade) and
-/// the rest are not started.
+/// as it finishes.
+///
+/// The artifacts the plan marks `fetch_first` (uploads, pinned sha256s, both versions of a
+/// downgrade) are fetched and verified while the changes before them run, in plan order and at
+/// most [`FETCHES_PER_INSTANCE`] at once, starting when the instance starts: each change waits only
+/// for its own artifacts. A change whose artifact cannot be had or does not verify fails
+/// ([`ChangeError::Artifact`]) without touching the instance, and, like any failed change, stops
+/// the instance (a dry run checks and reports every change instead). A downgrade starts only with
+/// both its artifacts in hand, so it never uninstalls an app whose replacement or restore is
+/// missing.
+///
+/// Once `interrupted` is set (Ctrl-C), the change under way finishes (both halves of a downgrade)
+/// and the rest are not started; a change still waiting for its artifact is not started.
 pub async fn execute(
     plan: &InstancePlan,
     upm: &UpmClient,
@@ -342,105 +356,202 @@ pub async fn execute(
             changes: Vec::new(),
             error: None,
         };
-        // Everything that can fail without changing anything fails here, before the first change:
-        // a downgrade never uninstalls an app whose replacement is not in hand.
-        // Nothing is changed yet, so a signal stops it at once (a download's partial file goes
-        // with it).
-        let prepared = tokio::select! {
-            prepared = prepare(plan, upm, cache, mode) => match prepared {
-                Ok(prepared) => prepared,
-                Err(error) => {
-                    report.error = Some(error_text(&error));
-                    Vec::new()
-                }
-            },
-            () = raised(interrupted) => {
-                report.error = Some("interrupted (Ctrl-C or SIGTERM) before the first change: nothing was changed".into());
-                Vec::new()
-            }
+        // One slot per change, filled in plan order by the fetches running beside the changes.
+        let (senders, receivers): (Vec<_>, Vec<_>) = plan
+            .changes
+            .iter()
+            .map(|_| tokio::sync::oneshot::channel())
+            .unzip();
+        let fetching = async {
+            futures::StreamExt::for_each_concurrent(
+                futures::stream::iter(plan.changes.iter().zip(senders)),
+                FETCHES_PER_INSTANCE,
+                |(change, sender)| async move {
+                    // The receiver is gone only when the instance stopped: nothing waits for it.
+                    let _ = sender.send(prepare_op(cache, &change.key, &change.op).await);
+                },
+            )
+            .await;
+            // Done fetching: the changes decide when the instance ends.
+            std::future::pending::<()>().await;
         };
-        let mut stopped = report.error.is_some();
-        let mut run = Run::default();
-        // One prepared operation per change, in plan order (none when `prepare` failed).
-        let mut prepared = prepared.into_iter();
-        for (index, change) in plan.changes.iter().enumerate() {
-            let ready = prepared.next();
-            if !stopped && interrupted.load(Ordering::SeqCst) {
-                stopped = true;
-                report.error = Some("interrupted (Ctrl-C or SIGTERM): the changes not started were left alone".into());
-            }
-            let later_helps = plan.changes[index + 1..]
-                .iter()
-                .any(|later| later.key != change.key && may_enable_others(later.action()));
-            // An app left disabled by its install gets another try before its own next change.
-            // Still disabled: an enable of it waits with the install; anything else runs on the
-            // disabled app while later changes may still help, and otherwise the app has failed
-            // (it is down) and the instance stops.
-            let mut waits = false;
-            if !stopped && mode == Mode::Apply && run.deferred(&change.key).is_some() {
-                for (deferred, outcome) in run.retry_deferred(upm).await {
-                    settle_late(plan, &mut report, progress, deferred, outcome);
-                }
-                if change.action() == Action::Enable && later_helps {
-                    if let Some(deferred) = run.deferred(&change.key) {
-                        deferred.changes.push(index);
-                        waits = true;
-                    }
-                } else if !later_helps {
-                    if let Some(deferred) = run.take_deferred(&change.key) {
-                        for (index, outcome) in failed_deferred(deferred) {
-                            settle_late(plan, &mut report, progress, index, outcome);
-                        }
-                        stopped = true;
-                    }
-                }
-            }
-            let outcome = if waits {
-                None
-            } else if stopped {
-                Some(Outcome::NotStarted)
-            } else {
-                match (mode, &ready) {
-                    (Mode::Apply, Some(ready)) => run
-                        .apply(change, ready, index, later_helps, &plan.name, upm)
-                        .instrument(tracing::info_span!("change", key = %change.key, action = %change.action()))
-                        .await,
-                    // Nothing was prepared for it: `prepare` failed, and the instance stopped.
-                    (Mode::Apply, None) => Some(Outcome::NotStarted),
-                    // Everything a change needs is in the plan, and `prepare` checked the
-                    // credentials and the artifacts: nothing is left to check.
-                    (Mode::DryRun, _) => Some(Outcome::WouldDo),
-                }
-            };
-            if matches!(outcome, Some(Outcome::Failed { .. } | Outcome::Stale { .. })) {
-                stopped = true;
-            }
-            if let Some(outcome) = &outcome {
-                progress(change, outcome);
-            }
-            let helped = outcome == Some(Outcome::Done) && may_enable_others(change.action());
-            report.changes.push(ChangeReport {
-                change: change.clone(),
-                outcome: outcome.unwrap_or(Outcome::NotStarted),
-            });
-            // An app left disabled by its install is enabled as soon as a later install or enable
-            // (its dependency) makes that possible; never after the instance stopped.
-            if helped && !stopped && !run.deferred.is_empty() {
-                for (deferred, outcome) in run.retry_deferred(upm).await {
-                    settle_late(plan, &mut report, progress, deferred, outcome);
-                }
-            }
-        }
-        // What is still disabled at the end has failed: the app is down.
-        for deferred in std::mem::take(&mut run.deferred) {
-            for (index, outcome) in failed_deferred(deferred) {
-                settle_late(plan, &mut report, progress, index, outcome);
-            }
+        let running = run_changes(
+            plan,
+            upm,
+            mode,
+            interrupted,
+            progress,
+            receivers,
+            &mut report,
+        );
+        // The changes end the instance; the fetches still under way then are dropped (a
+        // download's partial file goes with it).
+        tokio::select! {
+            () = running => {}
+            () = fetching => {}
         }
         report
     }
     .instrument(span)
     .await
+}
+
+/// An operation with its artifacts in hand, or why they could not be had.
+type Prepared = Result<ReadyOp, Vec<VerifyFailure>>;
+
+/// The changes of one instance, in plan order, each taking its artifacts from its slot in
+/// `slots` when it starts.
+async fn run_changes(
+    plan: &InstancePlan,
+    upm: &UpmClient,
+    mode: Mode,
+    interrupted: &AtomicBool,
+    progress: &mut dyn FnMut(&Change, &Outcome),
+    slots: Vec<tokio::sync::oneshot::Receiver<Prepared>>,
+    report: &mut ApplyReport,
+) {
+    // What can fail without changing anything and concerns the whole instance fails here, before
+    // the first change. Nothing is changed yet, so a signal stops it at once.
+    tokio::select! {
+        checked = check_instance(plan, upm, mode) => if let Err(error) = checked {
+            report.error = Some(error_text(&error));
+        },
+        () = raised(interrupted) => {
+            report.error = Some(INTERRUPTED_BEFORE_FIRST.into());
+        }
+    }
+    let mut stopped = report.error.is_some();
+    // Whether a change has been started: until then, nothing was changed on the instance.
+    let mut started = false;
+    let mut run = Run::default();
+    let mut slots = slots.into_iter();
+    for (index, change) in plan.changes.iter().enumerate() {
+        let slot = slots.next();
+        if !stopped && interrupted.load(Ordering::SeqCst) {
+            stopped = true;
+            report.error = Some(interrupted_text(started));
+        }
+        let later_helps = plan.changes[index + 1..]
+            .iter()
+            .any(|later| later.key != change.key && may_enable_others(later.action()));
+        // An app left disabled by its install gets another try before its own next change.
+        // Still disabled: an enable of it waits with the install; anything else runs on the
+        // disabled app while later changes may still help, and otherwise the app has failed
+        // (it is down) and the instance stops.
+        let mut waits = false;
+        if !stopped && mode == Mode::Apply && run.deferred(&change.key).is_some() {
+            for (deferred, outcome) in run.retry_deferred(upm).await {
+                settle_late(plan, report, progress, deferred, outcome);
+            }
+            if change.action() == Action::Enable && later_helps {
+                if let Some(deferred) = run.deferred(&change.key) {
+                    deferred.changes.push(index);
+                    waits = true;
+                }
+            } else if !later_helps {
+                if let Some(deferred) = run.take_deferred(&change.key) {
+                    for (index, outcome) in failed_deferred(deferred) {
+                        settle_late(plan, report, progress, index, outcome);
+                    }
+                    stopped = true;
+                }
+            }
+        }
+        let outcome = if waits {
+            None
+        } else if stopped {
+            Some(Outcome::NotStarted)
+        } else {
+            // Its artifacts: in hand already when the fetches ran ahead, else waited for. Nothing
+            // is changed while waiting, so a signal stops the wait.
+            let ready = match slot {
+                Some(mut slot) => match slot.try_recv() {
+                    Ok(ready) => Some(Ok(ready)),
+                    Err(_) => {
+                        // What was looked at beside the last install is old by the time it
+                        // comes: looked at again.
+                        run.looked = None;
+                        tokio::select! {
+                            ready = slot => Some(ready),
+                            () = raised(interrupted) => None,
+                        }
+                    }
+                },
+                None => None,
+            };
+            match (mode, ready) {
+                (_, None) => {
+                    stopped = true;
+                    report.error = Some(interrupted_text(started));
+                    Some(Outcome::NotStarted)
+                }
+                (_, Some(Err(_))) => {
+                    // The fetches are dropped only after the changes: a slot is always filled.
+                    stopped = true;
+                    Some(Outcome::NotStarted)
+                }
+                (_, Some(Ok(Err(failures)))) => {
+                    // Nothing was done for it: in a dry run the next changes are checked too.
+                    let error = ChangeError::Artifact { failures };
+                    Some(Outcome::Failed {
+                        error: error_text(&error),
+                    })
+                }
+                (Mode::Apply, Some(Ok(Ok(ready)))) => {
+                    started = true;
+                    let next = plan.changes.get(index + 1);
+                    run.apply(change, &ready, index, later_helps, &plan.name, upm, next)
+                        .instrument(tracing::info_span!("change", key = %change.key, action = %change.action()))
+                        .await
+                }
+                // Everything a change needs is in the plan, and its artifacts were checked:
+                // nothing is left to check.
+                (Mode::DryRun, Some(Ok(Ok(_)))) => Some(Outcome::WouldDo),
+            }
+        };
+        if mode == Mode::Apply
+            && matches!(
+                outcome,
+                Some(Outcome::Failed { .. } | Outcome::Stale { .. })
+            )
+        {
+            stopped = true;
+        }
+        if let Some(outcome) = &outcome {
+            progress(change, outcome);
+        }
+        let helped = outcome == Some(Outcome::Done) && may_enable_others(change.action());
+        report.changes.push(ChangeReport {
+            change: change.clone(),
+            outcome: outcome.unwrap_or(Outcome::NotStarted),
+        });
+        // An app left disabled by its install is enabled as soon as a later install or enable
+        // (its dependency) makes that possible; never after the instance stopped.
+        if helped && !stopped && !run.deferred.is_empty() {
+            for (deferred, outcome) in run.retry_deferred(upm).await {
+                settle_late(plan, report, progress, deferred, outcome);
+            }
+        }
+    }
+    // What is still disabled at the end has failed: the app is down.
+    for deferred in std::mem::take(&mut run.deferred) {
+        for (index, outcome) in failed_deferred(deferred) {
+            settle_late(plan, report, progress, index, outcome);
+        }
+    }
+}
+
+/// The report's error when a signal came before the first change.
+const INTERRUPTED_BEFORE_FIRST: &str =
+    "interrupted (Ctrl-C or SIGTERM) before the first change: nothing was changed";
+
+/// The report's error when a signal stopped the instance, before its first change or later.
+fn interrupted_text(started: bool) -> String {
+    if started {
+        "interrupted (Ctrl-C or SIGTERM): the changes not started were left alone".into()
+    } else {
+        INTERRUPTED_BEFORE_FIRST.into()
+    }
 }
 
 /// Resolves once `flag` is set; looked at often enough for a person waiting after Ctrl-C.
@@ -471,6 +582,36 @@ struct Run {
     expected: BTreeMap<AppKey, Option<Assumed>>,
     /// Apps whose install left them disabled while later changes may still let them be enabled.
     deferred: Vec<Deferred>,
+    /// The next change's look ([`look`]), taken beside the read-back of the install before it:
+    /// the change's index and what was found. Used only by that change, right after.
+    looked: Option<(usize, Looked)>,
+}
+
+/// A change's precondition as read right before it, and a upm-token for an install or upgrade
+/// (`None` for the others, or when none could be had: the install asks again and reports it).
+type Looked = (
+    Result<Precondition, ChangeError>,
+    Option<crate::model::Secret>,
+);
+
+/// Reads the app a change is about and checks the state it must be in ([`check_precondition`];
+/// `expected` `None`: not checked), fetching a upm-token beside it for an install or upgrade, so
+/// the install starts one round trip sooner.
+async fn look(change: &Change, expected: Option<Assumed>, upm: &UpmClient) -> Looked {
+    let wants_token = matches!(change.op, Op::Install { .. } | Op::Upgrade { .. });
+    let check = async {
+        match &expected {
+            Some(expected) => check_precondition(change, expected, upm).await,
+            None => Ok(Precondition::Holds),
+        }
+    };
+    let fetch_token = async {
+        match wants_token {
+            true => upm.token().await.ok(),
+            false => None,
+        }
+    };
+    tokio::join!(check, fetch_token)
 }
 
 /// An app left disabled by its install, waiting for the run's later changes (its dependencies).
@@ -498,6 +639,7 @@ fn may_enable_others(action: Action) -> bool {
 impl Run {
     /// Checks the change's precondition and applies it. Returns `None` when the outcome is
     /// decided later (an install that left its app disabled while later changes may fix it).
+    #[allow(clippy::too_many_arguments)]
     async fn apply(
         &mut self,
         change: &Change,
@@ -506,18 +648,26 @@ impl Run {
         later_helps: bool,
         instance: &str,
         upm: &UpmClient,
+        next: Option<&Change>,
     ) -> Option<Outcome> {
-        let expected = self
-            .expected
-            .get(&change.key)
-            .cloned()
-            .unwrap_or_else(|| Some(change.assumed.clone()));
-        let checked = match &expected {
-            Some(expected) => check_precondition(change, expected, upm).await,
-            None => Ok(Precondition::Holds),
+        let expected = self.expected_of(change);
+        // Looked at beside the previous change's read-back, or now.
+        let (checked, token) = match self.looked.take() {
+            Some((at, looked)) if at == index => looked,
+            _ => look(change, expected.clone(), upm).await,
         };
+        // The next change is looked at while this install's app is read back, when it concerns
+        // another app (which this change leaves as it is).
+        let next = next
+            .filter(|next| next.key != change.key)
+            .map(|next| look(next, self.expected_of(next), upm));
+        let mut looked_next = None;
         let result = match checked {
-            Ok(Precondition::Holds) => apply_change(&change.key, ready, upm).await,
+            Ok(Precondition::Holds) => {
+                let (result, looked) = apply_change(&change.key, ready, upm, token, next).await;
+                looked_next = looked;
+                result
+            }
             Ok(Precondition::AlreadyDone) => {
                 tracing::info!(
                     "`{}` is already as this change would leave it (changed since the plan was made): nothing to do",
@@ -531,6 +681,7 @@ impl Run {
             Ok(Applied::Done) => {
                 self.expected
                     .insert(change.key.clone(), Some(after(change, expected)));
+                self.looked = looked_next.map(|looked| (index + 1, looked));
                 Some(Outcome::Done)
             }
             Ok(Applied::AfterRestart) => {
@@ -567,6 +718,15 @@ impl Run {
         }
     }
 
+    /// The state `change`'s app must be in before it: what this run's changes left, else what
+    /// the plan assumed (`None`: not checked).
+    fn expected_of(&self, change: &Change) -> Option<Assumed> {
+        self.expected
+            .get(&change.key)
+            .cloned()
+            .unwrap_or_else(|| Some(change.assumed.clone()))
+    }
+
     fn deferred(&mut self, key: &AppKey) -> Option<&mut Deferred> {
         self.deferred
             .iter_mut()
@@ -586,6 +746,8 @@ impl Run {
     /// one more got enabled (a chain: `a` needs `b` needs `c`); returns the change outcomes of
     /// those that are now enabled.
     async fn retry_deferred(&mut self, upm: &UpmClient) -> Vec<(usize, Outcome)> {
+        // Enabling an app may change the one the next change was looked at for.
+        self.looked = None;
         let mut resolved = Vec::new();
         loop {
             let mut progressed = false;
@@ -776,18 +938,16 @@ fn license_text_of(license: &LiveLicense) -> String {
     }
 }
 
-/// Checks made before any change: UPM not in safe mode (a token also proves admin rights in a dry
-/// run), and every artifact that is uploaded or pinned downloaded (once, into the cache), hashed
-/// and opened: its key and version must be the wanted ones. Returns each change's operation with
-/// its artifacts in hand, in plan order.
-async fn prepare(
+/// Checks made before any change, for the whole instance: UPM not in safe mode (a token also
+/// proves admin rights in a dry run), and no install task someone else started still running
+/// (waited for, within a bound). The artifacts are checked change by change ([`prepare_op`]).
+async fn check_instance(
     plan: &InstancePlan,
     upm: &UpmClient,
-    cache: &Cache,
     mode: Mode,
-) -> Result<Vec<ReadyOp>, PrepareError> {
+) -> Result<(), PrepareError> {
     if plan.changes.is_empty() {
-        return Ok(Vec::new());
+        return Ok(());
     }
     if mode == Mode::DryRun {
         // HEAD is not a mutating request; a token proves the credentials are an admin's.
@@ -821,19 +981,7 @@ async fn prepare(
         }
         tokio::time::sleep(std::time::Duration::from_secs(2)).await;
     }
-    let mut errors = Vec::new();
-    let mut ready = Vec::with_capacity(plan.changes.len());
-    for change in &plan.changes {
-        match prepare_op(cache, &change.key, &change.op).await {
-            Ok(op) => ready.push(op),
-            Err(found) => errors.extend(found),
-        }
-    }
-    if errors.is_empty() {
-        Ok(ready)
-    } else {
-        Err(PrepareError::Verification { failures: errors })
-    }
+    Ok(())
 }
 
 /// One change's operation with its artifacts in hand: what the plan marks `fetch_first` fetched
@@ -1018,7 +1166,34 @@ async fn fetch_kept(
     })
 }
 
-async fn apply_change(key: &AppKey, op: &ReadyOp, upm: &UpmClient) -> Result<Applied, ChangeError> {
+/// Carries out one change; `token`: a upm-token fetched beforehand for an install or upgrade.
+/// `next` (the next change's [`look`]) runs beside an install's or upgrade's read-back; its
+/// result is returned when it ran.
+async fn apply_change(
+    key: &AppKey,
+    op: &ReadyOp,
+    upm: &UpmClient,
+    token: Option<crate::model::Secret>,
+    next: Option<impl std::future::Future<Output = Looked>>,
+) -> (Result<Applied, ChangeError>, Option<Looked>) {
+    match op {
+        Op::Install {
+            to,
+            enabled,
+            artifact,
+        }
+        | Op::Upgrade {
+            to,
+            enabled,
+            artifact,
+            ..
+        } => install_with_token(key, artifact, to, *enabled, upm, token, next).await,
+        _ => (apply_op(key, op, upm).await, None),
+    }
+}
+
+/// Carries out one change (an install or upgrade without a token fetched beforehand).
+async fn apply_op(key: &AppKey, op: &ReadyOp, upm: &UpmClient) -> Result<Applied, ChangeError> {
     match op {
         Op::Install {
             to,
@@ -1191,6 +1366,38 @@ async fn install(
     enabled: bool,
     upm: &UpmClient,
 ) -> Result<Applied, ChangeError> {
+    let none = None::<std::future::Pending<Looked>>;
+    install_looking(key, ready, version, enabled, upm, None, none, &mut None).await
+}
+
+/// [`install`] with a upm-token fetched beforehand, when there is one, and the next change's
+/// [`look`] run beside the read-back (returned when it ran).
+async fn install_with_token(
+    key: &AppKey,
+    ready: &Ready,
+    version: &Version,
+    enabled: bool,
+    upm: &UpmClient,
+    token: Option<crate::model::Secret>,
+    next: Option<impl std::future::Future<Output = Looked>>,
+) -> (Result<Applied, ChangeError>, Option<Looked>) {
+    let mut looked = None;
+    let result = install_looking(key, ready, version, enabled, upm, token, next, &mut looked).await;
+    (result, looked)
+}
+
+/// [`install_with_token`], leaving the next change's look in `looked`.
+#[allow(clippy::too_many_arguments)]
+async fn install_looking(
+    key: &AppKey,
+    ready: &Ready,
+    version: &Version,
+    enabled: bool,
+    upm: &UpmClient,
+    token: Option<crate::model::Secret>,
+    next: Option<impl std::future::Future<Output = Looked>>,
+    looked: &mut Option<Looked>,
+) -> Result<Applied, ChangeError> {
     let (from, pinned) = match ready {
         Ready::Uri { url, .. } => (InstallFrom::Uri(url), None),
         Ready::Upload(kept) => (InstallFrom::Upload(&kept.path), kept.sha256.as_ref()),
@@ -1220,7 +1427,15 @@ async fn install(
             });
         }
     }
-    let installed = match upm.install(key, from).await {
+    let beside = async {
+        match next {
+            Some(next) => Some(next.await),
+            None => None,
+        }
+    };
+    let (installed, beside) = upm.install_beside(key, from, token, beside).await;
+    *looked = beside.flatten();
+    let installed = match installed {
         Ok(installed) => installed,
         Err(error) if error.is_lost_answer() => {
             upm.notices().emit(Notice::LostInstallAnswer {

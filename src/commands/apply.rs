@@ -69,6 +69,8 @@ pub struct ApplyOptions<'a> {
     /// A saved plan: apply refuses unless the manifest, the lock, every instance's live state and
     /// the recomputed changes are exactly those it was saved with.
     pub expected: Option<&'a SavedPlan>,
+    /// How many instances are applied at once (`--parallelism`).
+    pub parallelism: usize,
 }
 
 impl ApplyOptions<'_> {
@@ -79,6 +81,7 @@ impl ApplyOptions<'_> {
             approval: Approval::Given,
             report: None,
             expected: None,
+            parallelism: ops::apply::DEFAULT_PARALLELISM,
         }
     }
 }
@@ -167,6 +170,7 @@ pub async fn run(
         approval,
         report: None,
         expected: saved.as_ref().map(|(_, saved)| saved),
+        parallelism: args.parallelism,
     };
     Ok(apply_with_report(&desired, &options, &cache, &report, printer, settings).await)
 }
@@ -209,6 +213,7 @@ async fn apply_with_report(
         expected: options.expected,
         settings,
         interrupts: &interrupts,
+        parallelism: options.parallelism,
     };
     let mut front = Terminal {
         printer,

@@ -9,9 +9,11 @@
 //! tmp/                    downloads in progress; renamed into sha256/ only when complete and checked
 //! ```
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256 as Sha256Hasher};
@@ -25,6 +27,15 @@ use crate::model::{redact_url, Sha256};
 use crate::retry::RetryPolicy;
 /// guess: no plugin artifact comes near this; it keeps a misbehaving server from filling the disk.
 const MAX_DOWNLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// How many downloads one process runs at once, over every instance applied in parallel: each
+/// holds a connection and a file open, and the servers are other people's.
+pub const DOWNLOADS_IN_FLIGHT: usize = 8;
+
+/// How many artifacts one process hashes and opens at once, over every instance applied in
+/// parallel: the work of a CPU and a disk, and up to
+/// [`crate::artifact::NESTED_JAR_IN_MEMORY_BYTES`] of memory each.
+pub const VERIFICATIONS_IN_FLIGHT: usize = 4;
 
 /// Why an artifact could not be downloaded into the cache. URLs are shown without credentials
 /// or query string ([`redact_url`]).
@@ -109,6 +120,13 @@ pub struct Cache {
     notices: crate::notice::Notices,
     /// How long reading an error body may take.
     deadline: std::time::Duration,
+    /// Downloads under way, at most [`DOWNLOADS_IN_FLIGHT`], shared by the clones of this cache.
+    downloads: Arc<tokio::sync::Semaphore>,
+    /// Verifications under way, at most [`VERIFICATIONS_IN_FLIGHT`], shared likewise.
+    verifications: Arc<tokio::sync::Semaphore>,
+    /// One lock per URL being fetched (by the URL's index name), so that instances applied in
+    /// parallel that need one artifact download it once: the later ones find it cached.
+    fetching: Arc<std::sync::Mutex<HashMap<PathBuf, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl Cache {
@@ -134,6 +152,9 @@ impl Cache {
             retry: settings.retry,
             notices: settings.notices.clone(),
             deadline: settings.request_timeout,
+            downloads: Arc::new(tokio::sync::Semaphore::new(DOWNLOADS_IN_FLIGHT)),
+            verifications: Arc::new(tokio::sync::Semaphore::new(VERIFICATIONS_IN_FLIGHT)),
+            fetching: Arc::default(),
         })
     }
 
@@ -149,6 +170,13 @@ impl Cache {
         &self.dir
     }
 
+    /// Waits for a turn to verify an artifact: at most [`VERIFICATIONS_IN_FLIGHT`] at once across
+    /// the clones of this cache. The turn ends when the permit is dropped (`None`: no limit, never
+    /// seen, as the semaphore is never closed).
+    pub async fn verification_turn(&self) -> Option<tokio::sync::SemaphorePermit<'_>> {
+        self.verifications.acquire().await.ok()
+    }
+
     /// Downloads `url` once.
     ///
     /// The body is streamed to a temporary file in the cache while being hashed (never held whole
@@ -156,11 +184,22 @@ impl Cache {
     /// is remembered so the next call makes no request. With `expected`, a cached file with that
     /// hash is returned without any request; a download with another hash is an error naming URL,
     /// expected and found, and is not kept.
+    ///
+    /// Concurrent fetches of one URL (by clones of this cache) download it once: the others wait
+    /// and take the cached file. At most [`DOWNLOADS_IN_FLIGHT`] downloads run at once.
     pub async fn fetch(
         &self,
         url: &Url,
         expected: Option<&Sha256>,
     ) -> Result<CachedFile, DownloadError> {
+        let lock = {
+            let mut fetching = self
+                .fetching
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            fetching.entry(self.index_path(url)).or_default().clone()
+        };
+        let _same_url = lock.lock().await;
         if let Some(expected) = expected {
             if let Some(cached) = self.cached(expected).await? {
                 tracing::debug!(url = %redact_url(url), sha256 = %expected, "artifact already cached");
@@ -225,6 +264,8 @@ impl Cache {
         url: &Url,
         expected: Option<&Sha256>,
     ) -> Result<CachedFile, DownloadError> {
+        // A closed semaphore is never seen: it is never closed.
+        let _slot = self.downloads.acquire().await.ok();
         let shown = redact_url(url);
         tracing::info!(url = %shown, "downloading artifact");
         let call = Call::get(url.clone());

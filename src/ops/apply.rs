@@ -1,8 +1,8 @@
 //! `apply` as a value: takes the instance locks, reads and plans (or checks a saved plan), has the
 //! plan shown and approved through the caller's [`Front`], then carries it out on every instance
-//! that has changes, one instance after another and one change at a time, and returns how it
-//! ended ([`ApplyRun`]). It never prints: the caller shows the plan, asks, and is told what happens
-//! as [`Progress`] while it happens. Ctrl-C and SIGTERM ([`Interrupts`]) stop it where it waits
+//! that has changes, up to [`Request::parallelism`] instances at once and one change at a time on
+//! each, and returns how it ended ([`ApplyRun`]). It never prints: the caller shows the plan,
+//! asks, and is told what happens as [`Progress`] while it happens. Ctrl-C and SIGTERM ([`Interrupts`]) stop it where it waits
 //! before the first change, and after the change under way once changes started.
 
 use std::collections::BTreeMap;
@@ -33,7 +33,15 @@ pub struct Request<'a> {
     pub settings: &'a HttpSettings,
     /// The signals that ask to stop.
     pub interrupts: &'a Interrupts,
+    /// How many instances are applied at once (`--parallelism`; 0 counts as 1). Each holds a few
+    /// connections and files open while it runs; changes on one instance are one at a time.
+    pub parallelism: usize,
 }
+
+/// How many instances apply changes at once unless told otherwise: enough for a fleet to be
+/// applied in about the time of its slowest instances, few enough that the connections and files
+/// they hold open stay far below a process's usual limit of 1,024 file descriptors.
+pub const DEFAULT_PARALLELISM: usize = 16;
 
 /// The caller's side of an apply: how the plan is shown and approved, and what is told while
 /// changes run.
@@ -104,9 +112,11 @@ pub async fn apply(request: &Request<'_>, front: &mut (dyn Front + Send)) -> App
         expected,
         settings,
         interrupts,
+        parallelism,
     } = *request;
     let mut locks = Vec::new();
     let mut lock_errors = BTreeMap::new();
+    make_room_for_files(desired.instances.len(), parallelism);
     if mode == Mode::Apply {
         for instance in &desired.instances {
             match InstanceLock::acquire(cache.dir(), &instance.name) {
@@ -163,6 +173,7 @@ pub async fn apply(request: &Request<'_>, front: &mut (dyn Front + Send)) -> App
             received: &received,
             lock_errors: &lock_errors,
             settings,
+            parallelism,
         },
         &mut progress,
     )
@@ -173,6 +184,52 @@ pub async fn apply(request: &Request<'_>, front: &mut (dyn Front + Send)) -> App
         reports,
         interrupted: interrupts.received(),
     }
+}
+
+/// The files one running instance may hold open at once besides its lock: its connections to
+/// UPM, and its artifact fetches and verifications (a connection and a file each).
+const FILES_PER_RUNNING_INSTANCE: u64 = 16;
+
+/// The soft limit on open files apply asks for when it needs more than it has.
+const MANY_FILES: u64 = 65_536;
+
+/// Raises the process's soft limit on open files (toward its hard limit) when apply may hold more
+/// than it allows: one lock file per instance for the whole run, plus what the instances running
+/// at once hold (1,000 instances would not fit the usual soft limit of 1,024). A limit that cannot
+/// be raised is left as it is: an instance whose lock then cannot be opened is not started, and
+/// its report says why.
+fn make_room_for_files(instances: usize, parallelism: usize) {
+    #[cfg(unix)]
+    {
+        use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+        let wanted = instances as u64 + parallelism as u64 * FILES_PER_RUNNING_INSTANCE + 64;
+        let limit = getrlimit(Resource::Nofile);
+        // `None`: unlimited.
+        if limit.current.is_none_or(|current| current >= wanted) {
+            return;
+        }
+        // As the Go runtime does: as far as the hard limit allows (reading the instances opens
+        // connections too), within reason; where that is refused (macOS caps it below an
+        // unlimited hard limit), what is needed.
+        let room = |wanted: u64| limit.maximum.map_or(wanted, |maximum| wanted.min(maximum));
+        for raised in [room(wanted.max(MANY_FILES)), room(wanted)] {
+            let new = Rlimit {
+                current: Some(raised),
+                maximum: limit.maximum,
+            };
+            match setrlimit(Resource::Nofile, new) {
+                Ok(()) => {
+                    tracing::debug!(raised, wanted, "raised the open-files limit");
+                    return;
+                }
+                Err(error) => {
+                    tracing::debug!(%error, raised, "the open-files limit could not be raised");
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (instances, parallelism);
 }
 
 /// What happens while applying, in order.
@@ -216,82 +273,105 @@ struct Run<'a> {
     lock_errors: &'a BTreeMap<String, InstanceLockError>,
     /// The HTTP settings (and where warnings go).
     settings: &'a HttpSettings,
+    /// How many instances are applied at once.
+    parallelism: usize,
 }
 
 /// Applies each instance's changes (instances that could not be planned, or have none, are left
-/// out: the caller reports those). An instance whose client cannot be built, that a signal came
-/// before, or whose lock is held, gets a report of changes not started and why.
+/// out: the caller reports those), up to `run.parallelism` instances at once, each one change at a
+/// time; the reports come back in the plan's order. An instance whose client cannot be built,
+/// that a signal came before, or whose lock is held, gets a report of changes not started and why.
 async fn apply_planned(
     desired: &Desired,
     plan: &Plan,
     run: &Run<'_>,
     progress: &mut (dyn FnMut(Progress<'_>) + Send),
 ) -> Vec<ApplyReport> {
-    let mut reports: Vec<ApplyReport> = Vec::new();
-    for planned in &plan.instances {
-        let Ok(instance_plan) = &planned.result else {
-            continue;
-        };
+    // The instances run side by side in this one task; each tells its progress in turn.
+    let progress = std::sync::Mutex::new(progress);
+    let tell = |event: Progress<'_>| {
+        let mut progress = progress
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        (*progress)(event);
+    };
+    let instances = plan.instances.iter().filter_map(|planned| {
+        let instance_plan = planned.result.as_ref().ok()?;
         if instance_plan.changes.is_empty() {
-            continue;
+            return None;
         }
-        let Some(instance) = desired
+        let instance = desired
             .instances
             .iter()
-            .find(|instance| instance.name == planned.name)
-        else {
-            continue;
-        };
-        let upm = match UpmClient::new(instance, run.settings) {
-            Ok(upm) => upm,
-            Err(error) => {
-                let text = crate::error::error_text(&ClientError {
-                    instance: instance.name.clone(),
-                    source: error,
-                });
-                progress(Progress::SetUpFailed { text: &text });
-                reports.push(ApplyReport::not_started(instance_plan, text));
-                continue;
-            }
-        };
-        if let Some(signal) = (run.received)() {
-            reports.push(ApplyReport::not_started(
-                instance_plan,
-                format!("interrupted ({signal}) before this instance started"),
-            ));
-            continue;
-        }
-        if let Some(error) = run.lock_errors.get(&instance.name) {
-            reports.push(ApplyReport::not_started(
-                instance_plan,
-                crate::error::error_text(error),
-            ));
-            continue;
-        }
-        progress(Progress::Starting {
-            instance: &instance.name,
-            changes: instance_plan.changes.len(),
-        });
-        let mut on_change = |change: &Change, outcome: &Outcome| {
-            progress(Progress::Change {
-                instance: &instance.name,
-                change,
-                outcome,
-            });
-        };
-        reports.push(
-            execute::execute(
-                instance_plan,
-                &upm,
-                run.cache,
-                run.mode,
-                run.interrupted,
-                &mut on_change,
-            )
-            .await,
+            .find(|instance| instance.name == planned.name)?;
+        Some((instance, instance_plan))
+    });
+    let mut reports: Vec<(usize, ApplyReport)> =
+        futures::StreamExt::collect(futures::StreamExt::buffer_unordered(
+            futures::stream::iter(instances.enumerate().map(
+                |(position, (instance, instance_plan))| {
+                    let tell = &tell;
+                    async move {
+                        let report = apply_instance(instance, instance_plan, run, tell).await;
+                        (position, report)
+                    }
+                },
+            )),
+            run.parallelism.max(1),
+        ))
+        .await;
+    reports.sort_by_key(|(position, _)| *position);
+    reports.into_iter().map(|(_, report)| report).collect()
+}
+
+/// Applies one instance's changes, telling `tell` what happens.
+async fn apply_instance(
+    instance: &crate::model::DesiredInstance,
+    instance_plan: &crate::plan::InstancePlan,
+    run: &Run<'_>,
+    tell: &(dyn Fn(Progress<'_>) + Sync),
+) -> ApplyReport {
+    // An instance still queued when a signal came is not started.
+    if let Some(signal) = (run.received)() {
+        return ApplyReport::not_started(
+            instance_plan,
+            format!("interrupted ({signal}) before this instance started"),
         );
     }
-    reports
+    let upm = match UpmClient::new(instance, run.settings) {
+        Ok(upm) => upm,
+        Err(error) => {
+            let text = crate::error::error_text(&ClientError {
+                instance: instance.name.clone(),
+                source: error,
+            });
+            tell(Progress::SetUpFailed { text: &text });
+            return ApplyReport::not_started(instance_plan, text);
+        }
+    };
+    if let Some(error) = run.lock_errors.get(&instance.name) {
+        return ApplyReport::not_started(instance_plan, crate::error::error_text(error));
+    }
+    tell(Progress::Starting {
+        instance: &instance.name,
+        changes: instance_plan.changes.len(),
+    });
+    let mut on_change = |change: &Change, outcome: &Outcome| {
+        tell(Progress::Change {
+            instance: &instance.name,
+            change,
+            outcome,
+        });
+    };
+    execute::execute(
+        instance_plan,
+        &upm,
+        run.cache,
+        run.mode,
+        run.interrupted,
+        &mut on_change,
+    )
+    .await
 }
 
 /// An instance's UPM client could not be built.

@@ -15,7 +15,7 @@ use super::session::Outgoing;
 use super::wire::{self, media};
 use crate::http::body::collapse;
 use crate::http::Call;
-use crate::model::{redact_url, AppKey, LiveApp};
+use crate::model::{redact_url, AppKey, LiveApp, Secret};
 
 impl UpmClient {
     /// Installs an artifact (by URI or upload), waits for UPM's task to finish, and returns the
@@ -28,9 +28,59 @@ impl UpmClient {
     /// finished task names another app than `key` (its 303 points at the plugin it installed),
     /// the error is [`UpmError::WrongApp`] with the real key.
     pub async fn install(&self, key: &AppKey, from: InstallFrom<'_>) -> Result<LiveApp, UpmError> {
+        self.install_with_token(key, from, None).await
+    }
+
+    /// [`UpmClient::install`] with a upm-token fetched beforehand ([`UpmClient::token`]), so the
+    /// caller can fetch it while it does something else (checking the app): one round trip less
+    /// before the install starts. `None` fetches one. A token UPM refuses is replaced as for
+    /// [`UpmClient::install`].
+    pub async fn install_with_token(
+        &self,
+        key: &AppKey,
+        from: InstallFrom<'_>,
+        token: Option<Secret>,
+    ) -> Result<LiveApp, UpmError> {
+        self.install_beside(key, from, token, std::future::ready(()))
+            .await
+            .0
+    }
+
+    /// [`UpmClient::install_with_token`], running `beside` while the installed app is read back
+    /// (once the task has finished), so a caller can read what it needs next in the same round
+    /// trip. Its output is `None` when the install failed before the read-back (`beside` never
+    /// ran).
+    pub async fn install_beside<F: std::future::Future>(
+        &self,
+        key: &AppKey,
+        from: InstallFrom<'_>,
+        token: Option<Secret>,
+        beside: F,
+    ) -> (Result<LiveApp, UpmError>, Option<F::Output>) {
+        if let Err(error) = self.install_task(key, from, token).await {
+            return (Err(error), None);
+        }
+        let (installed, beside) = tokio::join!(self.plugin(key), beside);
+        let installed = installed.and_then(|installed| {
+            installed.ok_or_else(|| UpmError::MissingAfterInstall { key: key.clone() })
+        });
+        (installed, Some(beside))
+    }
+
+    /// The install POST and its task, up to the task's end (see [`UpmClient::install`]).
+    async fn install_task(
+        &self,
+        key: &AppKey,
+        from: InstallFrom<'_>,
+        token: Option<Secret>,
+    ) -> Result<(), UpmError> {
         let mut fresh_token = false;
+        let mut fetched = token;
         let answer = loop {
-            let token = self.token().await?;
+            let token = match fetched.take() {
+                Some(token) => token,
+                None => self.token().await?,
+            };
             let mut url = self.api.clone();
             url.query_pairs_mut().append_pair("token", token.expose());
             let call = Call::new(Method::POST, url);
@@ -90,9 +140,7 @@ impl UpmClient {
                 version: version.map(|app| app.version.to_string()),
             });
         }
-        self.plugin(key)
-            .await?
-            .ok_or_else(|| UpmError::MissingAfterInstall { key: key.clone() })
+        Ok(())
     }
 
     /// The install POST: JSON for install by URI (§5.8), multipart for uploads (§5.7).
@@ -121,6 +169,11 @@ impl UpmClient {
     /// Polls a legacy pending task (§5.9) until it redirects (303, done) or reports an error.
     /// Returns the key of the plugin the task installed, from the 303's `Location`
     /// (`…/{key}-key`), when it names one.
+    ///
+    /// Polls are `pingAfter` apart (§5.9: milliseconds, default 100), counted from when the last
+    /// one was sent (the first from the install's answer), so a slow network does not add its
+    /// round trip to every wait: a finished task is seen at most `pingAfter` plus one round trip
+    /// later.
     async fn wait_for_task(
         &self,
         task_url: &Url,
@@ -128,8 +181,10 @@ impl UpmClient {
     ) -> Result<Option<AppKey>, UpmError> {
         let started = Instant::now();
         let mut delay = ping_delay(ping_after);
+        let mut sent = tokio::time::Instant::now();
         loop {
-            tokio::time::sleep(delay).await;
+            tokio::time::sleep_until(sent + delay).await;
+            sent = tokio::time::Instant::now();
             let answer = self
                 .send(self.request(Call::get(task_url.clone()), "*/*"))
                 .await?;

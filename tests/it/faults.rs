@@ -206,12 +206,13 @@ async fn a_downgrade_is_refused_before_the_uninstall_when_its_artifacts_cannot_b
     .server(SimServer::Marketplace)
     .path("/download/")]));
     let report = apply_plan(&desired, &plan, HttpSettings::default()).await;
+    // The downgrade fails without being started: its artifacts were never in hand.
     assert!(
-        report
-            .error
-            .as_deref()
-            .unwrap_or("")
-            .contains("nothing was changed"),
+        matches!(
+            &report.changes[0].outcome,
+            upmsync::execute::Outcome::Failed { error }
+                if error.contains("not started (nothing was changed for it)") && error.contains("404")
+        ),
         "{report:#?}"
     );
     assert!(!sim.requests().iter().any(|r| r.method == "DELETE"));

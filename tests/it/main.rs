@@ -5,6 +5,7 @@
 mod support;
 
 mod apply;
+mod apply_parallel;
 mod artifact_download;
 mod artifact_verify;
 mod cli;

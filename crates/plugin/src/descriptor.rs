@@ -2,8 +2,9 @@
 //! read as UPM's `JarHelper` reads them (marketplace-api.md §13).
 //!
 //! Files are read through `Read + Seek`, so a jar on disk is never loaded whole: only its descriptor
-//! entries are unpacked. The main jar nested in an OBR is unpacked into a spooled temporary file (in
-//! memory up to [`NESTED_JAR_IN_MEMORY_BYTES`], on disk beyond), up to [`MAX_NESTED_JAR_BYTES`].
+//! entries are unpacked. The main jar nested in an OBR is read in place when it is stored
+//! uncompressed; a compressed one is unpacked into a spooled temporary file (in memory up to
+//! [`NESTED_JAR_IN_MEMORY_BYTES`], on disk beyond), up to [`MAX_NESTED_JAR_BYTES`].
 
 use std::io::{self, Cursor, Read, Seek, SeekFrom};
 
@@ -18,7 +19,7 @@ pub const MAX_DESCRIPTOR_BYTES: u64 = 16 * 1024 * 1024;
 pub const MAX_NESTED_JAR_BYTES: u64 = 256 * 1024 * 1024;
 
 /// The main jar of an OBR is unpacked in memory up to this size, into a temporary file beyond it.
-pub const NESTED_JAR_IN_MEMORY_BYTES: usize = 8 * 1024 * 1024;
+pub const NESTED_JAR_IN_MEMORY_BYTES: usize = 1024 * 1024;
 
 /// What a plugin artifact says about itself.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,10 +92,16 @@ pub fn read_descriptor_from<R: Read + Seek>(
                 found: main_jars.len(),
             });
         };
+        let inner_error = |error| not_zip(format!("main jar `{main_jar}`: {error}"));
+        // An OBR inside an OBR is not a thing: read the inner jar as a plain jar. A jar stored
+        // uncompressed (as OBRs usually hold them) is read in place, through a window on the
+        // OBR; a compressed one is unpacked first.
+        if let Ok(stored) = archive.by_name_seek(main_jar) {
+            let mut inner = ZipArchive::new(stored).map_err(inner_error)?;
+            return read_jar(&mut inner);
+        }
         let inner = unpack_entry(&mut archive, main_jar, MAX_NESTED_JAR_BYTES)?;
-        // An OBR inside an OBR is not a thing: read the inner jar as a plain jar.
-        let mut inner = ZipArchive::new(inner)
-            .map_err(|error| not_zip(format!("main jar `{main_jar}`: {error}")))?;
+        let mut inner = ZipArchive::new(inner).map_err(inner_error)?;
         return read_jar(&mut inner);
     }
     read_jar(&mut archive)
@@ -410,5 +417,82 @@ mod tests {
             read_descriptor(&two_mains),
             Err(DescriptorError::ObrMainJar { found: 2, .. })
         ));
+    }
+
+    /// A reader that counts the bytes read through it.
+    struct Counting<R> {
+        inner: R,
+        read: std::rc::Rc<std::cell::Cell<u64>>,
+    }
+
+    impl<R: Read> Read for Counting<R> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            let read = self.inner.read(buf)?;
+            self.read.set(self.read.get() + read as u64);
+            Ok(read)
+        }
+    }
+
+    impl<R: Seek> Seek for Counting<R> {
+        fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+            self.inner.seek(pos)
+        }
+    }
+
+    fn zip_with(entries: &[(&str, &[u8])], method: zip::CompressionMethod) -> Vec<u8> {
+        let mut writer = ZipWriter::new(Cursor::new(Vec::new()));
+        for (name, bytes) in entries {
+            writer
+                .start_file(
+                    *name,
+                    SimpleFileOptions::default().compression_method(method),
+                )
+                .unwrap();
+            writer.write_all(bytes).unwrap();
+        }
+        writer.finish().unwrap().into_inner()
+    }
+
+    /// Reading an OBR whose main jar is stored uncompressed reads the descriptor entries, not the
+    /// jar: a few KiB of a 4 MiB file. A compressed main jar is still read (unpacked first).
+    #[test]
+    fn an_obr_is_verified_without_reading_its_main_jar_whole() {
+        let xml = br#"<atlassian-plugin key="big.app" name="Big"><plugin-info><version>1.0</version></plugin-info></atlassian-plugin>"#;
+        // Bytes that do not compress, stored after the descriptor.
+        let mut state = 0x2545_f491_u32;
+        let padding: Vec<u8> = (0..4 * 1024 * 1024)
+            .map(|_| {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                state as u8
+            })
+            .collect();
+        let jar = zip_with(
+            &[("atlassian-plugin.xml", xml), ("padding.bin", &padding)],
+            zip::CompressionMethod::Stored,
+        );
+        for (method, most) in [
+            (zip::CompressionMethod::Stored, 64 * 1024),
+            (zip::CompressionMethod::Deflated, u64::MAX),
+        ] {
+            let obr = zip_with(&[("obr.xml", b"<repository/>"), ("big.jar", &jar)], method);
+            let read = std::rc::Rc::new(std::cell::Cell::new(0));
+            let descriptor = read_descriptor_from(Counting {
+                inner: Cursor::new(&obr),
+                read: read.clone(),
+            })
+            .unwrap();
+            assert_eq!(
+                (descriptor.key.as_str(), descriptor.version.as_str()),
+                ("big.app", "1.0")
+            );
+            assert!(
+                read.get() <= most,
+                "{method:?}: read {} bytes of {}",
+                read.get(),
+                obr.len()
+            );
+        }
     }
 }
