@@ -924,7 +924,9 @@ async fn instances_scenario(
     let marketplace = start(upm_config(&[], true).marketplace_apps(&apps)).await?;
     let mut sims = Vec::new();
     for _ in 0..sizes.instances {
-        sims.push(start(upm_config(&apps, false)).await?);
+        // Each instance's UPM knows its apps come from the Marketplace (its catalog is the shared
+        // one's), so `installed-marketplace` covers their licenses as on a real instance.
+        sims.push(start(upm_config(&apps, true)).await?);
     }
     info(&format!(
         "started {} simulators in {:.2} s",
