@@ -261,8 +261,17 @@ pub fn client(settings: &HttpSettings, profile: Profile<'_>) -> Result<reqwest::
         .connect_timeout(settings.connect_timeout)
         .tls_built_in_root_certs(false);
     builder = settings.proxy.apply(builder)?;
-    for root in settings.roots.certificates(&settings.notices) {
-        builder = builder.add_root_certificate(root.clone());
+    // An instance with its own CA file or without verification gets a TLS setup of its own; every
+    // other client shares the one built from the platform's roots (built once per run).
+    let own_tls = matches!(&profile, Profile::Upm { transport, .. }
+        if transport.ca_file.is_some() || transport.insecure_skip_tls_verify);
+    match settings.roots.client_config(&settings.notices) {
+        Some(config) if !own_tls => builder = builder.use_preconfigured_tls(config.clone()),
+        _ => {
+            for root in settings.roots.certificates(&settings.notices) {
+                builder = builder.add_root_certificate(root.clone());
+            }
+        }
     }
     builder = match profile {
         Profile::Upm {

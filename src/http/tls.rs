@@ -83,11 +83,19 @@ pub struct RootSource {
 }
 
 /// The platform's root certificates, loaded on first use and then shared by every client built
-/// from the same settings (clones share one store).
+/// from the same settings (clones share one store), with the TLS configuration built from them.
 #[derive(Clone, Debug, Default)]
 pub struct Roots {
     source: RootSource,
-    loaded: Arc<OnceLock<Vec<Certificate>>>,
+    loaded: Arc<OnceLock<Loaded>>,
+}
+
+/// The roots as loaded: for reqwest one by one, and as one rustls configuration.
+#[derive(Debug)]
+struct Loaded {
+    certificates: Vec<Certificate>,
+    /// `None` when rustls refused to build it (no protocol version the provider supports).
+    config: Option<rustls::ClientConfig>,
 }
 
 impl Roots {
@@ -104,11 +112,48 @@ impl Roots {
     /// those), with a debug note in the system's store. A store with none left makes every TLS
     /// handshake fail with an unknown issuer, which [`crate::http::TransportFailure`] explains.
     pub fn certificates(&self, notices: &crate::notice::Notices) -> &[Certificate] {
-        self.loaded.get_or_init(|| load(&self.source, notices))
+        &self.loaded(notices).certificates
+    }
+
+    /// The TLS client configuration that trusts exactly these roots, built once per run: a
+    /// client handed it (`reqwest::ClientBuilder::use_preconfigured_tls`) does not parse every
+    /// root again, which is most of what building a client costs (issue 10: a fleet of 100
+    /// instances builds 100 clients). HTTP/1.1 only, as the clients speak. `None` when rustls
+    /// refused to build it; the caller then adds [`Roots::certificates`] one by one.
+    pub fn client_config(&self, notices: &crate::notice::Notices) -> Option<&rustls::ClientConfig> {
+        self.loaded(notices).config.as_ref()
+    }
+
+    fn loaded(&self, notices: &crate::notice::Notices) -> &Loaded {
+        self.loaded.get_or_init(|| {
+            let ders = load(&self.source, notices);
+            Loaded {
+                certificates: ders
+                    .iter()
+                    .filter_map(|der| Certificate::from_der(der).ok())
+                    .collect(),
+                config: client_config(&ders),
+            }
+        })
     }
 }
 
-fn load(source: &RootSource, notices: &crate::notice::Notices) -> Vec<Certificate> {
+/// A rustls client configuration trusting `roots`, with the ring provider reqwest uses, its safe
+/// default protocol versions (TLS 1.2 and 1.3) and ALPN `http/1.1`.
+fn client_config(roots: &[CertificateDer<'static>]) -> Option<rustls::ClientConfig> {
+    let mut store = rustls::RootCertStore::empty();
+    store.add_parsable_certificates(roots.iter().cloned());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .with_root_certificates(store)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Some(config)
+}
+
+fn load(source: &RootSource, notices: &crate::notice::Notices) -> Vec<CertificateDer<'static>> {
     let named = source.cert_file.is_some() || !source.cert_dirs.is_empty();
     let result = if source.cert_file.is_none() && source.cert_dirs.is_empty() {
         rustls_native_certs::load_native_certs()
@@ -121,24 +166,24 @@ fn load(source: &RootSource, notices: &crate::notice::Notices) -> Vec<Certificat
         }
         all
     };
+    let errors = result.errors;
     if !named {
-        for error in &result.errors {
+        for error in &errors {
             tracing::debug!("skipping part of the platform's root certificates: {error}");
         }
     }
-    let roots: Vec<Certificate> = result
+    let roots: Vec<CertificateDer<'static>> = result
         .certs
-        .iter()
+        .into_iter()
         // A root rustls cannot parse would fail every client build: leave it out.
         .filter(|der| check_anchor(der).is_ok())
-        .filter_map(|der| Certificate::from_der(der).ok())
         .collect();
     tracing::debug!(
         count = roots.len(),
         "loaded the platform's root certificates"
     );
-    if named && (!result.errors.is_empty() || roots.is_empty()) {
-        let mut errors: Vec<String> = result.errors.iter().map(ToString::to_string).collect();
+    if named && (!errors.is_empty() || roots.is_empty()) {
+        let mut errors: Vec<String> = errors.iter().map(ToString::to_string).collect();
         if errors.is_empty() {
             errors.push("no certificate found in the files named".into());
         }

@@ -226,3 +226,150 @@ async fn an_unusable_ssl_cert_file_is_a_warning_naming_it() {
         drift.snapshot()
     );
 }
+
+/// A test CA and a certificate it signed for `127.0.0.1`, as PEM files in `dir`, with the leaf's
+/// key for a server.
+fn test_ca(
+    dir: &std::path::Path,
+    name: &str,
+) -> (
+    std::path::PathBuf,
+    rustls::pki_types::CertificateDer<'static>,
+    rustls::pki_types::PrivateKeyDer<'static>,
+) {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, format!("upmsync test CA {name}"));
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let leaf = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+        .unwrap()
+        .signed_by(&leaf_key, &ca, &ca_key)
+        .unwrap();
+    let path = dir.join(format!("{name}.pem"));
+    std::fs::write(&path, ca.pem()).unwrap();
+    (
+        path,
+        leaf.der().clone(),
+        rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+    )
+}
+
+/// An HTTPS server on 127.0.0.1:0 that answers every request `200 ok` and closes.
+async fn serve_tls(
+    certificate: rustls::pki_types::CertificateDer<'static>,
+    key: rustls::pki_types::PrivateKeyDer<'static>,
+) -> (u16, tokio::task::JoinHandle<()>) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(vec![certificate], key)
+    .unwrap();
+    let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let server = tokio::spawn(async move {
+        while let Ok((stream, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut stream) = acceptor.accept(stream).await else {
+                    return;
+                };
+                let mut request = Vec::new();
+                let mut buffer = [0u8; 1024];
+                while !request.windows(4).any(|window| window == b"\r\n\r\n") {
+                    match stream.read(&mut buffer).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(read) => request.extend_from_slice(&buffer[..read]),
+                    }
+                }
+                let _ = stream
+                    .write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    (port, server)
+}
+
+/// HTTPS through the TLS setup every client shares (built once per run from the platform's roots,
+/// here `SSL_CERT_FILE`'s CA): a server that CA signed is trusted, a server another CA signed is
+/// refused; an instance's own `ca_file`, and `insecure_skip_tls_verify`, still get a setup of
+/// their own that works beside the shared one.
+#[tokio::test]
+async fn https_is_verified_by_the_shared_roots_and_by_an_instances_own_ca_file() {
+    use upmsync::http::tls::{RootSource, Roots};
+    use upmsync::http::{client, HttpSettings, Profile};
+    let dir = tempfile::tempdir().unwrap();
+    let (trusted_ca, trusted_leaf, trusted_key) = test_ca(dir.path(), "trusted");
+    let (other_ca, other_leaf, other_key) = test_ca(dir.path(), "other");
+    let (trusted_port, trusted_server) = serve_tls(trusted_leaf, trusted_key).await;
+    let (other_port, other_server) = serve_tls(other_leaf, other_key).await;
+    let settings = HttpSettings {
+        roots: Roots::new(RootSource {
+            cert_file: Some(trusted_ca),
+            cert_dirs: Vec::new(),
+        }),
+        ..HttpSettings::default()
+    };
+    assert!(settings.roots.client_config(&settings.notices).is_some());
+
+    let marketplace = client(&settings, Profile::Marketplace).unwrap();
+    let answer = marketplace
+        .get(format!("https://127.0.0.1:{trusted_port}/"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let refused = marketplace
+        .get(format!("https://127.0.0.1:{other_port}/"))
+        .send()
+        .await
+        .unwrap_err();
+    let text = upmsync::error::chain_text(&refused);
+    assert!(text.contains("UnknownIssuer"), "{text}");
+
+    // The other server, trusted through an instance's own CA file (the shared roots do not hold it).
+    let url = url::Url::parse(&format!("https://127.0.0.1:{other_port}/")).unwrap();
+    let own_ca = Transport {
+        ca_file: Some(other_ca),
+        ..Transport::default()
+    };
+    let upm = client(
+        &settings,
+        Profile::Upm {
+            url: &url,
+            transport: &own_ca,
+            cookies: Arc::default(),
+        },
+    )
+    .unwrap();
+    assert_eq!(upm.get(url.clone()).send().await.unwrap().status(), 200);
+    // And without verification.
+    let insecure = Transport {
+        insecure_skip_tls_verify: true,
+        ..Transport::default()
+    };
+    let upm = client(
+        &settings,
+        Profile::Upm {
+            url: &url,
+            transport: &insecure,
+            cookies: Arc::default(),
+        },
+    )
+    .unwrap();
+    assert_eq!(upm.get(url).send().await.unwrap().status(), 200);
+    trusted_server.abort();
+    other_server.abort();
+}
