@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         }
     };
     init_tracing(cli.verbose);
+    raise_open_files_limit();
     let printer = Printer::stdio(cli.quiet);
     let mut settings = cli.http_settings();
     // Warnings a user must read (retries, lost answers, ...) reach the printer as they happen.
@@ -89,6 +90,41 @@ async fn run(command: Command, printer: &Printer, settings: &HttpSettings) -> an
 struct RuntimeError(#[source] std::io::Error);
 
 /// Diagnostics go to stderr. `-v` levels apply to upmsync only; `RUST_LOG` overrides.
+/// Raises the soft limit on open files toward the hard one, as the Go runtime does for every
+/// program: a fleet run holds a socket per request in flight (up to
+/// `http::limits::MAX_REQUESTS_IN_FLIGHT`), idle connections of the instances being read, and
+/// `apply` a lock file per instance for the whole run: more than Linux's usual soft limit of 1,024
+/// for fleets of hundreds of instances (issue 10). At most 1,048,576; where the system refuses
+/// (macOS caps it below an unlimited hard limit), 65,536, then 10,240; a limit that cannot be
+/// raised is left as it is (a debug line), and what then cannot be opened says so where it fails.
+fn raise_open_files_limit() {
+    #[cfg(unix)]
+    {
+        use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
+        let limit = getrlimit(Resource::Nofile);
+        let room = |wanted: u64| limit.maximum.map_or(wanted, |maximum| wanted.min(maximum));
+        for wanted in [1 << 20, 65_536, 10_240].map(room) {
+            // `None`: unlimited already.
+            if limit.current.is_none_or(|current| current >= wanted) {
+                return;
+            }
+            let raised = Rlimit {
+                current: Some(wanted),
+                maximum: limit.maximum,
+            };
+            match setrlimit(Resource::Nofile, raised) {
+                Ok(()) => {
+                    tracing::debug!(wanted, "raised the open-files limit");
+                    return;
+                }
+                Err(error) => {
+                    tracing::debug!(%error, wanted, "the open-files limit was not raised")
+                }
+            }
+        }
+    }
+}
+
 #[expect(
     clippy::disallowed_methods,
     reason = "`-v` diagnostics (tracing) write to stderr themselves; output goes through the printer"

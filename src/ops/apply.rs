@@ -116,7 +116,6 @@ pub async fn apply(request: &Request<'_>, front: &mut (dyn Front + Send)) -> App
     } = *request;
     let mut locks = Vec::new();
     let mut lock_errors = BTreeMap::new();
-    make_room_for_files(desired.instances.len(), parallelism);
     if mode == Mode::Apply {
         for instance in &desired.instances {
             match InstanceLock::acquire(cache.dir(), &instance.name) {
@@ -184,52 +183,6 @@ pub async fn apply(request: &Request<'_>, front: &mut (dyn Front + Send)) -> App
         reports,
         interrupted: interrupts.received(),
     }
-}
-
-/// The files one running instance may hold open at once besides its lock: its connections to
-/// UPM, and its artifact fetches and verifications (a connection and a file each).
-const FILES_PER_RUNNING_INSTANCE: u64 = 16;
-
-/// The soft limit on open files apply asks for when it needs more than it has.
-const MANY_FILES: u64 = 65_536;
-
-/// Raises the process's soft limit on open files (toward its hard limit) when apply may hold more
-/// than it allows: one lock file per instance for the whole run, plus what the instances running
-/// at once hold (1,000 instances would not fit the usual soft limit of 1,024). A limit that cannot
-/// be raised is left as it is: an instance whose lock then cannot be opened is not started, and
-/// its report says why.
-fn make_room_for_files(instances: usize, parallelism: usize) {
-    #[cfg(unix)]
-    {
-        use rustix::process::{getrlimit, setrlimit, Resource, Rlimit};
-        let wanted = instances as u64 + parallelism as u64 * FILES_PER_RUNNING_INSTANCE + 64;
-        let limit = getrlimit(Resource::Nofile);
-        // `None`: unlimited.
-        if limit.current.is_none_or(|current| current >= wanted) {
-            return;
-        }
-        // As the Go runtime does: as far as the hard limit allows (reading the instances opens
-        // connections too), within reason; where that is refused (macOS caps it below an
-        // unlimited hard limit), what is needed.
-        let room = |wanted: u64| limit.maximum.map_or(wanted, |maximum| wanted.min(maximum));
-        for raised in [room(wanted.max(MANY_FILES)), room(wanted)] {
-            let new = Rlimit {
-                current: Some(raised),
-                maximum: limit.maximum,
-            };
-            match setrlimit(Resource::Nofile, new) {
-                Ok(()) => {
-                    tracing::debug!(raised, wanted, "raised the open-files limit");
-                    return;
-                }
-                Err(error) => {
-                    tracing::debug!(%error, raised, "the open-files limit could not be raised");
-                }
-            }
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = (instances, parallelism);
 }
 
 /// What happens while applying, in order.
