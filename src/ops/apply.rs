@@ -259,12 +259,25 @@ async fn apply_planned(
             .find(|instance| instance.name == planned.name)?;
         Some((instance, instance_plan))
     });
+    // Manifest entries that name one UPM (one team's apps and another's, each leaving the rest
+    // alone) take turns: UPM must never run their changes side by side (reference upm-rest-api.md
+    // §6: serialize operations client-side). guess: entries reaching one cluster through different
+    // URLs (a node's and the load balancer's) cannot be told apart here.
+    let mut turns: std::collections::HashMap<String, std::sync::Arc<tokio::sync::Mutex<()>>> =
+        std::collections::HashMap::new();
+    let instances: Vec<_> = instances
+        .map(|(instance, instance_plan)| {
+            let turn = turns.entry(same_upm(&instance.url)).or_default().clone();
+            (instance, instance_plan, turn)
+        })
+        .collect();
     let mut reports: Vec<(usize, ApplyReport)> =
         futures::StreamExt::collect(futures::StreamExt::buffer_unordered(
-            futures::stream::iter(instances.enumerate().map(
-                |(position, (instance, instance_plan))| {
+            futures::stream::iter(instances.into_iter().enumerate().map(
+                |(position, (instance, instance_plan, turn))| {
                     let tell = &tell;
                     async move {
+                        let _turn = turn.lock().await;
                         let report = apply_instance(instance, instance_plan, run, tell).await;
                         (position, report)
                     }
@@ -275,6 +288,17 @@ async fn apply_planned(
         .await;
     reports.sort_by_key(|(position, _)| *position);
     reports.into_iter().map(|(_, report)| report).collect()
+}
+
+/// What makes two instance URLs one UPM: scheme, host, port and path (without a trailing `/`).
+fn same_upm(url: &url::Url) -> String {
+    format!(
+        "{}://{}:{}{}",
+        url.scheme(),
+        url.host_str().unwrap_or_default(),
+        url.port_or_known_default().unwrap_or_default(),
+        url.path().trim_end_matches('/')
+    )
 }
 
 /// Applies one instance's changes, telling `tell` what happens.
