@@ -31,6 +31,7 @@ mod read_waves;
 mod resolve;
 mod review8_findings;
 mod review9_findings;
+mod review10_findings;
 mod review_findings;
 mod signals;
 mod sim_foreign;
