@@ -24,7 +24,6 @@ use crate::artifact;
 use crate::http::body::excerpt;
 use crate::http::{Call, HttpError, HttpSettings, Profile, TransportFailure};
 use crate::model::{redact_url, Sha256};
-use crate::retry::RetryPolicy;
 /// guess: no plugin artifact comes near this; it keeps a misbehaving server from filling the disk.
 const MAX_DOWNLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
@@ -116,8 +115,8 @@ pub struct CachedFile {
 pub struct Cache {
     dir: PathBuf,
     http: reqwest::Client,
-    retry: RetryPolicy,
-    notices: crate::notice::Notices,
+    /// The settings' retry bounds, notices and caps on requests in flight (`--max-requests-per-host`).
+    settings: HttpSettings,
     /// How long reading an error body may take.
     deadline: std::time::Duration,
     /// Downloads under way, at most [`DOWNLOADS_IN_FLIGHT`], shared by the clones of this cache.
@@ -149,8 +148,7 @@ impl Cache {
         Ok(Self {
             dir,
             http,
-            retry: settings.retry,
-            notices: settings.notices.clone(),
+            settings: settings.clone(),
             deadline: settings.request_timeout,
             downloads: Arc::new(tokio::sync::Semaphore::new(DOWNLOADS_IN_FLIGHT)),
             verifications: Arc::new(tokio::sync::Semaphore::new(VERIFICATIONS_IN_FLIGHT)),
@@ -246,7 +244,8 @@ impl Cache {
                     sha256: found,
                 }));
             }
-            self.notices
+            self.settings
+                .notices
                 .emit(crate::notice::Notice::DamagedCacheEntry { path: path.clone() });
             let _ = tokio::fs::remove_file(&path).await;
         }
@@ -274,14 +273,11 @@ impl Cache {
             failure: TransportFailure::of(&error),
         };
         // A download is a read: retried like the other reads (a CDN's 503, a reset).
-        let mut response = crate::http::send_read(
-            self.http.get(url.clone()),
-            &self.retry,
-            &call,
-            &self.notices,
-        )
-        .await
-        .map_err(request_failed)?;
+        // Within the caps on requests in flight, like every read (`--max-requests-per-host`).
+        let mut response =
+            crate::http::send_read_within(self.http.get(url.clone()), &self.settings, &call)
+                .await
+                .map_err(request_failed)?;
         let status = response.status();
         if !status.is_success() {
             let body = crate::http::body::error_text(response, self.deadline).await;

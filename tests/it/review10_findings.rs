@@ -1,10 +1,10 @@
 //! The fresh-eyes review of issue 10 (speed at fleet scale): its must-fix findings, each a test
 //! that fails on the commit under review (`025c83c`).
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::support::*;
-use upmsync_sim::{Sim, SimConfig};
+use upmsync_sim::{Fault, FaultRule, SeedPlugin, Sim, SimConfig, SimServer};
 
 /// A Jira with each of `keys` installed at 1.0.0, and a Marketplace with 1.0.0 and 2.0.0 of each
 /// (ids from `first_id`).
@@ -160,4 +160,68 @@ async fn a_fleet_on_distinct_hosts_reads_within_the_open_files_limit_apply_sets(
         output.snapshot()
     );
     assert_eq!(output.code, 0, "{}", output.snapshot());
+}
+
+/// Finding 3 (should-fix). `--max-requests-per-host` caps every request to a host, downloads
+/// included (docs/commands.md): four uploads whose artifacts take 500 ms to start answering, with
+/// a cap of 1, never have two Marketplace requests in flight at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn downloads_keep_to_max_requests_per_host() {
+    let keys = ["com.dl.a", "com.dl.b", "com.dl.c", "com.dl.d"];
+    let config = keys
+        .iter()
+        .enumerate()
+        .fold(SimConfig::empty(), |config, (i, key)| {
+            config
+                .plugin(SeedPlugin::user(key, "App", "1.0.0"))
+                .marketplace_app(marketplace_app(key, 800 + i as u64, &["1.0.0", "2.0.0"]))
+        });
+    let sim = start(
+        config.faults(faults(vec![FaultRule::new(Fault::Latency { millis: 500 })
+            .server(SimServer::Marketplace)
+            .path("/download/")])),
+    )
+    .await;
+    let folder = tempfile::tempdir().unwrap();
+    let mut apps = String::new();
+    for key in keys {
+        apps.push_str(&format!(
+            "  - key: {key}\n    version: 2.0.0\n    install: upload\n"
+        ));
+    }
+    std::fs::write(
+        folder.path().join("apps.yaml"),
+        manifest_text(&sim, &apps, "ignore"),
+    )
+    .unwrap();
+    let output = run_binary(
+        &[
+            "--max-requests-per-host",
+            "1",
+            "apply",
+            "-f",
+            "apps.yaml",
+            "--auto-approve",
+        ],
+        folder.path(),
+        &[],
+    )
+    .await;
+    assert_eq!(output.code, 0, "{}", output.snapshot());
+    let mut events: Vec<(Instant, i32)> = Vec::new();
+    for r in sim
+        .requests()
+        .iter()
+        .filter(|r| r.server == SimServer::Marketplace)
+    {
+        events.push((r.received, 1));
+        events.push((r.received + r.elapsed, -1));
+    }
+    events.sort();
+    let (mut now, mut peak) = (0, 0);
+    for (_, change) in events {
+        now += change;
+        peak = peak.max(now);
+    }
+    assert!(peak <= 1, "{peak} requests to the Marketplace host at once");
 }
