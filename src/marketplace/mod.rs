@@ -6,7 +6,7 @@
 //! questions send twenty requests, and a question asked while the same one is on its way waits
 //! for that answer. Answers that will not change within a run are kept (a body, a 404, another
 //! 4xx, a body that cannot be read as expected); a failure that may pass (no connection, a timeout,
-//! 429, 5xx, a broken body) is shared with those who waited for it but not kept, so a later
+//! 408, 429, 5xx, a broken body) is shared with those who waited for it but not kept, so a later
 //! question asks again.
 
 pub mod download;
@@ -240,7 +240,11 @@ impl Failure {
         match self {
             Failure::Request { .. } | Failure::Body { .. } => true,
             Failure::Status { status, .. } => {
-                status.is_server_error() || *status == StatusCode::TOO_MANY_REQUESTS
+                // 408 and 429 say "not now"; a CDN or proxy may also answer 403 for a rate limit,
+                // but a 403 from the Marketplace itself is lasting, so it is kept.
+                status.is_server_error()
+                    || *status == StatusCode::TOO_MANY_REQUESTS
+                    || *status == StatusCode::REQUEST_TIMEOUT
             }
             Failure::Decode { .. } => false,
         }

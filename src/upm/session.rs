@@ -68,12 +68,23 @@ impl UpmClient {
     /// mutating request is never repeated here: after a lost answer the caller re-reads the state
     /// and decides (see `execute`). A web page instead of UPM's JSON and a 401 are errors.
     pub(super) async fn send(&self, outgoing: Outgoing) -> Result<Answer, UpmError> {
+        self.send_retrying(outgoing, true).await
+    }
+
+    /// [`Self::send`] for a read whose failure costs only speed (an optional fast path): sent
+    /// once, never retried, so a failing endpoint costs one attempt and no warning.
+    pub(super) async fn send_once(&self, outgoing: Outgoing) -> Result<Answer, UpmError> {
+        self.send_retrying(outgoing, false).await
+    }
+
+    async fn send_retrying(&self, outgoing: Outgoing, retry: bool) -> Result<Answer, UpmError> {
         let Outgoing { call, builder } = outgoing;
         tracing::debug!(request = %call, "upm request");
-        let result = if call.is_read() {
+        let result = if call.is_read() && retry {
             http::send_read_within(builder, &self.settings, &call).await
         } else {
-            // A change is sent once, within the caps on requests in flight like every read.
+            // A change (or a read sent once) is sent once, within the caps on requests in flight
+            // like every read.
             let _permit = self.settings.limits.request(&call.url).await;
             builder.send().await
         };

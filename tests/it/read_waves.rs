@@ -112,6 +112,46 @@ async fn without_installed_marketplace_every_license_is_read_alone_and_plans_the
     assert_eq!(count(&sim, "/license"), 4 + 1);
 }
 
+/// `installed-marketplace` is a shortcut: a 500 there is not retried (no warning, no wait), the
+/// licenses are read one by one, and the plan is the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failing_installed_marketplace_is_asked_once_and_read_around() {
+    let sim = start(licensed_jira(4)).await;
+    let desired = one_instance(&sim, licensed_apps(4));
+    let expected = first(&read_and_plan(&desired, &HttpSettings::default()).await);
+    sim.clear_requests();
+    sim.set_faults(faults(vec![FaultRule::new(Fault::Status {
+        status: 500,
+        retry_after: None,
+    })
+    .server(SimServer::Upm)
+    .path("/installed-marketplace")]));
+    let notices = std::sync::Arc::new(Collected::default());
+    let settings = HttpSettings {
+        notices: upmsync::notice::Notices::to(notices.clone()),
+        ..HttpSettings::default()
+    };
+    let fallback = first(&read_and_plan(&desired, &settings).await);
+    assert_eq!(fallback, expected);
+    assert_eq!(count(&sim, "/installed-marketplace"), 1);
+    assert_eq!(count(&sim, "/license"), 4 + 1);
+    assert!(
+        notices.0.lock().unwrap().is_empty(),
+        "{:?}",
+        notices.0.lock().unwrap()
+    );
+}
+
+/// The notices a run gave, for a test to read.
+#[derive(Default)]
+struct Collected(std::sync::Mutex<Vec<String>>);
+
+impl upmsync::notice::Observer for Collected {
+    fn notice(&self, notice: &upmsync::notice::Notice) {
+        self.0.lock().unwrap().push(notice.to_string());
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn nothing_licensed_asks_no_licenses() {
     let sim = start(licensed_jira(2)).await;
