@@ -1,5 +1,5 @@
 //! Plugin artifacts on disk or in memory: reads the descriptor of a jar or OBR and verifies a file
-//! against the wanted key, version and sha256 before anything changes (marketplace-api.md §13).
+//! against the wanted key, version and sha256 before its change starts (marketplace-api.md §13).
 //!
 //! No HTTP here: downloading is [`crate::marketplace::download`]'s job. Reading the descriptor is
 //! [`upmsync_plugin::descriptor`]'s (shared with the simulator), re-exported here.

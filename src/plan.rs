@@ -70,13 +70,13 @@ pub enum PlannedArtifact {
         url: Url,
         /// The sha256 it must have, when pinned (manifest `sha256:` or the lock).
         sha256: Option<Sha256>,
-        /// upmsync downloads it once into the cache, hashes and opens it before any change as
-        /// well: its sha256 is pinned, or it belongs to a downgrade (which uninstalls first, so
-        /// both versions must be in hand before that).
+        /// upmsync downloads it once into the cache, hashes and opens it before its change as
+        /// well (while the changes before it run): its sha256 is pinned, or it belongs to a
+        /// downgrade (which uninstalls first, so both versions must be in hand before that).
         fetch_first: bool,
     },
     /// upmsync uploads it: always fetched (downloaded once into the cache, or read in place),
-    /// hashed and opened before any change.
+    /// hashed and opened before its change, while the changes before it run.
     Upload {
         location: Location,
         /// The sha256 it must have, when pinned (manifest `sha256:` or the lock).
@@ -145,7 +145,8 @@ pub struct ArtifactView {
     /// The sha256 it must have, when pinned (manifest `sha256:` or the lock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sha256: Option<Sha256>,
-    /// Fetched and verified before the first change (a compatible addition to format 1).
+    /// Fetched and verified by upmsync before its change, while the changes before it run (a
+    /// compatible addition to format 1; the name is kept for the JSON contract).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub fetch_first: bool,
     /// For a downgrade's restore by URI ([`Restore::ByUriThenUpload`]): how the installed

@@ -214,8 +214,8 @@ fn app_text<A: ArtifactSlot>(out: &mut String, changes: &[&Change<A>]) {
     }
 }
 
-/// An artifact on one line: where it is, how it reaches UPM, its pinned sha256, and whether it is
-/// fetched before the first change.
+/// An artifact on one line: where it is, how it reaches UPM, its pinned sha256, and whether
+/// upmsync fetches and verifies it before its change.
 fn artifact_text(artifact: &ArtifactView) -> String {
     let how = match artifact.kind {
         crate::model::Delivery::Uri => "by URI",
