@@ -1269,8 +1269,9 @@ async fn memory_scenario(sizes: Sizes, folder: &Path, report: &mut Report) -> an
     Ok(())
 }
 
+/// Bytes in MiB; a peak that could not be measured is NaN, which no goal passes.
 fn mib(bytes: Option<u64>) -> f64 {
-    bytes.unwrap_or(0) as f64 / MIB as f64
+    bytes.map_or(f64::NAN, |bytes| bytes as f64 / MIB as f64)
 }
 
 fn file_sha256(path: &Path) -> anyhow::Result<String> {
