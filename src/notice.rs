@@ -174,8 +174,9 @@ impl fmt::Display for Notice {
 
 /// What receives notices as they happen (the printer, or a test's collector).
 pub trait Observer: Send + Sync {
-    /// Called once per notice, on the task where it happened.
-    fn notice(&self, notice: &Notice);
+    /// Called once per notice, on the task where it happened; `instance` names the instance it is
+    /// about, when it came from one instance's work ([`Notices::for_instance`]).
+    fn notice(&self, instance: Option<&str>, notice: &Notice);
 }
 
 /// Where this run's notices go: a cheap handle, cloned into every client. The default sends them
@@ -185,6 +186,8 @@ pub struct Notices {
     observer: Option<Arc<dyn Observer>>,
     /// The keys of the notices given once per run ([`Notices::emit_once`]), shared by clones.
     given: Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>,
+    /// The instance whose work these notices come from, if one ([`Notices::for_instance`]).
+    instance: Option<Arc<str>>,
 }
 
 impl fmt::Debug for Notices {
@@ -201,6 +204,16 @@ impl Notices {
         Self {
             observer: Some(observer),
             given: Arc::default(),
+            instance: None,
+        }
+    }
+
+    /// The same notices, each marked as coming from `instance`'s work: when instances run side
+    /// by side, a warning says which one it is about.
+    pub fn for_instance(&self, instance: &str) -> Self {
+        Self {
+            instance: Some(Arc::from(instance)),
+            ..self.clone()
         }
     }
 
@@ -218,9 +231,9 @@ impl Notices {
 
     /// Hands `notice` to the observer, and records it for `-v` diagnostics.
     pub fn emit(&self, notice: Notice) {
-        tracing::info!(?notice, "notice");
+        tracing::info!(instance = self.instance.as_deref(), ?notice, "notice");
         if let Some(observer) = &self.observer {
-            observer.notice(&notice);
+            observer.notice(self.instance.as_deref(), &notice);
         }
     }
 }
@@ -230,7 +243,7 @@ impl Notices {
 pub struct Collected(pub std::sync::Mutex<Vec<Notice>>);
 
 impl Observer for Collected {
-    fn notice(&self, notice: &Notice) {
+    fn notice(&self, _instance: Option<&str>, notice: &Notice) {
         self.0
             .lock()
             .unwrap_or_else(|poison| poison.into_inner())

@@ -157,8 +157,11 @@ fn clean(text: &str) -> String {
 }
 
 impl crate::notice::Observer for Printer {
-    fn notice(&self, notice: &crate::notice::Notice) {
-        self.warn(&notice.to_string());
+    fn notice(&self, instance: Option<&str>, notice: &crate::notice::Notice) {
+        self.warn(&match instance {
+            Some(instance) => format!("instance `{instance}`: {notice}"),
+            None => notice.to_string(),
+        });
     }
 }
 

@@ -72,9 +72,12 @@ impl UpmClient {
             },
         )?;
         let base = under(&instance.url, &[""]);
+        // Its warnings name the instance (instances are read and applied side by side).
+        let mut settings = settings.clone();
+        settings.notices = settings.notices.for_instance(&instance.name);
         Ok(Self {
             http,
-            settings: settings.clone(),
+            settings,
             api: api_url(&base),
             base,
             credentials: instance.credentials.clone(),

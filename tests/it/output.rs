@@ -32,7 +32,7 @@ async fn a_retry_reaches_stderr_as_a_warning_without_verbose() {
     let warnings: Vec<&str> = output
         .stderr
         .lines()
-        .filter(|line| line.starts_with("warning: retrying `GET "))
+        .filter(|line| line.starts_with("warning: instance `jira-test`: retrying `GET "))
         .collect();
     assert_eq!(warnings.len(), 1, "{}", output.stderr);
     assert!(warnings[0].contains("503"), "{}", output.stderr);
@@ -80,7 +80,9 @@ async fn quiet_leaves_only_data_warnings_and_errors() {
         assert!(line.starts_with("warning: "), "{}", quiet.snapshot());
     }
     assert!(
-        quiet.stderr.contains("warning: retrying"),
+        quiet
+            .stderr
+            .contains("warning: instance `jira-test`: retrying"),
         "{}",
         quiet.snapshot()
     );

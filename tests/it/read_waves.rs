@@ -147,7 +147,7 @@ async fn a_failing_installed_marketplace_is_asked_once_and_read_around() {
 struct Collected(std::sync::Mutex<Vec<String>>);
 
 impl upmsync::notice::Observer for Collected {
-    fn notice(&self, notice: &upmsync::notice::Notice) {
+    fn notice(&self, _instance: Option<&str>, notice: &upmsync::notice::Notice) {
         self.0.lock().unwrap().push(notice.to_string());
     }
 }

@@ -358,7 +358,15 @@ fn filter_places(sim: &Sim, dir: &Path, text: &str) -> String {
 /// from run to run).
 pub(crate) fn without_retries(text: &str) -> String {
     text.split_inclusive('\n')
-        .filter(|line| !line.starts_with("warning: retrying `"))
+        .filter(|line| {
+            let warning = line.strip_prefix("warning: ").unwrap_or_default();
+            // `instance `NAME`: ` when the read was one instance's.
+            let warning = match warning.strip_prefix("instance `") {
+                Some(rest) => rest.split_once("`: ").map_or(rest, |(_, rest)| rest),
+                None => warning,
+            };
+            !warning.starts_with("retrying `")
+        })
         .collect()
 }
 
