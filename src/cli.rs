@@ -195,7 +195,7 @@ pub struct ApplyArgs {
 
     /// How many instances to apply at once (changes on one instance are always one at a time, in
     /// order)
-    #[arg(long, value_name = "N", default_value_t = crate::ops::apply::DEFAULT_PARALLELISM, value_parser = clap::value_parser!(u16).range(1..).map(usize::from))]
+    #[arg(long, value_name = "N", default_value_t = crate::ops::apply::DEFAULT_PARALLELISM, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..), usize::from))]
     pub parallelism: usize,
 
     #[command(flatten)]
