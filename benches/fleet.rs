@@ -96,6 +96,11 @@ impl Sizes {
     }
 }
 
+/// The simulators run in this process and share the machine with the binary under test: the same
+/// allocator as the binary keeps their share of the CPU small.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let arguments: Vec<String> = std::env::args().collect();
     if arguments.get(1).map(String::as_str) == Some(LAUNCH) {

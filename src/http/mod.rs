@@ -36,7 +36,7 @@ use crate::model::{redact_url, Transport};
 use crate::retry::RetryPolicy;
 
 pub use limits::Limits;
-pub(crate) use read::retry_after;
+pub(crate) use read::{retry_after, send_on_runtime};
 pub use read::{send_read, send_read_within, TransportFailure};
 
 /// The user agent of every request: `upmsync/<version>`.

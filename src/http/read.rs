@@ -105,6 +105,34 @@ pub async fn send_read_within(
     .await
 }
 
+/// Sends a request as a task of its own on the runtime's worker threads, so that connecting
+/// (on loopback, the kernel runs both ends of the handshake in the caller) and writing spread over
+/// every core when many instances are read at once, instead of all happening on the thread that
+/// polls the instances' futures. Dropping the returned future aborts the request, as dropping
+/// `send()` would.
+///
+/// # Panics
+///
+/// Resumes the task's panic, if it panicked.
+pub(crate) async fn send_on_runtime(request: RequestBuilder) -> Result<Response, reqwest::Error> {
+    /// Aborts the task when the caller stops waiting for it.
+    struct Abort(tokio::task::JoinHandle<Result<Response, reqwest::Error>>);
+    impl Drop for Abort {
+        fn drop(&mut self) {
+            self.0.abort();
+        }
+    }
+    let mut task = Abort(tokio::spawn(request.send()));
+    match (&mut task.0).await {
+        Ok(outcome) => outcome,
+        Err(error) => match error.try_into_panic() {
+            Ok(panic) => std::panic::resume_unwind(panic),
+            // Only the runtime shutting down cancels it, and then nobody waits for this.
+            Err(error) => unreachable!("a request task was cancelled: {error}"),
+        },
+    }
+}
+
 async fn read(
     request: RequestBuilder,
     policy: &RetryPolicy,
@@ -120,9 +148,9 @@ async fn read(
             None => None,
         };
         let Some(this_try) = request.try_clone() else {
-            return request.send().await;
+            return send_on_runtime(request).await;
         };
-        let outcome = this_try.send().await;
+        let outcome = send_on_runtime(this_try).await;
         drop(permit);
         let retry_after = match &outcome {
             Ok(response) if retry::is_retryable_status(response.status().as_u16()) => {

@@ -86,7 +86,11 @@ impl UpmClient {
             // A change (or a read sent once) is sent once, within the caps on requests in flight
             // like every read.
             let _permit = self.settings.limits.request(&call.url).await;
-            builder.send().await
+            if call.is_read() {
+                http::send_on_runtime(builder).await
+            } else {
+                builder.send().await
+            }
         };
         let response = result.map_err(|error| request_error(&call, &error))?;
         tracing::debug!(status = %response.status(), "upm response");
