@@ -96,8 +96,9 @@ impl Sizes {
     }
 }
 
-/// The simulators run in this process and share the machine with the binary under test: the same
-/// allocator as the binary keeps their share of the CPU small.
+/// The simulators run in this process and stand for servers on other machines, yet share this one
+/// with the binary under test: mimalloc keeps their share of the CPU small (with glibc's malloc,
+/// a third of their time went to it), so the figures measure upmsync rather than the simulators.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

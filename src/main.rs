@@ -14,11 +14,6 @@ use upmsync::http::HttpSettings;
 use upmsync::notice::Notices;
 use upmsync::printer::Printer;
 
-/// mimalloc rather than glibc's malloc: reading many instances at once allocates on every worker
-/// thread, where glibc's per-thread arenas cost page faults and lock traffic (docs/performance.md).
-#[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
