@@ -193,3 +193,55 @@ pub(crate) fn retry_after(response: &Response) -> Option<std::time::Duration> {
         .and_then(|value| value.to_str().ok())
         .and_then(|value| retry::parse_retry_after(value, std::time::SystemTime::now()))
 }
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    use super::*;
+
+    /// A request sent as its own task still ends when its caller stops waiting (an interrupted
+    /// read, a timeout around it): the connection is closed rather than left to run on.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn dropping_a_request_sent_on_the_runtime_closes_its_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/never-answered", listener.local_addr().unwrap());
+        let (accepted, server_side) = std::sync::mpsc::channel();
+        let server = std::thread::spawn(move || {
+            let (mut stream, _) = listener.accept().unwrap();
+            accepted.send(()).unwrap();
+            // Reads the request, then waits for the client to close: 0 bytes is a closed
+            // connection; the read timeout fails the test instead of hanging it.
+            stream
+                .set_read_timeout(Some(std::time::Duration::from_secs(10)))
+                .unwrap();
+            let mut buffer = [0u8; 4096];
+            loop {
+                match stream.read(&mut buffer) {
+                    Ok(0) => return true,
+                    Ok(_) => continue,
+                    Err(_) => return false,
+                }
+            }
+        });
+        let client = reqwest::Client::new();
+        let sending = send_on_runtime(client.get(&url));
+        tokio::select! {
+            _ = sending => panic!("the server never answers"),
+            () = async {
+                while server_side.try_recv().is_err() {
+                    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+                }
+            } => {}
+        }
+        // `sending` is dropped here; its task is aborted and the connection closed.
+        let closed = tokio::task::spawn_blocking(move || server.join().unwrap())
+            .await
+            .unwrap();
+        assert!(
+            closed,
+            "the connection stayed open after the caller gave up"
+        );
+    }
+}
