@@ -10,7 +10,7 @@
 //!
 //! - [`Printer::progress_instance`] and the [`crate::notice::Activity`] it observes: live progress
 //!   of `apply` (which change runs, downloads with bytes, UPM's install task) drawn with
-//!   `indicatif` when stderr is a terminal; elsewhere a plain line per change and download; nothing
+//!   `indicatif` when stderr is a terminal; elsewhere a plain line per change; nothing
 //!   with `--quiet`. Lines printed while it draws appear above it.
 //! - Colour ([`Terminal`]): plans, drift and the apply summary on stdout, and the `warning:`,
 //!   `error:` and `hint:` prefixes on stderr, when `--color` and `NO_COLOR` allow it for that
@@ -375,7 +375,7 @@ impl Printer {
     }
 
     /// Shows `activity` (see [`crate::notice::Activity`]): live at a terminal; elsewhere a plain
-    /// line when a change or a download starts; nothing with `--quiet`.
+    /// line when a change starts; nothing with `--quiet`.
     fn activity(&self, instance: Option<&str>, activity: &Activity) {
         let instance = instance.unwrap_or("upmsync");
         let live = self.live(|board| board.activity(instance, activity));
@@ -388,22 +388,11 @@ impl Printer {
                 position,
                 total,
             } => self.status(&format!("{instance}: {change} ({position}/{total})...")),
-            Activity::Downloading {
-                url,
-                done: 0,
-                total,
-            } => self.status(&match total {
-                Some(total) => format!("Downloading {url} ({})...", bytes(*total)),
-                None => format!("Downloading {url}..."),
-            }),
+            // Off a terminal a download is not announced: it runs beside the changes, so its line
+            // would fall anywhere among theirs (`-v` logs it; a failed one is reported).
             _ => {}
         }
     }
-}
-
-/// A size for people: `1.4 MiB`, `512 B`.
-fn bytes(size: u64) -> String {
-    indicatif::BinaryBytes(size).to_string()
 }
 
 /// The live progress: a line per instance at work (its change, UPM's task), a bar per download.
@@ -700,7 +689,7 @@ mod tests {
         apply_progress(&plain);
         assert_eq!(
             err.text(),
-            "jira: starting\njira: upgrade com.x 1.0 -> 2.0 (1/2)...\nDownloading https://m.test/a.jar (2.00 KiB)...\nwarning: a retry\n"
+            "jira: starting\njira: upgrade com.x 1.0 -> 2.0 (1/2)...\nwarning: a retry\n"
         );
         assert_eq!(out.text(), "summary\n");
         let (quiet, _, err) = printer(true);

@@ -71,18 +71,9 @@ async fn off_a_terminal_apply_prints_plain_lines_and_each_change_once_while_it_r
             output.stdout
         );
     }
-    // upmsync's own download of the artifact it uploads, with its size.
-    let downloads: Vec<&str> = output
-        .stderr
-        .lines()
-        .filter(|line| line.starts_with("Downloading "))
-        .collect();
-    assert_eq!(downloads.len(), 1, "{}", output.stderr);
-    assert!(
-        downloads[0].ends_with(" B)...") || downloads[0].ends_with("iB)..."),
-        "{}",
-        downloads[0]
-    );
+    // The download of the artifact it uploads runs beside the changes: off a terminal it is not
+    // announced (its line would fall anywhere among theirs).
+    assert!(!output.stderr.contains("ownloading"), "{}", output.stderr);
     assert_no_secret(&output);
     case.manifest(APPS, "ignore");
     let again = case
