@@ -88,10 +88,6 @@ impl std::fmt::Debug for Printer {
 
 impl Printer {
     /// The process's stdout and stderr; `quiet` (`--quiet`) leaves only data, warnings and errors.
-    #[expect(
-        clippy::disallowed_methods,
-        reason = "the printer: the one place that writes to stdout and stderr"
-    )]
     pub fn stdio(quiet: bool) -> Self {
         Self::stdio_on(quiet, Terminal::default())
     }
@@ -382,15 +378,15 @@ impl Printer {
         if live.is_some() {
             return;
         }
-        match activity {
-            Activity::ChangeStarted {
-                change,
-                position,
-                total,
-            } => self.status(&format!("{instance}: {change} ({position}/{total})...")),
-            // Off a terminal a download is not announced: it runs beside the changes, so its line
-            // would fall anywhere among theirs (`-v` logs it; a failed one is reported).
-            _ => {}
+        // Off a terminal a download is not announced: it runs beside the changes, so its line
+        // would fall anywhere among theirs (`-v` logs it; a failed one is reported).
+        if let Activity::ChangeStarted {
+            change,
+            position,
+            total,
+        } = activity
+        {
+            self.status(&format!("{instance}: {change} ({position}/{total})..."));
         }
     }
 }
