@@ -99,16 +99,13 @@ impl Printer {
         reason = "the printer: the one place that writes to stdout and stderr"
     )]
     pub fn stdio_on(quiet: bool, terminal: Terminal) -> Self {
-        let mut printer = Self::to_writers_on(
+        Self::build(
             quiet,
             terminal,
+            Draw::Stderr,
             Box::new(std::io::stdout()),
             Box::new(std::io::stderr()),
-        );
-        if let Some(inner) = Arc::get_mut(&mut printer.inner) {
-            inner.draw = Draw::Stderr;
-        }
-        printer
+        )
     }
 
     /// A printer to any two writers (tests write to memory): no terminal, no colour.
@@ -124,11 +121,21 @@ impl Printer {
         out: Box<dyn Write + Send>,
         err: Box<dyn Write + Send>,
     ) -> Self {
+        Self::build(quiet, terminal, Draw::Writer, out, err)
+    }
+
+    fn build(
+        quiet: bool,
+        terminal: Terminal,
+        draw: Draw,
+        out: Box<dyn Write + Send>,
+        err: Box<dyn Write + Send>,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 quiet,
                 terminal,
-                draw: Draw::Writer,
+                draw,
                 out: Mutex::new(out),
                 err: Arc::new(Mutex::new(err)),
                 board: Mutex::new(None),
@@ -346,6 +353,13 @@ impl Printer {
         {
             self.status(&format!("{instance}: {text}"));
         }
+    }
+
+    /// What `instance` is doing now, at a terminal only (off a terminal a status line says it
+    /// already): its live line shows `text` until its first change starts.
+    pub fn progress_instance_live(&self, instance: &str, text: &str) {
+        let text = clean(text);
+        self.live(|board| board.instance(instance).set_change(text));
     }
 
     /// `instance` is done: its live line goes (what became of it is in the summary).
@@ -657,6 +671,7 @@ mod tests {
     /// What a run of apply tells the printer, in order.
     fn apply_progress(printer: &Printer) {
         printer.progress_instance("jira", "starting");
+        printer.progress_instance_live("jira", "checking");
         printer.activity(Some("jira"), &started(1));
         printer.activity(None, &downloading(0));
         printer.activity(None, &downloading(1024));

@@ -296,6 +296,11 @@ impl Front for Terminal<'_> {
                     "{} {changes} change(s) on {instance}...",
                     self.verb
                 ));
+                // Until its first change starts (checks, artifacts): said live at a terminal.
+                printer.progress_instance_live(
+                    instance,
+                    &format!("checking the instance and the artifacts of {changes} change(s)"),
+                );
             }
             // Shown while it runs (the printer hears of its start, `notice::Activity`) and in
             // the summary, with this outcome: not a third time here.
