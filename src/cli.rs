@@ -113,6 +113,18 @@ pub enum ColorChoice {
     Never,
 }
 
+impl ColorChoice {
+    /// Whether a stream is coloured: `terminal` says whether it is one, `no_color` whether
+    /// `NO_COLOR` is set to a non-empty value.
+    pub fn colors(self, terminal: bool, no_color: bool) -> bool {
+        match self {
+            Self::Always => true,
+            Self::Never => false,
+            Self::Auto => terminal && !no_color,
+        }
+    }
+}
+
 impl Cli {
     /// What the process's streams are and where colour goes: `std::io::IsTerminal` on each
     /// stream, `--color`, and `NO_COLOR` (any non-empty value turns `auto` colour off,
@@ -131,11 +143,8 @@ impl Cli {
         );
         let stdin = std::io::stdin().is_terminal()
             || std::env::var_os("UPMSYNC_TEST_STDIN_IS_TERMINAL").is_some_and(|value| value == "1");
-        let color = |terminal: bool| match self.color {
-            ColorChoice::Always => true,
-            ColorChoice::Never => false,
-            ColorChoice::Auto => terminal && !set("NO_COLOR"),
-        };
+        let no_color = set("NO_COLOR");
+        let color = |terminal: bool| self.color.colors(terminal, no_color);
         crate::printer::Terminal {
             stdin,
             stdout,
@@ -527,5 +536,11 @@ mod tests {
         let terminal = never.terminal();
         assert!(!terminal.color_stdout && !terminal.color_stderr);
         assert!(Cli::try_parse_from(["upmsync", "--color", "sometimes", "plan"]).is_err());
+        // auto: a terminal, unless NO_COLOR says otherwise.
+        assert!(ColorChoice::Auto.colors(true, false));
+        assert!(!ColorChoice::Auto.colors(true, true));
+        assert!(!ColorChoice::Auto.colors(false, false));
+        assert!(ColorChoice::Always.colors(false, true));
+        assert!(!ColorChoice::Never.colors(true, false));
     }
 }

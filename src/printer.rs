@@ -755,6 +755,44 @@ mod tests {
     }
 
     #[test]
+    fn live_progress_is_scrubbed_of_secrets_and_escaped() {
+        let secret = "printer-progress-secret-7c1d";
+        crate::scrub::register(secret);
+        let err = Memory::default();
+        let terminal = Terminal {
+            stderr: true,
+            ..Terminal::default()
+        };
+        let live = Printer::to_writers_on(
+            false,
+            terminal,
+            Box::new(Memory::default()),
+            Box::new(err.clone()),
+        );
+        live.activity(
+            Some("jira"),
+            &Activity::ChangeStarted {
+                change: format!("license-set com.x {secret}\u{1b}]0;title\u{7}"),
+                position: 1,
+                total: 1,
+            },
+        );
+        live.activity(
+            None,
+            &Activity::Downloading {
+                url: format!("https://m.test/{secret}.jar"),
+                done: 0,
+                total: None,
+            },
+        );
+        live.progress_end();
+        let text = err.text();
+        assert!(text.contains("license-set com.x"), "{text:?}");
+        assert!(!text.contains(secret), "{text:?}");
+        assert!(!text.contains("\u{1b}]0;"), "{text:?}");
+    }
+
+    #[test]
     fn colour_goes_where_the_terminal_allows_it_and_changes_no_word() {
         let (out, err) = (Memory::default(), Memory::default());
         let terminal = Terminal {
