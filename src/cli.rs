@@ -54,6 +54,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "SECONDS", default_value_t = 600)]
     pub task_timeout: u64,
 
+    /// Colour plans and warnings: auto (when the stream is a terminal and NO_COLOR is unset),
+    /// always, or never
+    #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
     /// Send at most this many requests at once to one host (each instance, the Marketplace)
     #[arg(long, global = true, value_name = "N", default_value_t = crate::http::limits::DEFAULT_MAX_REQUESTS_PER_HOST, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..), usize::from))]
     pub max_requests_per_host: usize,
@@ -92,6 +97,60 @@ impl Cli {
                     .unwrap_or_default(),
             }),
             ..HttpSettings::default()
+        }
+    }
+}
+
+/// `--color`: when stdout and stderr are coloured.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum ColorChoice {
+    /// When the stream is a terminal and `NO_COLOR` is unset or empty.
+    #[default]
+    Auto,
+    /// Always, terminal or not (and whatever `NO_COLOR` says).
+    Always,
+    /// Never.
+    Never,
+}
+
+impl ColorChoice {
+    /// Whether a stream is coloured: `terminal` says whether it is one, `no_color` whether
+    /// `NO_COLOR` is set to a non-empty value.
+    pub fn colors(self, terminal: bool, no_color: bool) -> bool {
+        match self {
+            Self::Always => true,
+            Self::Never => false,
+            Self::Auto => terminal && !no_color,
+        }
+    }
+}
+
+impl Cli {
+    /// What the process's streams are and where colour goes: `std::io::IsTerminal` on each
+    /// stream, `--color`, and `NO_COLOR` (any non-empty value turns `auto` colour off,
+    /// no-color.org). `UPMSYNC_TEST_STDIN_IS_TERMINAL=1` makes stdin count as a terminal: for
+    /// tests of apply's confirmation only (docs/terminal.md). The environment is read here.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the CLI edge: NO_COLOR and the test switch become settings here (asking whether stdout and stderr are terminals writes nothing)"
+    )]
+    pub fn terminal(&self) -> crate::printer::Terminal {
+        use std::io::IsTerminal;
+        let set = |name: &str| std::env::var_os(name).is_some_and(|value| !value.is_empty());
+        let (stdout, stderr) = (
+            std::io::stdout().is_terminal(),
+            std::io::stderr().is_terminal(),
+        );
+        let stdin = std::io::stdin().is_terminal()
+            || std::env::var_os("UPMSYNC_TEST_STDIN_IS_TERMINAL").is_some_and(|value| value == "1");
+        let no_color = set("NO_COLOR");
+        let color = |terminal: bool| self.color.colors(terminal, no_color);
+        crate::printer::Terminal {
+            stdin,
+            stdout,
+            stderr,
+            color_stdout: color(stdout),
+            color_stderr: color(stderr),
         }
     }
 }
@@ -466,5 +525,22 @@ mod tests {
             crate::http::limits::DEFAULT_MAX_REQUESTS_PER_HOST
         );
         assert!(Cli::try_parse_from(["upmsync", "--max-requests-per-host", "0", "plan"]).is_err());
+    }
+
+    #[test]
+    fn color_always_and_never_do_not_depend_on_the_terminal() {
+        let always = Cli::try_parse_from(["upmsync", "plan", "--color", "always"]).unwrap();
+        let terminal = always.terminal();
+        assert!(terminal.color_stdout && terminal.color_stderr);
+        let never = Cli::try_parse_from(["upmsync", "--color=never", "plan"]).unwrap();
+        let terminal = never.terminal();
+        assert!(!terminal.color_stdout && !terminal.color_stderr);
+        assert!(Cli::try_parse_from(["upmsync", "--color", "sometimes", "plan"]).is_err());
+        // auto: a terminal, unless NO_COLOR says otherwise.
+        assert!(ColorChoice::Auto.colors(true, false));
+        assert!(!ColorChoice::Auto.colors(true, true));
+        assert!(!ColorChoice::Auto.colors(false, false));
+        assert!(ColorChoice::Always.colors(false, true));
+        assert!(!ColorChoice::Never.colors(true, false));
     }
 }

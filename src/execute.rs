@@ -17,7 +17,7 @@ use crate::artifact;
 use crate::error::error_text;
 use crate::marketplace::download::Cache;
 use crate::model::{AppKey, Artifact, LiveLicense, Location, Version};
-use crate::notice::{Notice, Notices};
+use crate::notice::{Activity, Notice, Notices};
 use crate::plan::{Action, Assumed, Change, InstancePlan, Op, PlannedArtifact, Restore};
 use crate::upm::{InstallFrom, Removal, UpmClient, UpmError};
 
@@ -499,6 +499,13 @@ async fn run_changes(
                 }
                 (Mode::Apply, Some(Ok(Ok(ready)))) => {
                     started = true;
+                    // Live progress only (docs/terminal.md): the outcome is told through
+                    // `progress` once the change ends.
+                    upm.notices().activity(Activity::ChangeStarted {
+                        change: crate::render::change_line(change),
+                        position: index + 1,
+                        total: plan.changes.len(),
+                    });
                     let next = plan.changes.get(index + 1);
                     run.apply(change, &ready, index, later_helps, &plan.name, upm, next)
                         .instrument(tracing::info_span!("change", key = %change.key, action = %change.action()))

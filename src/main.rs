@@ -27,9 +27,10 @@ fn main() -> ExitCode {
             };
         }
     };
-    init_tracing(cli.verbose);
+    let terminal = cli.terminal();
+    init_tracing(cli.verbose, terminal.color_stderr, is_server(&cli.command));
     raise_open_files_limit();
-    let printer = Printer::stdio(cli.quiet);
+    let printer = Printer::stdio_on(cli.quiet, terminal);
     let mut settings = cli.http_settings();
     // Warnings a user must read (retries, lost answers, ...) reach the printer as they happen.
     settings.notices = Notices::to(Arc::new(printer.clone()));
@@ -89,7 +90,6 @@ async fn run(command: Command, printer: &Printer, settings: &HttpSettings) -> an
 #[error("failed to start the async runtime")]
 struct RuntimeError(#[source] std::io::Error);
 
-/// Diagnostics go to stderr. `-v` levels apply to upmsync only; `RUST_LOG` overrides.
 /// Raises the soft limit on open files toward the hard one, as the Go runtime does for every
 /// program: a fleet run holds a socket per request in flight (up to
 /// `http::limits::MAX_REQUESTS_IN_FLIGHT`), idle connections of the instances being read, and
@@ -125,13 +125,28 @@ fn raise_open_files_limit() {
     }
 }
 
+/// Whether the command is a server whose log is its output (`sim`): its warnings show without
+/// `-v`.
+fn is_server(command: &Command) -> bool {
+    #[cfg(feature = "sim")]
+    if matches!(command, Command::Sim(_)) {
+        return true;
+    }
+    let _ = command;
+    false
+}
+
+/// Diagnostics (`tracing`) for `-v`/`RUST_LOG` only: without them nothing is logged (what a user
+/// must read comes as `warning:` lines through the printer, `crate::notice`), except the
+/// warnings of a server command (`sim`). Coloured as stderr is (`--color`, `NO_COLOR`).
 #[expect(
     clippy::disallowed_methods,
     reason = "`-v` diagnostics (tracing) write to stderr themselves; output goes through the printer"
 )]
-fn init_tracing(verbose: u8) {
+fn init_tracing(verbose: u8, color: bool, server: bool) {
     let default = match verbose {
-        0 => "warn",
+        0 if server => "warn",
+        0 => "off",
         1 => "warn,upmsync=info",
         2 => "warn,upmsync=debug",
         _ => "warn,upmsync=trace",
@@ -144,7 +159,7 @@ fn init_tracing(verbose: u8) {
     });
     let layer = tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(color)
         .with_target(false)
         .with_filter(filter)
         .with_filter(no_cookies);

@@ -1,7 +1,9 @@
 //! Warnings a user must read, as values: the core never prints, it hands a [`Notice`] to the
 //! [`Notices`] it was given, when it happens (a retry shows while apply waits, not at its end). The
 //! command passes the printer as the observer, which prints `warning: <notice>`; tests pass a
-//! collector or nothing. Each notice is also recorded for `-v` diagnostics (`tracing`).
+//! collector or nothing. Each notice is also recorded for `-v` diagnostics (`tracing`). The same
+//! handle carries [`Activity`]: what is under way (a change, a download, UPM's install task), for
+//! the live progress of `apply` at a terminal.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -172,11 +174,78 @@ impl fmt::Display for Notice {
     }
 }
 
+/// Something under way that a terminal may show as live progress (docs/terminal.md): not a
+/// warning, and nothing a user must read. The printer draws it at a terminal, prints a plain line
+/// for some of it elsewhere, and drops it with `--quiet`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Activity {
+    /// A change of the plan starts (apply, not `--dry-run`).
+    ChangeStarted {
+        /// The change in one line, e.g. `upgrade com.x 1.0 -> 2.0`.
+        change: String,
+        /// Its position in the instance's plan, from 1.
+        position: usize,
+        /// How many changes the instance's plan has.
+        total: usize,
+    },
+    /// upmsync downloads an artifact into its cache (to verify it, upload it or keep it for a
+    /// restore): told when it starts (`done` 0) and as bytes arrive.
+    Downloading {
+        /// The URL, without credentials or query.
+        url: String,
+        /// Bytes received so far.
+        done: u64,
+        /// The size the server announced (`Content-Length`), in bytes, when it did.
+        total: Option<u64>,
+    },
+    /// A download ended (kept in the cache, or failed: the failure is reported where it matters).
+    Downloaded {
+        /// The URL, as in [`Activity::Downloading`].
+        url: String,
+    },
+    /// UPM's install task was polled and is not done yet (upm-rest-api.md §5.9).
+    InstallTask {
+        /// Its stage, from the task's `status.contentType`.
+        stage: TaskStage,
+        /// UPM's progress, 0 to 100, when the task reports one (`amountDownloaded` of
+        /// `totalSize`).
+        percent: Option<u8>,
+    },
+}
+
+/// The stage of a UPM install task (upm-rest-api.md §5.9: the `install.downloading` and
+/// `install.installing` content types).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TaskStage {
+    /// UPM downloads the app from its URI.
+    Downloading,
+    /// UPM installs the app.
+    Installing,
+    /// A stage this version does not know.
+    Other,
+}
+
+impl fmt::Display for TaskStage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::Downloading => "downloading",
+            Self::Installing => "installing",
+            Self::Other => "working",
+        })
+    }
+}
+
 /// What receives notices as they happen (the printer, or a test's collector).
 pub trait Observer: Send + Sync {
     /// Called once per notice, on the task where it happened; `instance` names the instance it is
     /// about, when it came from one instance's work ([`Notices::for_instance`]).
     fn notice(&self, instance: Option<&str>, notice: &Notice);
+
+    /// Called as work goes on (live progress); ignored unless the observer shows progress.
+    fn activity(&self, instance: Option<&str>, activity: &Activity) {
+        let _ = (instance, activity);
+    }
 }
 
 /// Where this run's notices go: a cheap handle, cloned into every client. The default sends them
@@ -234,6 +303,19 @@ impl Notices {
         tracing::info!(instance = self.instance.as_deref(), ?notice, "notice");
         if let Some(observer) = &self.observer {
             observer.notice(self.instance.as_deref(), &notice);
+        }
+    }
+}
+
+impl Notices {
+    /// Hands `activity` to the observer (live progress; nothing is recorded for `-v` but the
+    /// start of a change).
+    pub fn activity(&self, activity: Activity) {
+        if let Activity::ChangeStarted { change, .. } = &activity {
+            tracing::debug!(instance = self.instance.as_deref(), %change, "change started");
+        }
+        if let Some(observer) = &self.observer {
+            observer.activity(self.instance.as_deref(), &activity);
         }
     }
 }

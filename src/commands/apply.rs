@@ -5,12 +5,12 @@
 //! process however it ends.
 
 use crate::http::HttpSettings;
-use std::io::{BufRead, IsTerminal};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 
 use super::{cache, load, report_instance_errors, Exit};
 use crate::cli::ApplyArgs;
-use crate::execute::{ApplyReport, Mode, Outcome};
+use crate::execute::{ApplyReport, Mode};
 use crate::files;
 use crate::interrupt;
 use crate::marketplace::download::Cache;
@@ -223,8 +223,12 @@ async fn apply_with_report(
         } else {
             "Applying"
         },
+        shown: None,
     };
-    match ops::apply::apply(&request, &mut front).await {
+    let run = ops::apply::apply(&request, &mut front).await;
+    // The live progress goes before the summary: each change is in it once more, with its outcome.
+    printer.progress_end();
+    match run {
         ApplyRun::Stopped { stop, plan } => {
             stopped(printer, report, plan.as_ref(), &stop);
             Exit::Failure
@@ -239,19 +243,28 @@ async fn apply_with_report(
 }
 
 /// Apply at a terminal (or in CI): the plan and progress on the printer, the question on stdin.
+///
+/// What a user sees of each change (docs/terminal.md): the plan, before approval; one line while
+/// the change runs (live at a terminal, where it goes when the change ends; else a plain
+/// status line as it starts); and one line in the summary, with its outcome.
 struct Terminal<'a> {
     printer: &'a Printer,
     approval: Approval,
     /// `Applying`, or `Checking` for `--dry-run`.
     verb: &'static str,
+    /// The plan as shown on stdout, for the question to show on stderr when stdout is not a
+    /// terminal.
+    shown: Option<String>,
 }
 
 impl Front for Terminal<'_> {
     fn show(&mut self, plan: &Plan) -> bool {
         report_instance_errors(self.printer, plan);
-        if !self.printer.data_or_report(&render::plan_text(plan)) {
+        let text = render::plan_text(plan);
+        if !self.printer.data_text_or_report(&text) {
             return false;
         }
+        self.shown = Some(text);
         report_restart_conflicts(self.printer, plan);
         true
     }
@@ -261,6 +274,14 @@ impl Front for Terminal<'_> {
             Approval::Given => None,
             Approval::Ask => {
                 let printer = self.printer.clone();
+                let terminal = printer.terminal();
+                // `apply > out.txt` at a terminal: the plan went to the file, so the person asked
+                // sees it on stderr first; nobody approves a plan they did not see.
+                if terminal.stdin && !terminal.stdout {
+                    if let Some(plan) = &self.shown {
+                        printer.text_for_prompt(plan);
+                    }
+                }
                 Some(Box::new(move || confirm(&printer)))
             }
         }
@@ -275,25 +296,16 @@ impl Front for Terminal<'_> {
                     "{} {changes} change(s) on {instance}...",
                     self.verb
                 ));
+                // Until its first change starts (checks, artifacts): said live at a terminal.
+                printer.progress_instance_live(
+                    instance,
+                    &format!("checking the instance and the artifacts of {changes} change(s)"),
+                );
             }
-            Progress::Change {
-                instance,
-                change,
-                outcome,
-            } => {
-                let word = match outcome {
-                    Outcome::Done => "done",
-                    Outcome::PendingRestart { .. } => "done, takes effect after a restart",
-                    Outcome::WouldDo => "would do",
-                    Outcome::Failed { .. } => "FAILED",
-                    Outcome::Stale { .. } => "STALE, not done",
-                    Outcome::NotStarted => return,
-                };
-                printer.status(&format!(
-                    "  {instance}: {word}: {}",
-                    render::change_line(change)
-                ));
-            }
+            // Shown while it runs (the printer hears of its start, `notice::Activity`) and in
+            // the summary, with this outcome: not a third time here.
+            Progress::Change { .. } => {}
+            Progress::Finished { instance } => printer.progress_instance_end(instance),
         }
     }
 }
@@ -379,7 +391,7 @@ fn applied(
     interrupted: Option<interrupt::Signal>,
 ) -> Exit {
     let (plan_errors, conflicts) = (plan.has_errors(), plan.has_conflicts());
-    let mut written = printer.data_or_report(&format!("\n{}", render::apply_text(&reports)));
+    let mut written = printer.data_text_or_report(&format!("\n{}", render::apply_text(&reports)));
     let all_applied = reports.iter().all(ApplyReport::succeeded);
     let run_status = if all_applied && !plan_errors && !conflicts {
         RunStatus::Done
@@ -394,8 +406,8 @@ fn applied(
         .iter()
         .filter(|report| report.restart_required())
     {
-        printer.status(&format!(
-            "warning: some changes on {} take effect only after a restart of the product: restart {} (every node of a cluster); until then `upmsync plan` and `drift` show them as pending",
+        printer.warn(&format!(
+            "some changes on {} take effect only after a restart of the product: restart {} (every node of a cluster); until then `upmsync plan` and `drift` show them as pending",
             report.name, report.name
         ));
     }
@@ -416,7 +428,8 @@ fn applied(
 /// Asks for `yes` on the terminal. Without a terminal, refuses: CI must say `--auto-approve`.
 fn confirm(printer: &Printer) -> bool {
     let stdin = std::io::stdin();
-    if !stdin.is_terminal() {
+    // `Terminal::stdin`: a terminal, or a test that says it is one.
+    if !printer.terminal().stdin {
         printer.error_with_hint(
             "refusing to apply without confirmation: there is no terminal to ask on",
             "review the plan above and run again with `--auto-approve`",

@@ -31,10 +31,13 @@ pub async fn drift_desired(
     // Drift needs no artifacts: the Marketplace is not asked, so monitoring works from hosts that
     // reach only the instances.
     let plan = read_drift(desired, settings).await;
-    let written = printer.data_or_report(&match format {
-        Format::Text => render::drift_text(&plan),
-        Format::Json => render::drift_json(&plan),
-    });
+    let written = printer.data_or_report_styled(
+        format == Format::Text,
+        &match format {
+            Format::Text => render::drift_text(&plan),
+            Format::Json => render::drift_json(&plan),
+        },
+    );
     if report_instance_errors(printer, &plan) || !written {
         Exit::Failure
     } else if plan.has_drift() {

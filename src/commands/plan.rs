@@ -72,10 +72,13 @@ pub async fn plan_desired(
             ));
         }
     }
-    let written = printer.data_or_report(&match format {
-        Format::Text => render::plan_text(&plan),
-        Format::Json => render::plan_json(&plan),
-    });
+    let written = printer.data_or_report_styled(
+        format == Format::Text,
+        &match format {
+            Format::Text => render::plan_text(&plan),
+            Format::Json => render::plan_json(&plan),
+        },
+    );
     if report_instance_errors(printer, &plan) || !written {
         Exit::Failure
     } else if detailed_exitcode && (plan.has_changes() || plan.has_conflicts()) {

@@ -24,6 +24,7 @@ use crate::artifact;
 use crate::http::body::excerpt;
 use crate::http::{Call, HttpError, HttpSettings, Profile, TransportFailure};
 use crate::model::{redact_url, Sha256};
+use crate::notice::Activity;
 /// guess: no plugin artifact comes near this; it keeps a misbehaving server from filling the disk.
 const MAX_DOWNLOAD_BYTES: u64 = 2 * 1024 * 1024 * 1024;
 
@@ -302,8 +303,25 @@ impl Cache {
         let mut file = tokio::fs::File::from_std(temp.reopen().map_err(write_failed(temp.path()))?);
         let mut hasher = Sha256Hasher::new();
         let mut size: u64 = 0;
+        // Live progress at a terminal (docs/terminal.md); `Downloaded` however this ends.
+        let notices = &self.settings.notices;
+        let total = response.content_length();
+        notices.activity(Activity::Downloading {
+            url: shown.to_string(),
+            done: 0,
+            total,
+        });
+        let _told = DownloadEnds {
+            notices,
+            url: shown.to_string(),
+        };
         while let Some(chunk) = response.chunk().await.map_err(request_failed)? {
             size += chunk.len() as u64;
+            notices.activity(Activity::Downloading {
+                url: shown.to_string(),
+                done: size,
+                total,
+            });
             if size > MAX_DOWNLOAD_BYTES {
                 return Err(DownloadError::TooLarge {
                     url: shown,
@@ -411,6 +429,20 @@ fn create_private_dir(path: &Path) -> Result<(), DownloadError> {
         }
     }
     Ok(())
+}
+
+/// Tells [`Activity::Downloaded`] when a download ends, however it ends (an error, a drop).
+struct DownloadEnds<'a> {
+    notices: &'a crate::notice::Notices,
+    url: String,
+}
+
+impl Drop for DownloadEnds<'_> {
+    fn drop(&mut self) {
+        self.notices.activity(Activity::Downloaded {
+            url: std::mem::take(&mut self.url),
+        });
+    }
 }
 
 #[cfg(test)]

@@ -210,6 +210,11 @@ pub enum Progress<'a> {
         /// How it ended.
         outcome: &'a Outcome,
     },
+    /// An instance's changes ended (its report is complete).
+    Finished {
+        /// The instance's name.
+        instance: &'a str,
+    },
 }
 
 /// What carrying out a plan works with besides the plan.
@@ -340,7 +345,7 @@ async fn apply_instance(
             outcome,
         });
     };
-    execute::execute(
+    let report = execute::execute(
         instance_plan,
         &upm,
         run.cache,
@@ -348,7 +353,11 @@ async fn apply_instance(
         run.interrupted,
         &mut on_change,
     )
-    .await
+    .await;
+    tell(Progress::Finished {
+        instance: &instance.name,
+    });
+    report
 }
 
 /// An instance's UPM client could not be built.

@@ -8,7 +8,7 @@ mod validate;
 
 pub use json::{drift_json, plan_json};
 pub use outdated::{outdated_json, outdated_text};
-pub use text::{apply_text, change_line, drift_text, plan_text};
+pub use text::{apply_text, change_line, drift_text, plan_text, style_lines};
 pub use validate::validate_summary;
 
 /// Output format of `plan` and `drift`.

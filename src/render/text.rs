@@ -477,6 +477,88 @@ pub fn apply_text(reports: &[ApplyReport]) -> String {
     out
 }
 
+/// Colours text already escaped for a terminal (the printer calls it when the stream's colour is
+/// on; docs/terminal.md): line by line, by how each line starts, never by what a server said (a
+/// server value cannot start a line: it is escaped). `+` lines green, `-` red, `~` yellow, a
+/// downgrade `-/+` magenta and bold, warnings, conflicts and failures bold; the `warning:`,
+/// `error:` and `hint:` prefixes of stderr as cargo colours them. What a line says is unchanged.
+pub fn style_lines(text: &str) -> String {
+    use anstyle::{AnsiColor, Style};
+    let green = AnsiColor::Green.on_default();
+    let red = AnsiColor::Red.on_default();
+    let yellow = AnsiColor::Yellow.on_default();
+    let cyan = AnsiColor::Cyan.on_default();
+    let bold = Style::new().bold();
+    let dim = Style::new().dimmed();
+    let mut out = String::with_capacity(text.len() + text.len() / 4);
+    for (index, line) in text.split('\n').enumerate() {
+        if index > 0 {
+            out.push('\n');
+        }
+        let body = line.trim_start();
+        let indent = &line[..line.len() - body.len()];
+        // A prefix styled on its own (stderr's `warning:`), or the whole line.
+        let prefixes = [
+            ("warning:", yellow.bold()),
+            ("error:", red.bold()),
+            ("hint:", cyan.bold()),
+        ];
+        if let Some((prefix, style)) = prefixes
+            .iter()
+            .find(|(prefix, _)| indent.is_empty() && body.starts_with(prefix))
+        {
+            let _ = write!(out, "{style}{prefix}{style:#}{}", &body[prefix.len()..]);
+            continue;
+        }
+        let style = if body.starts_with("-/+ ") {
+            Some(AnsiColor::Magenta.on_default().bold())
+        } else if body.starts_with("+ ") {
+            Some(green)
+        } else if body.starts_with("- ") {
+            Some(red)
+        } else if body.starts_with("~ ") {
+            Some(yellow)
+        } else if body.starts_with("! warning:") || body.starts_with("warning:") {
+            Some(yellow.bold())
+        } else if body.starts_with("! ") {
+            Some(yellow)
+        } else if body.starts_with("CONFLICT:")
+            || body.starts_with("error:")
+            || body.starts_with("FAILED ")
+            || body.starts_with("STALE ")
+        {
+            Some(red.bold())
+        } else if body.starts_with("RESTART ") {
+            Some(yellow)
+        } else if body.starts_with("done ") {
+            Some(green)
+        } else if body.starts_with("not started ") || body.starts_with("? ") {
+            Some(dim)
+        } else if indent.is_empty()
+            && (body.starts_with("Instance ") || body.ends_with(": in sync"))
+        {
+            Some(if body.ends_with(": in sync") {
+                green
+            } else {
+                bold
+            })
+        } else if indent.is_empty() && body.contains(": drift (") {
+            Some(yellow.bold())
+        } else if body.starts_with("Plan for ") {
+            Some(bold)
+        } else {
+            None
+        };
+        match style {
+            Some(style) if !body.is_empty() => {
+                let _ = write!(out, "{indent}{style}{body}{style:#}");
+            }
+            _ => out.push_str(line),
+        }
+    }
+    out
+}
+
 /// A value for one line of the output: text from a server (keys, names, versions, vendor text,
 /// error bodies) cannot move the cursor, clear the screen or start a line of its own.
 fn shown(value: &(impl std::fmt::Display + ?Sized)) -> String {
@@ -647,6 +729,70 @@ mod tests {
             }
             assert!(text.contains("\\u{1b}"), "{text}");
         }
+    }
+
+    #[test]
+    fn style_lines_colours_by_how_lines_start_and_changes_no_word() {
+        let plan = "Instance jira (http://jira.test/)\n  + com.new  (install)\n      + version: 1.0\n  - com.old  (uninstall)\n  ~ com.up  (upgrade)\n  -/+ com.down  (downgrade)\n      ! warning: data may be lost\n  plain line\n";
+        let styled = style_lines(plan);
+        let green = anstyle::AnsiColor::Green.on_default();
+        let red = anstyle::AnsiColor::Red.on_default();
+        let yellow = anstyle::AnsiColor::Yellow.on_default();
+        assert!(
+            styled.contains(&format!("  {green}+ com.new  (install){green:#}\n")),
+            "{styled:?}"
+        );
+        assert!(
+            styled.contains(&format!("      {green}+ version: 1.0{green:#}")),
+            "{styled:?}"
+        );
+        assert!(
+            styled.contains(&format!("  {red}- com.old  (uninstall){red:#}")),
+            "{styled:?}"
+        );
+        assert!(
+            styled.contains(&format!("  {yellow}~ com.up  (upgrade){yellow:#}")),
+            "{styled:?}"
+        );
+        let down = anstyle::AnsiColor::Magenta.on_default().bold();
+        assert!(
+            styled.contains(&format!("{down}-/+ com.down  (downgrade){down:#}")),
+            "{styled:?}"
+        );
+        assert!(
+            styled.contains(&format!("{}! warning: data may be lost", yellow.bold())),
+            "{styled:?}"
+        );
+        assert!(styled.contains("\n  plain line\n"), "{styled:?}");
+        // Only styles were added: without them, the text is the same.
+        let plain: String = anstream_strip(&styled);
+        assert_eq!(plain, plan);
+        let error = style_lines("error: it failed\nCaused by: x\nhint: do y");
+        let bold_red = red.bold();
+        assert!(
+            error.starts_with(&format!(
+                "{bold_red}error:{bold_red:#} it failed\nCaused by: x\n"
+            )),
+            "{error:?}"
+        );
+    }
+
+    /// The text without its ANSI styles.
+    fn anstream_strip(text: &str) -> String {
+        let mut out = String::new();
+        let mut chars = text.chars();
+        while let Some(c) = chars.next() {
+            if c == '\u{1b}' {
+                for c in chars.by_ref() {
+                    if c == 'm' {
+                        break;
+                    }
+                }
+            } else {
+                out.push(c);
+            }
+        }
+        out
     }
 
     #[test]

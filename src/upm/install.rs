@@ -211,6 +211,13 @@ impl UpmClient {
                         // read-back decides.
                         return Ok(None);
                     }
+                    // Live progress at a terminal (docs/terminal.md).
+                    self.settings
+                        .notices
+                        .activity(crate::notice::Activity::InstallTask {
+                            stage: task.status.stage(),
+                            percent: task.status.percent(),
+                        });
                     delay = ping_delay(task.ping_after);
                 }
                 _ => return Err(answer.into_error().await),
@@ -339,6 +346,8 @@ mod tests {
             content_type: Some(media::TASK_INSTALL_ERROR.into()),
             sub_code: Some("upm.pluginInstall.error.install.failed".into()),
             error_message: None,
+            amount_downloaded: None,
+            total_size: None,
         };
         assert_eq!(
             task_failure(&failed).as_deref(),
@@ -349,6 +358,8 @@ mod tests {
             content_type: Some("application/vnd.atl.plugins.install.installing+json".into()),
             sub_code: None,
             error_message: None,
+            amount_downloaded: None,
+            total_size: None,
         };
         assert_eq!(task_failure(&running), None);
     }

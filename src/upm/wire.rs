@@ -129,6 +129,39 @@ pub struct TaskStatus {
     pub sub_code: Option<String>,
     #[serde(default)]
     pub error_message: Option<String>,
+    /// Progress so far, out of `total_size` (§5.9: progress × 100 of 100); any JSON number.
+    #[serde(default)]
+    pub amount_downloaded: Option<serde_json::Value>,
+    /// What `amount_downloaded` counts toward (§5.9: 100).
+    #[serde(default)]
+    pub total_size: Option<serde_json::Value>,
+}
+
+impl TaskStatus {
+    /// The stage of a running task, from its content type (§5.9).
+    pub fn stage(&self) -> crate::notice::TaskStage {
+        use crate::notice::TaskStage;
+        match self.content_type.as_deref() {
+            Some(kind) if kind.contains("install.downloading") => TaskStage::Downloading,
+            Some(kind) if kind.contains("install.installing") => TaskStage::Installing,
+            _ => TaskStage::Other,
+        }
+    }
+
+    /// The task's progress in percent, when it reports one that makes sense.
+    pub fn percent(&self) -> Option<u8> {
+        let done = self.amount_downloaded.as_ref()?.as_f64()?;
+        let total = self
+            .total_size
+            .as_ref()
+            .and_then(serde_json::Value::as_f64)
+            .unwrap_or(100.0);
+        if !(total > 0.0 && done >= 0.0 && done <= total) {
+            return None;
+        }
+        // In 0..=100 by the check above.
+        Some((done / total * 100.0).round() as u8)
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -210,6 +243,25 @@ pub fn strip_textarea(body: &str) -> &str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_running_task_tells_its_stage_and_progress() {
+        let task: PendingTask = serde_json::from_str(
+            r#"{"pingAfter":100,"status":{"done":false,"contentType":"application/vnd.atl.plugins.install.downloading+json","amountDownloaded":25,"totalSize":100}}"#,
+        )
+        .unwrap();
+        assert_eq!(task.status.stage(), crate::notice::TaskStage::Downloading);
+        assert_eq!(task.status.percent(), Some(25));
+        let odd: TaskStatus = serde_json::from_str(
+            r#"{"contentType":"application/vnd.atl.plugins.install.installing+json","amountDownloaded":"x"}"#,
+        )
+        .unwrap();
+        assert_eq!(odd.stage(), crate::notice::TaskStage::Installing);
+        assert_eq!(odd.percent(), None);
+        let over: TaskStatus =
+            serde_json::from_str(r#"{"amountDownloaded":150,"totalSize":100}"#).unwrap();
+        assert_eq!(over.percent(), None);
+    }
 
     #[test]
     fn reads_the_real_202_upload_body() {

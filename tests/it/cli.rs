@@ -208,10 +208,6 @@ async fn apply_needs_approval_without_a_terminal_then_converges() {
       would do    disable com.vendor.beta
     ----- stderr -----
     Checking 4 change(s) on jira-test...
-      jira-test: would do: uninstall com.vendor.gamma 1.0.0
-      jira-test: would do: upgrade com.vendor.alpha 1.0.0 -> 2.0.0
-      jira-test: would do: license-set com.vendor.alpha sha256:5f88d32c426b -> sha256:5bda58d8c66f
-      jira-test: would do: disable com.vendor.beta
     ");
     assert!(case.mutating().is_empty(), "dry run changed nothing");
 
@@ -257,10 +253,10 @@ async fn apply_needs_approval_without_a_terminal_then_converges() {
       done        disable com.vendor.beta
     ----- stderr -----
     Applying 4 change(s) on jira-test...
-      jira-test: done: uninstall com.vendor.gamma 1.0.0
-      jira-test: done: upgrade com.vendor.alpha 1.0.0 -> 2.0.0
-      jira-test: done: license-set com.vendor.alpha sha256:5f88d32c426b -> sha256:5bda58d8c66f
-      jira-test: done: disable com.vendor.beta
+    jira-test: uninstall com.vendor.gamma 1.0.0 (1/4)...
+    jira-test: upgrade com.vendor.alpha 1.0.0 -> 2.0.0 (2/4)...
+    jira-test: license-set com.vendor.alpha sha256:5f88d32c426b -> sha256:5bda58d8c66f (3/4)...
+    jira-test: disable com.vendor.beta (4/4)...
     ");
     assert_no_secret(&output);
     assert_eq!(
@@ -644,7 +640,7 @@ async fn a_signature_check_refusal_names_the_cause_and_the_fix() {
         hint: UPM 8 checks app signatures: install signed artifacts (Marketplace ones are), or start the product with `-Datlassian.upm.signature.check.disabled=true`
     ----- stderr -----
     Applying 1 change(s) on jira-test...
-      jira-test: FAILED: install com.example.inhouse 1.0.0
+    jira-test: install com.example.inhouse 1.0.0 (1/1)...
     error: not every change was applied (see the report on stdout); run `upmsync apply` again once the cause is fixed: it plans from what is installed now
     ");
 }
@@ -950,7 +946,7 @@ async fn a_restart_waits_in_apply_plan_and_drift_with_their_exit_codes() {
         done, takes effect after a restart of jira-test
     ----- stderr -----
     Applying 1 change(s) on jira-test...
-      jira-test: done, takes effect after a restart: upgrade com.vendor.alpha 1.0.0 -> 2.0.0
+    jira-test: upgrade com.vendor.alpha 1.0.0 -> 2.0.0 (1/1)...
     warning: some changes on jira-test take effect only after a restart of the product: restart jira-test (every node of a cluster); until then `upmsync plan` and `drift` show them as pending
     ");
     let report = std::fs::read_to_string(case.folder.path().join("report.json")).unwrap();

@@ -36,6 +36,7 @@ mod review_findings;
 mod signals;
 mod sim_foreign;
 mod snapshots;
+mod terminal;
 mod transport;
 mod trust_answers;
 mod untrusted_bytes;

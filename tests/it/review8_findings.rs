@@ -46,7 +46,7 @@ async fn a_locked_downgrade_refused_by_the_upload_gate_keeps_the_app() {
         Caused by: UPM refuses uploads: Plugins cannot be installed via upload
     ----- stderr -----
     Applying 1 change(s) on jira-test...
-      jira-test: FAILED: downgrade com.vendor.alpha 2.0.0 -> 1.1.0
+    jira-test: downgrade com.vendor.alpha 2.0.0 -> 1.1.0 (1/1)...
     error: not every change was applied (see the report on stdout); run `upmsync apply` again once the cause is fixed: it plans from what is installed now
     ");
     let alpha = case.sim.plugin("com.vendor.alpha");

@@ -75,10 +75,10 @@ async fn interrupt_an_install(signal: &str, name: &str) {
           not started install com.vendor.delta 1.0.0
         ----- stderr -----
         Applying 3 change(s) on jira-test...
-          jira-test: done: uninstall com.vendor.gamma 1.0.0
+        jira-test: uninstall com.vendor.gamma 1.0.0 (1/3)...
+        jira-test: upgrade com.vendor.alpha 1.0.0 -> 2.0.0 (2/3)...
 
         Interrupted ([SIGNAL]): finishing the change under way, then stopping (Ctrl-C again to stop at once, which may leave that change half-done).
-          jira-test: done: upgrade com.vendor.alpha 1.0.0 -> 2.0.0
         error: not every change was applied (see the report on stdout); run `upmsync apply` again once the cause is fixed: it plans from what is installed now
         ");
     }
@@ -164,9 +164,9 @@ async fn sigterm_between_the_halves_of_a_downgrade_still_installs_the_older_vers
       not started install com.vendor.delta 1.0.0
     ----- stderr -----
     Applying 2 change(s) on jira-test...
+    jira-test: downgrade com.vendor.alpha 2.0.0 -> 1.1.0 (1/2)...
 
     Interrupted (SIGTERM): finishing the change under way, then stopping (Ctrl-C again to stop at once, which may leave that change half-done).
-      jira-test: done: downgrade com.vendor.alpha 2.0.0 -> 1.1.0
     error: not every change was applied (see the report on stdout); run `upmsync apply` again once the cause is fixed: it plans from what is installed now
     ");
     assert_eq!(
