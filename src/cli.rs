@@ -206,7 +206,23 @@ pub struct ApplyArgs {
 pub type DriftArgs = ReportArgs;
 
 /// The arguments of `outdated`.
-pub type OutdatedArgs = ReportArgs;
+#[derive(Debug, Args)]
+pub struct OutdatedArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Check every installed app against this product version (e.g. `10.3.0`, looked up for each
+    /// instance's product on the Marketplace) instead: exit 2 when some app must change
+    #[arg(long, value_name = "VERSION")]
+    pub product_version: Option<String>,
+}
 
 /// The arguments of a read-only report (`drift`, `outdated`): the manifest, the instances and the
 /// output format.

@@ -6,6 +6,7 @@ pub mod apply;
 mod error;
 pub mod lock;
 pub mod outdated;
+pub mod readiness;
 
 use std::collections::BTreeSet;
 

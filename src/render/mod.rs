@@ -7,7 +7,7 @@ mod text;
 mod validate;
 
 pub use json::{drift_json, plan_json};
-pub use outdated::{outdated_json, outdated_text};
+pub use outdated::{outdated_json, outdated_text, readiness_json, readiness_text};
 pub use text::{apply_text, change_line, drift_text, plan_text};
 pub use validate::validate_summary;
 
