@@ -110,6 +110,8 @@ pub enum Command {
     Lock(LockArgs),
     /// List, per instance and app: the installed version, the wanted one, and the newest compatible one
     Outdated(OutdatedArgs),
+    /// Print a manifest that pins every user-installed app of the manifest's instances as it runs now
+    Import(ImportArgs),
     /// Run the UPM + Marketplace simulator (a Jira with apps; user `admin`, password `admin`)
     #[cfg(feature = "sim")]
     Sim(SimArgs),
@@ -258,6 +260,16 @@ impl CacheArgs {
                 .map(|path| path.join("upmsync"))
         })
     }
+}
+
+/// The arguments of `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
 }
 
 #[derive(Debug, Args)]

@@ -4,6 +4,7 @@
 
 pub mod apply;
 mod error;
+pub mod import;
 pub mod lock;
 pub mod outdated;
 pub mod readiness;

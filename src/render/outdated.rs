@@ -190,9 +190,12 @@ pub fn readiness_text(readiness: &Readiness) -> String {
             .collect();
         out.push_str(&table_text(&header, &rows));
     }
-    out.push_str(&format!(
-        "\n{must_change} of {apps} apps must change before the upgrade to {}.\n",
-        readiness.product_version
-    ));
+    // A count that leaves out what could not be answered would mislead: then only the errors.
+    if !readiness.failed() {
+        out.push_str(&format!(
+            "\n{must_change} of {apps} apps must change before the upgrade to {}.\n",
+            readiness.product_version
+        ));
+    }
     out
 }
