@@ -10,7 +10,7 @@
 use std::collections::BTreeMap;
 
 use crate::manifest::{WrittenAuth, WrittenInstance};
-use crate::model::{AppKey, UnmanagedPolicy};
+use crate::model::{AppKey, Hosting, UnmanagedPolicy};
 use crate::ops::import::{Imported, ImportedApp, Listing};
 
 /// The manifest `upmsync import` prints for `imported`, read from the manifest named `from`.
@@ -108,7 +108,8 @@ fn write_instance(out: &mut String, instance: &WrittenInstance) {
         "    product: {}\n",
         instance.product.marketplace_application()
     ));
-    if let Some(hosting) = instance.hosting {
+    // Defaults (`datacenter`, `ignore`) are left out, as most manifests leave them.
+    if let Some(hosting @ Hosting::Server) = instance.hosting {
         out.push_str(&format!("    hosting: {}\n", hosting.as_str()));
     }
     out.push_str("    auth:\n");
@@ -124,12 +125,12 @@ fn write_instance(out: &mut String, instance: &WrittenInstance) {
             out.push_str(&format!("      token_env: {}\n", scalar(token_env)));
         }
     }
-    if let Some(unmanaged) = instance.unmanaged {
-        let policy = match unmanaged {
-            UnmanagedPolicy::Ignore => "ignore",
-            UnmanagedPolicy::Report => "report",
-            UnmanagedPolicy::Uninstall => "uninstall",
-        };
+    let policy = match instance.unmanaged {
+        None | Some(UnmanagedPolicy::Ignore) => None,
+        Some(UnmanagedPolicy::Report) => Some("report"),
+        Some(UnmanagedPolicy::Uninstall) => Some("uninstall"),
+    };
+    if let Some(policy) = policy {
         out.push_str(&format!("    unmanaged: {policy}\n"));
     }
     if let Some(ca_file) = &instance.ca_file {
@@ -256,6 +257,7 @@ fn is_plain_safe(text: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::import::ImportedInstance;
 
     #[test]
     fn numbers_booleans_and_odd_characters_are_quoted() {
@@ -281,6 +283,131 @@ mod tests {
         ] {
             assert_eq!(scalar(text), written, "{text}");
         }
+    }
+
+    fn app(
+        key: &str,
+        version: &str,
+        enabled: bool,
+        licensed: bool,
+        listing: Listing,
+    ) -> ImportedApp {
+        ImportedApp {
+            key: AppKey::new(key),
+            name: format!("{key}\n# name"),
+            version: version.into(),
+            enabled,
+            licensed,
+            listing,
+        }
+    }
+
+    fn instance(name: &str, auth: WrittenAuth, apps: Vec<ImportedApp>) -> ImportedInstance {
+        ImportedInstance {
+            written: WrittenInstance {
+                name: name.into(),
+                url: url::Url::parse(&format!("https://{name}.example.com/jira/")).unwrap(),
+                product: crate::model::Product::Confluence,
+                hosting: Some(Hosting::Server),
+                auth,
+                unmanaged: Some(UnmanagedPolicy::Report),
+                ca_file: None,
+                insecure_skip_tls_verify: true,
+                allow_http: false,
+            },
+            apps,
+        }
+    }
+
+    #[test]
+    fn the_manifest_round_trips_through_the_loader() {
+        let imported = Imported {
+            marketplace_url: Some(url::Url::parse("https://mirror.example.com/mpac").unwrap()),
+            instances: vec![
+                instance(
+                    "one",
+                    WrittenAuth::Bearer {
+                        token_env: "ONE_PAT".into(),
+                    },
+                    vec![
+                        app("com.a", "1.10", true, true, Listing::Listed),
+                        app("com.b", "2", false, false, Listing::NotListed),
+                        app("com.c", "1.0.0-beta-2", true, false, Listing::Listed),
+                    ],
+                ),
+                instance(
+                    "two",
+                    WrittenAuth::Basic {
+                        username_env: "TWO_USER".into(),
+                        password_env: "TWO_PASSWORD".into(),
+                    },
+                    vec![
+                        app("com.a", "1.10", true, false, Listing::Listed),
+                        app(
+                            "com.b",
+                            "3",
+                            true,
+                            false,
+                            Listing::VersionNotListed(Hosting::Server),
+                        ),
+                    ],
+                ),
+            ],
+        };
+        let text = import_yaml(&imported, "apps.yaml");
+        assert!(text.contains("  # licensed on one: manage it"), "{text}");
+        let desired = crate::manifest::parse_str(
+            &text,
+            std::path::Path::new("/nowhere/imported.yaml"),
+            &crate::manifest::LoadOptions::default(),
+            &|_| Some("value".into()),
+        )
+        .unwrap_or_else(|error| panic!("{error}\n{text}"));
+        assert_eq!(
+            desired.marketplace_url.as_str(),
+            "https://mirror.example.com/mpac"
+        );
+        let pins = |index: usize| -> Vec<(String, String, bool)> {
+            desired.instances[index]
+                .apps
+                .values()
+                .map(|app| match &app.state {
+                    crate::model::DesiredState::Present(present) => (
+                        app.key.to_string(),
+                        present.version.to_string(),
+                        present.enabled,
+                    ),
+                    crate::model::DesiredState::Absent => panic!("absent"),
+                })
+                .collect()
+        };
+        let pin =
+            |key: &str, version: &str, enabled| (key.to_string(), version.to_string(), enabled);
+        assert_eq!(
+            pins(0),
+            [
+                pin("com.a", "1.10", true),
+                pin("com.b", "2", false),
+                pin("com.c", "1.0.0-beta-2", true)
+            ]
+        );
+        assert_eq!(
+            pins(1),
+            [pin("com.a", "1.10", true), pin("com.b", "3", true)]
+        );
+        let one = &desired.instances[0];
+        assert_eq!(
+            (
+                one.hosting,
+                one.unmanaged,
+                one.transport.insecure_skip_tls_verify
+            ),
+            (Hosting::Server, UnmanagedPolicy::Report, true)
+        );
+        assert!(matches!(
+            one.credentials,
+            crate::model::Credentials::Bearer { .. }
+        ));
     }
 
     #[test]

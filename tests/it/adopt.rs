@@ -95,7 +95,6 @@ async fn import_pins_every_user_app_and_planning_the_result_changes_nothing() {
       - name: jira-a
         url: [SIM]/
         product: jira
-        hosting: datacenter
         auth:
           username_env: TEST_JIRA_USER
           password_env: TEST_JIRA_PASSWORD
@@ -119,7 +118,6 @@ async fn import_pins_every_user_app_and_planning_the_result_changes_nothing() {
       - name: jira-b
         url: [SIM-B]/
         product: jira
-        hosting: datacenter
         auth:
           username_env: TEST_JIRA_USER
           password_env: TEST_JIRA_PASSWORD

@@ -846,7 +846,7 @@ fn applications() -> Value {
 }
 
 /// The application key as the Marketplace knows it, or a 404 as for any unknown resource.
-fn known_application<'a>(application: &'a str) -> Result<&'a str, Response> {
+fn known_application(application: &str) -> Result<&str, Response> {
     APPLICATIONS
         .iter()
         .any(|(key, _)| *key == application)
