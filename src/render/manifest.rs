@@ -365,7 +365,7 @@ mod tests {
         .unwrap_or_else(|error| panic!("{error}\n{text}"));
         assert_eq!(
             desired.marketplace_url.as_str(),
-            "https://mirror.example.com/mpac"
+            "https://mirror.example.com/mpac/"
         );
         let pins = |index: usize| -> Vec<(String, String, bool)> {
             desired.instances[index]
