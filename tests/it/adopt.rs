@@ -315,3 +315,70 @@ async fn outdated_lists_an_in_house_app_pinned_without_a_source() {
     ----- stderr -----
     ");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn outdated_product_version_looks_the_version_up_once_per_product() {
+    let case = TestEnv::new().await;
+    let b = jira_b().await;
+    let manifest = instances_manifest(
+        &case,
+        &format!(
+            "{}{}{}",
+            instance_entry("jira-one", case.sim.upm_url().as_str(), ""),
+            instance_entry("jira-two", b.upm_url().as_str(), ""),
+            instance_entry("bamboo", b.upm_url().as_str(), "")
+                .replace("product: jira", "product: bamboo"),
+        ),
+    );
+    std::fs::write(case.path("apps.yaml"), manifest).unwrap();
+    let output = case
+        .run(&[
+            "outdated",
+            "-f",
+            "apps.yaml",
+            "--product-version",
+            "10.0.0",
+            "--format",
+            "json",
+        ])
+        .await;
+    assert_no_secret(&output);
+    let json: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
+    let targets: Vec<(&str, u64)> = json["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|instance| {
+            (
+                instance["product"].as_str().unwrap(),
+                instance["target"]["build"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        targets,
+        [
+            ("jira", 10_000_000),
+            ("jira", 10_000_000),
+            ("bamboo", 100_007)
+        ]
+    );
+    let mut lookups: Vec<String> = case
+        .sim
+        .requests()
+        .iter()
+        .filter(|request| request.path.starts_with("/rest/2/applications/"))
+        .map(|request| request.path.clone())
+        .collect();
+    lookups.sort();
+    assert_eq!(
+        lookups,
+        [
+            "/rest/2/applications/bamboo/versions/name/10.0.0",
+            "/rest/2/applications/jira/versions/name/10.0.0"
+        ],
+        "one lookup per product"
+    );
+    // The simulated apps are Jira apps: on Bamboo none of their versions fits, so exit 2.
+    assert_eq!(output.code, 2, "{}", output.stderr);
+}
