@@ -169,6 +169,8 @@ pub enum Command {
     Lock(LockArgs),
     /// List, per instance and app: the installed version, the wanted one, and the newest compatible one
     Outdated(OutdatedArgs),
+    /// Print a manifest that pins every user-installed app of the manifest's instances as it runs now
+    Import(ImportArgs),
     /// Run the UPM + Marketplace simulator (a Jira with apps; user `admin`, password `admin`)
     #[cfg(feature = "sim")]
     Sim(SimArgs),
@@ -265,7 +267,23 @@ pub struct ApplyArgs {
 pub type DriftArgs = ReportArgs;
 
 /// The arguments of `outdated`.
-pub type OutdatedArgs = ReportArgs;
+#[derive(Debug, Args)]
+pub struct OutdatedArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Check every installed app against this product version (e.g. `10.3.0`, looked up for each
+    /// instance's product on the Marketplace) instead: exit 2 when some app must change
+    #[arg(long, value_name = "VERSION")]
+    pub product_version: Option<String>,
+}
 
 /// The arguments of a read-only report (`drift`, `outdated`): the manifest, the instances and the
 /// output format.
@@ -301,6 +319,16 @@ impl CacheArgs {
                 .map(|path| path.join("upmsync"))
         })
     }
+}
+
+/// The arguments of `import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
 }
 
 #[derive(Debug, Args)]

@@ -75,6 +75,9 @@ async fn run(command: Command, printer: &Printer, settings: &HttpSettings) -> an
         Command::Outdated(args) => {
             unless_interrupted(p, commands::outdated::run(&args, p, settings)).await
         }
+        Command::Import(args) => {
+            unless_interrupted(p, commands::import::run(&args, p, settings)).await
+        }
         #[cfg(feature = "sim")]
         Command::Sim(args) => Ok(commands::sim::run(&args, p).await),
         #[cfg(feature = "sim")]

@@ -6,6 +6,7 @@ pub mod apply;
 #[cfg(feature = "sim")]
 pub mod demo;
 pub mod drift;
+pub mod import;
 pub mod lock;
 pub mod outdated;
 pub mod plan;

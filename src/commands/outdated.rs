@@ -21,7 +21,51 @@ pub async fn run(
     settings: &HttpSettings,
 ) -> anyhow::Result<Exit> {
     let desired = load_without_licenses(&args.manifest.file, &args.selection.instances)?;
-    outdated_desired(&desired, args.format, printer, settings).await
+    match &args.product_version {
+        Some(version) => readiness(&desired, version, args.format, printer, settings).await,
+        None => outdated_desired(&desired, args.format, printer, settings).await,
+    }
+}
+
+/// Prints, per instance and user-installed app, whether the installed version is compatible with
+/// `product_version`, and which versions are when it is not: exit 2 when some app must change, 1
+/// when an instance or app could not be answered for.
+///
+/// # Errors
+///
+/// A Marketplace client that cannot be built.
+pub async fn readiness(
+    desired: &Desired,
+    product_version: &str,
+    format: Format,
+    printer: &Printer,
+    settings: &HttpSettings,
+) -> anyhow::Result<Exit> {
+    let readiness = ops::readiness::readiness(desired, product_version, settings).await?;
+    for instance in &readiness.instances {
+        if let Some(error) = &instance.error {
+            printer.error_text(&format!("instance `{}`: {error}", instance.name));
+        }
+        for app in &instance.apps {
+            if let Some(error) = &app.error {
+                printer.error_text(&format!(
+                    "instance `{}`: app `{}`: {error}",
+                    instance.name, app.key
+                ));
+            }
+        }
+    }
+    let text = match format {
+        Format::Json => render::readiness_json(&readiness),
+        Format::Text => render::readiness_text(&readiness),
+    };
+    Ok(if !printer.data_or_report(&text) || readiness.failed() {
+        Exit::Failure
+    } else if readiness.must_change() {
+        Exit::Changes
+    } else {
+        Exit::Success
+    })
 }
 
 /// Prints, per instance and app, the installed, wanted and latest compatible version.

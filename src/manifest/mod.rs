@@ -125,6 +125,91 @@ pub fn parse_str(
     }
 }
 
+/// An instance's settings as the manifest writes them, for `upmsync import`, which writes them
+/// back: environment variable names, not secrets; paths as written; a field left out is `None`
+/// (or `false`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WrittenInstance {
+    pub name: String,
+    pub url: url::Url,
+    pub product: crate::model::Product,
+    pub hosting: Option<crate::model::Hosting>,
+    pub auth: WrittenAuth,
+    pub unmanaged: Option<crate::model::UnmanagedPolicy>,
+    /// `ca_file` as written (relative to the manifest's folder, or absolute).
+    pub ca_file: Option<String>,
+    pub insecure_skip_tls_verify: bool,
+    pub allow_http: bool,
+}
+
+/// `auth` as written: the names of the environment variables.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WrittenAuth {
+    Basic {
+        username_env: String,
+        password_env: String,
+    },
+    Bearer {
+        token_env: String,
+    },
+}
+
+/// The parts of a manifest `upmsync import` keeps: `marketplace.url` as written (`None` when left
+/// out) and the instances, in manifest order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Written {
+    pub marketplace_url: Option<url::Url>,
+    pub instances: Vec<WrittenInstance>,
+}
+
+/// Reads `text` (a manifest [`load`] accepted) as written. Instances that cannot be read whole
+/// are left out; [`load`] has reported them.
+///
+/// # Errors
+///
+/// The manifest's problems, as [`load`] reports them.
+pub fn written(text: &str, path: &Path) -> Result<Written, ManifestError> {
+    let mut problems = Problems::new(path);
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    let Some(manifest) =
+        tree::parse(text, &mut problems).and_then(|root| schema::read(&root, &mut problems))
+    else {
+        return Err(problems.into_error());
+    };
+    let instances = manifest
+        .instances
+        .iter()
+        .filter_map(|instance| {
+            Some(WrittenInstance {
+                name: instance.name.as_ref()?.0.clone(),
+                url: instance.url.clone()?,
+                product: instance.product?,
+                hosting: instance.hosting,
+                auth: match instance.auth.as_ref()? {
+                    schema::Auth::Basic {
+                        username_env,
+                        password_env,
+                    } => WrittenAuth::Basic {
+                        username_env: username_env.name.clone(),
+                        password_env: password_env.name.clone(),
+                    },
+                    schema::Auth::Bearer { token_env } => WrittenAuth::Bearer {
+                        token_env: token_env.name.clone(),
+                    },
+                },
+                unmanaged: instance.unmanaged,
+                ca_file: instance.ca_file.as_ref().map(|(path, _)| path.clone()),
+                insecure_skip_tls_verify: instance.insecure_skip_tls_verify.unwrap_or(false),
+                allow_http: instance.allow_http.unwrap_or(false),
+            })
+        })
+        .collect();
+    Ok(Written {
+        marketplace_url: manifest.marketplace_url,
+        instances,
+    })
+}
+
 /// Why the manifest could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {

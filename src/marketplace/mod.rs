@@ -76,6 +76,14 @@ pub enum MarketplaceError {
     },
     #[error("version `{version}` of `{key}` has no downloadable artifact on the Marketplace (a listing-only or Connect version)")]
     NoArtifact { key: AppKey, version: Version },
+    /// The Marketplace does not know this product version (`applications/{app}/versions/name/{v}`
+    /// answered 404, §8).
+    #[error("{application} has no version `{version}` on the Marketplace at {marketplace}")]
+    UnknownProductVersion {
+        application: String,
+        version: String,
+        marketplace: String,
+    },
 }
 
 /// A Marketplace version resolved to what UPM can install.
@@ -93,21 +101,40 @@ pub struct ResolvedVersion {
 impl ResolvedVersion {
     /// The inclusive product build ranges this version supports for one application and hosting.
     pub fn ranges(&self, application: &str, hosting: Hosting) -> Vec<Compatibility> {
-        self.compatibilities
-            .iter()
-            .filter(|compatibility| compatibility.application == application)
-            .filter_map(|compatibility| match hosting {
-                Hosting::Datacenter => compatibility.hosting.data_center.as_ref(),
-                Hosting::Server => compatibility.hosting.server.as_ref(),
-            })
-            .map(|range| Compatibility {
-                min_build: range.min.build,
-                max_build: range.max.build,
-                min_version: range.min.version.clone(),
-                max_version: range.max.version.clone(),
-            })
-            .collect()
+        ranges_of(&self.compatibilities, application, hosting)
     }
+}
+
+/// The inclusive product build ranges `compatibilities` (an app version's, §4) give one
+/// application and hosting.
+pub fn ranges_of(
+    compatibilities: &[VersionCompatibility],
+    application: &str,
+    hosting: Hosting,
+) -> Vec<Compatibility> {
+    compatibilities
+        .iter()
+        .filter(|compatibility| compatibility.application == application)
+        .filter_map(|compatibility| match hosting {
+            Hosting::Datacenter => compatibility.hosting.data_center.as_ref(),
+            Hosting::Server => compatibility.hosting.server.as_ref(),
+        })
+        .map(|range| Compatibility {
+            min_build: range.min.build,
+            max_build: range.max.build,
+            min_version: range.min.version.clone(),
+            max_version: range.max.version.clone(),
+        })
+        .collect()
+}
+
+/// A product version as the Marketplace lists it (an ApplicationVersion, §8).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProductVersion {
+    /// The version's name, e.g. `10.3.0`.
+    pub version: String,
+    /// The product build number the Marketplace's compatibility ranges use (§5, §12).
+    pub build: u64,
 }
 
 /// What the Marketplace is asked about one instance (§3 query parameters).
@@ -171,6 +198,7 @@ impl MarketplaceError {
             MarketplaceError::UnknownApp { .. } => "check the key, or give the app a `source` (path or url) if it is not a Marketplace app".into(),
             MarketplaceError::UnknownVersion { .. } => "check the version on the app's version history page".into(),
             MarketplaceError::NoCompatibleVersion { .. } => "check the app's supported versions, or loosen the version in the manifest".into(),
+            MarketplaceError::UnknownProductVersion { .. } => "give a released version as the product's release notes name it (`10.3.0`), and check `product` in the manifest".into(),
             _ => return None,
         })
     }
@@ -328,6 +356,74 @@ impl MarketplaceClient {
             });
         }
         self.resolved(key, body)
+    }
+
+    /// The build number of `application`'s version `version` (for example `jira`, `10.3.0`):
+    /// `GET /rest/2/applications/{application}/versions/name/{version}` (§8, §12).
+    ///
+    /// # Errors
+    ///
+    /// [`MarketplaceError::UnknownProductVersion`] on a 404; the request's own failures.
+    pub async fn product_version(
+        &self,
+        application: &str,
+        version: &str,
+    ) -> Result<ProductVersion, MarketplaceError> {
+        let mut url = self.base.clone();
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.pop_if_empty().extend([
+                "rest",
+                "2",
+                "applications",
+                application,
+                "versions",
+                "name",
+                version,
+            ]);
+        }
+        match self.get::<ApplicationVersion>(&url).await? {
+            Some(body) => Ok(ProductVersion {
+                version: body.version,
+                build: body.build_number,
+            }),
+            None => Err(MarketplaceError::UnknownProductVersion {
+                application: application.to_string(),
+                version: version.to_string(),
+                marketplace: redact_url(&self.base),
+            }),
+        }
+    }
+
+    /// The compatibility of one app version for `hosting`, whether or not it has an artifact:
+    /// the same `GET /rest/2/addons/{key}/versions/name/{version}?hosting=…` as
+    /// [`MarketplaceClient::resolve`] (one question for both, §4, §5).
+    ///
+    /// # Errors
+    ///
+    /// [`MarketplaceError::UnknownApp`] or [`MarketplaceError::UnknownVersion`] on a 404; the
+    /// request's own failures.
+    pub async fn compatibilities(
+        &self,
+        key: &AppKey,
+        version: &Version,
+        hosting: Hosting,
+    ) -> Result<Vec<VersionCompatibility>, MarketplaceError> {
+        let mut url = self.addon_url(key);
+        if let Ok(mut segments) = url.path_segments_mut() {
+            segments.extend(["versions", "name", version.as_str()]);
+        }
+        url.query_pairs_mut()
+            .append_pair("hosting", hosting.as_str());
+        match self.get::<AddonVersion>(&url).await? {
+            Some(body) => Ok(body.compatibilities),
+            None => Err(self
+                .not_found(key, || MarketplaceError::UnknownVersion {
+                    key: key.clone(),
+                    version: version.clone(),
+                    hosting,
+                })
+                .await?),
+        }
     }
 
     /// The newest version compatible with `application` at `build` for `hosting`:
@@ -581,6 +677,14 @@ struct AddonVersion {
     compatibilities: Vec<VersionCompatibility>,
 }
 
+/// The parts of an ApplicationVersion (§8) that a product version lookup needs.
+#[derive(Clone, Debug, Deserialize)]
+struct ApplicationVersion {
+    version: String,
+    #[serde(rename = "buildNumber")]
+    build_number: u64,
+}
+
 /// A page of `/versions` (§7): brief items, maybe a `next` link.
 #[derive(Clone, Debug, Deserialize)]
 struct VersionCollection {
@@ -680,6 +784,15 @@ mod tests {
             href.as_deref(),
             Some("https://marketplace.atlassian.com/download/apps/1211376/version/1")
         );
+    }
+
+    #[test]
+    fn reads_the_real_application_version_body() {
+        let body =
+            include_str!("../../tests/fixtures/marketplace/application-version-jira-8.6.0.json");
+        let version: ApplicationVersion = serde_json::from_str(body).unwrap();
+        assert_eq!(version.version, "8.6.0");
+        assert_eq!(version.build_number, 806_000);
     }
 
     #[test]

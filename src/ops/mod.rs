@@ -4,8 +4,10 @@
 
 pub mod apply;
 mod error;
+pub mod import;
 pub mod lock;
 pub mod outdated;
+pub mod readiness;
 
 use std::collections::BTreeSet;
 

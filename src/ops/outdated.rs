@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use crate::error::{error_text, Shared};
 use crate::http::HttpSettings;
-use crate::marketplace::{Criteria, MarketplaceClient};
+use crate::marketplace::{Criteria, MarketplaceClient, MarketplaceError};
 use crate::model::{Desired, DesiredInstance, DesiredState, ProductInfo, Source};
 use crate::plan::PlannedInstance;
 
@@ -42,6 +42,10 @@ pub struct AppRow {
     /// Why the newest compatible version could not be asked for (report data).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// An in-house app: the manifest gives its `source`, or the Marketplace does not know its key;
+    /// it has no newest compatible version (left out of the JSON when `false`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub in_house: bool,
 }
 
 /// Reads and plans every instance of `desired`, then asks the Marketplace for each app's newest
@@ -106,6 +110,7 @@ async fn instance_row(
                 .or_else(|| installed.clone()),
             None => None,
         };
+        let mut in_house = !matches!(present.source, Source::Marketplace);
         let (newest_compatible, error) = match (&present.source, &product) {
             (Source::Marketplace, Some(product)) => {
                 let criteria = Criteria {
@@ -115,6 +120,12 @@ async fn instance_row(
                 };
                 match marketplace.latest(&app.key, &criteria).await {
                     Ok(latest) => (Some(latest.name), None),
+                    // An app pinned without a `source` that the Marketplace does not know (as
+                    // `upmsync import` writes in-house apps) is listed, not an error.
+                    Err(MarketplaceError::UnknownApp { .. }) => {
+                        in_house = true;
+                        (None, None)
+                    }
                     Err(error) => (None, Some(error_text(&error))),
                 }
             }
@@ -127,6 +138,7 @@ async fn instance_row(
             wanted,
             newest_compatible,
             error,
+            in_house,
         });
     }
     InstanceRow {

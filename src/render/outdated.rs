@@ -1,6 +1,8 @@
-//! `upmsync outdated`'s rows to text (a table per instance) or JSON.
+//! `upmsync outdated`'s rows to text (a table per instance) or JSON, and its readiness for a
+//! product version (`--product-version`) likewise.
 
 use crate::ops::outdated::InstanceRow;
+use crate::ops::readiness::{Readiness, Status};
 
 /// `upmsync outdated` as JSON: `{format_version: 1, instances: [...]}`.
 pub fn outdated_json(rows: &[InstanceRow]) -> String {
@@ -54,6 +56,7 @@ pub fn outdated_text(rows: &[InstanceRow]) -> String {
                     app.wanted.clone().unwrap_or_else(dash),
                     match (&app.newest_compatible, &app.error) {
                         (Some(newest), _) => newest.clone(),
+                        (None, None) if app.in_house => "- (in-house)".to_string(),
                         (None, Some(error)) => {
                             format!("error: {}", error.lines().next().unwrap_or(""))
                         }
@@ -62,30 +65,137 @@ pub fn outdated_text(rows: &[InstanceRow]) -> String {
                 ]
             })
             .collect();
-        let widths: Vec<usize> = (0..5)
-            .map(|column| {
-                table
-                    .iter()
-                    .map(|line| line[column].len())
-                    .chain([header[column].len()])
-                    .max()
-                    .unwrap_or(0)
+        out.push_str(&table_text(&header, &table));
+    }
+    out
+}
+
+/// A table indented by two spaces, each column as wide as its widest cell, trailing spaces cut.
+fn table_text<const N: usize>(header: &[&str; N], rows: &[[String; N]]) -> String {
+    let widths: Vec<usize> = (0..N)
+        .map(|column| {
+            rows.iter()
+                .map(|row| row[column].chars().count())
+                .chain([header[column].chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |cells: Vec<&str>| {
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
+        format!("  {}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(header.to_vec());
+    for row in rows {
+        out.push_str(&line(row.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+/// `upmsync outdated --product-version` as JSON: `{format_version: 1, product_version,
+/// instances: [...]}`.
+pub fn readiness_json(readiness: &Readiness) -> String {
+    #[derive(serde::Serialize)]
+    struct Report<'a> {
+        format_version: u32,
+        #[serde(flatten)]
+        readiness: &'a Readiness,
+    }
+    let mut text = serde_json::to_string_pretty(&Report {
+        format_version: 1,
+        readiness,
+    })
+    .unwrap_or_default();
+    text.push('\n');
+    text
+}
+
+/// What a status reads as in text.
+fn status_text(status: Status) -> &'static str {
+    match status {
+        Status::Compatible => "compatible",
+        Status::Incompatible => "incompatible",
+        Status::NoCompatibleVersion => "no compatible version",
+        Status::Unknown => "unknown",
+    }
+}
+
+/// `upmsync outdated --product-version` as text: a table per instance, then one line that says
+/// how many apps must change.
+pub fn readiness_text(readiness: &Readiness) -> String {
+    let mut out = String::new();
+    let mut must_change = 0;
+    let mut apps = 0;
+    for instance in &readiness.instances {
+        let current = instance
+            .current
+            .as_ref()
+            .map(|current| format!("{} build {}", current.version, current.build))
+            .unwrap_or_else(|| "version unknown".into());
+        let target = instance.target.as_ref().map_or_else(
+            || readiness.product_version.clone(),
+            |target| format!("{} build {}", target.version, target.build),
+        );
+        out.push_str(&format!(
+            "Instance {} ({} {current} -> {target})\n",
+            instance.name, instance.product
+        ));
+        if let Some(error) = &instance.error {
+            out.push_str(&format!(
+                "  error: {} (details on stderr)\n",
+                error.lines().next().unwrap_or("")
+            ));
+            continue;
+        }
+        if instance.apps.is_empty() {
+            out.push_str("  no user-installed apps\n");
+            continue;
+        }
+        let header = [
+            "app",
+            "installed",
+            "status",
+            "lowest compatible",
+            "newest compatible",
+            "note",
+        ];
+        let rows: Vec<[String; 6]> = instance
+            .apps
+            .iter()
+            .map(|app| {
+                apps += 1;
+                if app.status.must_change() {
+                    must_change += 1;
+                }
+                let dash = || "-".to_string();
+                let note = match (&app.error, &app.reason, app.managed) {
+                    (Some(error), _, _) => format!("error: {}", error.lines().next().unwrap_or("")),
+                    (None, Some(reason), _) => reason.clone(),
+                    (None, None, false) => "not in the manifest".into(),
+                    (None, None, true) => String::new(),
+                };
+                [
+                    app.key.clone(),
+                    app.installed.clone(),
+                    status_text(app.status).to_string(),
+                    app.lowest_compatible.clone().unwrap_or_else(dash),
+                    app.newest_compatible.clone().unwrap_or_else(dash),
+                    note,
+                ]
             })
             .collect();
-        let line = |cells: [&str; 5]| {
-            let padded: Vec<String> = cells
-                .iter()
-                .zip(&widths)
-                .map(|(cell, width)| format!("{cell:<width$}"))
-                .collect();
-            format!("  {}\n", padded.join("  ").trim_end())
-        };
-        out.push_str(&line(header));
-        for cells in &table {
-            out.push_str(&line([
-                &cells[0], &cells[1], &cells[2], &cells[3], &cells[4],
-            ]));
-        }
+        out.push_str(&table_text(&header, &rows));
+    }
+    // A count that leaves out what could not be answered would mislead: then only the errors.
+    if !readiness.failed() {
+        out.push_str(&format!(
+            "\n{must_change} of {apps} apps must change before the upgrade to {}.\n",
+            readiness.product_version
+        ));
     }
     out
 }

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod adopt;
 mod apply;
 mod apply_parallel;
 mod artifact_download;

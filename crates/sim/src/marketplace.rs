@@ -21,8 +21,55 @@ use super::state::Shared;
 const JSON: &str = "application/json";
 /// Default page size of collections (§7: 10 for `/rest/2/addons`; guess: the same for versions).
 const DEFAULT_LIMIT: usize = 10;
-/// The application key of the simulated product.
+/// The applications (products) the simulated Marketplace knows: key and name.
+const APPLICATIONS: &[(&str, &str)] = &[
+    ("jira", "Jira"),
+    ("confluence", "Confluence"),
+    ("bitbucket", "Bitbucket"),
+    ("bamboo", "Bamboo"),
+];
+
+/// The application key of the simulated product (its apps' compatibility is for it; its configured
+/// version is one of the application versions served).
 const APPLICATION: &str = "jira";
+
+/// Product versions and their Marketplace build numbers, by application (§8, §12). Real pairs
+/// where the reference has them; the rest are guesses in the products' numbering style.
+const PRODUCT_VERSIONS: &[(&str, &str, u64)] = &[
+    // Real: §8 (MARV, ENQ) and §12 (a live Jira 9.12.15).
+    ("jira", "7.2.0", 72_002),
+    ("jira", "8.0.0", 800_007),
+    ("jira", "8.5.2", 805_002),
+    ("jira", "8.6.0", 806_000),
+    ("jira", "8.8.1", 808_001),
+    ("jira", "9.12.15", 9_120_015),
+    // guess: Jira 9.4.0, 10.0.0 and 10.3.0 numbered like 9.12.15 (major, minor in two digits,
+    // patch in four).
+    ("jira", "9.4.0", 9_040_000),
+    ("jira", "10.0.0", 10_000_000),
+    ("jira", "10.3.0", 10_030_000),
+    // guess: Confluence's Marketplace build numbers (§12: "not the Confluence build") are not in
+    // the reference; these are small, increasing numbers as the Marketplace lists them.
+    ("confluence", "7.19.0", 8_804),
+    ("confluence", "8.5.0", 9_012),
+    ("confluence", "9.2.0", 9_208),
+    // Real: §12 (Bitbucket 9.4.22 and 4.8.5).
+    ("bitbucket", "4.8.5", 4_008_005),
+    ("bitbucket", "9.4.22", 9_004_022),
+    // guess: Bitbucket 8.19.0 and 9.4.0 numbered like 9.4.22.
+    ("bitbucket", "8.19.0", 8_019_000),
+    ("bitbucket", "9.4.0", 9_004_000),
+    // guess: Bamboo's build numbers are not in the reference.
+    ("bamboo", "9.2.0", 90_208),
+    ("bamboo", "9.6.0", 90_611),
+    ("bamboo", "10.0.0", 100_007),
+];
+
+/// One product version as the Marketplace lists it.
+struct ProductVersion {
+    version: String,
+    build: u64,
+}
 
 /// Entry point of the Marketplace listener: routes.
 pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
@@ -84,19 +131,35 @@ fn route(shared: &Shared, path: &str, query: &[(String, String)]) -> Response {
         }
         ["rest", "2", "assets", asset] => asset_body(shared, asset),
         ["rest", "2", "applications"] => Ok(applications()),
-        ["rest", "2", "applications", APPLICATION] => Ok(application()),
-        ["rest", "2", "applications", APPLICATION, "versions", "latest"] => {
-            Ok(application_version(shared))
+        ["rest", "2", "applications", application] => {
+            known_application(application).map(application_body)
         }
-        ["rest", "2", "applications", APPLICATION, "versions", "name", name]
-            if *name == shared.product_version =>
-        {
-            Ok(application_version(shared))
+        ["rest", "2", "applications", application, "versions", "latest"] => {
+            known_application(application).and_then(|application| {
+                product_versions(shared, application)
+                    .into_iter()
+                    .max_by_key(|version| version.build)
+                    .map(|version| application_version(application, &version))
+                    .ok_or_else(|| not_found("no such application version"))
+            })
         }
-        ["rest", "2", "applications", APPLICATION, "versions", "build", build]
-            if *build == shared.product_build.to_string() =>
-        {
-            Ok(application_version(shared))
+        ["rest", "2", "applications", application, "versions", "name", name] => {
+            known_application(application).and_then(|application| {
+                product_versions(shared, application)
+                    .into_iter()
+                    .find(|version| version.version == *name)
+                    .map(|version| application_version(application, &version))
+                    .ok_or_else(|| not_found("no such application version"))
+            })
+        }
+        ["rest", "2", "applications", application, "versions", "build", build] => {
+            known_application(application).and_then(|application| {
+                product_versions(shared, application)
+                    .into_iter()
+                    .find(|version| version.build.to_string() == *build)
+                    .map(|version| application_version(application, &version))
+                    .ok_or_else(|| not_found("no such application version"))
+            })
         }
         ["download", "apps", id, "version", build] => {
             return download(shared, |app| app.id.to_string() == *id, build);
@@ -762,8 +825,15 @@ fn stream_file(path: &Path) -> Option<Response> {
     Some(response)
 }
 
-/// `GET /rest/2/applications` (sample `applications-collection-limit0.json`) with the one product.
+/// `GET /rest/2/applications` (sample `applications-collection-limit0.json`) with the four products.
 fn applications() -> Value {
+    let embedded: Vec<Value> = APPLICATIONS
+        .iter()
+        .map(|(key, name)| {
+            json!({"_links": {"self": link(format!("/rest/2/applications/{key}"))},
+                   "key": key, "name": name})
+        })
+        .collect();
     json!({
         "_links": {
             "self": link("/rest/2/applications"),
@@ -771,14 +841,49 @@ fn applications() -> Value {
             "latestVersion": template("/rest/2/applications/{applicationKey}/versions/latest"),
             "versionByBuild": template("/rest/2/applications/{applicationKey}/versions/build/{applicationBuildNumber}"),
         },
-        "_embedded": {"applications": [{"_links": {"self": link(format!("/rest/2/applications/{APPLICATION}"))},
-                                         "key": APPLICATION, "name": "Jira"}]},
+        "_embedded": {"applications": embedded},
     })
 }
 
-/// `GET /rest/2/applications/jira` (sample `application-jira.json`, trimmed).
-fn application() -> Value {
-    let base = format!("/rest/2/applications/{APPLICATION}");
+/// The application key as the Marketplace knows it, or a 404 as for any unknown resource.
+fn known_application(application: &str) -> Result<&str, Response> {
+    APPLICATIONS
+        .iter()
+        .any(|(key, _)| *key == application)
+        .then_some(application)
+        .ok_or_else(|| not_found("no such application"))
+}
+
+/// The versions of `application`: the table, and for the simulated product its configured
+/// version (replacing a table entry of the same name).
+fn product_versions(shared: &Shared, application: &str) -> Vec<ProductVersion> {
+    let mut versions: Vec<ProductVersion> = PRODUCT_VERSIONS
+        .iter()
+        .filter(|(key, version, _)| {
+            *key == application
+                && !(application == APPLICATION && *version == shared.product_version)
+        })
+        .map(|(_, version, build)| ProductVersion {
+            version: (*version).to_string(),
+            build: *build,
+        })
+        .collect();
+    if application == APPLICATION {
+        versions.push(ProductVersion {
+            version: shared.product_version.clone(),
+            build: shared.product_build,
+        });
+    }
+    versions
+}
+
+/// `GET /rest/2/applications/{key}` (sample `application-jira.json`, trimmed).
+fn application_body(application: &str) -> Value {
+    let base = format!("/rest/2/applications/{application}");
+    let name = APPLICATIONS
+        .iter()
+        .find(|(key, _)| *key == application)
+        .map_or(application, |(_, name)| name);
     json!({
         "_links": {
             "self": link(base.clone()),
@@ -786,31 +891,32 @@ fn application() -> Value {
             "latestVersion": link(format!("{base}/versions/latest")),
             "versionByBuild": template(format!("{base}/versions/build/{{applicationBuildNumber}}")),
             "versionByName": template(format!("{base}/versions/name/{{name}}")),
-            "addons": link(format!("/rest/2/addons?application={APPLICATION}")),
+            "addons": link(format!("/rest/2/addons?application={application}")),
         },
-        "name": "Jira",
-        "key": APPLICATION,
+        "name": name,
+        "key": application,
         "keyAliases": [],
         "status": "published",
         "hostingSupport": {
-            "cloud": {"enabled": true, "customHamsKey": "jira-core.ondemand"},
-            "server": {"enabled": true, "customHamsKey": "jira-core"},
-            "dataCenter": {"enabled": true, "customHamsKey": "jira-data-center"},
+            "cloud": {"enabled": true, "customHamsKey": format!("{application}-core.ondemand")},
+            "server": {"enabled": true, "customHamsKey": format!("{application}-core")},
+            "dataCenter": {"enabled": true, "customHamsKey": format!("{application}-data-center")},
         },
         "compatibilityMode": "micro",
     })
 }
 
-/// The configured product version as an ApplicationVersion (sample `application-version-jira-8.6.0.json`).
-fn application_version(shared: &Shared) -> Value {
+/// A product version as an ApplicationVersion (sample `application-version-jira-8.6.0.json`).
+fn application_version(application: &str, version: &ProductVersion) -> Value {
     json!({
         "_links": {
-            "self": link(format!("/rest/2/applications/{APPLICATION}/versions/build/{}", shared.product_build)),
-            "parent": link(format!("/rest/2/applications/{APPLICATION}")),
+            "self": link(format!("/rest/2/applications/{application}/versions/build/{}", version.build)),
+            "parent": link(format!("/rest/2/applications/{application}")),
         },
-        "buildNumber": shared.product_build,
+        "buildNumber": version.build,
         "dataCenterCompatible": true,
-        "version": shared.product_version,
+        "version": version.version,
+        // guess: the release date is not used by upmsync; one date for all.
         "releaseDate": "2024-11-06",
         "status": "published",
     })

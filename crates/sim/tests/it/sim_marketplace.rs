@@ -271,3 +271,67 @@ async fn downloads_are_byte_stable_jars_with_matching_descriptors() {
         .unwrap();
     assert!(read_descriptor(&corrupt).is_err());
 }
+
+#[tokio::test]
+async fn product_versions_map_to_build_numbers_for_each_product() {
+    let sim = start(SimConfig::jira_demo()).await;
+
+    let (_, applications) = get(&sim, "/rest/2/applications?limit=0").await;
+    let keys: Vec<&str> = applications["_embedded"]["applications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|application| application["key"].as_str().unwrap())
+        .collect();
+    assert_eq!(keys, ["jira", "confluence", "bitbucket", "bamboo"]);
+
+    // Real pairs from the reference (marketplace-api.md §8, §12).
+    for (application, version, build) in [
+        ("jira", "8.6.0", 806_000),
+        ("jira", "9.12.15", 9_120_015),
+        ("bitbucket", "9.4.22", 9_004_022),
+    ] {
+        let (status, body) = get(
+            &sim,
+            &format!("/rest/2/applications/{application}/versions/name/{version}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK, "{application} {version}");
+        assert_eq!(body["buildNumber"], build);
+        assert_eq!(body["version"], version);
+        let (status, by_build) = get(
+            &sim,
+            &format!("/rest/2/applications/{application}/versions/build/{build}"),
+        )
+        .await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(by_build["version"], version);
+    }
+    let (status, confluence) =
+        get(&sim, "/rest/2/applications/confluence/versions/name/8.5.0").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        confluence["_links"]["parent"]["href"],
+        "/rest/2/applications/confluence"
+    );
+
+    // Unknown names, builds and applications are 404s, as for any entity (§1).
+    for path in [
+        "/rest/2/applications/jira/versions/name/99.0.0",
+        "/rest/2/applications/confluence/versions/name/9.12.15",
+        "/rest/2/applications/jira/versions/build/1",
+        "/rest/2/applications/fisheye/versions/name/4.8.0",
+    ] {
+        assert_eq!(get(&sim, path).await.0, StatusCode::NOT_FOUND, "{path}");
+    }
+}
+
+#[tokio::test]
+async fn the_configured_product_version_is_an_application_version() {
+    let sim = start(SimConfig::jira_demo().product_build("10.1.2", 10_010_002)).await;
+    let (status, body) = get(&sim, "/rest/2/applications/jira/versions/name/10.1.2").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["buildNumber"], 10_010_002);
+    let (_, latest) = get(&sim, "/rest/2/applications/jira/versions/latest").await;
+    assert_eq!(latest["version"], "10.3.0");
+}
