@@ -9,6 +9,7 @@ pub mod drift;
 pub mod lock;
 pub mod outdated;
 pub mod plan;
+pub mod show;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod validate;

@@ -47,6 +47,7 @@ pub async fn outdated_desired(
     let text = match format {
         Format::Json => render::outdated_json(&rows),
         Format::Text => render::outdated_text(&rows),
+        Format::Markdown => render::outdated_markdown(&rows),
     };
     if !printer.data_or_report(&text) || failed {
         Ok(Exit::Failure)
