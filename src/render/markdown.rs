@@ -673,7 +673,7 @@ mod tests {
         |---|---|---|---|---|
         | + | install | `com.a` `App A` | — → `1.0` |  |
         | - | uninstall | `com.b` | `2.0` → — |  |
-        | ~ | license-set | `com.c` | license none → `sha256:2d5b41a8b3a4` | license shown by hash |
+        | ~ | license-set | `com.c` | license none → `sha256:a519a0d60f2b` | license shown by hash |
         ");
         assert!(markdown.contains(&LicenseHash::of("SECRET-LICENSE").to_string()));
         assert!(!markdown.contains("SECRET-LICENSE") && !markdown.contains("secret"));

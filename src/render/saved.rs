@@ -48,8 +48,10 @@ pub fn saved_text(saved: &SavedPlan, file: &Path) -> String {
             counts.join(", ")
         );
     }
-    out.push_str(
-        "Apply exactly this plan with `upmsync apply FILE`: it checks first that the manifest, lock and installed apps are still those the plan was made from.\n",
+    let _ = writeln!(
+        out,
+        "Apply exactly this plan with `upmsync apply {}`: it checks first that the manifest, lock and installed apps are still those the plan was made from.",
+        escape(&file.display().to_string())
     );
     out
 }
