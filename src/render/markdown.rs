@@ -709,7 +709,7 @@ mod tests {
     #[test]
     fn server_values_cannot_break_the_table_or_inject() {
         let evil = "x | <img src=x onerror=alert(1)> ` [a](http://e) @org/team\n| - | uninstall | `com.victim`";
-        let mut upgrade = change(
+        let upgrade = change(
             "com.a|b`",
             Some(evil),
             Op::Upgrade {
@@ -723,7 +723,6 @@ mod tests {
                 },
             },
         );
-        upgrade.assumed = Default::default();
         let plan = plan_of(vec![("jira", Ok(vec![upgrade]))]);
         let markdown = plan_markdown(&plan);
         let rows: Vec<&str> = markdown
@@ -752,8 +751,11 @@ mod tests {
             !row.contains('\u{202e}') && row.contains("\\u{202e}"),
             "{row}"
         );
+        // No `|` inside a span either: GFM splits cells before it reads spans.
+        assert_eq!(row.matches('|').count(), 6, "{row}");
         assert!(
-            !markdown.contains('\n') || markdown.lines().all(|line| !line.starts_with("| - |"))
+            markdown.lines().all(|line| !line.starts_with("| - |")),
+            "{markdown}"
         );
     }
 
