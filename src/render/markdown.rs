@@ -55,7 +55,7 @@ pub fn saved_markdown(saved: &SavedPlan) -> String {
         .map(|instance| Section {
             name: instance.name.clone(),
             about: String::new(),
-            body: Ok(Body::of(&instance.changes, &[], &[], &instance.name)),
+            body: Shown::Planned(Body::of(&instance.changes, &[], &[], &instance.name)),
         })
         .collect();
     let hash = saved.manifest_sha256.get(..12).unwrap_or("-");
@@ -173,7 +173,22 @@ struct Section {
     name: String,
     /// Already Markdown: ` · URL · product ...` or empty.
     about: String,
-    body: Result<Body, String>,
+    body: Shown,
+}
+
+/// An instance's rows, or the error that stopped it (with causes and hints).
+enum Shown {
+    Planned(Body),
+    Failed(String),
+}
+
+impl Shown {
+    fn planned(&self) -> Option<&Body> {
+        match self {
+            Shown::Planned(body) => Some(body),
+            Shown::Failed(_) => None,
+        }
+    }
 }
 
 impl Section {
@@ -195,13 +210,13 @@ impl Section {
             name: name.to_string(),
             about,
             body: match result {
-                Ok(planned) => Ok(Body::of(
+                Ok(planned) => Shown::Planned(Body::of(
                     &planned.changes,
                     &planned.pending_restart,
                     &planned.unmanaged,
                     name,
                 )),
-                Err(error) => Err(crate::error::error_text(&**error)),
+                Err(error) => Shown::Failed(crate::error::error_text(&**error)),
             },
         }
     }
@@ -382,11 +397,11 @@ fn app_cell(key: &str, name: Option<&str>) -> String {
 fn document(title: &str, about: Option<&str>, sections: &[Section], kind: Kind) -> String {
     let total = sections
         .iter()
-        .filter_map(|section| section.body.as_ref().ok())
+        .filter_map(|section| section.body.planned())
         .fold(Tally::default(), |sum, body| sum.sum(body.tally));
     let failed: Vec<&str> = sections
         .iter()
-        .filter(|section| section.body.is_err())
+        .filter(|section| section.body.planned().is_none())
         .map(|section| section.name.as_str())
         .collect();
     let mut out = format!("**{title}:** ");
@@ -400,8 +415,8 @@ fn document(title: &str, about: Option<&str>, sections: &[Section], kind: Kind) 
                 .filter(|section| {
                     section
                         .body
-                        .as_ref()
-                        .is_ok_and(|body| !body.tally.in_sync())
+                        .planned()
+                        .is_some_and(|body| !body.tally.in_sync())
                 })
                 .count();
             let read = sections.len() - failed.len();
@@ -430,10 +445,10 @@ fn document(title: &str, about: Option<&str>, sections: &[Section], kind: Kind) 
     }
     for section in sections {
         let verdict = match (&section.body, kind) {
-            (Err(_), _) => " · **failed**",
-            (Ok(body), Kind::Drift) if body.tally.in_sync() => " · in sync",
-            (Ok(_), Kind::Drift) => " · **drift**",
-            (Ok(_), Kind::Plan) => "",
+            (Shown::Failed(_), _) => " · **failed**",
+            (Shown::Planned(body), Kind::Drift) if body.tally.in_sync() => " · in sync",
+            (Shown::Planned(_), Kind::Drift) => " · **drift**",
+            (Shown::Planned(_), Kind::Plan) => "",
         };
         let _ = writeln!(
             out,
@@ -442,12 +457,12 @@ fn document(title: &str, about: Option<&str>, sections: &[Section], kind: Kind) 
             section.about
         );
         match &section.body {
-            Err(error) => push_error(&mut out, error),
-            Ok(body) if body.rows.is_empty() => out.push_str(match kind {
+            Shown::Failed(error) => push_error(&mut out, error),
+            Shown::Planned(body) if body.rows.is_empty() => out.push_str(match kind {
                 Kind::Plan => "No changes.\n\n",
                 Kind::Drift => "The installed apps match the manifest.\n\n",
             }),
-            Ok(body) => {
+            Shown::Planned(body) => {
                 let mut table =
                     String::from("| | action | app | from → to | notes |\n|---|---|---|---|---|\n");
                 for row in &body.rows {
