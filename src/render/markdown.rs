@@ -133,8 +133,9 @@ pub fn outdated_markdown(rows: &[InstanceRow]) -> String {
             let cell = |value: &Option<String>| value.as_deref().map_or_else(dash, cell_code);
             let note = match (&app.newest_compatible, &app.installed) {
                 (Some(newest), Some(installed)) if newest != installed => {
-                    "newer compatible version".to_string()
+                    "not the newest compatible".to_string()
                 }
+                (Some(_), None) => "not installed".to_string(),
                 _ => String::new(),
             };
             let note = match &app.error {

@@ -128,7 +128,7 @@ async fn outdated_in_markdown() {
 
     | app | installed | requested | wanted | newest compatible | notes |
     |---|---|---|---|---|---|
-    | `com.vendor.alpha` | `1.0.0` | `1.1.0` | `1.1.0` | `2.0.0` | newer compatible version |
+    | `com.vendor.alpha` | `1.0.0` | `1.1.0` | `1.1.0` | `2.0.0` | not the newest compatible |
     | `com.vendor.beta` | `2.5.0` | `latest` | `2.5.0` | `2.5.0` |  |
 
     ----- stderr -----
