@@ -171,6 +171,8 @@ pub enum Command {
     Outdated(OutdatedArgs),
     /// Print a manifest that pins every user-installed app of the manifest's instances as it runs now
     Import(ImportArgs),
+    /// Show a plan saved with `plan --out`, without reading the manifest or contacting anything
+    Show(ShowArgs),
     /// Run the UPM + Marketplace simulator (a Jira with apps; user `admin`, password `admin`)
     #[cfg(feature = "sim")]
     Sim(SimArgs),
@@ -294,6 +296,18 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub selection: SelectionArgs,
+
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+}
+
+/// The arguments of `show`.
+#[derive(Debug, Args)]
+pub struct ShowArgs {
+    /// A plan file written by `upmsync plan --out FILE`
+    #[arg(value_name = "PLAN")]
+    pub plan: PathBuf,
 
     /// Output format on stdout
     #[arg(long, value_enum, default_value_t = Format::Text)]

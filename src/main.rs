@@ -78,6 +78,7 @@ async fn run(command: Command, printer: &Printer, settings: &HttpSettings) -> an
         Command::Import(args) => {
             unless_interrupted(p, commands::import::run(&args, p, settings)).await
         }
+        Command::Show(args) => commands::show::run(&args, p),
         #[cfg(feature = "sim")]
         Command::Sim(args) => Ok(commands::sim::run(&args, p).await),
         #[cfg(feature = "sim")]

@@ -36,6 +36,7 @@ pub async fn drift_desired(
         &match format {
             Format::Text => render::drift_text(&plan),
             Format::Json => render::drift_json(&plan),
+            Format::Markdown => render::drift_markdown(&plan),
         },
     );
     if report_instance_errors(printer, &plan) || !written {

@@ -10,6 +10,7 @@ pub mod import;
 pub mod lock;
 pub mod outdated;
 pub mod plan;
+pub mod show;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod validate;

@@ -58,6 +58,7 @@ pub async fn readiness(
     let text = match format {
         Format::Json => render::readiness_json(&readiness),
         Format::Text => render::readiness_text(&readiness),
+        Format::Markdown => render::readiness_markdown(&readiness),
     };
     Ok(if !printer.data_or_report(&text) || readiness.failed() {
         Exit::Failure
@@ -91,6 +92,7 @@ pub async fn outdated_desired(
     let text = match format {
         Format::Json => render::outdated_json(&rows),
         Format::Text => render::outdated_text(&rows),
+        Format::Markdown => render::outdated_markdown(&rows),
     };
     if !printer.data_or_report(&text) || failed {
         Ok(Exit::Failure)

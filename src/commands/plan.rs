@@ -77,6 +77,7 @@ pub async fn plan_desired(
         &match format {
             Format::Text => render::plan_text(&plan),
             Format::Json => render::plan_json(&plan),
+            Format::Markdown => render::plan_markdown(&plan),
         },
     );
     if report_instance_errors(printer, &plan) || !written {
