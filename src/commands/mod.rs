@@ -9,6 +9,7 @@ pub mod drift;
 pub mod lock;
 pub mod outdated;
 pub mod plan;
+pub mod serve;
 #[cfg(feature = "sim")]
 pub mod sim;
 pub mod validate;
@@ -19,7 +20,7 @@ use crate::model::Desired;
 use crate::plan::{ArtifactSlot, Plan};
 use crate::printer::Printer;
 
-pub use crate::ops::{read_and_plan, read_drift, read_live};
+pub use crate::ops::{read_and_plan, read_drift, read_drift_timed, read_live};
 
 /// How a command ended; `main` turns it into the process exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
