@@ -317,3 +317,72 @@ impl Metrics {
             .map_err(MetricsError::Encode)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Live, LiveApp, LiveLicense, Version};
+    use crate::ops::InstanceError;
+    use crate::plan::{PlanError, PlannedInstance};
+
+    fn app(key: &str, user_installed: bool) -> LiveApp {
+        LiveApp {
+            key: AppKey::new(key),
+            name: key.to_string(),
+            version: Version::from_server("1.0"),
+            enabled: true,
+            user_installed,
+            uninstallable: true,
+            uses_licensing: false,
+            license: LiveLicense::NotRead,
+            restart: None,
+        }
+    }
+
+    #[test]
+    fn an_instance_read_but_not_planned_shows_what_was_read_and_claims_nothing_else() {
+        let live = Live {
+            apps: [app("com.user", true), app("com.bundled", false)]
+                .into_iter()
+                .map(|app| (app.key.clone(), app))
+                .collect(),
+            ..Live::default()
+        };
+        let url = url::Url::parse("https://jira.example.com/").unwrap();
+        let check = Check {
+            drift: Drift {
+                instances: vec![PlannedInstance {
+                    name: "jira".into(),
+                    url,
+                    live: Some(live),
+                    result: Err(std::sync::Arc::new(InstanceError::Plan {
+                        instance: "jira".into(),
+                        errors: vec![PlanError::SystemApp {
+                            key: AppKey::new("com.bundled"),
+                        }],
+                    })),
+                }],
+            },
+            durations: vec![Duration::from_millis(1500)],
+            finished: SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000),
+            managed: BTreeMap::new(),
+        };
+        let text = render(&check, None).unwrap();
+        let samples: Vec<&str> = text.lines().filter(|line| !line.starts_with('#')).collect();
+        assert_eq!(
+            samples,
+            [
+                r#"upmsync_app_info{enabled="true",instance="jira",key="com.user",version="1.0"} 1"#,
+                r#"upmsync_check_duration_seconds{instance="jira"} 1.5"#,
+                r#"upmsync_instance_in_sync{instance="jira"} 0"#,
+                r#"upmsync_instance_read_error{instance="jira"} 1"#,
+                r#"upmsync_last_check_timestamp_seconds{instance="jira"} 1700000000"#,
+                "upmsync_manifest_error 0",
+                r#"upmsync_unmanaged_apps{instance="jira"} 1"#,
+            ]
+        );
+        // Every family has its HELP and TYPE lines.
+        assert_eq!(text.matches("# HELP ").count(), 7, "{text}");
+        assert_eq!(text.matches("# TYPE ").count(), 7, "{text}");
+    }
+}
