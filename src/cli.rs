@@ -173,6 +173,11 @@ pub enum Command {
     Import(ImportArgs),
     /// Show a plan saved with `plan --out`, without reading the manifest or contacting anything
     Show(ShowArgs),
+    /// Check drift on a schedule and serve Prometheus metrics on `/metrics` (read-only, never applies)
+    #[command(
+        after_help = "Example:\n  upmsync serve -f apps.yaml --listen 127.0.0.1:9841 --interval 5m\n\nSee docs/monitoring.md for every metric and an example alert rule."
+    )]
+    Serve(ServeArgs),
     /// Run the UPM + Marketplace simulator (a Jira with apps; user `admin`, password `admin`)
     #[cfg(feature = "sim")]
     Sim(SimArgs),
@@ -265,8 +270,26 @@ pub struct ApplyArgs {
     pub cache: CacheArgs,
 }
 
-/// The arguments of `drift`.
-pub type DriftArgs = ReportArgs;
+/// The arguments of `drift`: those of a read-only report (reached through `Deref`), and where to
+/// write its metrics.
+#[derive(Debug, Args)]
+pub struct DriftArgs {
+    #[command(flatten)]
+    pub report: ReportArgs,
+
+    /// Also write Prometheus metrics (text format) to FILE, atomically, for node_exporter's
+    /// textfile collector; written also when an instance cannot be read
+    #[arg(long, value_name = "FILE")]
+    pub metrics_file: Option<PathBuf>,
+}
+
+impl std::ops::Deref for DriftArgs {
+    type Target = ReportArgs;
+
+    fn deref(&self) -> &ReportArgs {
+        &self.report
+    }
+}
 
 /// The arguments of `outdated`.
 #[derive(Debug, Args)]
@@ -359,6 +382,41 @@ pub struct LockArgs {
     /// Re-resolve every app, not only those the lock does not cover yet
     #[arg(long)]
     pub update: bool,
+}
+
+/// The arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub manifest: ManifestArgs,
+
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    /// Serve `/metrics` and `/healthz` on this address (port 0: a free port, printed on stderr)
+    #[arg(long, value_name = "ADDR")]
+    pub listen: std::net::SocketAddr,
+
+    /// Start a check this often, e.g. `30s`, `5m`, `1h` (1s to 24h); a check that takes longer
+    /// delays the next, never overlaps it
+    #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_interval)]
+    pub interval: Duration,
+}
+
+/// The shortest and longest `serve --interval`.
+pub const INTERVALS: std::ops::RangeInclusive<Duration> =
+    Duration::from_secs(1)..=Duration::from_secs(24 * 60 * 60);
+
+/// `30s`, `5m`, `1h 30m` -> the duration, within [`INTERVALS`].
+fn parse_interval(text: &str) -> Result<Duration, String> {
+    let interval = humantime::parse_duration(text.trim()).map_err(|error| {
+        format!("`{text}` is not a duration such as `30s`, `5m` or `1h`: {error}")
+    })?;
+    if INTERVALS.contains(&interval) {
+        Ok(interval)
+    } else {
+        Err(format!("`{text}` is outside 1s to 24h"))
+    }
 }
 
 #[cfg(feature = "sim")]

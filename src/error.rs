@@ -131,6 +131,10 @@ fn hint_of(cause: &(dyn Error + 'static)) -> Option<String> {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<crate::execute::PrepareError>() {
             error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::metrics::MetricsError>() {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::commands::serve::ServeError>() {
+            error.hint()
         } else if let Some(error) = cause.downcast_ref::<crate::plan::PlanError>() {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<crate::plan::LockLocationError>() {

@@ -154,6 +154,17 @@ impl From<FileError> for io::Error {
 // Owner-only for every output: reports, saved plans and lock files all name instances, URLs
 // (internal hosts) and hashes, and git does not keep group/other bits anyway.
 pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic(path, bytes, 0o600)
+}
+
+/// Writes `bytes` to `path` atomically as [`write_private`] does, but readable by everyone (0644):
+/// for a metrics file (`drift --metrics-file`) that another user's process (node_exporter's
+/// textfile collector) reads. Only for files that hold no secret, host or hash.
+pub fn write_readable(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    write_atomic(path, bytes, 0o644)
+}
+
+fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
     if path.file_name().is_none() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -169,7 +180,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
         .prefix(".upmsync-")
         .suffix(".tmp")
         .tempfile_in(folder)?;
-    owner_only(temporary.as_file())?;
+    set_mode(temporary.as_file(), mode)?;
     temporary.write_all(bytes)?;
     temporary.as_file().sync_all()?;
     temporary.persist(path).map_err(|error| error.error)?;
@@ -177,13 +188,13 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 #[cfg(unix)]
-fn owner_only(file: &File) -> io::Result<()> {
+fn set_mode(file: &File, mode: u32) -> io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
 }
 
 #[cfg(not(unix))]
-fn owner_only(_file: &File) -> io::Result<()> {
+fn set_mode(_file: &File, _mode: u32) -> io::Result<()> {
     // guess: elsewhere the temporary file's own permissions (tempfile's defaults) are kept.
     Ok(())
 }

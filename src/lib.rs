@@ -20,6 +20,7 @@
 //! - [`execute`]: carries out a plan on one instance, one change at a time, as the plan says (it never reads the manifest), and reports.
 //! - [`instance_lock`]: the OS file lock per instance that keeps two applies apart.
 //! - [`ops`]: the core commands stand on: reads, resolves and plans, returns values and errors, never prints.
+//! - [`metrics`]: a drift check as Prometheus metrics (`drift --metrics-file`, `serve`), and the metrics file's atomic write.
 //! - [`render`]: plans and reports to text (with `similar`), JSON or Markdown, pure functions to `String`.
 //! - [`error`]: the one walk over an error's causes, its hints, and the text a user reads.
 //! - [`files`]: files the manifest names (read as regular files, capped) and files written (atomic, owner-only).
@@ -44,6 +45,7 @@ pub mod interrupt;
 pub mod lock;
 pub mod manifest;
 pub mod marketplace;
+pub mod metrics;
 pub mod model;
 pub mod notice;
 pub mod ops;

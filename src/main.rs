@@ -79,6 +79,8 @@ async fn run(command: Command, printer: &Printer, settings: &HttpSettings) -> an
             unless_interrupted(p, commands::import::run(&args, p, settings)).await
         }
         Command::Show(args) => commands::show::run(&args, p),
+        // `serve` stops on a signal as its way to end (and answers the requests under way).
+        Command::Serve(args) => commands::serve::run(&args, p, settings).await,
         #[cfg(feature = "sim")]
         Command::Sim(args) => Ok(commands::sim::run(&args, p).await),
         #[cfg(feature = "sim")]

@@ -10,6 +10,7 @@ pub mod import;
 pub mod lock;
 pub mod outdated;
 pub mod plan;
+pub mod serve;
 pub mod show;
 #[cfg(feature = "sim")]
 pub mod sim;
@@ -21,7 +22,7 @@ use crate::model::Desired;
 use crate::plan::{ArtifactSlot, Plan};
 use crate::printer::Printer;
 
-pub use crate::ops::{read_and_plan, read_drift, read_live};
+pub use crate::ops::{read_and_plan, read_drift, read_drift_timed, read_live};
 
 /// How a command ended; `main` turns it into the process exit code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

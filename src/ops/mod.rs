@@ -39,7 +39,17 @@ pub async fn read_and_plan(desired: &Desired, settings: &HttpSettings) -> Plan {
 /// Like [`read_and_plan`], but resolves only what versions mean (`latest`, constraints) and no
 /// artifact (`drift`), so monitoring works where only the instances are reachable.
 pub async fn read_drift(desired: &Desired, settings: &HttpSettings) -> Drift {
-    read_and_plan_to(desired, Depth::Versions, settings).await
+    read_drift_timed(desired, settings).await.0
+}
+
+/// Like [`read_drift`], with how long each instance took to read and plan, in the plan's order
+/// (`drift --metrics-file`, `serve`: `upmsync_check_duration_seconds`). An instance's time
+/// includes its wait for a slot under the run's caps.
+pub async fn read_drift_timed(
+    desired: &Desired,
+    settings: &HttpSettings,
+) -> (Drift, Vec<std::time::Duration>) {
+    read_and_plan_timed(desired, Depth::Versions, settings).await
 }
 
 async fn read_and_plan_to<A: Resolution>(
@@ -47,6 +57,14 @@ async fn read_and_plan_to<A: Resolution>(
     depth: Depth,
     settings: &HttpSettings,
 ) -> Plan<A> {
+    read_and_plan_timed(desired, depth, settings).await.0
+}
+
+async fn read_and_plan_timed<A: Resolution>(
+    desired: &Desired,
+    depth: Depth,
+    settings: &HttpSettings,
+) -> (Plan<A>, Vec<std::time::Duration>) {
     // Shared by every instance: a failure stops each of them, with the same cause.
     let lock = Lock::load(&desired.manifest_path).map_err(Shared::new);
     let base = lockfile::base_of(&desired.manifest_path);
@@ -62,6 +80,7 @@ async fn read_and_plan_to<A: Resolution>(
         let gaps = &gaps;
         let base = &base;
         async move {
+            let started = std::time::Instant::now();
             let (live, result) = match (marketplace, lock) {
                 (Err(error), _) => (None, Err(InstanceError::SetUp(error.clone()))),
                 (_, Err(error)) => (None, Err(InstanceError::Lock(error.clone()))),
@@ -91,18 +110,20 @@ async fn read_and_plan_to<A: Resolution>(
                     }
                 }
             };
-            PlannedInstance {
+            let planned = PlannedInstance {
                 name: instance.name.clone(),
                 url: instance.url.clone(),
                 live,
                 // The plan holds the typed error; its text and JSON show it with its causes and
                 // hints (`crate::error::error_text`).
                 result: result.map_err(std::sync::Arc::new),
-            }
+            };
+            (planned, started.elapsed())
         }
     }))
     .await;
-    Plan { instances: planned }
+    let (instances, durations) = planned.into_iter().unzip();
+    (Plan { instances }, durations)
 }
 
 /// Reads one instance and plans it, in as few round trips as the API allows. One wave of

@@ -25,6 +25,7 @@ mod manifest_requires;
 mod manifest_secrets;
 mod manifest_transport;
 mod manifest_versions_artifacts;
+mod monitoring;
 mod named_files;
 mod output;
 mod output_files;
