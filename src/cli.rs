@@ -219,7 +219,8 @@ pub struct ValidateArgs {
     #[command(flatten)]
     pub selection: SelectionArgs,
 
-    /// Do not require the environment variables that hold credentials and licenses (for linting in CI)
+    /// Do not require credentials and licenses: their environment variables, and license files
+    /// (for linting in CI); a license file that is there is still checked
     #[arg(long)]
     pub skip_secrets: bool,
 }

@@ -47,10 +47,11 @@ impl fmt::Debug for AppKey {
 pub struct Version(String);
 
 impl Version {
-    /// Wraps a version string, rejecting what the plugin framework would reject
-    /// (regex `[\d\w]+(?:[\.-][\d\w]+)*` after removing spaces).
+    /// Wraps a version written in a manifest, rejecting what the plugin framework would reject
+    /// (regex `[\d\w]+(?:[\.-][\d\w]+)*` after removing spaces) and whitespace inside it
+    /// ([`crate::version::validate_written`]); whitespace around it is trimmed.
     pub fn parse(text: &str) -> Result<Self, version::InvalidVersion> {
-        version::validate(text)?;
+        crate::version::validate_written(text)?;
         Ok(Self(text.trim().to_string()))
     }
 
