@@ -385,7 +385,7 @@ impl UninstallReason {
 }
 
 /// How a warning about a version `allow_incompatible` lets through starts.
-const INCOMPATIBLE_PREFIX: &str = "installed although incompatible (`allow_incompatible: true`): ";
+const INCOMPATIBLE_PREFIX: &str = "allowed by `allow_incompatible: true`: ";
 
 /// The warning for a version `allow_incompatible` lets through; `why` is
 /// [`Change::incompatible`].
@@ -1094,6 +1094,10 @@ impl<R> Decided<R> {
 }
 
 /// What the manifest wants for one app, with the decision for a present one.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one short-lived value per app of one plan, never stored in bulk"
+)]
 enum Wish<'a, R> {
     Absent,
     Present(&'a crate::model::PresentApp, Decided<R>),

@@ -90,7 +90,7 @@ fn an_incompatible_release_is_refused_unless_allowed() {
               + version: 2.0
               + enabled: true
                 from http://marketplace.test/download/a/2.0 (by URI)
-              ! warning: installed although incompatible (`allow_incompatible: true`): `a` 2.0 is not compatible with jira 9.12.0 (build 912000) on `jira` (datacenter): the Marketplace lists builds 1 to 100
+              ! warning: allowed by `allow_incompatible: true`: `a` 2.0 is not compatible with jira 9.12.0 (build 912000) on `jira` (datacenter): the Marketplace lists builds 1 to 100
 
           Plan for jira: 1 install.
     ");
@@ -460,7 +460,7 @@ fn a_version_allow_incompatible_lets_through_carries_a_warning_that_a_saved_plan
                 from http://marketplace.test/download/a/1.0 (by URI), fetched first
                 restores from http://marketplace.test/download/a/2.0 (by URI) if the install fails; if that fails too, uploads the copy fetched first
               ! warning: a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive
-              ! warning: installed although incompatible (`allow_incompatible: true`): `a` 1.0 is not compatible with jira 9.12.0 (build 912000) on `jira` (datacenter): the Marketplace lists builds 1 to 100
+              ! warning: allowed by `allow_incompatible: true`: `a` 1.0 is not compatible with jira 9.12.0 (build 912000) on `jira` (datacenter): the Marketplace lists builds 1 to 100
 
           Plan for jira: 1 downgrade.
     ");
@@ -471,7 +471,7 @@ fn a_version_allow_incompatible_lets_through_carries_a_warning_that_a_saved_plan
         .unwrap();
     assert!(
         warning.starts_with("a downgrade uninstalls")
-            && warning.ends_with("installed although incompatible (`allow_incompatible: true`): `a` 1.0 is not compatible with jira 9.12.0 (build 912000) on `jira` (datacenter): the Marketplace lists builds 1 to 100"),
+            && warning.ends_with("allowed by `allow_incompatible: true`: `a` 1.0 is not compatible with jira 9.12.0 (build 912000) on `jira` (datacenter): the Marketplace lists builds 1 to 100"),
         "{warning}"
     );
     // A saved plan reads the warning back, for a downgrade and for an install.
@@ -485,6 +485,19 @@ fn a_version_allow_incompatible_lets_through_carries_a_warning_that_a_saved_plan
         assert_eq!(read[0].incompatible, saved[0].incompatible);
         assert!(crate::saved::same_changes(&saved, &read));
     }
+    // A build that could not be read: refused without `allow_incompatible`, a warning with it.
+    let mut unknown = live().build();
+    unknown.product = Err(crate::model::ProductInfoError::NotRead);
+    let refused = desired().app("a", "1.0").build();
+    assert!(matches!(
+        plan(&refused, &unknown, &incompatible).unwrap_err()[..],
+        [PlanError::UnknownBuild { .. }]
+    ));
+    let planned = plan(&wanted, &unknown, &incompatible).unwrap();
+    assert_eq!(
+        planned.changes[0].incompatible.as_deref(),
+        Some("`a`: cannot check compatibility, the product build is unknown: the product version was not read")
+    );
     // A compatible version carries none.
     let compatible = found()
         .release("a", "1.0")

@@ -45,27 +45,32 @@ pub fn drift_json(plan: &crate::plan::Drift) -> String {
     document(plan, true)
 }
 
+/// What an instance shows: its changes, unmanaged apps, changes waiting for a restart, what
+/// blocks apply, and its error.
+type Parts<'a, A> = (
+    &'a [Change<A>],
+    &'a [UnmanagedApp],
+    &'a [PendingRestart],
+    &'a [Blocker],
+    Option<String>,
+);
+
 fn document<A: ArtifactSlot>(plan: &Plan<A>, drift: bool) -> String {
     let instances = plan
         .instances
         .iter()
         .map(|instance| {
-            let (changes, unmanaged, pending_restart, blocked_by, error): (
-                &[Change<A>],
-                &[UnmanagedApp],
-                &[PendingRestart],
-                &[Blocker],
-                _,
-            ) = match &instance.result {
-                Ok(planned) => (
-                    &planned.changes,
-                    &planned.unmanaged,
-                    &planned.pending_restart,
-                    &planned.blocked_by,
-                    None,
-                ),
-                Err(error) => (&[], &[], &[], &[], Some(crate::error::error_text(&**error))),
-            };
+            let (changes, unmanaged, pending_restart, blocked_by, error): Parts<'_, A> =
+                match &instance.result {
+                    Ok(planned) => (
+                        &planned.changes,
+                        &planned.unmanaged,
+                        &planned.pending_restart,
+                        &planned.blocked_by,
+                        None,
+                    ),
+                    Err(error) => (&[], &[], &[], &[], Some(crate::error::error_text(&**error))),
+                };
             Instance {
                 name: &instance.name,
                 url: shown_url(&instance.url),
