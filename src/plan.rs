@@ -768,6 +768,9 @@ pub enum Blocker {
     SafeMode,
     /// An install task was running (§5.1 `pending-tasks`): apply waits for it, within a bound.
     TaskRunning,
+    /// A change waiting for a product restart contradicts the manifest
+    /// ([`PendingRestart::conflict`]): apply leaves that app alone and exits 1.
+    RestartConflict,
 }
 
 impl Blocker {
@@ -776,6 +779,7 @@ impl Blocker {
         match self {
             Self::SafeMode => "safe-mode",
             Self::TaskRunning => "task-running",
+            Self::RestartConflict => "restart-conflict",
         }
     }
 
@@ -787,6 +791,7 @@ impl Blocker {
                 "an install task was running on UPM (someone else's apply, or the Manage apps page): apply waits up to {} s for it to end, then refuses",
                 crate::execute::PENDING_WAIT.as_secs()
             ),
+            Self::RestartConflict => "a change waiting for a product restart contradicts the manifest (CONFLICT below): apply leaves that app alone and exits 1 until the change is cancelled on the Manage apps page or the product restarts".to_string(),
         }
     }
 }
@@ -1574,6 +1579,7 @@ pub fn plan<A: Resolution>(
             Some(index) => (phase, 2, *index, change.key.clone()),
         }
     });
+    let blocked_by = blockers(live, &pending_restart);
     Ok(InstancePlan {
         name: desired.name.clone(),
         url: desired.url.clone(),
@@ -1581,18 +1587,24 @@ pub fn plan<A: Resolution>(
         changes,
         unmanaged,
         pending_restart,
-        blocked_by: blockers(live),
+        blocked_by,
     })
 }
 
 /// What the live read knows will stop or hold up apply.
-fn blockers(live: &Live) -> Vec<Blocker> {
+fn blockers(live: &Live, pending_restart: &[PendingRestart]) -> Vec<Blocker> {
     let mut blockers = Vec::new();
     if live.safe_mode {
         blockers.push(Blocker::SafeMode);
     }
     if live.task_running {
         blockers.push(Blocker::TaskRunning);
+    }
+    if pending_restart
+        .iter()
+        .any(|pending| pending.conflict.is_some())
+    {
+        blockers.push(Blocker::RestartConflict);
     }
     blockers
 }

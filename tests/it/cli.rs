@@ -1056,6 +1056,7 @@ async fn a_pending_restart_the_manifest_contradicts_is_a_conflict() {
     exit: 2
     ----- stdout -----
     Instance jira-test ([SIM]/, product 9.12.15 build 9120015)
+      ! warning: a change waiting for a product restart contradicts the manifest (CONFLICT below): apply leaves that app alone and exits 1 until the change is cancelled on the Manage apps page or the product restarts
       No changes to make now.
       ! com.vendor.alpha  Alpha  (upgrade accepted by UPM, takes effect after a restart of jira-test)
           CONFLICT: UPM upgrades it from 1.0.0 at the restart, but the manifest wants 1.0.0
@@ -1069,6 +1070,7 @@ async fn a_pending_restart_the_manifest_contradicts_is_a_conflict() {
     exit: 1
     ----- stdout -----
     Instance jira-test ([SIM]/, product 9.12.15 build 9120015)
+      ! warning: a change waiting for a product restart contradicts the manifest (CONFLICT below): apply leaves that app alone and exits 1 until the change is cancelled on the Manage apps page or the product restarts
       No changes to make now.
       ! com.vendor.alpha  Alpha  (upgrade accepted by UPM, takes effect after a restart of jira-test)
           CONFLICT: UPM upgrades it from 1.0.0 at the restart, but the manifest wants 1.0.0
