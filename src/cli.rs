@@ -42,30 +42,70 @@ pub struct Cli {
     #[arg(short, long, global = true)]
     pub quiet: bool,
 
-    /// Retry a failed read (connection error, timeout, 429, 5xx) up to this many times
-    #[arg(long, global = true, value_name = "N", default_value_t = 3)]
-    pub retries: u32,
-
-    /// Start no retry later than this many seconds after the first attempt
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 60)]
-    pub retry_max_seconds: u64,
-
-    /// Stop an instance when an install task runs longer than this (the error names the task URL)
-    #[arg(long, global = true, value_name = "SECONDS", default_value_t = 600)]
-    pub task_timeout: u64,
-
     /// Colour plans and warnings: auto (when the stream is a terminal and NO_COLOR is unset),
     /// always, or never
     #[arg(long, global = true, value_enum, value_name = "WHEN", default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+}
+
+/// How a command that talks to servers talks to them: retries and the cap on requests in flight.
+/// A command that contacts UPM or the Marketplace flattens this (`#[command(flatten)]`) and names
+/// itself in [`Command::network`]; the flags then show only where they have an effect.
+#[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Network")]
+pub struct NetworkArgs {
+    /// Retry a failed read (connection error, timeout, 429, 5xx) up to this many times
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+
+    /// Start no retry later than this many seconds after the first attempt
+    #[arg(long, value_name = "SECONDS", default_value_t = 60)]
+    pub retry_max_seconds: u64,
 
     /// Send at most this many requests at once to one host (each instance, the Marketplace)
-    #[arg(long, global = true, value_name = "N", default_value_t = crate::http::limits::DEFAULT_MAX_REQUESTS_PER_HOST, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..), usize::from))]
+    #[arg(long, value_name = "N", default_value_t = crate::http::limits::DEFAULT_MAX_REQUESTS_PER_HOST, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..), usize::from))]
     pub max_requests_per_host: usize,
 }
 
+impl Default for NetworkArgs {
+    /// The flags' defaults: what a command that takes none of them (the demo) uses.
+    fn default() -> Self {
+        Self {
+            retries: 3,
+            retry_max_seconds: 60,
+            max_requests_per_host: crate::http::limits::DEFAULT_MAX_REQUESTS_PER_HOST,
+        }
+    }
+}
+
+impl Command {
+    /// The network flags of a command that talks to servers; `None` for one that does not
+    /// (validate, sim, completions, man) or takes none (demo: the defaults).
+    pub fn network(&self) -> Option<&NetworkArgs> {
+        match self {
+            Command::Plan(args) => Some(&args.network),
+            Command::Apply(args) => Some(&args.network),
+            Command::Drift(args) => Some(&args.network),
+            Command::Outdated(args) => Some(&args.network),
+            Command::Lock(args) => Some(&args.network),
+            Command::Import(args) => Some(&args.network),
+            Command::Serve(args) => Some(&args.network),
+            _ => None,
+        }
+    }
+
+    /// `--task-timeout` in seconds, where tasks run (apply).
+    pub fn task_timeout(&self) -> Option<u64> {
+        match self {
+            Command::Apply(args) => Some(args.task_timeout),
+            _ => None,
+        }
+    }
+}
+
 impl Cli {
-    /// The settings every HTTP client of this run starts from: the retry and task-timeout flags,
+    /// The settings every HTTP client of this run starts from: the command's network flags
+    /// ([`NetworkArgs`], their defaults for a command without them), `--task-timeout` (apply),
     /// and what the environment says about proxies (`https_proxy`, `http_proxy`, `all_proxy`,
     /// `no_proxy`, lower case first, then upper case, as curl reads them) and root certificates
     /// (`SSL_CERT_FILE`, `SSL_CERT_DIR`). The environment is read here and nowhere else.
@@ -75,14 +115,19 @@ impl Cli {
     )]
     pub fn http_settings(&self) -> HttpSettings {
         let variable = |name: &str| std::env::var(name).ok();
+        let defaults = NetworkArgs::default();
+        let network = self.command.network().unwrap_or(&defaults);
         HttpSettings {
             retry: RetryPolicy {
-                attempts: self.retries.saturating_add(1),
-                max_total: Duration::from_secs(self.retry_max_seconds),
+                attempts: network.retries.saturating_add(1),
+                max_total: Duration::from_secs(network.retry_max_seconds),
                 ..RetryPolicy::default()
             },
-            task_timeout: Duration::from_secs(self.task_timeout),
-            limits: crate::http::Limits::new(self.max_requests_per_host),
+            task_timeout: self
+                .command
+                .task_timeout()
+                .map_or(crate::http::DEFAULT_TASK_TIMEOUT, Duration::from_secs),
+            limits: crate::http::Limits::new(network.max_requests_per_host),
             proxy: ProxySettings::from_lookup(variable),
             roots: Roots::new(RootSource {
                 cert_file: std::env::var_os("SSL_CERT_FILE")
@@ -158,20 +203,38 @@ impl Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Check the manifest offline: fields, versions, environment variables and files
+    #[command(
+        after_help = "Example:\n  upmsync validate -f apps.yaml --skip-secrets --instance jira-prod"
+    )]
     Validate(ValidateArgs),
     /// Show what apply would change, without changing anything
+    #[command(
+        after_help = "Examples:\n  upmsync plan -f apps.yaml --instance jira-prod\n  upmsync plan --detailed-exitcode --out plan.json   # exit 2 when the instances differ"
+    )]
     Plan(PlanArgs),
     /// Apply the plan: install, upgrade, downgrade, uninstall, enable, disable and license apps
+    #[command(
+        after_help = "Examples:\n  upmsync apply -f apps.yaml --instance jira-prod --dry-run\n  upmsync apply plan.json   # a plan saved with `upmsync plan --out plan.json`"
+    )]
     Apply(ApplyArgs),
     /// Check whether the instances match the manifest, for monitoring (exit 0 in sync, 2 drift, 1 error)
+    #[command(after_help = "Example:\n  upmsync drift -f apps.yaml --format json")]
     Drift(DriftArgs),
     /// Resolve every app to an exact version and artifact (downloaded and hashed) and write `apps.lock`
+    #[command(after_help = "Example:\n  upmsync lock -f apps.yaml --update   # move `latest` on")]
     Lock(LockArgs),
     /// List, per instance and app: the installed version, the wanted one, and the newest compatible one
+    #[command(after_help = "Example:\n  upmsync outdated -f apps.yaml --instance jira-prod")]
     Outdated(OutdatedArgs),
     /// Print a manifest that pins every user-installed app of the manifest's instances as it runs now
+    #[command(
+        after_help = "Example:\n  upmsync import -f instances.yaml --instance jira-prod > apps.yaml   # then: upmsync plan -f apps.yaml shows no changes"
+    )]
     Import(ImportArgs),
     /// Show a plan saved with `plan --out`, without reading the manifest or contacting anything
+    #[command(
+        after_help = "Example:\n  upmsync plan -f apps.yaml --out plan.json && upmsync show plan.json --format markdown"
+    )]
     Show(ShowArgs),
     /// Check drift on a schedule and serve Prometheus metrics on `/metrics` (read-only, never applies)
     #[command(
@@ -180,10 +243,30 @@ pub enum Command {
     Serve(ServeArgs),
     /// Run the UPM + Marketplace simulator (a Jira with apps; user `admin`, password `admin`)
     #[cfg(feature = "sim")]
+    #[command(
+        after_help = "Example:\n  upmsync sim --safe-mode --requires-restart com.example.app"
+    )]
     Sim(SimArgs),
     /// Start the simulator in-process and run validate, plan, apply and drift on the example manifest
     #[cfg(feature = "sim")]
+    #[command(after_help = "Example:\n  upmsync demo")]
     Demo,
+    /// Print a shell completion script to stdout
+    #[command(
+        after_help = "Examples:\n  upmsync completions bash > /etc/bash_completion.d/upmsync\n  upmsync completions zsh > \"${fpath[1]}/_upmsync\"\n  upmsync completions fish > ~/.config/fish/completions/upmsync.fish\n  upmsync completions powershell >> $PROFILE"
+    )]
+    Completions(CompletionsArgs),
+    /// Print the manual page (roff) to stdout
+    #[command(after_help = "Example:\n  upmsync man > /usr/local/share/man/man1/upmsync.1")]
+    Man,
+}
+
+/// The arguments of `completions`.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell to complete for
+    #[arg(value_enum, value_name = "SHELL")]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -210,7 +293,11 @@ pub struct ValidateArgs {
     #[command(flatten)]
     pub manifest: ManifestArgs,
 
-    /// Do not require the environment variables that hold credentials and licenses (for linting in CI)
+    #[command(flatten)]
+    pub selection: SelectionArgs,
+
+    /// Do not require credentials and licenses: their environment variables, and license files
+    /// (for linting in CI); a license file that is there is still checked
     #[arg(long)]
     pub skip_secrets: bool,
 }
@@ -227,13 +314,17 @@ pub struct PlanArgs {
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
 
-    /// Exit 2 when there are changes (0 none, 1 error)
+    /// Exit 2 when the instances differ from the manifest, as `drift` counts it: changes to make,
+    /// apps listed by `unmanaged: report`, changes waiting for a restart (0 none, 1 error)
     #[arg(long)]
     pub detailed_exitcode: bool,
 
     /// Save the plan, with fingerprints of the manifest, lock and live state, for `upmsync apply FILE`
     #[arg(long, value_name = "FILE")]
     pub out: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub network: NetworkArgs,
 }
 
 #[derive(Debug, Args)]
@@ -266,8 +357,15 @@ pub struct ApplyArgs {
     #[arg(long, value_name = "N", default_value_t = crate::ops::apply::DEFAULT_PARALLELISM, value_parser = clap::builder::TypedValueParser::map(clap::value_parser!(u16).range(1..), usize::from))]
     pub parallelism: usize,
 
+    /// Stop an instance when an install task runs longer than this (the error names the task URL)
+    #[arg(long, value_name = "SECONDS", default_value_t = 600)]
+    pub task_timeout: u64,
+
     #[command(flatten)]
     pub cache: CacheArgs,
+
+    #[command(flatten)]
+    pub network: NetworkArgs,
 }
 
 /// The arguments of `drift`: those of a read-only report (reached through `Deref`), and where to
@@ -308,6 +406,9 @@ pub struct OutdatedArgs {
     /// instance's product on the Marketplace) instead: exit 2 when some app must change
     #[arg(long, value_name = "VERSION")]
     pub product_version: Option<String>,
+
+    #[command(flatten)]
+    pub network: NetworkArgs,
 }
 
 /// The arguments of a read-only report (`drift`, `outdated`): the manifest, the instances and the
@@ -323,6 +424,9 @@ pub struct ReportArgs {
     /// Output format on stdout
     #[arg(long, value_enum, default_value_t = Format::Text)]
     pub format: Format,
+
+    #[command(flatten)]
+    pub network: NetworkArgs,
 }
 
 /// The arguments of `show`.
@@ -366,6 +470,9 @@ pub struct ImportArgs {
 
     #[command(flatten)]
     pub selection: SelectionArgs,
+
+    #[command(flatten)]
+    pub network: NetworkArgs,
 }
 
 #[derive(Debug, Args)]
@@ -382,6 +489,9 @@ pub struct LockArgs {
     /// Re-resolve every app, not only those the lock does not cover yet
     #[arg(long)]
     pub update: bool,
+
+    #[command(flatten)]
+    pub network: NetworkArgs,
 }
 
 /// The arguments of `serve`.
@@ -401,6 +511,9 @@ pub struct ServeArgs {
     /// delays the next, never overlaps it
     #[arg(long, value_name = "DURATION", default_value = "5m", value_parser = parse_interval)]
     pub interval: Duration,
+
+    #[command(flatten)]
+    pub network: NetworkArgs,
 }
 
 /// The shortest and longest `serve --interval`.
@@ -599,6 +712,7 @@ mod tests {
     fn http_settings_come_from_the_flags() {
         let cli = Cli::try_parse_from([
             "upmsync",
+            "apply",
             "--retries",
             "0",
             "--retry-max-seconds",
@@ -607,7 +721,6 @@ mod tests {
             "30",
             "--max-requests-per-host",
             "3",
-            "plan",
         ])
         .unwrap();
         let settings = cli.http_settings();
@@ -624,7 +737,58 @@ mod tests {
             defaults.limits.per_host(),
             crate::http::limits::DEFAULT_MAX_REQUESTS_PER_HOST
         );
-        assert!(Cli::try_parse_from(["upmsync", "--max-requests-per-host", "0", "plan"]).is_err());
+        assert!(Cli::try_parse_from(["upmsync", "plan", "--max-requests-per-host", "0"]).is_err());
+    }
+
+    /// The network flags only where upmsync talks to servers, `--task-timeout` only where tasks
+    /// run; `-v`/`-q` everywhere, before or after the command.
+    #[test]
+    fn flags_appear_only_on_the_commands_they_affect() {
+        let parses = |args: &[&str]| Cli::try_parse_from([&["upmsync"], args].concat()).is_ok();
+        for command in ["plan", "apply", "drift", "lock", "outdated"] {
+            assert!(parses(&[command, "--retries", "1"]), "{command}");
+            assert!(parses(&[command, "--retry-max-seconds", "1"]), "{command}");
+            assert!(
+                parses(&[command, "--max-requests-per-host", "1"]),
+                "{command}"
+            );
+            assert!(parses(&["-q", command, "-v"]), "{command}");
+        }
+        for command in ["validate", "completions bash", "man"] {
+            let words: Vec<&str> = command.split(' ').collect();
+            assert!(
+                !parses(&[&words[..], &["--retries", "1"]].concat()),
+                "{command}"
+            );
+            assert!(
+                parses(&[&["-v"], &words[..], &["-q"]].concat()),
+                "{command}"
+            );
+        }
+        for command in ["plan", "drift", "lock", "outdated", "validate"] {
+            assert!(!parses(&[command, "--task-timeout", "1"]), "{command}");
+        }
+        assert!(parses(&["apply", "--task-timeout", "1"]));
+        // Before the command, as older versions took them: refused now.
+        assert!(!parses(&["--retries", "5", "plan"]));
+        let settings = Cli::try_parse_from(["upmsync", "drift", "--retries", "7"])
+            .unwrap()
+            .http_settings();
+        assert_eq!(settings.retry.attempts, 8);
+        assert_eq!(settings.task_timeout, crate::http::DEFAULT_TASK_TIMEOUT);
+    }
+
+    #[test]
+    fn every_command_shows_an_example_in_its_help() {
+        use clap::CommandFactory;
+        for command in Cli::command().get_subcommands() {
+            let help = command.get_after_help().map(ToString::to_string);
+            assert!(
+                help.is_some_and(|help| help.contains("upmsync ")),
+                "`{}` has no example",
+                command.get_name()
+            );
+        }
     }
 
     #[test]

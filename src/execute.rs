@@ -21,8 +21,8 @@ use crate::notice::{Activity, Notice, Notices};
 use crate::plan::{Action, Assumed, Change, InstancePlan, Op, PlannedArtifact, Restore};
 use crate::upm::{InstallFrom, Removal, UpmClient, UpmError};
 
-/// How long apply waits for install tasks it did not start before refusing.
-const PENDING_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+/// How long apply waits for install tasks someone else started before it refuses.
+pub const PENDING_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Whether changes are made or only checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -1086,7 +1086,10 @@ async fn prepare_op(
                 _ => None,
             }
         }
-        Op::Uninstall { from } => Some(Op::Uninstall { from: from.clone() }),
+        Op::Uninstall { from, reason } => Some(Op::Uninstall {
+            from: from.clone(),
+            reason: *reason,
+        }),
         Op::Enable { from, to } => Some(Op::Enable {
             from: from.clone(),
             to: to.clone(),

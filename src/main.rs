@@ -66,6 +66,8 @@ async fn run(command: Command, printer: &Printer, settings: &HttpSettings) -> an
     let p = printer;
     match command {
         Command::Validate(args) => commands::validate::run(&args, p),
+        Command::Completions(args) => Ok(commands::completions::run(&args, p)),
+        Command::Man => Ok(commands::man::run(p)),
         Command::Plan(args) => unless_interrupted(p, commands::plan::run(&args, p, settings)).await,
         Command::Apply(args) => commands::apply::run(&args, p, settings).await,
         Command::Drift(args) => {

@@ -47,10 +47,11 @@ impl fmt::Debug for AppKey {
 pub struct Version(String);
 
 impl Version {
-    /// Wraps a version string, rejecting what the plugin framework would reject
-    /// (regex `[\d\w]+(?:[\.-][\d\w]+)*` after removing spaces).
+    /// Wraps a version written in a manifest, rejecting what the plugin framework would reject
+    /// (regex `[\d\w]+(?:[\.-][\d\w]+)*` after removing spaces) and whitespace inside it
+    /// ([`crate::version::validate_written`]); whitespace around it is trimmed.
     pub fn parse(text: &str) -> Result<Self, version::InvalidVersion> {
-        version::validate(text)?;
+        crate::version::validate_written(text)?;
         Ok(Self(text.trim().to_string()))
     }
 
@@ -521,6 +522,12 @@ pub struct Live {
     /// Changes UPM accepted that wait for a product restart, by app (upm-rest-api.md §1
     /// `/requires-restart`, §5.1 `restartState`): until the restart, UPM still runs the old state.
     pub pending_restart: BTreeMap<AppKey, RestartAction>,
+    /// Whether UPM is in safe mode (upm-rest-api.md §5.1, the plugin list's exit links; §5.12):
+    /// installs and uninstalls fail until it is left.
+    pub safe_mode: bool,
+    /// Whether an install task was running when the plugin list was read (§5.1, the
+    /// `pending-tasks` link): apply waits for it, within a bound, before any change.
+    pub task_running: bool,
 }
 
 impl Default for Live {
@@ -529,6 +536,8 @@ impl Default for Live {
             apps: BTreeMap::new(),
             product: Err(ProductInfoError::NotRead),
             pending_restart: BTreeMap::new(),
+            safe_mode: false,
+            task_running: false,
         }
     }
 }

@@ -262,8 +262,12 @@ pub enum Op<A = PlannedArtifact, L = License> {
         artifact: A,
         restore: Restore<A>,
     },
-    /// Uninstalls the app (named `absent`, or unmanaged under `unmanaged: uninstall`).
-    Uninstall { from: Version },
+    /// Uninstalls the app; `reason` says why (named `absent`, or not named under
+    /// `unmanaged: uninstall`).
+    Uninstall {
+        from: Version,
+        reason: UninstallReason,
+    },
     /// Enables the app. `from`/`to`: its version before and after the plan (an upgrade of it may
     /// come first).
     Enable { from: Version, to: Version },
@@ -301,7 +305,7 @@ impl<A, L> Op<A, L> {
             Op::Install { .. } => None,
             Op::Upgrade { from, .. }
             | Op::Downgrade { from, .. }
-            | Op::Uninstall { from }
+            | Op::Uninstall { from, .. }
             | Op::Enable { from, .. }
             | Op::Disable { from, .. } => Some(from),
             Op::SetLicense { version, .. } | Op::RemoveLicense { version, .. } => Some(version),
@@ -359,6 +363,36 @@ pub fn downgrade_warning<A>(restore: &Restore<A>) -> String {
     warning
 }
 
+/// Why an uninstall is planned.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum UninstallReason {
+    /// The manifest names the app with `state: absent`.
+    Absent,
+    /// The manifest does not name the app and says `unmanaged: uninstall`.
+    NotInManifest,
+}
+
+impl UninstallReason {
+    /// How the plan explains it, when it needs explaining: an app the manifest names `absent` is
+    /// plain; one it does not name at all surprises.
+    pub fn note(self) -> Option<&'static str> {
+        match self {
+            Self::Absent => None,
+            Self::NotInManifest => Some("not in the manifest"),
+        }
+    }
+}
+
+/// How a warning about a version `allow_incompatible` lets through starts.
+const INCOMPATIBLE_PREFIX: &str = "allowed by `allow_incompatible: true`: ";
+
+/// The warning for a version `allow_incompatible` lets through; `why` is
+/// [`Change::incompatible`].
+pub fn incompatible_warning(why: &str) -> String {
+    format!("{INCOMPATIBLE_PREFIX}{why}")
+}
+
 /// One step on one app. Changes run in the order of the plan.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Change<A = PlannedArtifact, L = License> {
@@ -366,6 +400,10 @@ pub struct Change<A = PlannedArtifact, L = License> {
     /// The app's display name, where UPM told it.
     pub name: Option<String>,
     pub op: Op<A, L>,
+    /// For an install, upgrade or downgrade that `allow_incompatible: true` lets through: why the
+    /// version does not fit the instance (the Marketplace's ranges and the instance's build, or
+    /// that the build could not be read). Shown as a warning.
+    pub incompatible: Option<String>,
     /// The app as the plan saw it. The executor reads the app again right before the change and
     /// stops the instance as stale when it differs: another runner or an admin changed it. Not
     /// part of the output.
@@ -423,7 +461,10 @@ impl<L: LicenseSlot> Change<PlannedArtifact, L> {
                     Restore::Impossible => Restore::Impossible,
                 },
             },
-            Op::Uninstall { from } => Op::Uninstall { from: from.clone() },
+            Op::Uninstall { from, reason } => Op::Uninstall {
+                from: from.clone(),
+                reason: *reason,
+            },
             Op::Enable { from, to } => Op::Enable {
                 from: from.clone(),
                 to: to.clone(),
@@ -446,6 +487,7 @@ impl<L: LicenseSlot> Change<PlannedArtifact, L> {
             key: self.key.clone(),
             name: self.name.clone(),
             op,
+            incompatible: self.incompatible.clone(),
             assumed: self.assumed.clone(),
         }
     }
@@ -473,14 +515,19 @@ struct ChangeWire {
     /// For a downgrade: what reinstalls the current version if the install fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     restore: Option<ArtifactView>,
-    /// Why the change needs care (downgrades).
+    /// Why the change needs care: a downgrade's risk, a version `allow_incompatible` lets
+    /// through ([`incompatible_warning`]); both joined by `; ` when both apply.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     warning: Option<String>,
+    /// For an uninstall: `absent` (the manifest says `state: absent`) or `not-in-manifest`
+    /// (`unmanaged: uninstall`). A compatible addition to format 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    reason: Option<UninstallReason>,
 }
 
 impl<A: ArtifactSlot, L: LicenseSlot> Serialize for Change<A, L> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let (enabled, restore, warning) = match &self.op {
+        let (enabled, restore, downgrade) = match &self.op {
             Op::Install { enabled, .. } | Op::Upgrade { enabled, .. } => {
                 (Some(*enabled), None, None)
             }
@@ -502,6 +549,15 @@ impl<A: ArtifactSlot, L: LicenseSlot> Serialize for Change<A, L> {
             ),
             _ => (None, None, None),
         };
+        let incompatible = self.incompatible.as_deref().map(incompatible_warning);
+        let warning = match (downgrade, incompatible) {
+            (Some(downgrade), Some(incompatible)) => Some(format!("{downgrade}; {incompatible}")),
+            (downgrade, incompatible) => downgrade.or(incompatible),
+        };
+        let reason = match &self.op {
+            Op::Uninstall { reason, .. } => Some(*reason),
+            _ => None,
+        };
         ChangeWire {
             key: self.key.clone(),
             name: self.name.clone(),
@@ -513,6 +569,7 @@ impl<A: ArtifactSlot, L: LicenseSlot> Serialize for Change<A, L> {
             license: self.op.license_change(),
             restore,
             warning,
+            reason,
         }
         .serialize(serializer)
     }
@@ -555,7 +612,12 @@ impl<'de> Deserialize<'de> for Change<ArtifactView, LicenseHash> {
                     None => Restore::Impossible,
                 },
             },
-            Action::Uninstall => Op::Uninstall { from: from()? },
+            // Plans saved before `reason` was shown: an uninstall the manifest asked for by name
+            // is the older and more common one (the recomputed plan has the true reason).
+            Action::Uninstall => Op::Uninstall {
+                from: from()?,
+                reason: wire.reason.unwrap_or(UninstallReason::Absent),
+            },
             Action::Enable => Op::Enable {
                 from: from()?,
                 to: to()?,
@@ -574,10 +636,23 @@ impl<'de> Deserialize<'de> for Change<ArtifactView, LicenseHash> {
                 from: license()?.from.ok_or_else(|| missing("license.from"))?,
             },
         };
+        // The warning `allow_incompatible` adds is what follows the downgrade's own, if any.
+        let incompatible = wire.warning.as_deref().and_then(|warning| {
+            let own = match &op {
+                Op::Downgrade { restore, .. } => Some(downgrade_warning(restore)),
+                _ => None,
+            };
+            let rest = match &own {
+                Some(own) => warning.strip_prefix(own.as_str())?.strip_prefix("; ")?,
+                None => warning,
+            };
+            rest.strip_prefix(INCOMPATIBLE_PREFIX).map(str::to_string)
+        });
         Ok(Change {
             key: wire.key,
             name: wire.name,
             op,
+            incompatible,
             assumed: Assumed::default(),
         })
     }
@@ -679,6 +754,57 @@ pub struct InstancePlan<A: ArtifactSlot = PlannedArtifact> {
     pub unmanaged: Vec<UnmanagedApp>,
     /// Apps whose last change waits for a product restart; they are drift until the restart.
     pub pending_restart: Vec<PendingRestart>,
+    /// What the live read knows will stop or hold up `apply` on this instance (safe mode, an
+    /// install task running). Shown in the plan's header; a compatible addition to format 1.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub blocked_by: Vec<Blocker>,
+}
+
+/// Something the live read found that stops or holds up `apply` on an instance.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Blocker {
+    /// UPM is in safe mode (upm-rest-api.md §5.12): apply refuses to install, upgrade, downgrade
+    /// or uninstall until it is left.
+    SafeMode,
+    /// An install task was running (§5.1 `pending-tasks`): apply waits for it, within a bound.
+    TaskRunning,
+    /// A change waiting for a product restart contradicts the manifest
+    /// ([`PendingRestart::conflict`]): apply leaves that app alone and exits 1.
+    RestartConflict,
+}
+
+impl Blocker {
+    /// Its name in the JSON output.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SafeMode => "safe-mode",
+            Self::TaskRunning => "task-running",
+            Self::RestartConflict => "restart-conflict",
+        }
+    }
+
+    /// What it means for apply, in one line.
+    pub fn message(self) -> String {
+        match self {
+            Self::SafeMode => "UPM is in safe mode: apply refuses to install, upgrade, downgrade or uninstall apps until it is left (the Manage apps page, or `PUT /rest/plugins/1.0/safe-mode?keepState=true` with `{\"enabled\":false}`)".to_string(),
+            Self::TaskRunning => format!(
+                "an install task was running on UPM (someone else's apply, or the Manage apps page): apply waits up to {} s for it to end, then refuses",
+                crate::execute::PENDING_WAIT.as_secs()
+            ),
+            Self::RestartConflict => "a change waiting for a product restart contradicts the manifest (CONFLICT below): apply leaves that app alone and exits 1 until the change is cancelled on the Manage apps page or the product restarts".to_string(),
+        }
+    }
+}
+
+/// `{"kind": "safe-mode", "message": "..."}`.
+impl Serialize for Blocker {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut shown = serializer.serialize_struct("Blocker", 2)?;
+        shown.serialize_field("kind", self.name())?;
+        shown.serialize_field("message", &self.message())?;
+        shown.end()
+    }
 }
 
 /// One instance's plan as `drift` makes it: no artifacts resolved.
@@ -953,10 +1079,12 @@ enum Decided<R> {
     /// keeps it ([`keeps_installed`]). Nothing is installed.
     Keep(Version),
     /// The app is to be at `release` (installed when the installed version differs); `restore`:
-    /// the installed version's artifact, for a downgrade.
+    /// the installed version's artifact, for a downgrade; `incompatible`: why the release does
+    /// not fit the instance, when `allow_incompatible` lets it through.
     Take {
         release: Release<R>,
         restore: Option<Artifact>,
+        incompatible: Option<String>,
     },
 }
 
@@ -971,6 +1099,10 @@ impl<R> Decided<R> {
 }
 
 /// What the manifest wants for one app, with the decision for a present one.
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one short-lived value per app of one plan, never stored in bulk"
+)]
 enum Wish<'a, R> {
     Absent,
     Present(&'a crate::model::PresentApp, Decided<R>),
@@ -999,7 +1131,9 @@ pub fn decide(
                     build_number: None,
                     restore: None,
                 },
-                Decided::Take { release, restore } => Target {
+                Decided::Take {
+                    release, restore, ..
+                } => Target {
                     version: release.version,
                     artifact: Some(release.artifact),
                     compatibility: release.compatibility,
@@ -1070,20 +1204,34 @@ fn decide_app<R: Delivered>(
         artifact: found.release.artifact.clone().delivered(present.install),
         ..found.release.clone()
     };
-    if installed != Some(&release.version) && !present.allow_incompatible {
-        check_compatible(
+    let mut incompatible = None;
+    if installed != Some(&release.version) {
+        let checked = check_compatible(
             desired,
             desired.hosting_of(present),
             key,
             &release,
             found.server_ranges.as_deref(),
             product,
-        )?;
+        );
+        match checked {
+            Ok(()) => {}
+            // Let through, but the plan says so: whoever reviews it sees the risk.
+            Err(PlanError::Incompatible { reason, .. }) if present.allow_incompatible => {
+                incompatible = Some(reason);
+            }
+            Err(error) if present.allow_incompatible => incompatible = Some(error.to_string()),
+            Err(error) => return Err(error),
+        }
     }
     let restore = installed
         .filter(|installed| installed.is_newer_than(&release.version))
         .and(found.installed_release.clone());
-    Ok(Decided::Take { release, restore })
+    Ok(Decided::Take {
+        release,
+        restore,
+        incompatible,
+    })
 }
 
 /// A lock entry's artifact must be where the manifest says the app comes from (a lock is a file
@@ -1265,17 +1413,18 @@ pub fn plan<A: Resolution>(
                             key: live_app.key.clone(),
                         });
                     }
-                    Some(live_app) => changes.push(uninstall(live_app)),
+                    Some(live_app) => changes.push(uninstall(live_app, UninstallReason::Absent)),
                     None => {}
                 }
                 continue;
             }
             Wish::Present(present, decided) => (present, decided),
         };
-        let change = |op| Change {
+        let change = |op, incompatible| Change {
             key: app.key.clone(),
             name: installed.map(|live_app| live_app.name.clone()),
             op,
+            incompatible,
             assumed: Assumed::of(installed),
         };
         // While an upgrade waits for a restart, the running version stays until then.
@@ -1285,7 +1434,11 @@ pub fn plan<A: Resolution>(
         };
         let install = match decided {
             Decided::Keep(_) => None,
-            Decided::Take { release, restore } => {
+            Decided::Take {
+                release,
+                restore,
+                incompatible,
+            } => {
                 let action = match installed {
                     // The version is settled at the restart; installing again would repeat it.
                     _ if pending.is_some() => None,
@@ -1298,46 +1451,52 @@ pub fn plan<A: Resolution>(
                     }
                     Some(_) => None,
                 };
-                action.map(|action| (action, release, restore))
+                action.map(|action| (action, release, restore, incompatible))
             }
         };
         let install_action = install.as_ref().map(|(action, ..)| *action);
-        if let Some((action, release, restore)) = install {
+        if let Some((action, release, restore, incompatible)) = install {
             let downgrade = action == Action::Downgrade;
             let artifact = A::install(&release.artifact, downgrade);
             let enabled = present.enabled;
             let to = release.version;
-            changes.push(change(match installed {
-                None => Op::Install {
-                    to,
-                    enabled,
-                    artifact,
+            changes.push(change(
+                match installed {
+                    None => Op::Install {
+                        to,
+                        enabled,
+                        artifact,
+                    },
+                    Some(live_app) if downgrade => Op::Downgrade {
+                        from: live_app.version.clone(),
+                        to,
+                        enabled,
+                        artifact,
+                        restore: A::restore(restore.as_ref(), present.install),
+                    },
+                    Some(live_app) => Op::Upgrade {
+                        from: live_app.version.clone(),
+                        to,
+                        enabled,
+                        artifact,
+                    },
                 },
-                Some(live_app) if downgrade => Op::Downgrade {
-                    from: live_app.version.clone(),
-                    to,
-                    enabled,
-                    artifact,
-                    restore: A::restore(restore.as_ref(), present.install),
-                },
-                Some(live_app) => Op::Upgrade {
-                    from: live_app.version.clone(),
-                    to,
-                    enabled,
-                    artifact,
-                },
-            }));
+                incompatible,
+            ));
         }
         // The install step already leaves the app as the manifest wants it; the separate
         // change shows an admin that the enablement changes too (its PUT is then a no-op).
         if let Some(live_app) = installed {
             if live_app.enabled != present.enabled {
                 let (from, to) = (live_app.version.clone(), after.clone());
-                changes.push(change(if present.enabled {
-                    Op::Enable { from, to }
-                } else {
-                    Op::Disable { from, to }
-                }));
+                changes.push(change(
+                    if present.enabled {
+                        Op::Enable { from, to }
+                    } else {
+                        Op::Disable { from, to }
+                    },
+                    None,
+                ));
             }
         }
         let current = match installed.map(|live_app| &live_app.license) {
@@ -1367,7 +1526,7 @@ pub fn plan<A: Resolution>(
             (DesiredLicense::Absent, None) => None,
         };
         if let Some(op) = op {
-            changes.push(change(op));
+            changes.push(change(op, None));
         }
     }
 
@@ -1381,7 +1540,7 @@ pub fn plan<A: Resolution>(
         match desired.unmanaged {
             UnmanagedPolicy::Ignore => {}
             UnmanagedPolicy::Uninstall if live_app.uninstallable => {
-                changes.push(uninstall(live_app))
+                changes.push(uninstall(live_app, UninstallReason::NotInManifest))
             }
             // UPM refuses to uninstall it (403 not.uninstallable): like a system app, it is left
             // alone, and not reported, or drift would never clear.
@@ -1420,6 +1579,7 @@ pub fn plan<A: Resolution>(
             Some(index) => (phase, 2, *index, change.key.clone()),
         }
     });
+    let blocked_by = blockers(live, &pending_restart);
     Ok(InstancePlan {
         name: desired.name.clone(),
         url: desired.url.clone(),
@@ -1427,7 +1587,26 @@ pub fn plan<A: Resolution>(
         changes,
         unmanaged,
         pending_restart,
+        blocked_by,
     })
+}
+
+/// What the live read knows will stop or hold up apply.
+fn blockers(live: &Live, pending_restart: &[PendingRestart]) -> Vec<Blocker> {
+    let mut blockers = Vec::new();
+    if live.safe_mode {
+        blockers.push(Blocker::SafeMode);
+    }
+    if live.task_running {
+        blockers.push(Blocker::TaskRunning);
+    }
+    if pending_restart
+        .iter()
+        .any(|pending| pending.conflict.is_some())
+    {
+        blockers.push(Blocker::RestartConflict);
+    }
+    blockers
 }
 
 /// The order in which kinds of change run: removals free keys first; licenses follow installs so
@@ -1441,13 +1620,15 @@ fn phase(action: Action) -> u8 {
     }
 }
 
-fn uninstall<A>(live_app: &LiveApp) -> Change<A> {
+fn uninstall<A>(live_app: &LiveApp, reason: UninstallReason) -> Change<A> {
     Change {
         key: live_app.key.clone(),
         name: Some(live_app.name.clone()),
         op: Op::Uninstall {
             from: live_app.version.clone(),
+            reason,
         },
+        incompatible: None,
         assumed: Assumed::of(Some(live_app)),
     }
 }

@@ -217,8 +217,8 @@ pub fn saved_changes(planned: &InstancePlan) -> Vec<SavedChange> {
 }
 
 /// Whether the changes planned now are those a saved plan holds, as `plan --format json` shows
-/// them. What later versions add to that form (`fetch_first` and a restore's `fallback`, which
-/// follow from the rest) is not compared, so a plan saved before the addition still applies.
+/// them. What later versions add to that form (`fetch_first` and a restore's `fallback`, an
+/// uninstall's `reason` and a change's `warning`, which follow from the rest) is not compared, so a plan saved before the addition still applies.
 pub fn same_changes(now: &[SavedChange], saved: &[SavedChange]) -> bool {
     let shown = |changes: &[SavedChange]| {
         let mut value = serde_json::to_value(changes).unwrap_or_default();
@@ -237,6 +237,10 @@ fn strip_additions(value: &mut serde_json::Value) {
             serde_json::Value::Object(map) => {
                 map.remove("fetch_first");
                 map.remove("fallback");
+                // Why a change is planned and its warnings follow from the manifest and the
+                // live state, which the fingerprints cover.
+                map.remove("reason");
+                map.remove("warning");
                 pending.extend(map.values_mut());
             }
             _ => {}

@@ -7,6 +7,22 @@ use std::cmp::Ordering;
 use upmsync_plugin::version::is_qualified_build_of;
 pub use upmsync_plugin::version::{compare, validate, InvalidVersion};
 
+/// Checks a version written in the manifest: the plugin framework's rule ([`validate`]) and no
+/// whitespace inside it. The framework deletes whitespace before it compares, so `8.28 .1` would
+/// equal an installed `8.28.1`, but the Marketplace looks a version up by its exact name
+/// (marketplace-api.md): such a version could be kept but never installed. In a manifest it is
+/// a typo, refused where `validate` sees it.
+pub fn validate_written(text: &str) -> Result<(), InvalidVersion> {
+    validate(text)?;
+    if text.trim().contains(char::is_whitespace) {
+        return Err(InvalidVersion {
+            text: text.to_string(),
+            reason: "a version has no whitespace inside it (e.g. `8.28.1`, not `8.28 .1`)",
+        });
+    }
+    Ok(())
+}
+
 /// A version requirement from the manifest: an exact version, the newest compatible one, or a
 /// constraint such as `">=8.20, <9"` or `"~8.28"`, matched with the plugin framework's ordering.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,7 +116,7 @@ impl Constraint {
             .ok_or_else(|| {
                 invalid("each clause starts with one of `>=`, `>`, `<=`, `<`, `=`, `~` or `^`")
             })?;
-            validate(rest).map_err(|_| invalid("a clause's version must be letters, digits and `_` in parts separated by `.` or `-`"))?;
+            validate_written(rest).map_err(|_| invalid("a clause's version must be letters, digits and `_` in parts separated by `.` or `-`, with no whitespace inside"))?;
             match operator {
                 (_, Some(operator)) => clauses.push((operator, rest.to_string())),
                 (prefix, None) => {
@@ -158,6 +174,25 @@ impl Constraint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn whitespace_may_surround_a_version_but_not_split_it() {
+        assert!(VersionSpec::parse(" 8.28.1 ").is_ok());
+        assert!(VersionSpec::parse(">= 8.20 , < 9").is_ok());
+        for written in [
+            "8.28 .1",
+            "1.0 beta",
+            "~ 8 .28",
+            ">=8.20, <9 .1",
+            "8.28\t.1",
+        ] {
+            let error = VersionSpec::parse(written).unwrap_err();
+            assert!(
+                error.to_string().contains("whitespace"),
+                "{written}: {error}"
+            );
+        }
+    }
 
     #[test]
     fn version_specs_parse_and_match() {

@@ -3,11 +3,13 @@
 //! itself is in [`crate::ops`]; every line a user reads goes through a [`Printer`].
 
 pub mod apply;
+pub mod completions;
 #[cfg(feature = "sim")]
 pub mod demo;
 pub mod drift;
 pub mod import;
 pub mod lock;
+pub mod man;
 pub mod outdated;
 pub mod plan;
 pub mod serve;

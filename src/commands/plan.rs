@@ -33,8 +33,8 @@ pub async fn run(
     .await)
 }
 
-/// Plans `desired`, prints the plan (and saves it to `out`); exit 2 on changes with
-/// `detailed_exitcode`.
+/// Plans `desired`, prints the plan (and saves it to `out`); with `detailed_exitcode`, exit 2
+/// when `drift` would find drift ([`crate::plan::Plan::has_drift`]).
 pub async fn plan_desired(
     desired: &Desired,
     format: Format,
@@ -82,7 +82,10 @@ pub async fn plan_desired(
     );
     if report_instance_errors(printer, &plan) || !written {
         Exit::Failure
-    } else if detailed_exitcode && (plan.has_changes() || plan.has_conflicts()) {
+    } else if detailed_exitcode && plan.has_drift() {
+        // The same answer as `drift` on the same state: changes to make, apps reported under
+        // `unmanaged: report`, and changes waiting for a restart all mean the instances are not
+        // (yet) what the manifest says.
         Exit::Changes
     } else {
         Exit::Success

@@ -10,7 +10,11 @@ use crate::printer::Printer;
 ///
 /// The manifest's problems ([`crate::manifest::ManifestError`]), for `main` to print.
 pub fn run(args: &ValidateArgs, printer: &Printer) -> anyhow::Result<Exit> {
-    let desired = load(&args.manifest.file, !args.skip_secrets, &[])?;
+    let desired = load(
+        &args.manifest.file,
+        !args.skip_secrets,
+        &args.selection.instances,
+    )?;
     printer.status(&crate::render::validate_summary(&desired));
     Ok(Exit::Success)
 }

@@ -184,6 +184,18 @@ impl LiveBuilder {
         self
     }
 
+    /// UPM is in safe mode (the plugin list's links say so).
+    pub(crate) fn safe_mode(mut self) -> Self {
+        self.0.safe_mode = true;
+        self
+    }
+
+    /// An install task was running when the plugin list was read.
+    pub(crate) fn task_running(mut self) -> Self {
+        self.0.task_running = true;
+        self
+    }
+
     pub(crate) fn build(self) -> Live {
         self.0
     }

@@ -84,15 +84,16 @@ fn an_incompatible_release_is_refused_unless_allowed() {
         hint: the Marketplace lists 2.0 as compatible with jira 9.12.0 for Server: if the app runs on Data Center anyway, set `hosting: server` on the app to use its Server listing; or set `allow_incompatible: true` on the app, or choose a compatible version (`upmsync outdated` lists the newest)
     "#);
     let allowed = desired().app("a", "2.0").allow_incompatible().build();
-    insta::assert_snapshot!(show(&allowed, &live, &incompatible), @r#"
+    insta::assert_snapshot!(show(&allowed, &live, &incompatible), @r"
         Instance jira (http://jira.test/, product 9.12.0 build 912000)
           + a  (install)
               + version: 2.0
               + enabled: true
                 from http://marketplace.test/download/a/2.0 (by URI)
+              ! warning: allowed by `allow_incompatible: true`: `a` 2.0 is not compatible with jira 9.12.0 (build 912000) on `jira` (datacenter): the Marketplace lists builds 1 to 100
 
           Plan for jira: 1 install.
-    "#);
+    ");
 }
 
 #[test]
@@ -259,25 +260,25 @@ fn unmanaged_apps_follow_the_policy() {
             format!("{policy:?}:\n{}", show(&desired, &live, &facts))
         })
         .collect();
-    insta::assert_snapshot!(shown, @r#"
+    insta::assert_snapshot!(shown, @r"
         Ignore:
         Instance jira (http://jira.test/, product 9.12.0 build 912000)
           No changes: the installed apps match the manifest.
 
         Report:
         Instance jira (http://jira.test/, product 9.12.0 build 912000)
-          No changes: the installed apps match the manifest.
+          No changes to make.
 
           Not in the manifest (unmanaged: report), left alone:
             ? extra 1.0 (extra app)
 
         Uninstall:
         Instance jira (http://jira.test/, product 9.12.0 build 912000)
-          - extra  extra app  (uninstall)
+          - extra  extra app  (uninstall: not in the manifest)
               - version: 1.0
 
           Plan for jira: 1 uninstall.
-    "#);
+    ");
 }
 
 #[test]
@@ -395,4 +396,150 @@ fn an_exact_version_installed_is_kept_without_an_artifact() {
 
           Plan for jira: 1 disable.
     "#);
+}
+
+/// The plan as `upmsync plan --format json` shows it.
+fn show_json(desired: &DesiredInstance, live: &Live, found: &FoundApps) -> String {
+    let planned = plan(desired, live, found).unwrap();
+    crate::render::plan_json(&super::Plan {
+        instances: vec![PlannedInstance {
+            name: planned.name.clone(),
+            url: planned.url.clone(),
+            live: None,
+            result: Ok(planned),
+        }],
+    })
+}
+
+#[test]
+fn an_uninstall_says_why_in_text_and_json() {
+    let live = live().app("extra", "1.0").app("gone", "1.0").build();
+    let desired = desired()
+        .absent("gone")
+        .unmanaged(UnmanagedPolicy::Uninstall)
+        .build();
+    insta::assert_snapshot!(show(&desired, &live, &found().build()), @r"
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          - extra  extra app  (uninstall: not in the manifest)
+              - version: 1.0
+          - gone  gone app  (uninstall)
+              - version: 1.0
+
+          Plan for jira: 2 uninstall.
+    ");
+    let json: serde_json::Value =
+        serde_json::from_str(&show_json(&desired, &live, &found().build())).unwrap();
+    let reasons: Vec<(&str, &str)> = json["instances"][0]["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|change| {
+            (
+                change["key"].as_str().unwrap(),
+                change["reason"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(reasons, [("extra", "not-in-manifest"), ("gone", "absent")]);
+}
+
+#[test]
+fn a_version_allow_incompatible_lets_through_carries_a_warning_that_a_saved_plan_keeps() {
+    let wanted = desired().app("a", "1.0").allow_incompatible().build();
+    let installed = live().app("a", "2.0").build();
+    let incompatible = found()
+        .release("a", "1.0")
+        .builds(1, 100, None)
+        .installed_release("a", "2.0")
+        .build();
+    insta::assert_snapshot!(show(&wanted, &installed, &incompatible), @r"
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          -/+ a  a app  (downgrade)
+              - version: 2.0
+              + version: 1.0
+                from http://marketplace.test/download/a/1.0 (by URI), fetched first
+                restores from http://marketplace.test/download/a/2.0 (by URI) if the install fails; if that fails too, uploads the copy fetched first
+              ! warning: a downgrade uninstalls the app first, then installs the older version: the app's data and configuration may not survive
+              ! warning: allowed by `allow_incompatible: true`: `a` 1.0 is not compatible with jira 9.12.0 (build 912000) on `jira` (datacenter): the Marketplace lists builds 1 to 100
+
+          Plan for jira: 1 downgrade.
+    ");
+    let json: serde_json::Value =
+        serde_json::from_str(&show_json(&wanted, &installed, &incompatible)).unwrap();
+    let warning = json["instances"][0]["changes"][0]["warning"]
+        .as_str()
+        .unwrap();
+    assert!(
+        warning.starts_with("a downgrade uninstalls")
+            && warning.ends_with("allowed by `allow_incompatible: true`: `a` 1.0 is not compatible with jira 9.12.0 (build 912000) on `jira` (datacenter): the Marketplace lists builds 1 to 100"),
+        "{warning}"
+    );
+    // A saved plan reads the warning back, for a downgrade and for an install.
+    let fresh = live().build();
+    for live in [&installed, &fresh] {
+        let planned = plan(&wanted, live, &incompatible).unwrap();
+        let saved = crate::saved::saved_changes(&planned);
+        assert!(saved[0].incompatible.is_some(), "{saved:?}");
+        let read: Vec<crate::saved::SavedChange> =
+            serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap();
+        assert_eq!(read[0].incompatible, saved[0].incompatible);
+        assert!(crate::saved::same_changes(&saved, &read));
+    }
+    // A build that could not be read: refused without `allow_incompatible`, a warning with it.
+    let mut unknown = live().build();
+    unknown.product = Err(crate::model::ProductInfoError::NotRead);
+    let refused = desired().app("a", "1.0").build();
+    assert!(matches!(
+        plan(&refused, &unknown, &incompatible).unwrap_err()[..],
+        [PlanError::UnknownBuild { .. }]
+    ));
+    let planned = plan(&wanted, &unknown, &incompatible).unwrap();
+    assert_eq!(
+        planned.changes[0].incompatible.as_deref(),
+        Some("`a`: cannot check compatibility, the product build is unknown: the product version was not read")
+    );
+    // A compatible version carries none.
+    let compatible = found()
+        .release("a", "1.0")
+        .installed_release("a", "2.0")
+        .build();
+    let planned = plan(&wanted, &installed, &compatible).unwrap();
+    assert_eq!(planned.changes[0].incompatible, None);
+}
+
+#[test]
+fn the_header_notes_what_blocks_apply() {
+    let wanted = desired().app("a", "1.0").build();
+    let blocked = live().safe_mode().task_running().build();
+    insta::assert_snapshot!(show(&wanted, &blocked, &found().release("a", "1.0").build()), @r#"
+        Instance jira (http://jira.test/, product 9.12.0 build 912000)
+          ! warning: UPM is in safe mode: apply refuses to install, upgrade, downgrade or uninstall apps until it is left (the Manage apps page, or `PUT /rest/plugins/1.0/safe-mode?keepState=true` with `{"enabled":false}`)
+          ! warning: an install task was running on UPM (someone else's apply, or the Manage apps page): apply waits up to 60 s for it to end, then refuses
+          + a  (install)
+              + version: 1.0
+              + enabled: true
+                from http://marketplace.test/download/a/1.0 (by URI)
+
+          Plan for jira: 1 install.
+    "#);
+    let json: serde_json::Value = serde_json::from_str(&show_json(
+        &wanted,
+        &blocked,
+        &found().release("a", "1.0").build(),
+    ))
+    .unwrap();
+    let kinds: Vec<&str> = json["instances"][0]["blocked_by"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|blocker| blocker["kind"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["safe-mode", "task-running"]);
+    // Nothing blocks: no field at all (the contract as it was).
+    let free = show_json(
+        &wanted,
+        &live().build(),
+        &found().release("a", "1.0").build(),
+    );
+    assert!(!free.contains("blocked_by"), "{free}");
 }

@@ -5,7 +5,7 @@ use serde::Serialize;
 use url::Url;
 
 use crate::model::{redact_url, ProductInfo};
-use crate::plan::{ArtifactSlot, Change, PendingRestart, Plan, UnmanagedApp};
+use crate::plan::{ArtifactSlot, Blocker, Change, PendingRestart, Plan, UnmanagedApp};
 
 #[derive(Serialize)]
 #[serde(bound = "")]
@@ -29,6 +29,8 @@ struct Instance<'a, A: ArtifactSlot> {
     unmanaged: &'a [UnmanagedApp],
     #[serde(skip_serializing_if = "<[PendingRestart]>::is_empty")]
     pending_restart: &'a [PendingRestart],
+    #[serde(skip_serializing_if = "<[Blocker]>::is_empty")]
+    blocked_by: &'a [Blocker],
     #[serde(skip_serializing_if = "Option::is_none")]
     error: Option<String>,
 }
@@ -43,25 +45,32 @@ pub fn drift_json(plan: &crate::plan::Drift) -> String {
     document(plan, true)
 }
 
+/// What an instance shows: its changes, unmanaged apps, changes waiting for a restart, what
+/// blocks apply, and its error.
+type Parts<'a, A> = (
+    &'a [Change<A>],
+    &'a [UnmanagedApp],
+    &'a [PendingRestart],
+    &'a [Blocker],
+    Option<String>,
+);
+
 fn document<A: ArtifactSlot>(plan: &Plan<A>, drift: bool) -> String {
     let instances = plan
         .instances
         .iter()
         .map(|instance| {
-            let (changes, unmanaged, pending_restart, error): (
-                &[Change<A>],
-                &[UnmanagedApp],
-                &[PendingRestart],
-                _,
-            ) = match &instance.result {
-                Ok(planned) => (
-                    &planned.changes,
-                    &planned.unmanaged,
-                    &planned.pending_restart,
-                    None,
-                ),
-                Err(error) => (&[], &[], &[], Some(crate::error::error_text(&**error))),
-            };
+            let (changes, unmanaged, pending_restart, blocked_by, error): Parts<'_, A> =
+                match &instance.result {
+                    Ok(planned) => (
+                        &planned.changes,
+                        &planned.unmanaged,
+                        &planned.pending_restart,
+                        &planned.blocked_by,
+                        None,
+                    ),
+                    Err(error) => (&[], &[], &[], &[], Some(crate::error::error_text(&**error))),
+                };
             Instance {
                 name: &instance.name,
                 url: shown_url(&instance.url),
@@ -79,6 +88,7 @@ fn document<A: ArtifactSlot>(plan: &Plan<A>, drift: bool) -> String {
                 changes,
                 unmanaged,
                 pending_restart,
+                blocked_by,
                 error,
             }
         })

@@ -8,8 +8,8 @@ use similar::{ChangeTag, TextDiff};
 use crate::execute::{ApplyReport, Outcome};
 use crate::model::redact_url;
 use crate::plan::{
-    downgrade_warning, summary, Action, ArtifactSlot, ArtifactView, Change, InstancePlan,
-    LicenseSlot, Op, Plan, Restore,
+    downgrade_warning, incompatible_warning, summary, Action, ArtifactSlot, ArtifactView, Change,
+    InstancePlan, LicenseSlot, Op, Plan, Restore,
 };
 use crate::printable::{escape, escape_lines};
 
@@ -45,6 +45,9 @@ pub fn plan_text<A: ArtifactSlot>(plan: &Plan<A>) -> String {
                 );
             }
             Ok(planned) => {
+                for blocker in &planned.blocked_by {
+                    let _ = writeln!(out, "  ! warning: {}", blocker.message());
+                }
                 if let Some(note) = base_url_note(planned) {
                     let _ = writeln!(out, "  note: {note}");
                 }
@@ -72,8 +75,13 @@ pub(super) fn base_url_note<A: ArtifactSlot>(planned: &InstancePlan<A>) -> Optio
 }
 
 fn instance_text<A: ArtifactSlot>(out: &mut String, planned: &InstancePlan<A>) {
-    if planned.changes.is_empty() && planned.pending_restart.is_empty() {
+    if planned.changes.is_empty()
+        && planned.pending_restart.is_empty()
+        && planned.unmanaged.is_empty()
+    {
         let _ = writeln!(out, "  No changes: the installed apps match the manifest.");
+    } else if planned.changes.is_empty() && planned.pending_restart.is_empty() {
+        let _ = writeln!(out, "  No changes to make.");
     } else if planned.changes.is_empty() {
         let _ = writeln!(out, "  No changes to make now.");
     }
@@ -142,9 +150,15 @@ fn app_text<A: ArtifactSlot>(out: &mut String, changes: &[&Change<A>]) {
         Op::Downgrade { .. } => "-/+",
         _ => "~",
     };
-    let actions: Vec<&str> = changes
+    let actions: Vec<String> = changes
         .iter()
-        .map(|change| change.action().name())
+        .map(|change| match &change.op {
+            Op::Uninstall { reason, .. } => match reason.note() {
+                Some(note) => format!("{}: {note}", change.action()),
+                None => change.action().to_string(),
+            },
+            _ => change.action().to_string(),
+        })
         .collect();
     let name = first
         .name
@@ -209,6 +223,13 @@ fn app_text<A: ArtifactSlot>(out: &mut String, changes: &[&Change<A>]) {
                 out,
                 "      ! warning: {}",
                 shown(&downgrade_warning(restore))
+            );
+        }
+        if let Some(why) = &change.incompatible {
+            let _ = writeln!(
+                out,
+                "      ! warning: {}",
+                shown(&incompatible_warning(why))
             );
         }
     }
@@ -373,7 +394,10 @@ pub fn change_line<A, L: LicenseSlot>(change: &Change<A, L>) -> String {
     let detail = match &change.op {
         Op::Install { .. } => to,
         Op::Upgrade { .. } | Op::Downgrade { .. } => format!("{from} -> {to}"),
-        Op::Uninstall { .. } => from,
+        Op::Uninstall { reason, .. } => match reason.note() {
+            Some(note) => format!("{from} ({note})"),
+            None => from,
+        },
         Op::Enable { .. } | Op::Disable { .. } => String::new(),
         Op::SetLicense { .. } | Op::RemoveLicense { .. } => match change.op.license_change() {
             Some(hashes) => format!(
@@ -599,6 +623,7 @@ mod tests {
             key: AppKey::new(key),
             name: Some("An App".into()),
             op,
+            incompatible: None,
             assumed: Default::default(),
         }
     }
@@ -625,6 +650,7 @@ mod tests {
         let planned = InstancePlan {
             product: None,
             pending_restart: Vec::new(),
+            blocked_by: Vec::new(),
             name: "jira".into(),
             url: Url::parse("http://u:p@jira.test/jira/").unwrap(),
             changes: vec![change("com.a", upgrade("1.0", "2.0")), license],
@@ -670,6 +696,7 @@ mod tests {
         let planned = InstancePlan {
             product: None,
             pending_restart: Vec::new(),
+            blocked_by: Vec::new(),
             name: "jira".into(),
             url: Url::parse("https://jira.test/").unwrap(),
             changes: vec![upgrade.clone()],
@@ -811,7 +838,13 @@ mod tests {
             "downgrade k 2 -> 1"
         );
         assert_eq!(
-            change_line(&change("k", Op::Uninstall { from: v("2") })),
+            change_line(&change(
+                "k",
+                Op::Uninstall {
+                    from: v("2"),
+                    reason: crate::plan::UninstallReason::Absent
+                }
+            )),
             "uninstall k 2"
         );
         assert_eq!(

@@ -121,14 +121,17 @@ impl UpmClient {
     /// version (its build). The live state has no license read yet, and of the changes waiting
     /// for a restart only those the plugin list shows (`restartState`).
     pub async fn apps_and_product(&self, product: Product) -> Result<Live, UpmError> {
-        let (plugins, product_info) =
-            futures::join!(self.list_plugins(), self.product_info(product));
+        let (collection, product_info) =
+            futures::join!(self.plugin_collection(), self.product_info(product));
+        let collection = collection?;
         let mut live = Live {
             product: product_info
                 .map_err(|error| crate::model::ProductInfoError::Upm(std::sync::Arc::new(error))),
+            safe_mode: collection.safe_mode(),
+            task_running: collection.task_running(),
             ..Live::default()
         };
-        for plugin in plugins? {
+        for plugin in collection.plugins {
             let app = live_app(plugin);
             if let Some(action) = app.restart {
                 live.pending_restart.insert(app.key.clone(), action);
@@ -205,11 +208,16 @@ impl UpmClient {
     /// context path, field-reports.md: pluploader #64): the error says so, and names a context
     /// path where UPM does answer when one of the product's usual ones does.
     pub async fn list_plugins(&self) -> Result<Vec<wire::PluginSummary>, UpmError> {
+        Ok(self.plugin_collection().await?.plugins)
+    }
+
+    /// `GET /rest/plugins/1.0/` (§5.1): the plugin list with the collection's links.
+    pub async fn plugin_collection(&self) -> Result<wire::PluginCollection, UpmError> {
         match self
             .get_json::<wire::PluginCollection>(self.api.clone(), media::INSTALLED)
             .await
         {
-            Ok(collection) => Ok(collection.plugins),
+            Ok(collection) => Ok(collection),
             Err(error) => Err(self.explain_not_found(error).await),
         }
     }

@@ -20,6 +20,23 @@ pub mod media {
 pub struct PluginCollection {
     #[serde(default)]
     pub plugins: Vec<PluginSummary>,
+    /// The collection's links (§5.1): `exit-safe-mode-restore`/`exit-safe-mode-keep` while UPM is
+    /// in safe mode, `pending-tasks` while an install task runs. Values are not read.
+    #[serde(default)]
+    pub links: std::collections::BTreeMap<String, serde::de::IgnoredAny>,
+}
+
+impl PluginCollection {
+    /// Whether the links say UPM is in safe mode (§5.1: the exit links replace `enter-safe-mode`).
+    pub fn safe_mode(&self) -> bool {
+        self.links.contains_key("exit-safe-mode-restore")
+            || self.links.contains_key("exit-safe-mode-keep")
+    }
+
+    /// Whether the links say an install task is running (§5.1: `pending-tasks` only then).
+    pub fn task_running(&self) -> bool {
+        self.links.contains_key("pending-tasks")
+    }
 }
 
 /// One item of the plugin list, or the body of `GET /{key}-key` (the extra fields are ignored).

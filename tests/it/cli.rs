@@ -279,17 +279,17 @@ async fn apply_needs_approval_without_a_terminal_then_converges() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn unmanaged_report_counts_as_drift_but_not_as_a_change() {
+async fn unmanaged_report_is_not_a_change_but_plan_and_drift_count_it_alike() {
     let case = TestEnv::new().await;
     case.manifest("  - key: com.vendor.alpha\n    version: 1.0.0\n  - key: com.vendor.beta\n    version: 2.5.0\n", "report");
     let output = case
         .run(&["plan", "-f", "apps.yaml", "--detailed-exitcode"])
         .await;
     upmsync_snapshot!(case, output, @r"
-    exit: 0
+    exit: 2
     ----- stdout -----
     Instance jira-test ([SIM]/, product 9.12.15 build 9120015)
-      No changes: the installed apps match the manifest.
+      No changes to make.
 
       Not in the manifest (unmanaged: report), left alone:
         ? com.vendor.gamma 1.0.0 (Gamma)
@@ -958,9 +958,10 @@ async fn a_restart_waits_in_apply_plan_and_drift_with_their_exit_codes() {
     let plan = case
         .run(&["plan", "-f", "apps.yaml", "--detailed-exitcode"])
         .await;
-    // Nothing apply could do: exit 0.
+    // Nothing apply could do, but the instance does not run what the manifest says until the
+    // restart: exit 2, the answer `drift` gives on the same state.
     upmsync_snapshot!(case, plan, @r"
-    exit: 0
+    exit: 2
     ----- stdout -----
     Instance jira-test ([SIM]/, product 9.12.15 build 9120015)
       No changes to make now.
@@ -1051,6 +1052,7 @@ async fn a_pending_restart_the_manifest_contradicts_is_a_conflict() {
     exit: 2
     ----- stdout -----
     Instance jira-test ([SIM]/, product 9.12.15 build 9120015)
+      ! warning: a change waiting for a product restart contradicts the manifest (CONFLICT below): apply leaves that app alone and exits 1 until the change is cancelled on the Manage apps page or the product restarts
       No changes to make now.
       ! com.vendor.alpha  Alpha  (upgrade accepted by UPM, takes effect after a restart of jira-test)
           CONFLICT: UPM upgrades it from 1.0.0 at the restart, but the manifest wants 1.0.0
@@ -1064,6 +1066,7 @@ async fn a_pending_restart_the_manifest_contradicts_is_a_conflict() {
     exit: 1
     ----- stdout -----
     Instance jira-test ([SIM]/, product 9.12.15 build 9120015)
+      ! warning: a change waiting for a product restart contradicts the manifest (CONFLICT below): apply leaves that app alone and exits 1 until the change is cancelled on the Manage apps page or the product restarts
       No changes to make now.
       ! com.vendor.alpha  Alpha  (upgrade accepted by UPM, takes effect after a restart of jira-test)
           CONFLICT: UPM upgrades it from 1.0.0 at the restart, but the manifest wants 1.0.0

@@ -95,7 +95,7 @@ async fn server_names_cannot_put_terminal_sequences_in_the_plan() {
     exit: 0
     ----- stdout -----
     Instance jira-test ([SIM]/, product 9.12.15 build 9120015)
-      No changes: the installed apps match the manifest.
+      No changes to make.
 
       Not in the manifest (unmanaged: report), left alone:
         ? com.vendor.beta 2.5.0 (Beta)

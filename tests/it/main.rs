@@ -45,3 +45,4 @@ mod transport;
 mod trust_answers;
 mod untrusted_bytes;
 mod verified_installs;
+mod why;

@@ -196,9 +196,9 @@ async fn downloads_keep_to_max_requests_per_host() {
     .unwrap();
     let output = run_binary(
         &[
+            "apply",
             "--max-requests-per-host",
             "1",
-            "apply",
             "-f",
             "apps.yaml",
             "--auto-approve",

@@ -316,6 +316,7 @@ async fn a_second_apply_is_refused_while_the_first_runs_and_names_it() {
     exit: 1
     ----- stdout -----
     Instance jira-test ([SIM]/, product 9.12.15 build 9120015)
+      ! warning: an install task was running on UPM (someone else's apply, or the Manage apps page): apply waits up to 60 s for it to end, then refuses
       + com.vendor.delta  (install)
           + version: 1.0.0
           + enabled: true
