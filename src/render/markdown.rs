@@ -56,6 +56,7 @@ pub fn saved_markdown(saved: &SavedPlan) -> String {
         .map(|instance| Section {
             name: instance.name.clone(),
             about: String::new(),
+            blockers: Vec::new(),
             body: Shown::Planned(Body::of(&instance.changes, &[], &[], &instance.name)),
         })
         .collect();
@@ -275,6 +276,9 @@ struct Section {
     name: String,
     /// Already Markdown: ` · URL · product ...` or empty.
     about: String,
+    /// What the live read knows will stop or hold up apply (safe mode, a running task), one
+    /// warning line each above the table.
+    blockers: Vec<String>,
     body: Shown,
 }
 
@@ -311,6 +315,16 @@ impl Section {
         Section {
             name: name.to_string(),
             about,
+            blockers: result
+                .as_ref()
+                .map(|planned| {
+                    planned
+                        .blocked_by
+                        .iter()
+                        .map(|blocker| blocker.message())
+                        .collect()
+                })
+                .unwrap_or_default(),
             body: match result {
                 Ok(planned) => Shown::Planned(Body::of(
                     &planned.changes,
@@ -456,7 +470,12 @@ fn change_row<A: ArtifactSlot, L: LicenseSlot>(change: &Change<A, L>) -> String 
             ));
             ("-/+", format!("{from} → {to}"))
         }
-        Op::Uninstall { .. } => ("-", format!("{from} → —")),
+        Op::Uninstall { reason, .. } => {
+            if let Some(note) = reason.note() {
+                notes.push(note.to_string());
+            }
+            ("-", format!("{from} → —"))
+        }
         Op::Enable { .. } => ("~", format!("{to}: disabled → enabled")),
         Op::Disable { .. } => ("~", format!("{to}: enabled → disabled")),
         Op::SetLicense { .. } | Op::RemoveLicense { .. } => {
@@ -472,6 +491,12 @@ fn change_row<A: ArtifactSlot, L: LicenseSlot>(change: &Change<A, L>) -> String 
             ("~", format!("license {before} → {after}"))
         }
     };
+    if let Some(why) = &change.incompatible {
+        notes.push(format!(
+            "**warning:** allowed by `allow_incompatible: true`: {}",
+            cell_code(first_line(why))
+        ));
+    }
     if let Some(artifact) = change.op.artifact().and_then(ArtifactSlot::view) {
         if artifact.kind == crate::model::Delivery::Upload {
             notes.push("uploaded by upmsync".into());
@@ -558,6 +583,10 @@ fn document(title: &str, about: Option<&str>, sections: &[Section], kind: Kind) 
             code(&section.name),
             section.about
         );
+        for blocker in &section.blockers {
+            // upmsync's own words (`Blocker::message`), no server text: written as they are.
+            let _ = writeln!(out, "> **warning:** {blocker}\n");
+        }
         match &section.body {
             Shown::Failed(error) => push_error(&mut out, error),
             Shown::Planned(body) if body.rows.is_empty() => out.push_str(match kind {
@@ -713,6 +742,7 @@ mod tests {
             key: AppKey::new(key),
             name: name.map(Into::into),
             op,
+            incompatible: None,
             assumed: Default::default(),
         }
     }
@@ -747,6 +777,7 @@ mod tests {
                                 changes,
                                 unmanaged: vec![],
                                 pending_restart: vec![],
+                                blocked_by: vec![],
                             })
                             .map_err(|error| {
                                 std::sync::Arc::new(crate::ops::InstanceError::Read {
@@ -768,7 +799,14 @@ mod tests {
             "jira",
             Ok(vec![
                 change("com.a", Some("App A"), install("1.0")),
-                change("com.b", None, Op::Uninstall { from: v("2.0") }),
+                change(
+                    "com.b",
+                    None,
+                    Op::Uninstall {
+                        from: v("2.0"),
+                        reason: crate::plan::UninstallReason::NotInManifest,
+                    },
+                ),
                 change(
                     "com.c",
                     None,
@@ -789,11 +827,83 @@ mod tests {
         | | action | app | from → to | notes |
         |---|---|---|---|---|
         | + | install | `com.a` `App A` | — → `1.0` |  |
-        | - | uninstall | `com.b` | `2.0` → — |  |
+        | - | uninstall | `com.b` | `2.0` → — | not in the manifest |
         | ~ | license-set | `com.c` | license none → `sha256:a519a0d60f2b` | license shown by hash |
         ");
         assert!(markdown.contains(&LicenseHash::of("SECRET-LICENSE").to_string()));
         assert!(!markdown.contains("SECRET-LICENSE") && !markdown.contains("secret"));
+    }
+
+    #[test]
+    fn what_blocks_apply_and_an_incompatible_version_allowed_are_warnings() {
+        let mut allowed = change("com.a", None, install("1.0"));
+        allowed.incompatible = Some("compatible with builds 1 to 2, not 9".into());
+        let mut plan = plan_of(vec![("jira", Ok(vec![allowed]))]);
+        if let Ok(instance) = &mut plan.instances[0].result {
+            instance.blocked_by = vec![crate::plan::Blocker::SafeMode];
+        }
+        let markdown = plan_markdown(&plan);
+        assert!(
+            markdown.contains("> **warning:** UPM is in safe mode"),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains(
+                "**warning:** allowed by `allow_incompatible: true`: `compatible with builds 1 to 2, not 9`"
+            ),
+            "{markdown}"
+        );
+    }
+
+    #[test]
+    fn readiness_says_which_apps_must_change_before_the_upgrade() {
+        use crate::marketplace::ProductVersion;
+        use crate::ops::readiness::InstanceReadiness;
+        let app = |key: &str, status: Status, newest: Option<&str>| AppReadiness {
+            key: key.into(),
+            name: "<b>|name".into(),
+            installed: "1.0".into(),
+            enabled: true,
+            managed: true,
+            status,
+            lowest_compatible: newest.map(Into::into),
+            newest_compatible: newest.map(Into::into),
+            reason: None,
+            error: None,
+        };
+        let readiness = Readiness {
+            product_version: "10.3.0".into(),
+            instances: vec![InstanceReadiness {
+                name: "jira".into(),
+                product: "jira".into(),
+                current: Some(ProductVersion {
+                    version: "9.12.15".into(),
+                    build: 9_120_015,
+                }),
+                target: Some(ProductVersion {
+                    version: "10.3.0".into(),
+                    build: 10_030_000,
+                }),
+                apps: vec![
+                    app("com.a", Status::Compatible, None),
+                    app("com.b", Status::Incompatible, Some("2.0")),
+                    app("com.c", Status::Unknown, None),
+                ],
+                error: None,
+            }],
+        };
+        let markdown = readiness_markdown(&readiness);
+        insta::assert_snapshot!(markdown, @r"
+        **upmsync outdated --product-version `10.3.0`:** 1 of 3 apps must change before the upgrade; 1 unknown.
+
+        #### `jira` · `jira` `9.12.15` (build 9120015) → `10.3.0` (build 10030000)
+
+        | app | installed | verdict | lowest compatible | newest compatible | notes |
+        |---|---|---|---|---|---|
+        | `com.a` `<b>\u{7c}name` | `1.0` | compatible | — | — |  |
+        | `com.b` `<b>\u{7c}name` | `1.0` | **must change** | `2.0` | `2.0` |  |
+        | `com.c` `<b>\u{7c}name` | `1.0` | unknown | — | — |  |
+        ");
     }
 
     #[test]

@@ -270,9 +270,9 @@ async fn an_instance_that_cannot_be_read_is_not_claimed_in_sync_and_has_no_pendi
     .unwrap();
     let output = case
         .run(&[
+            "drift",
             "--retries",
             "0",
-            "drift",
             "-f",
             "apps.yaml",
             "--metrics-file",
