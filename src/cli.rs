@@ -372,13 +372,14 @@ pub struct ApplyArgs {
 /// write its metrics.
 #[derive(Debug, Args)]
 pub struct DriftArgs {
-    #[command(flatten)]
-    pub report: ReportArgs,
-
     /// Also write Prometheus metrics (text format) to FILE, atomically, for node_exporter's
     /// textfile collector; written also when an instance cannot be read
+    // Before the flattened report: its network flags end with their own help heading.
     #[arg(long, value_name = "FILE")]
     pub metrics_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub report: ReportArgs,
 }
 
 impl std::ops::Deref for DriftArgs {
@@ -389,26 +390,26 @@ impl std::ops::Deref for DriftArgs {
     }
 }
 
-/// The arguments of `outdated`.
+/// The arguments of `outdated`: those of a read-only report (reached through `Deref`), and the
+/// product version to check readiness for.
 #[derive(Debug, Args)]
 pub struct OutdatedArgs {
-    #[command(flatten)]
-    pub manifest: ManifestArgs,
-
-    #[command(flatten)]
-    pub selection: SelectionArgs,
-
-    /// Output format on stdout
-    #[arg(long, value_enum, default_value_t = Format::Text)]
-    pub format: Format,
-
     /// Check every installed app against this product version (e.g. `10.3.0`, looked up for each
     /// instance's product on the Marketplace) instead: exit 2 when some app must change
+    // Before the flattened report: its network flags end with their own help heading.
     #[arg(long, value_name = "VERSION")]
     pub product_version: Option<String>,
 
     #[command(flatten)]
-    pub network: NetworkArgs,
+    pub report: ReportArgs,
+}
+
+impl std::ops::Deref for OutdatedArgs {
+    type Target = ReportArgs;
+
+    fn deref(&self) -> &ReportArgs {
+        &self.report
+    }
 }
 
 /// The arguments of a read-only report (`drift`, `outdated`): the manifest, the instances and the
