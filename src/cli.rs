@@ -397,7 +397,7 @@ pub struct OutdatedArgs {
     /// Check every installed app against this product version (e.g. `10.3.0`, looked up for each
     /// instance's product on the Marketplace) instead: exit 2 when some app must change
     // Before the flattened report: its network flags end with their own help heading.
-    #[arg(long, value_name = "VERSION")]
+    #[arg(long, value_name = "VERSION", value_parser = parse_product_version)]
     pub product_version: Option<String>,
 
     #[command(flatten)]
@@ -515,6 +515,16 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub network: NetworkArgs,
+}
+
+/// `--product-version`: a version name such as `10.3.0`, refused before any request when empty
+/// or spaced (an unset shell variable).
+fn parse_product_version(text: &str) -> Result<String, String> {
+    if text.is_empty() || text.contains(char::is_whitespace) || text.chars().any(char::is_control) {
+        Err("give a product version such as `10.3.0` (no spaces)".to_string())
+    } else {
+        Ok(text.to_string())
+    }
 }
 
 /// The shortest and longest `serve --interval`.

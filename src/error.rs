@@ -154,6 +154,10 @@ fn hint_of(cause: &(dyn Error + 'static)) -> Option<String> {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<crate::files::SameFile>() {
             error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::ops::import::ImportError>() {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::saved::SavedPlanError>() {
+            error.hint()
         } else {
             None
         }

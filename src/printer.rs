@@ -241,6 +241,12 @@ impl Printer {
         }
     }
 
+    /// A line to stderr that `--quiet` keeps: what a user cannot do without (the address `serve`
+    /// bound, when the port was picked for it).
+    pub fn always(&self, text: &str) {
+        self.line(text);
+    }
+
     /// A question to stderr (apply's confirmation): shown even with `--quiet`, since the run
     /// waits for its answer.
     pub fn prompt(&self, text: &str) {

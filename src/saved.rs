@@ -67,6 +67,16 @@ pub enum SavedPlanError {
         path: PathBuf,
         reason: PlanFileProblem,
     },
+    /// A plan file of another format version: an upmsync plan, written by another upmsync.
+    #[error(
+        "`{}` was written by another upmsync version (saved plan version {found}; this upmsync reads {SAVED_PLAN_VERSION})",
+        path.display()
+    )]
+    OtherVersion {
+        path: PathBuf,
+        /// The file's `saved_plan_version`.
+        found: u64,
+    },
     /// What would be written does not read back (server text the loader refuses).
     #[error("refusing to write the plan file `{}`: {reason}", path.display())]
     Unreadable {
@@ -98,11 +108,11 @@ pub enum PlanFileProblem {
     /// Not JSON, or not the plan's shape.
     #[error(transparent)]
     Json(#[from] serde_json::Error),
-    /// Another format version.
+    /// Another format version (read before the shape, which another version may change).
     #[error("saved_plan_version {found} is not {SAVED_PLAN_VERSION}")]
     Version {
         /// The file's version.
-        found: u32,
+        found: u64,
     },
     /// A top-level fingerprint is not a sha256.
     #[error("`{field}` is not a sha256")]
@@ -248,6 +258,19 @@ fn strip_additions(value: &mut serde_json::Value) {
     }
 }
 
+impl SavedPlanError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::OtherVersion { .. } => Some(
+                "show or apply it with the upmsync that wrote it, or plan again with this one (`upmsync plan --out FILE`)"
+                    .to_string(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 impl SavedPlan {
     /// Reads a plan file, checking every byte and value before any is used (see [`Self::from_bytes`]).
     pub fn read(path: &Path) -> Result<Self, SavedPlanError> {
@@ -255,9 +278,15 @@ impl SavedPlan {
             path: path.to_path_buf(),
             source,
         })?;
-        Self::from_bytes(&bytes).map_err(|reason| SavedPlanError::Invalid {
-            path: path.to_path_buf(),
-            reason,
+        Self::from_bytes(&bytes).map_err(|reason| match reason {
+            PlanFileProblem::Version { found } => SavedPlanError::OtherVersion {
+                path: path.to_path_buf(),
+                found,
+            },
+            reason => SavedPlanError::Invalid {
+                path: path.to_path_buf(),
+                reason,
+            },
         })
     }
 
@@ -274,13 +303,17 @@ impl SavedPlan {
         // serde_json refuses anything after the value, so the whole text is read.
         let value: serde_json::Value = serde_json::from_str(text)?;
         check_strings(&value)?;
+        // The version first: another version's shape may differ (new fields), and its file is an
+        // upmsync plan all the same.
+        if let Some(found) = value
+            .get("saved_plan_version")
+            .and_then(serde_json::Value::as_u64)
+            .filter(|found| *found != u64::from(SAVED_PLAN_VERSION))
+        {
+            return Err(PlanFileProblem::Version { found });
+        }
         check_change_lists(&value)?;
         let plan: SavedPlan = serde_json::from_value(value)?;
-        if plan.saved_plan_version != SAVED_PLAN_VERSION {
-            return Err(PlanFileProblem::Version {
-                found: plan.saved_plan_version,
-            });
-        }
         plan.check()?;
         Ok(plan)
     }

@@ -105,7 +105,8 @@ pub async fn run(
             })
             .into_future(),
     );
-    printer.status(&format!(
+    // Kept by `--quiet`: with `--listen ADDR:0` this is the only way to find the port.
+    printer.always(&format!(
         "Serving metrics on http://{address}/metrics and health on http://{address}/healthz; checking {} instance(s) every {} (read-only). Stop with Ctrl-C or SIGTERM.",
         desired.instances.len(),
         humantime::format_duration(args.interval),

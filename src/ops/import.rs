@@ -76,18 +76,66 @@ impl Imported {
     }
 }
 
+/// Why `import` prints nothing.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// An instance could not be read, or the Marketplace's client built.
+    #[error(transparent)]
+    Instance(#[from] InstanceError),
+    /// Installed versions a manifest cannot name (UPM reports any text as a version; the manifest
+    /// takes the plugin framework's versions without whitespace, `version.rs`): pinning them would
+    /// print a manifest the loader refuses, and leaving them out one that plans their uninstall
+    /// under `unmanaged: uninstall`.
+    #[error(
+        "cannot pin {} in a manifest: {}",
+        if .apps.len() == 1 { "an installed version" } else { "installed versions" },
+        .apps.iter().map(|(instance, key, version, reason)| format!("instance `{instance}`: app `{key}` is at version `{version}` ({reason})")).collect::<Vec<_>>().join("; ")
+    )]
+    Unpinnable {
+        /// `(instance, app key, installed version, why the manifest refuses it)`.
+        apps: Vec<(String, AppKey, String, String)>,
+    },
+}
+
+impl ImportError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Instance(error) => error.hint(),
+            Self::Unpinnable { .. } => Some(
+                "update or remove that app on the instance (a version such as `1.0.1`), or import the other instances with `--instance NAME`"
+                    .to_string(),
+            ),
+        }
+    }
+}
+
+/// Why `version` cannot be pinned as it is in a manifest, if it cannot: the loader must read it
+/// back as this exact version (not `latest`, not a constraint, nothing the grammar refuses).
+fn unpinnable(version: &str) -> Option<String> {
+    match crate::version::VersionSpec::parse(version) {
+        Ok(crate::version::VersionSpec::Exact(exact)) if exact.to_string() == version => None,
+        Ok(crate::version::VersionSpec::Exact(_)) => {
+            Some("it would be read back as another text".to_string())
+        }
+        Ok(_) => Some("a manifest reads it as `latest` or a constraint".to_string()),
+        Err(error) => Some(error.reason.to_string()),
+    }
+}
+
 /// Reads every instance of `desired` (the selected ones) and asks the Marketplace about each
 /// user-installed app's installed version.
 ///
 /// # Errors
 ///
 /// The first instance that cannot be read (a manifest that leaves an instance out would plan its
-/// apps' uninstall under `unmanaged: uninstall`), or a Marketplace client that cannot be built.
+/// apps' uninstall under `unmanaged: uninstall`), a Marketplace client that cannot be built, or
+/// installed versions a manifest cannot name ([`ImportError::Unpinnable`], all of them at once).
 pub async fn import(
     desired: &Desired,
     written: &Written,
     settings: &HttpSettings,
-) -> Result<Imported, InstanceError> {
+) -> Result<Imported, ImportError> {
     let marketplace = MarketplaceClient::new(&desired.marketplace_url, settings)
         .map_err(|error| InstanceError::SetUp(Shared::new(error)))?;
     let marketplace = &marketplace;
@@ -122,8 +170,14 @@ pub async fn import(
     }))
     .await;
     let mut instances = Vec::new();
+    let mut unpinnable_apps = Vec::new();
     for result in read {
         let (name, apps) = result?;
+        for app in &apps {
+            if let Some(reason) = unpinnable(&app.version) {
+                unpinnable_apps.push((name.clone(), app.key.clone(), app.version.clone(), reason));
+            }
+        }
         // The loader kept the selected instances; their written settings are found by name.
         if let Some(written) = written.instances.iter().find(|each| each.name == name) {
             instances.push(ImportedInstance {
@@ -131,6 +185,11 @@ pub async fn import(
                 apps,
             });
         }
+    }
+    if !unpinnable_apps.is_empty() {
+        return Err(ImportError::Unpinnable {
+            apps: unpinnable_apps,
+        });
     }
     Ok(Imported {
         marketplace_url: written.marketplace_url.clone(),
@@ -167,4 +226,23 @@ async fn read_with_licenses(
     let licenses = upm.read_licenses(&unread).await.map_err(read_error)?;
     fill_licenses(&mut live, licenses);
     Ok(live)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unpinnable;
+
+    #[test]
+    fn only_versions_the_loader_reads_back_as_themselves_can_be_pinned() {
+        for version in ["1.0.0", "8.28.1", "1.10", "1.0.0-beta-2", "2.0_1"] {
+            assert_eq!(unpinnable(version), None, "{version}");
+        }
+        // What UPM may report as a version but a manifest cannot say: whitespace, a word the
+        // manifest reads otherwise (`latest`, a constraint), what the version grammar refuses.
+        for version in [
+            "1.0 beta", "latest", "~1.2", ">=1", "1,2", ".5", "-1", "1.0#x", "", " 1.0",
+        ] {
+            assert!(unpinnable(version).is_some(), "{version:?}");
+        }
+    }
 }

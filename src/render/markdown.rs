@@ -62,9 +62,10 @@ pub fn saved_markdown(saved: &SavedPlan) -> String {
         .collect();
     let hash = saved.manifest_sha256.get(..12).unwrap_or("-");
     let about = format!(
-        "Saved plan of {} (sha256 {}).",
+        "Saved plan of {} (sha256 {}). {}",
         code(&saved.manifest.display().to_string()),
-        code(hash)
+        code(hash),
+        super::saved::UNMANAGED_NOTE
     );
     document("upmsync plan (saved)", Some(&about), &sections, Kind::Plan)
 }

@@ -129,6 +129,7 @@ fn status_text(status: Status) -> &'static str {
 pub fn readiness_text(readiness: &Readiness) -> String {
     let mut out = String::new();
     let mut must_change = 0;
+    let mut unknown = 0;
     let mut apps = 0;
     for instance in &readiness.instances {
         let current = instance
@@ -168,6 +169,9 @@ pub fn readiness_text(readiness: &Readiness) -> String {
             .iter()
             .map(|app| {
                 apps += 1;
+                if app.status == crate::ops::readiness::Status::Unknown {
+                    unknown += 1;
+                }
                 if app.status.must_change() {
                     must_change += 1;
                 }
@@ -192,8 +196,12 @@ pub fn readiness_text(readiness: &Readiness) -> String {
     }
     // A count that leaves out what could not be answered would mislead: then only the errors.
     if !readiness.failed() {
+        let unknown = match unknown {
+            0 => String::new(),
+            count => format!("; {count} unknown (not on the Marketplace: check with their owners)"),
+        };
         out.push_str(&format!(
-            "\n{must_change} of {apps} apps must change before the upgrade to {}.\n",
+            "\n{must_change} of {apps} apps must change before the upgrade to {}{unknown}.\n",
             readiness.product_version
         ));
     }

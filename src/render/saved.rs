@@ -53,8 +53,12 @@ pub fn saved_text(saved: &SavedPlan, file: &Path) -> String {
         "Apply exactly this plan with `upmsync apply {}`: it checks first that the manifest, lock and installed apps are still those the plan was made from.",
         escape(&file.display().to_string())
     );
+    let _ = writeln!(out, "{UNMANAGED_NOTE}");
     out
 }
+
+/// What a saved plan does not hold: it keeps the changes only; `plan` lists the apps it reports.
+pub(super) const UNMANAGED_NOTE: &str = "A saved plan holds the changes only: apps not in the manifest (`unmanaged: report`) and changes waiting for a restart are not in it; `upmsync plan` lists them.";
 
 /// `upmsync show PLAN --format json`: `{"format_version": 1, "saved_plan": {...}, "instances":
 /// [{"name", "changes"}]}`, each change exactly as `plan --format json` shows it.

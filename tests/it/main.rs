@@ -33,6 +33,7 @@ mod properties;
 mod read_waves;
 mod resolve;
 mod review10_findings;
+mod review11_findings;
 mod review8_findings;
 mod review9_findings;
 mod review_findings;
