@@ -505,7 +505,7 @@ pub struct ServeArgs {
     pub selection: SelectionArgs,
 
     /// Serve `/metrics` and `/healthz` on this address (port 0: a free port, printed on stderr)
-    #[arg(long, value_name = "ADDR")]
+    #[arg(long, value_name = "ADDR", value_parser = parse_listen)]
     pub listen: std::net::SocketAddr,
 
     /// Start a check this often, e.g. `30s`, `5m`, `1h` (1s to 24h); a check that takes longer
@@ -515,6 +515,18 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub network: NetworkArgs,
+}
+
+/// `serve --listen`: `IP:PORT`, or `HOST:PORT` resolved to its first address (`localhost:9841`).
+fn parse_listen(text: &str) -> Result<std::net::SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(address) = text.parse() {
+        return Ok(address);
+    }
+    text.to_socket_addrs()
+        .map_err(|error| format!("`{text}` is not an address to listen on, such as `127.0.0.1:9841` or `localhost:9841`: {error}"))?
+        .next()
+        .ok_or_else(|| format!("`{text}` resolves to no address"))
 }
 
 /// `--product-version`: a version name such as `10.3.0`, refused before any request when empty
