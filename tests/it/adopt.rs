@@ -221,7 +221,7 @@ async fn outdated_product_version_tells_which_apps_must_change() {
       com.vendor.delta  1.0.0      no compatible version  -                  -                  not in the manifest
       com.vendor.gamma  1.0.0      unknown                -                  -                  in-house: not on the Marketplace
 
-    2 of 4 apps must change before the upgrade to 10.3.0.
+    2 of 4 apps must change before the upgrade to 10.3.0; 1 unknown (not on the Marketplace: check with their owners).
     ----- stderr -----
     ");
 

@@ -184,7 +184,7 @@ async fn show_renders_a_saved_plan_without_the_manifest_or_any_server() {
     insta::assert_snapshot!(stable(&markdown.stdout), @r"
     **upmsync plan (saved):** 0 to add, 3 to change, 1 to remove.
 
-    Saved plan of `apps.yaml` (sha256 `[MANIFEST-SHA]`).
+    Saved plan of `apps.yaml` (sha256 `[MANIFEST-SHA]`). A saved plan holds the changes only: apps not in the manifest (`unmanaged: report`) and changes waiting for a restart are not in it; `upmsync plan` lists them.
 
     #### `jira-test`
 
@@ -211,6 +211,7 @@ async fn show_renders_a_saved_plan_without_the_manifest_or_any_server() {
       Plan for jira-test: 1 uninstall, 1 upgrade, 1 license-set, 1 disable.
 
     Apply exactly this plan with `upmsync apply plan.json`: it checks first that the manifest, lock and installed apps are still those the plan was made from.
+    A saved plan holds the changes only: apps not in the manifest (`unmanaged: report`) and changes waiting for a restart are not in it; `upmsync plan` lists them.
     ");
 
     let json = show("json").await;
