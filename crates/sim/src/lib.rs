@@ -67,6 +67,7 @@ pub use config::{
 };
 pub use faults::{Fault, FaultPlan, FaultRule};
 pub use front::WebPage;
+pub use product::Product;
 pub use restart::SimRestartState;
 pub use state::SimPluginState;
 
