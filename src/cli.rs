@@ -566,9 +566,21 @@ pub struct SimArgs {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2991")]
     pub marketplace_listen: SocketAddr,
 
-    /// Context path of the simulated Jira
-    #[arg(long, value_name = "PATH", default_value = "/jira")]
-    pub context_path: String,
+    /// Context path of the simulated product [default: the product's usual one: `/jira`, `/wiki`,
+    /// `/bitbucket`, `/bamboo`]
+    #[arg(long, value_name = "PATH")]
+    pub context_path: Option<String>,
+
+    /// The product to simulate: its version endpoints, context path, version and build, and the
+    /// Marketplace application its apps are compatible with; only Jira comes with demo apps
+    #[arg(
+        long,
+        value_name = "PRODUCT",
+        default_value = "jira",
+        value_parser = clap::builder::PossibleValuesParser::new(upmsync_sim::Product::ALL.map(upmsync_sim::Product::key))
+            .try_map(|key| upmsync_sim::Product::from_key(&key).ok_or("unknown product"))
+    )]
+    pub product: upmsync_sim::Product,
 
     /// Product version and build number the simulated Jira reports, as VERSION:BUILD
     #[arg(long, value_name = "VERSION:BUILD", value_parser = parse_product_build)]

@@ -5,11 +5,18 @@ use std::time::Duration;
 use super::Exit;
 use crate::cli::SimArgs;
 use crate::printer::Printer;
-use upmsync_sim::{FaultPlan, Sim, SimConfig};
+use upmsync_sim::{FaultPlan, Product, Sim, SimConfig};
 
 /// `upmsync sim`: serves until Ctrl-C.
 pub async fn run(args: &SimArgs, printer: &Printer) -> Exit {
-    let mut config = SimConfig::jira_demo().context_path(&args.context_path);
+    // Only Jira has demo apps; the other products start with UPM alone.
+    let mut config = match args.product {
+        Product::Jira => SimConfig::jira_demo(),
+        other => SimConfig::empty().product(other),
+    };
+    if let Some(path) = &args.context_path {
+        config = config.context_path(path);
+    }
     if let Some(path) = &args.faults {
         match FaultPlan::load(path) {
             Ok(plan) => config = config.faults(plan),
@@ -67,8 +74,9 @@ pub async fn run(args: &SimArgs, printer: &Printer) -> Exit {
     sim.set_upload_enabled(!args.upload_disabled);
     sim.set_signature_check(args.signature_check);
     sim.set_safe_mode(args.safe_mode);
+    let product = args.product.name();
     printer.data_or_report(&format!(
-        "UPM (Jira): {}\nMarketplace: {}\n",
+        "UPM ({product}): {}\nMarketplace: {}\n",
         sim.upm_url(),
         sim.marketplace_url()
     ));
@@ -81,8 +89,14 @@ pub async fn run(args: &SimArgs, printer: &Printer) -> Exit {
             sim.nodes()
         ));
     }
-    printer
-        .status("Simulated Jira with apps; user `admin`, password `admin`. Press Ctrl-C to stop.");
+    let seeded = if args.product == Product::Jira {
+        "with apps"
+    } else {
+        "with only UPM installed"
+    };
+    printer.status(&format!(
+        "Simulated {product} {seeded}; user `admin`, password `admin`. Press Ctrl-C to stop."
+    ));
     wait_for_stop(&sim, printer).await;
     sim.shutdown().await;
     printer.status("Simulator stopped.");

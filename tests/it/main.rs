@@ -29,6 +29,7 @@ mod monitoring;
 mod named_files;
 mod output;
 mod output_files;
+mod products;
 mod properties;
 mod read_waves;
 mod resolve;

@@ -8,6 +8,7 @@ use url::Url;
 
 use super::faults::FaultPlan;
 use super::front::Front;
+use super::product::Product;
 
 /// The key UPM itself is installed under.
 pub const UPM_KEY: &str = "com.atlassian.upm.atlassian-universal-plugin-manager-plugin";
@@ -26,6 +27,7 @@ pub struct SimConfig {
     pub(crate) download_delay: Duration,
     /// Added before every answer of both listeners (see [`SimConfig::latency`]).
     pub(crate) latency: Duration,
+    pub(crate) product: Product,
     pub(crate) product_version: String,
     pub(crate) product_build: u64,
     /// Vendor (name, URL) by plugin key.
@@ -85,6 +87,7 @@ impl SimConfig {
             task_delay: Duration::from_millis(300),
             download_delay: Duration::ZERO,
             latency: Duration::ZERO,
+            product: Product::Jira,
             product_version: "9.12.15".into(),
             product_build: 9_120_015,
             vendors: BTreeMap::from([(UPM_KEY.to_string(), atlassian())]),
@@ -317,6 +320,19 @@ impl SimConfig {
     ) -> Self {
         self.server_compatibilities
             .insert((key.into(), build_number), compatibility);
+        self
+    }
+
+    /// Plays `product` (default Jira): its version endpoints, its usual context path and default
+    /// version and build ([`Product::context_path`], [`Product::default_version`]; later
+    /// [`SimConfig::context_path`] and [`SimConfig::product_build`] calls override them), and the
+    /// Marketplace application its apps are compatible with.
+    pub fn product(mut self, product: Product) -> Self {
+        let (version, build) = product.default_version();
+        self.product = product;
+        self.product_version = version.into();
+        self.product_build = build;
+        self.context_path = product.context_path().into();
         self
     }
 

@@ -5,8 +5,9 @@
 //! but the plugin framework's rules it shares through `upmsync-plugin` (version ordering, reading a
 //! plugin descriptor). It prints nothing: `upmsync sim` reports its addresses through upmsync's printer.
 //!
-//! Two listeners: the product (UPM under `{context}/rest/plugins/{1.0,latest}/`, plus `serverInfo`
-//! and the applinks manifest) and the Marketplace (`/rest/2/…`, `/download/apps/…`). The behaviour
+//! Two listeners: the product (UPM under `{context}/rest/plugins/{1.0,latest}/`, plus the
+//! [`Product`]'s version endpoints: Jira `serverInfo`, Bitbucket `application-properties`, the
+//! applinks manifest) and the Marketplace (`/rest/2/…`, `/download/apps/…`). The behaviour
 //! follows `shared/reference/upm-rest-api.md` and `marketplace-api.md`; where those are silent the
 //! code says `guess:`. A [`FaultPlan`] in front of both listeners makes chosen requests fail, stall,
 //! lose their answer or slow down. Behind it, the product listener can answer as real deployments
@@ -67,6 +68,7 @@ pub use config::{
 };
 pub use faults::{Fault, FaultPlan, FaultRule};
 pub use front::WebPage;
+pub use product::Product;
 pub use restart::SimRestartState;
 pub use state::SimPluginState;
 

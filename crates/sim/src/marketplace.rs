@@ -16,6 +16,7 @@ use tokio::io::AsyncReadExt;
 use super::config::{SeedCompatibility, SeedMarketplaceApp, SeedMarketplaceVersion};
 use super::http;
 use super::jar;
+use super::product::Product;
 use super::state::Shared;
 
 const JSON: &str = "application/json";
@@ -28,10 +29,6 @@ const APPLICATIONS: &[(&str, &str)] = &[
     ("bitbucket", "Bitbucket"),
     ("bamboo", "Bamboo"),
 ];
-
-/// The application key of the simulated product (its apps' compatibility is for it; its configured
-/// version is one of the application versions served).
-const APPLICATION: &str = "jira";
 
 /// Product versions and their Marketplace build numbers, by application (§8, §12). Real pairs
 /// where the reference has them; the rest are guesses in the products' numbering style.
@@ -435,7 +432,7 @@ impl Filter {
         }
         match &self.application {
             None => true,
-            Some(application) if application != APPLICATION => false,
+            Some(application) if application != shared.product.key() => false,
             // Inclusive build ranges of the asked hosting (§5); `any` takes either.
             Some(_) => self.application_build.is_none_or(|build| {
                 let within =
@@ -554,7 +551,28 @@ fn compatibility(
         .compatibilities
         .get(&(app.key.clone(), version.build_number))
         .cloned()
-        .unwrap_or_default()
+        .unwrap_or_else(|| wide_compatibility(shared))
+}
+
+/// The range of an unseeded version: Jira's wide default ([`SeedCompatibility::default`]); for the
+/// other products every version of the table and the configured one (their build numbers are
+/// numbered differently, so Jira's range would leave them out).
+fn wide_compatibility(shared: &Shared) -> SeedCompatibility {
+    if shared.product == Product::Jira {
+        return SeedCompatibility::default();
+    }
+    let versions = product_versions(shared, shared.product.key());
+    let least = versions.iter().min_by_key(|version| version.build);
+    let most = versions.iter().max_by_key(|version| version.build);
+    match (least, most) {
+        (Some(least), Some(most)) => SeedCompatibility {
+            min_build: least.build,
+            min_version: least.version.clone(),
+            max_build: most.build,
+            max_version: most.version.clone(),
+        },
+        _ => SeedCompatibility::default(),
+    }
 }
 
 /// The Server range: its own when seeded, else the same as Data Center.
@@ -716,7 +734,7 @@ fn version_body(
     body.insert("buildNumber".into(), json!(version.build_number));
     body.insert(
         "compatibilities".into(),
-        json!([{"application": APPLICATION, "hosting": {
+        json!([{"application": shared.product.key(), "hosting": {
             "server": bounds(server_compatibility(shared, app, version)),
             "dataCenter": bounds(compatibility(shared, app, version)),
         }}]),
@@ -861,14 +879,14 @@ fn product_versions(shared: &Shared, application: &str) -> Vec<ProductVersion> {
         .iter()
         .filter(|(key, version, _)| {
             *key == application
-                && !(application == APPLICATION && *version == shared.product_version)
+                && !(application == shared.product.key() && *version == shared.product_version)
         })
         .map(|(_, version, build)| ProductVersion {
             version: (*version).to_string(),
             build: *build,
         })
         .collect();
-    if application == APPLICATION {
+    if application == shared.product.key() {
         versions.push(ProductVersion {
             version: shared.product_version.clone(),
             build: shared.product_build,

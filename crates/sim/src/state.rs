@@ -227,6 +227,8 @@ pub(crate) struct Shared {
     pub latency_micros: AtomicU64,
     /// Marketplace artifacts served from disk, by (app key, build number).
     pub artifact_files: BTreeMap<(String, u64), PathBuf>,
+    /// The product played (its endpoints, Marketplace application).
+    pub product: super::product::Product,
     pub product_version: String,
     pub product_build: u64,
     pub users: Vec<SeedUser>,
@@ -321,6 +323,7 @@ impl Shared {
                 u64::try_from(config.latency.as_micros()).unwrap_or(u64::MAX),
             ),
             artifact_files: config.artifact_files,
+            product: config.product,
             product_version: config.product_version,
             product_build: config.product_build,
             users: config.users,

@@ -160,6 +160,7 @@ async fn route(shared: &Arc<Shared>, call: &Call, path: &str, body: Body) -> Res
     match rest.trim_end_matches('/') {
         "/rest/api/2/serverInfo" => product::server_info(shared, call),
         "/rest/applinks/1.0/manifest" => product::applinks_manifest(shared, call),
+        "/rest/api/1.0/application-properties" => product::application_properties(shared, call),
         _ => http::empty(StatusCode::NOT_FOUND),
     }
 }
