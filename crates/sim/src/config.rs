@@ -13,7 +13,8 @@ use super::product::Product;
 /// The key UPM itself is installed under.
 pub const UPM_KEY: &str = "com.atlassian.upm.atlassian-universal-plugin-manager-plugin";
 
-/// Builder for a simulator. Start from [`SimConfig::empty`] or [`SimConfig::jira_demo`].
+/// Builder for a simulator. Start from [`SimConfig::empty`], [`SimConfig::jira_demo`] or another
+/// product's demo seed ([`SimConfig::demo`], `seeds.rs`).
 #[derive(Clone, Debug)]
 pub struct SimConfig {
     pub(crate) context_path: String,

@@ -47,6 +47,7 @@ mod license;
 mod marketplace;
 mod product;
 mod restart;
+mod seeds;
 mod state;
 mod upm;
 

@@ -5,7 +5,7 @@
 use reqwest::header::ACCEPT;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
-use upmsync_sim::{Product, SeedMarketplaceApp, Sim, SimConfig};
+use upmsync_sim::{Product, SeedMarketplaceApp, Sim, SimConfig, UPM_KEY};
 
 use crate::support::{content_type, start};
 
@@ -176,5 +176,115 @@ async fn the_marketplace_serves_apps_compatible_with_the_simulated_product() {
             version["compatibilities"][0]["application"], key,
             "{product:?}"
         );
+    }
+}
+
+/// GET `path` on the simulated Marketplace, as JSON.
+async fn marketplace_json(sim: &Sim, path: &str) -> Value {
+    let response = reqwest::get(sim.marketplace_url().join(path).unwrap())
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK, "{path}");
+    response.json().await.unwrap()
+}
+
+#[tokio::test]
+async fn each_products_demo_seeds_its_own_system_apps_and_listed_vendor_apps() {
+    // (product, a bundled app, the licensed app to upgrade, its installed version, the newest
+    // version compatible with the product's default build, its highest compatible build).
+    for (product, system, app, installed, newest, installed_max) in [
+        (
+            Product::Jira,
+            "com.atlassian.jira.jira-software-application",
+            "com.onresolve.jira.groovy.groovyrunner",
+            "8.20.0",
+            "8.29.0",
+            11_000_000,
+        ),
+        (
+            Product::Confluence,
+            "com.atlassian.confluence.plugins.confluence-create-content-plugin",
+            "com.mxgraph.confluence.plugins.diagramly",
+            "24.0.0",
+            "25.1.0",
+            9_012,
+        ),
+        (
+            Product::Bitbucket,
+            "com.atlassian.bitbucket.server.bitbucket-git",
+            "com.onresolve.stash.groovy.groovyrunner",
+            "8.20.0",
+            "8.30.0",
+            8_019_000,
+        ),
+        (
+            Product::Bamboo,
+            "com.atlassian.bamboo.plugins.atlassian-bamboo-plugin-git",
+            "net.utoolity.atlassian.bamboo.tasks-for-aws",
+            "3.6.0",
+            "3.9.0",
+            90_208,
+        ),
+    ] {
+        let sim = start(SimConfig::demo(product)).await;
+        assert_eq!(
+            sim.upm_url().path().trim_end_matches('/'),
+            product.context_path(),
+            "{product:?}"
+        );
+        let bundled = sim.plugin(system).expect("the product's bundled app");
+        assert!(
+            !bundled.user_installed && !bundled.uninstallable,
+            "{product:?}"
+        );
+        assert!(sim.plugin(UPM_KEY).is_some(), "{product:?}: UPM");
+        let plugin = sim.plugin(app).expect("the vendor app");
+        assert!(
+            plugin.user_installed && plugin.uses_licensing,
+            "{product:?}"
+        );
+        assert_eq!(plugin.version, installed, "{product:?}");
+        assert!(sim.license(app).is_some(), "{product:?}: an old license");
+        for key in ["com.example.retired", "com.example.sandbox"] {
+            assert!(sim.plugin(key).is_some(), "{product:?}: {key}");
+        }
+        // Every user-installed app is listed, several versions each.
+        for plugin in sim
+            .plugins()
+            .iter()
+            .filter(|plugin| plugin.user_installed && !plugin.key.starts_with("com.example."))
+        {
+            let page =
+                marketplace_json(&sim, &format!("rest/2/addons/{}/versions", plugin.key)).await;
+            assert!(page["count"].as_u64().unwrap() >= 2, "{product:?}: {page}");
+        }
+
+        let key = product.key();
+        let (_, build) = product.default_version();
+        let latest = marketplace_json(
+            &sim,
+            &format!("rest/2/addons/{app}/versions/latest?application={key}&applicationBuild={build}&hosting=datacenter"),
+        )
+        .await;
+        assert_eq!(latest["name"], newest, "{product:?}");
+        let version = marketplace_json(
+            &sim,
+            &format!("rest/2/addons/{app}/versions/name/{installed}"),
+        )
+        .await;
+        let compatibility = &version["compatibilities"][0];
+        assert_eq!(compatibility["application"], key, "{product:?}");
+        assert_eq!(
+            compatibility["hosting"]["dataCenter"]["max"]["build"], installed_max,
+            "{product:?}: {compatibility}"
+        );
+        // The product's default build is listed by the Marketplace under its version.
+        let (product_version, _) = product.default_version();
+        let listed = marketplace_json(
+            &sim,
+            &format!("rest/2/applications/{key}/versions/name/{product_version}"),
+        )
+        .await;
+        assert_eq!(listed["buildNumber"], build, "{product:?}");
     }
 }
