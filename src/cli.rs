@@ -249,8 +249,8 @@ pub enum Command {
     Sim(SimArgs),
     /// Start the simulator in-process and run validate, plan, apply and drift on the example manifest
     #[cfg(feature = "sim")]
-    #[command(after_help = "Example:\n  upmsync demo")]
-    Demo,
+    #[command(after_help = "Examples:\n  upmsync demo\n  upmsync demo --product confluence")]
+    Demo(DemoArgs),
     /// Print a shell completion script to stdout
     #[command(
         after_help = "Examples:\n  upmsync completions bash > /etc/bash_completion.d/upmsync\n  upmsync completions zsh > \"${fpath[1]}/_upmsync\"\n  upmsync completions fish > ~/.config/fish/completions/upmsync.fish\n  upmsync completions powershell >> $PROFILE"
@@ -557,6 +557,21 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 
 #[cfg(feature = "sim")]
 #[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// The product to simulate and its example manifest (`apps.yaml.example` for Jira,
+    /// `examples/<product>/apps.yaml` for the others)
+    #[arg(
+        long,
+        value_name = "PRODUCT",
+        default_value = "jira",
+        value_parser = clap::builder::PossibleValuesParser::new(upmsync_sim::Product::ALL.map(upmsync_sim::Product::key))
+            .try_map(|key| upmsync_sim::Product::from_key(&key).ok_or("unknown product"))
+    )]
+    pub product: upmsync_sim::Product,
+}
+
+#[cfg(feature = "sim")]
+#[derive(Debug, Args)]
 pub struct SimArgs {
     /// Address of the simulated Jira (UPM under `<context-path>/rest/plugins/1.0/`)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2990")]
@@ -572,7 +587,7 @@ pub struct SimArgs {
     pub context_path: Option<String>,
 
     /// The product to simulate: its version endpoints, context path, version and build, and the
-    /// Marketplace application its apps are compatible with; only Jira comes with demo apps
+    /// Marketplace application its apps are compatible with, and the product's demo apps
     #[arg(
         long,
         value_name = "PRODUCT",

@@ -87,8 +87,11 @@ async fn run(command: Command, printer: &Printer, settings: &HttpSettings) -> an
         Command::Sim(args) => Ok(commands::sim::run(&args, p).await),
         #[cfg(feature = "sim")]
         // The demo changes only its own simulator: stopped anywhere, its temporary folder goes.
-        Command::Demo => {
-            unless_interrupted(p, async { Ok(commands::demo::run(p, settings).await) }).await
+        Command::Demo(args) => {
+            unless_interrupted(p, async {
+                Ok(commands::demo::run(&args, p, settings).await)
+            })
+            .await
         }
     }
 }

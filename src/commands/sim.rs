@@ -5,15 +5,12 @@ use std::time::Duration;
 use super::Exit;
 use crate::cli::SimArgs;
 use crate::printer::Printer;
-use upmsync_sim::{FaultPlan, Product, Sim, SimConfig};
+use upmsync_sim::{FaultPlan, Sim, SimConfig};
 
 /// `upmsync sim`: serves until Ctrl-C.
 pub async fn run(args: &SimArgs, printer: &Printer) -> Exit {
-    // Only Jira has demo apps; the other products start with UPM alone.
-    let mut config = match args.product {
-        Product::Jira => SimConfig::jira_demo(),
-        other => SimConfig::empty().product(other),
-    };
+    // Each product starts with its demo seed (the apps its example manifest is written against).
+    let mut config = SimConfig::demo(args.product);
     if let Some(path) = &args.context_path {
         config = config.context_path(path);
     }
@@ -89,13 +86,8 @@ pub async fn run(args: &SimArgs, printer: &Printer) -> Exit {
             sim.nodes()
         ));
     }
-    let seeded = if args.product == Product::Jira {
-        "with apps"
-    } else {
-        "with only UPM installed"
-    };
     printer.status(&format!(
-        "Simulated {product} {seeded}; user `admin`, password `admin`. Press Ctrl-C to stop."
+        "Simulated {product} with apps; user `admin`, password `admin`. Press Ctrl-C to stop."
     ));
     wait_for_stop(&sim, printer).await;
     sim.shutdown().await;

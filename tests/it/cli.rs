@@ -438,23 +438,57 @@ async fn no_secret_in_any_output_at_any_log_level() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn demo_runs_end_to_end() {
-    let folder = tempfile::tempdir().unwrap();
-    let output = run_binary(&["demo"], folder.path(), &[]).await;
-    assert_eq!(output.code, 0, "{}\n{}", output.stdout, output.stderr);
-    let all = format!("{}{}", output.stdout, output.stderr);
-    for step in [
-        "==> upmsync validate",
-        "==> upmsync plan",
-        "==> upmsync apply",
-        "==> upmsync drift",
-        "Demo finished",
+    for (args, name, example) in [
+        (&["demo"][..], "Jira", "apps.yaml.example"),
+        (
+            &["demo", "--product", "confluence"][..],
+            "Confluence",
+            "examples/confluence/apps.yaml",
+        ),
+        (
+            &["demo", "--product", "bitbucket"][..],
+            "Bitbucket",
+            "examples/bitbucket/apps.yaml",
+        ),
+        (
+            &["demo", "--product", "bamboo"][..],
+            "Bamboo",
+            "examples/bamboo/apps.yaml",
+        ),
     ] {
-        assert!(all.contains(step), "missing {step}:\n{all}");
+        let folder = tempfile::tempdir().unwrap();
+        let output = run_binary(args, folder.path(), &[]).await;
+        assert_eq!(
+            output.code, 0,
+            "{args:?}: {}\n{}",
+            output.stdout, output.stderr
+        );
+        let all = format!("{}{}", output.stdout, output.stderr);
+        assert!(
+            all.contains(&format!("a simulated {name} at")),
+            "{args:?}:\n{all}"
+        );
+        for step in [
+            format!("==> upmsync validate -f {example}"),
+            format!("==> upmsync plan -f {example}"),
+            format!("==> upmsync apply -f {example}"),
+            format!("==> upmsync drift -f {example}"),
+            "Demo finished".to_string(),
+        ] {
+            assert!(all.contains(&step), "{args:?}: missing {step}:\n{all}");
+        }
+        // Each demo upgrades, downgrades and uninstalls.
+        for change in ["(upgrade, license-set)", "(downgrade)", "(uninstall)"] {
+            assert!(all.contains(change), "{args:?}: missing {change}:\n{all}");
+        }
+        assert!(
+            !all.contains("AAABdemo") && !all.contains("YWRtaW46YWRtaW4"),
+            "{args:?}: demo secret leaked"
+        );
     }
-    assert!(
-        !all.contains("AAABdemoScriptRunnerLicense"),
-        "demo license leaked"
-    );
+    let folder = tempfile::tempdir().unwrap();
+    let output = run_binary(&["demo", "--product", "crowd"], folder.path(), &[]).await;
+    assert_eq!(output.code, 1, "a usage error: {}", output.stderr);
 }
 
 #[test]
