@@ -307,8 +307,10 @@ mod tests {
         );
     }
 
+    /// The real Jira 9.12.15 `serverInfo` body (marketplace-api.md §12, byte for byte the
+    /// reference's `marketplace-samples/jira-serverinfo-issues.redhat.com.json`).
     #[test]
-    fn reads_the_real_jira_server_info_and_string_build_numbers() {
+    fn reads_the_real_jira_server_info() {
         let body =
             include_str!("../../tests/fixtures/marketplace/jira-serverinfo-issues.redhat.com.json");
         let info: ProductInfo = serde_json::from_str(body).unwrap();
@@ -316,9 +318,49 @@ mod tests {
             (info.version.as_str(), info.build_number.as_u64()),
             ("9.12.15", Some(9120015))
         );
-        let bitbucket: ProductInfo =
-            serde_json::from_str(r#"{"version":"9.4.22","buildNumber":"9004022","buildDate":"1783935727556","displayName":"Bitbucket"}"#).unwrap();
-        assert_eq!(bitbucket.build_number.as_u64(), Some(9004022));
+        assert_eq!(info.base_url.as_deref(), Some("https://issues.redhat.com"));
+    }
+
+    /// The real Bitbucket 9.4.22 `application-properties` body, verbatim from marketplace-api.md
+    /// §12 (source BB-CAP, a capture of a live 9.4.22): `buildNumber` and `buildDate` are strings.
+    #[test]
+    fn reads_the_real_bitbucket_application_properties_with_a_string_build_number() {
+        let body = include_str!(
+            "../../tests/fixtures/marketplace/bitbucket-application-properties-9.4.22.json"
+        );
+        let info: ProductInfo = serde_json::from_str(body).unwrap();
+        assert_eq!(
+            (info.version.as_str(), info.build_number.as_u64()),
+            ("9.4.22", Some(9004022))
+        );
+        assert_eq!(info.base_url, None);
+        // Bitbucket 4.8.5 reports `"4008005"` the same way (§12, source BB-PERL).
+        let old: ProductInfo =
+            serde_json::from_str(r#"{"version":"4.8.5","buildNumber":"4008005"}"#).unwrap();
+        assert_eq!(old.build_number.as_u64(), Some(4008005));
+    }
+
+    /// The applinks manifest is how Confluence and Bamboo report their version (and every
+    /// product's fallback). The reference holds no real body of it, only its fields from
+    /// applinks 9.1.4's `ManifestEntity` (upm-rest-api.md §7: `buildNumber` a long, the base URL
+    /// as `url`); this is a body with exactly those fields, as Confluence and Bamboo would send it.
+    #[test]
+    fn reads_an_applinks_manifest_of_confluence_and_bamboo() {
+        for (type_id, version, build) in [("confluence", "9.2.0", 9208), ("bamboo", "9.6.0", 90611)]
+        {
+            let body = format!(
+                r#"{{"id":"4f1c2d3e-0000-4000-8000-5e4d6c7b8a91","name":"{type_id}","typeId":"{type_id}","version":"{version}","buildNumber":{build},"applinksVersion":"9.1.4","inboundAuthenticationTypes":["com.atlassian.applinks.api.auth.types.OAuthAuthenticationProvider"],"outboundAuthenticationTypes":["com.atlassian.applinks.api.auth.types.OAuthAuthenticationProvider"],"publicSignup":false,"url":"https://{type_id}.example.com/wiki","iconUrl":"https://{type_id}.example.com/wiki/images/icon.png","iconUri":"https://{type_id}.example.com/wiki/images/icon.png"}}"#
+            );
+            let info: ProductInfo = serde_json::from_str(&body).unwrap();
+            assert_eq!(
+                (info.version.as_str(), info.build_number.as_u64()),
+                (version, Some(build))
+            );
+            assert_eq!(
+                info.base_url,
+                Some(format!("https://{type_id}.example.com/wiki"))
+            );
+        }
     }
 
     #[test]
