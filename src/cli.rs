@@ -558,7 +558,7 @@ fn parse_interval(text: &str) -> Result<Duration, String> {
 #[cfg(feature = "sim")]
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// The product to simulate and its example manifest (`apps.yaml.example` for Jira,
+    /// Simulate this product and run its example manifest (`apps.yaml.example` for Jira,
     /// `examples/<product>/apps.yaml` for the others)
     #[arg(
         long,
