@@ -17,7 +17,8 @@
 //! (`enablement.rs`) or fail to enable. For benchmarks, every answer can wait an injected
 //! [`SimConfig::latency`], installs by URI spend a [`SimConfig::download_delay`] downloading, the
 //! request log and [`Sim::install_tasks`] carry timing, and big Marketplace artifacts are served
-//! from files ([`SimConfig::marketplace_artifact_file`]).
+//! from files ([`SimConfig::marketplace_artifact_file`]). Each product has a demo seed, its bundled
+//! apps and vendor apps with Marketplace listings ([`SimConfig::demo`], `seeds.rs`).
 //!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
