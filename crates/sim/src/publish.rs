@@ -30,8 +30,9 @@ use super::config::SeedMarketplaceApp;
 use super::http;
 use super::state::Shared;
 
-/// The largest artifact an upload may carry: 512 MiB (bytes). A larger one is refused with 413,
-/// up front when `Content-Length` says so, else as soon as the streamed body passes the cap.
+/// The largest artifact an upload may carry by default: 512 MiB (bytes). A larger one is refused
+/// with 413, up front when `Content-Length` says so, else as soon as the streamed body passes the
+/// cap (tests lower it with [`crate::Sim::set_max_artifact_bytes`]).
 pub const MAX_ARTIFACT_BYTES: u64 = 512 * 1024 * 1024;
 
 /// The largest version document a create may carry: 1 MiB (bytes); larger answers 413.
@@ -196,6 +197,8 @@ pub(crate) struct Publishing {
     assets: BTreeMap<String, Asset>,
     /// By app key, in creation order.
     versions: BTreeMap<String, Vec<Arc<PublishedVersion>>>,
+    /// The upload cap in bytes when not [`MAX_ARTIFACT_BYTES`].
+    pub(crate) max_artifact_bytes: Option<u64>,
 }
 
 impl Publishing {
@@ -280,10 +283,14 @@ pub(crate) async fn upload(
             &format!("`{file_name}` is not a `.jar` or `.obr` file name"),
         );
     }
+    let cap = shared
+        .publishing()
+        .max_artifact_bytes
+        .unwrap_or(MAX_ARTIFACT_BYTES);
     let declared = http::header_text(headers, header::CONTENT_LENGTH)
         .and_then(|length| length.trim().parse::<u64>().ok());
-    if declared.is_some_and(|length| length > MAX_ARTIFACT_BYTES) {
-        return too_large();
+    if declared.is_some_and(|length| length > cap) {
+        return too_large(cap);
     }
     let directory = shared.publishing().directory();
     let directory = match directory {
@@ -297,7 +304,7 @@ pub(crate) async fn upload(
     };
     let id = uuid();
     let path = directory.join(&id);
-    let size = match store(body, &path).await {
+    let size = match store(body, &path, cap).await {
         Ok(size) => size,
         Err(response) => {
             let _ = tokio::fs::remove_file(&path).await;
@@ -342,18 +349,16 @@ pub(crate) async fn upload(
     )
 }
 
-fn too_large() -> Response {
+/// 413 for an upload above `cap` bytes.
+fn too_large(cap: u64) -> Response {
     error(
         StatusCode::PAYLOAD_TOO_LARGE,
-        &format!(
-            "the artifact is larger than the simulator's cap of {} MiB",
-            MAX_ARTIFACT_BYTES / (1024 * 1024)
-        ),
+        &format!("the artifact is larger than the simulator's cap of `{cap}` bytes"),
     )
 }
 
-/// Writes the streamed body to `path`; its size in bytes.
-async fn store(body: Body, path: &Path) -> Result<u64, Response> {
+/// Writes the streamed body to `path`, refusing more than `cap` bytes; its size in bytes.
+async fn store(body: Body, path: &Path, cap: u64) -> Result<u64, Response> {
     let failed = |problem: std::io::Error| {
         error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -371,8 +376,8 @@ async fn store(body: Body, path: &Path) -> Result<u64, Response> {
             )
         })?;
         size += chunk.len() as u64;
-        if size > MAX_ARTIFACT_BYTES {
-            return Err(too_large());
+        if size > cap {
+            return Err(too_large(cap));
         }
         file.write_all(&chunk).await.map_err(failed)?;
     }

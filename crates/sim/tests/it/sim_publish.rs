@@ -653,3 +653,38 @@ fn a_fault_plan_names_the_publishing_posts() {
             .first(1)]
     );
 }
+
+#[tokio::test]
+async fn an_upload_above_the_cap_is_413_declared_or_streamed() {
+    let sim = start(config()).await;
+    let bytes = jar("1.2.0");
+    sim.set_max_artifact_bytes(bytes.len() as u64 - 1);
+    let path = "/rest/2/assets/artifact?file=publish-me-1.2.0.jar";
+    // With a Content-Length.
+    let (status, body) = send(publisher(&sim, Method::POST, path).body(bytes.clone())).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(errors(&body)[0]
+        .1
+        .contains(&format!("`{}`", bytes.len() - 1)));
+    // Chunked: refused once the streamed body passes the cap.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(100).map(|chunk| Ok(chunk.to_vec())).collect();
+    let stream = futures::stream::iter(chunks);
+    let (status, _) =
+        send(publisher(&sim, Method::POST, path).body(reqwest::Body::wrap_stream(stream))).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // At the cap it is fine.
+    sim.set_max_artifact_bytes(bytes.len() as u64);
+    let (status, _) = send(
+        publisher(&sim, Method::POST, path).body(reqwest::Body::wrap_stream(
+            futures::stream::iter(
+                bytes
+                    .chunks(100)
+                    .map(|chunk| Ok::<_, std::io::Error>(chunk.to_vec()))
+                    .collect::<Vec<_>>(),
+            ),
+        )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
