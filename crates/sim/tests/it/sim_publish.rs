@@ -42,6 +42,11 @@ fn anonymous(sim: &Sim, method: Method, path: &str) -> RequestBuilder {
     client().request(method, url)
 }
 
+/// The upload's media type on `request`.
+fn octets(request: RequestBuilder) -> RequestBuilder {
+    request.header(CONTENT_TYPE, "application/octet-stream")
+}
+
 async fn send(request: RequestBuilder) -> (StatusCode, Value) {
     let response = request.send().await.unwrap();
     let status = response.status();
@@ -319,7 +324,7 @@ async fn writes_need_the_publisher_and_reads_refuse_wrong_credentials() {
     let (status, _) = send(publisher(&sim, Method::GET, &create_path)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // The right account publishes.
-    let response = anonymous(&sim, Method::POST, upload_path)
+    let response = octets(anonymous(&sim, Method::POST, upload_path))
         .basic_auth("me@example.com", Some("my-token"))
         .body(jar("1.2.0"))
         .send()
@@ -661,7 +666,8 @@ async fn an_upload_above_the_cap_is_413_declared_or_streamed() {
     sim.set_max_artifact_bytes(bytes.len() as u64 - 1);
     let path = "/rest/2/assets/artifact?file=publish-me-1.2.0.jar";
     // With a Content-Length.
-    let (status, body) = send(publisher(&sim, Method::POST, path).body(bytes.clone())).await;
+    let (status, body) =
+        send(octets(publisher(&sim, Method::POST, path)).body(bytes.clone())).await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
     assert!(errors(&body)[0]
         .1
@@ -671,12 +677,13 @@ async fn an_upload_above_the_cap_is_413_declared_or_streamed() {
         bytes.chunks(100).map(|chunk| Ok(chunk.to_vec())).collect();
     let stream = futures::stream::iter(chunks);
     let (status, _) =
-        send(publisher(&sim, Method::POST, path).body(reqwest::Body::wrap_stream(stream))).await;
+        send(octets(publisher(&sim, Method::POST, path)).body(reqwest::Body::wrap_stream(stream)))
+            .await;
     assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
     // At the cap it is fine.
     sim.set_max_artifact_bytes(bytes.len() as u64);
     let (status, _) = send(
-        publisher(&sim, Method::POST, path).body(reqwest::Body::wrap_stream(
+        octets(publisher(&sim, Method::POST, path)).body(reqwest::Body::wrap_stream(
             futures::stream::iter(
                 bytes
                     .chunks(100)
@@ -687,4 +694,79 @@ async fn an_upload_above_the_cap_is_413_declared_or_streamed() {
     )
     .await;
     assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn bodies_of_another_media_type_are_415() {
+    let sim = start(config()).await;
+    let (status, body) = send(
+        publisher(
+            &sim,
+            Method::POST,
+            "/rest/2/assets/artifact?file=publish-me-1.2.0.jar",
+        )
+        .header(CONTENT_TYPE, "multipart/form-data")
+        .body(jar("1.2.0")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(errors(&body)[0].1.contains("application/octet-stream"));
+    let href = upload(&sim, "publish-me-1.2.0.jar", jar("1.2.0")).await;
+    let (status, _) = send(
+        publisher(
+            &sim,
+            Method::POST,
+            &format!("/rest/2/addons/{APP}/versions"),
+        )
+        .header(CONTENT_TYPE, "text/plain")
+        .body(document(&href, "1.2.0", 120, "public").to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(sim.published_versions(APP).is_empty());
+    // Parameters do not matter.
+    let (status, _) = send(
+        publisher(
+            &sim,
+            Method::POST,
+            &format!("/rest/2/addons/{APP}/versions"),
+        )
+        .header(CONTENT_TYPE, "application/json; charset=utf-8")
+        .body(document(&href, "1.2.0", 120, "public").to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn the_simulated_upm_installs_a_published_version_by_uri() {
+    let sim = start(config().task_delay(std::time::Duration::ZERO)).await;
+    publish(&sim, "1.2.0", 120, "public").await;
+    publish(&sim, "1.3.0", 130, "private").await;
+    let install = |build: u64| {
+        let sim = &sim;
+        async move {
+            let token = crate::support::token(sim).await;
+            let accepted = crate::support::upm(sim, Method::POST, &format!("?token={token}"))
+                .header(CONTENT_TYPE, "application/vnd.atl.plugins.install.uri+json")
+                .header(reqwest::header::ACCEPT, "application/json")
+                .body(
+                    json!({"pluginUri": format!("{}download/apps/{APP_ID}/version/{build}", sim.marketplace_url())})
+                        .to_string(),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+            crate::support::finish_task(&accepted).await
+        }
+    };
+    let done = install(120).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(sim.plugin(APP).unwrap().version, "1.2.0");
+    // UPM downloads anonymously: a private version is not there for it.
+    let failed = install(130).await;
+    assert_eq!(failed.status(), StatusCode::OK);
+    assert!(crate::support::content_type(&failed).contains("err"));
+    assert_eq!(sim.plugin(APP).unwrap().version, "1.2.0");
 }
