@@ -765,13 +765,18 @@ fn is_date(text: &str) -> bool {
     )
 }
 
-/// Today's date (UTC) as `YYYY-MM-DD` (Howard Hinnant's civil-from-days).
+/// Today's date (UTC) as `YYYY-MM-DD`.
 fn today() -> String {
     let seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs())
         .unwrap_or(0);
-    let days = (seconds / 86_400) as i64 + 719_468;
+    date_of(seconds)
+}
+
+/// The UTC date of a Unix time in seconds, as `YYYY-MM-DD` (Howard Hinnant's civil-from-days).
+fn date_of(unix_seconds: u64) -> String {
+    let days = (unix_seconds / 86_400) as i64 + 719_468;
     let era = days.div_euclid(146_097);
     let day_of_era = days.rem_euclid(146_097);
     let year_of_era =
@@ -813,6 +818,10 @@ mod tests {
         assert!(!is_date("2026-13-01"));
         assert!(!is_date("26-12-01"));
         assert!(is_date(&today()));
+        assert_eq!(date_of(0), "1970-01-01");
+        // 2024-02-29 12:00 UTC, a leap day; 2026-12-01 00:00 UTC.
+        assert_eq!(date_of(1_709_208_000), "2024-02-29");
+        assert_eq!(date_of(1_796_083_200), "2026-12-01");
     }
 
     #[test]
