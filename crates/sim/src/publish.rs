@@ -276,7 +276,8 @@ pub(crate) async fn upload(
         );
     };
     let lower = file_name.to_ascii_lowercase();
-    if file_name.contains(['/', '\\'])
+    if file_name.contains(['/', '\\', '"'])
+        || file_name.chars().any(char::is_control)
         || !(lower.ends_with(".jar") || lower.ends_with(".obr"))
         || file_name.len() <= 4
     {

@@ -268,6 +268,8 @@ async fn an_obr_is_accepted_and_a_non_plugin_is_refused() {
         ("readme.jar", b"just text, not a zip".to_vec()),
         ("publish-me.zip", jar("2.0.1")),
         ("publish-me.jar", Vec::new()),
+        ("dir%2Fpublish-me.jar", jar("2.0.1")),
+        ("publish%22me.jar", jar("2.0.1")),
     ] {
         let (status, body) = send(
             publisher(
@@ -280,8 +282,9 @@ async fn an_obr_is_accepted_and_a_non_plugin_is_refused() {
         )
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{file}: {body}");
+        let named = file.replace("%2F", "/").replace("%22", "\"");
         assert!(
-            errors(&body)[0].1.contains(file),
+            errors(&body)[0].1.contains(&named),
             "{file}: the message names the file: {body}"
         );
     }
@@ -769,4 +772,37 @@ async fn the_simulated_upm_installs_a_published_version_by_uri() {
     assert_eq!(failed.status(), StatusCode::OK);
     assert!(crate::support::content_type(&failed).contains("err"));
     assert_eq!(sim.plugin(APP).unwrap().version, "1.2.0");
+}
+
+#[tokio::test]
+async fn a_version_for_another_product_resolves_for_that_product() {
+    let sim = start(config().product(upmsync_sim::Product::Confluence)).await;
+    let href = upload(&sim, "publish-me-1.2.0.jar", jar("1.2.0")).await;
+    let mut version = document(&href, "1.2.0", 120, "public");
+    version["compatibilities"] = json!([
+        {"application": "confluence", "hosting": {"dataCenter": {"min": {"build": 9_012}, "max": {"build": 9_208}}}},
+        {"application": "jira", "hosting": {"dataCenter": {"min": {"build": 9_000_000}, "max": {"build": 10_000_000}}}},
+    ]);
+    assert_eq!(create(&sim, &version).await.status(), StatusCode::CREATED);
+    let latest = |application: &str, build: u64| {
+        anonymous(
+            &sim,
+            Method::GET,
+            &format!("/rest/2/addons/{APP}/versions/latest?application={application}&applicationBuild={build}&hosting=datacenter"),
+        )
+    };
+    let (status, found) = send(latest("confluence", 9_208)).await;
+    assert_eq!(
+        (status, found["name"].as_str()),
+        (StatusCode::OK, Some("1.2.0"))
+    );
+    assert_eq!(
+        found["compatibilities"][0]["hosting"]["dataCenter"]["max"],
+        json!({"build": 9_208, "version": "9.2.0"})
+    );
+    let (_, found) = send(latest("jira", 9_120_015)).await;
+    assert_eq!(found["name"], "1.2.0");
+    // Below the posted range: the seeded versions' (wide) range still answers.
+    let (_, found) = send(latest("confluence", 8_804)).await;
+    assert_eq!(found["name"], "1.1.0");
 }
