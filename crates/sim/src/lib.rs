@@ -157,6 +157,7 @@ impl SimInstallTask {
 pub struct SimPublishedVersion {
     /// The display name, e.g. `1.2.3`.
     pub name: String,
+    /// The version's Marketplace build number (`buildNumber`), as posted.
     pub build_number: u64,
     /// `public` or `private`, as posted.
     pub status: String,
