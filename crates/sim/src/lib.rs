@@ -20,6 +20,13 @@
 //! from files ([`SimConfig::marketplace_artifact_file`]). Each product has a demo seed, its bundled
 //! apps and vendor apps with Marketplace listings ([`SimConfig::demo`], `seeds.rs`).
 //!
+//! The Marketplace also accepts publishing (`publish.rs`): the publisher account of
+//! [`SimConfig::publisher`] ([`PUBLISHER_EMAIL`] / [`PUBLISHER_TOKEN`] by default) uploads an
+//! artifact (`POST /rest/2/assets/artifact?file=NAME`, checked to be a plugin, at most
+//! [`MAX_ARTIFACT_BYTES`]) and creates a version from it (`POST /rest/2/addons/{key}/versions`,
+//! 201 or 400 with every field error); the version then resolves and downloads like a seeded one,
+//! a private one only for the publisher with `includePrivate=true` ([`Sim::published_versions`]).
+//!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! use upmsync_sim::{Sim, SimConfig};
@@ -47,6 +54,7 @@ pub mod jar;
 mod license;
 mod marketplace;
 mod product;
+mod publish;
 mod restart;
 mod seeds;
 mod state;
@@ -66,11 +74,13 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 pub use config::{
-    SeedCompatibility, SeedMarketplaceApp, SeedMarketplaceVersion, SeedPlugin, SimConfig, UPM_KEY,
+    SeedCompatibility, SeedMarketplaceApp, SeedMarketplaceVersion, SeedPlugin, SimConfig,
+    PUBLISHER_EMAIL, PUBLISHER_TOKEN, UPM_KEY,
 };
 pub use faults::{Fault, FaultPlan, FaultRule};
 pub use front::WebPage;
 pub use product::Product;
+pub use publish::{MAX_ARTIFACT_BYTES, MAX_VERSION_DOCUMENT_BYTES};
 pub use restart::SimRestartState;
 pub use state::SimPluginState;
 
@@ -141,6 +151,22 @@ impl SimInstallTask {
     pub fn server_time(&self) -> Option<Duration> {
         Some(self.finished?.saturating_duration_since(self.started))
     }
+}
+
+/// A version published to the simulated Marketplace (`POST /rest/2/addons/{key}/versions`), as
+/// [`Sim::published_versions`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimPublishedVersion {
+    /// The display name, e.g. `1.2.3`.
+    pub name: String,
+    /// The version's Marketplace build number (`buildNumber`), as posted.
+    pub build_number: u64,
+    /// `public` or `private`, as posted.
+    pub status: String,
+    /// The uploaded artifact's file name (`my-app-1.2.3.jar`).
+    pub file_name: String,
+    /// The uploaded artifact's size in bytes.
+    pub size: u64,
 }
 
 /// A running simulator. Dropping it (or [`Sim::shutdown`]) stops both listeners.
@@ -247,6 +273,35 @@ impl Sim {
     /// The Marketplace base URL, ending in `/`.
     pub fn marketplace_url(&self) -> Url {
         self.shared.marketplace_url.clone()
+    }
+
+    /// The email of the Marketplace's publisher account ([`SimConfig::publisher`]); the API token
+    /// is never reported.
+    pub fn publisher_email(&self) -> &str {
+        &self.shared.publisher.0
+    }
+
+    /// The versions published to an app's listing since the start, in creation order (seeded
+    /// versions are not among them).
+    pub fn published_versions(&self, key: &str) -> Vec<SimPublishedVersion> {
+        self.shared
+            .publishing()
+            .versions(key)
+            .iter()
+            .map(|version| SimPublishedVersion {
+                name: version.name.clone(),
+                build_number: version.build_number,
+                status: version.status.as_str().to_string(),
+                file_name: version.asset.file_name.clone(),
+                size: version.asset.size,
+            })
+            .collect()
+    }
+
+    /// Changes the largest artifact an upload may carry (default [`MAX_ARTIFACT_BYTES`]); a larger
+    /// upload is answered 413.
+    pub fn set_max_artifact_bytes(&self, bytes: u64) {
+        self.shared.publishing().max_artifact_bytes = Some(bytes);
     }
 
     /// Every request both listeners received, in the order they were answered.
