@@ -155,3 +155,35 @@ fn the_simulator_docs_and_help_do_not_describe_a_jira_only_simulator() {
         "docs/simulator.md still says {stale:?}; `sim --help` for --product-build says: {product_build}"
     );
 }
+
+/// Finding 4 (nice-to-have). The simulator's web pages (`--web-page`, `SimConfig::web_page`) are
+/// Jira's whatever the product: `upmsync sim --product bitbucket --web-page login` answers "Log
+/// in - Jira" with Jira's logo and links, `setup` "Set up Jira", and `upgrade` "Jira is upgrading
+/// ... version 9.12.15 (build 9120015)" (hard-coded, not even the configured build), so a user
+/// trying upmsync's diagnoses on a simulated Bitbucket reads `answered 200 OK with a web page (a
+/// login page: "Log in - Jira")`. The issue asks the simulator to play each product as
+/// first-class as Jira. Where: crates/sim/src/front.rs (`jira_head` and the page bodies take no
+/// product). A fix: name the simulated product (`Product::name`) and its configured version and
+/// build in the pages (the product's own title formats where known, `guess:` otherwise), and say
+/// so in docs/simulator.md's table of pages.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_simulated_web_pages_belong_to_the_simulated_product() {
+    use upmsync_sim::WebPage;
+    let mut wrong = Vec::new();
+    for page in [WebPage::Login, WebPage::Setup, WebPage::Upgrade] {
+        let env = TestEnv::with(small_jira().product(Product::Bitbucket).web_page(page)).await;
+        let body = reqwest::get(env.sim.upm_url().join("rest/plugins/1.0/").unwrap())
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        if body.contains("Jira") || body.contains("9120015") {
+            wrong.push(format!("{page:?}"));
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "a simulated Bitbucket answers Jira's pages (naming Jira or its build 9120015): {wrong:?}"
+    );
+}
