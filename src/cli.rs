@@ -573,7 +573,7 @@ pub struct DemoArgs {
 #[cfg(feature = "sim")]
 #[derive(Debug, Args)]
 pub struct SimArgs {
-    /// Address of the simulated Jira (UPM under `<context-path>/rest/plugins/1.0/`)
+    /// Address of the simulated product (UPM under `<context-path>/rest/plugins/1.0/`)
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:2990")]
     pub listen: SocketAddr,
 
@@ -597,7 +597,7 @@ pub struct SimArgs {
     )]
     pub product: upmsync_sim::Product,
 
-    /// Product version and build number the simulated Jira reports, as VERSION:BUILD
+    /// Product version and build number the simulated product reports, as VERSION:BUILD
     #[arg(long, value_name = "VERSION:BUILD", value_parser = parse_product_build)]
     pub product_build: Option<(String, u64)>,
 
@@ -623,7 +623,7 @@ pub struct SimArgs {
     #[arg(long)]
     pub websudo: bool,
 
-    /// Answer every request to the simulated Jira with this web page instead of its REST API: a
+    /// Answer every request to the simulated product with this web page instead of its REST API: a
     /// login page, an SSO redirect, the setup wizard, the upgrade page or a proxy's maintenance page
     #[arg(
         long,
@@ -633,7 +633,7 @@ pub struct SimArgs {
     )]
     pub web_page: Option<WebPage>,
 
-    /// Put a reverse proxy in front of the simulated Jira that answers 413 to bodies over BYTES
+    /// Put a reverse proxy in front of the simulated product that answers 413 to bodies over BYTES
     #[arg(long, value_name = "BYTES")]
     pub proxy_max_body: Option<u64>,
 
@@ -641,7 +641,7 @@ pub struct SimArgs {
     #[arg(long)]
     pub no_outbound: bool,
 
-    /// Answer the first N changes (POST, PUT, DELETE) to the simulated Jira with 429, as Jira's rate
+    /// Answer the first N changes (POST, PUT, DELETE) to the simulated product with 429, as the products' rate
     /// limiting does
     #[arg(long, value_name = "N")]
     pub rate_limit_changes: Option<u32>,

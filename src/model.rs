@@ -187,6 +187,41 @@ impl Product {
             Product::Bamboo => "bamboo",
         }
     }
+
+    /// The product's name as people write it (`Jira`, `Confluence`, …).
+    pub fn title(self) -> &'static str {
+        match self {
+            Product::Jira => "Jira",
+            Product::Confluence => "Confluence",
+            Product::Bitbucket => "Bitbucket",
+            Product::Bamboo => "Bamboo",
+        }
+    }
+
+    /// The `typeId` the product's applinks manifest reports (upm-rest-api.md §7): Bitbucket keeps
+    /// its old name, `stash`.
+    pub fn applinks_type_id(self) -> &'static str {
+        match self {
+            Product::Bitbucket => "stash",
+            other => other.marketplace_application(),
+        }
+    }
+
+    /// The product an applinks `typeId` names, if it is one of the four (case-insensitive).
+    pub fn from_applinks_type_id(type_id: &str) -> Option<Product> {
+        [
+            Product::Jira,
+            Product::Confluence,
+            Product::Bitbucket,
+            Product::Bamboo,
+        ]
+        .into_iter()
+        .find(|product| {
+            product
+                .applinks_type_id()
+                .eq_ignore_ascii_case(type_id.trim())
+        })
+    }
 }
 
 impl fmt::Display for Product {

@@ -123,6 +123,11 @@ impl UpmClient {
     pub async fn apps_and_product(&self, product: Product) -> Result<Live, UpmError> {
         let (collection, product_info) =
             futures::join!(self.plugin_collection(), self.product_info(product));
+        // Another product than the manifest's is no instance to plan for, whatever the plan
+        // needs: its builds are another product's and its apps another product's apps.
+        if let Err(error @ UpmError::ProductMismatch { .. }) = product_info {
+            return Err(error);
+        }
         let collection = collection?;
         let mut live = Live {
             product: product_info
@@ -433,19 +438,44 @@ impl UpmClient {
         let mut errors = Vec::new();
         if let Some(path) = own {
             match self.product_endpoint(path).await {
-                Ok(info) => return Ok(info),
+                Ok((info, _)) => return Ok(info),
                 Err(error) => errors.push(error),
             }
         }
-        self.product_endpoint(&["rest", "applinks", "1.0", "manifest"])
-            .await
-            .map_err(|error| {
+        let manifest = &["rest", "applinks", "1.0", "manifest"][..];
+        match self.product_endpoint(manifest).await {
+            Ok((info, type_id)) => {
+                // Every product serves the applinks manifest, so a 404 on the product's own
+                // endpoint followed by a manifest of another product means the manifest's
+                // `product` (or `url`) is wrong: its build numbers are another product's.
+                match type_id {
+                    Some(type_id)
+                        if !type_id
+                            .trim()
+                            .eq_ignore_ascii_case(product.applinks_type_id()) =>
+                    {
+                        Err(UpmError::ProductMismatch {
+                            call: Call::get(under(&self.base, manifest)),
+                            expected: product,
+                            found: Product::from_applinks_type_id(&type_id),
+                            type_id,
+                        })
+                    }
+                    _ => Ok(info),
+                }
+            }
+            Err(error) => {
                 errors.push(error);
-                UpmError::ProductInfo { errors }
-            })
+                Err(UpmError::ProductInfo { errors })
+            }
+        }
     }
 
-    async fn product_endpoint(&self, path: &[&str]) -> Result<ProductInfo, UpmError> {
+    /// One product endpoint's version and build, with the applinks `typeId` when it has one.
+    async fn product_endpoint(
+        &self,
+        path: &[&str],
+    ) -> Result<(ProductInfo, Option<String>), UpmError> {
         let url = under(&self.base, path);
         let info: wire::ProductInfo = self.get_json(url.clone(), "application/json").await?;
         let build = info.build_number.as_u64().ok_or_else(|| UpmError::Decode {
@@ -455,11 +485,14 @@ impl UpmClient {
                 info.build_number.text()
             ),
         })?;
-        Ok(ProductInfo {
-            version: info.version,
-            build,
-            base_url: info.base_url.filter(|url| !url.trim().is_empty()),
-        })
+        Ok((
+            ProductInfo {
+                version: info.version,
+                build,
+                base_url: info.base_url.filter(|url| !url.trim().is_empty()),
+            },
+            info.type_id,
+        ))
     }
 
     /// `{api}/{key}-key/{rest…}`: UPM strips a trailing `-key` from the segment (§1); the key

@@ -27,10 +27,15 @@ impl UpmClient {
             _ => return error,
         };
         let mut found = None;
-        for context in ["jira/", "confluence/", "wiki/", "bitbucket/", "bamboo/"] {
+        // The usual context paths, then the origin itself (Bitbucket and Bamboo often run at the
+        // root, so a `url` with a context path can be the wrong one).
+        for context in ["jira/", "confluence/", "wiki/", "bitbucket/", "bamboo/", ""] {
             let Ok(base) = self.base.join(&format!("/{context}")) else {
                 continue;
             };
+            if base == self.base {
+                continue;
+            }
             let api = api_url(&base);
             let request = self
                 .request(Call::new(Method::HEAD, api), media::INSTALLED)

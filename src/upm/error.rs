@@ -9,7 +9,7 @@ use url::Url;
 
 use super::diagnose::WebPageKind;
 use crate::http::{Call, HttpError, TransportFailure};
-use crate::model::AppKey;
+use crate::model::{AppKey, Product};
 
 /// What went wrong talking to UPM. Every variant names the request without credentials or tokens.
 #[derive(Debug, thiserror::Error)]
@@ -119,6 +119,16 @@ pub enum UpmError {
     /// error's).
     #[error("the product version could not be read: {}", errors.iter().map(|error| crate::error::causes_text(error)).collect::<Vec<_>>().join("; "))]
     ProductInfo { errors: Vec<UpmError> },
+    /// The applinks manifest names another product than the manifest's `product` (a wrong
+    /// `product`, or a `url` that leads to another server).
+    #[error("{call} says this is {} (applinks `typeId` `{type_id}`), but the manifest says `product: {expected}`", found.map(|found| format!("a {}", found.title())).unwrap_or_else(|| "another product".into()))]
+    ProductMismatch {
+        call: Call,
+        expected: Product,
+        type_id: String,
+        /// The product `type_id` names, when it is one of the four upmsync knows.
+        found: Option<Product>,
+    },
     #[error("UPM refuses uploads: {body}")]
     UploadDisabled { body: String },
     #[error("UPM refused the artifact's signature: {body}")]
@@ -177,6 +187,8 @@ impl UpmError {
             UpmError::WrongApp { found, .. } => format!("check the artifact's URL or file; `{found}` is now installed on the instance"),
             UpmError::UploadDisabled { .. } => "uploads are disabled by default since 2024 (`upm.plugin.upload.enabled`): start the product with `-Dupm.plugin.upload.enabled=true`, or install by URI (`install: uri`). With a sha256 pinned (in the manifest or the lock), `install: auto` uploads the verified bytes, because UPM's own download by URI could get other bytes; `install: uri` trusts that download instead".into(),
             UpmError::SignatureCheck { .. } => "UPM 8 checks app signatures: install signed artifacts (Marketplace ones are), or start the product with `-Datlassian.upm.signature.check.disabled=true`".into(),
+            UpmError::ProductMismatch { found: Some(found), .. } => format!("if the instance is a {}, set its `product: {found}`; otherwise its `url` leads to another server than meant: check it", found.title()),
+            UpmError::ProductMismatch { found: None, .. } => "upmsync manages Jira, Confluence, Bitbucket and Bamboo: check the instance's `url`".into(),
             UpmError::SafeMode => "exit safe mode on the Manage apps page (or `PUT /rest/plugins/1.0/safe-mode?keepState=true` with `{\"enabled\":false}`), then run apply again".into(),
             _ => return None,
         })
@@ -206,6 +218,6 @@ fn redirect_hint(url: &Url, location: &str) -> String {
 fn no_upm_hint(found: Option<&str>) -> String {
     match found {
         Some(found) => format!("set the instance's `url` to `{found}`: the product runs under a context path"),
-        None => "the instance's `url` probably lacks the product's context path (e.g. `/jira`, `/confluence`, `/wiki`), or names a proxy path that does not lead to the product; open the URL in a browser and use the address the product's pages have".into(),
+        None => "the instance's `url` probably lacks the product's context path (e.g. `/jira`, `/confluence`, `/wiki`, `/bitbucket`, `/bamboo`), or has one the product does not use, or names a proxy path that does not lead to the product; open the URL in a browser and use the address the product's pages have".into(),
     }
 }

@@ -208,6 +208,10 @@ pub struct ProductInfo {
     /// application-properties has none.
     #[serde(default, alias = "url")]
     pub base_url: Option<String>,
+    /// The applinks manifest's `typeId` (§7: `jira`, `confluence`, `stash` for Bitbucket,
+    /// `bamboo`, …); the products' own endpoints have none.
+    #[serde(default)]
+    pub type_id: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -360,6 +364,7 @@ mod tests {
                 info.base_url,
                 Some(format!("https://{type_id}.example.com/wiki"))
             );
+            assert_eq!(info.type_id.as_deref(), Some(type_id));
         }
     }
 

@@ -303,6 +303,7 @@ fn too_large() -> Response {
 /// The answer of a web page kind, for any request.
 fn web_page(shared: &Shared, page: WebPage, request: &Request) -> Response {
     let context = shared.context_path.as_str();
+    let brand = Brand::of(shared);
     match page {
         WebPage::Login => {
             let destination = request
@@ -310,7 +311,7 @@ fn web_page(shared: &Shared, page: WebPage, request: &Request) -> Response {
                 .path()
                 .strip_prefix(context)
                 .unwrap_or(request.uri().path());
-            let mut response = html(StatusCode::OK, &login_page(context, destination));
+            let mut response = html(StatusCode::OK, &login_page(&brand, context, destination));
             // The headers Seraph sends an anonymous caller it refused (upm-rest-api.md §2).
             http::set_named_header(
                 &mut response,
@@ -338,8 +339,8 @@ fn web_page(shared: &Shared, page: WebPage, request: &Request) -> Response {
             http::set_header(&mut response, header::CACHE_CONTROL, "no-cache, no-store");
             response
         }
-        WebPage::Setup => html(StatusCode::OK, &setup_page(context)),
-        WebPage::Upgrade => html(StatusCode::OK, &upgrade_page(context)),
+        WebPage::Setup => html(StatusCode::OK, &setup_page(&brand, context)),
+        WebPage::Upgrade => html(StatusCode::OK, &upgrade_page(&brand, context)),
         WebPage::Maintenance => {
             // guess: no Retry-After, so a client should not take it for a short overload.
             let mut response = html(StatusCode::SERVICE_UNAVAILABLE, &maintenance_page());
@@ -388,41 +389,77 @@ const RESOURCES: &[&str] = &[
     "jira.webresources:user-message-flags",
 ];
 
-/// The `<head>` of a Jira page with its web-resource batches.
-fn jira_head(context: &str, title: &str) -> String {
+/// Who a page says it is: the simulated product, its version and build.
+///
+/// guess: the other products' pages are Jira's with their name, version and build in place (the
+/// reference has no Confluence, Bitbucket or Bamboo page); only what upmsync reads from a page
+/// (its title, its kind) matters.
+struct Brand {
+    /// `Jira`, `Confluence`, …
+    name: &'static str,
+    /// `jira`, `confluence`, …
+    id: &'static str,
+    version: String,
+    build: u64,
+}
+
+impl Brand {
+    fn of(shared: &Shared) -> Self {
+        Brand {
+            name: shared.product.name(),
+            id: shared.product.key(),
+            version: shared.product_version.clone(),
+            build: shared.product_build,
+        }
+    }
+}
+
+/// The `<head>` of a product page with its web-resource batches.
+fn page_head(brand: &Brand, context: &str, title: &str) -> String {
+    let Brand {
+        name,
+        id,
+        version,
+        build,
+    } = brand;
+    let upper = name.to_uppercase();
     let mut head = format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
          <meta http-equiv=\"X-UA-Compatible\" content=\"IE=Edge\">\n\
-         <meta name=\"application-name\" content=\"JIRA\" data-name=\"jira\" data-version=\"9.12.15\">\n\
+         <meta name=\"application-name\" content=\"{upper}\" data-name=\"{id}\" data-version=\"{version}\">\n\
          <meta name=\"ajs-server-scheme\" content=\"http\">\n<meta name=\"ajs-context-path\" content=\"{context}\">\n\
-         <meta name=\"ajs-version-number\" content=\"9.12.15\">\n<meta name=\"ajs-build-number\" content=\"9120015\">\n\
+         <meta name=\"ajs-version-number\" content=\"{version}\">\n<meta name=\"ajs-build-number\" content=\"{build}\">\n\
          <meta name=\"ajs-remote-user\" content=\"\">\n<meta name=\"ajs-is-admin\" content=\"false\">\n\
          <title>{title}</title>\n\
          <link rel=\"shortcut icon\" href=\"{context}/favicon.ico\">\n\
-         <link rel=\"search\" type=\"application/opensearchdescription+xml\" href=\"{context}/osd.jsp\" title=\"Jira\">\n"
+         <link rel=\"search\" type=\"application/opensearchdescription+xml\" href=\"{context}/osd.jsp\" title=\"{name}\">\n"
     );
     for (index, resource) in RESOURCES.iter().enumerate() {
         let hash = format!("{:032x}", 0x5eed_u128.wrapping_mul(index as u128 + 7919));
+        let resource = resource.replace("jira", id);
         head.push_str(&format!(
-            "<link type=\"text/css\" rel=\"stylesheet\" href=\"{context}/s/{hash}-CDN/-8bzdyf/9120015/1dlckms/{hash}/_/download/contextbatch/css/{resource}/batch.css?agile_global_admin_condition=true&amp;jag=true&amp;locale=en-US\" data-wrm-key=\"{resource}\" data-wrm-batch-type=\"context\" media=\"all\">\n\
-             <script type=\"text/javascript\" src=\"{context}/s/{hash}-CDN/-8bzdyf/9120015/1dlckms/{hash}/_/download/contextbatch/js/{resource}/batch.js?locale=en-US\" data-wrm-key=\"{resource}\" data-wrm-batch-type=\"context\" data-initially-rendered></script>\n"
+            "<link type=\"text/css\" rel=\"stylesheet\" href=\"{context}/s/{hash}-CDN/-8bzdyf/{build}/1dlckms/{hash}/_/download/contextbatch/css/{resource}/batch.css?agile_global_admin_condition=true&amp;jag=true&amp;locale=en-US\" data-wrm-key=\"{resource}\" data-wrm-batch-type=\"context\" media=\"all\">\n\
+             <script type=\"text/javascript\" src=\"{context}/s/{hash}-CDN/-8bzdyf/{build}/1dlckms/{hash}/_/download/contextbatch/js/{resource}/batch.js?locale=en-US\" data-wrm-key=\"{resource}\" data-wrm-batch-type=\"context\" data-initially-rendered></script>\n"
         ));
     }
     head.push_str("</head>\n");
     head
 }
 
-fn login_page(context: &str, destination: &str) -> String {
+fn login_page(brand: &Brand, context: &str, destination: &str) -> String {
     let destination = quick_xml::escape::escape(destination);
+    let Brand {
+        name, id, build, ..
+    } = brand;
     format!(
-        "{head}<body id=\"jira\" class=\"aui-layout aui-theme-default page-type-login\">\n\
+        "{head}<body id=\"{id}\" class=\"aui-layout aui-theme-default page-type-login\">\n\
          <div id=\"page\">\n<header id=\"header\" role=\"banner\"><nav class=\"aui-header\"><div class=\"aui-header-primary\">\
-         <span id=\"logo\" class=\"aui-header-logo\"><a href=\"{context}/secure/MyJiraHome.jspa\"><img src=\"{context}/s/-8bzdyf/9120015/images/jira-logo.png\" alt=\"Jira\"></a></span>\
+         <span id=\"logo\" class=\"aui-header-logo\"><a href=\"{context}/\"><img src=\"{context}/s/-8bzdyf/{build}/images/{id}-logo.png\" alt=\"{name}\"></a></span>\
          </div></nav></header>\n\
          <div id=\"content\"><section class=\"aui-page-panel\"><div class=\"aui-page-panel-inner\"><section class=\"aui-page-panel-content\">\n\
          <div class=\"aui-message aui-message-info\"><p>You must log in to access this page.</p></div>\n\
          <form action=\"{context}/login.jsp\" class=\"aui\" id=\"login-form\" method=\"post\">\n\
-         <h1>Welcome to Jira</h1>\n\
+         <h1>Welcome to {name}</h1>\n\
          <div class=\"field-group\"><label for=\"login-form-username\">Username</label>\
          <input class=\"text medium-field\" id=\"login-form-username\" name=\"os_username\" type=\"text\" autocomplete=\"username\"></div>\n\
          <div class=\"field-group\"><label for=\"login-form-password\">Password</label>\
@@ -436,48 +473,55 @@ fn login_page(context: &str, destination: &str) -> String {
          <a class=\"cancel\" href=\"{context}/secure/ForgotLoginDetails.jspa\">Can't access your account?</a></div></div>\n\
          </form>\n</section></div></section></div>\n\
          <footer id=\"footer\" role=\"contentinfo\"><section class=\"footer-body\"><ul class=\"atlassian-footer\">\
-         <li>Atlassian Jira <a href=\"https://www.atlassian.com/software/jira\">Project Management Software</a></li>\
+         <li>Atlassian {name} <a href=\"https://www.atlassian.com/software/{id}\">{name} Data Center</a></li>\
          <li><a href=\"https://jira.atlassian.com/\">Report a problem</a></li></ul></section></footer>\n\
          </div>\n</body>\n</html>\n",
-        head = jira_head(context, "Log in - Jira"),
+        head = page_head(brand, context, &format!("Log in - {name}")),
     )
 }
 
-fn setup_page(context: &str) -> String {
+fn setup_page(brand: &Brand, context: &str) -> String {
+    let Brand { name, id, .. } = brand;
     format!(
-        "{head}<body id=\"jira\" class=\"aui-layout aui-theme-default jira-setup-page\">\n\
+        "{head}<body id=\"{id}\" class=\"aui-layout aui-theme-default {id}-setup-page\">\n\
          <div id=\"page\"><div id=\"content\"><section class=\"aui-page-panel\"><div class=\"aui-page-panel-inner\">\
          <section class=\"aui-page-panel-content\">\n\
-         <h1>Set up Jira</h1>\n\
-         <form action=\"{context}/secure/SetupMode!changeMode.jspa\" class=\"aui\" id=\"jira-setup-mode\" method=\"post\">\n\
-         <div class=\"jira-setup-choice-box\" data-choice-value=\"instant\"><h2>Set it up for me</h2>\
+         <h1>Set up {name}</h1>\n\
+         <form action=\"{context}/secure/SetupMode!changeMode.jspa\" class=\"aui\" id=\"{id}-setup-mode\" method=\"post\">\n\
+         <div class=\"{id}-setup-choice-box\" data-choice-value=\"instant\"><h2>Set it up for me</h2>\
          <p>Get started with a trial license and a built-in database for evaluation.</p></div>\n\
-         <div class=\"jira-setup-choice-box\" data-choice-value=\"classic\"><h2>I'll set it up myself</h2>\
+         <div class=\"{id}-setup-choice-box\" data-choice-value=\"classic\"><h2>I'll set it up myself</h2>\
          <p>Connect to your own database and enter a license to set up a production instance.</p></div>\n\
          <input type=\"hidden\" name=\"setupOption\" value=\"classic\">\n\
          <div class=\"buttons-container\"><div class=\"buttons\">\
-         <input class=\"aui-button aui-button-primary\" id=\"jira-setup-mode-submit\" type=\"submit\" value=\"Next\"></div></div>\n\
+         <input class=\"aui-button aui-button-primary\" id=\"{id}-setup-mode-submit\" type=\"submit\" value=\"Next\"></div></div>\n\
          </form>\n</section></div></section></div></div>\n</body>\n</html>\n",
-        head = jira_head(context, "Set up Jira"),
+        head = page_head(brand, context, &format!("Set up {name}")),
     )
 }
 
-fn upgrade_page(context: &str) -> String {
+fn upgrade_page(brand: &Brand, context: &str) -> String {
+    let Brand {
+        name,
+        id,
+        version,
+        build,
+    } = brand;
     // guess: the Johnson event page Jira shows while its upgrade tasks run, with status 200 as the
     // field report saw it.
     format!(
-        "{head}<body id=\"jira\" class=\"aui-layout aui-theme-default page-type-message\">\n\
+        "{head}<body id=\"{id}\" class=\"aui-layout aui-theme-default page-type-message\">\n\
          <div id=\"page\"><div id=\"content\"><section class=\"aui-page-panel\"><div class=\"aui-page-panel-inner\">\
          <section class=\"aui-page-panel-content\">\n\
-         <h1>Jira is upgrading</h1>\n\
-         <div class=\"aui-message aui-message-info\"><p>Database upgrade in progress. Jira is running the upgrade tasks \
-         of version 9.12.15 (build 9120015). This can take a while; Jira will be available again when it has finished.</p></div>\n\
+         <h1>{name} is upgrading</h1>\n\
+         <div class=\"aui-message aui-message-info\"><p>Database upgrade in progress. {name} is running the upgrade tasks \
+         of version {version} (build {build}). This can take a while; {name} will be available again when it has finished.</p></div>\n\
          <table class=\"aui\" id=\"johnson-events\"><thead><tr><th>Time</th><th>Level</th><th>Type</th><th>Description</th></tr></thead>\n\
          <tbody><tr><td>just now</td><td>warning</td><td>upgrade</td><td>Database upgrade in progress</td></tr></tbody></table>\n\
          <p>If this page is still shown after the upgrade should have finished, an administrator may need to log in \
          at <a href=\"{context}/login.jsp\">{context}/login.jsp</a> to complete it.</p>\n\
          </section></div></section></div></div>\n</body>\n</html>\n",
-        head = jira_head(context, "Jira is upgrading"),
+        head = page_head(brand, context, &format!("{name} is upgrading")),
     )
 }
 
@@ -606,12 +650,43 @@ mod tests {
         );
     }
 
+    fn jira() -> Brand {
+        Brand {
+            name: "Jira",
+            id: "jira",
+            version: "9.12.15".into(),
+            build: 9120015,
+        }
+    }
+
+    #[test]
+    fn pages_name_the_product_and_its_build() {
+        let bitbucket = Brand {
+            name: "Bitbucket",
+            id: "bitbucket",
+            version: "9.4.22".into(),
+            build: 9004022,
+        };
+        for page in [
+            login_page(&bitbucket, "", "/rest/plugins/1.0/"),
+            setup_page(&bitbucket, ""),
+            upgrade_page(&bitbucket, ""),
+        ] {
+            assert!(page.contains("Bitbucket") && page.contains("9004022"));
+            assert!(
+                !page.contains("Jira") && !page.contains("9120015"),
+                "{page}"
+            );
+        }
+        assert!(login_page(&jira(), "/jira", "/").contains("<title>Log in - Jira</title>"));
+    }
+
     #[test]
     fn pages_are_several_kilobytes() {
         for page in [
-            login_page("/jira", "/rest/plugins/1.0/"),
-            setup_page("/jira"),
-            upgrade_page("/jira"),
+            login_page(&jira(), "/jira", "/rest/plugins/1.0/"),
+            setup_page(&jira(), "/jira"),
+            upgrade_page(&jira(), "/jira"),
             maintenance_page(),
         ] {
             assert!(page.len() > 4096, "{} bytes", page.len());
