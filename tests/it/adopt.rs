@@ -320,13 +320,20 @@ async fn outdated_lists_an_in_house_app_pinned_without_a_source() {
 async fn outdated_product_version_looks_the_version_up_once_per_product() {
     let case = TestEnv::new().await;
     let b = jira_b().await;
+    // A Bamboo of its own: upmsync refuses a server of another product than the manifest's.
+    let bamboo = start(
+        upmsync_sim::SimConfig::empty()
+            .product(upmsync_sim::Product::Bamboo)
+            .plugin(SeedPlugin::user("com.vendor.beta", "Beta", "2.0.0")),
+    )
+    .await;
     let manifest = instances_manifest(
         &case,
         &format!(
             "{}{}{}",
             instance_entry("jira-one", case.sim.upm_url().as_str(), ""),
             instance_entry("jira-two", b.upm_url().as_str(), ""),
-            instance_entry("bamboo", b.upm_url().as_str(), "")
+            instance_entry("bamboo", bamboo.upm_url().as_str(), "")
                 .replace("product: jira", "product: bamboo"),
         ),
     );
