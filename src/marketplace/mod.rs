@@ -10,6 +10,7 @@
 //! question asks again.
 
 pub mod download;
+pub mod publish;
 
 use std::any::Any;
 use std::collections::HashMap;
