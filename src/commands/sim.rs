@@ -94,6 +94,11 @@ pub async fn run(args: &SimArgs, printer: &Printer) -> Exit {
     } else {
         "with only UPM installed"
     };
+    // The API token is not printed: docs/simulator.md documents the default one.
+    printer.status(&format!(
+        "Marketplace publisher: `{}` (API token: see docs/simulator.md).",
+        sim.publisher_email()
+    ));
     printer.status(&format!(
         "Simulated {product} {seeded}; user `admin`, password `admin`. Press Ctrl-C to stop."
     ));

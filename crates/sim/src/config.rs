@@ -13,6 +13,14 @@ use super::product::Product;
 /// The key UPM itself is installed under.
 pub const UPM_KEY: &str = "com.atlassian.upm.atlassian-universal-plugin-manager-plugin";
 
+/// The Atlassian account email of the simulated Marketplace's publisher by default (see
+/// [`SimConfig::publisher`]).
+pub const PUBLISHER_EMAIL: &str = "vendor@example.com";
+
+/// The API token of the default publisher account ([`PUBLISHER_EMAIL`]). Not a secret of anyone's:
+/// it is documented in `docs/simulator.md`, and `upmsync sim` prints only the email.
+pub const PUBLISHER_TOKEN: &str = "sim-marketplace-token";
+
 /// Builder for a simulator. Start from [`SimConfig::empty`] or [`SimConfig::jira_demo`].
 #[derive(Clone, Debug)]
 pub struct SimConfig {
@@ -37,6 +45,8 @@ pub struct SimConfig {
     /// Server-hosting ranges that differ from the Data Center ones.
     pub(crate) server_compatibilities: BTreeMap<(String, u64), SeedCompatibility>,
     pub(crate) faults: FaultPlan,
+    /// The one account (email, API token) allowed to publish (see [`SimConfig::publisher`]).
+    pub(crate) publisher: (String, String),
     /// WebSudo, web pages, proxy limit, rate limit, outbound access (builders in `front.rs`).
     pub(crate) front: Front,
     /// Product nodes behind the load balancer (cluster.rs; builder there).
@@ -94,6 +104,7 @@ impl SimConfig {
             compatibilities: BTreeMap::new(),
             server_compatibilities: BTreeMap::new(),
             faults: FaultPlan::default(),
+            publisher: (PUBLISHER_EMAIL.into(), PUBLISHER_TOKEN.into()),
             front: Front::default(),
             nodes: 1,
             base_url: None,
@@ -301,6 +312,15 @@ impl SimConfig {
     ) -> Self {
         self.artifact_files
             .insert((key.into(), build_number), path.as_ref().to_path_buf());
+        self
+    }
+
+    /// Sets the one Atlassian account allowed to publish to every listing of the simulated
+    /// Marketplace: HTTP Basic `email:api_token` (marketplace-api.md §1). Default:
+    /// [`PUBLISHER_EMAIL`] / [`PUBLISHER_TOKEN`]. With it (and `includePrivate=true`), reads also
+    /// see private versions.
+    pub fn publisher(mut self, email: &str, api_token: &str) -> Self {
+        self.publisher = (email.into(), api_token.into());
         self
     }
 

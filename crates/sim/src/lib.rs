@@ -46,6 +46,7 @@ pub mod jar;
 mod license;
 mod marketplace;
 mod product;
+mod publish;
 mod restart;
 mod state;
 mod upm;
@@ -64,11 +65,13 @@ use tokio::task::JoinHandle;
 use url::Url;
 
 pub use config::{
-    SeedCompatibility, SeedMarketplaceApp, SeedMarketplaceVersion, SeedPlugin, SimConfig, UPM_KEY,
+    SeedCompatibility, SeedMarketplaceApp, SeedMarketplaceVersion, SeedPlugin, SimConfig,
+    PUBLISHER_EMAIL, PUBLISHER_TOKEN, UPM_KEY,
 };
 pub use faults::{Fault, FaultPlan, FaultRule};
 pub use front::WebPage;
 pub use product::Product;
+pub use publish::{MAX_ARTIFACT_BYTES, MAX_VERSION_DOCUMENT_BYTES};
 pub use restart::SimRestartState;
 pub use state::SimPluginState;
 
@@ -139,6 +142,21 @@ impl SimInstallTask {
     pub fn server_time(&self) -> Option<Duration> {
         Some(self.finished?.saturating_duration_since(self.started))
     }
+}
+
+/// A version published to the simulated Marketplace (`POST /rest/2/addons/{key}/versions`), as
+/// [`Sim::published_versions`] reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SimPublishedVersion {
+    /// The display name, e.g. `1.2.3`.
+    pub name: String,
+    pub build_number: u64,
+    /// `public` or `private`, as posted.
+    pub status: String,
+    /// The uploaded artifact's file name (`my-app-1.2.3.jar`).
+    pub file_name: String,
+    /// The uploaded artifact's size in bytes.
+    pub size: u64,
 }
 
 /// A running simulator. Dropping it (or [`Sim::shutdown`]) stops both listeners.
@@ -245,6 +263,29 @@ impl Sim {
     /// The Marketplace base URL, ending in `/`.
     pub fn marketplace_url(&self) -> Url {
         self.shared.marketplace_url.clone()
+    }
+
+    /// The email of the Marketplace's publisher account ([`SimConfig::publisher`]); the API token
+    /// is never reported.
+    pub fn publisher_email(&self) -> &str {
+        &self.shared.publisher.0
+    }
+
+    /// The versions published to an app's listing since the start, in creation order (seeded
+    /// versions are not among them).
+    pub fn published_versions(&self, key: &str) -> Vec<SimPublishedVersion> {
+        self.shared
+            .publishing()
+            .versions(key)
+            .iter()
+            .map(|version| SimPublishedVersion {
+                name: version.name.clone(),
+                build_number: version.build_number,
+                status: version.status.as_str().to_string(),
+                file_name: version.asset.file_name.clone(),
+                size: version.asset.size,
+            })
+            .collect()
     }
 
     /// Every request both listeners received, in the order they were answered.

@@ -1,5 +1,7 @@
 //! The Marketplace listener: REST v2 app and app-version resources, a little of `applications`, and
-//! the artifact download (marketplace-api.md §1–§8, checklist §15).
+//! the artifact download (marketplace-api.md §1–§8, checklist §15), plus the publishing routes
+//! (asset upload, version create: `publish.rs`). Every read sees published versions as it sees
+//! seeded ones; a private one only when the publisher asks with `includePrivate=true`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -17,13 +19,14 @@ use super::config::{SeedCompatibility, SeedMarketplaceApp, SeedMarketplaceVersio
 use super::http;
 use super::jar;
 use super::product::Product;
+use super::publish::{self, Caller, PublishedVersion};
 use super::state::Shared;
 
 const JSON: &str = "application/json";
 /// Default page size of collections (§7: 10 for `/rest/2/addons`; guess: the same for versions).
 const DEFAULT_LIMIT: usize = 10;
 /// The applications (products) the simulated Marketplace knows: key and name.
-const APPLICATIONS: &[(&str, &str)] = &[
+pub(crate) const APPLICATIONS: &[(&str, &str)] = &[
     ("jira", "Jira"),
     ("confluence", "Confluence"),
     ("bitbucket", "Bitbucket"),
@@ -70,13 +73,27 @@ struct ProductVersion {
 
 /// Entry point of the Marketplace listener: routes.
 pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let (parts, _body) = request.into_parts();
+    let (parts, body) = request.into_parts();
     tracing::debug!(method = %parts.method, path = parts.uri.path(), "marketplace request");
-    let mut response = if parts.method == Method::GET || parts.method == Method::HEAD {
-        let query = http::query_pairs(parts.uri.query());
-        route(&shared, parts.uri.path(), &query)
+    let caller = publish::caller(&shared, &parts.headers);
+    let query = http::query_pairs(parts.uri.query());
+    // guess: wrong credentials are refused on reads too, as on the product side.
+    let mut response = if caller == Caller::Failed {
+        publish::unauthorized()
+    } else if parts.method == Method::GET || parts.method == Method::HEAD {
+        route(&shared, parts.uri.path(), &query, caller)
+    } else if parts.method == Method::POST {
+        post(
+            &shared,
+            parts.uri.path(),
+            &query,
+            &parts.headers,
+            caller,
+            body,
+        )
+        .await
     } else {
-        http::method_not_allowed(&[Method::GET, Method::HEAD])
+        http::method_not_allowed(&[Method::GET, Method::HEAD, Method::POST])
     };
     if parts.method == Method::HEAD {
         *response.body_mut() = Body::empty();
@@ -85,35 +102,91 @@ pub(crate) async fn handle(State(shared): State<Arc<Shared>>, request: Request) 
     response
 }
 
-fn route(shared: &Shared, path: &str, query: &[(String, String)]) -> Response {
-    let raw: Vec<&str> = path
-        .trim_start_matches('/')
+/// The decoded segments of a path; `None` when an escape is broken.
+fn segments(path: &str) -> Option<Vec<String>> {
+    path.trim_start_matches('/')
         .trim_end_matches('/')
         .split('/')
-        .collect();
-    let Some(segments) = raw
-        .iter()
-        .map(|segment| http::percent_decode(segment))
-        .collect::<Option<Vec<String>>>()
-    else {
+        .map(http::percent_decode)
+        .collect()
+}
+
+/// The POST routes: the asset upload and the version create (publish.rs), for the publisher only.
+async fn post(
+    shared: &Shared,
+    path: &str,
+    query: &[(String, String)],
+    headers: &axum::http::HeaderMap,
+    caller: Caller,
+    body: Body,
+) -> Response {
+    let Some(segments) = segments(path) else {
         return not_found("malformed path");
     };
+    let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
+    match segments.as_slice() {
+        ["rest", "2", "assets", "artifact"] if caller != Caller::Publisher => {
+            publish::unauthorized()
+        }
+        ["rest", "2", "assets", "artifact"] => publish::upload(shared, query, headers, body).await,
+        ["rest", "2", "addons", _, "versions"] if caller != Caller::Publisher => {
+            publish::unauthorized()
+        }
+        ["rest", "2", "addons", key, "versions"] => {
+            let Some(seed) = shared.catalog.iter().find(|app| app.key == *key) else {
+                return not_found("no such app");
+            };
+            let build = match publish::create(shared, seed, body).await {
+                Ok(build) => build,
+                Err(response) => return response,
+            };
+            // The created version as a byBuild read by the publisher would show it.
+            let Ok(app) = app(shared, key, true) else {
+                return not_found("no such app");
+            };
+            let Some(version) = app.versions.iter().find(|v| v.build_number == build) else {
+                return not_found("no such version");
+            };
+            let location = format!(
+                "/rest/2/addons/{}/versions/build/{build}",
+                http::percent_encode(key)
+            );
+            let mut response = http::json(
+                StatusCode::CREATED,
+                JSON,
+                &version_body(shared, &app, version),
+            );
+            http::set_header(&mut response, header::LOCATION, &location);
+            response
+        }
+        _ => http::method_not_allowed(&[Method::GET, Method::HEAD]),
+    }
+}
+
+fn route(shared: &Shared, path: &str, query: &[(String, String)], caller: Caller) -> Response {
+    let Some(segments) = segments(path) else {
+        return not_found("malformed path");
+    };
+    // §1: private versions only for an authorised request with `includePrivate=true`.
+    let private = caller == Caller::Publisher
+        && http::query_value(query, "includePrivate")
+            .is_some_and(|value| value.trim().eq_ignore_ascii_case("true"));
     let segments: Vec<&str> = segments.iter().map(String::as_str).collect();
     let result = match segments.as_slice() {
         ["rest", "2"] => Ok(root()),
         ["rest", "2", "addons"] => addons(shared, query),
-        ["rest", "2", "addons", key] => app(shared, key).map(addon),
+        ["rest", "2", "addons", key] => app(shared, key, private).map(|app| addon(&app)),
         ["rest", "2", "addons", key, "versions"] => {
-            app(shared, key).and_then(|app| versions(shared, app, query))
+            app(shared, key, private).and_then(|app| versions(shared, &app, query))
         }
         ["rest", "2", "addons", key, "versions", "latest"] => {
-            app(shared, key).and_then(|app| latest(shared, app, query))
+            app(shared, key, private).and_then(|app| latest(shared, &app, query))
         }
         ["rest", "2", "addons", key, "versions", "name", name] => {
-            app(shared, key).and_then(|app| by_name(shared, app, name, query))
+            app(shared, key, private).and_then(|app| by_name(shared, &app, name, query))
         }
-        ["rest", "2", "addons", key, "versions", "build", build] => {
-            app(shared, key).and_then(|app| {
+        ["rest", "2", "addons", key, "versions", "build", build] => app(shared, key, private)
+            .and_then(|app| {
                 let version = build
                     .parse::<u64>()
                     .ok()
@@ -123,9 +196,9 @@ fn route(shared: &Shared, path: &str, query: &[(String, String)]) -> Response {
                             .find(|version| version.build_number == build)
                     })
                     .ok_or_else(|| not_found("no such version"))?;
-                Ok(version_body(shared, app, version))
-            })
-        }
+                Ok(version_body(shared, &app, version))
+            }),
+        ["rest", "2", "assets"] => Ok(assets()),
         ["rest", "2", "assets", asset] => asset_body(shared, asset),
         ["rest", "2", "applications"] => Ok(applications()),
         ["rest", "2", "applications", application] => {
@@ -158,12 +231,19 @@ fn route(shared: &Shared, path: &str, query: &[(String, String)]) -> Response {
                     .ok_or_else(|| not_found("no such application version"))
             })
         }
+        // guess: the publisher may download a private version without `includePrivate`.
         ["download", "apps", id, "version", build] => {
-            return download(shared, |app| app.id.to_string() == *id, build);
+            let private = caller == Caller::Publisher;
+            return download(shared, |app| app.id.to_string() == *id, build, private);
         }
         // The older download form (§6), still used as UPM `pluginUri` by some installers.
         ["download", "plugins", key, "version", build] => {
-            return download(shared, |app| app.key == *key, build);
+            let private = caller == Caller::Publisher;
+            return download(shared, |app| app.key == *key, build, private);
+        }
+        // guess: where an uploaded asset not yet part of a version is served; publisher only.
+        ["download", "assets", id] if caller == Caller::Publisher => {
+            return asset_download(shared, id);
         }
         _ => Err(not_found("no such resource")),
     };
@@ -190,12 +270,47 @@ fn bad_request(message: &str) -> Response {
     )
 }
 
-fn app<'a>(shared: &'a Shared, key: &str) -> Result<&'a SeedMarketplaceApp, Response> {
-    shared
+/// The listing of `key` as one request sees it: the seeded versions plus the published ones
+/// (private ones only when `private`).
+fn app(shared: &Shared, key: &str, private: bool) -> Result<SeedMarketplaceApp, Response> {
+    let seed = shared
         .catalog
         .iter()
         .find(|app| app.key == key)
-        .ok_or_else(|| not_found("no such app"))
+        .ok_or_else(|| not_found("no such app"))?;
+    Ok(with_published(shared, seed, private))
+}
+
+/// `seed` with its published versions appended (private ones only when `private`).
+fn with_published(shared: &Shared, seed: &SeedMarketplaceApp, private: bool) -> SeedMarketplaceApp {
+    let mut app = seed.clone();
+    for version in shared.publishing().versions(&seed.key) {
+        if private || version.status == publish::Visibility::Public {
+            let mut listed = SeedMarketplaceVersion::new(&version.name, version.build_number);
+            listed.uses_licensing = version.uses_licensing();
+            app.versions.push(listed);
+        }
+    }
+    app
+}
+
+/// The published version behind a listed one, if it was published rather than seeded.
+fn published(
+    shared: &Shared,
+    app: &SeedMarketplaceApp,
+    version: &SeedMarketplaceVersion,
+) -> Option<Arc<PublishedVersion>> {
+    shared.publishing().version(&app.key, version.build_number)
+}
+
+/// `GET /rest/2/assets` (MARV `assets.json`): where to upload and fetch artifacts.
+fn assets() -> Value {
+    json!({"_links": {
+        "self": link("/rest/2/assets"),
+        "artifact": link("/rest/2/assets/artifact"),
+        "fetchArtifact": link("/rest/2/assets/artifact/fetch"),
+        "imageByType": template("/rest/2/assets/image/{imageType}"),
+    }})
 }
 
 fn link(href: impl Into<String>) -> Value {
@@ -430,6 +545,24 @@ impl Filter {
         {
             return false;
         }
+        if let Some(published) = published(shared, app, version) {
+            // Published versions: the ranges as posted, for any application they name.
+            return self.application.as_ref().is_none_or(|application| {
+                published.compatibilities.iter().any(|entry| {
+                    entry.application == *application
+                        && self.application_build.is_none_or(|build| {
+                            let within = |range: Option<publish::BuildRange>| {
+                                range.is_some_and(|range| range.contains(build))
+                            };
+                            match self.hosting {
+                                Hosting::Server => within(entry.server),
+                                Hosting::DataCenter => within(entry.data_center),
+                                _ => within(entry.data_center) || within(entry.server),
+                            }
+                        })
+                })
+            });
+        }
         match &self.application {
             None => true,
             Some(application) if application != shared.product.key() => false,
@@ -588,10 +721,22 @@ fn server_compatibility(
         .unwrap_or_else(|| compatibility(shared, app, version))
 }
 
-/// guess: release dates a month apart in build order, the newest in 2025, so they are stable.
-fn release_date(app: &SeedMarketplaceApp, version: &SeedMarketplaceVersion) -> String {
-    let newer = app
-        .versions
+/// guess: release dates a month apart in build order, the newest in 2025, so they are stable
+/// (published versions do not move them); a published version's is the one it was posted with.
+fn release_date(
+    shared: &Shared,
+    app: &SeedMarketplaceApp,
+    version: &SeedMarketplaceVersion,
+) -> String {
+    if let Some(published) = published(shared, app, version) {
+        return published.release_date.clone();
+    }
+    let seeded = shared
+        .catalog
+        .iter()
+        .find(|seed| seed.key == app.key)
+        .map_or(&app.versions, |seed| &seed.versions);
+    let newer = seeded
         .iter()
         .filter(|other| other.build_number > version.build_number)
         .count();
@@ -606,6 +751,9 @@ fn file_name(
     app: &SeedMarketplaceApp,
     version: &SeedMarketplaceVersion,
 ) -> String {
+    if let Some(published) = published(shared, app, version) {
+        return published.asset.file_name.clone();
+    }
     let extension = artifact_file(shared, app, version)
         .and_then(|path| path.extension())
         .and_then(|extension| extension.to_str())
@@ -630,6 +778,9 @@ fn asset_href(
     app: &SeedMarketplaceApp,
     version: &SeedMarketplaceVersion,
 ) -> String {
+    if let Some(published) = published(shared, app, version) {
+        return published.asset.href();
+    }
     format!(
         "/rest/2/assets/artifact%2F{}%2F{}",
         asset_id(app, version),
@@ -696,17 +847,36 @@ fn version_common(
         "name": version.name,
         "status": "public",
         "paymentModel": if version.uses_licensing { "vendor" } else { "free" },
-        "release": {"date": release_date(app, version), "beta": false, "supported": true},
+        "release": {"date": release_date(shared, app, version), "beta": false, "supported": true},
         "vendorLinks": {},
         "static": false,
         "deployable": true,
         "deployment": {"server": true, "cloud": false, "connect": false, "autoUpdateAllowed": false,
                        "permissions": [], "dataCenter": true, "dataCenterStatus": "compatible"},
     });
-    match body {
+    let mut body = match body {
         Value::Object(map) => map,
         _ => Map::new(),
+    };
+    if let Some(published) = published(shared, app, version) {
+        // What the publisher posted (§4 fields); the license follows the payment model.
+        body.insert("status".into(), json!(published.status.as_str()));
+        body.insert("paymentModel".into(), json!(published.payment_model));
+        let mut release = json!({"date": published.release_date, "beta": published.beta,
+                                 "supported": published.supported});
+        if let Some(by) = &published.released_by {
+            release["releasedBy"] = json!(by);
+        }
+        body.insert("release".into(), release);
+        body.insert(
+            "deployment".into(),
+            json!({"server": published.server, "cloud": false, "connect": false,
+                   "autoUpdateAllowed": false, "permissions": [],
+                   "dataCenter": published.data_center,
+                   "dataCenterStatus": published.data_center_status}),
+        );
     }
+    body
 }
 
 /// A versions-list item: no `buildNumber`, no `compatibilities` (§4).
@@ -732,6 +902,45 @@ fn version_body(
         })
     };
     body.insert("buildNumber".into(), json!(version.build_number));
+    if let Some(published) = published(shared, app, version) {
+        let bound = |application: &str, build: u64| {
+            let name = product_versions(shared, application)
+                .into_iter()
+                .find(|known| known.build == build)
+                .map(|known| known.version);
+            match name {
+                Some(name) => json!({"build": build, "version": name}),
+                None => json!({"build": build}),
+            }
+        };
+        let entries: Vec<Value> = published
+            .compatibilities
+            .iter()
+            .map(|entry| {
+                let mut hosting = Map::new();
+                for (name, range) in [("server", entry.server), ("dataCenter", entry.data_center)] {
+                    if let Some(range) = range {
+                        hosting.insert(
+                            name.into(),
+                            json!({"min": bound(&entry.application, range.min),
+                                   "max": bound(&entry.application, range.max)}),
+                        );
+                    }
+                }
+                json!({"application": entry.application, "hosting": hosting})
+            })
+            .collect();
+        body.insert("compatibilities".into(), Value::Array(entries));
+        let mut text = Map::new();
+        if let Some(summary) = &published.release_summary {
+            text.insert("releaseSummary".into(), json!(summary));
+        }
+        if let Some(notes) = &published.release_notes {
+            text.insert("releaseNotes".into(), json!(notes));
+        }
+        body.insert("text".into(), Value::Object(text));
+        return Value::Object(body);
+    }
     body.insert(
         "compatibilities".into(),
         json!([{"application": shared.product.key(), "hosting": {
@@ -748,6 +957,29 @@ fn version_body(
 
 /// `GET /rest/2/assets/artifact%2F…` (§6): the binary link and file info.
 fn asset_body(shared: &Shared, asset: &str) -> Result<Value, Response> {
+    if let Some((id, name)) = publish::asset_id(&format!("/rest/2/assets/{asset}")) {
+        let publishing = shared.publishing();
+        if let Some(uploaded) = publishing
+            .asset(&id)
+            .filter(|found| found.file_name == name)
+        {
+            // guess: an asset that became a version downloads like one; before, from its own URL.
+            let binary = publishing
+                .version_of_asset(&id)
+                .and_then(|(key, version)| {
+                    let app = shared.catalog.iter().find(|app| app.key == key)?;
+                    Some(format!(
+                        "{}download/apps/{}/version/{}",
+                        shared.marketplace_url, app.id, version.build_number
+                    ))
+                })
+                .unwrap_or_else(|| format!("{}download/assets/{id}", shared.marketplace_url));
+            return Ok(json!({
+                "_links": {"self": link(uploaded.href()), "binary": link(binary)},
+                "fileInfo": {"logicalFileName": uploaded.file_name, "size": uploaded.size},
+            }));
+        }
+    }
     for app in &shared.catalog {
         for version in &app.versions {
             let name = file_name(shared, app, version);
@@ -775,23 +1007,33 @@ fn artifact(app: &SeedMarketplaceApp, version: &SeedMarketplaceVersion) -> Vec<u
     jar::build_plugin_jar(&app.key, &app.name, &version.name, version.uses_licensing)
 }
 
-/// `GET /download/apps/{id}/version/{build}`: the generated jar, byte-stable.
-fn download(shared: &Shared, which: impl Fn(&SeedMarketplaceApp) -> bool, build: &str) -> Response {
+/// `GET /download/apps/{id}/version/{build}`: the generated jar, byte-stable, or the uploaded
+/// bytes of a published version (a private one only when `private`).
+fn download(
+    shared: &Shared,
+    which: impl Fn(&SeedMarketplaceApp) -> bool,
+    build: &str,
+    private: bool,
+) -> Response {
     let found = shared
         .catalog
         .iter()
         .filter(|app| which(app))
-        .find_map(|app| {
+        .find_map(|seed| {
+            let app = with_published(shared, seed, private);
             let version = app
                 .versions
                 .iter()
-                .find(|version| version.build_number.to_string() == build)?;
+                .find(|version| version.build_number.to_string() == build)?
+                .clone();
             Some((app, version))
         });
     let Some((app, version)) = found else {
         return not_found("no such artifact");
     };
-    let mut response = match artifact_file(shared, app, version) {
+    let (app, version) = (&app, &version);
+    let uploaded = published(shared, app, version).map(|published| published.asset.path.clone());
+    let mut response = match uploaded.as_ref().or(artifact_file(shared, app, version)) {
         Some(path) => match stream_file(path) {
             Some(response) => response,
             None => return not_found("no such artifact"),
@@ -809,6 +1051,26 @@ fn download(shared: &Shared, which: impl Fn(&SeedMarketplaceApp) -> bool, build:
             "attachment; filename=\"{}\"",
             file_name(shared, app, version)
         ),
+    );
+    response
+}
+
+/// `GET /download/assets/{uuid}` (guess): an uploaded asset's bytes, for the publisher.
+fn asset_download(shared: &Shared, id: &str) -> Response {
+    let found = shared
+        .publishing()
+        .asset(id)
+        .map(|asset| (asset.path.clone(), asset.file_name.clone()));
+    let Some((path, name)) = found else {
+        return not_found("no such asset");
+    };
+    let Some(mut response) = stream_file(&path) else {
+        return not_found("no such asset");
+    };
+    http::set_header(
+        &mut response,
+        header::CONTENT_DISPOSITION,
+        &format!("attachment; filename=\"{name}\""),
     );
     response
 }

@@ -13,6 +13,7 @@ use super::cluster::Balancer;
 use super::config::{SeedCompatibility, SeedMarketplaceApp, SeedPlugin, SeedUser, SimConfig};
 use super::faults::ActiveFaults;
 use super::front::Front;
+use super::publish::Publishing;
 use super::restart::SimRestartState;
 use super::RecordedRequest;
 
@@ -253,7 +254,11 @@ pub(crate) struct Shared {
     pub marketplace_url: Url,
     /// The client install-by-URI downloads with.
     pub http: reqwest::Client,
+    /// The account allowed to publish to the Marketplace: (email, API token).
+    pub publisher: (String, String),
     state: Mutex<State>,
+    /// Uploaded artifacts and published versions (publish.rs).
+    publishing: Mutex<Publishing>,
     faults: Mutex<ActiveFaults>,
     front: Mutex<Front>,
     log: Mutex<Vec<RecordedRequest>>,
@@ -334,7 +339,9 @@ impl Shared {
             upm_url,
             marketplace_url,
             http,
+            publisher: config.publisher,
             state: Mutex::new(state),
+            publishing: Mutex::new(Publishing::default()),
             faults: Mutex::new(ActiveFaults::new(config.faults)),
             front: Mutex::new(config.front),
             log: Mutex::new(Vec::new()),
@@ -361,6 +368,13 @@ impl Shared {
         .state
         .into_inner()
         .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Locks what was published to the Marketplace (poisoning ignored, as for [`Shared::lock`]).
+    pub(crate) fn publishing(&self) -> MutexGuard<'_, Publishing> {
+        self.publishing
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     /// Locks the fault plan in force (poisoning ignored, as for [`Shared::lock`]).

@@ -8,6 +8,7 @@ mod sim_faults;
 mod sim_install;
 mod sim_marketplace;
 mod sim_products;
+mod sim_publish;
 mod sim_signature;
 mod sim_speed;
 mod sim_upm;
