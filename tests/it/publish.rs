@@ -329,12 +329,13 @@ async fn the_marketplaces_field_errors_are_shown_one_per_line() {
     // `crowd` is an application key upmsync knows; the simulated Marketplace does not.
     let args = ["alpha-2.1.0.jar", "--compatibility", "crowd:1-2"];
     let output = publish(&env, &args, true).await;
-    assert_eq!(output.code, 1, "{}", output.stderr);
-    let stderr = env.filter(&output.stderr);
-    assert!(
-        stderr.starts_with("error: POST [MARKETPLACE]/rest/2/addons/com.vendor.alpha/versions was refused (400 Bad Request):\n  compatibilities[0].application: "),
-        "{stderr}"
-    );
+    upmsync_snapshot!(env, output, @r"
+    exit: 1
+    ----- stdout -----
+    ----- stderr -----
+    error: POST [MARKETPLACE]/rest/2/addons/com.vendor.alpha/versions was refused (400 Bad Request):
+      compatibilities[0].application: unknown application `crowd`
+    ");
     let output = publish(&env, &[&args[..], &["--format", "json"]].concat(), true).await;
     assert_eq!(output.code, 1, "{}", output.stderr);
     let shown: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
