@@ -99,6 +99,14 @@ pub enum PublishError {
         href: String,
         marketplace: String,
     },
+    /// A redirect the client did not follow: to another origin, where the credentials must not go.
+    #[error("{call} answered {status}, a redirect to `{location}`, which upmsync does not follow: the credentials go only to the Marketplace at {marketplace}")]
+    Redirect {
+        call: Call,
+        status: StatusCode,
+        location: String,
+        marketplace: String,
+    },
     /// 401 or 403: the credentials were refused.
     #[error("{call} answered {status}: the Marketplace refused the credentials{}", if body.is_empty() { String::new() } else { format!(" ({body})") })]
     Credentials {
@@ -137,7 +145,8 @@ impl PublishError {
             PublishError::PlainHttp { .. } => "use the Marketplace's `https://` URL".into(),
             PublishError::Credentials { .. } => "check MARKETPLACE_EMAIL (the Atlassian account's email) and MARKETPLACE_API_TOKEN (an API token from id.atlassian.com, Security, API tokens); the account must be a contact of the listing's vendor with the right to manage it".into(),
             PublishError::NoListing { .. } => "publish adds a version to an existing listing: create the listing on the Marketplace's website first, and check the key".into(),
-            PublishError::ForeignLink { .. } => "check `--marketplace-url` and any proxy in front of the Marketplace".into(),
+            PublishError::ForeignLink { .. } | PublishError::Redirect { .. } => "check `--marketplace-url` (the Marketplace's own address, not one that redirects) and any proxy in front of the Marketplace".into(),
+            PublishError::Status { status, .. } if *status == StatusCode::NOT_FOUND => "check `--marketplace-url`: it must be the Marketplace's address, whose `/rest/2` is the API's root".into(),
             _ => return None,
         })
     }
@@ -605,6 +614,20 @@ impl Publisher {
         let status = response.status();
         if status.is_success() {
             return Ok(response);
+        }
+        if status.is_redirection() {
+            // The client follows redirects within the Marketplace's origin only (`Profile::Publisher`).
+            let location = response
+                .headers()
+                .get(LOCATION)
+                .and_then(|value| value.to_str().ok())
+                .unwrap_or_default();
+            return Err(PublishError::Redirect {
+                call: call.clone(),
+                status,
+                location: excerpt(location),
+                marketplace: redact_url(&self.base),
+            });
         }
         let text = body::error_text(response, self.settings.request_timeout).await;
         if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {

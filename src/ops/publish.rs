@@ -609,6 +609,7 @@ pub async fn publish(
         ));
         return Ok(publication);
     }
+    tracing::info!(file = %read.facts.file, size = read.facts.size, "uploading the artifact");
     let asset = publisher
         .upload(&listing, &request.artifact, &read.facts.file)
         .await
@@ -624,6 +625,7 @@ pub async fn publish(
         &compatibilities,
         release_notes.as_deref(),
     );
+    tracing::info!(asset = %asset.href, "creating the version");
     let created = publisher
         .create(&listing, &document, &read.version, build_number)
         .await?;

@@ -27,6 +27,16 @@ fn write_jar(env: &TestEnv, name: &str, key: &str, version: &str) {
 /// with the publisher's credentials when `credentials` (and never from the test's own
 /// environment otherwise).
 async fn publish(env: &TestEnv, args: &[&str], credentials: bool) -> CommandOutput {
+    publish_env(env, args, credentials, &[]).await
+}
+
+/// [`publish`] with more environment variables.
+async fn publish_env(
+    env: &TestEnv,
+    args: &[&str],
+    credentials: bool,
+    extra: &[(&str, &str)],
+) -> CommandOutput {
     let marketplace = env.sim.marketplace_url().to_string();
     let mut command = crate::support::command(env.dir());
     command
@@ -41,6 +51,7 @@ async fn publish(env: &TestEnv, args: &[&str], credentials: bool) -> CommandOutp
             .env("MARKETPLACE_EMAIL", PUBLISHER_EMAIL)
             .env("MARKETPLACE_API_TOKEN", PUBLISHER_TOKEN);
     }
+    command.envs(extra.iter().copied());
     finish(spawn(command)).await
 }
 
@@ -310,9 +321,10 @@ async fn compatibility_is_copied_from_the_latest_version_or_taken_as_given() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_listing_without_versions_needs_a_compatibility_and_an_unknown_listing_is_refused() {
-    let env = TestEnv::new().await;
-    write_jar(&env, "gamma-1.0.0.jar", "com.vendor.unlisted", "1.0.0");
-    let output = publish(&env, &["gamma-1.0.0.jar"], true).await;
+    let config = small_jira().marketplace_app(marketplace_app("com.vendor.empty", 400, &[]));
+    let env = TestEnv::with(config).await;
+    write_jar(&env, "unlisted-1.0.0.jar", "com.vendor.unlisted", "1.0.0");
+    let output = publish(&env, &["unlisted-1.0.0.jar"], true).await;
     upmsync_snapshot!(env, output, @r"
     exit: 1
     ----- stdout -----
@@ -320,6 +332,24 @@ async fn a_listing_without_versions_needs_a_compatibility_and_an_unknown_listing
     error: the Marketplace at [MARKETPLACE]/ has no listing `com.vendor.unlisted`
     hint: publish adds a version to an existing listing: create the listing on the Marketplace's website first, and check the key
     ");
+    write_jar(&env, "empty-1.0.0.jar", "com.vendor.empty", "1.0.0");
+    let output = publish(&env, &["empty-1.0.0.jar"], true).await;
+    upmsync_snapshot!(env, output, @r"
+    exit: 1
+    ----- stdout -----
+    ----- stderr -----
+    error: no compatibility for `com.vendor.empty`: none was given and the listing has no version to copy it from
+    hint: pass `--compatibility APP:MIN_BUILD-MAX_BUILD` (e.g. jira:9120000-10030000), once per product
+    ");
+    assert!(posts(&env).is_empty(), "{:?}", posts(&env));
+    let output = publish(
+        &env,
+        &["empty-1.0.0.jar", "--compatibility", "jira:9120000-9120015"],
+        true,
+    )
+    .await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert!(version(&env, "com.vendor.empty", "1.0.0").await.is_some());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -549,14 +579,146 @@ async fn no_secret_in_any_output_at_any_log_level() {
     };
     let env = TestEnv::with(small_jira().faults(faults(vec![echo]))).await;
     write_jar(&env, "alpha-2.1.0.jar", KEY, "2.1.0");
-    for args in [
-        vec!["alpha-2.1.0.jar", "-vvv"],
-        vec!["alpha-2.1.0.jar", "-vvv", "--format", "json"],
-        vec!["alpha-2.1.0.jar", "-vvv", "--dry-run"],
+    for (args, log) in [
+        (vec!["alpha-2.1.0.jar", "-vvv"], "warn,upmsync=trace"),
+        (vec!["alpha-2.1.0.jar", "--format", "json"], "trace"),
+        (vec!["alpha-2.1.0.jar", "-vvv", "--dry-run"], "trace"),
     ] {
-        let output = publish(&env, &args, true).await;
+        let output = publish_env(&env, &args, true, &[("RUST_LOG", log)]).await;
         assert!(output.code <= 1, "{args:?}: {}", output.stderr);
         assert!(!output.stderr.is_empty());
         assert_no_secret(&output);
     }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_obr_is_published_as_its_main_jars_app_and_version() {
+    let env = TestEnv::new().await;
+    let main = build_plugin_jar(KEY, "Alpha", "2.1.0", true);
+    let library = build_plugin_jar("com.vendor.library", "Library", "1.0.0", false);
+    std::fs::write(
+        env.path("alpha-2.1.0.obr"),
+        upmsync_sim::jar::build_obr(&main, &[("library-1.0.0.jar", &library)]),
+    )
+    .unwrap();
+    let output = publish(&env, &["alpha-2.1.0.obr", "--addon-key", KEY], true).await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    assert!(
+        output.stdout.starts_with(
+            "published `com.vendor.alpha` version `2.1.0` (build number 200100000, private)"
+        ),
+        "{}",
+        output.stdout
+    );
+    assert!(
+        output.stdout.contains("alpha-2.1.0.obr, "),
+        "{}",
+        output.stdout
+    );
+    assert!(version(&env, KEY, "2.1.0").await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_upload_is_never_sent_again_and_nothing_is_created() {
+    let drop_upload = FaultRule {
+        server: Some(SimServer::Marketplace),
+        method: Some("POST".into()),
+        path: Some("/assets/artifact$".into()),
+        first: Some(1),
+        probability: None,
+        fault: Fault::DropAfter,
+    };
+    let env = TestEnv::with(small_jira().faults(faults(vec![drop_upload]))).await;
+    write_jar(&env, "alpha-2.1.0.jar", KEY, "2.1.0");
+    let output = publish(&env, &["alpha-2.1.0.jar"], true).await;
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    let stderr = env.filter(&output.stderr);
+    assert!(
+        stderr.starts_with("error: uploading `alpha-2.1.0.jar` failed: nothing was published\nCaused by: POST [MARKETPLACE]/rest/2/assets/artifact?... failed: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("hint: an upload the Marketplace may have stored is referenced by no version, invisible and harmless: it is safe to run the same publish again"),
+        "{stderr}"
+    );
+    assert_eq!(
+        posts(&env).len(),
+        1,
+        "one upload, no create: {:?}",
+        posts(&env)
+    );
+    // The rerun uploads again and publishes.
+    let again = publish(&env, &["alpha-2.1.0.jar"], true).await;
+    assert_eq!(again.code, 0, "{}", again.stderr);
+    assert!(version(&env, KEY, "2.1.0").await.is_some());
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_redirect_to_another_host_never_carries_the_credentials() {
+    use std::sync::{Arc, Mutex};
+    // Another host (another origin: the port differs) that records what reaches it.
+    let reached: Arc<Mutex<Vec<String>>> = Arc::default();
+    let record = Arc::clone(&reached);
+    let other = axum::Router::new().fallback(move |request: axum::extract::Request| {
+        let record = Arc::clone(&record);
+        async move {
+            let authorization = request
+                .headers()
+                .get("authorization")
+                .map(|value| value.to_str().unwrap_or("(binary)").to_string());
+            record
+                .lock()
+                .unwrap()
+                .push(authorization.unwrap_or_else(|| "(none)".into()));
+            "{}"
+        }
+    });
+    let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
+    let other_url = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, other).await });
+    // The "Marketplace" sends its root there.
+    let target = format!("{other_url}/rest/2");
+    let redirecting = axum::Router::new().fallback(move || {
+        let target = target.clone();
+        async move { axum::response::Redirect::temporary(&target) }
+    });
+    let listener = tokio::net::TcpListener::bind(loopback()).await.unwrap();
+    let marketplace = format!("http://{}/", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, redirecting).await });
+    let folder = tempfile::tempdir().unwrap();
+    std::fs::write(
+        folder.path().join("alpha-2.1.0.jar"),
+        build_plugin_jar(KEY, "Alpha", "2.1.0", true),
+    )
+    .unwrap();
+    let mut command = crate::support::command(folder.path());
+    command
+        .args([
+            "publish",
+            "alpha-2.1.0.jar",
+            "--marketplace-url",
+            &marketplace,
+        ])
+        .env("MARKETPLACE_EMAIL", PUBLISHER_EMAIL)
+        .env("MARKETPLACE_API_TOKEN", PUBLISHER_TOKEN);
+    let output = finish(spawn(command)).await;
+    assert_eq!(output.code, 1, "{}", output.stderr);
+    assert!(
+        output
+            .stderr
+            .contains("307 Temporary Redirect, a redirect to `http://"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        output.stderr.contains("which upmsync does not follow"),
+        "{}",
+        output.stderr
+    );
+    assert!(
+        reached.lock().unwrap().is_empty(),
+        "the other host was reached: {:?}",
+        reached.lock().unwrap()
+    );
+    assert_no_secret(&output);
 }
