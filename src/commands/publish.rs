@@ -113,11 +113,14 @@ pub async fn run(
 
 /// The field errors of a refusal, wherever it is in the error.
 fn refused(error: &PublishRunError) -> Option<&[crate::marketplace::publish::FieldError]> {
-    let inner = match error {
+    let inner: &PublishError = match error {
         PublishRunError::Marketplace(error) | PublishRunError::Upload { source: error, .. } => {
             error
         }
-        PublishRunError::Create(CreateError::Publish(error)) => error,
+        PublishRunError::Create(create) => match &**create {
+            CreateError::Publish(error) => error,
+            _ => return None,
+        },
         _ => return None,
     };
     match inner {

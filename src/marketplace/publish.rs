@@ -332,7 +332,8 @@ impl Publisher {
     /// [`PublishError::NoListing`] when `byKey` answers 404; missing or foreign links; the
     /// requests' own failures.
     pub async fn discover(&self, key: &str) -> Result<Listing, PublishError> {
-        let root_url = self.join("rest/2")?;
+        // The one path upmsync knows: the API's root (§2); everything else comes from links.
+        let root_url = self.on_origin(&Call::get(self.base.clone()), "root", "rest/2")?;
         let root: Links = self.need(&root_url).await?;
         let assets_url = self.link(&root_url, &root.links, "assets")?;
         let addons_url = self.link(&root_url, &root.links, "addons")?;
@@ -713,12 +714,6 @@ impl Publisher {
         })
     }
 
-    fn join(&self, path: &str) -> Result<Url, PublishError> {
-        self.base.join(path).map_err(|_| PublishError::PlainHttp {
-            url: redact_url(&self.base),
-        })
-    }
-
     /// The plain link `rel` of `links`, resolved and checked to be on the Marketplace's origin.
     fn link(
         &self,
@@ -980,6 +975,6 @@ mod tests {
         let scrubbed = crate::scrub::scrub(&text);
         assert!(!scrubbed.contains("unit-test-token-1234567"), "{scrubbed}");
         assert!(!scrubbed.contains(&basic), "{scrubbed}");
-        assert_eq!(format!("{credentials:?}").contains("unit-test"), false);
+        assert!(!format!("{credentials:?}").contains("unit-test"));
     }
 }

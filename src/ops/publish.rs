@@ -281,6 +281,13 @@ pub enum PublishRunError {
     /// The artifact could not be read as a plugin.
     #[error(transparent)]
     Artifact(#[from] ArtifactError),
+    /// The artifact cannot be read (missing, not a regular file, larger than 2 GiB).
+    #[error("cannot read `{}`", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: crate::files::FileError,
+    },
     /// The artifact's name does not end `.jar` or `.obr`.
     #[error("`{}` is not named `*.jar` or `*.obr`, which the Marketplace requires of an artifact", path.display())]
     FileName { path: PathBuf },
@@ -300,9 +307,9 @@ pub enum PublishRunError {
     /// The release notes file cannot be used.
     #[error("cannot use the release notes file `{}`: {reason}", path.display())]
     ReleaseNotes { path: PathBuf, reason: String },
-    /// Talking to the Marketplace failed before anything was uploaded.
+    /// Talking to the Marketplace failed before anything was uploaded (boxed: errors stay small).
     #[error(transparent)]
-    Marketplace(#[from] PublishError),
+    Marketplace(Box<PublishError>),
     /// The listing has a version of that name already.
     #[error("`{key}` already has a version `{name}` ({status}) on the Marketplace")]
     NameTaken {
@@ -325,11 +332,23 @@ pub enum PublishRunError {
     Upload {
         file: String,
         #[source]
-        source: PublishError,
+        source: Box<PublishError>,
     },
     /// The create failed.
     #[error(transparent)]
-    Create(#[from] CreateError),
+    Create(Box<CreateError>),
+}
+
+impl From<PublishError> for PublishRunError {
+    fn from(error: PublishError) -> Self {
+        PublishRunError::Marketplace(Box::new(error))
+    }
+}
+
+impl From<CreateError> for PublishRunError {
+    fn from(error: CreateError) -> Self {
+        PublishRunError::Create(Box::new(error))
+    }
 }
 
 impl PublishRunError {
@@ -615,7 +634,7 @@ pub async fn publish(
         .await
         .map_err(|source| PublishRunError::Upload {
             file: read.facts.file.clone(),
-            source,
+            source: Box::new(source),
         })?;
     let document = version_document(
         request,

@@ -202,6 +202,24 @@ async fn an_artifact_of_another_app_is_refused_before_anything_is_sent() {
     error: `alpha-2.1.0.jar` is the app `com.vendor.alpha`, but `--addon-key` is `com.vendor.beta`
     hint: publish the listing's own artifact, or correct `--addon-key`
     ");
+    // Neither a missing file nor one not named like an artifact reaches the Marketplace.
+    let missing = publish(&env, &["missing-1.0.0.jar"], true).await;
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing
+            .stderr
+            .starts_with("error: cannot read `missing-1.0.0.jar`\nCaused by: "),
+        "{}",
+        missing.stderr
+    );
+    std::fs::copy(env.path("alpha-2.1.0.jar"), env.path("alpha-2.1.0.zip")).unwrap();
+    let zip = publish(&env, &["alpha-2.1.0.zip"], true).await;
+    assert!(
+        zip.stderr
+            .starts_with("error: `alpha-2.1.0.zip` is not named `*.jar` or `*.obr`"),
+        "{}",
+        zip.stderr
+    );
     assert!(env.sim.requests().is_empty(), "{:?}", env.sim.requests());
 }
 
