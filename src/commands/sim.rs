@@ -83,6 +83,11 @@ pub async fn run(args: &SimArgs, printer: &Printer) -> Exit {
     if sim.base_url() != sim.upm_url() {
         printer.status(&format!("Configured base URL: {}", sim.base_url()));
     }
+    // The API token is not printed: docs/simulator.md documents the default one.
+    printer.status(&format!(
+        "Marketplace publisher: `{}` (API token: see docs/simulator.md).",
+        sim.publisher_email()
+    ));
     if sim.nodes() > 1 {
         printer.status(&format!(
             "{} nodes behind a round-robin load balancer (affinity cookies `ATL_AFFINITY`, `JSESSIONID`).",
@@ -94,11 +99,6 @@ pub async fn run(args: &SimArgs, printer: &Printer) -> Exit {
     } else {
         "with only UPM installed"
     };
-    // The API token is not printed: docs/simulator.md documents the default one.
-    printer.status(&format!(
-        "Marketplace publisher: `{}` (API token: see docs/simulator.md).",
-        sim.publisher_email()
-    ));
     printer.status(&format!(
         "Simulated {product} {seeded}; user `admin`, password `admin`. Press Ctrl-C to stop."
     ));

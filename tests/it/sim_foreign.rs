@@ -594,3 +594,41 @@ async fn sim_refuses_an_unknown_web_page() {
     assert!(errors.contains("lunch"), "{errors}");
     assert!(errors.contains("maintenance"), "{errors}");
 }
+
+#[tokio::test]
+async fn sim_names_the_marketplace_publisher_but_not_its_token() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child =
+        tokio::process::Command::from(crate::support::command(std::path::Path::new(".")))
+            .args([
+                "sim",
+                "--listen",
+                "127.0.0.1:0",
+                "--marketplace-listen",
+                "127.0.0.1:0",
+            ])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut lines = tokio::io::BufReader::new(stderr).lines();
+    let mut seen = Vec::new();
+    while let Some(line) = lines.next_line().await.unwrap() {
+        assert!(!line.contains(upmsync_sim::PUBLISHER_TOKEN), "{line}");
+        let ready = line.contains("Press Ctrl-C");
+        seen.push(line);
+        if ready {
+            break;
+        }
+    }
+    child.kill().await.unwrap();
+    assert!(
+        seen.iter().any(|line| line.contains(&format!(
+            "Marketplace publisher: `{}`",
+            upmsync_sim::PUBLISHER_EMAIL
+        ))),
+        "{seen:?}"
+    );
+}

@@ -19,6 +19,13 @@
 //! request log and [`Sim::install_tasks`] carry timing, and big Marketplace artifacts are served
 //! from files ([`SimConfig::marketplace_artifact_file`]).
 //!
+//! The Marketplace also accepts publishing (`publish.rs`): the publisher account of
+//! [`SimConfig::publisher`] ([`PUBLISHER_EMAIL`] / [`PUBLISHER_TOKEN`] by default) uploads an
+//! artifact (`POST /rest/2/assets/artifact?file=NAME`, checked to be a plugin, at most
+//! [`MAX_ARTIFACT_BYTES`]) and creates a version from it (`POST /rest/2/addons/{key}/versions`,
+//! 201 or 400 with every field error); the version then resolves and downloads like a seeded one,
+//! a private one only for the publisher with `includePrivate=true` ([`Sim::published_versions`]).
+//!
 //! ```no_run
 //! # async fn demo() -> anyhow::Result<()> {
 //! use upmsync_sim::{Sim, SimConfig};
@@ -150,6 +157,7 @@ impl SimInstallTask {
 pub struct SimPublishedVersion {
     /// The display name, e.g. `1.2.3`.
     pub name: String,
+    /// The version's Marketplace build number (`buildNumber`), as posted.
     pub build_number: u64,
     /// `public` or `private`, as posted.
     pub status: String,
@@ -286,6 +294,12 @@ impl Sim {
                 size: version.asset.size,
             })
             .collect()
+    }
+
+    /// Changes the largest artifact an upload may carry (default [`MAX_ARTIFACT_BYTES`]); a larger
+    /// upload is answered 413.
+    pub fn set_max_artifact_bytes(&self, bytes: u64) {
+        self.shared.publishing().max_artifact_bytes = Some(bytes);
     }
 
     /// Every request both listeners received, in the order they were answered.

@@ -136,7 +136,7 @@ async fn post(
             let Some(seed) = shared.catalog.iter().find(|app| app.key == *key) else {
                 return not_found("no such app");
             };
-            let build = match publish::create(shared, seed, body).await {
+            let build = match publish::create(shared, seed, headers, body).await {
                 Ok(build) => build,
                 Err(response) => return response,
             };

@@ -30,8 +30,9 @@ use super::config::SeedMarketplaceApp;
 use super::http;
 use super::state::Shared;
 
-/// The largest artifact an upload may carry: 512 MiB (bytes). A larger one is refused with 413,
-/// up front when `Content-Length` says so, else as soon as the streamed body passes the cap.
+/// The largest artifact an upload may carry by default: 512 MiB (bytes). A larger one is refused
+/// with 413, up front when `Content-Length` says so, else as soon as the streamed body passes the
+/// cap (tests lower it with [`crate::Sim::set_max_artifact_bytes`]).
 pub const MAX_ARTIFACT_BYTES: u64 = 512 * 1024 * 1024;
 
 /// The largest version document a create may carry: 1 MiB (bytes); larger answers 413.
@@ -196,6 +197,8 @@ pub(crate) struct Publishing {
     assets: BTreeMap<String, Asset>,
     /// By app key, in creation order.
     versions: BTreeMap<String, Vec<Arc<PublishedVersion>>>,
+    /// The upload cap in bytes when not [`MAX_ARTIFACT_BYTES`].
+    pub(crate) max_artifact_bytes: Option<u64>,
 }
 
 impl Publishing {
@@ -263,6 +266,9 @@ pub(crate) async fn upload(
     headers: &HeaderMap,
     body: Body,
 ) -> Response {
+    if !has_content_type(headers, "application/octet-stream") {
+        return unsupported("application/octet-stream");
+    }
     let Some(file_name) = http::query_value(query, "file").map(str::trim) else {
         return error(
             StatusCode::BAD_REQUEST,
@@ -270,7 +276,8 @@ pub(crate) async fn upload(
         );
     };
     let lower = file_name.to_ascii_lowercase();
-    if file_name.contains(['/', '\\'])
+    if file_name.contains(['/', '\\', '"'])
+        || file_name.chars().any(char::is_control)
         || !(lower.ends_with(".jar") || lower.ends_with(".obr"))
         || file_name.len() <= 4
     {
@@ -280,10 +287,14 @@ pub(crate) async fn upload(
             &format!("`{file_name}` is not a `.jar` or `.obr` file name"),
         );
     }
+    let cap = shared
+        .publishing()
+        .max_artifact_bytes
+        .unwrap_or(MAX_ARTIFACT_BYTES);
     let declared = http::header_text(headers, header::CONTENT_LENGTH)
         .and_then(|length| length.trim().parse::<u64>().ok());
-    if declared.is_some_and(|length| length > MAX_ARTIFACT_BYTES) {
-        return too_large();
+    if declared.is_some_and(|length| length > cap) {
+        return too_large(cap);
     }
     let directory = shared.publishing().directory();
     let directory = match directory {
@@ -297,7 +308,7 @@ pub(crate) async fn upload(
     };
     let id = uuid();
     let path = directory.join(&id);
-    let size = match store(body, &path).await {
+    let size = match store(body, &path, cap).await {
         Ok(size) => size,
         Err(response) => {
             let _ = tokio::fs::remove_file(&path).await;
@@ -342,18 +353,31 @@ pub(crate) async fn upload(
     )
 }
 
-fn too_large() -> Response {
+/// Whether the request's `Content-Type` is `expected` (parameters ignored).
+fn has_content_type(headers: &HeaderMap, expected: &str) -> bool {
+    http::header_text(headers, header::CONTENT_TYPE)
+        .is_some_and(|value| http::essence(value) == expected)
+}
+
+/// 415 for a body of another media type. guess: the real Marketplace's answer to a wrong
+/// `Content-Type` is not in the reference; the simulator insists on the documented ones.
+fn unsupported(expected: &str) -> Response {
     error(
-        StatusCode::PAYLOAD_TOO_LARGE,
-        &format!(
-            "the artifact is larger than the simulator's cap of {} MiB",
-            MAX_ARTIFACT_BYTES / (1024 * 1024)
-        ),
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        &format!("the body must be sent as `{expected}`"),
     )
 }
 
-/// Writes the streamed body to `path`; its size in bytes.
-async fn store(body: Body, path: &Path) -> Result<u64, Response> {
+/// 413 for an upload above `cap` bytes.
+fn too_large(cap: u64) -> Response {
+    error(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        &format!("the artifact is larger than the simulator's cap of `{cap}` bytes"),
+    )
+}
+
+/// Writes the streamed body to `path`, refusing more than `cap` bytes; its size in bytes.
+async fn store(body: Body, path: &Path, cap: u64) -> Result<u64, Response> {
     let failed = |problem: std::io::Error| {
         error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -371,8 +395,8 @@ async fn store(body: Body, path: &Path) -> Result<u64, Response> {
             )
         })?;
         size += chunk.len() as u64;
-        if size > MAX_ARTIFACT_BYTES {
-            return Err(too_large());
+        if size > cap {
+            return Err(too_large(cap));
         }
         file.write_all(&chunk).await.map_err(failed)?;
     }
@@ -389,8 +413,12 @@ type FieldError = (String, String);
 pub(crate) async fn create(
     shared: &Shared,
     app: &SeedMarketplaceApp,
+    headers: &HeaderMap,
     body: Body,
 ) -> Result<u64, Response> {
+    if !has_content_type(headers, JSON) {
+        return Err(unsupported(JSON));
+    }
     let bytes = axum::body::to_bytes(body, MAX_VERSION_DOCUMENT_BYTES)
         .await
         .map_err(|_| {
@@ -738,13 +766,18 @@ fn is_date(text: &str) -> bool {
     )
 }
 
-/// Today's date (UTC) as `YYYY-MM-DD` (Howard Hinnant's civil-from-days).
+/// Today's date (UTC) as `YYYY-MM-DD`.
 fn today() -> String {
     let seconds = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|elapsed| elapsed.as_secs())
         .unwrap_or(0);
-    let days = (seconds / 86_400) as i64 + 719_468;
+    date_of(seconds)
+}
+
+/// The UTC date of a Unix time in seconds, as `YYYY-MM-DD` (Howard Hinnant's civil-from-days).
+fn date_of(unix_seconds: u64) -> String {
+    let days = (unix_seconds / 86_400) as i64 + 719_468;
     let era = days.div_euclid(146_097);
     let day_of_era = days.rem_euclid(146_097);
     let year_of_era =
@@ -786,6 +819,10 @@ mod tests {
         assert!(!is_date("2026-13-01"));
         assert!(!is_date("26-12-01"));
         assert!(is_date(&today()));
+        assert_eq!(date_of(0), "1970-01-01");
+        // 2024-02-29 12:00 UTC, a leap day; 2026-12-01 00:00 UTC.
+        assert_eq!(date_of(1_709_208_000), "2024-02-29");
+        assert_eq!(date_of(1_796_083_200), "2026-12-01");
     }
 
     #[test]

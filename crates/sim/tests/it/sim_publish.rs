@@ -42,6 +42,11 @@ fn anonymous(sim: &Sim, method: Method, path: &str) -> RequestBuilder {
     client().request(method, url)
 }
 
+/// The upload's media type on `request`.
+fn octets(request: RequestBuilder) -> RequestBuilder {
+    request.header(CONTENT_TYPE, "application/octet-stream")
+}
+
 async fn send(request: RequestBuilder) -> (StatusCode, Value) {
     let response = request.send().await.unwrap();
     let status = response.status();
@@ -263,6 +268,8 @@ async fn an_obr_is_accepted_and_a_non_plugin_is_refused() {
         ("readme.jar", b"just text, not a zip".to_vec()),
         ("publish-me.zip", jar("2.0.1")),
         ("publish-me.jar", Vec::new()),
+        ("dir%2Fpublish-me.jar", jar("2.0.1")),
+        ("publish%22me.jar", jar("2.0.1")),
     ] {
         let (status, body) = send(
             publisher(
@@ -275,8 +282,9 @@ async fn an_obr_is_accepted_and_a_non_plugin_is_refused() {
         )
         .await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{file}: {body}");
+        let named = file.replace("%2F", "/").replace("%22", "\"");
         assert!(
-            errors(&body)[0].1.contains(file),
+            errors(&body)[0].1.contains(&named),
             "{file}: the message names the file: {body}"
         );
     }
@@ -319,7 +327,7 @@ async fn writes_need_the_publisher_and_reads_refuse_wrong_credentials() {
     let (status, _) = send(publisher(&sim, Method::GET, &create_path)).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     // The right account publishes.
-    let response = anonymous(&sim, Method::POST, upload_path)
+    let response = octets(anonymous(&sim, Method::POST, upload_path))
         .basic_auth("me@example.com", Some("my-token"))
         .body(jar("1.2.0"))
         .send()
@@ -652,4 +660,149 @@ fn a_fault_plan_names_the_publishing_posts() {
             .path("/versions$")
             .first(1)]
     );
+}
+
+#[tokio::test]
+async fn an_upload_above_the_cap_is_413_declared_or_streamed() {
+    let sim = start(config()).await;
+    let bytes = jar("1.2.0");
+    sim.set_max_artifact_bytes(bytes.len() as u64 - 1);
+    let path = "/rest/2/assets/artifact?file=publish-me-1.2.0.jar";
+    // With a Content-Length.
+    let (status, body) =
+        send(octets(publisher(&sim, Method::POST, path)).body(bytes.clone())).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{body}");
+    assert!(errors(&body)[0]
+        .1
+        .contains(&format!("`{}`", bytes.len() - 1)));
+    // Chunked: refused once the streamed body passes the cap.
+    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+        bytes.chunks(100).map(|chunk| Ok(chunk.to_vec())).collect();
+    let stream = futures::stream::iter(chunks);
+    let (status, _) =
+        send(octets(publisher(&sim, Method::POST, path)).body(reqwest::Body::wrap_stream(stream)))
+            .await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // At the cap it is fine.
+    sim.set_max_artifact_bytes(bytes.len() as u64);
+    let (status, _) = send(
+        octets(publisher(&sim, Method::POST, path)).body(reqwest::Body::wrap_stream(
+            futures::stream::iter(
+                bytes
+                    .chunks(100)
+                    .map(|chunk| Ok::<_, std::io::Error>(chunk.to_vec()))
+                    .collect::<Vec<_>>(),
+            ),
+        )),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn bodies_of_another_media_type_are_415() {
+    let sim = start(config()).await;
+    let (status, body) = send(
+        publisher(
+            &sim,
+            Method::POST,
+            "/rest/2/assets/artifact?file=publish-me-1.2.0.jar",
+        )
+        .header(CONTENT_TYPE, "multipart/form-data")
+        .body(jar("1.2.0")),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(errors(&body)[0].1.contains("application/octet-stream"));
+    let href = upload(&sim, "publish-me-1.2.0.jar", jar("1.2.0")).await;
+    let (status, _) = send(
+        publisher(
+            &sim,
+            Method::POST,
+            &format!("/rest/2/addons/{APP}/versions"),
+        )
+        .header(CONTENT_TYPE, "text/plain")
+        .body(document(&href, "1.2.0", 120, "public").to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(sim.published_versions(APP).is_empty());
+    // Parameters do not matter.
+    let (status, _) = send(
+        publisher(
+            &sim,
+            Method::POST,
+            &format!("/rest/2/addons/{APP}/versions"),
+        )
+        .header(CONTENT_TYPE, "application/json; charset=utf-8")
+        .body(document(&href, "1.2.0", 120, "public").to_string()),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED);
+}
+
+#[tokio::test]
+async fn the_simulated_upm_installs_a_published_version_by_uri() {
+    let sim = start(config().task_delay(std::time::Duration::ZERO)).await;
+    publish(&sim, "1.2.0", 120, "public").await;
+    publish(&sim, "1.3.0", 130, "private").await;
+    let install = |build: u64| {
+        let sim = &sim;
+        async move {
+            let token = crate::support::token(sim).await;
+            let accepted = crate::support::upm(sim, Method::POST, &format!("?token={token}"))
+                .header(CONTENT_TYPE, "application/vnd.atl.plugins.install.uri+json")
+                .header(reqwest::header::ACCEPT, "application/json")
+                .body(
+                    json!({"pluginUri": format!("{}download/apps/{APP_ID}/version/{build}", sim.marketplace_url())})
+                        .to_string(),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(accepted.status(), StatusCode::ACCEPTED);
+            crate::support::finish_task(&accepted).await
+        }
+    };
+    let done = install(120).await;
+    assert_eq!(done.status(), StatusCode::SEE_OTHER);
+    assert_eq!(sim.plugin(APP).unwrap().version, "1.2.0");
+    // UPM downloads anonymously: a private version is not there for it.
+    let failed = install(130).await;
+    assert_eq!(failed.status(), StatusCode::OK);
+    assert!(crate::support::content_type(&failed).contains("err"));
+    assert_eq!(sim.plugin(APP).unwrap().version, "1.2.0");
+}
+
+#[tokio::test]
+async fn a_version_for_another_product_resolves_for_that_product() {
+    let sim = start(config().product(upmsync_sim::Product::Confluence)).await;
+    let href = upload(&sim, "publish-me-1.2.0.jar", jar("1.2.0")).await;
+    let mut version = document(&href, "1.2.0", 120, "public");
+    version["compatibilities"] = json!([
+        {"application": "confluence", "hosting": {"dataCenter": {"min": {"build": 9_012}, "max": {"build": 9_208}}}},
+        {"application": "jira", "hosting": {"dataCenter": {"min": {"build": 9_000_000}, "max": {"build": 10_000_000}}}},
+    ]);
+    assert_eq!(create(&sim, &version).await.status(), StatusCode::CREATED);
+    let latest = |application: &str, build: u64| {
+        anonymous(
+            &sim,
+            Method::GET,
+            &format!("/rest/2/addons/{APP}/versions/latest?application={application}&applicationBuild={build}&hosting=datacenter"),
+        )
+    };
+    let (status, found) = send(latest("confluence", 9_208)).await;
+    assert_eq!(
+        (status, found["name"].as_str()),
+        (StatusCode::OK, Some("1.2.0"))
+    );
+    assert_eq!(
+        found["compatibilities"][0]["hosting"]["dataCenter"]["max"],
+        json!({"build": 9_208, "version": "9.2.0"})
+    );
+    let (_, found) = send(latest("jira", 9_120_015)).await;
+    assert_eq!(found["name"], "1.2.0");
+    // Below the posted range: the seeded versions' (wide) range still answers.
+    let (_, found) = send(latest("confluence", 8_804)).await;
+    assert_eq!(found["name"], "1.1.0");
 }
