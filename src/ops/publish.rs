@@ -707,6 +707,20 @@ mod tests {
         assert!(error("jira:3-2").contains("above the highest"));
     }
 
+    #[test]
+    fn release_notes_are_text_and_capped() {
+        let folder = tempfile::tempdir().unwrap();
+        let notes = folder.path().join("notes.html");
+        std::fs::write(&notes, "<p>Fixes</p>").unwrap();
+        assert_eq!(read_release_notes(&notes).unwrap(), "<p>Fixes</p>");
+        std::fs::write(&notes, [0xff, 0xfe, 0x00]).unwrap();
+        let error = read_release_notes(&notes).unwrap_err().to_string();
+        assert!(error.ends_with("it is not UTF-8 text"), "{error}");
+        std::fs::write(&notes, "x".repeat(MAX_RELEASE_NOTES_BYTES as usize + 1)).unwrap();
+        let error = read_release_notes(&notes).unwrap_err().to_string();
+        assert!(error.contains("larger than"), "{error}");
+    }
+
     fn request() -> PublishRequest {
         PublishRequest {
             artifact: PathBuf::from("app-1.2.3.jar"),

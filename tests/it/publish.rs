@@ -110,6 +110,7 @@ fn assert_no_secret(output: &CommandOutput) {
 async fn a_public_version_published_is_planned_and_installed_end_to_end() {
     let env = TestEnv::new().await;
     write_jar(&env, "alpha-2.1.0.jar", KEY, "2.1.0");
+    std::fs::write(env.path("notes.html"), "<p>Faster <b>reports</b></p>\n").unwrap();
     let output = publish(
         &env,
         &[
@@ -118,11 +119,22 @@ async fn a_public_version_published_is_planned_and_installed_end_to_end() {
             "public",
             "--release-summary",
             "Faster",
+            "--release-notes",
+            "notes.html",
+            "--supported",
         ],
         true,
     )
     .await;
     assert_eq!(output.code, 0, "{}", output.stderr);
+    let created = version(&env, KEY, "2.1.0").await.expect("created");
+    assert_eq!(created["status"], "public");
+    assert_eq!(created["text"]["releaseSummary"], "Faster");
+    assert_eq!(
+        created["text"]["releaseNotes"],
+        "<p>Faster <b>reports</b></p>\n"
+    );
+    assert_eq!(created["release"]["supported"], true);
     let stdout = env.filter(&output.stdout);
     assert!(
         stdout.starts_with(
