@@ -234,6 +234,9 @@ pub struct Created {
     pub version: PublishedVersion,
     /// Whether the create's answer was lost and the version found by reading the listing again.
     pub answer_lost: Option<String>,
+    /// Why the created version could not be read back (it was created; the report then shows
+    /// what was sent).
+    pub read_back_failed: Option<String>,
 }
 
 /// Why a create has no answer, and whether the version then exists.
@@ -497,13 +500,26 @@ impl Publisher {
                     .await
                     .map_err(CreateError::Publish)?;
                 tracing::debug!(%status, ?location, "version created");
-                let version = self
+                // Created: a read-back that fails is a warning, never an error (a rerun would
+                // refuse the name, and the user would think nothing was published).
+                let (version, read_back_failed) = match self
                     .read_back(listing, location.as_deref(), name, build_number)
                     .await
-                    .map_err(CreateError::Publish)?;
+                {
+                    Ok(version) => (version, None),
+                    Err(error) => (
+                        PublishedVersion {
+                            name: name.to_string(),
+                            build_number: Some(build_number),
+                            ..PublishedVersion::default()
+                        },
+                        Some(crate::error::chain_text(&error)),
+                    ),
+                };
                 return Ok(Created {
                     version,
                     answer_lost: None,
+                    read_back_failed,
                 });
             }
         };
@@ -513,6 +529,7 @@ impl Publisher {
             Ok(Some(version)) if version.build_number == Some(build_number) => Ok(Created {
                 version,
                 answer_lost: Some(lost),
+                read_back_failed: None,
             }),
             Ok(Some(version)) => Err(CreateError::Other {
                 name: name.to_string(),

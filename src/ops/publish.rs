@@ -653,6 +653,12 @@ pub async fn publish(
     }
     publication.url = created.version.page(publisher.base());
     publication.answer_lost = created.answer_lost;
+    if let Some(why) = created.read_back_failed {
+        publication.warnings.push(format!(
+            "version `{}` was created, but reading it back failed: {why}",
+            read.version
+        ));
+    }
     Ok(publication)
 }
 
