@@ -102,34 +102,57 @@ pub struct CompatibilityRange {
     pub max_version: Option<String>,
 }
 
+/// Why a `--compatibility` value was refused.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum CompatibilityError {
+    /// Not `APP:MIN-MAX`.
+    #[error("`{text}` is not APP:MIN_BUILD-MAX_BUILD, e.g. jira:9120000-10030000")]
+    Shape { text: String },
+    /// An application key the Marketplace's client does not predefine.
+    #[error("`{application}` is not a Marketplace application key (one of {})", APPLICATIONS.join(", "))]
+    UnknownApplication { application: String },
+    /// A bound that is not a build number.
+    #[error("`{value}` in `{text}` is not a build number")]
+    Build { text: String, value: String },
+    /// MIN above MAX.
+    #[error("in `{text}` the lowest build {min} is above the highest {max}")]
+    Order { text: String, min: u64, max: u64 },
+}
+
 /// Reads `APP:MIN_BUILD-MAX_BUILD` (`jira:9120000-10030000`): a known application key, two
 /// integers, MIN at most MAX. The clap parser of `--compatibility`.
 ///
 /// # Errors
 ///
-/// The problem in words, naming the value.
-pub fn parse_compatibility(text: &str) -> Result<CompatibilityRange, String> {
-    let shape = || format!("`{text}` is not APP:MIN_BUILD-MAX_BUILD, e.g. jira:9120000-10030000");
+/// [`CompatibilityError`], naming the value.
+pub fn parse_compatibility(text: &str) -> Result<CompatibilityRange, CompatibilityError> {
+    let shape = || CompatibilityError::Shape {
+        text: text.to_string(),
+    };
     let (application, range) = text.split_once(':').ok_or_else(shape)?;
     let (min, max) = range.split_once('-').ok_or_else(shape)?;
     let application = application.trim();
     if !APPLICATIONS.contains(&application) {
-        return Err(format!(
-            "`{application}` is not a Marketplace application key (one of {})",
-            APPLICATIONS.join(", ")
-        ));
+        return Err(CompatibilityError::UnknownApplication {
+            application: application.to_string(),
+        });
     }
     let build = |value: &str| {
         value
             .trim()
             .parse::<u64>()
-            .map_err(|_| format!("`{}` in `{text}` is not a build number", value.trim()))
+            .map_err(|_| CompatibilityError::Build {
+                text: text.to_string(),
+                value: value.trim().to_string(),
+            })
     };
     let (min_build, max_build) = (build(min)?, build(max)?);
     if min_build > max_build {
-        return Err(format!(
-            "in `{text}` the lowest build {min_build} is above the highest {max_build}"
-        ));
+        return Err(CompatibilityError::Order {
+            text: text.to_string(),
+            min: min_build,
+            max: max_build,
+        });
     }
     Ok(CompatibilityRange {
         application: application.to_string(),
@@ -705,7 +728,7 @@ mod tests {
             })
         );
         assert!(parse_compatibility("bamboo:5-5").is_ok());
-        let error = |text: &str| parse_compatibility(text).unwrap_err();
+        let error = |text: &str| parse_compatibility(text).unwrap_err().to_string();
         assert!(error("jira").contains("APP:MIN_BUILD-MAX_BUILD"));
         assert!(error("jira:5").contains("APP:MIN_BUILD-MAX_BUILD"));
         assert!(error("hipchat:1-2").contains("`hipchat` is not a Marketplace application key"));
