@@ -570,9 +570,10 @@ pub struct PublishArgs {
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=i64::MAX as u64))]
     pub build_number: Option<u64>,
 
-    /// The Marketplace to publish to
-    #[arg(long, value_name = "URL", env = "UPMSYNC_MARKETPLACE_URL", default_value = crate::manifest::DEFAULT_MARKETPLACE, value_parser = parse_marketplace_url)]
-    pub marketplace_url: Box<url::Url>,
+    /// The Marketplace to publish to (checked by the command, so a URL holding credentials is
+    /// never echoed)
+    #[arg(long, value_name = "URL", env = "UPMSYNC_MARKETPLACE_URL", hide_env_values = true, default_value = crate::manifest::DEFAULT_MARKETPLACE)]
+    pub marketplace_url: String,
 
     /// Only read the listing and check; print the version document that would be posted
     #[arg(long)]
@@ -604,29 +605,6 @@ impl PublishArgs {
             variable("MARKETPLACE_API_TOKEN"),
         )
     }
-}
-
-/// `--marketplace-url`: an absolute `http` or `https` URL without credentials, query or fragment,
-/// as the manifest's `marketplace.url` must be (whether plain `http` may carry the credentials is
-/// decided where they are sent).
-fn parse_marketplace_url(text: &str) -> Result<Box<url::Url>, String> {
-    let url = url::Url::parse(text.trim())
-        .map_err(|error| format!("not a valid URL (the text is not shown): {error}"))?;
-    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
-        return Err(format!(
-            "must use `https` (or `http` to loopback), found `{}`",
-            url.scheme()
-        ));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(
-            "contains credentials: give them in MARKETPLACE_EMAIL and MARKETPLACE_API_TOKEN".into(),
-        );
-    }
-    if url.query().is_some() || url.fragment().is_some() {
-        return Err("must not have a query (`?`) or fragment (`#`)".into());
-    }
-    Ok(Box::new(url))
 }
 
 /// `serve --listen`: `IP:PORT`, or `HOST:PORT` resolved to its first address (`localhost:9841`).

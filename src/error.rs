@@ -169,6 +169,9 @@ fn hint_of(cause: &(dyn Error + 'static)) -> Option<String> {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<crate::ops::publish::BuildNumberError>() {
             error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::ops::publish::MarketplaceUrlError>()
+        {
+            error.hint()
         } else if let Some(error) =
             cause.downcast_ref::<crate::commands::publish::MissingCredentials>()
         {

@@ -43,6 +43,7 @@ pub async fn run(
     printer: &Printer,
     settings: &HttpSettings,
 ) -> anyhow::Result<Exit> {
+    let marketplace = publish::parse_marketplace_url(&args.marketplace_url)?;
     let (email, token) = args.credentials();
     let credentials = match (email, token) {
         (Some(email), Some(token)) => Some(PublisherCredentials::new(email, token)),
@@ -69,7 +70,7 @@ pub async fn run(
         supported: args.supported,
         compatibilities: args.compatibilities.clone(),
         build_number: args.build_number,
-        marketplace: (*args.marketplace_url).clone(),
+        marketplace,
         dry_run: args.dry_run,
         credentials,
         release_date: today(),

@@ -163,6 +163,67 @@ pub fn parse_compatibility(text: &str) -> Result<CompatibilityRange, Compatibili
     })
 }
 
+/// Why a `--marketplace-url` was refused. The text itself is never shown: it may hold credentials.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum MarketplaceUrlError {
+    /// Not a URL at all.
+    #[error("the Marketplace URL (`--marketplace-url`, UPMSYNC_MARKETPLACE_URL) is not a valid URL (its text is not shown): {reason}")]
+    Invalid { reason: String },
+    /// Not `http` or `https` with a host.
+    #[error("the Marketplace URL (`--marketplace-url`, UPMSYNC_MARKETPLACE_URL) must be an `https` URL with a host (or `http` to loopback), found scheme `{scheme}`")]
+    Scheme { scheme: String },
+    /// `user:password@` in the URL.
+    #[error(
+        "the Marketplace URL (`--marketplace-url`, UPMSYNC_MARKETPLACE_URL) contains credentials"
+    )]
+    Credentials,
+    /// A query or fragment.
+    #[error("the Marketplace URL (`--marketplace-url`, UPMSYNC_MARKETPLACE_URL) `{shown}` must not have a query (`?`) or fragment (`#`)")]
+    Query { shown: String },
+}
+
+impl MarketplaceUrlError {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            MarketplaceUrlError::Credentials => Some(
+                "give them in MARKETPLACE_EMAIL and MARKETPLACE_API_TOKEN, never in the URL".into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
+/// Reads `--marketplace-url`: an absolute `http` or `https` URL with a host, without credentials,
+/// query or fragment, as the manifest's `marketplace.url` must be (whether plain `http` may carry
+/// the credentials is decided where they are sent: loopback only).
+///
+/// # Errors
+///
+/// [`MarketplaceUrlError`], never showing the text.
+pub fn parse_marketplace_url(text: &str) -> Result<Url, MarketplaceUrlError> {
+    let url = Url::parse(text.trim()).map_err(|error| MarketplaceUrlError::Invalid {
+        reason: error.to_string(),
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+        return Err(MarketplaceUrlError::Scheme {
+            scheme: url.scheme().to_string(),
+        });
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(MarketplaceUrlError::Credentials);
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        let mut shown = url.clone();
+        shown.set_query(None);
+        shown.set_fragment(None);
+        return Err(MarketplaceUrlError::Query {
+            shown: shown.to_string(),
+        });
+    }
+    Ok(url)
+}
+
 /// Why no build number could be derived from a version name.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[error("cannot derive a build number from version `{version}`: {reason}")]
@@ -713,6 +774,38 @@ mod tests {
             assert_eq!(error.version, refused);
             assert!(error.hint().unwrap().contains("--build-number"));
         }
+    }
+
+    #[test]
+    fn marketplace_urls_are_checked_without_showing_them() {
+        assert!(parse_marketplace_url("https://marketplace.atlassian.com/").is_ok());
+        assert!(parse_marketplace_url("http://127.0.0.1:2991").is_ok());
+        for (text, error) in [
+            (
+                "https://user:hunter22@marketplace.example.com/",
+                MarketplaceUrlError::Credentials,
+            ),
+            (
+                "ftp://marketplace.example.com/",
+                MarketplaceUrlError::Scheme {
+                    scheme: "ftp".into(),
+                },
+            ),
+            (
+                "https://m.example.com/?token=hunter22",
+                MarketplaceUrlError::Query {
+                    shown: "https://m.example.com/".into(),
+                },
+            ),
+        ] {
+            let refused = parse_marketplace_url(text).unwrap_err();
+            assert_eq!(refused, error);
+            assert!(!refused.to_string().contains("hunter22"), "{refused}");
+        }
+        let invalid = parse_marketplace_url("not a url hunter22")
+            .unwrap_err()
+            .to_string();
+        assert!(!invalid.contains("hunter22"), "{invalid}");
     }
 
     #[test]

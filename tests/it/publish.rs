@@ -447,6 +447,24 @@ async fn credentials_are_required_and_go_only_over_https_or_loopback() {
     error: the Marketplace URL `http://marketplace.example.com/` uses plain `http://` to a host that is not loopback: the API token would cross the network unencrypted
     hint: use the Marketplace's `https://` URL
     ");
+    // A URL with credentials in it is refused without being shown.
+    let mut command = crate::support::command(env.dir());
+    command
+        .args(["publish", "alpha-2.1.0.jar"])
+        .env("MARKETPLACE_EMAIL", PUBLISHER_EMAIL)
+        .env("MARKETPLACE_API_TOKEN", PUBLISHER_TOKEN)
+        .env(
+            "UPMSYNC_MARKETPLACE_URL",
+            "https://vendor:url-password@marketplace.example.com/",
+        );
+    let output = finish(spawn(command)).await;
+    upmsync_snapshot!(env, output, @r"
+    exit: 1
+    ----- stdout -----
+    ----- stderr -----
+    error: the Marketplace URL (`--marketplace-url`, UPMSYNC_MARKETPLACE_URL) contains credentials
+    hint: give them in MARKETPLACE_EMAIL and MARKETPLACE_API_TOKEN, never in the URL
+    ");
     // Wrong credentials: the Marketplace's 401 explained.
     let marketplace = env.sim.marketplace_url().to_string();
     let mut command = crate::support::command(env.dir());
