@@ -197,26 +197,29 @@ impl PublishedVersion {
     /// The web page of the version (`_links.alternate`, text/html), else its API resource
     /// (`_links.self`), as an absolute URL on `base`.
     pub fn page(&self, base: &Url) -> Option<Url> {
-        let href = self
-            .links
-            .alternate
-            .as_ref()
-            .or(self.links.self_link.as_ref())?;
-        base.join(&href.href).ok()
+        let href = any_href(self.links.alternate.as_ref())
+            .or_else(|| any_href(self.links.self_link.as_ref()))?;
+        base.join(&href).ok()
     }
+}
+
+/// The `href` of a link object, or of the first object of an array of them; `None` for any other
+/// shape (the links are read tolerantly: a version's body must not fail on them).
+fn any_href(link: Option<&serde_json::Value>) -> Option<String> {
+    let link = link?;
+    let object = match link {
+        serde_json::Value::Array(items) => items.first()?,
+        object => object,
+    };
+    object.get("href")?.as_str().map(str::to_string)
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
 struct VersionLinks {
     #[serde(rename = "self", default)]
-    self_link: Option<Href>,
+    self_link: Option<serde_json::Value>,
     #[serde(default)]
-    alternate: Option<Href>,
-}
-
-#[derive(Clone, Debug, Deserialize)]
-struct Href {
-    href: String,
+    alternate: Option<serde_json::Value>,
 }
 
 /// The answer of an upload: the asset's own link (§6).
@@ -739,9 +742,12 @@ impl Publisher {
         rel: &str,
     ) -> Result<Url, PublishError> {
         let call = Call::get(at.clone());
+        // A link marked templated with only query expressions (`…/versions{?offset,limit}`) is
+        // the resource itself; a simple expression left open is no usable link.
         let href = links
             .get(rel)
-            .and_then(|link| link.href.clone())
+            .and_then(|link| link.href.as_deref())
+            .and_then(|href| expand_template(href, &[]))
             .ok_or_else(|| PublishError::MissingLink {
                 call: call.clone(),
                 rel: rel.to_string(),
@@ -929,6 +935,50 @@ mod tests {
             "\n  name: a version named `1.0` already exists\n  bad"
         );
         assert_eq!(field_errors("<html>"), None);
+    }
+
+    #[test]
+    fn the_real_versions_collection_has_the_templates_publish_walks() {
+        let body =
+            include_str!("../../tests/fixtures/marketplace/addon-versions-collection-limit0.json");
+        let links: Links = serde_json::from_str(body).unwrap();
+        let template = |rel: &str| links.links[rel].href.clone().unwrap();
+        assert_eq!(
+            expand_template(&template("byName"), &[("name", "1.2.3")]).as_deref(),
+            Some("/rest/2/addons/org.marvelution.buildsupport.test.simple-app/versions/name/1.2.3")
+        );
+        assert_eq!(
+            expand_template(&template("byBuild"), &[("pluginBuildNumber", "100200300")]).as_deref(),
+            Some("/rest/2/addons/org.marvelution.buildsupport.test.simple-app/versions/build/100200300")
+        );
+        assert_eq!(
+            expand_template(&template("latest"), &[]).as_deref(),
+            Some("/rest/2/addons/org.marvelution.buildsupport.test.simple-app/versions/latest")
+        );
+        let version: PublishedVersion = serde_json::from_str(include_str!(
+            "../../tests/fixtures/marketplace/addon-version-build-1.json"
+        ))
+        .unwrap();
+        assert_eq!(
+            (version.name.as_str(), version.build_number),
+            ("0.1.0", Some(1))
+        );
+        assert_eq!(version.status.as_deref(), Some("private"));
+        let page = version.page(&Url::parse("https://marketplace.atlassian.com/").unwrap());
+        assert_eq!(
+            page.map(String::from).as_deref(),
+            Some("https://marketplace.atlassian.com/apps/1211376/simple-app/version-history#b1")
+        );
+        // Links of other shapes never fail the body.
+        let odd: PublishedVersion = serde_json::from_str(
+            r#"{"name":"1.0","_links":{"self":3,"alternate":[{"href":"/apps/1/x","type":"text/html"}]}}"#,
+        )
+        .unwrap();
+        let base = Url::parse("https://marketplace.atlassian.com/").unwrap();
+        assert_eq!(
+            odd.page(&base).map(String::from).as_deref(),
+            Some("https://marketplace.atlassian.com/apps/1/x")
+        );
     }
 
     #[test]
