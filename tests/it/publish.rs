@@ -537,6 +537,21 @@ async fn a_dry_run_posts_nothing_and_prints_the_document() {
     assert!(posts(&env).is_empty(), "{:?}", posts(&env));
     assert!(env.mutating().is_empty());
     assert!(version(&env, KEY, "2.1.0").await.is_none());
+    // As JSON: the usual document, the version document inside it.
+    let output = publish(
+        &env,
+        &["alpha-2.1.0.jar", "--dry-run", "--format", "json"],
+        true,
+    )
+    .await;
+    assert_eq!(output.code, 0, "{}", output.stderr);
+    let shown: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
+    assert_eq!(shown["format_version"], 1);
+    assert_eq!(shown["dry_run"], true);
+    assert_eq!(shown["published"], false);
+    assert_eq!(shown["compatibility_copied_from"], "2.0.0");
+    assert_eq!(shown["document"]["name"], "2.1.0");
+    assert!(shown.get("url").is_none(), "{shown}");
     // Without credentials it reads anonymously, and says what it could not check.
     let output = publish(&env, &["alpha-2.1.0.jar", "--dry-run"], false).await;
     assert_eq!(output.code, 0, "{}", output.stderr);
