@@ -90,6 +90,7 @@ impl Command {
             Command::Lock(args) => Some(&args.network),
             Command::Import(args) => Some(&args.network),
             Command::Serve(args) => Some(&args.network),
+            Command::Publish(args) => Some(&args.network),
             _ => None,
         }
     }
@@ -241,6 +242,11 @@ pub enum Command {
         after_help = "Example:\n  upmsync serve -f apps.yaml --listen 127.0.0.1:9841 --interval 5m\n\nSee docs/monitoring.md for every metric and an example alert rule."
     )]
     Serve(ServeArgs),
+    /// Publish a new version of an existing Marketplace listing from a plugin jar or OBR
+    #[command(
+        after_help = "Examples:\n  upmsync publish target/my-app-1.2.3.jar --status public --compatibility jira:9120000-10030000\n  upmsync publish target/my-app-1.2.3.obr --dry-run   # check, and print the version document\n\nCredentials come from MARKETPLACE_EMAIL and MARKETPLACE_API_TOKEN; see docs/publish.md."
+    )]
+    Publish(PublishArgs),
     /// Run the UPM + Marketplace simulator (a Jira with apps; user `admin`, password `admin`)
     #[cfg(feature = "sim")]
     #[command(
@@ -515,6 +521,90 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub network: NetworkArgs,
+}
+
+/// The arguments of `publish`. The account's email and API token come from `MARKETPLACE_EMAIL`
+/// and `MARKETPLACE_API_TOKEN` ([`PublishArgs::credentials`]), never from flags (a token on the
+/// command line shows in the process list).
+#[derive(Debug, Args)]
+pub struct PublishArgs {
+    /// The plugin jar or OBR to publish; its descriptor gives the listing's key and the version
+    #[arg(value_name = "ARTIFACT")]
+    pub artifact: PathBuf,
+
+    /// The listing's key: refuse an artifact of another app
+    #[arg(long, value_name = "KEY")]
+    pub addon_key: Option<String>,
+
+    /// The new version's status: private (the vendor's only) or public
+    #[arg(long, value_enum, default_value_t)]
+    pub status: crate::ops::publish::Status,
+
+    /// Who is paid for the version
+    #[arg(long, value_enum, default_value_t)]
+    pub payment_model: crate::ops::publish::PaymentModel,
+
+    /// A one-line summary of the release
+    #[arg(long, value_name = "TEXT")]
+    pub release_summary: Option<String>,
+
+    /// A file of release notes (HTML or text, at most 64 KiB)
+    #[arg(long, value_name = "FILE")]
+    pub release_notes: Option<PathBuf>,
+
+    /// Mark the version as a beta
+    #[arg(long)]
+    pub beta: bool,
+
+    /// Mark the version as supported by the vendor
+    #[arg(long)]
+    pub supported: bool,
+
+    /// A Data Center product build range the version supports, e.g. jira:9120000-10030000; repeat
+    /// for more products [default: the latest version's]
+    #[arg(long = "compatibility", value_name = "APP:MIN_BUILD-MAX_BUILD", value_parser = crate::ops::publish::parse_compatibility)]
+    pub compatibilities: Vec<crate::ops::publish::CompatibilityRange>,
+
+    /// The version's build number [default: MAJOR*100000000 + MINOR*100000 + PATCH*100 of the
+    /// version]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=i64::MAX as u64))]
+    pub build_number: Option<u64>,
+
+    /// The Marketplace to publish to (checked by the command, so a URL holding credentials is
+    /// never echoed)
+    #[arg(long, value_name = "URL", env = "UPMSYNC_MARKETPLACE_URL", hide_env_values = true, default_value = crate::manifest::DEFAULT_MARKETPLACE)]
+    pub marketplace_url: String,
+
+    /// Only read the listing and check; print the version document that would be posted
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Output format on stdout
+    #[arg(long, value_enum, default_value_t)]
+    pub format: crate::render::PublishFormat,
+
+    #[command(flatten)]
+    pub network: NetworkArgs,
+}
+
+impl PublishArgs {
+    /// The account's email and API token from `MARKETPLACE_EMAIL` and `MARKETPLACE_API_TOKEN`,
+    /// each `None` when unset or blank. The environment is read here.
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the CLI edge: the publisher's credentials become values here"
+    )]
+    pub fn credentials(&self) -> (Option<String>, Option<String>) {
+        let variable = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+        };
+        (
+            variable("MARKETPLACE_EMAIL").map(|email| email.trim().to_string()),
+            variable("MARKETPLACE_API_TOKEN"),
+        )
+    }
 }
 
 /// `serve --listen`: `IP:PORT`, or `HOST:PORT` resolved to its first address (`localhost:9841`).

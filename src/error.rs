@@ -158,6 +158,24 @@ fn hint_of(cause: &(dyn Error + 'static)) -> Option<String> {
             error.hint()
         } else if let Some(error) = cause.downcast_ref::<crate::saved::SavedPlanError>() {
             error.hint()
+        } else if let Some(error) =
+            cause.downcast_ref::<crate::marketplace::publish::PublishError>()
+        {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::marketplace::publish::CreateError>()
+        {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::ops::publish::PublishRunError>() {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::ops::publish::BuildNumberError>() {
+            error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::ops::publish::MarketplaceUrlError>()
+        {
+            error.hint()
+        } else if let Some(error) =
+            cause.downcast_ref::<crate::commands::publish::MissingCredentials>()
+        {
+            error.hint()
         } else {
             None
         }

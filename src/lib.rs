@@ -9,7 +9,8 @@
 //! - [`http`]: the one place HTTP clients are built (settings, TLS roots, proxy, redirects), retried
 //!   reads, bounded bodies and their excerpts.
 //! - [`upm`]: the only code that speaks UPM's REST API: reads live state, installs, licenses.
-//! - [`marketplace`]: the only code that speaks the Atlassian Marketplace API: versions, downloads.
+//! - [`marketplace`]: the only code that speaks the Atlassian Marketplace API: versions, downloads,
+//!   and publishing a version (`upmsync publish`).
 //! - [`lock`]: the lock file, `apps.lock`: exact versions and artifacts, pinned by sha256.
 //! - [`resolve`]: gathers facts, concurrently: the release each wanted version means (lock, source or Marketplace), and the installed version's release where a downgrade may need it; decides nothing.
 //! - [`artifact`]: reads and verifies plugin jars and OBRs (key, version, sha256).

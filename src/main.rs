@@ -81,6 +81,9 @@ async fn run(command: Command, printer: &Printer, settings: &HttpSettings) -> an
             unless_interrupted(p, commands::import::run(&args, p, settings)).await
         }
         Command::Show(args) => commands::show::run(&args, p),
+        // A publish is not stopped mid-way by a signal: the upload or create under way would be
+        // cut with its outcome unknown; Ctrl-C ends the process as usual.
+        Command::Publish(args) => commands::publish::run(&args, p, settings).await,
         // `serve` stops on a signal as its way to end (and answers the requests under way).
         Command::Serve(args) => commands::serve::run(&args, p, settings).await,
         #[cfg(feature = "sim")]

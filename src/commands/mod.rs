@@ -12,6 +12,7 @@ pub mod lock;
 pub mod man;
 pub mod outdated;
 pub mod plan;
+pub mod publish;
 pub mod serve;
 pub mod show;
 #[cfg(feature = "sim")]

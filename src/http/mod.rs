@@ -11,6 +11,8 @@
 //!   that is not loopback is refused unless the instance allows it; the instance's `ca_file` is
 //!   trusted beside the platform's roots; the instance's cookie jar keeps session affinity.
 //! - **Marketplace** API reads (anonymous): up to 10 redirects, as reqwest does by default.
+//! - **Marketplace publishing** (the account's credentials attached): redirects only within the
+//!   Marketplace's origin; plain `http://` only to loopback (`marketplace::publish`).
 //! - **Downloads** (anonymous): up to 10 redirects (the Marketplace serves files through a CDN), and
 //!   the long transfer timeout.
 //! - **Proxy**: only what [`ProxySettings`] says (read from `HTTPS_PROXY`, `HTTP_PROXY`,
@@ -232,6 +234,9 @@ pub enum Profile<'a> {
     },
     /// The Marketplace's REST API: anonymous reads.
     Marketplace,
+    /// The Marketplace's publishing API (`upmsync publish`): the account's credentials go with
+    /// every request, so redirects are followed only within the Marketplace's origin.
+    Publisher,
     /// Artifact downloads: anonymous, through redirects, with the transfer timeout.
     Download,
 }
@@ -303,6 +308,17 @@ pub fn client(settings: &HttpSettings, profile: Profile<'_>) -> Result<reqwest::
         }
         Profile::Marketplace => builder
             .redirect(redirect::Policy::limited(10))
+            .timeout(settings.request_timeout),
+        Profile::Publisher => builder
+            .redirect(redirect::Policy::custom(|attempt| {
+                let first = attempt.previous().first().map(Url::origin);
+                if attempt.previous().len() > 10 || first.as_ref() != Some(&attempt.url().origin())
+                {
+                    attempt.stop()
+                } else {
+                    attempt.follow()
+                }
+            }))
             .timeout(settings.request_timeout),
         Profile::Download => builder
             .redirect(redirect::Policy::limited(10))

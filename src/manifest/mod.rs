@@ -15,6 +15,8 @@ mod schema;
 mod tree;
 mod validate;
 
+pub use validate::DEFAULT_MARKETPLACE;
+
 use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};

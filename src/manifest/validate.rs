@@ -20,7 +20,8 @@ use crate::model::{
 };
 use crate::version::VersionSpec;
 
-const DEFAULT_MARKETPLACE: &str = "https://marketplace.atlassian.com/";
+/// The public Marketplace, where apps come from and versions are published to by default.
+pub const DEFAULT_MARKETPLACE: &str = "https://marketplace.atlassian.com/";
 
 /// A license is a few kilobytes; a file much larger than this was named by mistake.
 const MAX_LICENSE_BYTES: u64 = 64 * 1024;

@@ -1,5 +1,6 @@
 //! The only code that speaks the Atlassian Marketplace REST API v2: resolves an app key and exact
-//! version to an installable artifact link (marketplace-api.md §3, §4, §10).
+//! version to an installable artifact link (marketplace-api.md §3, §4, §10); [`download`] fetches
+//! artifacts and [`publish`] publishes new versions (with the account's credentials).
 //!
 //! One [`MarketplaceClient`] serves a whole run and asks each distinct question once: its clones
 //! share a memo of answers keyed by the request URL, so a hundred instances asking the same twenty
@@ -10,6 +11,7 @@
 //! question asks again.
 
 pub mod download;
+pub mod publish;
 
 use std::any::Any;
 use std::collections::HashMap;

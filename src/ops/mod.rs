@@ -7,6 +7,7 @@ mod error;
 pub mod import;
 pub mod lock;
 pub mod outdated;
+pub mod publish;
 pub mod readiness;
 
 use std::collections::BTreeSet;

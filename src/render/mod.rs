@@ -5,6 +5,7 @@ mod json;
 mod manifest;
 mod markdown;
 mod outdated;
+mod publish;
 mod saved;
 mod text;
 mod validate;
@@ -16,6 +17,7 @@ pub use markdown::{
     DETAILS_THRESHOLD,
 };
 pub use outdated::{outdated_json, outdated_text, readiness_json, readiness_text};
+pub use publish::{publish_json, publish_text, refusal_json, PublishFormat};
 pub use saved::{saved_json, saved_text};
 pub use text::{apply_text, change_line, drift_text, plan_text, style_lines};
 pub use validate::validate_summary;

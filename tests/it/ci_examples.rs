@@ -19,6 +19,7 @@ fn read(path: &str) -> String {
 /// The files whose `upmsync` command lines must parse.
 const FILES: &[&str] = &[
     "examples/ci/github/upmsync.yml",
+    "examples/ci/github/publish.yml",
     "examples/ci/gitlab/.gitlab-ci.yml",
     "examples/ci/jenkins/Jenkinsfile",
     "Dockerfile",
@@ -79,7 +80,7 @@ fn every_upmsync_command_in_the_examples_and_docs_parses() {
             subcommands.insert(args[1].clone());
         }
     }
-    for wanted in ["validate", "plan", "show", "apply", "drift"] {
+    for wanted in ["validate", "plan", "show", "apply", "drift", "publish"] {
         assert!(
             subcommands.contains(wanted),
             "no `upmsync {wanted}` in {subcommands:?}"
@@ -138,6 +139,54 @@ fn the_github_workflow_parses_and_has_its_jobs() {
         jobs["plan"]["permissions"]["pull-requests"], "write",
         "the pull-request comment needs it"
     );
+}
+
+/// The vendor's pipeline publishes on a tag `v*`, with the credentials from the secret store in the
+/// environment, never on a command line, and checks with a dry run first.
+#[test]
+fn the_github_publish_workflow_publishes_on_a_tag_with_secrets_from_the_store() {
+    let path = "examples/ci/github/publish.yml";
+    let workflow = yaml(path);
+    assert_eq!(
+        workflow["on"]["push"]["tags"][0], "v*",
+        "{}",
+        workflow["on"]
+    );
+    assert!(workflow["on"].get("pull_request").is_none());
+    let job = &workflow["jobs"]["publish"];
+    for name in ["MARKETPLACE_EMAIL", "MARKETPLACE_API_TOKEN"] {
+        assert_eq!(
+            job["env"][name],
+            format!("${{{{ secrets.{name} }}}}"),
+            "`{name}` from the repository's secrets"
+        );
+    }
+    let steps = job["steps"].as_array().expect("steps");
+    let runs: Vec<&str> = steps
+        .iter()
+        .filter_map(|step| step.get("run").and_then(|run| run.as_str()))
+        .collect();
+    let publishes: Vec<Vec<String>> = runs.iter().flat_map(|run| commands(run)).collect();
+    assert_eq!(
+        publishes.iter().filter(|args| args[1] == "publish").count(),
+        2
+    );
+    let dry_run = runs.iter().position(|run| run.contains("--dry-run"));
+    let real = runs
+        .iter()
+        .position(|run| run.contains("upmsync publish") && !run.contains("--dry-run"));
+    assert!(
+        dry_run.is_some() && dry_run < real,
+        "a dry run before the publish"
+    );
+    let text = read(path);
+    assert!(
+        !text.contains("--marketplace-url"),
+        "the public Marketplace by default"
+    );
+    for line in text.lines().filter(|line| line.contains("upmsync publish")) {
+        assert!(!line.contains("TOKEN") && !line.contains("EMAIL"), "{line}");
+    }
 }
 
 #[test]

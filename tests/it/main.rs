@@ -31,6 +31,7 @@ mod output;
 mod output_files;
 mod products;
 mod properties;
+mod publish;
 mod read_waves;
 mod resolve;
 mod review10_findings;
