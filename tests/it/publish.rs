@@ -785,3 +785,168 @@ async fn a_redirect_to_another_host_never_carries_the_credentials() {
     );
     assert_no_secret(&output);
 }
+
+/// Runs `git` in `dir` with a fixed identity; panics with its output when it fails.
+fn git(dir: &std::path::Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "Release Bot")
+        .env("GIT_AUTHOR_EMAIL", "release@example.com")
+        .env("GIT_COMMITTER_NAME", "Release Bot")
+        .env("GIT_COMMITTER_EMAIL", "release@example.com")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("HOME", dir)
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The vendor pipeline of `examples/ci/github/publish.yml` runs as written: its own shell steps
+/// (finding the tag's artifact and its message, the dry run, the publish), taken from the file and
+/// run with bash as GitHub runs them (`bash -eo pipefail`), in a clone whose pushed tag is
+/// lightweight as actions/checkout leaves it, against the simulated Marketplace
+/// (`UPMSYNC_MARKETPLACE_URL`). Only the steps of other tools (checkout, Java, Maven, the image)
+/// stand in: the artifact is put where Maven would.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_vendor_pipelines_own_steps_publish_the_tags_version() {
+    let env = TestEnv::new().await;
+    let root = env.dir().to_path_buf();
+    // The app's repository with an annotated tag, pushed to an origin.
+    let source = root.join("source");
+    std::fs::create_dir_all(&source).unwrap();
+    git(&source, &["init", "--quiet", "--initial-branch=main"]);
+    std::fs::write(source.join("pom.xml"), "<project/>\n").unwrap();
+    git(&source, &["add", "pom.xml"]);
+    git(&source, &["commit", "--quiet", "-m", "Release 1.2.3"]);
+    git(
+        &source,
+        &[
+            "tag",
+            "-a",
+            "v1.2.3",
+            "-m",
+            "Fixes the frobnicator.\n\nAnd the widget.",
+        ],
+    );
+    let origin = root.join("origin.git");
+    git(
+        &root,
+        &["clone", "--quiet", "--bare", "source", "origin.git"],
+    );
+    // The runner's checkout: the tag points at the commit, its message gone.
+    git(
+        &root,
+        &["clone", "--quiet", origin.to_str().unwrap(), "app"],
+    );
+    let app = root.join("app");
+    let commit = git(&app, &["rev-parse", "v1.2.3^{commit}"]);
+    git(&app, &["tag", "-f", "v1.2.3", commit.trim()]);
+    std::fs::create_dir_all(app.join("target")).unwrap();
+    std::fs::write(
+        app.join("target/alpha-1.2.3.jar"),
+        build_plugin_jar(KEY, "Alpha", "1.2.3", true),
+    )
+    .unwrap();
+    let bin = root.join("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_upmsync"), bin.join("upmsync")).unwrap();
+    let runner_temp = root.join("runner-temp");
+    std::fs::create_dir_all(&runner_temp).unwrap();
+    let github_output = root.join("github-output");
+    std::fs::write(&github_output, "").unwrap();
+
+    let workflow: serde_json::Value = serde_saphyr::from_str(
+        &std::fs::read_to_string(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/ci/github/publish.yml"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let steps = workflow["jobs"]["publish"]["steps"].as_array().unwrap();
+    for name in [
+        "Find the artifact of the tag's version",
+        "Check (dry run)",
+        "Publish",
+    ] {
+        let step = steps
+            .iter()
+            .find(|step| step["name"] == name)
+            .unwrap_or_else(|| panic!("no step `{name}`"));
+        let outputs = std::fs::read_to_string(&github_output).unwrap();
+        let artifact = outputs
+            .lines()
+            .find_map(|line| line.strip_prefix("path="))
+            .unwrap_or_default()
+            .to_string();
+        let mut command = std::process::Command::new("bash");
+        command
+            .args(["--noprofile", "--norc", "-eo", "pipefail", "-c"])
+            .arg(step["run"].as_str().unwrap())
+            .current_dir(&app)
+            .env(
+                "PATH",
+                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+            )
+            .env("HOME", &root)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("GITHUB_REF_NAME", "v1.2.3")
+            .env("RUNNER_TEMP", &runner_temp)
+            .env("GITHUB_OUTPUT", &github_output)
+            .env(
+                "UPMSYNC_MARKETPLACE_URL",
+                env.sim.marketplace_url().as_str(),
+            )
+            .env("UPMSYNC_CACHE_DIR", root.join(".upmsync-cache"))
+            .env("MARKETPLACE_EMAIL", PUBLISHER_EMAIL)
+            .env("MARKETPLACE_API_TOKEN", PUBLISHER_TOKEN)
+            .env_remove("RUST_LOG")
+            .stdin(std::process::Stdio::null());
+        if let Some(vars) = step["env"].as_object() {
+            for (var, value) in vars {
+                let value = match value.as_str().unwrap() {
+                    "${{ steps.artifact.outputs.path }}" => artifact.clone(),
+                    "${{ github.ref_name }}" => "v1.2.3".to_string(),
+                    other => panic!("step `{name}`: no stand-in for `{other}`"),
+                };
+                command.env(var, value);
+            }
+        }
+        let output = finish(spawn(command)).await;
+        assert_no_secret(&output);
+        assert_eq!(output.code, 0, "step `{name}`:\n{}", output.snapshot());
+        if name == "Check (dry run)" {
+            assert!(
+                posts(&env).is_empty(),
+                "the dry run posted: {:?}",
+                posts(&env)
+            );
+        }
+    }
+    assert_eq!(
+        posts(&env).len(),
+        2,
+        "one upload, one create: {:?}",
+        posts(&env)
+    );
+    let published: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(app.join("published.json")).unwrap())
+            .unwrap();
+    assert_eq!(published["format_version"], 1, "{published}");
+    let version = version(&env, KEY, "1.2.3")
+        .await
+        .expect("1.2.3 is published");
+    assert_eq!(version["status"], "public", "{version}");
+    assert_eq!(version["text"]["releaseSummary"], "v1.2.3", "{version}");
+    let notes = version["text"]["releaseNotes"].as_str().unwrap_or_default();
+    assert!(
+        notes.contains("Fixes the frobnicator.") && notes.contains("And the widget."),
+        "the annotated tag's message is the release notes: {version}"
+    );
+}
