@@ -519,7 +519,32 @@ fn read_release_notes(path: &Path) -> Result<String, PublishRunError> {
         .as_slice()
         .read_to_string(&mut text)
         .map_err(|_| fail("it is not UTF-8 text".into()))?;
-    Ok(text)
+    let html = path
+        .extension()
+        .and_then(|extension| extension.to_str())
+        .is_some_and(|extension| {
+            extension.eq_ignore_ascii_case("html") || extension.eq_ignore_ascii_case("htm")
+        });
+    Ok(if html { text } else { text_to_html(&text) })
+}
+
+/// Plain text as the HTML the Marketplace shows release notes in (marketplace-api.md §4:
+/// `text.releaseNotes` is HTML): characters escaped, paragraphs at blank lines, other line breaks
+/// kept. A tag message `Fixes a < b` must not become markup.
+fn text_to_html(text: &str) -> String {
+    let text = text.replace("\r\n", "\n");
+    text.split("\n\n")
+        .map(str::trim)
+        .filter(|paragraph| !paragraph.is_empty())
+        .map(|paragraph| {
+            let lines: Vec<String> = paragraph
+                .lines()
+                .map(|line| quick_xml::escape::escape(line.trim_end()).into_owned())
+                .collect();
+            format!("<p>{}</p>", lines.join("<br>"))
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The compatibility of the latest version for Data Center, as ranges.
@@ -835,6 +860,13 @@ mod tests {
         let notes = folder.path().join("notes.html");
         std::fs::write(&notes, "<p>Fixes</p>").unwrap();
         assert_eq!(read_release_notes(&notes).unwrap(), "<p>Fixes</p>");
+        // Any other file is text: escaped, in paragraphs.
+        let text = folder.path().join("notes.txt");
+        std::fs::write(&text, "Fixes a < b & c.\nAnd more.\n\n\nThanks <you>\n").unwrap();
+        assert_eq!(
+            read_release_notes(&text).unwrap(),
+            "<p>Fixes a &lt; b &amp; c.<br>And more.</p>\n<p>Thanks &lt;you&gt;</p>"
+        );
         std::fs::write(&notes, [0xff, 0xfe, 0x00]).unwrap();
         let error = read_release_notes(&notes).unwrap_err().to_string();
         assert!(error.ends_with("it is not UTF-8 text"), "{error}");
