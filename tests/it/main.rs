@@ -37,6 +37,7 @@ mod resolve;
 mod review10_findings;
 mod review11_findings;
 mod review12_findings;
+mod review12b_findings;
 mod review8_findings;
 mod review9_findings;
 mod review_findings;
