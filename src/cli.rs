@@ -540,9 +540,9 @@ pub struct PublishArgs {
     #[arg(long, value_enum, default_value_t)]
     pub status: crate::ops::publish::Status,
 
-    /// Who is paid for the version
-    #[arg(long, value_enum, default_value_t)]
-    pub payment_model: crate::ops::publish::PaymentModel,
+    /// Who is paid for the version [default: the latest version's, else free]
+    #[arg(long, value_enum)]
+    pub payment_model: Option<crate::ops::publish::PaymentModel>,
 
     /// A one-line summary of the release
     #[arg(long, value_name = "TEXT")]
@@ -602,7 +602,8 @@ impl PublishArgs {
         };
         (
             variable("MARKETPLACE_EMAIL").map(|email| email.trim().to_string()),
-            variable("MARKETPLACE_API_TOKEN"),
+            // A secret store's value often ends with a newline; no token has spaces.
+            variable("MARKETPLACE_API_TOKEN").map(|token| token.trim().to_string()),
         )
     }
 }

@@ -176,6 +176,9 @@ fn hint_of(cause: &(dyn Error + 'static)) -> Option<String> {
             cause.downcast_ref::<crate::commands::publish::MissingCredentials>()
         {
             error.hint()
+        } else if let Some(error) = cause.downcast_ref::<crate::commands::publish::EmailWithColon>()
+        {
+            error.hint()
         } else {
             None
         }

@@ -33,6 +33,18 @@ impl MissingCredentials {
     }
 }
 
+/// `MARKETPLACE_EMAIL` holds a `:`, which Basic auth cannot carry in a user id (RFC 7617).
+#[derive(Debug, thiserror::Error)]
+#[error("`MARKETPLACE_EMAIL` contains a `:`, which HTTP Basic authentication cannot send in an account name")]
+pub struct EmailWithColon;
+
+impl EmailWithColon {
+    /// What to do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some("set MARKETPLACE_EMAIL to the Atlassian account's email address alone, and the API token in MARKETPLACE_API_TOKEN".into())
+    }
+}
+
 /// `upmsync publish`.
 ///
 /// # Errors
@@ -46,6 +58,7 @@ pub async fn run(
     let marketplace = publish::parse_marketplace_url(&args.marketplace_url)?;
     let (email, token) = args.credentials();
     let credentials = match (email, token) {
+        (Some(email), _) if email.contains(':') => return Err(EmailWithColon.into()),
         (Some(email), Some(token)) => Some(PublisherCredentials::new(email, token)),
         (None, None) if args.dry_run => None,
         (email, token) => {

@@ -189,6 +189,9 @@ pub struct PublishedVersion {
     /// The product build ranges it supports.
     #[serde(default)]
     pub compatibilities: Vec<VersionCompatibility>,
+    /// `free`, `vendor` or `atlassian` (§4).
+    #[serde(rename = "paymentModel", default)]
+    pub payment_model: Option<String>,
     #[serde(rename = "_links", default)]
     links: VersionLinks,
 }

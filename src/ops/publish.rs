@@ -74,6 +74,17 @@ pub enum PaymentModel {
 }
 
 impl PaymentModel {
+    /// The payment model the API spells `text`, if any.
+    pub fn from_api(text: &str) -> Option<Self> {
+        [
+            PaymentModel::Free,
+            PaymentModel::Vendor,
+            PaymentModel::Atlassian,
+        ]
+        .into_iter()
+        .find(|model| model.as_str() == text)
+    }
+
     /// The payment model as the API spells it.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -294,8 +305,8 @@ pub struct PublishRequest {
     pub addon_key: Option<String>,
     /// `--status`.
     pub status: Status,
-    /// `--payment-model`.
-    pub payment_model: PaymentModel,
+    /// `--payment-model`; `None`: the latest version's, else free.
+    pub payment_model: Option<PaymentModel>,
     /// `--release-summary`.
     pub release_summary: Option<String>,
     /// `--release-notes`: a file of HTML or text.
@@ -345,6 +356,10 @@ pub struct Publication {
     pub compatibilities: Vec<CompatibilityRange>,
     /// Whether the compatibility came from the latest version.
     pub compatibility_copied_from: Option<String>,
+    /// The payment model sent (§4 `paymentModel`).
+    pub payment_model: PaymentModel,
+    /// The version it was copied from, when `--payment-model` was not given.
+    pub payment_model_copied_from: Option<String>,
     /// The artifact.
     pub artifact: ArtifactFacts,
     /// The version's page (or API resource), when published.
@@ -394,6 +409,17 @@ pub enum PublishRunError {
     /// Talking to the Marketplace failed before anything was uploaded (boxed: errors stay small).
     #[error(transparent)]
     Marketplace(Box<PublishError>),
+    /// `--compatibility` names one application twice: a version has one range per application.
+    #[error("`--compatibility` names `{application}` twice ({first}, {second}): a version has one range per application")]
+    RepeatedCompatibility {
+        application: String,
+        first: String,
+        second: String,
+    },
+    /// The version name cannot be one: empty, `.`/`..`, or with a `/` (it is a path segment of
+    /// the Marketplace's `byName` link).
+    #[error("`{name}` cannot be a Marketplace version name")]
+    UnusableName { name: String },
     /// The listing has a version of that name already.
     #[error("`{key}` already has a version `{name}` ({status}) on the Marketplace")]
     NameTaken {
@@ -447,6 +473,8 @@ impl PublishRunError {
             PublishRunError::KeyMismatch { .. } => "publish the listing's own artifact, or correct `--addon-key`".into(),
             PublishRunError::NameTaken { .. } => "publish never replaces a version: raise the version in the artifact's descriptor".into(),
             PublishRunError::BuildTaken { .. } => "pass another `--build-number` (above the latest version's)".into(),
+            PublishRunError::RepeatedCompatibility { .. } => "give one `--compatibility APP:MIN_BUILD-MAX_BUILD` per application, covering every build the version supports".into(),
+            PublishRunError::UnusableName { .. } => "set the version in the artifact's descriptor to a name such as `1.2.3`".into(),
             PublishRunError::NoCompatibility { .. } => "pass `--compatibility APP:MIN_BUILD-MAX_BUILD` (e.g. jira:9120000-10030000), once per product".into(),
             PublishRunError::Upload { .. } => "an upload the Marketplace may have stored is referenced by no version, invisible and harmless: it is safe to run the same publish again".into(),
             _ => return None,
@@ -599,7 +627,7 @@ pub fn version_document(
         "buildNumber": build_number,
         "name": name,
         "status": request.status.as_str(),
-        "paymentModel": request.payment_model.as_str(),
+        "paymentModel": request.payment_model.unwrap_or_default().as_str(),
         "release": {
             "date": request.release_date,
             "beta": request.beta,
@@ -636,6 +664,20 @@ pub async fn publish(
     request: &PublishRequest,
     settings: &HttpSettings,
 ) -> Result<Publication, PublishRunError> {
+    let mut seen: Vec<&CompatibilityRange> = Vec::new();
+    for range in &request.compatibilities {
+        if let Some(first) = seen
+            .iter()
+            .find(|seen| seen.application == range.application)
+        {
+            return Err(PublishRunError::RepeatedCompatibility {
+                application: range.application.clone(),
+                first: format!("{}-{}", first.min_build, first.max_build),
+                second: format!("{}-{}", range.min_build, range.max_build),
+            });
+        }
+        seen.push(range);
+    }
     let path = request.artifact.clone();
     let read = tokio::task::spawn_blocking(move || read_artifact(&path))
         .await
@@ -651,6 +693,9 @@ pub async fn publish(
                 wanted: wanted.clone(),
             });
         }
+    }
+    if matches!(read.version.trim(), "" | "." | "..") || read.version.contains(['/', '\\']) {
+        return Err(PublishRunError::UnusableName { name: read.version });
     }
     let build_number = match request.build_number {
         Some(build) => build,
@@ -712,6 +757,24 @@ pub async fn publish(
     } else {
         (request.compatibilities.clone(), None)
     };
+    // The listing's payment model is a property of the app more than of one version: a paid
+    // app's new version stays paid unless `--payment-model` says otherwise.
+    let (payment_model, payment_model_copied_from) = match (request.payment_model, &latest) {
+        (Some(model), _) => (model, None),
+        (None, Some(latest)) => match latest
+            .payment_model
+            .as_deref()
+            .and_then(PaymentModel::from_api)
+        {
+            Some(model) => (model, Some(latest.name.clone())),
+            None => (PaymentModel::Free, None),
+        },
+        (None, None) => (PaymentModel::Free, None),
+    };
+    let request = &PublishRequest {
+        payment_model: Some(payment_model),
+        ..request.clone()
+    };
     let mut publication = Publication {
         key: read.key.clone(),
         name: read.version.clone(),
@@ -719,6 +782,8 @@ pub async fn publish(
         status: request.status.as_str().to_string(),
         compatibilities: compatibilities.clone(),
         compatibility_copied_from: copied_from,
+        payment_model,
+        payment_model_copied_from,
         artifact: read.facts.clone(),
         url: None,
         answer_lost: None,
@@ -880,7 +945,7 @@ mod tests {
             artifact: PathBuf::from("app-1.2.3.jar"),
             addon_key: None,
             status: Status::Private,
-            payment_model: PaymentModel::Free,
+            payment_model: None,
             release_summary: Some("Fixes".into()),
             release_notes: None,
             beta: false,

@@ -36,6 +36,16 @@ pub fn publish_text(publication: &Publication) -> String {
     if let Some(from) = &publication.compatibility_copied_from {
         text.push_str(&format!("  {:<15}copied from version `{from}`\n", ""));
     }
+    let copied = publication
+        .payment_model_copied_from
+        .as_ref()
+        .map(|from| format!(" (copied from version `{from}`)"))
+        .unwrap_or_default();
+    text.push_str(&format!(
+        "  {:<15}{}{copied}\n",
+        "payment model:",
+        publication.payment_model.as_str()
+    ));
     text.push_str(&format!(
         "  {:<15}{}\n",
         "artifact:",
@@ -88,6 +98,9 @@ struct PublicationJson<'a> {
     compatibilities: &'a [CompatibilityRange],
     #[serde(skip_serializing_if = "Option::is_none")]
     compatibility_copied_from: Option<&'a str>,
+    payment_model: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    payment_model_copied_from: Option<&'a str>,
     artifact: &'a ArtifactFacts,
     #[serde(skip_serializing_if = "Option::is_none")]
     url: Option<String>,
@@ -112,6 +125,8 @@ pub fn publish_json(publication: &Publication) -> String {
         status: &publication.status,
         compatibilities: &publication.compatibilities,
         compatibility_copied_from: publication.compatibility_copied_from.as_deref(),
+        payment_model: publication.payment_model.as_str(),
+        payment_model_copied_from: publication.payment_model_copied_from.as_deref(),
         artifact: &publication.artifact,
         url: publication.url.as_ref().map(crate::model::redact_url),
         answer_lost: publication.answer_lost.as_deref(),

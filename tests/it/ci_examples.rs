@@ -51,7 +51,10 @@ fn commands(text: &str) -> Vec<Vec<String>> {
             args.extend(
                 after[..end]
                     .split_whitespace()
-                    .map(|word| word.trim_matches('"').to_string()),
+                    .map(|word| word.trim_matches('"'))
+                    // A bash array of optional flags (`"${notes[@]}"`) stands for none here.
+                    .filter(|word| !(word.starts_with("${") && word.ends_with("[@]}")))
+                    .map(str::to_string),
             );
             found.push(args);
         }

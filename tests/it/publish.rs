@@ -143,6 +143,12 @@ async fn a_public_version_published_is_planned_and_installed_end_to_end() {
         "{stdout}"
     );
     assert!(stdout.contains("copied from version `2.0.0`"), "{stdout}");
+    // The listing is paid via the vendor: its new version stays so, and the output says why.
+    assert!(
+        stdout.contains("payment model: vendor (copied from version `2.0.0`)"),
+        "{stdout}"
+    );
+    assert_eq!(created["paymentModel"], "vendor");
     assert!(stdout.contains("alpha-2.1.0.jar, "), "{stdout}");
     assert!(stdout.contains("url:"), "{stdout}");
     assert_eq!(
@@ -816,6 +822,21 @@ fn git(dir: &std::path::Path, args: &[&str]) -> String {
 /// stand in: the artifact is put where Maven would.
 #[tokio::test(flavor = "multi_thread")]
 async fn the_vendor_pipelines_own_steps_publish_the_tags_version() {
+    let (env, version) = run_vendor_pipeline(true).await;
+    let notes = version["text"]["releaseNotes"].as_str().unwrap_or_default();
+    assert_eq!(
+        notes, "<p>Fixes the frobnicator.</p>\n<p>And the widget.</p>",
+        "the annotated tag's message is the release notes: {version}"
+    );
+    drop(env);
+    // A lightweight tag has no message: no release notes, and the pipeline still publishes.
+    let (_env, version) = run_vendor_pipeline(false).await;
+    assert!(version["text"].get("releaseNotes").is_none(), "{version}");
+}
+
+/// Runs the vendor pipeline's steps on a tag `v1.2.3` (annotated, or lightweight) and returns the
+/// simulator and the version published.
+async fn run_vendor_pipeline(annotated: bool) -> (TestEnv, serde_json::Value) {
     let env = TestEnv::new().await;
     let root = env.dir().to_path_buf();
     // The app's repository with an annotated tag, pushed to an origin.
@@ -825,16 +846,12 @@ async fn the_vendor_pipelines_own_steps_publish_the_tags_version() {
     std::fs::write(source.join("pom.xml"), "<project/>\n").unwrap();
     git(&source, &["add", "pom.xml"]);
     git(&source, &["commit", "--quiet", "-m", "Release 1.2.3"]);
-    git(
-        &source,
-        &[
-            "tag",
-            "-a",
-            "v1.2.3",
-            "-m",
-            "Fixes the frobnicator.\n\nAnd the widget.",
-        ],
-    );
+    if annotated {
+        let message = "Fixes the frobnicator.\n\nAnd the widget.";
+        git(&source, &["tag", "-a", "v1.2.3", "-m", message]);
+    } else {
+        git(&source, &["tag", "v1.2.3"]);
+    }
     let origin = root.join("origin.git");
     git(
         &root,
@@ -944,9 +961,39 @@ async fn the_vendor_pipelines_own_steps_publish_the_tags_version() {
         .expect("1.2.3 is published");
     assert_eq!(version["status"], "public", "{version}");
     assert_eq!(version["text"]["releaseSummary"], "v1.2.3", "{version}");
-    let notes = version["text"]["releaseNotes"].as_str().unwrap_or_default();
-    assert!(
-        notes.contains("Fixes the frobnicator.") && notes.contains("And the widget."),
-        "the annotated tag's message is the release notes: {version}"
-    );
+    (env, version)
+}
+
+/// A version name that cannot be a path segment of the `byName` link (`..`, a `/`) is refused
+/// before anything is read or sent, and so is a `--payment-model` given explicitly kept as given.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_version_name_that_is_no_name_is_refused_and_a_given_payment_model_is_kept() {
+    let env = TestEnv::new().await;
+    for name in ["..", "1.0/2"] {
+        write_jar(&env, "odd.jar", KEY, name);
+        let output = publish(&env, &["odd.jar", "--build-number", "7"], true).await;
+        assert_eq!(output.code, 1, "{}", output.snapshot());
+        assert!(
+            output
+                .stderr
+                .contains(&format!("`{name}` cannot be a Marketplace version name")),
+            "{}",
+            output.stderr
+        );
+    }
+    assert!(env
+        .sim
+        .requests()
+        .iter()
+        .all(|request| request.server != SimServer::Marketplace));
+    write_jar(&env, "alpha-2.1.0.jar", KEY, "2.1.0");
+    let output = publish(
+        &env,
+        &["alpha-2.1.0.jar", "--payment-model", "free", "--dry-run"],
+        true,
+    )
+    .await;
+    assert_eq!(output.code, 0, "{}", output.snapshot());
+    let document: serde_json::Value = serde_json::from_str(&output.stdout).unwrap();
+    assert_eq!(document["paymentModel"], "free");
 }

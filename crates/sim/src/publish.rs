@@ -493,7 +493,12 @@ fn validate(
             None
         }
     };
-    let build_number = match document.get("buildNumber").and_then(Value::as_u64) {
+    // A Java `long` on the real Marketplace (§4 `buildNumber` int64): 1 to 2^63 - 1.
+    let build_number = match document
+        .get("buildNumber")
+        .and_then(Value::as_u64)
+        .filter(|build| i64::try_from(*build).is_ok())
+    {
         Some(build) if build > 0 => {
             if let Some((other, _)) = existing.iter().find(|(_, used)| *used == build) {
                 problem(
