@@ -474,6 +474,9 @@ fn run_child(folder: &Path, args: &[String]) -> anyhow::Result<Run> {
         .current_dir(folder)
         .env("FLEET_USER", "admin")
         .env("FLEET_PASSWORD", "admin")
+        // The simulated Marketplace's publisher, for `publish` (docs/simulator.md).
+        .env("MARKETPLACE_EMAIL", upmsync_sim::PUBLISHER_EMAIL)
+        .env("MARKETPLACE_API_TOKEN", upmsync_sim::PUBLISHER_TOKEN)
         .env("UPMSYNC_CACHE_DIR", folder.join(".cache"))
         .env_remove("RUST_LOG")
         .stdin(Stdio::null())
@@ -1269,6 +1272,31 @@ async fn memory_scenario(sizes: Sizes, folder: &Path, report: &mut Report) -> an
                 Goal::AtMost(limit),
             );
         }
+        sim.shutdown().await;
+
+        // `publish` of the same artifact as version 2.0.0 of a listing that has only 1.0.0: read,
+        // hashed and uploaded streamed from disk (docs/publish.md), then created.
+        let listing = SeedMarketplaceApp {
+            versions: vec![SeedMarketplaceVersion::new("1.0.0", build(app.index, 1))],
+            ..marketplace_app(&app)
+        };
+        let sim = start(SimConfig::empty().marketplace_app(listing)).await?;
+        let publish_dir = dir.join("publish");
+        fs::create_dir_all(&publish_dir)?;
+        let file = artifact.to_string_lossy().to_string();
+        let marketplace = sim.marketplace_url().to_string();
+        let run = upmsync(
+            &publish_dir,
+            &["publish", "-q", &file, "--marketplace-url", &marketplace],
+            0,
+        )
+        .await?;
+        report.figure(
+            &format!("memory: publish, {kind}, peak RSS"),
+            mib(run.peak_rss),
+            "MiB",
+            Goal::AtMost(limit),
+        );
         sim.shutdown().await;
         fs::remove_file(&artifact)?;
     }
