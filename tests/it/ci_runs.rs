@@ -519,3 +519,245 @@ async fn the_github_workflow_runs_as_written_for_each_trigger() {
     assert!(jobs["drift"].success, "{:?}", jobs["drift"]);
     assert!(jobs["drift"].summary.contains("in sync"), "{}", jobs["drift"].summary);
 }
+
+// ---------------------------------------------------------------------------------------------
+// GitLab CI
+
+/// What GitLab's runner puts before a job's script lines (its `bash` shell, which falls back to
+/// `sh` when the image has no bash, as upmsync's `ci` image on Alpine has not): pipefail where the
+/// shell has it, errexit, all lines in one session.
+// guess: gitlab-runner's generated script (shells/bash.go); dash, like BusyBox's ash in older
+// releases, has no pipefail, so the test shell runs without it as the image's shell may.
+const GITLAB_PREAMBLE: &str =
+    "if set -o | grep pipefail > /dev/null; then set -o pipefail; fi; set -o errexit\nset +o noclobber\n";
+
+/// Whether a rule's `if:` holds for `variables`: `$VAR` (set and not empty), `$A == $B`,
+/// `$VAR == "text"`, joined by `&&`; anything else fails the test.
+fn gitlab_if(condition: &str, variables: &BTreeMap<&str, String>) -> bool {
+    let value = |operand: &str| -> Option<String> {
+        if let Some(name) = operand.strip_prefix('$') {
+            assert!(
+                name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+                "no stand-in for `{operand}` in `{condition}`"
+            );
+            variables.get(name).cloned().filter(|value| !value.is_empty())
+        } else if let Some(text) = operand.strip_prefix('"').and_then(|o| o.strip_suffix('"')) {
+            Some(text.to_string())
+        } else {
+            panic!("no stand-in for `{operand}` in `{condition}`")
+        }
+    };
+    assert!(
+        !condition.contains("||") && !condition.contains('(') && !condition.contains("=~"),
+        "no stand-in for `{condition}`"
+    );
+    condition.split("&&").all(|term| match term.split_once("==") {
+        Some((left, right)) => value(left.trim()) == value(right.trim()),
+        None => value(term.trim()).is_some(),
+    })
+}
+
+/// How a job takes part, by its `rules` (none: always): `None` when it is not in the pipeline.
+fn gitlab_rules(rules: &serde_json::Value, variables: &BTreeMap<&str, String>) -> Option<String> {
+    let Some(rules) = rules.as_array() else {
+        return Some("on_success".to_string());
+    };
+    for rule in rules {
+        for key in rule.as_object().unwrap().keys() {
+            assert!(matches!(key.as_str(), "if" | "when"), "no stand-in for `{key}` in {rule}");
+        }
+        if gitlab_if(rule["if"].as_str().unwrap(), variables) {
+            let when = rule["when"].as_str().unwrap_or("on_success");
+            return (when != "never").then(|| when.to_string());
+        }
+    }
+    None
+}
+
+/// A GitLab job's result: its status (`success`, `failed`), output, and `when`.
+#[derive(Debug)]
+struct GitlabJob {
+    success: bool,
+    when: String,
+    output: CommandOutput,
+    workspace: PathBuf,
+}
+
+/// Runs the pipeline GitLab would create for `variables` (the predefined ones of the trigger plus
+/// the project's CI/CD variables): stage by stage, jobs in file order, a failed job stopping the
+/// later stages; a manual job is started as if someone pressed play. Artifacts go from each job to
+/// the jobs it `needs`, or to all jobs of later stages.
+async fn gitlab_pipeline(
+    sandbox: &Sandbox,
+    predefined: &[(&'static str, &str)],
+) -> BTreeMap<String, GitlabJob> {
+    let pipeline = yaml("examples/ci/gitlab/.gitlab-ci.yml");
+    let mut variables: BTreeMap<&str, String> = secrets()
+        .into_iter()
+        .map(|(name, value)| (name, value.to_string()))
+        .collect();
+    for (name, value) in pipeline["variables"].as_object().unwrap() {
+        let name: &'static str = Box::leak(name.clone().into_boxed_str());
+        variables.insert(name, value.as_str().unwrap().to_string());
+    }
+    for (name, value) in predefined {
+        variables.insert(name, value.to_string());
+    }
+    let mut jobs: BTreeMap<String, GitlabJob> = BTreeMap::new();
+    if gitlab_rules(&pipeline["workflow"]["rules"], &variables).is_none() {
+        return jobs;
+    }
+    let artifacts = sandbox.root.join(format!("gitlab-artifacts-{}", sandbox.jobs.get()));
+    let stages: Vec<&str> = pipeline["stages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|stage| stage.as_str().unwrap())
+        .collect();
+    let reserved = ["variables", "default", "stages", "workflow"];
+    // serde_json's map is sorted; GitLab runs a stage's jobs at once, so their order is free.
+    for stage in stages {
+        if jobs.values().any(|job| !job.success) {
+            break;
+        }
+        for (name, job) in pipeline.as_object().unwrap() {
+            if reserved.contains(&name.as_str()) || job["stage"] != stage {
+                continue;
+            }
+            let Some(when) = gitlab_rules(&job["rules"], &variables) else {
+                continue;
+            };
+            let workspace = sandbox.checkout(&format!("gitlab-{name}"));
+            let sources: Vec<String> = match job["needs"].as_array() {
+                Some(needs) => needs.iter().map(|need| need.as_str().unwrap().to_string()).collect(),
+                None => jobs.keys().cloned().collect(),
+            };
+            for source in sources {
+                for entry in std::fs::read_dir(artifacts.join(&source)).into_iter().flatten() {
+                    let entry = entry.unwrap();
+                    copy(&entry.path(), &workspace.join(entry.file_name()));
+                }
+            }
+            let lines: Vec<&str> = job["script"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|line| line.as_str().unwrap())
+                .collect();
+            let script = format!("{GITLAB_PREAMBLE}{}\n", lines.join("\n"));
+            let mut command = sandbox.shell("sh", &workspace, std::slice::from_ref(&sandbox.image));
+            command
+                .arg("-c")
+                .arg(script)
+                .env("GITLAB_CI", "true")
+                .env("CI_PROJECT_DIR", &workspace)
+                .envs(variables.iter().map(|(name, value)| (*name, value)));
+            let output = sandbox.run(&format!("GitLab job {name}"), command).await;
+            let success = output.code == 0;
+            let save = job["artifacts"]["when"].as_str().unwrap_or("on_success");
+            if success || save == "always" {
+                for path in job["artifacts"]["paths"].as_array().into_iter().flatten() {
+                    let file = workspace.join(path.as_str().unwrap());
+                    if file.exists() {
+                        copy(&file, &artifacts.join(name).join(path.as_str().unwrap()));
+                    }
+                }
+            }
+            jobs.insert(
+                name.clone(),
+                GitlabJob {
+                    success,
+                    when,
+                    output,
+                    workspace,
+                },
+            );
+        }
+    }
+    jobs
+}
+
+/// The predefined variables of a merge-request pipeline.
+const MERGE_REQUEST: &[(&str, &str)] = &[
+    ("CI_PIPELINE_SOURCE", "merge_request_event"),
+    ("CI_DEFAULT_BRANCH", "main"),
+    ("CI_MERGE_REQUEST_IID", "7"),
+    ("CI_PROJECT_ID", "99"),
+    ("CI_API_V4_URL", "https://gitlab.example.com/api/v4"),
+];
+
+/// The predefined variables of a push to the default branch, no merge request open.
+const PUSH_MAIN: &[(&str, &str)] = &[
+    ("CI_PIPELINE_SOURCE", "push"),
+    ("CI_COMMIT_BRANCH", "main"),
+    ("CI_DEFAULT_BRANCH", "main"),
+];
+
+/// The predefined variables of a scheduled pipeline of the default branch.
+const SCHEDULE: &[(&str, &str)] = &[
+    ("CI_PIPELINE_SOURCE", "schedule"),
+    ("CI_COMMIT_BRANCH", "main"),
+    ("CI_DEFAULT_BRANCH", "main"),
+];
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gitlab_pipeline_runs_as_written_for_each_trigger() {
+    let sandbox = Sandbox::new().await;
+
+    // A push to a branch with an open merge request: no second pipeline.
+    let branch = [
+        ("CI_PIPELINE_SOURCE", "push"),
+        ("CI_COMMIT_BRANCH", "feature"),
+        ("CI_DEFAULT_BRANCH", "main"),
+        ("CI_OPEN_MERGE_REQUESTS", "group/project!7"),
+    ];
+    assert!(gitlab_pipeline(&sandbox, &branch).await.is_empty());
+
+    // The schedule before any apply: drift fails the job, its Markdown kept.
+    let jobs = gitlab_pipeline(&sandbox, SCHEDULE).await;
+    assert_eq!(jobs.keys().collect::<Vec<_>>(), ["drift"]);
+    let drift = &jobs["drift"];
+    assert!(!drift.success && drift.output.code == 2, "{drift:?}");
+    let report = std::fs::read_to_string(drift.workspace.join("drift.md")).unwrap();
+    assert!(report.contains("**drift**"), "{report}");
+
+    // Merge request: validate, then plan with the note; changes are not a failure.
+    let jobs = gitlab_pipeline(&sandbox, MERGE_REQUEST).await;
+    assert_eq!(jobs.keys().collect::<Vec<_>>(), ["plan", "validate"]);
+    for job in jobs.values() {
+        assert!(job.success, "{job:?}");
+    }
+    let curl = sandbox.log("curl");
+    assert!(
+        curl.contains("--header\nPRIVATE-TOKEN: ")
+            && curl.contains(
+                "--data-urlencode\nbody@plan.md\nhttps://gitlab.example.com/api/v4/projects/99/merge_requests/7/notes\n"
+            ),
+        "{curl}"
+    );
+    let notes = sandbox.bodies("curl");
+    assert_eq!(notes.len(), 1, "{curl}");
+    let plan = std::fs::read_to_string(jobs["plan"].workspace.join("plan.md")).unwrap();
+    assert_eq!(notes[0], plan);
+    assert!(plan.starts_with("**upmsync plan:** "), "{plan}");
+    assert!(plan.contains("| ~ | upgrade | `com.vendor.alpha`"), "{plan}");
+    assert_no_secret("the note", &plan);
+    assert_eq!(sandbox.installed(), BEFORE, "a merge request changes nothing");
+
+    // Merge: validate, plan-main saves the plan, the manual apply applies that file.
+    let jobs = gitlab_pipeline(&sandbox, PUSH_MAIN).await;
+    assert_eq!(jobs.keys().collect::<Vec<_>>(), ["apply", "plan-main", "validate"]);
+    for job in jobs.values() {
+        assert!(job.success, "{job:?}");
+    }
+    assert_eq!(jobs["apply"].when, "manual");
+    let saved = std::fs::read(jobs["plan-main"].workspace.join("plan.json")).unwrap();
+    let applied = std::fs::read(jobs["apply"].workspace.join("plan.json")).unwrap();
+    assert_eq!(saved, applied, "the saved plan is the one applied");
+    assert!(jobs["apply"].workspace.join("report.json").exists());
+    assert_eq!(sandbox.installed(), AFTER);
+
+    // The schedule after the apply: in sync.
+    let jobs = gitlab_pipeline(&sandbox, SCHEDULE).await;
+    assert!(jobs["drift"].success, "{:?}", jobs["drift"]);
+}
