@@ -504,7 +504,12 @@ async fn the_github_workflow_runs_as_written_for_each_trigger() {
     }
     let saved = std::fs::read_to_string(run.artifacts.join("plan/plan.json")).unwrap();
     assert_no_secret("the saved plan", &saved);
-    assert!(jobs["apply"].summary.contains("`com.vendor.alpha`"), "{:?}", jobs["apply"]);
+    assert!(
+        jobs["apply"].summary.starts_with("**upmsync plan (saved):** ")
+            && jobs["apply"].summary.contains("`com.vendor.alpha`"),
+        "the apply job shows the saved plan: {:?}",
+        jobs["apply"]
+    );
     assert!(
         jobs["plan-main"].summary.contains("`com.vendor.alpha`"),
         "{:?}",
@@ -512,6 +517,14 @@ async fn the_github_workflow_runs_as_written_for_each_trigger() {
     );
     let report = std::fs::read_to_string(run.artifacts.join("apply-report/report.json")).unwrap();
     assert_no_secret("the apply report", &report);
+    assert_eq!(sandbox.installed(), AFTER);
+    // Re-run, the apply job takes the same saved plan, now stale: it applies nothing and fails.
+    let again = run.job("apply").await;
+    assert!(!again.success, "{again:?}");
+    assert!(
+        again.logs.concat().contains("the saved plan is stale"),
+        "{again:?}"
+    );
     assert_eq!(sandbox.installed(), AFTER);
 
     // Schedule after the apply: in sync, the job succeeds.
@@ -760,4 +773,249 @@ async fn the_gitlab_pipeline_runs_as_written_for_each_trigger() {
     // The schedule after the apply: in sync.
     let jobs = gitlab_pipeline(&sandbox, SCHEDULE).await;
     assert!(jobs["drift"].success, "{:?}", jobs["drift"]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Jenkins
+
+/// The text of the block that opens at the first `{` at or after `from` in `text`, without its
+/// braces (braces inside single-quoted strings do not count).
+fn groovy_block(text: &str, from: usize) -> &str {
+    let open = from + text[from..].find('{').expect("a block");
+    let mut depth = 0;
+    let mut quoted = false;
+    for (at, c) in text[open..].char_indices() {
+        match c {
+            '\'' => quoted = !quoted,
+            '{' if !quoted => depth += 1,
+            '}' if !quoted => {
+                depth -= 1;
+                if depth == 0 {
+                    return &text[open + 1..open + at];
+                }
+            }
+            _ => {}
+        }
+    }
+    panic!("an unclosed block at {from}")
+}
+
+/// One `sh` step of a stage: its script, whether it runs inside `withManifestSecrets`, whether
+/// its status is returned (`returnStatus: true`) instead of failing the stage.
+#[derive(Debug)]
+struct JenkinsSh {
+    script: String,
+    secrets: bool,
+    returns_status: bool,
+}
+
+/// The `sh` steps of a stage's `steps` block, in order.
+fn jenkins_sh_steps(steps: &str) -> Vec<JenkinsSh> {
+    let secret_blocks: Vec<(usize, usize)> = steps
+        .match_indices("withManifestSecrets {")
+        .map(|(at, _)| {
+            let block = groovy_block(steps, at);
+            let start = block.as_ptr() as usize - steps.as_ptr() as usize;
+            (start, start + block.len())
+        })
+        .collect();
+    let mut found = Vec::new();
+    for (opening, returns_status) in [
+        ("sh '", false),
+        ("sh(returnStatus: true, script: '", true),
+    ] {
+        for (at, _) in steps.match_indices(opening) {
+            let start = at + opening.len();
+            let end = start + steps[start..].find('\'').expect("a closed script");
+            found.push((
+                at,
+                JenkinsSh {
+                    script: steps[start..end].to_string(),
+                    secrets: secret_blocks.iter().any(|&(from, to)| from <= at && at < to),
+                    returns_status,
+                },
+            ));
+        }
+    }
+    found.sort_by_key(|(at, _)| *at);
+    found.into_iter().map(|(_, step)| step).collect()
+}
+
+/// A Jenkins build: the branch (`PR-5` for a pull request, with `CHANGE_ID`), whether the timer
+/// started it.
+struct JenkinsBuild {
+    branch: &'static str,
+    change_id: Option<&'static str>,
+    timer: bool,
+}
+
+/// What a Jenkins build did: each stage run and its result, the pull-request comments, the
+/// workspace.
+#[derive(Debug)]
+struct JenkinsResult {
+    stages: Vec<(String, bool)>,
+    comments: Vec<String>,
+    approvals: usize,
+    workspace: PathBuf,
+    logs: Vec<String>,
+}
+
+impl JenkinsResult {
+    fn success(&self) -> bool {
+        self.stages.iter().all(|(_, ok)| *ok)
+    }
+}
+
+/// Runs the Jenkinsfile's stages for `build`: a stage's `when` by its stand-in, each `sh` body as
+/// the step runs it (`sh -xe` on a script file, in the build's workspace), the credentials bound
+/// only inside `withManifestSecrets`; `input` approved, `pullRequest.comment(readFile(...))`
+/// recorded. The first failed stage skips the rest.
+async fn jenkins_build(sandbox: &Sandbox, build: &JenkinsBuild) -> JenkinsResult {
+    let file = example("examples/ci/jenkins/Jenkinsfile");
+    let environment = groovy_block(&file, file.find("environment {").expect("environment"));
+    let variables: Vec<(String, String)> = environment
+        .lines()
+        .filter_map(|line| line.split_once(" = "))
+        .map(|(name, value)| (name.trim().to_string(), value.trim().trim_matches('\'').to_string()))
+        .collect();
+    assert!(!variables.is_empty(), "{environment}");
+    let workspace = sandbox.checkout("jenkins");
+    let scripts = workspace.with_extension("tmp");
+    std::fs::create_dir_all(&scripts).unwrap();
+    let mut result = JenkinsResult {
+        stages: Vec::new(),
+        comments: Vec::new(),
+        approvals: 0,
+        workspace: workspace.clone(),
+        logs: Vec::new(),
+    };
+    let stages = groovy_block(&file, file.find("stages {").expect("stages"));
+    for (at, _) in stages.match_indices("stage('") {
+        let name_end = at + 7 + stages[at + 7..].find('\'').unwrap();
+        let name = &stages[at + 7..name_end];
+        let stage = groovy_block(stages, at);
+        // The stage's conditions, whitespace folded; each has a stand-in.
+        let when = match stage.find("when {") {
+            Some(at) => groovy_block(stage, at).split_whitespace().collect::<Vec<_>>().join(" "),
+            None => String::new(),
+        };
+        let main = build.branch == "main";
+        let runs = match when.as_str() {
+            "" => true,
+            "changeRequest()" => build.change_id.is_some(),
+            "branch 'main' triggeredBy 'TimerTrigger'" => main && build.timer,
+            "branch 'main' not { triggeredBy 'TimerTrigger' }" => main && !build.timer,
+            other => panic!("stage `{name}`: no stand-in for `when {{ {other} }}`"),
+        };
+        if !runs {
+            continue;
+        }
+        let steps = groovy_block(stage, stage.find("steps {").expect("steps"));
+        if steps.contains("input ") {
+            result.approvals += 1;
+        }
+        let mut ok = true;
+        let mut status = 0;
+        for (n, sh) in jenkins_sh_steps(steps).into_iter().enumerate() {
+            let script = scripts.join(format!("{name}-{n}.sh"));
+            std::fs::write(&script, &sh.script).unwrap();
+            let mut command = sandbox.shell("sh", &workspace, std::slice::from_ref(&sandbox.image));
+            command
+                .arg("-xe")
+                .arg(&script)
+                .env("JENKINS_URL", "https://jenkins.example.com/")
+                .env("WORKSPACE", &workspace)
+                .env("BRANCH_NAME", build.branch)
+                .envs(variables.iter().map(|(name, value)| (name, value)));
+            if let Some(id) = build.change_id {
+                command.env("CHANGE_ID", id);
+            }
+            if sh.secrets {
+                for name in ["JIRA_ADMIN_USER", "JIRA_ADMIN_PASSWORD", "SCRIPTRUNNER_LICENSE"] {
+                    command.env(name, secrets()[name]);
+                }
+            }
+            let output = sandbox.run(&format!("Jenkins stage {name}"), command).await;
+            if output.code != 0 {
+                result.logs.push(format!("{name}: {}\n{}", sh.script, output.snapshot()));
+            }
+            if sh.returns_status {
+                status = output.code;
+            } else if output.code != 0 {
+                ok = false;
+                break;
+            }
+        }
+        // The Groovy around the plan's `sh`: comment, then fail on status 1.
+        if ok && steps.contains("returnStatus: true") {
+            for groovy in ["pullRequest.comment(readFile('plan.md'))", "if (code == 1) {"] {
+                assert!(steps.contains(groovy), "stage `{name}`: no stand-in for its Groovy");
+            }
+            match std::fs::read_to_string(workspace.join("plan.md")) {
+                Ok(body) => result.comments.push(body),
+                Err(_) => ok = false,
+            }
+            ok &= status != 1;
+        }
+        result.stages.push((name.to_string(), ok));
+        if !ok {
+            break;
+        }
+    }
+    result
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_jenkinsfile_runs_as_written_for_each_build() {
+    let sandbox = Sandbox::new().await;
+    let stages = |result: &JenkinsResult| -> Vec<String> {
+        result.stages.iter().map(|(name, _)| name.clone()).collect()
+    };
+
+    // The nightly build before any apply: drift fails it, its Markdown kept for the archive.
+    let nightly = JenkinsBuild {
+        branch: "main",
+        change_id: None,
+        timer: true,
+    };
+    let build = jenkins_build(&sandbox, &nightly).await;
+    assert_eq!(stages(&build), ["Validate", "Drift"]);
+    assert!(!build.success(), "{build:?}");
+    let report = std::fs::read_to_string(build.workspace.join("drift.md")).unwrap();
+    assert!(report.contains("**drift**"), "{report}");
+
+    // A pull request: validate (without credentials), plan, the plan as the comment.
+    let pull_request = JenkinsBuild {
+        branch: "PR-5",
+        change_id: Some("5"),
+        timer: false,
+    };
+    let build = jenkins_build(&sandbox, &pull_request).await;
+    assert_eq!(stages(&build), ["Validate", "Plan"]);
+    assert!(build.success(), "{build:?}");
+    assert_eq!(build.comments.len(), 1);
+    let comment = &build.comments[0];
+    assert!(comment.starts_with("**upmsync plan:** "), "{comment}");
+    assert!(comment.contains("| ~ | upgrade | `com.vendor.alpha`"), "{comment}");
+    assert_no_secret("the comment", comment);
+    assert_eq!(sandbox.installed(), BEFORE, "a pull request changes nothing");
+
+    // The main branch: plan, save it, approve, apply that file.
+    let main = JenkinsBuild {
+        branch: "main",
+        change_id: None,
+        timer: false,
+    };
+    let build = jenkins_build(&sandbox, &main).await;
+    assert_eq!(stages(&build), ["Validate", "Plan for apply", "Apply"]);
+    assert!(build.success(), "{build:?}");
+    assert_eq!(build.approvals, 1);
+    let shown = std::fs::read_to_string(build.workspace.join("plan.md")).unwrap();
+    assert!(shown.contains("`com.vendor.alpha`"), "{shown}");
+    assert!(build.workspace.join("report.json").exists());
+    assert_eq!(sandbox.installed(), AFTER);
+
+    // The nightly build after the apply: in sync.
+    let build = jenkins_build(&sandbox, &nightly).await;
+    assert!(build.success(), "{build:?}");
 }
