@@ -128,10 +128,17 @@ impl Sandbox {
 
     /// A shell command with only the environment a CI job has: `PATH` (the stand-ins first, then
     /// `extra_path`, then the system's), `HOME`, the stand-ins' own variables.
-    fn shell(&self, program: &str, workspace: &Path, extra_path: &[PathBuf]) -> std::process::Command {
+    fn shell(
+        &self,
+        program: &str,
+        workspace: &Path,
+        extra_path: &[PathBuf],
+    ) -> std::process::Command {
         let mut path: Vec<PathBuf> = extra_path.to_vec();
         path.push(self.standins.clone());
-        path.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+        path.extend(std::env::split_paths(
+            &std::env::var_os("PATH").unwrap_or_default(),
+        ));
         let mut command = std::process::Command::new(program);
         command
             .current_dir(workspace)
@@ -154,7 +161,8 @@ impl Sandbox {
 
     /// What the stand-in `tool` recorded (empty when it never ran).
     fn log(&self, tool: &str) -> String {
-        std::fs::read_to_string(self.root.join("logs").join(format!("{tool}.log"))).unwrap_or_default()
+        std::fs::read_to_string(self.root.join("logs").join(format!("{tool}.log")))
+            .unwrap_or_default()
     }
 
     /// The bodies of the files the stand-in `tool` was handed, in order.
@@ -232,13 +240,19 @@ struct Github<'a> {
 
 impl<'a> Github<'a> {
     fn new(sandbox: &'a Sandbox, event: &'static str, with_secrets: bool) -> Self {
-        let artifacts = sandbox.root.join(format!("artifacts-{}", sandbox.jobs.get()));
+        let artifacts = sandbox
+            .root
+            .join(format!("artifacts-{}", sandbox.jobs.get()));
         Self {
             sandbox,
             workflow: yaml("examples/ci/github/upmsync.yml"),
             event,
             // A fork's pull request gets no secrets: each `secrets.X` is empty.
-            secrets: if with_secrets { secrets() } else { BTreeMap::new() },
+            secrets: if with_secrets {
+                secrets()
+            } else {
+                BTreeMap::new()
+            },
             artifacts,
         }
     }
@@ -252,7 +266,11 @@ impl<'a> Github<'a> {
             let end = rest[at..].find("}}").expect("a closed expression") + at;
             let expression = rest[at + 3..end].trim();
             let value = if let Some(name) = expression.strip_prefix("secrets.") {
-                self.secrets.get(name).copied().unwrap_or_default().to_string()
+                self.secrets
+                    .get(name)
+                    .copied()
+                    .unwrap_or_default()
+                    .to_string()
             } else {
                 match expression {
                     "github.token" => CI_TOKEN.to_string(),
@@ -280,7 +298,11 @@ impl<'a> Github<'a> {
             }
             "always()" => true,
             "steps.plan.outputs.exit == '1'" => {
-                ok && job.outputs.get("plan").and_then(|o| o.get("exit")).map(String::as_str)
+                ok && job
+                    .outputs
+                    .get("plan")
+                    .and_then(|o| o.get("exit"))
+                    .map(String::as_str)
                     == Some("1")
             }
             other => panic!("no stand-in for the condition `{other}`"),
@@ -312,7 +334,9 @@ impl<'a> Github<'a> {
                 .iter()
                 .position(|name| {
                     let needs = &self.workflow["jobs"][name]["needs"];
-                    needs.as_str().is_none_or(|need| !waiting.iter().any(|w| w == need))
+                    needs
+                        .as_str()
+                        .is_none_or(|need| !waiting.iter().any(|w| w == need))
                 })
                 .expect("a job whose needs are done");
             let name = waiting.remove(at);
@@ -331,7 +355,10 @@ impl<'a> Github<'a> {
     /// Runs the job `name`: each step in order, `run:` steps with bash as the runner does.
     async fn job(&self, name: &str) -> GithubJob {
         let definition = &self.workflow["jobs"][name];
-        let workspace = self.sandbox.root.join(format!("github-{name}-{}", self.sandbox.jobs.get()));
+        let workspace = self
+            .sandbox
+            .root
+            .join(format!("github-{name}-{}", self.sandbox.jobs.get()));
         self.sandbox.jobs.set(self.sandbox.jobs.get() + 1);
         std::fs::create_dir_all(&workspace).unwrap();
         let runner_temp = workspace.with_extension("temp");
@@ -363,10 +390,11 @@ impl<'a> Github<'a> {
             let ok = if let Some(action) = step["uses"].as_str() {
                 self.action(action, &step["with"], &workspace)
             } else {
-                let files: BTreeMap<&str, PathBuf> = ["GITHUB_OUTPUT", "GITHUB_PATH", "GITHUB_STEP_SUMMARY"]
-                    .into_iter()
-                    .map(|var| (var, runner_temp.join(format!("{var}-{}", job.steps.len()))))
-                    .collect();
+                let files: BTreeMap<&str, PathBuf> =
+                    ["GITHUB_OUTPUT", "GITHUB_PATH", "GITHUB_STEP_SUMMARY"]
+                        .into_iter()
+                        .map(|var| (var, runner_temp.join(format!("{var}-{}", job.steps.len()))))
+                        .collect();
                 for file in files.values() {
                     std::fs::write(file, "").unwrap();
                 }
@@ -383,7 +411,10 @@ impl<'a> Github<'a> {
                 for (var, value) in step["env"].as_object().into_iter().flatten() {
                     command.env(var, self.expand(value.as_str().unwrap()));
                 }
-                let output = self.sandbox.run(&format!("{name}: {step_name}"), command).await;
+                let output = self
+                    .sandbox
+                    .run(&format!("{name}: {step_name}"), command)
+                    .await;
                 let read = |var: &str| std::fs::read_to_string(&files[var]).unwrap();
                 for line in read("GITHUB_PATH").lines() {
                     path.insert(0, PathBuf::from(line));
@@ -398,12 +429,14 @@ impl<'a> Github<'a> {
                 }
                 job.summary.push_str(&read("GITHUB_STEP_SUMMARY"));
                 if output.code != 0 {
-                    job.logs.push(format!("{step_name}:\n{}", output.snapshot()));
+                    job.logs
+                        .push(format!("{step_name}:\n{}", output.snapshot()));
                 }
                 output.code == 0
             };
             job.success &= ok;
-            job.steps.push((step_name, if ok { "success" } else { "failure" }));
+            job.steps
+                .push((step_name, if ok { "success" } else { "failure" }));
         }
         job
     }
@@ -450,7 +483,11 @@ async fn the_github_workflow_runs_as_written_for_each_trigger() {
     let jobs = Github::new(&sandbox, "schedule", true).run().await;
     assert_eq!(jobs.keys().collect::<Vec<_>>(), ["drift"]);
     assert!(!jobs["drift"].success, "{:?}", jobs["drift"]);
-    assert!(jobs["drift"].summary.contains("**drift**"), "{}", jobs["drift"].summary);
+    assert!(
+        jobs["drift"].summary.contains("**drift**"),
+        "{}",
+        jobs["drift"].summary
+    );
 
     // Pull request: validate, plan, the plan as the comment; changes are not a failure.
     let jobs = Github::new(&sandbox, "pull_request", true).run().await;
@@ -473,14 +510,24 @@ async fn the_github_workflow_runs_as_written_for_each_trigger() {
     );
     let comment = &comment[0];
     assert!(comment.starts_with("**upmsync plan:** "), "{comment}");
-    assert!(comment.contains("| ~ | upgrade | `com.vendor.alpha`"), "{comment}");
+    assert!(
+        comment.contains("| ~ | upgrade | `com.vendor.alpha`"),
+        "{comment}"
+    );
     assert!(comment.contains("license-set"), "{comment}");
     assert!(comment.contains("`com.vendor.gamma`"), "{comment}");
     assert_eq!(&plan.summary, comment, "the summary is the comment");
     assert_no_secret("the comment", comment);
     let docker = sandbox.log("docker");
-    assert!(docker.contains("--- docker\ncreate\nghcr.io/your-org/upmsync:0.1.0\n"), "{docker}");
-    assert_eq!(sandbox.installed(), BEFORE, "a pull request changes nothing");
+    assert!(
+        docker.contains("--- docker\ncreate\nghcr.io/your-org/upmsync:0.1.0\n"),
+        "{docker}"
+    );
+    assert_eq!(
+        sandbox.installed(),
+        BEFORE,
+        "a pull request changes nothing"
+    );
 
     // A fork's pull request: no secrets, the plan fails, the comment is posted, the job fails.
     let jobs = Github::new(&sandbox, "pull_request", false).run().await;
@@ -493,7 +540,12 @@ async fn the_github_workflow_runs_as_written_for_each_trigger() {
     );
     let comments = sandbox.bodies("gh");
     assert_eq!(comments.len(), 2);
-    assert!(comments[1].starts_with("**upmsync plan failed**"), "{}\n{:?}", comments[1], plan);
+    assert!(
+        comments[1].starts_with("**upmsync plan failed**"),
+        "{}\n{:?}",
+        comments[1],
+        plan
+    );
 
     // Merge: plan-main saves the plan, apply downloads exactly that file and applies it.
     let run = Github::new(&sandbox, "push", true);
@@ -505,7 +557,9 @@ async fn the_github_workflow_runs_as_written_for_each_trigger() {
     let saved = std::fs::read_to_string(run.artifacts.join("plan/plan.json")).unwrap();
     assert_no_secret("the saved plan", &saved);
     assert!(
-        jobs["apply"].summary.starts_with("**upmsync plan (saved):** ")
+        jobs["apply"]
+            .summary
+            .starts_with("**upmsync plan (saved):** ")
             && jobs["apply"].summary.contains("`com.vendor.alpha`"),
         "the apply job shows the saved plan: {:?}",
         jobs["apply"]
@@ -530,30 +584,38 @@ async fn the_github_workflow_runs_as_written_for_each_trigger() {
     // Schedule after the apply: in sync, the job succeeds.
     let jobs = Github::new(&sandbox, "schedule", true).run().await;
     assert!(jobs["drift"].success, "{:?}", jobs["drift"]);
-    assert!(jobs["drift"].summary.contains("in sync"), "{}", jobs["drift"].summary);
+    assert!(
+        jobs["drift"].summary.contains("in sync"),
+        "{}",
+        jobs["drift"].summary
+    );
 }
 
 // ---------------------------------------------------------------------------------------------
 // GitLab CI
 
-/// What GitLab's runner puts before a job's script lines (its `bash` shell, which falls back to
-/// `sh` when the image has no bash, as upmsync's `ci` image on Alpine has not): pipefail where the
-/// shell has it, errexit, all lines in one session.
-// guess: gitlab-runner's generated script (shells/bash.go); dash, like BusyBox's ash in older
-// releases, has no pipefail, so the test shell runs without it as the image's shell may.
+/// What GitLab's runner puts before a job's script lines (its `bash` shell, which runs the script
+/// with `sh` when the image has no bash, as upmsync's `ci` image on Alpine has not): pipefail where
+/// the shell has it, errexit, noclobber off; all lines in one session.
+// guess: the preamble of gitlab-runner's generated script (shells/bash.go), from memory. The
+// image's BusyBox ash has pipefail; the test's `sh` (dash on Debian) has not, and the scripts have
+// no pipes, so the difference does not show.
 const GITLAB_PREAMBLE: &str =
     "if set -o | grep pipefail > /dev/null; then set -o pipefail; fi; set -o errexit\nset +o noclobber\n";
 
 /// Whether a rule's `if:` holds for `variables`: `$VAR` (set and not empty), `$A == $B`,
 /// `$VAR == "text"`, joined by `&&`; anything else fails the test.
-fn gitlab_if(condition: &str, variables: &BTreeMap<&str, String>) -> bool {
+fn gitlab_if(condition: &str, variables: &BTreeMap<String, String>) -> bool {
     let value = |operand: &str| -> Option<String> {
         if let Some(name) = operand.strip_prefix('$') {
             assert!(
                 name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
                 "no stand-in for `{operand}` in `{condition}`"
             );
-            variables.get(name).cloned().filter(|value| !value.is_empty())
+            variables
+                .get(name)
+                .cloned()
+                .filter(|value| !value.is_empty())
         } else if let Some(text) = operand.strip_prefix('"').and_then(|o| o.strip_suffix('"')) {
             Some(text.to_string())
         } else {
@@ -564,20 +626,25 @@ fn gitlab_if(condition: &str, variables: &BTreeMap<&str, String>) -> bool {
         !condition.contains("||") && !condition.contains('(') && !condition.contains("=~"),
         "no stand-in for `{condition}`"
     );
-    condition.split("&&").all(|term| match term.split_once("==") {
-        Some((left, right)) => value(left.trim()) == value(right.trim()),
-        None => value(term.trim()).is_some(),
-    })
+    condition
+        .split("&&")
+        .all(|term| match term.split_once("==") {
+            Some((left, right)) => value(left.trim()) == value(right.trim()),
+            None => value(term.trim()).is_some(),
+        })
 }
 
 /// How a job takes part, by its `rules` (none: always): `None` when it is not in the pipeline.
-fn gitlab_rules(rules: &serde_json::Value, variables: &BTreeMap<&str, String>) -> Option<String> {
+fn gitlab_rules(rules: &serde_json::Value, variables: &BTreeMap<String, String>) -> Option<String> {
     let Some(rules) = rules.as_array() else {
         return Some("on_success".to_string());
     };
     for rule in rules {
         for key in rule.as_object().unwrap().keys() {
-            assert!(matches!(key.as_str(), "if" | "when"), "no stand-in for `{key}` in {rule}");
+            assert!(
+                matches!(key.as_str(), "if" | "when"),
+                "no stand-in for `{key}` in {rule}"
+            );
         }
         if gitlab_if(rule["if"].as_str().unwrap(), variables) {
             let when = rule["when"].as_str().unwrap_or("on_success");
@@ -596,31 +663,32 @@ struct GitlabJob {
     workspace: PathBuf,
 }
 
-/// Runs the pipeline GitLab would create for `variables` (the predefined ones of the trigger plus
-/// the project's CI/CD variables): stage by stage, jobs in file order, a failed job stopping the
-/// later stages; a manual job is started as if someone pressed play. Artifacts go from each job to
+/// Runs the pipeline GitLab would create for `predefined` variables (those of the trigger, plus
+/// the project's CI/CD variables and the file's `variables`): stage by stage, a stage's jobs one
+/// after another (GitLab runs them at once), a failed job stopping the later stages; a manual job is started as if someone pressed play. Artifacts go from each job to
 /// the jobs it `needs`, or to all jobs of later stages.
 async fn gitlab_pipeline(
     sandbox: &Sandbox,
     predefined: &[(&'static str, &str)],
 ) -> BTreeMap<String, GitlabJob> {
     let pipeline = yaml("examples/ci/gitlab/.gitlab-ci.yml");
-    let mut variables: BTreeMap<&str, String> = secrets()
+    let mut variables: BTreeMap<String, String> = secrets()
         .into_iter()
-        .map(|(name, value)| (name, value.to_string()))
+        .map(|(name, value)| (name.to_string(), value.to_string()))
         .collect();
     for (name, value) in pipeline["variables"].as_object().unwrap() {
-        let name: &'static str = Box::leak(name.clone().into_boxed_str());
-        variables.insert(name, value.as_str().unwrap().to_string());
+        variables.insert(name.clone(), value.as_str().unwrap().to_string());
     }
     for (name, value) in predefined {
-        variables.insert(name, value.to_string());
+        variables.insert(name.to_string(), value.to_string());
     }
     let mut jobs: BTreeMap<String, GitlabJob> = BTreeMap::new();
     if gitlab_rules(&pipeline["workflow"]["rules"], &variables).is_none() {
         return jobs;
     }
-    let artifacts = sandbox.root.join(format!("gitlab-artifacts-{}", sandbox.jobs.get()));
+    let artifacts = sandbox
+        .root
+        .join(format!("gitlab-artifacts-{}", sandbox.jobs.get()));
     let stages: Vec<&str> = pipeline["stages"]
         .as_array()
         .unwrap()
@@ -642,11 +710,17 @@ async fn gitlab_pipeline(
             };
             let workspace = sandbox.checkout(&format!("gitlab-{name}"));
             let sources: Vec<String> = match job["needs"].as_array() {
-                Some(needs) => needs.iter().map(|need| need.as_str().unwrap().to_string()).collect(),
+                Some(needs) => needs
+                    .iter()
+                    .map(|need| need.as_str().unwrap().to_string())
+                    .collect(),
                 None => jobs.keys().cloned().collect(),
             };
             for source in sources {
-                for entry in std::fs::read_dir(artifacts.join(&source)).into_iter().flatten() {
+                for entry in std::fs::read_dir(artifacts.join(&source))
+                    .into_iter()
+                    .flatten()
+                {
                     let entry = entry.unwrap();
                     copy(&entry.path(), &workspace.join(entry.file_name()));
                 }
@@ -664,7 +738,7 @@ async fn gitlab_pipeline(
                 .arg(script)
                 .env("GITLAB_CI", "true")
                 .env("CI_PROJECT_DIR", &workspace)
-                .envs(variables.iter().map(|(name, value)| (*name, value)));
+                .envs(&variables);
             let output = sandbox.run(&format!("GitLab job {name}"), command).await;
             let success = output.code == 0;
             let save = job["artifacts"]["when"].as_str().unwrap_or("on_success");
@@ -753,13 +827,23 @@ async fn the_gitlab_pipeline_runs_as_written_for_each_trigger() {
     let plan = std::fs::read_to_string(jobs["plan"].workspace.join("plan.md")).unwrap();
     assert_eq!(notes[0], plan);
     assert!(plan.starts_with("**upmsync plan:** "), "{plan}");
-    assert!(plan.contains("| ~ | upgrade | `com.vendor.alpha`"), "{plan}");
+    assert!(
+        plan.contains("| ~ | upgrade | `com.vendor.alpha`"),
+        "{plan}"
+    );
     assert_no_secret("the note", &plan);
-    assert_eq!(sandbox.installed(), BEFORE, "a merge request changes nothing");
+    assert_eq!(
+        sandbox.installed(),
+        BEFORE,
+        "a merge request changes nothing"
+    );
 
     // Merge: validate, plan-main saves the plan, the manual apply applies that file.
     let jobs = gitlab_pipeline(&sandbox, PUSH_MAIN).await;
-    assert_eq!(jobs.keys().collect::<Vec<_>>(), ["apply", "plan-main", "validate"]);
+    assert_eq!(
+        jobs.keys().collect::<Vec<_>>(),
+        ["apply", "plan-main", "validate"]
+    );
     for job in jobs.values() {
         assert!(job.success, "{job:?}");
     }
@@ -820,10 +904,7 @@ fn jenkins_sh_steps(steps: &str) -> Vec<JenkinsSh> {
         })
         .collect();
     let mut found = Vec::new();
-    for (opening, returns_status) in [
-        ("sh '", false),
-        ("sh(returnStatus: true, script: '", true),
-    ] {
+    for (opening, returns_status) in [("sh '", false), ("sh(returnStatus: true, script: '", true)] {
         for (at, _) in steps.match_indices(opening) {
             let start = at + opening.len();
             let end = start + steps[start..].find('\'').expect("a closed script");
@@ -831,7 +912,9 @@ fn jenkins_sh_steps(steps: &str) -> Vec<JenkinsSh> {
                 at,
                 JenkinsSh {
                     script: steps[start..end].to_string(),
-                    secrets: secret_blocks.iter().any(|&(from, to)| from <= at && at < to),
+                    secrets: secret_blocks
+                        .iter()
+                        .any(|&(from, to)| from <= at && at < to),
                     returns_status,
                 },
             ));
@@ -876,7 +959,12 @@ async fn jenkins_build(sandbox: &Sandbox, build: &JenkinsBuild) -> JenkinsResult
     let variables: Vec<(String, String)> = environment
         .lines()
         .filter_map(|line| line.split_once(" = "))
-        .map(|(name, value)| (name.trim().to_string(), value.trim().trim_matches('\'').to_string()))
+        .map(|(name, value)| {
+            (
+                name.trim().to_string(),
+                value.trim().trim_matches('\'').to_string(),
+            )
+        })
         .collect();
     assert!(!variables.is_empty(), "{environment}");
     let workspace = sandbox.checkout("jenkins");
@@ -896,7 +984,10 @@ async fn jenkins_build(sandbox: &Sandbox, build: &JenkinsBuild) -> JenkinsResult
         let stage = groovy_block(stages, at);
         // The stage's conditions, whitespace folded; each has a stand-in.
         let when = match stage.find("when {") {
-            Some(at) => groovy_block(stage, at).split_whitespace().collect::<Vec<_>>().join(" "),
+            Some(at) => groovy_block(stage, at)
+                .split_whitespace()
+                .collect::<Vec<_>>()
+                .join(" "),
             None => String::new(),
         };
         let main = build.branch == "main";
@@ -931,13 +1022,19 @@ async fn jenkins_build(sandbox: &Sandbox, build: &JenkinsBuild) -> JenkinsResult
                 command.env("CHANGE_ID", id);
             }
             if sh.secrets {
-                for name in ["JIRA_ADMIN_USER", "JIRA_ADMIN_PASSWORD", "SCRIPTRUNNER_LICENSE"] {
+                for name in [
+                    "JIRA_ADMIN_USER",
+                    "JIRA_ADMIN_PASSWORD",
+                    "SCRIPTRUNNER_LICENSE",
+                ] {
                     command.env(name, secrets()[name]);
                 }
             }
             let output = sandbox.run(&format!("Jenkins stage {name}"), command).await;
             if output.code != 0 {
-                result.logs.push(format!("{name}: {}\n{}", sh.script, output.snapshot()));
+                result
+                    .logs
+                    .push(format!("{name}: {}\n{}", sh.script, output.snapshot()));
             }
             if sh.returns_status {
                 status = output.code;
@@ -948,8 +1045,14 @@ async fn jenkins_build(sandbox: &Sandbox, build: &JenkinsBuild) -> JenkinsResult
         }
         // The Groovy around the plan's `sh`: comment, then fail on status 1.
         if ok && steps.contains("returnStatus: true") {
-            for groovy in ["pullRequest.comment(readFile('plan.md'))", "if (code == 1) {"] {
-                assert!(steps.contains(groovy), "stage `{name}`: no stand-in for its Groovy");
+            for groovy in [
+                "pullRequest.comment(readFile('plan.md'))",
+                "if (code == 1) {",
+            ] {
+                assert!(
+                    steps.contains(groovy),
+                    "stage `{name}`: no stand-in for its Groovy"
+                );
             }
             match std::fs::read_to_string(workspace.join("plan.md")) {
                 Ok(body) => result.comments.push(body),
@@ -996,9 +1099,16 @@ async fn the_jenkinsfile_runs_as_written_for_each_build() {
     assert_eq!(build.comments.len(), 1);
     let comment = &build.comments[0];
     assert!(comment.starts_with("**upmsync plan:** "), "{comment}");
-    assert!(comment.contains("| ~ | upgrade | `com.vendor.alpha`"), "{comment}");
+    assert!(
+        comment.contains("| ~ | upgrade | `com.vendor.alpha`"),
+        "{comment}"
+    );
     assert_no_secret("the comment", comment);
-    assert_eq!(sandbox.installed(), BEFORE, "a pull request changes nothing");
+    assert_eq!(
+        sandbox.installed(),
+        BEFORE,
+        "a pull request changes nothing"
+    );
 
     // The main branch: plan, save it, approve, apply that file.
     let main = JenkinsBuild {
