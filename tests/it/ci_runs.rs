@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::support::{finish, spawn, CommandOutput, TestEnv, LICENSE, PASSWORD};
+use crate::support::{finish, spawn, system_path, CommandOutput, TestEnv, LICENSE, PASSWORD};
 
 /// The token a GitHub job's `GH_TOKEN` and GitLab's `GITLAB_API_TOKEN` hold; never printed.
 const CI_TOKEN: &str = "ci-api-token-secret-4711";
@@ -136,9 +136,7 @@ impl Sandbox {
     ) -> std::process::Command {
         let mut path: Vec<PathBuf> = extra_path.to_vec();
         path.push(self.standins.clone());
-        path.extend(std::env::split_paths(
-            &std::env::var_os("PATH").unwrap_or_default(),
-        ));
+        path.extend(std::env::split_paths(&system_path()));
         let mut command = std::process::Command::new(program);
         command
             .current_dir(workspace)

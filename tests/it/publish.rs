@@ -892,7 +892,7 @@ async fn the_vendor_pipelines_own_steps_publish_the_tags_version() {
             .current_dir(&app)
             .env(
                 "PATH",
-                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+                format!("{}:{}", bin.display(), system_path().to_string_lossy()),
             )
             .env("HOME", &root)
             .env("GIT_CONFIG_NOSYSTEM", "1")
