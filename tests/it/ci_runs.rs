@@ -89,6 +89,7 @@ struct Sandbox {
     standins: PathBuf,
     /// `upmsync` alone: the image's binary, for GitLab and Jenkins jobs.
     image: PathBuf,
+    /// How many folders [`Sandbox::fresh`] made, so each is new.
     jobs: std::cell::Cell<usize>,
 }
 
@@ -117,11 +118,17 @@ impl Sandbox {
         }
     }
 
+    /// A new, empty folder of its own (no job or run shares one), named after `what`.
+    fn fresh(&self, what: &str) -> PathBuf {
+        self.jobs.set(self.jobs.get() + 1);
+        let folder = self.root.join(format!("{what}-{}", self.jobs.get()));
+        std::fs::create_dir_all(&folder).unwrap();
+        folder
+    }
+
     /// A new job's folder with a checkout of the repository (`apps.yaml`).
     fn checkout(&self, job: &str) -> PathBuf {
-        self.jobs.set(self.jobs.get() + 1);
-        let workspace = self.root.join(format!("job-{}-{job}", self.jobs.get()));
-        std::fs::create_dir_all(&workspace).unwrap();
+        let workspace = self.fresh(job);
         std::fs::write(workspace.join("apps.yaml"), manifest(&self.env)).unwrap();
         workspace
     }
@@ -238,9 +245,7 @@ struct Github<'a> {
 
 impl<'a> Github<'a> {
     fn new(sandbox: &'a Sandbox, event: &'static str, with_secrets: bool) -> Self {
-        let artifacts = sandbox
-            .root
-            .join(format!("artifacts-{}", sandbox.jobs.get()));
+        let artifacts = sandbox.fresh("github-artifacts");
         Self {
             sandbox,
             workflow: yaml("examples/ci/github/upmsync.yml"),
@@ -353,14 +358,9 @@ impl<'a> Github<'a> {
     /// Runs the job `name`: each step in order, `run:` steps with bash as the runner does.
     async fn job(&self, name: &str) -> GithubJob {
         let definition = &self.workflow["jobs"][name];
-        let workspace = self
-            .sandbox
-            .root
-            .join(format!("github-{name}-{}", self.sandbox.jobs.get()));
-        self.sandbox.jobs.set(self.sandbox.jobs.get() + 1);
-        std::fs::create_dir_all(&workspace).unwrap();
-        let runner_temp = workspace.with_extension("temp");
-        std::fs::create_dir_all(&runner_temp).unwrap();
+        // The runner's empty workspace (the checkout action fills it) and its `RUNNER_TEMP`.
+        let workspace = self.sandbox.fresh(&format!("github-{name}"));
+        let runner_temp = self.sandbox.fresh(&format!("github-{name}-temp"));
         let mut path: Vec<PathBuf> = Vec::new();
         let mut job = GithubJob {
             success: true,
@@ -684,9 +684,7 @@ async fn gitlab_pipeline(
     if gitlab_rules(&pipeline["workflow"]["rules"], &variables).is_none() {
         return jobs;
     }
-    let artifacts = sandbox
-        .root
-        .join(format!("gitlab-artifacts-{}", sandbox.jobs.get()));
+    let artifacts = sandbox.fresh("gitlab-artifacts");
     let stages: Vec<&str> = pipeline["stages"]
         .as_array()
         .unwrap()
@@ -966,8 +964,8 @@ async fn jenkins_build(sandbox: &Sandbox, build: &JenkinsBuild) -> JenkinsResult
         .collect();
     assert!(!variables.is_empty(), "{environment}");
     let workspace = sandbox.checkout("jenkins");
-    let scripts = workspace.with_extension("tmp");
-    std::fs::create_dir_all(&scripts).unwrap();
+    // Where the `sh` step writes its script: `WORKSPACE@tmp/durable-*/script.sh`.
+    let scripts = sandbox.fresh("jenkins-tmp");
     let mut result = JenkinsResult {
         stages: Vec::new(),
         comments: Vec::new(),
