@@ -50,7 +50,8 @@ fn assert_no_secret(what: &str, text: &str) {
 
 /// The stand-in for every tool but `upmsync`: it appends its arguments (one a line, after a
 /// `--- TOOL` line) to `$STANDIN_LOG/TOOL.log`, with the content of each file it is handed
-/// (`--body-file FILE`, `--data-urlencode body@FILE`) after a `--- file FILE` line. `docker`
+/// (`--body-file FILE`, `--data-urlencode body@FILE`) after a `--- file FILE` line; `gh` also
+/// whether it found a token in `GH_TOKEN` (`GH_TOKEN set`), not the token. `docker`
 /// also plays the image: `create` prints a container id and `cp` puts the binary under test
 /// where it is asked to.
 const STANDIN: &str = r#"#!/bin/bash
@@ -60,6 +61,7 @@ log="$STANDIN_LOG/$tool.log"
 {
   echo "--- $tool"
   printf '%s\n' "$@"
+  if [ "$tool" = gh ]; then echo "GH_TOKEN ${GH_TOKEN:+set}"; fi
   previous=
   for arg in "$@"; do
     file=
@@ -501,7 +503,7 @@ async fn the_github_workflow_runs_as_written_for_each_trigger() {
     assert_eq!(comment.len(), 1, "{}", sandbox.log("gh"));
     assert!(
         sandbox.log("gh").starts_with(
-            "--- gh\npr\ncomment\n42\n--body-file\nplan.md\n--edit-last\n--create-if-none\n"
+            "--- gh\npr\ncomment\n42\n--body-file\nplan.md\n--edit-last\n--create-if-none\nGH_TOKEN set\n"
         ),
         "{}",
         sandbox.log("gh")
