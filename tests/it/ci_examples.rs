@@ -1,7 +1,7 @@
 //! The CI examples (`examples/ci/`), the `Dockerfile` and `docs/ci.md` are right as written: every
 //! `upmsync` command line in them parses with the real CLI, the YAML pipelines parse and have the
 //! jobs they promise, secrets come from the CI's secret store into the variables the example
-//! manifest names, and the Dockerfile builds this package's binary.
+//! manifest names, and the Dockerfile builds this package's binary. `ci_runs` runs their steps.
 
 use std::path::{Path, PathBuf};
 

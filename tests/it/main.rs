@@ -10,6 +10,7 @@ mod apply_parallel;
 mod artifact_download;
 mod artifact_verify;
 mod ci_examples;
+mod ci_runs;
 mod cli;
 mod cli_bytes;
 mod crash;

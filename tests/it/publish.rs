@@ -909,7 +909,7 @@ async fn run_vendor_pipeline(annotated: bool) -> (TestEnv, serde_json::Value) {
             .current_dir(&app)
             .env(
                 "PATH",
-                format!("{}:{}", bin.display(), std::env::var("PATH").unwrap()),
+                format!("{}:{}", bin.display(), system_path().to_string_lossy()),
             )
             .env("HOME", &root)
             .env("GIT_CONFIG_NOSYSTEM", "1")

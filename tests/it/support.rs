@@ -144,6 +144,13 @@ pub(crate) fn send(child: &Child, signal: &str) {
     assert!(status.success(), "kill {signal} failed");
 }
 
+/// The `PATH` the tests run with, where the shell steps of the CI examples find bash, git and
+/// coreutils.
+#[allow(clippy::disallowed_methods)] // a test harness passing its own PATH on, not upmsync's code
+pub(crate) fn system_path() -> std::ffi::OsString {
+    std::env::var_os("PATH").unwrap_or_default()
+}
+
 /// Polls `done` every 10 ms; fails the test naming `what` after 30 seconds.
 pub(crate) async fn wait_until(what: &str, done: impl Fn() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(30);
