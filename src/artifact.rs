@@ -88,7 +88,7 @@ impl ArtifactError {
     }
 
     /// Names the file (or `None` for bytes without a name) in a descriptor reading error.
-    fn from_descriptor(error: DescriptorError, path: Option<PathBuf>) -> Self {
+    pub(crate) fn from_descriptor(error: DescriptorError, path: Option<PathBuf>) -> Self {
         match error {
             DescriptorError::NotZip { reason } => ArtifactError::NotZip { path, reason },
             DescriptorError::NoDescriptor => ArtifactError::NoDescriptor { path },

@@ -509,7 +509,7 @@ fn read_artifact(path: &Path) -> Result<ReadArtifact, PublishRunError> {
     let size = opened.metadata().map_err(io)?.len();
     opened.seek(SeekFrom::Start(0)).map_err(io)?;
     let descriptor = crate::artifact::read_descriptor_from(std::io::BufReader::new(opened))
-        .map_err(|error| descriptor_error(error, path))?;
+        .map_err(|error| ArtifactError::from_descriptor(error, Some(path.to_path_buf())))?;
     if descriptor.version.trim().is_empty() {
         return Err(PublishRunError::NoVersion {
             path: path.to_path_buf(),
@@ -520,19 +520,6 @@ fn read_artifact(path: &Path) -> Result<ReadArtifact, PublishRunError> {
         version: descriptor.version.trim().to_string(),
         facts: ArtifactFacts { file, size, sha256 },
     })
-}
-
-fn descriptor_error(error: crate::artifact::DescriptorError, path: &Path) -> ArtifactError {
-    use crate::artifact::DescriptorError;
-    let path = Some(path.to_path_buf());
-    match error {
-        DescriptorError::NotZip { reason } => ArtifactError::NotZip { path, reason },
-        DescriptorError::NoDescriptor => ArtifactError::NoDescriptor { path },
-        DescriptorError::InvalidDescriptor { reason } => {
-            ArtifactError::InvalidDescriptor { path, reason }
-        }
-        DescriptorError::ObrMainJar { found } => ArtifactError::ObrMainJar { path, found },
-    }
 }
 
 fn read_release_notes(path: &Path) -> Result<String, PublishRunError> {
