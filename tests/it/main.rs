@@ -39,6 +39,7 @@ mod review10_findings;
 mod review11_findings;
 mod review12_findings;
 mod review12b_findings;
+mod review12c_findings;
 mod review8_findings;
 mod review9_findings;
 mod review_findings;
