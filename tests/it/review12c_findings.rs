@@ -64,10 +64,10 @@ async fn rewriting_marketplace(
 /// Finding 1 (must-fix, small: it breaks docs/commands.md's "`--payment-model` (default: the
 /// latest version's, copied and said so; `free` for a listing without versions)"). The payment
 /// model is now copied from the latest version, but only when upmsync knows its spelling: a
-/// latest version whose `paymentModel` is anything else (here
-/// `paid-via-vendor`, the spelling of the Marketplace's v1 API and of some of its pages; or a
-/// model added later; or the field absent) silently falls back to `free`: no warning, no "copied
-/// from", nothing in `unchecked`. The dry run's text says only `payment model: free`, which is
+/// latest version whose `paymentModel` is anything else (here `paid-via-vendor`, standing in
+/// for any spelling upmsync does not know: a model added later, another spelling, or the field
+/// absent) silently falls back to `free`: no warning, no "copied from", nothing in `unchecked`.
+/// The dry run shows only `"paymentModel": "free"` in the document, which is
 /// exactly what the review12b finding 4 fix was meant to stop (a paid app's next version
 /// published free without a word). Where: `ops::publish::publish` (src/ops/publish.rs), the
 /// `match (request.payment_model, &latest)` arm `None => (PaymentModel::Free, None)` for a
