@@ -113,6 +113,19 @@ pub async fn run(
     }
     if publication.dry_run.is_some() {
         printer.status("dry run: nothing was uploaded or created; stdout has the version document publish would post (its artifact link a placeholder)");
+        let mut copied = Vec::new();
+        if let Some(from) = &publication.compatibility_copied_from {
+            copied.push(format!("the compatibility from version `{from}`"));
+        }
+        if let Some(from) = &publication.payment_model_copied_from {
+            copied.push(format!(
+                "the payment model `{}` from version `{from}`",
+                publication.payment_model.as_str()
+            ));
+        }
+        if !copied.is_empty() {
+            printer.status(&format!("copied {}", copied.join(" and ")));
+        }
     }
     let text = match args.format {
         PublishFormat::Text => render::publish_text(&publication),

@@ -420,6 +420,14 @@ pub enum PublishRunError {
     /// the Marketplace's `byName` link).
     #[error("`{name}` cannot be a Marketplace version name")]
     UnusableName { name: String },
+    /// `--payment-model` was not given and the latest version's cannot be copied: its
+    /// `paymentModel` is missing or one upmsync does not know.
+    #[error("the latest version `{version}` of `{key}` has {}, so its payment model cannot be copied", model.as_ref().map(|model| format!("the payment model `{model}`, which upmsync does not know")).unwrap_or_else(|| "no payment model".into()))]
+    UnknownPaymentModel {
+        key: String,
+        version: String,
+        model: Option<String>,
+    },
     /// The listing has a version of that name already.
     #[error("`{key}` already has a version `{name}` ({status}) on the Marketplace")]
     NameTaken {
@@ -473,6 +481,7 @@ impl PublishRunError {
             PublishRunError::KeyMismatch { .. } => "publish the listing's own artifact, or correct `--addon-key`".into(),
             PublishRunError::NameTaken { .. } => "publish never replaces a version: raise the version in the artifact's descriptor".into(),
             PublishRunError::BuildTaken { .. } => "pass another `--build-number` (above the latest version's)".into(),
+            PublishRunError::UnknownPaymentModel { .. } => "pass `--payment-model free|vendor|atlassian` (a paid app's version must not be published free by mistake)".into(),
             PublishRunError::RepeatedCompatibility { .. } => "give one `--compatibility APP:MIN_BUILD-MAX_BUILD` per application, covering every build the version supports".into(),
             PublishRunError::UnusableName { .. } => "set the version in the artifact's descriptor to a name such as `1.2.3`".into(),
             PublishRunError::NoCompatibility { .. } => "pass `--compatibility APP:MIN_BUILD-MAX_BUILD` (e.g. jira:9120000-10030000), once per product".into(),
@@ -716,6 +725,19 @@ pub async fn publish(
     let latest = publisher.latest(&listing).await?;
     let mut warnings = Vec::new();
     if let Some(latest) = &latest {
+        // An older line's fix numbered above the newest version would be listed as the newest.
+        let older = crate::model::Version::from_server(&read.version)
+            .compare(&crate::model::Version::from_server(&latest.name))
+            .is_lt();
+        if let Some(latest_build) = latest
+            .build_number
+            .filter(|latest| older && build_number > *latest)
+        {
+            warnings.push(format!(
+                "version `{}` is older than the latest version `{}`, but its build number {build_number} is above `{}`'s ({latest_build}): the Marketplace sorts versions by build number, so `{}` would be listed as the newest; pass a `--build-number` below {latest_build} for a fix of an older line",
+                read.version, latest.name, latest.name, read.version
+            ));
+        }
         if let Some(latest_build) = latest.build_number.filter(|latest| build_number <= *latest) {
             warnings.push(format!(
                 "build number {build_number} is not above that of the latest version `{}` ({latest_build}): the Marketplace sorts versions by build number, so `{}` will not be the newest",
@@ -754,7 +776,13 @@ pub async fn publish(
             .and_then(PaymentModel::from_api)
         {
             Some(model) => (model, Some(latest.name.clone())),
-            None => (PaymentModel::Free, None),
+            None => {
+                return Err(PublishRunError::UnknownPaymentModel {
+                    key: read.key,
+                    version: latest.name.clone(),
+                    model: latest.payment_model.clone(),
+                })
+            }
         },
         (None, None) => (PaymentModel::Free, None),
     };
