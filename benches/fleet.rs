@@ -793,11 +793,16 @@ async fn sequential_reader(sim: &Sim, apps: &[FleetApp]) -> anyhow::Result<Durat
         }
         license.bytes().await?;
         let version = if app.upgrade { "2.0.0" } else { "1.0.0" };
-        let lookup = get(format!(
-            "{}rest/2/addons/{key}/versions/name/{version}",
-            sim.marketplace_url()
-        ))
-        .await?;
+        // Anonymous, as scripts read public apps (marketplace-api.md §1): the Marketplace
+        // refuses credentials that are not an account's.
+        let lookup = client
+            .get(format!(
+                "{}rest/2/addons/{key}/versions/name/{version}",
+                sim.marketplace_url()
+            ))
+            .header("accept", "application/json")
+            .send()
+            .await?;
         if !lookup.status().is_success() {
             bail!(
                 "the baseline's lookup of `{key}` answered {}",

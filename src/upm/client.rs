@@ -430,11 +430,7 @@ impl UpmClient {
     /// `serverInfo`, Bitbucket's `application-properties`, and the applinks manifest for
     /// Confluence, Bamboo, and as the fallback for all.
     pub async fn product_info(&self, product: Product) -> Result<ProductInfo, UpmError> {
-        let own = match product {
-            Product::Jira => Some(&["rest", "api", "2", "serverInfo"][..]),
-            Product::Bitbucket => Some(&["rest", "api", "1.0", "application-properties"][..]),
-            Product::Confluence | Product::Bamboo => None,
-        };
+        let own = own_endpoint(product);
         let mut errors = Vec::new();
         if let Some(path) = own {
             match self.product_endpoint(path).await {
@@ -458,7 +454,7 @@ impl UpmClient {
                             call: Call::get(under(&self.base, manifest)),
                             expected: product,
                             found: Product::from_applinks_type_id(&type_id),
-                            type_id,
+                            evidence: format!("applinks `typeId` `{type_id}`"),
                         })
                     }
                     _ => Ok(info),
@@ -466,6 +462,20 @@ impl UpmClient {
             }
             Err(error) => {
                 errors.push(error);
+                // No manifest to tell: another product's own endpoint answering does.
+                for other in [Product::Jira, Product::Bitbucket] {
+                    let Some(path) = own_endpoint(other).filter(|_| other != product) else {
+                        continue;
+                    };
+                    if self.product_endpoint(path).await.is_ok() {
+                        return Err(UpmError::ProductMismatch {
+                            call: Call::get(under(&self.base, path)),
+                            expected: product,
+                            found: Some(other),
+                            evidence: format!("{}'s own version endpoint answers", other.title()),
+                        });
+                    }
+                }
                 Err(UpmError::ProductInfo { errors })
             }
         }
@@ -633,6 +643,17 @@ pub(super) fn live_app(plugin: wire::PluginSummary) -> LiveApp {
             .restart_state
             .as_deref()
             .and_then(RestartAction::from_upm),
+    }
+}
+
+/// The product's own version endpoint under its base URL (upm-rest-api.md §7): Jira's
+/// `serverInfo`, Bitbucket's `application-properties`; Confluence and Bamboo have none but the
+/// applinks manifest.
+fn own_endpoint(product: Product) -> Option<&'static [&'static str]> {
+    match product {
+        Product::Jira => Some(&["rest", "api", "2", "serverInfo"]),
+        Product::Bitbucket => Some(&["rest", "api", "1.0", "application-properties"]),
+        Product::Confluence | Product::Bamboo => None,
     }
 }
 

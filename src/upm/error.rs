@@ -121,11 +121,12 @@ pub enum UpmError {
     ProductInfo { errors: Vec<UpmError> },
     /// The applinks manifest names another product than the manifest's `product` (a wrong
     /// `product`, or a `url` that leads to another server).
-    #[error("{call} says this is {} (applinks `typeId` `{type_id}`), but the manifest says `product: {expected}`", found.map(|found| format!("a {}", found.title())).unwrap_or_else(|| "another product".into()))]
+    #[error("{call} says this is {} ({evidence}), but the manifest says `product: {expected}`", found.map(|found| format!("a {}", found.title())).unwrap_or_else(|| "another product".into()))]
     ProductMismatch {
         call: Call,
         expected: Product,
-        type_id: String,
+        /// What told: the applinks manifest's `typeId`, or another product's own endpoint.
+        evidence: String,
         /// The product `type_id` names, when it is one of the four upmsync knows.
         found: Option<Product>,
     },
