@@ -13,6 +13,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use upmsync_sim::jar::build_plugin_jar;
+use upmsync_sim::{SimServer, PUBLISHER_EMAIL, PUBLISHER_TOKEN};
+
 use crate::support::{finish, spawn, system_path, CommandOutput, TestEnv, LICENSE, PASSWORD};
 
 /// The token a GitHub job's `GH_TOKEN` and GitLab's `GITLAB_API_TOKEN` hold; never printed.
@@ -243,6 +246,14 @@ struct Github<'a> {
     event: &'static str,
     secrets: BTreeMap<&'static str, &'static str>,
     artifacts: PathBuf,
+    /// `github.ref_name`: the branch, or the tag pushed.
+    ref_name: &'static str,
+    /// Variables every step gets besides the workflow's: what a repository variable or the
+    /// runner's environment would hold (the simulator's Marketplace for the vendor pipeline).
+    runner_env: Vec<(String, String)>,
+    /// The repository actions/checkout clones, at `ref_name` (a tag left lightweight, as the
+    /// action leaves it: actions/checkout#290); `None`: the repository is `apps.yaml`.
+    origin: Option<PathBuf>,
 }
 
 impl<'a> Github<'a> {
@@ -259,11 +270,34 @@ impl<'a> Github<'a> {
                 BTreeMap::new()
             },
             artifacts,
+            ref_name: "main",
+            runner_env: Vec::new(),
+            origin: None,
         }
     }
 
-    /// `text` with each `${{ ... }}` replaced by its stand-in; an unknown one fails the test.
-    fn expand(&self, text: &str) -> String {
+    /// The vendor pipeline (`examples/ci/github/publish.yml`) on a push of the tag `ref_name` of
+    /// the repository `origin`, with `secrets` in the store and `runner_env` besides.
+    fn publishing(
+        sandbox: &'a Sandbox,
+        origin: PathBuf,
+        ref_name: &'static str,
+        secrets: BTreeMap<&'static str, &'static str>,
+        runner_env: Vec<(String, String)>,
+    ) -> Self {
+        Self {
+            workflow: yaml("examples/ci/github/publish.yml"),
+            secrets,
+            ref_name,
+            runner_env,
+            origin: Some(origin),
+            ..Self::new(sandbox, "push", false)
+        }
+    }
+
+    /// `text` with each `${{ ... }}` replaced by its stand-in (`outputs`: the job's step outputs
+    /// by step `id`); an unknown one fails the test.
+    fn expand(&self, text: &str, outputs: &BTreeMap<String, BTreeMap<String, String>>) -> String {
         let mut out = String::new();
         let mut rest = text;
         while let Some(at) = rest.find("${{") {
@@ -278,6 +312,19 @@ impl<'a> Github<'a> {
                     .to_string()
             } else {
                 match expression {
+                    "github.ref_name" => self.ref_name.to_string(),
+                    // `steps.ID.outputs.KEY`: empty when the step set none, as on GitHub.
+                    other if other.starts_with("steps.") => {
+                        let parts: Vec<&str> = other.split('.').collect();
+                        let ["steps", id, "outputs", key] = parts.as_slice() else {
+                            panic!("no stand-in for `${{{{ {other} }}}}`")
+                        };
+                        outputs
+                            .get(*id)
+                            .and_then(|outputs| outputs.get(*key))
+                            .cloned()
+                            .unwrap_or_default()
+                    }
                     "github.token" => CI_TOKEN.to_string(),
                     "github.event.pull_request.number" => "42".to_string(),
                     other => panic!("no stand-in for `${{{{ {other} }}}}`"),
@@ -374,7 +421,10 @@ impl<'a> Github<'a> {
         let mut variables: Vec<(String, String)> = Vec::new();
         for scope in [&self.workflow["env"], &definition["env"]] {
             for (var, value) in scope.as_object().into_iter().flatten() {
-                variables.push((var.clone(), self.expand(value.as_str().unwrap())));
+                variables.push((
+                    var.clone(),
+                    self.expand(value.as_str().unwrap(), &BTreeMap::new()),
+                ));
             }
         }
         for step in definition["steps"].as_array().unwrap() {
@@ -401,15 +451,17 @@ impl<'a> Github<'a> {
                 let mut command = self.sandbox.shell("bash", &workspace, &path);
                 command
                     .args(["--noprofile", "--norc", "-eo", "pipefail", "-c"])
-                    .arg(self.expand(step["run"].as_str().unwrap()))
+                    .arg(self.expand(step["run"].as_str().unwrap(), &job.outputs))
                     .env("GITHUB_ACTIONS", "true")
                     .env("GITHUB_EVENT_NAME", self.event)
                     .env("GITHUB_WORKSPACE", &workspace)
                     .env("RUNNER_TEMP", &runner_temp)
+                    .env("GITHUB_REF_NAME", self.ref_name)
+                    .envs(self.runner_env.iter().map(|(var, value)| (var, value)))
                     .envs(variables.iter().map(|(var, value)| (var, value)))
                     .envs(&files);
                 for (var, value) in step["env"].as_object().into_iter().flatten() {
-                    command.env(var, self.expand(value.as_str().unwrap()));
+                    command.env(var, self.expand(value.as_str().unwrap(), &job.outputs));
                 }
                 let output = self
                     .sandbox
@@ -446,9 +498,28 @@ impl<'a> Github<'a> {
     fn action(&self, action: &str, with: &serde_json::Value, workspace: &Path) -> bool {
         match action {
             "actions/checkout@v4" => {
-                std::fs::write(workspace.join("apps.yaml"), manifest(&self.sandbox.env)).unwrap();
+                match &self.origin {
+                    Some(origin) => {
+                        // The action's clone: the ref's commit, the pushed tag made lightweight.
+                        git(
+                            workspace,
+                            &["clone", "--quiet", &origin.to_string_lossy(), "."],
+                        );
+                        let commit = git(
+                            workspace,
+                            &["rev-parse", &format!("{}^{{commit}}", self.ref_name)],
+                        );
+                        git(workspace, &["tag", "-f", self.ref_name, commit.trim()]);
+                    }
+                    None => {
+                        std::fs::write(workspace.join("apps.yaml"), manifest(&self.sandbox.env))
+                            .unwrap()
+                    }
+                }
                 true
             }
+            // Java comes with the `mvn` stand-in.
+            "actions/setup-java@v4" => true,
             "actions/upload-artifact@v4" => {
                 let file = workspace.join(with["path"].as_str().unwrap());
                 let stored = self.artifacts.join(with["name"].as_str().unwrap());
@@ -471,6 +542,151 @@ impl<'a> Github<'a> {
                 true
             }
             other => panic!("no stand-in for the action `{other}`"),
+        }
+    }
+}
+
+/// Runs `git` in `dir` with a fixed identity and no system or user configuration; panics with
+/// its output when it fails; returns its stdout.
+fn git(dir: &Path, args: &[&str]) -> String {
+    let output = std::process::Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "Release Bot")
+        .env("GIT_AUTHOR_EMAIL", "release@example.com")
+        .env("GIT_COMMITTER_NAME", "Release Bot")
+        .env("GIT_COMMITTER_EMAIL", "release@example.com")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .output()
+        .expect("git runs");
+    assert!(
+        output.status.success(),
+        "git {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+/// The vendor pipeline (`examples/ci/github/publish.yml`) runs as written on a pushed tag
+/// `v1.2.3`, annotated and lightweight, through the same runner as the admin workflow: the job's
+/// `env:` with the store's secrets, every `run:` step (Build with a `mvn` stand-in that puts the
+/// app's jar under `target/` as Maven would, the artifact found by the tag's version and the tag's
+/// message read after fetching the annotated tag again, the binary installed from the image with
+/// the `docker` stand-in, the dry run, the publish), outputs by step `id`, `if: always()` and the
+/// kept `published.json`. The Marketplace is the simulator's (`UPMSYNC_MARKETPLACE_URL`, what a
+/// repository variable would set; the workflow itself names none).
+#[tokio::test(flavor = "multi_thread")]
+async fn the_vendor_pipeline_runs_as_written_on_a_tag() {
+    for annotated in [true, false] {
+        let sandbox = Sandbox::new().await;
+        let source = sandbox.fresh("app-source");
+        git(&source, &["init", "--quiet", "--initial-branch=main"]);
+        std::fs::write(source.join("pom.xml"), "<project/>\n").unwrap();
+        git(&source, &["add", "pom.xml"]);
+        git(&source, &["commit", "--quiet", "-m", "Release 1.2.3"]);
+        if annotated {
+            let message = "Fixes the frobnicator.\n\nAnd the <widget>.";
+            git(&source, &["tag", "-a", "v1.2.3", "-m", message]);
+        } else {
+            git(&source, &["tag", "v1.2.3"]);
+        }
+        let origin = sandbox.fresh("origin");
+        git(
+            &origin,
+            &["clone", "--quiet", "--bare", &source.to_string_lossy(), "."],
+        );
+        let jar = sandbox.root.join("alpha-1.2.3.jar");
+        std::fs::write(
+            &jar,
+            build_plugin_jar("com.vendor.alpha", "Alpha", "1.2.3", true),
+        )
+        .unwrap();
+        let mvn = sandbox.standins.join("mvn");
+        std::fs::write(
+            &mvn,
+            format!(
+                "#!/bin/sh\nset -eu\nmkdir -p target\ncp '{}' target/alpha-1.2.3.jar\n",
+                jar.display()
+            ),
+        )
+        .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&mvn, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let github = Github::publishing(
+            &sandbox,
+            origin,
+            "v1.2.3",
+            BTreeMap::from([
+                ("MARKETPLACE_EMAIL", PUBLISHER_EMAIL),
+                ("MARKETPLACE_API_TOKEN", PUBLISHER_TOKEN),
+            ]),
+            vec![(
+                "UPMSYNC_MARKETPLACE_URL".to_string(),
+                sandbox.env.sim.marketplace_url().to_string(),
+            )],
+        );
+        let jobs = github.run().await;
+        let job = &jobs["publish"];
+        assert!(job.success, "{job:#?}");
+        assert!(
+            job.steps.iter().all(|(_, outcome)| *outcome == "success"),
+            "{:?}",
+            job.steps
+        );
+        assert!(
+            sandbox.log("docker").contains("create\n"),
+            "installed from the image"
+        );
+        // One upload and one create: the dry run posted nothing.
+        let posts: Vec<String> = sandbox
+            .env
+            .sim
+            .requests()
+            .into_iter()
+            .filter(|request| request.server == SimServer::Marketplace && request.method == "POST")
+            .map(|request| request.path)
+            .collect();
+        assert_eq!(posts.len(), 2, "{posts:?}");
+        let kept =
+            std::fs::read_to_string(github.artifacts.join("published/published.json")).unwrap();
+        let kept: serde_json::Value = serde_json::from_str(&kept).unwrap();
+        assert_eq!(
+            (&kept["published"], &kept["name"]),
+            (&true.into(), &"1.2.3".into()),
+            "{kept}"
+        );
+        let version: serde_json::Value = reqwest::Client::new()
+            .get(
+                sandbox
+                    .env
+                    .sim
+                    .marketplace_url()
+                    .join("rest/2/addons/com.vendor.alpha/versions/name/1.2.3?includePrivate=true")
+                    .unwrap(),
+            )
+            .basic_auth(PUBLISHER_EMAIL, Some(PUBLISHER_TOKEN))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(version["status"], "public", "{version}");
+        assert_eq!(version["text"]["releaseSummary"], "v1.2.3", "{version}");
+        if annotated {
+            // The annotated tag's message, escaped into paragraphs; not the commit's.
+            assert_eq!(
+                version["text"]["releaseNotes"],
+                "<p>Fixes the frobnicator.</p>\n<p>And the &lt;widget&gt;.</p>",
+                "{version}"
+            );
+        } else {
+            assert!(version["text"].get("releaseNotes").is_none(), "{version}");
+        }
+        for log in &job.logs {
+            assert!(!log.contains(PUBLISHER_TOKEN), "{log}");
         }
     }
 }

@@ -104,9 +104,8 @@ async fn review12c_an_unknown_payment_model_of_the_latest_version_does_not_becom
         .env("MARKETPLACE_EMAIL", PUBLISHER_EMAIL)
         .env("MARKETPLACE_API_TOKEN", PUBLISHER_TOKEN);
     let output = finish(spawn(command)).await;
-    assert_eq!(
+    assert!(
         output.code == 0 || output.code == 1,
-        true,
         "{}",
         output.snapshot()
     );
@@ -188,6 +187,7 @@ async fn review12c_a_confluence_manifest_is_not_planned_on_a_jira_whose_applinks
 /// - "Install the binary" is a shell step of the workflow's own (docker create/cp, `GITHUB_PATH`)
 ///   and is not run at all; ci_runs.rs has a `docker` stand-in that would run it: `docker cp
 ///   "$id:/nonexistent/upmsync"` in it also passes (tried).
+///
 /// (The `run:` bodies of the three steps it does run are really the file's: `--status public` ->
 /// `--status private` in "Publish" fails it.)
 /// Fix: run publish.yml through ci_runs.rs's `Github` runner (generalised over the file, the
