@@ -204,6 +204,21 @@ pub enum Activity {
         /// The URL, as in [`Activity::Downloading`].
         url: String,
     },
+    /// upmsync uploads an artifact (to UPM, or to the Marketplace by `publish`): told when it
+    /// starts (`done` 0) and as bytes are read to be sent.
+    Uploading {
+        /// The file's name.
+        file: String,
+        /// Bytes handed to the connection so far.
+        done: u64,
+        /// The file's size, in bytes.
+        total: u64,
+    },
+    /// An upload's body ended (sent whole, failed or abandoned).
+    Uploaded {
+        /// The file's name, as in [`Activity::Uploading`].
+        file: String,
+    },
     /// UPM's install task was polled and is not done yet (upm-rest-api.md §5.9).
     InstallTask {
         /// Its stage, from the task's `status.contentType`.

@@ -501,6 +501,30 @@ impl Board {
                     bar.finish_and_clear();
                 }
             }
+            Activity::Uploading { file, done, total } => {
+                let multi = &self.multi;
+                let bar = self
+                    .downloads
+                    .entry(format!("upload {file}"))
+                    .or_insert_with(|| {
+                        let bar = multi.add(ProgressBar::new(*total));
+                        bar.set_style(
+                            ProgressStyle::with_template(
+                                "  uploading {msg} [{bar:24}] {binary_bytes}/{binary_total_bytes}",
+                            )
+                            .unwrap_or_else(|_| ProgressStyle::default_bar())
+                            .progress_chars("=> "),
+                        );
+                        bar.set_message(clean(file));
+                        bar
+                    });
+                bar.set_position(*done);
+            }
+            Activity::Uploaded { file } => {
+                if let Some(bar) = self.downloads.remove(&format!("upload {file}")) {
+                    bar.finish_and_clear();
+                }
+            }
         }
     }
 
@@ -695,6 +719,22 @@ mod tests {
                 url: "https://m.test/a.jar".into(),
             },
         );
+        for done in [0, 1024] {
+            printer.activity(
+                Some("jira"),
+                &Activity::Uploading {
+                    file: "a.jar".into(),
+                    done,
+                    total: 2048,
+                },
+            );
+        }
+        printer.activity(
+            Some("jira"),
+            &Activity::Uploaded {
+                file: "a.jar".into(),
+            },
+        );
         printer.progress_instance_end("jira");
         printer.progress_end();
         printer.data("summary\n").unwrap();
@@ -745,6 +785,7 @@ mod tests {
             text.contains("downloading https://m.test/a.jar ["),
             "{text:?}"
         );
+        assert!(text.contains("uploading a.jar ["), "{text:?}");
         // Cleared at the end: nothing of it is left after the last line drawn.
         assert!(text.ends_with("\r\u{1b}[2K"), "{text:?}");
         assert_eq!(out.text(), "summary\n");

@@ -88,7 +88,10 @@ pub async fn run(
         credentials,
         release_date: today(),
     };
-    let publication = match publish::publish(&request, settings).await {
+    let result = publish::publish(&request, settings).await;
+    // The upload's live bar (at a terminal) goes before the outcome, or the error, is printed.
+    printer.progress_end();
+    let publication = match result {
         Ok(publication) => publication,
         Err(error) => {
             if args.format == PublishFormat::Json {

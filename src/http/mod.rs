@@ -23,6 +23,7 @@ pub mod body;
 pub mod limits;
 mod read;
 pub mod tls;
+pub mod upload;
 
 use std::collections::BTreeMap;
 use std::fmt;

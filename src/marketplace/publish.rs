@@ -447,8 +447,13 @@ impl Publisher {
             .header(CONTENT_TYPE, "application/octet-stream")
             .header(CONTENT_LENGTH, length)
             .timeout(self.settings.transfer_timeout)
-            // Streamed from disk in chunks: reqwest reads the file as it sends.
-            .body(reqwest::Body::from(file));
+            // Streamed from disk in chunks as it is sent, with live progress at a terminal.
+            .body(crate::http::upload::file_body(
+                file,
+                length,
+                file_name,
+                &self.settings.notices,
+            ));
         let response = self.send_write(request, &call).await?;
         let response = self.accept(response, &call).await?;
         let text = self.body_text(response, &call).await?;

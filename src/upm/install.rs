@@ -159,7 +159,8 @@ impl UpmClient {
                 request.with(|builder| builder.header(CONTENT_TYPE, media::INSTALL_URI).body(body))
             }
             InstallFrom::Upload(path) => {
-                let form = reqwest::multipart::Form::new().part("plugin", upload_part(path).await?);
+                let part = upload_part(path, &self.settings.notices).await?;
+                let form = reqwest::multipart::Form::new().part("plugin", part);
                 let timeout = self.settings.transfer_timeout;
                 request.with(|builder| builder.timeout(timeout).multipart(form))
             }
@@ -317,7 +318,10 @@ pub(super) fn task_failure(status: &wire::TaskStatus) -> Option<String> {
     })
 }
 
-async fn upload_part(path: &Path) -> Result<reqwest::multipart::Part, UpmError> {
+async fn upload_part(
+    path: &Path,
+    notices: &crate::notice::Notices,
+) -> Result<reqwest::multipart::Part, UpmError> {
     let read_error = |source| UpmError::ReadArtifact {
         path: path.to_path_buf(),
         source,
@@ -328,11 +332,9 @@ async fn upload_part(path: &Path) -> Result<reqwest::multipart::Part, UpmError> 
         .file_name()
         .map(|name| name.to_string_lossy().into_owned())
         .unwrap_or_else(|| "plugin.jar".into());
-    // Streamed from disk, never held whole in memory.
-    Ok(
-        reqwest::multipart::Part::stream_with_length(reqwest::Body::from(file), length)
-            .file_name(name),
-    )
+    // Streamed from disk, never held whole in memory, with live progress at a terminal.
+    let body = crate::http::upload::file_body(file, length, &name, notices);
+    Ok(reqwest::multipart::Part::stream_with_length(body, length).file_name(name))
 }
 
 #[cfg(test)]
